@@ -1,0 +1,110 @@
+"""List SageMaker endpoints and notebook instances, and describe endpoints' instances."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from sagesaver.aws.session import Aws
+from sagesaver.model import Kind, Resource, Variant
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.type_defs import EndpointSummaryTypeDef
+
+PAGE_SIZE = 100
+
+
+def account_of(arn: str) -> str:
+    """The account id field of an ARN (``arn:aws:svc:region:ACCOUNT:...``)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _endpoint(summary: EndpointSummaryTypeDef, region: str) -> Resource:
+    arn = summary["EndpointArn"]
+    return Resource(
+        kind=Kind.ENDPOINT,
+        name=summary["EndpointName"],
+        arn=arn,
+        region=region,
+        account=account_of(arn),
+        status=summary["EndpointStatus"],
+        created=summary["CreationTime"],
+        modified=summary["LastModifiedTime"],
+    )
+
+
+def list_in_service_endpoints(aws: Aws, region: str) -> list[Resource]:
+    """Every ``InService`` endpoint of the region, all pages."""
+    paginator = aws.sagemaker(region).get_paginator("list_endpoints")
+    pages = paginator.paginate(StatusEquals="InService", PaginationConfig={"PageSize": PAGE_SIZE})
+    return [_endpoint(s, region) for page in pages for s in page["Endpoints"]]
+
+
+def list_notebook_instances(aws: Aws, region: str) -> list[Resource]:
+    """Every notebook instance of the region, whatever its status, all pages."""
+    paginator = aws.sagemaker(region).get_paginator("list_notebook_instances")
+    resources = []
+    for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+        for summary in page["NotebookInstances"]:
+            arn = summary["NotebookInstanceArn"]
+            resources.append(
+                Resource(
+                    kind=Kind.NOTEBOOK,
+                    name=summary["NotebookInstanceName"],
+                    arn=arn,
+                    region=region,
+                    account=account_of(arn),
+                    status=summary.get("NotebookInstanceStatus", "Unknown"),
+                    created=summary["CreationTime"],
+                    modified=summary.get("LastModifiedTime", summary["CreationTime"]),
+                    instance_type=summary.get("InstanceType"),
+                    instance_count=1,
+                    lifecycle_config=summary.get("NotebookInstanceLifecycleConfigName"),
+                )
+            )
+    return resources
+
+
+class EndpointDescriber:
+    """Reads an endpoint's variants: instance type from its configuration, count from the
+    endpoint. Endpoint configurations shared by several endpoints are read once."""
+
+    def __init__(self, aws: Aws, region: str) -> None:
+        self.client = aws.sagemaker(region)
+        self._configs: dict[str, dict[str, tuple[str | None, bool]]] = {}
+        self._lock = threading.Lock()
+
+    def _config(self, name: str) -> dict[str, tuple[str | None, bool]]:
+        with self._lock:
+            cached = self._configs.get(name)
+        if cached is not None:
+            return cached
+        described = self.client.describe_endpoint_config(EndpointConfigName=name)
+        variants: dict[str, tuple[str | None, bool]] = {
+            v["VariantName"]: (v.get("InstanceType"), "ServerlessConfig" in v)
+            for v in described["ProductionVariants"]
+        }
+        with self._lock:
+            self._configs[name] = variants
+        return variants
+
+    def variants(self, endpoint_name: str) -> tuple[Variant, ...]:
+        """The endpoint's variants with instance type and *current* instance count."""
+        endpoint = self.client.describe_endpoint(EndpointName=endpoint_name)
+        config = self._config(endpoint["EndpointConfigName"])
+        variants = []
+        for live in endpoint.get("ProductionVariants", []):
+            name = live["VariantName"]
+            instance_type, serverless = config.get(name, (None, False))
+            serverless = serverless or "CurrentServerlessConfig" in live
+            count = live.get("CurrentInstanceCount", live.get("DesiredInstanceCount", 0))
+            variants.append(
+                Variant(
+                    name=name,
+                    instance_type=instance_type,
+                    instance_count=0 if serverless else int(count or 0),
+                    serverless=serverless,
+                )
+            )
+        return tuple(variants)

@@ -1,0 +1,108 @@
+"""AWS sessions and clients, configured in one place.
+
+Credentials, profile, default region and endpoint URL come from the standard boto3 chain
+(``AWS_PROFILE``, ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``...), so SageSaver runs unchanged
+against AWS, moto or LocalStack. Every client uses botocore's *standard* retry mode with
+bounded attempts and timeouts, and is created once per (service, region) and reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_pricing import PricingClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sns import SNSClient
+
+RETRY_MAX_ATTEMPTS = 6
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 30
+MAX_POOL_CONNECTIONS = 32
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": RETRY_MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+    max_pool_connections=MAX_POOL_CONNECTIONS,
+    user_agent_extra="sagesaver",
+)
+
+
+class Aws:
+    """A boto3 session plus a cache of configured clients and a count of API calls made."""
+
+    def __init__(self, session: boto3.Session | None = None) -> None:
+        self.session = session or boto3.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def default_region(self) -> str | None:
+        """The region the boto3 chain resolves (``AWS_DEFAULT_REGION``, profile...)."""
+        return self.session.region_name
+
+    def _count(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
+
+    def client(self, service: str, region: str) -> Any:
+        """A cached client of ``service`` in ``region``; every API call is counted."""
+        key = (service, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    config=CLIENT_CONFIG,
+                )
+                client.meta.events.register("before-call", self._count)
+                self._clients[key] = client
+        return client
+
+    def sagemaker(self, region: str) -> SageMakerClient:
+        """SageMaker client for ``region``."""
+        client: SageMakerClient = self.client("sagemaker", region)
+        return client
+
+    def cloudwatch(self, region: str) -> CloudWatchClient:
+        """CloudWatch client for ``region``."""
+        client: CloudWatchClient = self.client("cloudwatch", region)
+        return client
+
+    def tagging(self, region: str) -> ResourceGroupsTaggingAPIClient:
+        """Resource Groups Tagging API client for ``region``."""
+        client: ResourceGroupsTaggingAPIClient = self.client("resourcegroupstaggingapi", region)
+        return client
+
+    def sns(self, region: str) -> SNSClient:
+        """SNS client for ``region``."""
+        client: SNSClient = self.client("sns", region)
+        return client
+
+    def ec2(self, region: str) -> EC2Client:
+        """EC2 client for ``region`` (region discovery only)."""
+        client: EC2Client = self.client("ec2", region)
+        return client
+
+    def pricing(self) -> PricingClient:
+        """Price List API client (served from us-east-1)."""
+        client: PricingClient = self.client("pricing", "us-east-1")
+        return client
+
+    def sagemaker_regions(self) -> list[str]:
+        """Regions that are enabled for this account and offer SageMaker."""
+        offered = set(self.session.get_available_regions("sagemaker"))
+        home = self.default_region or "us-east-1"
+        enabled = self.ec2(home).describe_regions(AllRegions=False)["Regions"]
+        return sorted(r["RegionName"] for r in enabled if r["RegionName"] in offered)

@@ -1,0 +1,308 @@
+"""An embedded AWS simulator: moto's server on 127.0.0.1, plus seeding helpers.
+
+Used by ``sagesaver demo``, the end-to-end tests and the benchmarks. The server runs in this
+process, so helpers can also adjust moto's in-memory state where the API cannot: make an
+endpoint look older than it is, or scale a variant to 0 instances.
+
+A WSGI middleware counts requests per operation and can add a fixed latency to each, as a
+real AWS round trip does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+
+ACCOUNT_ID = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sagesaver-demo"
+IMAGE = f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/demo-model:1"
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_OPERATION_IN_PATH = re.compile(r"/operation/([A-Za-z0-9]+)$")
+
+
+def operation_of(environ: Environ) -> str:
+    """The AWS operation a request asks for (JSON target, RPC v2 path or query Action).
+
+    Reads and restores the body for query-protocol requests.
+    """
+    target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    match = _OPERATION_IN_PATH.search(str(environ.get("PATH_INFO", "")))
+    if match:
+        return str(match.group(1))
+    query: dict[str, list[str]] = parse_qs(str(environ.get("QUERY_STRING", "")))
+    if "Action" in query:
+        return query["Action"][0]
+    if str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        form: dict[str, list[str]] = parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    return f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+
+
+class Middleware:
+    """Counts requests per operation; optionally sleeps ``latency_s`` before each."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self.latency_s = 0.0
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/moto-api"):
+            operation = operation_of(environ)
+            with self._lock:
+                self.counts[operation] += 1
+            if self.latency_s:
+                time.sleep(self.latency_s)
+        return self.app(environ, start_response)
+
+
+class Simulator:
+    """moto's server on a free loopback port, in a background thread."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.middleware = Middleware(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", 0, self.middleware, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API) and the request counts."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+        self.middleware.counts.clear()
+
+    def env(self, region: str = "us-east-1") -> dict[str, str]:
+        """Environment variables that point the boto3 chain at this simulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": region,
+        }
+
+    @contextmanager
+    def environment(self, region: str = "us-east-1") -> Iterator[None]:
+        """Set :meth:`env` in ``os.environ`` for the duration of the block."""
+        saved = {k: os.environ.get(k) for k in [*self.env(region), "AWS_PROFILE"]}
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(self.env(region))
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def client(self, service: str, region: str) -> Any:
+        """A plain boto3 client against the simulator, for seeding."""
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A production variant to create: name, instance type and instance count."""
+
+    name: str
+    instance_type: str = "ml.m5.large"
+    count: int = 1
+
+
+def _sagemaker_backend(region: str) -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT_ID][region]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class Fleet:
+    """Seeds SageMaker resources, metrics and topics into a :class:`Simulator`."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self._models: set[tuple[str, str]] = set()
+
+    def _model(self, region: str, name: str = "demo-model") -> str:
+        if (region, name) not in self._models:
+            self.sim.client("sagemaker", region).create_model(
+                ModelName=name, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IMAGE}
+            )
+            self._models.add((region, name))
+        return name
+
+    def endpoint(
+        self,
+        region: str,
+        name: str,
+        variants: Iterable[VariantSpec] = (VariantSpec("AllTraffic"),),
+        tags: dict[str, str] | None = None,
+        changed: datetime | None = None,
+    ) -> str:
+        """Create an InService endpoint (own configuration); return its ARN.
+
+        ``changed`` backdates its creation and last modification. A variant with count 0
+        is created with one instance, then scaled to 0 in the simulator's state.
+        """
+        specs = list(variants)
+        model = self._model(region)
+        sagemaker = self.sim.client("sagemaker", region)
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=f"{name}-config",
+            ProductionVariants=[
+                {
+                    "VariantName": v.name,
+                    "ModelName": model,
+                    "InstanceType": v.instance_type,
+                    "InitialInstanceCount": max(1, v.count),
+                }
+                for v in specs
+            ],
+        )
+        arn: str = sagemaker.create_endpoint(
+            EndpointName=name,
+            EndpointConfigName=f"{name}-config",
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )["EndpointArn"]
+        endpoint = _sagemaker_backend(region).endpoints[name]
+        if changed is not None:
+            endpoint.creation_time = endpoint.last_modified_time = _naive_utc(changed)
+        counts = {v.name: v.count for v in specs}
+        for variant in endpoint.production_variants:
+            if counts.get(variant["VariantName"]) == 0:
+                variant["CurrentInstanceCount"] = 0
+                variant["DesiredInstanceCount"] = 0
+        return arn
+
+    def invocations(
+        self, region: str, endpoint: str, variant: str, points: Iterable[tuple[datetime, float]]
+    ) -> None:
+        """Publish ``Invocations`` datapoints (time, value) for one variant."""
+        data = [
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": endpoint},
+                    {"Name": "VariantName", "Value": variant},
+                ],
+                "Timestamp": moment,
+                "Value": value,
+                "Unit": "None",
+            }
+            for moment, value in points
+        ]
+        cloudwatch = self.sim.client("cloudwatch", region)
+        for offset in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/SageMaker", MetricData=data[offset : offset + 1000]
+            )
+
+    def notebook(
+        self,
+        region: str,
+        name: str,
+        instance_type: str = "ml.t3.medium",
+        status: str = "InService",
+        lifecycle_config: str | None = None,
+        tags: dict[str, str] | None = None,
+        changed: datetime | None = None,
+    ) -> str:
+        """Create a notebook instance (and its lifecycle configuration); return its ARN."""
+        sagemaker = self.sim.client("sagemaker", region)
+        extra: dict[str, Any] = {}
+        if lifecycle_config is not None:
+            with contextlib.suppress(sagemaker.exceptions.ClientError):  # already created
+                sagemaker.create_notebook_instance_lifecycle_config(
+                    NotebookInstanceLifecycleConfigName=lifecycle_config,
+                    OnStart=[{"Content": "IyEvYmluL2Jhc2gK"}],
+                )
+            extra["LifecycleConfigName"] = lifecycle_config
+        arn: str = sagemaker.create_notebook_instance(
+            NotebookInstanceName=name,
+            InstanceType=instance_type,
+            RoleArn=ROLE_ARN,
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            **extra,
+        )["NotebookInstanceArn"]
+        if status == "Stopped":
+            sagemaker.stop_notebook_instance(NotebookInstanceName=name)
+        if changed is not None:
+            instance = _sagemaker_backend(region).notebook_instances[name]
+            instance.creation_time = instance.last_modified_time = _naive_utc(changed)
+        return arn
+
+    def topic(self, region: str, name: str) -> str:
+        """Create an SNS topic; return its ARN."""
+        arn: str = self.sim.client("sns", region).create_topic(Name=name)["TopicArn"]
+        return arn
+
+    def published(self, topic_arn: str) -> list[dict[str, Any]]:
+        """Messages published to a topic, as the simulator recorded them."""
+        from moto.sns.models import sns_backends
+
+        region = topic_arn.split(":")[3]
+        topic = sns_backends[ACCOUNT_ID][region].topics[topic_arn]
+        return [
+            {"MessageId": message_id, "Message": message, "Subject": subject}
+            for message_id, message, subject, *_ in topic.sent_notifications
+        ]
+
+
+def hours_ago(now: datetime, hours: float) -> datetime:
+    """``now`` minus ``hours``."""
+    return now - timedelta(hours=hours)

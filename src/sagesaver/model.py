@@ -1,0 +1,93 @@
+"""Plain, immutable data passed between the stages of a run.
+
+inventory -> :class:`Resource`; metrics -> :class:`Activity`; decide -> :class:`Decision`.
+Nothing here talks to AWS or reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """The kinds of persistent SageMaker resources SageSaver looks after."""
+
+    ENDPOINT = "endpoint"
+    NOTEBOOK = "notebook"
+
+
+class Action(str, Enum):
+    """What a decision asks for. ``keep`` means: leave the resource alone."""
+
+    KEEP = "keep"
+    NOTIFY = "notify"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One production variant of an endpoint, as far as cost is concerned."""
+
+    name: str
+    instance_type: str | None
+    instance_count: int
+    serverless: bool = False
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A persistent SageMaker resource found by the inventory."""
+
+    kind: Kind
+    name: str
+    arn: str
+    region: str
+    account: str
+    status: str
+    created: datetime
+    modified: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+    instance_type: str | None = None
+    instance_count: int | None = None
+    variants: tuple[Variant, ...] = ()
+    lifecycle_config: str | None = None
+
+    @property
+    def last_changed(self) -> datetime:
+        """The later of creation and last modification: where age is counted from."""
+        return max(self.created, self.modified)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Invocations of an endpoint, summed over all its variants, in a look-back window."""
+
+    invocations: float
+    window_hours: float
+    variants_seen: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one resource, with the reason a person can read."""
+
+    resource: Resource
+    action: Action
+    rule: str
+    reason: str
+    idle: bool
+    idle_hours: float | None = None
+    hourly_cost_usd: float | None = None
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A failed AWS call, confined to one region or one resource."""
+
+    region: str
+    operation: str
+    message: str
+    resource: str | None = None
+    code: str | None = None

@@ -1,0 +1,55 @@
+"""The IAM actions each SageSaver capability needs, declared once.
+
+The README's permission list, ``sagesaver permissions`` and (later) the deployment template
+are generated from these declarations; a test checks that every AWS operation a run makes is
+declared here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+SCAN: tuple[str, ...] = (
+    "sagemaker:ListEndpoints",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:ListNotebookInstances",
+    "cloudwatch:ListMetrics",
+    "cloudwatch:GetMetricData",
+    "tag:GetResources",
+)
+NOTIFY: tuple[str, ...] = ("sns:Publish",)
+ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
+LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
+
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "scan": SCAN,
+    "notify": NOTIFY,
+    "all-regions": ALL_REGIONS,
+    "live-prices": LIVE_PRICES,
+}
+
+
+def actions_for(capabilities: Iterable[str]) -> list[str]:
+    """The sorted, de-duplicated IAM actions of the named capabilities."""
+    actions: set[str] = set()
+    for name in capabilities:
+        actions.update(CAPABILITIES[name])
+    return sorted(actions)
+
+
+def policy_document(capabilities: Iterable[str]) -> str:
+    """An IAM policy document (JSON) granting exactly those actions."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SageSaver",
+                "Effect": "Allow",
+                "Action": actions_for(capabilities),
+                "Resource": "*",
+            }
+        ],
+    }
+    return json.dumps(document, indent=2)

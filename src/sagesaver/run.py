@@ -1,0 +1,319 @@
+"""One pass of the pipeline: inventory -> activity -> decide, region by region.
+
+Every AWS failure is confined: a failed list affects its region and kind, a failed describe
+its endpoint. Failures are collected as :class:`~sagesaver.model.ScanError` and the rest of
+the run completes. The CLI, the Lambda handler and the demo all call :func:`scan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sagesaver.aws import inventory, metrics, tags
+from sagesaver.aws import notify as aws_notify
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.session import Aws
+from sagesaver.decide.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
+from sagesaver.decide.notebooks import decide_notebook, notebook_hourly_cost
+from sagesaver.errors import InputError
+from sagesaver.model import Action, Activity, Decision, Resource, ScanError, Variant
+from sagesaver.notify import Message, build_digest
+from sagesaver.policy import Policy, check_region
+from sagesaver.pricing import Pricer
+
+DESCRIBE_WORKERS = 8
+REGION_WORKERS = 8
+# CloudWatch's ListMetrics only returns metrics with data in the last two weeks.
+LIST_METRICS_HORIZON = timedelta(days=14)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ScanResult:
+    """Decisions on every scanned resource, and every error met on the way."""
+
+    generated_at: datetime
+    regions: list[str]
+    decisions: list[Decision] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+
+    def extend(self, other: ScanResult) -> None:
+        """Merge another region's result into this one."""
+        self.decisions.extend(other.decisions)
+        self.errors.extend(other.errors)
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def _endpoint_activity(
+    aws: Aws,
+    region: str,
+    endpoints: Sequence[Resource],
+    window_hours: float,
+    now: datetime,
+    errors: list[ScanError],
+) -> dict[str, Activity | None]:
+    """Invocations summed over all variants, per endpoint name; None when unreadable."""
+    start = now - timedelta(hours=window_hours)
+    try:
+        dims = metrics.variant_dimensions(aws, region)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "ListMetrics"))
+        return dict.fromkeys((e.name for e in endpoints), None)
+    names = {e.name for e in endpoints}
+    keys = [(name, variant) for name in names for variant in dims.get(name, ())]
+    try:
+        sums = metrics.invocation_sums(aws, region, keys, start, now)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        return dict.fromkeys(names, None)
+    activity: dict[str, Activity | None] = {}
+    for name in names:
+        variants = tuple(sorted(dims.get(name, ())))
+        total = sum(sums.get((name, v), 0.0) for v in variants)
+        activity[name] = Activity(
+            invocations=total, window_hours=window_hours, variants_seen=variants
+        )
+    return activity
+
+
+def _recheck_unlisted_variants(
+    aws: Aws,
+    region: str,
+    candidates: dict[str, tuple[Variant, ...]],
+    activity: dict[str, Activity | None],
+    window_hours: float,
+    now: datetime,
+    errors: list[ScanError],
+) -> None:
+    """For look-backs longer than ListMetrics' two weeks, read the variants it could not list.
+
+    Without this, traffic older than 14 days but inside the window would go unseen.
+    """
+    keys = [
+        (name, v.name)
+        for name, variants in candidates.items()
+        for v in variants
+        if (act := activity.get(name)) is not None and v.name not in act.variants_seen
+    ]
+    if not keys:
+        return
+    try:
+        sums = metrics.invocation_sums(aws, region, keys, now - timedelta(hours=window_hours), now)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        for name, _ in keys:
+            activity[name] = None
+        return
+    for (name, variant), value in sums.items():
+        act = activity[name]
+        if act is not None:
+            activity[name] = replace(
+                act,
+                invocations=act.invocations + value,
+                variants_seen=(*act.variants_seen, variant),
+            )
+
+
+def _scan_endpoints(
+    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer, progress: Progress
+) -> ScanResult:
+    result = ScanResult(generated_at=now, regions=[region])
+    rules = policy.endpoints
+    try:
+        endpoints = inventory.list_in_service_endpoints(aws, region)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "ListEndpoints"))
+        return result
+    progress(f"{region}: {len(endpoints)} endpoints in service")
+    if not endpoints:
+        return result
+
+    tags_known = True
+    try:
+        tag_map = tags.tags_by_arn(aws, region, [tags.ENDPOINT_TYPE])
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "GetResources"))
+        tag_map, tags_known = {}, False
+    endpoints = [replace(e, tags=tag_map.get(e.arn, {})) for e in endpoints]
+
+    activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
+    candidates = [
+        e
+        for e in endpoints
+        if tags_known
+        and is_idle_candidate(e, activity.get(e.name), rules, now)
+        and rules.selects(e.name, e.tags)[0]
+    ]
+    progress(f"{region}: describing {len(candidates)} idle candidates")
+
+    describer = inventory.EndpointDescriber(aws, region)
+    details: dict[str, tuple[Variant, ...]] = {}
+
+    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+        try:
+            return endpoint.name, describer.variants(endpoint.name), None
+        except AWS_ERRORS as exc:
+            return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
+
+    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
+        for name, variants, error in pool.map(describe, candidates):
+            if error is not None:
+                result.errors.append(error)
+            elif variants is not None:
+                details[name] = variants
+
+    if timedelta(hours=rules.idle_hours) > LIST_METRICS_HORIZON:
+        _recheck_unlisted_variants(
+            aws, region, details, activity, rules.idle_hours, now, result.errors
+        )
+
+    for endpoint in endpoints:
+        variants = details.get(endpoint.name, ())
+        enriched = _with_variants(endpoint, variants) if variants else endpoint
+        cost = endpoint_hourly_cost(enriched, pricer) if variants else None
+        decision = decide_endpoint(enriched, activity.get(endpoint.name), rules, now, cost)
+        if not tags_known and decision.idle:
+            # Without tags the protect tag and the policy's tag filter are unknown.
+            decision = replace(
+                decision,
+                action=Action.KEEP,
+                rule="tags-unknown",
+                reason=f"no Invocations on any variant for {decision.idle_hours or 0:.1f} h; "
+                "tags could not be read, so nothing is done",
+            )
+        result.decisions.append(decision)
+    return result
+
+
+def _with_variants(endpoint: Resource, variants: tuple[Variant, ...]) -> Resource:
+    types = sorted({v.instance_type for v in variants if v.instance_type and v.instance_count})
+    if not types:  # scaled to zero: still say what it would run on
+        types = sorted({v.instance_type for v in variants if v.instance_type})
+    return replace(
+        endpoint,
+        variants=variants,
+        instance_type=", ".join(types) if types else None,
+        instance_count=sum(v.instance_count for v in variants),
+    )
+
+
+def _scan_notebooks(
+    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer
+) -> ScanResult:
+    result = ScanResult(generated_at=now, regions=[region])
+    try:
+        notebooks = inventory.list_notebook_instances(aws, region)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "ListNotebookInstances"))
+        return result
+    if not notebooks:
+        return result
+    try:
+        tag_map = tags.tags_by_arn(aws, region, [tags.NOTEBOOK_TYPE])
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "GetResources"))
+        tag_map = {}
+    for notebook in notebooks:
+        notebook = replace(notebook, tags=tag_map.get(notebook.arn, {}))
+        cost = notebook_hourly_cost(notebook, pricer)
+        result.decisions.append(decide_notebook(notebook, policy.notebooks, cost))
+    return result
+
+
+def scan_region(
+    aws: Aws,
+    region: str,
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan one region: endpoints and notebook instances."""
+    result = _scan_endpoints(aws, region, policy, now, pricer, progress)
+    result.extend(_scan_notebooks(aws, region, policy, now, pricer))
+    return result
+
+
+def scan(
+    aws: Aws,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer | None = None,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan every region in parallel (bounded) and merge the results in region order."""
+    pricer = pricer or Pricer()
+    total = ScanResult(generated_at=now, regions=list(regions))
+    workers = max(1, min(REGION_WORKERS, len(regions)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda r: scan_region(aws, r, policy, now, pricer, progress), regions)
+        for region_result in results:
+            total.extend(region_result)
+    return total
+
+
+def resolve_regions(
+    aws: Aws, requested: Sequence[str], all_regions: bool, policy: Policy
+) -> list[str]:
+    """The regions to scan: ``--region``, else ``--all-regions``, else the policy's, else the
+    boto3 default. Raises :class:`InputError` for bad or missing regions."""
+    if requested and all_regions:
+        raise InputError("--region and --all-regions cannot be used together")
+    for region in requested:
+        try:
+            check_region(region)
+        except ValueError as exc:
+            raise InputError(f"--region: {exc}") from exc
+    if all_regions:
+        try:
+            return aws.sagemaker_regions()
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, aws.default_region or "us-east-1", "DescribeRegions")
+            raise InputError(
+                f"--all-regions: cannot list the account's regions: {error.message}"
+            ) from exc
+    chosen = list(requested) or list(policy.regions)
+    if not chosen and aws.default_region:
+        chosen = [aws.default_region]
+    if not chosen:
+        raise InputError(
+            "no region: pass --region REGION (repeatable) or --all-regions, "
+            "or set AWS_DEFAULT_REGION"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+@dataclass
+class NotifyOutcome:
+    """The digest of a run and what became of it."""
+
+    messages: list[Message]
+    applied: bool
+    topic_arn: str | None
+    message_ids: list[str] = field(default_factory=list)
+
+
+def notify_idle(aws: Aws, result: ScanResult, policy: Policy, apply: bool) -> NotifyOutcome:
+    """Build the idle-endpoint digest and, with ``apply``, publish it to the SNS topic.
+
+    A failed publish is added to ``result.errors``; it never raises.
+    """
+    messages = build_digest(result.decisions, result.generated_at, policy.notify.subject_prefix)
+    topic = policy.notify.sns_topic_arn
+    outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
+    if not apply or not messages or topic is None:
+        return outcome
+    try:
+        outcome.message_ids = aws_notify.publish(aws, topic, messages)
+        outcome.applied = True
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
+    return outcome
