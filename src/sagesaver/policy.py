@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sagesaver.errors import PolicyError
 
@@ -43,7 +51,7 @@ def _check_glob(pattern: str) -> str:
     return pattern
 
 
-Glob = Annotated[str, Field(min_length=1, max_length=256)]
+Glob = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_check_glob)]
 
 
 class _Strict(BaseModel):
@@ -57,11 +65,6 @@ class Selection(_Strict):
     exclude: list[Glob] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _globs(cls, patterns: list[str]) -> list[str]:
-        return [_check_glob(p) for p in patterns]
 
     def selects(self, name: str, tags: dict[str, str]) -> tuple[bool, str]:
         """Whether the resource is in scope, and if not, why (a readable reason)."""
@@ -193,7 +196,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         data = {}
     if not isinstance(data, dict):
         raise PolicyError(
-            f"{source}: the policy must be a mapping of keys, not {type(data).__name__}"
+            f"{source}: the policy must be a mapping of keys, not a {type(data).__name__}"
         )
     try:
         return Policy.model_validate(data)

@@ -73,21 +73,22 @@ class EndpointDescriber:
     def __init__(self, aws: Aws, region: str) -> None:
         self.client = aws.sagemaker(region)
         self._configs: dict[str, dict[str, tuple[str | None, bool]]] = {}
+        self._config_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _config(self, name: str) -> dict[str, tuple[str | None, bool]]:
         with self._lock:
+            config_lock = self._config_locks.setdefault(name, threading.Lock())
+        with config_lock:  # concurrent describes of endpoints sharing it wait for one read
             cached = self._configs.get(name)
-        if cached is not None:
-            return cached
-        described = self.client.describe_endpoint_config(EndpointConfigName=name)
-        variants: dict[str, tuple[str | None, bool]] = {
-            v["VariantName"]: (v.get("InstanceType"), "ServerlessConfig" in v)
-            for v in described["ProductionVariants"]
-        }
-        with self._lock:
-            self._configs[name] = variants
-        return variants
+            if cached is None:
+                described = self.client.describe_endpoint_config(EndpointConfigName=name)
+                cached = {
+                    v["VariantName"]: (v.get("InstanceType"), "ServerlessConfig" in v)
+                    for v in described["ProductionVariants"]
+                }
+                self._configs[name] = cached
+        return cached
 
     def variants(self, endpoint_name: str) -> tuple[Variant, ...]:
         """The endpoint's variants with instance type and *current* instance count."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -63,24 +64,65 @@ def operation_of(environ: Environ) -> str:
     return f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
 
 
+_REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+def region_of(environ: Environ) -> str:
+    """The region a request was signed for (from its SigV4 credential scope)."""
+    match = _REGION_IN_AUTH.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An error response to send instead of the real answer (JSON protocol body)."""
+
+    status: int
+    code: str
+    message: str
+
+
+FaultRule = Callable[[str, str, Environ], "Fault | None"]
+
+
 class Middleware:
-    """Counts requests per operation; optionally sleeps ``latency_s`` before each."""
+    """Counts requests per operation; optionally adds latency or answers with a fault.
+
+    ``fault`` is called with (operation, region, environ) and may return a :class:`Fault`.
+    """
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
         self.latency_s = 0.0
+        self.fault: FaultRule | None = None
         self.counts: Counter[str] = Counter()
+        self.faults_sent: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith("/moto-api"):
-            operation = operation_of(environ)
-            with self._lock:
-                self.counts[operation] += 1
-            if self.latency_s:
-                time.sleep(self.latency_s)
-        return self.app(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        operation = operation_of(environ)
+        with self._lock:
+            self.counts[operation] += 1
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        fault = self.fault(operation, region_of(environ), environ) if self.fault else None
+        if fault is None:
+            return self.app(environ, start_response)
+        with self._lock:
+            self.faults_sent[operation] += 1
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        start_response(
+            f"{fault.status} Fault",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("x-amzn-ErrorType", fault.code),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
 
 
 class Simulator:
@@ -103,6 +145,8 @@ class Simulator:
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     def stop(self) -> None:
         """Stop serving."""
@@ -115,6 +159,9 @@ class Simulator:
         with urllib.request.urlopen(request, timeout=10):
             pass
         self.middleware.counts.clear()
+        self.middleware.faults_sent.clear()
+        self.middleware.fault = None
+        self.middleware.latency_s = 0.0
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
@@ -142,14 +189,18 @@ class Simulator:
                     os.environ[key] = value
 
     def client(self, service: str, region: str) -> Any:
-        """A plain boto3 client against the simulator, for seeding."""
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=region,
-            endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        """A plain boto3 client against the simulator, for seeding (cached)."""
+        key = (service, region)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(  # type: ignore[call-overload]
+                    service,
+                    region_name=region,
+                    endpoint_url=self.url,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                )
+            return self._clients[key]
 
 
 @dataclass(frozen=True)

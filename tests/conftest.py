@@ -1,0 +1,61 @@
+"""Shared fixtures: one moto server per test session, reset before each test that uses it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.cli import app
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    sim = Simulator()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """A freshly reset simulator, with the boto3 chain pointed at it."""
+    simulator.reset()
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for key, value in simulator.env("us-east-1").items():
+        monkeypatch.setenv(key, value)
+    return simulator
+
+
+@pytest.fixture
+def fleet(sim: Simulator) -> Fleet:
+    return Fleet(sim)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Cli:
+    """Runs the ``sagesaver`` command in-process and keeps stdout and stderr apart."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Any:
+        return self.runner.invoke(app, list(args))
+
+    def json(self, *args: str) -> tuple[int, dict[str, Any]]:
+        result = self(*args, "--output", "json")
+        assert result.stdout.strip(), result.stderr
+        return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
