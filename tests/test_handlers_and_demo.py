@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.demo import run_demo
+from sagesaver.handlers import idle_endpoints
+
+OLD = timedelta(days=5)
+
+
+def test_handler_returns_summary_with_per_resource_errors(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = fleet.topic("us-east-1", "admins")
+    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
+    fleet.endpoint("us-west-2", "idle-two", changed=now - OLD)
+    monkeypatch.setenv("SAGESAVER_POLICY", f"notify: {{sns_topic_arn: '{topic}'}}")
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1,us-west-2")
+    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    result = idle_endpoints({}, None)
+    assert result["ok"] is True
+    assert {e["name"] for e in result["idle_endpoints"]} == {"idle-one", "idle-two"}
+    assert result["notified"] is True and len(fleet.published(topic)) == 1
+    json.dumps(result)  # serialisable, as Lambda needs
+
+
+def test_handler_reports_failed_regions_without_failing_whole(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagesaver.aws.simulator import Fault
+
+    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
+    sim.middleware.fault = lambda op, region, env: (
+        Fault(400, "AccessDeniedException", "denied") if region == "us-west-2" else None
+    )
+    result = idle_endpoints({"regions": ["us-east-1", "us-west-2"], "apply": False}, None)
+    assert result["ok"] is False
+    assert [e["name"] for e in result["idle_endpoints"]] == ["idle-one"]
+    assert result["errors"][0]["region"] == "us-west-2"
+    assert result["notified"] is False
+
+
+def test_handler_bad_policy_is_an_input_error(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGESAVER_POLICY", "endpoints: {idle_hours: -1}")
+    result = idle_endpoints(None, None)
+    assert result["ok"] is False
+    assert "endpoints.idle_hours" in result["input_error"]
+    assert sum(sim.middleware.counts.values()) == 0
+
+
+def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo("json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    decisions = {r["name"]: r["decision"] for r in doc["resources"]}
+    assert decisions["llm-playground"] == "notify"
+    assert decisions["churn-ab-test"] == "keep"  # traffic only on its second variant
+    assert decisions["canary-new-model"] == "keep"  # created an hour ago
+    assert decisions["search-ranker-dr"] == "keep"  # protected
+    assert decisions["batch-features"] == "keep"  # 0 instances
+    assert sorted({r["region"] for r in doc["resources"]}) == ["us-east-1", "us-west-2"]
+    assert len(doc["notifications"]) == 1
+    assert doc["errors"] == []
+
+
+def test_console_script_scans_the_simulator(sim: Simulator, fleet: Fleet, now: datetime) -> None:
+    """The installed ``sagesaver`` command, as a user runs it, over HTTP."""
+    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
+    script = Path(sys.executable).with_name("sagesaver")
+    env = {**os.environ, **sim.env("us-east-1")}
+    done = subprocess.run(
+        [str(script), "scan", "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [r["name"] for r in doc["resources"] if r["idle"]] == ["idle-one"]

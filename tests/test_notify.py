@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sagesaver.model import Action, Decision, Kind, Resource, Variant
+from sagesaver.notify import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, build_digest, clean_subject
+
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+
+
+def decision(
+    name: str, cost: float | None, action: Action = Action.NOTIFY, region: str = "us-east-1"
+) -> Decision:
+    resource = Resource(
+        kind=Kind.ENDPOINT,
+        name=name,
+        arn=f"arn:aws:sagemaker:{region}:123456789012:endpoint/{name}",
+        region=region,
+        account="123456789012",
+        status="InService",
+        created=NOW,
+        modified=NOW,
+        variants=(Variant("AllTraffic", "ml.m5.large", 2),),
+    )
+    return Decision(resource, action, "idle-endpoint", "idle", True, 30.0, cost)
+
+
+def test_nothing_to_notify_gives_no_message() -> None:
+    assert build_digest([decision("a", 1.0, Action.KEEP)], NOW) == []
+
+
+def test_digest_lists_idle_endpoints_most_expensive_first_with_totals() -> None:
+    messages = build_digest(
+        [
+            decision("cheap", 0.1),
+            decision("dear", 3.0, region="eu-west-1"),
+            decision("kept", 9.0, Action.KEEP),
+        ],
+        NOW,
+    )
+    assert len(messages) == 1
+    body = messages[0].body
+    assert body.index("- dear (eu-west-1)") < body.index("- cheap (us-east-1)")
+    assert "kept" not in body
+    assert "Total: $3.10 per hour, $2,232.00 per 30 days." in body
+    assert "2 x ml.m5.large" in body and "idle 30.0 h" in body
+    assert messages[0].subject == "SageSaver: 2 idle endpoint(s), $3.10/h wasted"
+
+
+def test_unknown_prices_are_said() -> None:
+    body = build_digest([decision("a", None), decision("b", 1.0)], NOW)[0].body
+    assert "(1 with unknown price)" in body
+    assert "$unknown" not in body and "unknown/h" in body
+
+
+def test_large_digests_are_split_under_the_sns_limit() -> None:
+    decisions = [decision(f"endpoint-with-a-rather-long-name-{i:05d}", 1.0) for i in range(3000)]
+    messages = build_digest(decisions, NOW)
+    assert len(messages) > 1
+    for index, message in enumerate(messages, start=1):
+        assert len(message.body.encode()) <= MAX_MESSAGE_BYTES
+        assert len(message.subject) <= MAX_SUBJECT_CHARS
+        assert message.subject.endswith(f"(part {index}/{len(messages)})")
+    listed = sum(m.body.count("\n- endpoint-with") for m in messages)
+    assert listed == 3000
+
+
+def test_subject_is_ascii_single_line_and_short() -> None:
+    subject = clean_subject("Coût\nidle " + "x" * 200)
+    assert len(subject) == MAX_SUBJECT_CHARS
+    assert subject.isascii() and "\n" not in subject and subject.endswith("...")
