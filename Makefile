@@ -22,8 +22,8 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/sagesaver demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict src

@@ -426,3 +426,30 @@ def test_every_operation_is_a_declared_permission(
     assert {"ListEndpoints", "GetMetricData", "Publish", "DescribeRegions"} <= set(
         sim.middleware.counts
     )
+
+
+def test_long_windows_read_variants_listmetrics_no_longer_lists(
+    cli: Cli,
+    sim: Simulator,
+    fleet: Fleet,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CloudWatch's ListMetrics forgets metrics without data for 14 days; a 30-day window
+    must still see a monthly job's traffic from 20 days ago."""
+    from sagesaver import run
+
+    fleet.endpoint(EAST, "monthly-job", changed=now - timedelta(days=40))
+    fleet.invocations(EAST, "monthly-job", "AllTraffic", [(now - timedelta(days=20), 900)])
+    fleet.endpoint(EAST, "really-idle", changed=now - timedelta(days=40))
+    monkeypatch.setattr(run.metrics, "variant_dimensions", lambda aws, region: {})
+    policy = tmp_path / "p.yaml"
+    policy.write_text("endpoints: {idle_hours: 720}\n")
+    code, doc = cli.json("scan", "--region", EAST, "--policy", str(policy))
+    assert code == 0
+    got = by_name(doc)
+    assert got["monthly-job"]["idle"] is False
+    assert "900 invocations" in got["monthly-job"]["reason"]
+    assert got["really-idle"]["idle"] is True
+    assert sim.middleware.counts["GetMetricData"] == 1  # only the re-check: nothing was listed

@@ -69,3 +69,16 @@ def test_subject_is_ascii_single_line_and_short() -> None:
     subject = clean_subject("Coût\nidle " + "x" * 200)
     assert len(subject) == MAX_SUBJECT_CHARS
     assert subject.isascii() and "\n" not in subject and subject.endswith("...")
+
+
+def test_metric_period_granularity() -> None:
+    from datetime import timedelta
+
+    from sagesaver.aws.metrics import period_for
+
+    assert period_for(NOW - timedelta(hours=24), NOW) == 86400
+    assert period_for(NOW - timedelta(seconds=10), NOW) == 60
+    assert period_for(NOW - timedelta(hours=24, seconds=1), NOW) == 86460
+    assert period_for(NOW - timedelta(days=20, seconds=1), NOW) % 300 == 0
+    assert period_for(NOW - timedelta(days=100, seconds=1), NOW) % 3600 == 0
+    assert period_for(NOW - timedelta(days=100, seconds=1), NOW) >= 100 * 86400

@@ -42,10 +42,20 @@ def variant_dimensions(aws: Aws, region: str) -> dict[str, set[str]]:
     return dict(found)
 
 
-def _period(start: datetime, end: datetime) -> int:
-    """One period covering the whole window, a multiple of 60 seconds as CloudWatch wants."""
+def period_for(start: datetime, end: datetime) -> int:
+    """One period covering the whole window, in the granularity CloudWatch accepts for it.
+
+    Periods must be multiples of 60 s; for data older than 15 days, of 300 s; older than
+    63 days, of 3600 s. Rounding up only widens the window, which can only find more
+    activity, never less.
+    """
     seconds = max(60.0, (end - start).total_seconds())
-    return int(math.ceil(seconds / 60.0) * 60)
+    step = 60
+    if seconds > 15 * 86400:
+        step = 300
+    if seconds > 63 * 86400:
+        step = 3600
+    return int(math.ceil(seconds / step) * step)
 
 
 def invocation_sums(
@@ -56,7 +66,7 @@ def invocation_sums(
     A variant with no datapoint at all sums to 0. Raises on the first failed call.
     """
     ordered = sorted(set(keys))
-    period = _period(start, end)
+    period = period_for(start, end)
     client = aws.cloudwatch(region)
     sums: dict[VariantKey, float] = dict.fromkeys(ordered, 0.0)
     for offset in range(0, len(ordered), MAX_QUERIES_PER_CALL):
