@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from sagesaver.errors import PolicyError
+from sagesaver.schedule import Schedule, ScheduleError, make_period, parse_cron, zone
 
 DEFAULT_PROTECT_TAG = "sagesaver:protect"
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -128,6 +129,98 @@ class NotifyPolicy(_Strict):
         return match.group("region") if match else None
 
 
+SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class PeriodSpec(_Strict):
+    """A running period: ``{weekdays: mon-fri, begin: "07:00", end: "21:00"}``."""
+
+    weekdays: str = "daily"
+    begin: str
+    end: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> PeriodSpec:
+        try:
+            make_period(self.weekdays, self.begin, self.end)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class ScheduleSpec(_Strict):
+    """One named schedule: ``periods`` or ``start``/``stop`` crons, a time zone, targets."""
+
+    timezone: str = "UTC"
+    periods: list[PeriodSpec] | None = None
+    start: str | None = None
+    stop: str | None = None
+    enforced: bool = False
+    interval_minutes: int = Field(default=10, ge=1, le=1440)
+    name_contains: str | None = Field(default=None, min_length=1)
+    include: list[Glob] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("start", "stop")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_cron(value)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> ScheduleSpec:
+        crons = self.start is not None or self.stop is not None
+        if self.periods is not None and crons:
+            raise ValueError("use either periods or start/stop, not both")
+        if self.periods is None and not crons:
+            raise ValueError("needs periods, or a start and/or stop cron expression")
+        if self.periods is not None and not self.periods:
+            raise ValueError("periods must not be empty")
+        return self
+
+    @property
+    def has_selectors(self) -> bool:
+        """Whether the schedule targets instances by name or tags (else only by tag)."""
+        return bool(self.name_contains or self.include or self.tags)
+
+    def selects(self, name: str, tags: dict[str, str]) -> bool:
+        """Whether an instance without a schedule tag falls under this schedule."""
+        if not self.has_selectors:
+            return False
+        if self.name_contains and self.name_contains not in name:
+            return False
+        if self.include and not any(fnmatch.fnmatchcase(name, p) for p in self.include):
+            return False
+        return all(
+            key in tags and fnmatch.fnmatchcase(tags[key], wanted)
+            for key, wanted in self.tags.items()
+        )
+
+    def build(self, name: str) -> Schedule:
+        """The pure :class:`~sagesaver.schedule.Schedule` this spec describes."""
+        return Schedule(
+            name=name,
+            tz=zone(self.timezone),
+            periods=tuple(make_period(p.weekdays, p.begin, p.end) for p in self.periods or ()),
+            start=parse_cron(self.start) if self.start else None,
+            stop=parse_cron(self.stop) if self.stop else None,
+            enforced=self.enforced,
+        )
+
+
 class Policy(_Strict):
     """The whole policy file."""
 
@@ -136,6 +229,20 @@ class Policy(_Strict):
     endpoints: EndpointPolicy = Field(default_factory=EndpointPolicy)
     notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
+    schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
+    schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, schedules: dict[str, ScheduleSpec]) -> dict[str, ScheduleSpec]:
+        for name in schedules:
+            if not SCHEDULE_NAME_RE.match(name):
+                raise ValueError(
+                    f"schedule name {name!r}: letters, digits, '.', '_' and '-', up to 64"
+                )
+            if name.lower() == "none":
+                raise ValueError("'none' is reserved: the tag sagesaver:schedule=none opts out")
+        return schedules
 
     @field_validator("regions")
     @classmethod

@@ -1,0 +1,410 @@
+"""Time-zone-aware start/stop schedules: pure logic, no AWS, no clock (``now`` is passed in).
+
+A schedule is either a list of *periods* (``mon-fri 07:00-21:00`` in an IANA time zone; a period
+whose end is before its begin runs overnight) or a pair of cron expressions, EventBridge's six
+fields (``cron(0 7 ? * MON-FRI *)``) or the classic five (``0 7 * * 1-5``), evaluated in the
+schedule's time zone.
+
+Both produce *boundaries*: instants at which instances should start or stop. Local wall-clock
+times are turned into instants with two daylight-saving rules:
+
+- a local time that does not exist (spring forward) takes effect at the first instant after the
+  gap;
+- a local time that occurs twice (fall back) takes effect once, at its first occurrence.
+
+Cron matching is done by ``croniter`` on naive local times; this module adds the EventBridge
+dialect (``?``, days of week 1-7 from Sunday, ``nL``, year field) and the time-zone rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from enum import Enum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterError, croniter
+
+UTC = timezone.utc
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_EB_DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# How far back to look for the latest boundary when computing the desired state.
+DESIRED_STATE_LOOKBACK = timedelta(days=400)
+
+
+class Transition(str, Enum):
+    """What a boundary asks for."""
+
+    START = "start"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, order=True)
+class Boundary:
+    """A moment at which a schedule wants instances started or stopped."""
+
+    at: datetime  # aware, UTC
+    transition: Transition
+
+
+class ScheduleError(ValueError):
+    """An invalid schedule expression, period or time zone (the message names it)."""
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; raises :class:`ScheduleError` when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from exc
+
+
+def _gap_end(local: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant after the daylight-saving gap that swallows ``local`` (naive)."""
+    low = local.replace(tzinfo=tz, fold=1).astimezone(UTC)  # read with the offset after
+    high = local.replace(tzinfo=tz, fold=0).astimezone(UTC)  # read with the offset before
+    if low > high:
+        low, high = high, low
+    before = low.astimezone(tz).utcoffset()
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return high.replace(microsecond=0)
+
+
+def to_instant(local: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant of a naive local wall-clock time, with the DST rules of this module."""
+    first = local.replace(tzinfo=tz, fold=0)
+    instant = first.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local:  # in a gap: does not exist
+        return _gap_end(local, tz)
+    return instant
+
+
+# --- cron ---------------------------------------------------------------------------------
+
+
+def _eb_day(token: str) -> str:
+    """An EventBridge day-of-week (1-7 from Sunday, or a name) as a classic one (0-6)."""
+    if token.isdigit():
+        number = int(token)
+        if not 1 <= number <= 7:
+            raise ScheduleError(f"day of week {token} is out of range 1-7 (1 = Sunday)")
+        return str(number - 1)
+    if token.upper() in _EB_DAY_NAMES:
+        return token.upper()
+    raise ScheduleError(f"unknown day of week {token!r}")
+
+
+def _eb_weekday_field(field: str) -> str:
+    """Translate an EventBridge day-of-week field into croniter's classic syntax."""
+    if field in ("?", "*"):
+        return "*"
+    parts = []
+    for part in field.split(","):
+        step = ""
+        if "/" in part:
+            part, step = part.split("/", 1)
+            step = "/" + step
+        if re.fullmatch(r"\w+#\d", part):
+            day, nth = part.split("#")
+            parts.append(f"{_eb_day(day)}#{nth}{step}")
+        elif re.fullmatch(r"\w+L", part, flags=re.IGNORECASE):
+            parts.append(f"L{_eb_day(part[:-1])}")
+        elif "-" in part:
+            first, last = part.split("-", 1)
+            parts.append(f"{_eb_day(first)}-{_eb_day(last)}{step}")
+        else:
+            parts.append(f"{_eb_day(part)}{step}")
+    return ",".join(parts)
+
+
+def _years(field: str) -> tuple[int, int] | None:
+    """The (first, last) years an EventBridge year field allows, or None for any year."""
+    if field in ("*", "?"):
+        return None
+    match = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", field)
+    if not match:
+        raise ScheduleError(f"year field {field!r}: use *, YYYY or YYYY-YYYY")
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if last < first:
+        raise ScheduleError(f"year field {field!r}: range runs backwards")
+    return first, last
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A cron expression in classic croniter syntax, with an optional year range."""
+
+    source: str
+    expression: str
+    years: tuple[int, int] | None = None
+
+    def matches_year(self, year: int) -> bool:
+        """Whether the year field allows ``year``."""
+        return self.years is None or self.years[0] <= year <= self.years[1]
+
+
+def parse_cron(text: str) -> Cron:
+    """Parse ``cron(m h dom mon dow year)`` (EventBridge) or ``m h dom mon dow`` (classic)."""
+    source = text.strip()
+    eventbridge = re.fullmatch(r"cron\((.*)\)", source, flags=re.IGNORECASE)
+    years = None
+    if eventbridge:
+        fields = eventbridge.group(1).split()
+        if len(fields) != 6:
+            raise ScheduleError(
+                f"{source!r}: EventBridge cron needs 6 fields "
+                "(minutes hours day-of-month month day-of-week year)"
+            )
+        minute, hour, dom, month, dow, year = fields
+        if (dom == "?") == (dow == "?"):
+            raise ScheduleError(
+                f"{source!r}: exactly one of day-of-month and day-of-week must be ?"
+            )
+        years = _years(year)
+        expression = " ".join(
+            [minute, hour, "*" if dom == "?" else dom, month, _eb_weekday_field(dow)]
+        )
+    else:
+        fields = source.split()
+        if len(fields) != 5:
+            raise ScheduleError(
+                f"{source!r}: use cron(m h dom mon dow year) or 5 classic fields (m h dom mon dow)"
+            )
+        expression = " ".join("*" if f == "?" else f for f in fields)
+    try:
+        croniter(expression, datetime(2026, 1, 1))  # noqa: DTZ001 (local wall-clock time)
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise ScheduleError(f"{source!r} is not a valid cron expression: {exc}") from exc
+    return Cron(source=source, expression=expression, years=years)
+
+
+def cron_boundaries(
+    cron: Cron, tz: ZoneInfo, transition: Transition, after: datetime, until: datetime
+) -> list[Boundary]:
+    """Boundaries of ``cron`` in (after, until], both aware."""
+    margin = timedelta(days=1)  # covers offsets and DST shifts between local and UTC
+    start_local = after.astimezone(tz).replace(tzinfo=None) - margin
+    end_local = until.astimezone(tz).replace(tzinfo=None) + margin
+    found: set[Boundary] = set()
+    iterator = croniter(cron.expression, start_local)
+    while True:
+        local: datetime = iterator.get_next(datetime)
+        if local > end_local:
+            break
+        if not cron.matches_year(local.year):
+            if cron.years is not None and local.year > cron.years[1]:
+                break
+            continue
+        instant = to_instant(local, tz)
+        if after < instant <= until:
+            found.add(Boundary(instant, transition))
+    return sorted(found)
+
+
+def cron_latest_before(
+    cron: Cron, tz: ZoneInfo, transition: Transition, moment: datetime
+) -> Boundary | None:
+    """The latest boundary of ``cron`` at or before ``moment`` (within the look-back)."""
+    floor = moment - DESIRED_STATE_LOOKBACK
+    local_moment = moment.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
+    iterator = croniter(cron.expression, local_moment)
+    while True:
+        local: datetime = iterator.get_prev(datetime)
+        instant = to_instant(local, tz)
+        if instant < floor:
+            return None
+        if instant <= moment and cron.matches_year(local.year):
+            return Boundary(instant, transition)
+
+
+def cron_next_after(
+    cron: Cron, tz: ZoneInfo, transition: Transition, moment: datetime
+) -> Boundary | None:
+    """The first boundary of ``cron`` after ``moment`` (within a year)."""
+    horizon = moment + timedelta(days=400)
+    local_moment = moment.astimezone(tz).replace(tzinfo=None) - timedelta(days=1)
+    iterator = croniter(cron.expression, local_moment)
+    while True:
+        local: datetime = iterator.get_next(datetime)
+        instant = to_instant(local, tz)
+        if instant > horizon:
+            return None
+        if instant > moment and cron.matches_year(local.year):
+            return Boundary(instant, transition)
+
+
+# --- periods ------------------------------------------------------------------------------
+
+
+_DAY_INDEX = {
+    **{name: i for i, name in enumerate(WEEKDAYS)},
+    **{
+        name: i
+        for i, name in enumerate(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        )
+    },
+}
+
+
+def _day_index(token: str, text: str) -> int:
+    index = _DAY_INDEX.get(token.strip().lower())
+    if index is None:
+        raise ScheduleError(f"weekdays {text!r}: unknown day name {token.strip()!r}")
+    return index
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """``mon-fri``, ``mon,wed,fri``, ``fri-mon`` (wraps), ``daily`` or ``*`` -> 0=Mon..6=Sun."""
+    spec = text.strip().lower()
+    if spec in ("*", "daily", "all"):
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in spec.split(","):
+        ends = part.split("-")
+        if len(ends) > 2 or not part.strip():
+            raise ScheduleError(f"weekdays {text!r}: use names like mon-fri or mon,wed,fri")
+        first, last = _day_index(ends[0], text), _day_index(ends[-1], text)
+        day = first
+        days.add(day)
+        while day != last:
+            day = (day + 1) % 7
+            days.add(day)
+    return frozenset(days)
+
+
+def parse_clock(text: str) -> time:
+    """``HH:MM`` (00:00-23:59, or 24:00 for the end of the day as 00:00 of the next)."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match:
+        raise ScheduleError(f"time {text!r}: use HH:MM")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if (hours, minutes) == (24, 0):
+        return time(0, 0)
+    if hours > 23 or minutes > 59:
+        raise ScheduleError(f"time {text!r} does not exist (00:00 to 23:59, or 24:00)")
+    return time(hours, minutes)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Running from ``begin`` to ``end`` (local) on each of ``weekdays`` (the begin's day)."""
+
+    weekdays: frozenset[int]
+    begin: time
+    end: time
+    end_is_midnight: bool = False
+
+    @property
+    def overnight(self) -> bool:
+        """True when the period ends on the next day."""
+        return self.end_is_midnight or self.end <= self.begin
+
+
+def make_period(weekdays: str, begin: str, end: str) -> Period:
+    """Parse one period; raises :class:`ScheduleError`."""
+    start_at, end_at = parse_clock(begin), parse_clock(end)
+    midnight = end.strip() == "24:00"
+    if start_at == end_at and not midnight:
+        raise ScheduleError(f"period {begin}-{end} has no length (begin equals end)")
+    return Period(parse_weekdays(weekdays), start_at, end_at, end_is_midnight=midnight)
+
+
+def period_boundaries(
+    period: Period, tz: ZoneInfo, after: datetime, until: datetime
+) -> list[Boundary]:
+    """Start and stop boundaries of ``period`` in (after, until]."""
+    first_day = after.astimezone(tz).date() - timedelta(days=2)
+    last_day = until.astimezone(tz).date() + timedelta(days=1)
+    found = []
+    day = first_day
+    while day <= last_day:
+        if day.weekday() in period.weekdays:
+            begin_local = datetime.combine(day, period.begin)
+            end_day = day + timedelta(days=1) if period.overnight else day
+            end_local = datetime.combine(end_day, period.end)
+            for local, transition in (
+                (begin_local, Transition.START),
+                (end_local, Transition.STOP),
+            ):
+                instant = to_instant(local, tz)
+                if after < instant <= until:
+                    found.append(Boundary(instant, transition))
+        day += timedelta(days=1)
+    return sorted(set(found))
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A named schedule: periods or start/stop crons, in one time zone."""
+
+    name: str
+    tz: ZoneInfo
+    periods: tuple[Period, ...] = ()
+    start: Cron | None = None
+    stop: Cron | None = None
+    enforced: bool = False
+
+    def boundaries(self, after: datetime, until: datetime) -> list[Boundary]:
+        """Every boundary in (after, until], in time order."""
+        found: list[Boundary] = []
+        for period in self.periods:
+            found.extend(period_boundaries(period, self.tz, after, until))
+        if self.start is not None:
+            found.extend(cron_boundaries(self.start, self.tz, Transition.START, after, until))
+        if self.stop is not None:
+            found.extend(cron_boundaries(self.stop, self.tz, Transition.STOP, after, until))
+        return sorted(set(found))
+
+    def latest_boundary(self, after: datetime, until: datetime) -> Boundary | None:
+        """The latest boundary in (after, until]: the one a run acts on ("latest wins")."""
+        found = self.boundaries(after, until)
+        return found[-1] if found else None
+
+    def desired(self, moment: datetime) -> Transition | None:
+        """The state the schedule wants at ``moment``: the transition of the latest boundary
+        at or before it, or None when there is none in the look-back."""
+        if self.periods:
+            latest = self.latest_boundary(moment - timedelta(days=8), moment)
+            if latest is not None:
+                return latest.transition
+            return None
+        candidates = [
+            b
+            for b in (
+                cron_latest_before(self.start, self.tz, Transition.START, moment)
+                if self.start
+                else None,
+                cron_latest_before(self.stop, self.tz, Transition.STOP, moment)
+                if self.stop
+                else None,
+            )
+            if b is not None
+        ]
+        return max(candidates).transition if candidates else None
+
+    def next_transitions(self, moment: datetime) -> dict[Transition, datetime | None]:
+        """The next start and the next stop after ``moment``."""
+        result: dict[Transition, datetime | None] = {Transition.START: None, Transition.STOP: None}
+        if self.periods:
+            for boundary in self.boundaries(moment, moment + timedelta(days=8)):
+                if result[boundary.transition] is None:
+                    result[boundary.transition] = boundary.at
+            return result
+        for cron, transition in ((self.start, Transition.START), (self.stop, Transition.STOP)):
+            if cron is not None:
+                found = cron_next_after(cron, self.tz, transition, moment)
+                result[transition] = found.at if found else None
+        return result
