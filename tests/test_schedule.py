@@ -259,3 +259,14 @@ def test_property_a_daily_cron_fires_exactly_once_every_local_day(
     starts = [b for b in schedule.boundaries(after, until) if b.transition is START]
     assert len(starts) == 1
     assert starts[0].at.astimezone(tz).date() == local_day.date()
+
+
+def test_classic_numeric_days_export_to_eventbridge_numbering() -> None:
+    from sagesaver.schedule import cron_to_eventbridge
+
+    assert cron_to_eventbridge(parse_cron("0 7 * * 1-5")) == "cron(0 7 ? * 2-6 *)"
+    assert cron_to_eventbridge(parse_cron("0 7 1 * *")) == "cron(0 7 1 * ? *)"
+    assert cron_to_eventbridge(parse_cron("cron(0 9 ? * 6L 2027)")) == "cron(0 9 ? * 6L 2027)"
+    assert cron_to_eventbridge(parse_cron("cron(0 9 ? * 2#1 *)")) == "cron(0 9 ? * 2#1 *)"
+    with pytest.raises(ScheduleError, match="both day-of-month and day-of-week"):
+        cron_to_eventbridge(parse_cron("0 7 1 * 1"))

@@ -5,11 +5,12 @@ Exit codes: 0 success, 1 some resources or regions failed, 2 bad input (nothing 
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from platformdirs import user_cache_dir
@@ -191,6 +192,217 @@ def demo_command(
     raise typer.Exit(run_demo(output.value))
 
 
+schedule_app = typer.Typer(
+    help="Time-zone-aware start/stop schedules for notebook instances.", no_args_is_help=True
+)
+app.add_typer(schedule_app, name="schedule")
+
+ScheduleOpt = Annotated[
+    list[str] | None,
+    typer.Option("--schedule", "-s", help="Only this schedule (repeatable; default: all)."),
+]
+
+
+def _only_schedules(policy: Policy, names: list[str] | None) -> Policy:
+    """The policy restricted to the named schedules; unknown names are bad input."""
+    if not names:
+        if not policy.schedules:
+            raise _fail("the policy defines no schedules (see the README's schedules section)")
+        return policy
+    unknown = [n for n in names if n not in policy.schedules]
+    if unknown:
+        known = ", ".join(sorted(policy.schedules)) or "none"
+        raise _fail(f"--schedule: unknown schedule {', '.join(unknown)} (known: {known})")
+    return policy.model_copy(update={"schedules": {n: policy.schedules[n] for n in names}})
+
+
+def _parse_at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _fail(f"--at {text!r}: not an ISO 8601 time (like 2026-11-30T07:05:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _local_and_utc(moment: datetime | None, tz_name: str | None) -> str:
+    if moment is None or tz_name is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    local = moment.astimezone(ZoneInfo(tz_name))
+    return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+@schedule_app.command("show")
+def schedule_show_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    schedule: ScheduleOpt = None,
+    at: Annotated[str | None, typer.Option("--at", help="Evaluate at this ISO 8601 time.")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Each targeted instance: its schedule, current and wanted state, next transitions."""
+    from sagesaver.scheduler import schedule_show
+
+    aws, policy, regions = _prepare(policy_file, region, all_regions)
+    policy = _only_schedules(policy, schedule)
+    now = _parse_at(at)
+    rows, errors = schedule_show(aws, regions, policy, now)
+    if output is Output.json:
+        document = {
+            "at": report.iso(now),
+            "instances": [
+                {
+                    "name": r.resource.name,
+                    "region": r.resource.region,
+                    "state": r.resource.status,
+                    "schedule": r.schedule,
+                    "reason": r.reason,
+                    "wanted": r.wanted,
+                    "timezone": r.timezone,
+                    "next_start": report.iso(r.next_start) if r.next_start else None,
+                    "next_stop": report.iso(r.next_stop) if r.next_stop else None,
+                }
+                for r in rows
+            ],
+            "errors": [report.error_dict(e) for e in errors],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(
+            title=f"Scheduled notebook instances at {report.iso(now)}", title_justify="left"
+        )
+        for column in ("Name", "Region", "Schedule", "State", "Wanted", "Next start", "Next stop"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(
+                r.resource.name,
+                r.resource.region,
+                r.schedule or f"- ({r.reason})",
+                r.resource.status,
+                r.wanted or "-",
+                _local_and_utc(r.next_start, r.timezone),
+                _local_and_utc(r.next_stop, r.timezone),
+            )
+        console = report.stdout_console()
+        console.print(table)
+        for error in errors:
+            console.print(f"[red]error[/red] {error.region}: {error.operation}: {error.message}")
+    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+
+
+@schedule_app.command("run")
+def schedule_run_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    schedule: ScheduleOpt = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate as if it were this ISO 8601 time.")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Start and stop instances (default: dry run).")
+    ] = False,
+    ledger_path: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Start and stop the instances whose schedule boundaries fell since the previous run."""
+    from sagesaver.ledger import open_ledger
+    from sagesaver.scheduler import schedule_run
+
+    aws, policy, regions = _prepare(policy_file, region, all_regions)
+    policy = _only_schedules(policy, schedule)
+    moment = _parse_at(at)
+    try:
+        ledger = open_ledger(ledger_path) if (apply or ledger_path) else None
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    result = schedule_run(aws, regions, policy, moment, apply, ledger)
+    document: dict[str, Any] = {
+        "at": report.iso(moment),
+        "dry_run": not apply,
+        "actions": [
+            {
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "schedule": a.planned.schedule,
+                "action": a.planned.transition.value,
+                "applied": a.applied,
+                "reason": a.planned.reason
+                if a.error is None
+                else f"{a.planned.reason}; failed: {a.error}",
+            }
+            for a in result.actions
+        ],
+        "skipped": [
+            {
+                "name": s.resource.name,
+                "region": s.resource.region,
+                "schedule": s.schedule,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "errors": [report.error_dict(e) for e in result.errors],
+    }
+    if output is Output.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console = report.stdout_console()
+        verb = "" if apply else "would "
+        for item in document["actions"]:
+            done = "" if item["applied"] or not apply else " [red](failed)[/red]"
+            console.print(
+                f"{verb}{item['action']} {item['name']} ({item['region']}, schedule "
+                f"{item['schedule']}): {item['reason']}{done}"
+            )
+        for item in document["skipped"]:
+            console.print(f"[dim]skipped {item['name']} ({item['region']}): {item['reason']}[/dim]")
+        if not document["actions"]:
+            console.print("Nothing to start or stop.")
+        if not apply and document["actions"]:
+            console.print("Dry run: add --apply to act.")
+        for error in result.errors:
+            where = f" {error.resource}" if error.resource else ""
+            console.print(
+                f"[red]error[/red] {error.region}{where}: {error.operation}: {error.message}"
+            )
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+@schedule_app.command("rules")
+def schedule_rules_command(
+    policy_file: PolicyOpt = None,
+    schedule: ScheduleOpt = None,
+    target_arn: Annotated[
+        str,
+        typer.Option("--target-arn", help="ARN of the function the schedules invoke."),
+    ] = "arn:aws:lambda:REGION:ACCOUNT_ID:function:sagesaver-schedule-tick",
+) -> None:
+    """The equivalent EventBridge Scheduler definitions (JSON), with their time zones."""
+    from sagesaver.schedule import ScheduleError
+    from sagesaver.scheduler import eventbridge_rules
+
+    try:
+        policy = load_policy(policy_file)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    policy = _only_schedules(policy, schedule)
+    try:
+        rules = eventbridge_rules(policy, target_arn)
+    except ScheduleError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(rules, indent=2))
+
+
 @app.command("permissions")
 def permissions_command(
     capability: Annotated[
@@ -198,7 +410,7 @@ def permissions_command(
         typer.Option(
             "--capability",
             "-c",
-            help="scan, notify, all-regions, live-prices (repeatable; default: all).",
+            help="scan, notify, schedule, all-regions, live-prices (repeatable; default: all).",
         ),
     ] = None,
 ) -> None:

@@ -2,7 +2,9 @@
 
 Configuration (all optional): ``SAGESAVER_POLICY`` (policy YAML text),
 ``SAGESAVER_REGIONS`` (comma-separated; default: the function's region),
-``SAGESAVER_APPLY`` (``true`` to act). The event may override ``regions`` and ``apply``.
+``SAGESAVER_APPLY`` (``true`` to act), ``SAGESAVER_LEDGER`` (ledger location; without it the
+schedule tick looks back ``interval_minutes``). The event may override ``regions`` and ``apply``;
+for the schedule tick it may name one ``schedule``.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]:
+    """Policy, regions and apply flag from the environment and the event."""
+    text = os.environ.get("SAGESAVER_POLICY")
+    policy = parse_policy(text, "SAGESAVER_POLICY") if text else Policy()
+    requested = event.get("regions") or [
+        r.strip() for r in os.environ.get("SAGESAVER_REGIONS", "").split(",") if r.strip()
+    ]
+    apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
+    aws = Aws()
+    return aws, policy, resolve_regions(aws, requested, False, policy), apply
+
+
 def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     """Scan for idle endpoints and notify. Returns a summary with per-resource errors."""
-    event = event or {}
     try:
-        text = os.environ.get("SAGESAVER_POLICY")
-        policy = parse_policy(text, "SAGESAVER_POLICY") if text else Policy()
-        requested = event.get("regions") or [
-            r.strip() for r in os.environ.get("SAGESAVER_REGIONS", "").split(",") if r.strip()
-        ]
-        apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
-        aws = Aws()
-        regions = resolve_regions(aws, requested, False, policy)
+        aws, policy, regions, apply = _configuration(event or {})
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
@@ -57,5 +63,44 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
         ],
         "notified": outcome.applied,
         "messages": len(outcome.messages),
+        "errors": [report.error_dict(e) for e in result.errors],
+    }
+
+
+def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
+    """Start and stop notebook instances whose schedule boundaries fell since the last tick."""
+    from sagesaver.ledger import open_ledger
+    from sagesaver.scheduler import schedule_run
+
+    event = event or {}
+    try:
+        aws, policy, regions, apply = _configuration(event)
+        name = event.get("schedule")
+        if name is not None:
+            if name not in policy.schedules:
+                raise InputError(f"event.schedule: unknown schedule {name!r}")
+            policy = policy.model_copy(update={"schedules": {name: policy.schedules[name]}})
+        location = os.environ.get("SAGESAVER_LEDGER")
+        ledger = open_ledger(location) if location else None
+    except InputError as exc:
+        return {"ok": False, "input_error": str(exc), "errors": []}
+    now = datetime.now(timezone.utc)
+    result = schedule_run(aws, regions, policy, now, apply, ledger)
+    return {
+        "ok": not result.errors,
+        "at": report.iso(now),
+        "applied": apply,
+        "actions": [
+            {
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "schedule": a.planned.schedule,
+                "action": a.planned.transition.value,
+                "applied": a.applied,
+                "reason": a.planned.reason,
+            }
+            for a in result.actions
+        ],
+        "skipped": [{"name": s.resource.name, "reason": s.reason} for s in result.skipped],
         "errors": [report.error_dict(e) for e in result.errors],
     }

@@ -20,12 +20,19 @@ SCAN: tuple[str, ...] = (
     "tag:GetResources",
 )
 NOTIFY: tuple[str, ...] = ("sns:Publish",)
+SCHEDULE: tuple[str, ...] = (
+    "sagemaker:ListNotebookInstances",
+    "tag:GetResources",
+    "sagemaker:StartNotebookInstance",
+    "sagemaker:StopNotebookInstance",
+)
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     "scan": SCAN,
     "notify": NOTIFY,
+    "schedule": SCHEDULE,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
 }

@@ -408,3 +408,81 @@ class Schedule:
                 found = cron_next_after(cron, self.tz, transition, moment)
                 result[transition] = found.at if found else None
         return result
+
+
+# --- EventBridge export ----------------------------------------------------------------------
+
+_CLASSIC_TO_EB_DAY = {str(i): str(i + 1) for i in range(7)}
+
+
+def _eb_day_field(field: str) -> str:
+    """A classic (croniter) day-of-week field in EventBridge numbering (1-7 from Sunday)."""
+
+    def day(token: str) -> str:
+        return _CLASSIC_TO_EB_DAY.get(token, token.upper())
+
+    parts = []
+    for part in field.split(","):
+        step = ""
+        if "/" in part:
+            part, step = part.split("/", 1)
+            step = "/" + step
+        if part.upper().startswith("L"):
+            parts.append(f"{day(part[1:])}L")
+        elif "#" in part:
+            first, nth = part.split("#")
+            parts.append(f"{day(first)}#{nth}{step}")
+        elif "-" in part:
+            first, last = part.split("-", 1)
+            parts.append(f"{day(first)}-{day(last)}{step}")
+        else:
+            parts.append(f"{day(part)}{step}")
+    return ",".join(parts)
+
+
+def cron_to_eventbridge(cron: Cron) -> str:
+    """``cron(...)`` in EventBridge syntax for a parsed cron expression."""
+    minute, hour, dom, month, dow = cron.expression.split()
+    if dom != "*" and dow != "*":
+        raise ScheduleError(
+            f"{cron.source!r}: EventBridge cannot restrict both day-of-month and day-of-week"
+        )
+    year = (
+        "*"
+        if cron.years is None
+        else (
+            str(cron.years[0])
+            if cron.years[0] == cron.years[1]
+            else f"{cron.years[0]}-{cron.years[1]}"
+        )
+    )
+    if dow == "*":
+        return f"cron({minute} {hour} {dom} {month} ? {year})"
+    return f"cron({minute} {hour} ? {month} {_eb_day_field(dow)} {year})"
+
+
+def to_eventbridge_expressions(schedule: Schedule) -> list[tuple[Transition, str]]:
+    """Start and stop cron expressions (EventBridge syntax, in the schedule's time zone)."""
+    expressions: list[tuple[Transition, str]] = []
+    eb_days = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+    for period in schedule.periods:
+        begin_days = ",".join(eb_days[d] for d in sorted(period.weekdays))
+        end_days = (
+            ",".join(eb_days[(d + 1) % 7] for d in sorted(period.weekdays))
+            if period.overnight
+            else begin_days
+        )
+        expressions.append(
+            (
+                Transition.START,
+                f"cron({period.begin.minute} {period.begin.hour} ? * {begin_days} *)",
+            )
+        )
+        expressions.append(
+            (Transition.STOP, f"cron({period.end.minute} {period.end.hour} ? * {end_days} *)")
+        )
+    if schedule.start is not None:
+        expressions.append((Transition.START, cron_to_eventbridge(schedule.start)))
+    if schedule.stop is not None:
+        expressions.append((Transition.STOP, cron_to_eventbridge(schedule.stop)))
+    return expressions

@@ -1,0 +1,386 @@
+"""Schedules end to end: the ``sagesaver schedule`` commands against a moto server."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagesaver.aws.simulator import Fault, Fleet, Simulator
+
+from .conftest import Cli
+
+EAST = "us-east-1"
+SEED_POLICY = """
+schedules:
+  seed-example:
+    start: cron(0 7 ? * MON-FRI *)
+    stop: cron(0 21 ? * MON-FRI *)
+    name_contains: dev-
+"""
+MONDAY_0705 = "2026-11-30T07:05:00Z"
+MONDAY_2105 = "2026-11-30T21:05:00Z"
+
+
+def states(sim: Simulator, region: str = EAST) -> dict[str, str]:
+    client = sim.client("sagemaker", region)
+    found = {}
+    for page in client.get_paginator("list_notebook_instances").paginate():
+        for item in page["NotebookInstances"]:
+            found[item["NotebookInstanceName"]] = item["NotebookInstanceStatus"]
+    return found
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def run(cli: Cli, policy: str, at: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    return cli.json("schedule", "run", "--policy", policy, "--region", EAST, "--at", at, *extra)
+
+
+def test_seed_example_150_instances(cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path) -> None:
+    dev_stopped, dev_running = set(), set()
+    for i in range(150):
+        if i % 3 == 0:
+            name = f"dev-{i:03d}"
+            status = "InService" if i % 9 == 0 else "Stopped"
+            (dev_running if status == "InService" else dev_stopped).add(name)
+        else:
+            name = f"team-{i:03d}"
+            status = "Stopped" if i % 2 else "InService"
+        fleet.notebook(EAST, name, status=status)
+    before = states(sim)
+    policy, ledger = write(tmp_path, SEED_POLICY), str(tmp_path / "ledger.sqlite")
+    sim.middleware.counts.clear()
+
+    code, doc = run(cli, policy, MONDAY_0705, "--apply", "--ledger", ledger)
+    assert code == 0, doc["errors"]
+    assert {a["name"] for a in doc["actions"]} == dev_stopped
+    assert all(a["action"] == "start" and a["applied"] for a in doc["actions"])
+    assert "07:00" in doc["actions"][0]["reason"]
+    counts = dict(sim.middleware.counts)
+    after = states(sim)
+    changed = {n for n in after if after[n] != before[n]}
+    assert changed == dev_stopped  # every stopped dev- instance, and nothing else
+    assert counts["StartNotebookInstance"] == len(dev_stopped)
+    assert counts["ListNotebookInstances"] == math.ceil(150 / 100)
+    assert "StopNotebookInstance" not in counts and "DescribeNotebookInstance" not in counts
+
+    code, doc = run(cli, policy, MONDAY_2105, "--apply", "--ledger", ledger)
+    assert code == 0
+    assert {a["name"] for a in doc["actions"]} == dev_stopped | dev_running
+    assert {a["action"] for a in doc["actions"]} == {"stop"}
+    final = states(sim)
+    assert {n for n, s in final.items() if n.startswith("dev-")} == dev_stopped | dev_running
+    assert all(final[n] == "Stopped" for n in dev_stopped | dev_running)
+    assert all(final[n] == before[n] for n in final if not n.startswith("dev-"))
+
+    code, doc = run(cli, policy, "2026-11-30T21:15:00Z", "--apply", "--ledger", ledger)
+    assert code == 0 and doc["actions"] == []  # the boundary was handled by the previous run
+
+
+def test_api_calls_for_1000_instances(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    stopped_dev = 0
+    for i in range(1000):
+        dev = i % 4 == 0
+        status = "Stopped" if i % 2 == 0 else "InService"
+        stopped_dev += dev and status == "Stopped"
+        fleet.notebook(EAST, f"{'dev' if dev else 'prod'}-{i:04d}", status=status)
+    sim.middleware.counts.clear()
+    code, _ = run(
+        cli, write(tmp_path, SEED_POLICY), MONDAY_0705, "--apply", "--ledger", str(tmp_path / "l")
+    )
+    assert code == 0
+    counts = dict(sim.middleware.counts)
+    assert counts == {
+        "ListNotebookInstances": 10,
+        "GetResources": 1,  # no instance is tagged: one page
+        "StartNotebookInstance": stopped_dev,
+    }
+
+
+def test_dry_run_changes_nothing_and_records_nothing(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-a", status="Stopped")
+    policy = write(tmp_path, SEED_POLICY)
+    sim.middleware.counts.clear()
+    code, doc = run(cli, policy, MONDAY_0705)
+    assert code == 0
+    assert doc["dry_run"] is True
+    assert [(a["name"], a["action"], a["applied"]) for a in doc["actions"]] == [
+        ("dev-a", "start", False)
+    ]
+    assert "StartNotebookInstance" not in sim.middleware.counts
+    assert states(sim)["dev-a"] == "Stopped"
+    table = cli("schedule", "run", "--policy", policy, "--region", EAST, "--at", MONDAY_0705)
+    assert "would start dev-a" in table.stdout and "Dry run" in table.stdout
+
+
+def test_started_by_hand_in_the_evening_is_stopped_at_the_next_stop_only(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-evening", status="InService")
+    policy, ledger = write(tmp_path, SEED_POLICY), str(tmp_path / "ledger.sqlite")
+    assert (
+        run(cli, policy, MONDAY_2105, "--apply", "--ledger", ledger)[1]["actions"][0]["action"]
+        == "stop"
+    )
+    sim.client("sagemaker", EAST).start_notebook_instance(NotebookInstanceName="dev-evening")
+    for moment in ("2026-11-30T22:05:00Z", "2026-12-01T03:00:00Z"):
+        code, doc = run(cli, policy, moment, "--apply", "--ledger", ledger)
+        assert code == 0 and doc["actions"] == []
+    assert states(sim)["dev-evening"] == "InService"
+    # Tuesday's 07:00 start finds it running: reported, not acted on.
+    code, doc = run(cli, policy, "2026-12-01T07:05:00Z", "--apply", "--ledger", ledger)
+    assert doc["actions"] == [] and "already InService" in doc["skipped"][0]["reason"]
+    code, doc = run(cli, policy, "2026-12-01T21:05:00Z", "--apply", "--ledger", ledger)
+    assert [a["action"] for a in doc["actions"]] == ["stop"]
+
+
+def test_latest_boundary_wins_after_a_long_gap(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-x", status="Stopped")
+    policy, ledger = write(tmp_path, SEED_POLICY), str(tmp_path / "ledger.sqlite")
+    run(cli, policy, "2026-11-27T20:00:00Z", "--apply", "--ledger", ledger)  # Friday evening
+    # Next run on Monday 08:00: Friday's 21:00 stop and Monday's 07:00 start fell; start wins.
+    _, doc = run(cli, policy, "2026-11-30T08:00:00Z", "--apply", "--ledger", ledger)
+    assert [a["action"] for a in doc["actions"]] == ["start"]
+
+
+def test_tags_assign_opt_out_protect_and_keep_running(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    policy = write(
+        tmp_path,
+        SEED_POLICY
+        + """
+  berlin-office:
+    timezone: Europe/Berlin
+    periods:
+      - {weekdays: mon-fri, begin: "08:00", end: "22:00"}
+  other:
+    start: "0 6 * * *"
+    name_contains: dev-amb
+""",
+    )
+    fleet.notebook(EAST, "dev-plain")
+    fleet.notebook(EAST, "dev-optout", tags={"sagesaver:schedule": "none"})
+    fleet.notebook(EAST, "dev-protected", tags={"sagesaver:protect": "true"})
+    fleet.notebook(EAST, "dev-late", tags={"sagesaver:keep-running-until": "2026-11-30T23:30:00Z"})
+    fleet.notebook(
+        EAST, "dev-late-expired", tags={"sagesaver:keep-running-until": "2026-11-30T12:00:00Z"}
+    )
+    fleet.notebook(EAST, "dev-late-garbage", tags={"sagesaver:keep-running-until": "soon"})
+    fleet.notebook(EAST, "research-berlin", tags={"sagesaver:schedule": "berlin-office"})
+    fleet.notebook(EAST, "dev-ambiguous")
+    fleet.notebook(EAST, "x-unknown", tags={"sagesaver:schedule": "nope"})
+    fleet.notebook(EAST, "untargeted")
+    # 21:05 UTC on Monday is 22:05 in Berlin: both schedules want a stop.
+    code, doc = run(cli, policy, MONDAY_2105, "--apply", "--ledger", str(tmp_path / "l"))
+    assert code == 0
+    acted = {a["name"]: a["schedule"] for a in doc["actions"]}
+    assert acted == {
+        "dev-plain": "seed-example",
+        "dev-late-expired": "seed-example",
+        "research-berlin": "berlin-office",
+    }
+    skipped = {s["name"]: s["reason"] for s in doc["skipped"]}
+    assert "opted out" in skipped["dev-optout"]
+    assert "protected" in skipped["dev-protected"]
+    assert "kept running until 2026-11-30T23:30:00+00:00" in skipped["dev-late"]
+    assert "not an ISO 8601 time" in skipped["dev-late-garbage"]
+    assert "matches schedules other, seed-example" in skipped["dev-ambiguous"]
+    assert "unknown schedule 'nope'" in skipped["x-unknown"]
+    assert "untargeted" not in skipped
+    assert states(sim)["dev-protected"] == "InService"
+
+
+def test_one_failure_does_not_stop_the_others(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    for name in ("dev-a", "dev-b", "dev-c"):
+        fleet.notebook(EAST, name, status="Stopped")
+
+    def fail_b(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
+        if operation != "StartNotebookInstance":
+            return None
+        import io
+
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return Fault(400, "ResourceLimitExceeded", "quota") if b"dev-b" in body else None
+
+    sim.middleware.fault = fail_b
+    code, doc = run(
+        cli, write(tmp_path, SEED_POLICY), MONDAY_0705, "--apply", "--ledger", str(tmp_path / "l")
+    )
+    assert code == 1
+    assert {a["name"]: a["applied"] for a in doc["actions"]} == {
+        "dev-a": True,
+        "dev-b": False,
+        "dev-c": True,
+    }
+    assert (
+        doc["errors"][0]["resource"] == "dev-b"
+        and doc["errors"][0]["operation"] == "StartNotebookInstance"
+    )
+    assert states(sim) == {"dev-a": "InService", "dev-b": "Stopped", "dev-c": "InService"}
+
+
+def test_only_stopped_are_started_other_states_are_skipped(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-stopped", status="Stopped")
+    fleet.notebook(EAST, "dev-weird", status="Stopped")
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker_backends["123456789012"][EAST].notebook_instances["dev-weird"].status = "Failed"
+    _, doc = run(cli, write(tmp_path, SEED_POLICY), MONDAY_0705)
+    assert [a["name"] for a in doc["actions"]] == ["dev-stopped"]
+    assert "state is Failed, not Stopped" in doc["skipped"][0]["reason"]
+
+
+def test_enforced_schedule_drives_to_the_wanted_state(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    policy = write(
+        tmp_path,
+        """
+schedules:
+  strict:
+    enforced: true
+    timezone: America/New_York
+    periods: [{weekdays: mon-fri, begin: "09:00", end: "17:00"}]
+    name_contains: dev-
+""",
+    )
+    fleet.notebook(EAST, "dev-running-at-night", status="InService")
+    fleet.notebook(EAST, "dev-stopped", status="Stopped")
+    _, doc = run(
+        cli, policy, "2026-12-01T04:00:00Z", "--apply", "--ledger", str(tmp_path / "l")
+    )  # 23:00 NY
+    assert {(a["name"], a["action"]) for a in doc["actions"]} == {("dev-running-at-night", "stop")}
+    _, doc = run(cli, policy, "2026-12-01T15:00:00Z")  # 10:00 New York
+    assert {(a["name"], a["action"]) for a in doc["actions"]} == {
+        ("dev-running-at-night", "start"),
+        ("dev-stopped", "start"),
+    }
+
+
+def test_show_lists_schedule_wanted_state_and_next_transitions(
+    cli: Cli, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-a", status="Stopped")
+    fleet.notebook(EAST, "dev-b", tags={"sagesaver:schedule": "none"})
+    policy = write(tmp_path, SEED_POLICY)
+    code, doc = cli.json(
+        "schedule", "show", "--policy", policy, "--region", EAST, "--at", "2026-12-04T22:00:00Z"
+    )
+    assert code == 0
+    rows = {r["name"]: r for r in doc["instances"]}
+    assert rows["dev-a"]["schedule"] == "seed-example"
+    assert rows["dev-a"]["wanted"] == "stopped"
+    assert rows["dev-a"]["next_start"] == "2026-12-07T07:00:00Z"
+    assert rows["dev-a"]["next_stop"] == "2026-12-07T21:00:00Z"
+    assert rows["dev-b"]["schedule"] is None
+    table = cli(
+        "schedule", "show", "--policy", policy, "--region", EAST, "--at", "2026-12-04T22:00:00Z"
+    )
+    assert "Mon 2026-12-07 07:00 UTC" in table.stdout
+
+
+def test_rules_export_eventbridge_scheduler_definitions(cli: Cli, tmp_path: Path) -> None:
+    policy = write(
+        tmp_path,
+        SEED_POLICY
+        + """
+  night-shift:
+    timezone: Asia/Tokyo
+    periods: [{weekdays: fri, begin: "22:00", end: "06:00"}]
+    tags: {team: ops}
+""",
+    )
+    result = cli("schedule", "rules", "--policy", policy)
+    assert result.exit_code == 0
+    rules = {r["Name"]: r for r in json.loads(result.stdout)}
+    assert (
+        rules["sagesaver-seed-example-start-0"]["ScheduleExpression"] == "cron(0 7 ? * MON-FRI *)"
+    )
+    assert rules["sagesaver-seed-example-stop-1"]["ScheduleExpressionTimezone"] == "UTC"
+    assert rules["sagesaver-night-shift-start-0"]["ScheduleExpression"] == "cron(0 22 ? * FRI *)"
+    assert rules["sagesaver-night-shift-stop-1"]["ScheduleExpression"] == "cron(0 6 ? * SAT *)"
+    assert rules["sagesaver-night-shift-stop-1"]["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["schedule", "run", "--schedule", "nope"], "--schedule: unknown schedule nope"),
+        (["schedule", "run", "--at", "next monday"], "--at 'next monday': not an ISO 8601 time"),
+        (["schedule", "show", "--schedule", "x"], "unknown schedule x"),
+    ],
+)
+def test_bad_schedule_input_exits_2(
+    cli: Cli, sim: Simulator, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = cli(*args, "--policy", write(tmp_path, SEED_POLICY), "--region", EAST)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sum(sim.middleware.counts.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (
+            "schedules: {a: {timezone: Europe/Narnia, start: '0 7 * * *'}}",
+            "unknown time zone 'Europe/Narnia'",
+        ),
+        (
+            "schedules: {a: {start: 'cron(0 7 * * MON *)'}}",
+            "exactly one of day-of-month and day-of-week",
+        ),
+        (
+            "schedules: {a: {periods: [{weekdays: mon-fry, begin: '07:00', end: '09:00'}]}}",
+            "unknown day name",
+        ),
+        (
+            "schedules: {a: {periods: [{begin: '07:00', end: '25:00'}]}}",
+            "time '25:00' does not exist",
+        ),
+    ],
+)
+def test_bad_schedule_policies_exit_2(
+    cli: Cli, sim: Simulator, tmp_path: Path, policy: str, message: str
+) -> None:
+    result = cli("schedule", "run", "--policy", write(tmp_path, policy), "--region", EAST)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sum(sim.middleware.counts.values()) == 0
+
+
+def test_lambda_schedule_tick(
+    fleet: Fleet, sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time_machine
+
+    from sagesaver.handlers import schedule_tick
+
+    fleet.notebook(EAST, "dev-a", status="Stopped")
+    monkeypatch.setenv("SAGESAVER_POLICY", SEED_POLICY)
+    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    with time_machine.travel("2026-11-30T07:03:00Z", tick=False):
+        result = schedule_tick({"schedule": "seed-example"}, None)
+    assert result["ok"] and [a["name"] for a in result["actions"]] == ["dev-a"]
+    assert states(sim)["dev-a"] == "InService"
+    assert schedule_tick({"schedule": "nope"}, None)["input_error"].startswith("event.schedule")
