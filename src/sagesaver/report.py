@@ -224,11 +224,18 @@ def print_table(result: ScanResult, console: Console) -> None:
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "
             f"notebook instance(s), ${totals['notebooks_without_auto_stop_hourly_cost_usd']:,.2f}/h"
         )
-    for error in result.errors:
+    print_errors(result.errors, console)
+
+
+def print_errors(errors: Sequence[ScanError], console: Console) -> None:
+    """One red line per error: region, resource, operation, code and message."""
+    for error in errors:
         where = f" {error.resource}" if error.resource else ""
+        code = f"{error.code} " if error.code else ""
         console.print(
-            f"[red]error[/red] {error.region}{where}: {error.operation}: "
-            f"{error.code or ''} {error.message}".rstrip()
+            f"[red]error[/red] {error.region}{where}: {error.operation}: {code}{error.message}",
+            markup=True,
+            highlight=False,
         )
 
 
