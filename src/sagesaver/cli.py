@@ -39,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain, one-line usage errors
 )
 err = Console(stderr=True, highlight=False)
 
@@ -97,7 +98,8 @@ def _prepare(
     try:
         policy = load_policy(policy_file)
         aws = Aws()
-        chosen = resolve_regions(aws, regions or [], all_regions, policy)
+        source = str(policy_file) if policy_file else "policy"
+        chosen = resolve_regions(aws, regions or [], all_regions, policy, source)
     except InputError as exc:
         raise _fail(str(exc)) from exc
     return aws, policy, chosen
@@ -255,9 +257,9 @@ def schedule_show_command(
     """Each targeted instance: its schedule, current and wanted state, next transitions."""
     from sagesaver.scheduler import schedule_show
 
+    now = _parse_at(at)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     policy = _only_schedules(policy, schedule)
-    now = _parse_at(at)
     rows, errors = schedule_show(aws, regions, policy, now)
     if output is Output.json:
         document = {
@@ -325,9 +327,9 @@ def schedule_run_command(
     from sagesaver.ledger import open_ledger
     from sagesaver.scheduler import schedule_run
 
+    moment = _parse_at(at)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     policy = _only_schedules(policy, schedule)
-    moment = _parse_at(at)
     try:
         ledger = open_ledger(ledger_path) if (apply or ledger_path) else None
     except InputError as exc:

@@ -34,7 +34,7 @@ def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]
     ]
     apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
     aws = Aws()
-    return aws, policy, resolve_regions(aws, requested, False, policy), apply
+    return aws, policy, resolve_regions(aws, requested, False, policy, "SAGESAVER_POLICY"), apply
 
 
 def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:

@@ -261,17 +261,30 @@ def scan(
 
 
 def resolve_regions(
-    aws: Aws, requested: Sequence[str], all_regions: bool, policy: Policy
+    aws: Aws,
+    requested: Sequence[str],
+    all_regions: bool,
+    policy: Policy,
+    policy_source: str = "policy",
 ) -> list[str]:
     """The regions to scan: ``--region``, else ``--all-regions``, else the policy's, else the
-    boto3 default. Raises :class:`InputError` for bad or missing regions."""
+    boto3 default. Raises :class:`InputError` for bad or missing regions (and for a policy
+    naming regions that do not exist, which pydantic cannot know)."""
     if requested and all_regions:
         raise InputError("--region and --all-regions cannot be used together")
+    offered = aws.known_regions("sagemaker")
     for region in requested:
         try:
             check_region(region)
         except ValueError as exc:
             raise InputError(f"--region: {exc}") from exc
+        if region not in offered:
+            raise InputError(f"--region {region}: SageMaker is not offered in that region")
+    topic_region = policy.notify.topic_region
+    if topic_region is not None and topic_region not in aws.known_regions("sns"):
+        raise InputError(
+            f"{policy_source}: notify.sns_topic_arn: {topic_region} is not a region that offers SNS"
+        )
     if all_regions:
         try:
             return aws.sagemaker_regions()
@@ -280,6 +293,9 @@ def resolve_regions(
             raise InputError(
                 f"--all-regions: cannot list the account's regions: {error.message}"
             ) from exc
+    for region in policy.regions:
+        if region not in offered:
+            raise InputError(f"{policy_source}: regions: SageMaker is not offered in {region}")
     chosen = list(requested) or list(policy.regions)
     if not chosen and aws.default_region:
         chosen = [aws.default_region]

@@ -8,12 +8,15 @@ bounded attempts and timeouts, and is created once per (service, region) and reu
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+from sagesaver.errors import InputError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -28,13 +31,37 @@ CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 MAX_POOL_CONNECTIONS = 32
 
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": RETRY_MAX_ATTEMPTS},
-    connect_timeout=CONNECT_TIMEOUT_S,
-    read_timeout=READ_TIMEOUT_S,
-    max_pool_connections=MAX_POOL_CONNECTIONS,
-    user_agent_extra="sagesaver",
-)
+
+def _env_number(name: str, default: float, low: float, high: float) -> float:
+    """A number from the environment, or ``default``; out-of-range values are bad input."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{name}={raw!r}: not a number") from None
+    if not low <= value <= high:
+        raise InputError(f"{name}={raw!r}: must be from {low:g} to {high:g}")
+    return value
+
+
+def client_config() -> Config:
+    """The botocore configuration of every client: standard retries, bounded timeouts.
+
+    ``SAGESAVER_MAX_ATTEMPTS``, ``SAGESAVER_CONNECT_TIMEOUT`` and ``SAGESAVER_READ_TIMEOUT``
+    (seconds) override the defaults.
+    """
+    return Config(
+        retries={
+            "mode": "standard",
+            "max_attempts": int(_env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
+        },
+        connect_timeout=_env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
+        read_timeout=_env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        user_agent_extra="sagesaver",
+    )
 
 
 class Aws:
@@ -42,6 +69,7 @@ class Aws:
 
     def __init__(self, session: boto3.Session | None = None) -> None:
         self.session = session or boto3.Session()
+        self.config = client_config()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
@@ -64,7 +92,7 @@ class Aws:
                 client = self.session.client(
                     service,  # type: ignore[call-overload]
                     region_name=region,
-                    config=CLIENT_CONFIG,
+                    config=self.config,
                 )
                 client.meta.events.register("before-call", self._count)
                 self._clients[key] = client
@@ -99,6 +127,14 @@ class Aws:
         """Price List API client (served from us-east-1)."""
         client: PricingClient = self.client("pricing", "us-east-1")
         return client
+
+    def known_regions(self, service: str) -> set[str]:
+        """Every region botocore knows to offer ``service``, in every partition."""
+        return {
+            region
+            for partition in self.session.get_available_partitions()
+            for region in self.session.get_available_regions(service, partition_name=partition)
+        }
 
     def sagemaker_regions(self) -> list[str]:
         """Regions that are enabled for this account and offer SageMaker."""

@@ -11,10 +11,12 @@ real AWS round trip does.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -75,11 +77,12 @@ def region_of(environ: Environ) -> str:
 
 @dataclass(frozen=True)
 class Fault:
-    """An error response to send instead of the real answer (JSON protocol body)."""
+    """An error response to send instead of the real answer, after ``delay_s`` seconds."""
 
     status: int
     code: str
     message: str
+    delay_s: float = 0.0
 
 
 FaultRule = Callable[[str, str, Environ], "Fault | None"]
@@ -113,16 +116,109 @@ class Middleware:
             return self.app(environ, start_response)
         with self._lock:
             self.faults_sent[operation] += 1
-        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        content_type, body = error_body(environ, fault)
         start_response(
             f"{fault.status} Fault",
             [
-                ("Content-Type", "application/x-amz-json-1.1"),
+                ("Content-Type", content_type),
                 ("x-amzn-ErrorType", fault.code),
                 ("Content-Length", str(len(body))),
             ],
         )
         return [body]
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode("utf-8")
+    if len(data) < 24:
+        return bytes([0x60 + len(data)]) + data
+    if len(data) < 256:
+        return bytes([0x78, len(data)]) + data
+    return bytes([0x79]) + len(data).to_bytes(2, "big") + data
+
+
+def error_body(environ: Environ, fault: Fault) -> tuple[str, bytes]:
+    """The error response in the protocol the request used (JSON, CBOR or XML)."""
+    if str(environ.get("HTTP_SMITHY_PROTOCOL", "")).startswith("rpc-v2-cbor"):
+        fields = {"__type": fault.code, "message": fault.message}
+        body = bytes([0xA0 + len(fields)]) + b"".join(
+            _cbor_text(k) + _cbor_text(v) for k, v in fields.items()
+        )
+        return "application/cbor", body
+    if environ.get("HTTP_X_AMZ_TARGET") or "json" in str(environ.get("CONTENT_TYPE", "")):
+        return "application/x-amz-json-1.1", json.dumps(
+            {"__type": fault.code, "message": fault.message}
+        ).encode()
+    xml = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
+        "<RequestId>fault</RequestId></ErrorResponse>"
+    )
+    if "ec2" in str(environ.get("HTTP_AUTHORIZATION", "")):
+        xml = (
+            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            "</Error></Errors><RequestID>fault</RequestID></Response>"
+        )
+    return "text/xml", xml.encode()
+
+
+class TransientFaults:
+    """Fails a share of requests with transient errors, deterministically by seed.
+
+    Whether a request fails depends only on the seed, its operation and body, and how many
+    times that same request was seen before, so the outcome does not depend on thread timing.
+    Kinds: throttling (HTTP 400 ``ThrottlingException``), HTTP 429, 500, 503, and time-outs
+    (the answer comes after ``timeout_s``, which should exceed the client's read timeout).
+    """
+
+    KINDS = ("throttle", "429", "500", "503", "timeout")
+
+    def __init__(
+        self,
+        rate: float,
+        seed: int = 0,
+        kinds: tuple[str, ...] = KINDS,
+        operations: frozenset[str] | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.rate = rate
+        self.seed = seed
+        self.kinds = kinds
+        self.operations = operations
+        self.timeout_s = timeout_s
+        self._seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    def __call__(self, operation: str, region: str, environ: Environ) -> Fault | None:
+        if self.operations is not None and operation not in self.operations:
+            return None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        digest = hashlib.sha256(
+            f"{operation}|{region}|{environ.get('QUERY_STRING', '')}|".encode() + body
+        ).hexdigest()
+        with self._lock:
+            attempt = self._seen[digest]
+            self._seen[digest] += 1
+        draw = random.Random(f"{self.seed}|{digest}|{attempt}")
+        if draw.random() >= self.rate:
+            return None
+        kind = draw.choice(self.kinds)
+        with self._lock:
+            self.injected[kind] += 1
+        if kind == "throttle":
+            return Fault(400, "ThrottlingException", "Rate exceeded")
+        if kind == "429":
+            return Fault(429, "TooManyRequestsException", "Too many requests")
+        if kind == "timeout":
+            return Fault(503, "ServiceUnavailable", "late answer", delay_s=self.timeout_s)
+        return Fault(
+            int(kind), "InternalFailure" if kind == "500" else "ServiceUnavailable", "try again"
+        )
 
 
 class Simulator:
