@@ -15,11 +15,9 @@ from __future__ import annotations
 import ast
 import base64
 import fnmatch
-import io
 import lzma
 import re
 import shlex
-import tokenize
 from dataclasses import dataclass
 from importlib import resources
 
@@ -99,40 +97,76 @@ def agent_source() -> str:
     return resources.files("sagesaver").joinpath("agent/autostop.py").read_text(encoding="utf-8")
 
 
-def _docstring_lines(tree: ast.Module) -> dict[int, tuple[int, bool]]:
-    """First line -> (last line, sole statement of its body) of every docstring."""
-    found: dict[int, tuple[int, bool]] = {}
+class _Shrink(ast.NodeTransformer):
+    """Drops docstrings and type annotations: what the program does stays the same."""
+
+    def _strip_docstring(
+        self, node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> None:
+        first = node.body[0] if node.body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = node.body[1:]
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        self._strip_docstring(node)
+        return self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self._strip_docstring(node)
+        return self.generic_visit(node)
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        self._strip_docstring(node)
+        node.returns = None
+        arguments = node.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            arg.annotation = None
+        for star in (arguments.vararg, arguments.kwarg):
+            if star is not None:
+                star.annotation = None
+        return self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if node.value is None:
+            return None  # a bare declaration does nothing at run time
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+
+def _fill_empty_bodies(tree: ast.AST) -> None:
+    """A block left empty by the stripping gets a ``pass``."""
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            first = body[0] if body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-                and first.end_lineno is not None
-            ):
-                found[first.lineno] = (first.end_lineno, len(body) == 1)
-    return found
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and not body:
+            body.append(ast.Pass())
+
+
+def shrink(tree: ast.Module) -> ast.Module:
+    """``tree`` without docstrings and annotations (a copy is not made: it is changed)."""
+    shrunk = _Shrink().visit(tree)
+    assert isinstance(shrunk, ast.Module)
+    _fill_empty_bodies(shrunk)
+    return ast.fix_missing_locations(shrunk)
 
 
 def compact_source(source: str) -> str:
-    """``source`` without comments, docstrings and blank lines; the code is left as written.
+    """``source`` without comments, docstrings, annotations and blank lines.
 
-    Only whole lines are removed or cut at a comment, so the syntax (and the Python versions
-    it runs on) stays exactly that of the original.
+    The result is checked to parse as Python 3.7 (what the agent must run on); the tests check
+    it is the same program, statement for statement.
     """
-    lines = source.splitlines()
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            row, col = token.start
-            line = lines[row - 1]
-            lines[row - 1] = line[:col].rstrip() if not line.startswith("#!") else line
-    for first, (last, sole) in sorted(_docstring_lines(ast.parse(source)).items(), reverse=True):
-        indent = re.match(r"\s*", lines[first - 1])
-        prefix = indent.group(0) if indent else ""
-        lines[first - 1 : last] = [f"{prefix}pass"] if sole else []
-    return "\n".join(line for line in lines if line.strip()) + "\n"
+    code = ast.unparse(shrink(ast.parse(source))) + "\n"
+    ast.parse(code, feature_version=(3, 7))
+    return code
 
 
 def pack(source: str) -> str:
@@ -154,9 +188,7 @@ def render_on_start(options: AgentOptions) -> str:
     candidates = " ".join(shlex.quote(p) for p in PYTHON_CANDIDATES)
     arguments = " ".join(shlex.quote(a) for a in options.arguments())
     return f"""#!/bin/bash
-# SageSaver auto-stop: stops this notebook instance after {options.idle_time} s without use.
-# Installs an agent that needs no network and exactly one cron entry (every
-# {options.interval_minutes} min). Output: {LOG_FILE}. Remove the configuration to uninstall.
+# SageSaver auto-stop agent + one cron entry; no network needed. Log: {LOG_FILE}
 set -eu
 DIR="${{SAGESAVER_AGENT_DIR:-{AGENT_DIR}}}"
 LOG="${{SAGESAVER_LOG_FILE:-{LOG_FILE}}}"
@@ -173,8 +205,9 @@ mkdir -p "$DIR"
 AGENT
 mv "$DIR/autostop.py.new" "$DIR/autostop.py"
 touch "$LOG"
-ENTRY="*/{options.interval_minutes} * * * * $PY $DIR/autostop.py {arguments} >> $LOG 2>&1 {CRON_MARKER}"
-( crontab -l 2>/dev/null | grep -vF '{CRON_MARKER}' || true; echo "$ENTRY" ) | crontab -
+ENTRY="*/{options.interval_minutes} * * * * $PY $DIR/autostop.py {arguments} --state-file $DIR/state.json >> $LOG 2>&1 {CRON_MARKER}"
+KEEP="$(crontab -l 2>/dev/null | grep -vF '{CRON_MARKER}' || true)"
+{{ if [ -n "$KEEP" ]; then printf '%s\n' "$KEEP"; fi; echo "$ENTRY"; }} | crontab -
 echo "sagesaver: auto-stop installed ($PY)"
 """
 
