@@ -198,6 +198,9 @@ def test_attach_stopped_directly_and_in_service_only_with_restart(
     counts = extended.middleware.counts
     assert counts["StopNotebookInstance"] == counts["StartNotebookInstance"] == 1
     assert counts["UpdateNotebookInstance"] == 1
+    from sagesaver.permissions import LIFECYCLE
+
+    assert set(counts) <= {action.split(":")[1] for action in LIFECYCLE}
 
 
 def test_attach_by_tag(cli: Cli, extended: Simulator, fleet: Fleet) -> None:

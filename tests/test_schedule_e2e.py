@@ -71,6 +71,9 @@ def test_seed_example_150_instances(cli: Cli, sim: Simulator, fleet: Fleet, tmp_
     assert counts["StartNotebookInstance"] == len(dev_stopped)
     assert counts["ListNotebookInstances"] == math.ceil(150 / 100)
     assert "StopNotebookInstance" not in counts and "DescribeNotebookInstance" not in counts
+    from sagesaver.permissions import SCHEDULE
+
+    assert set(counts) <= {action.split(":")[1] for action in SCHEDULE}
 
     code, doc = run(cli, policy, MONDAY_2105, "--apply", "--ledger", ledger)
     assert code == 0

@@ -626,7 +626,7 @@ def permissions_command(
         typer.Option(
             "--capability",
             "-c",
-            help="scan, notify, schedule, all-regions, live-prices (repeatable; default: all).",
+            help="scan, notify, schedule, lifecycle, all-regions, live-prices (repeatable; default: all).",
         ),
     ] = None,
 ) -> None:

@@ -26,6 +26,17 @@ SCHEDULE: tuple[str, ...] = (
     "sagemaker:StartNotebookInstance",
     "sagemaker:StopNotebookInstance",
 )
+LIFECYCLE: tuple[str, ...] = (
+    "sagemaker:DescribeNotebookInstanceLifecycleConfig",
+    "sagemaker:CreateNotebookInstanceLifecycleConfig",
+    "sagemaker:UpdateNotebookInstanceLifecycleConfig",
+    "sagemaker:ListNotebookInstances",
+    "tag:GetResources",
+    "sagemaker:UpdateNotebookInstance",
+    "sagemaker:StopNotebookInstance",
+    "sagemaker:StartNotebookInstance",
+    "sagemaker:DescribeNotebookInstance",
+)
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
 
@@ -33,6 +44,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "scan": SCAN,
     "notify": NOTIFY,
     "schedule": SCHEDULE,
+    "lifecycle": LIFECYCLE,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
 }
