@@ -626,7 +626,8 @@ def permissions_command(
         typer.Option(
             "--capability",
             "-c",
-            help="scan, notify, schedule, lifecycle, all-regions, live-prices (repeatable; default: all).",
+            help="scan, notify, schedule, lifecycle, all-regions, live-prices "
+            "(repeatable; default: all).",
         ),
     ] = None,
 ) -> None:
