@@ -35,7 +35,7 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m benchmarks.endpoints
-	@if [ -f benchmarks/agent.py ]; then $(BIN)/python -m benchmarks.agent; fi
+	$(BIN)/python -m benchmarks.agent
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

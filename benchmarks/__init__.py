@@ -1,0 +1,1 @@
+"""Benchmarks of SageSaver against a naive per-endpoint scan (``make bench``)."""
