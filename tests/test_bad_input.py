@@ -79,9 +79,9 @@ POLICY_CASES: list[tuple[str, str, list[str], list[str]]] = [
     ),
     (
         "unknown-action",
-        "endpoints:\n  action: delete\n",
+        "endpoints:\n  action: destroy\n",
         ["scan"],
-        ["endpoints.action", "'notify'"],
+        ["endpoints.action", "'notify' or 'delete'"],
     ),
     (
         "exclude-not-list",

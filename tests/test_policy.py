@@ -67,7 +67,10 @@ def test_there_are_examples() -> None:
             "endpoints:\n  min_age_hours: -2\n",
             "endpoints.min_age_hours: Input should be greater than or equal to 0",
         ),
-        ("endpoints:\n  action: delete\n", "endpoints.action: Input should be 'notify'"),
+        (
+            "endpoints:\n  action: destroy\n",
+            "endpoints.action: Input should be 'notify' or 'delete'",
+        ),
         ("endpoints:\n  exclude: 'prod-*'\n", "endpoints.exclude: Input should be a valid list"),
         (
             "endpoints:\n  exclude: ['[prod']\n",

@@ -19,6 +19,7 @@ from rich.console import Console
 from sagesaver import __version__, report
 from sagesaver.aws.session import Aws
 from sagesaver.errors import InputError
+from sagesaver.ledger import Ledger
 from sagesaver.lifecycle import (
     AgentOptions,
     check_name,
@@ -142,17 +143,50 @@ def run_command(
     ] = False,
     output: OutputOpt = Output.table,
     live_prices: LivePricesOpt = False,
+    ledger_path: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+    ] = None,
 ) -> None:
-    """Scan, then carry out the decisions: one SNS digest of the idle endpoints.
+    """Scan, then carry out the decisions: one SNS digest of the idle endpoints, and with
+    action 'delete', grace-period tags and deletion with a backup.
 
-    Without --apply nothing is sent: the digest is printed instead.
+    Without --apply nothing is changed or sent: the digest is printed instead.
     """
+    from sagesaver.enforce import enforce
+    from sagesaver.ledger import open_ledger
+
     aws, policy, regions = _prepare(policy_file, region, all_regions)
-    if apply and policy.endpoints.action == "notify" and policy.notify.sns_topic_arn is None:
-        raise _fail("--apply with action 'notify' needs notify.sns_topic_arn in the policy")
+    action = policy.endpoints.action
+    if apply and policy.notify.sns_topic_arn is None:
+        raise _fail(
+            f"--apply with action '{action}' needs notify.sns_topic_arn in the policy "
+            "(people are told before anything is deleted)"
+        )
+    ledger = None
+    if action == "delete" and (apply or ledger_path):
+        try:
+            ledger = open_ledger(ledger_path)
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now, _pricer(aws, live_prices), _progress)
-    outcome = notify_idle(aws, result, policy, apply)
+    steps = enforce(aws, result, policy, now, apply, ledger) if action == "delete" else []
+    notes = {s.step.decision.resource.arn: s.outcome for s in steps}
+    outcome = notify_idle(aws, result, policy, apply, notes)
+    enforcement = [
+        {
+            "name": s.step.decision.resource.name,
+            "region": s.step.decision.resource.region,
+            "stage": s.step.stage.value,
+            "action": s.step.action,
+            "deadline": report.iso(s.step.deadline) if s.step.deadline else None,
+            "applied": s.applied,
+            "outcome": s.outcome,
+            "backup_id": s.backup_id,
+        }
+        for s in steps
+    ]
     if output is Output.json:
         notifications = [
             {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())}
@@ -165,6 +199,7 @@ def run_command(
                 "applied": outcome.applied,
                 "dry_run": not apply,
                 "sns_topic_arn": outcome.topic_arn,
+                "enforcement": enforcement,
                 "notifications": notifications,
                 "message_ids": outcome.message_ids,
             },
@@ -172,6 +207,11 @@ def run_command(
     else:
         _print_result(result, output)
         console = report.stdout_console()
+        for item in enforcement:
+            console.print(
+                f"{item['stage']:>8} {item['name']} ({item['region']}): {item['outcome']}",
+                markup=False,
+            )
         if not outcome.messages:
             console.print("No idle endpoint to notify about.")
         for message in outcome.messages:
@@ -619,6 +659,182 @@ def lifecycle_install_command(
     raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
 
 
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+]
+
+
+def _open_ledger(spec: str | None) -> Ledger:
+    from sagesaver.ledger import open_ledger
+
+    try:
+        return open_ledger(spec)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command("backups")
+def backups_command(
+    name: Annotated[str | None, typer.Argument(help="Only backups of this endpoint.")] = None,
+    ledger_path: LedgerOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List the backups taken before deletions."""
+    found = _open_ledger(ledger_path).backups(name)
+    rows = [
+        {
+            "id": b.id,
+            "at": report.iso(b.at),
+            "account": b.account,
+            "region": b.region,
+            "name": b.name,
+            "models": len(b.document.get("models", [])),
+            "scaling_policies": len(b.document.get("scaling", {}).get("policies", [])),
+        }
+        for b in found
+    ]
+    if output is Output.json:
+        sys.stdout.write(json.dumps({"backups": rows}, indent=2) + "\n")
+        return
+    console = report.stdout_console()
+    if not rows:
+        console.print("No backups.")
+    for row in rows:
+        console.print(
+            f"{row['at']}  {row['name']} ({row['region']}, {row['account']})  id {row['id']}  "
+            f"{row['models']} model(s), {row['scaling_policies']} scaling polic(ies)",
+            markup=False,
+        )
+
+
+@app.command("restore")
+def restore_command(
+    name: Annotated[str, typer.Argument(help="The deleted endpoint's name.")],
+    region: Annotated[str | None, typer.Option("--region", "-r", help="Its region.")] = None,
+    backup_id: Annotated[
+        str | None, typer.Option("--backup", help="A backup id (default: the newest).")
+    ] = None,
+    ledger_path: LedgerOpt = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Recreate (default: dry run).")] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
+    tags, and auto scaling; whatever still exists is left as it is."""
+    from sagesaver.aws.endpoints import restore
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+    from sagesaver.ledger import Entry
+
+    ledger = _open_ledger(ledger_path)
+    found = [b for b in ledger.backups(name, region) if backup_id in (None, b.id)]
+    if not found:
+        raise _fail(f"no backup of endpoint {name!r}" + (f" in {region}" if region else ""))
+    regions = sorted({b.region for b in found})
+    if backup_id is None and len(regions) > 1:
+        raise _fail(f"{name!r} has backups in {', '.join(regions)}: pass --region")
+    chosen = found[0]
+    aws = Aws()
+    errors = []
+    try:
+        done = restore(aws, chosen.document, apply)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, chosen.region, "restore", name))
+        done = []
+    if apply and not errors:
+        ledger.record(
+            Entry(
+                at=datetime.now(timezone.utc),
+                account=chosen.account,
+                region=chosen.region,
+                kind="endpoint",
+                resource=name,
+                action="restore",
+                rule="restore",
+                reason=f"from backup {chosen.id}",
+                hourly_cost_usd=None,
+                dry_run=False,
+                outcome="restored",
+                backup_ref=chosen.id,
+            )
+        )
+    if output is Output.json:
+        document = {
+            "backup": chosen.id,
+            "region": chosen.region,
+            "dry_run": not apply,
+            "steps": done,
+            "errors": [report.error_dict(e) for e in errors],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console = report.stdout_console()
+        console.print(
+            f"Backup {chosen.id} ({chosen.region}, {report.iso(chosen.at)}):", markup=False
+        )
+        for line in done:
+            console.print(f"  {line}", markup=False)
+        if not apply:
+            console.print("Dry run: add --apply to recreate.")
+        report.print_errors(errors, console)
+    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+
+
+@app.command("savings")
+def savings_command(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Count from this date (ISO 8601).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Also total by this tag (e.g. team).")] = "team",
+    ledger_path: LedgerOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
+    from sagesaver.savings import off_intervals, totals_by
+
+    start = _parse_at(since) if since else None
+    now = datetime.now(timezone.utc)
+    intervals = off_intervals(_open_ledger(ledger_path).entries(), now, start)
+    groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
+    totals = {label: totals_by(intervals, key) for label, key in groups.items()}
+    saved = round(sum(i.saved_usd or 0.0 for i in intervals), 2)
+    hours = round(sum(i.hours for i in intervals), 2)
+    if output is Output.json:
+        document = {
+            "since": report.iso(start) if start else None,
+            "until": report.iso(now),
+            "hours_off": hours,
+            "saved_usd": saved,
+            "unknown_price": sum(1 for i in intervals if i.saved_usd is None),
+            "by": {
+                label: {k: vars(v) for k, v in table.items()} for label, table in totals.items()
+            },
+            "resources": [
+                {
+                    "name": i.entry.resource,
+                    "kind": i.entry.kind,
+                    "region": i.entry.region,
+                    "action": i.entry.action,
+                    "from": report.iso(i.start),
+                    "to": report.iso(i.end),
+                    "hours": i.hours,
+                    "saved_usd": i.saved_usd,
+                }
+                for i in intervals
+            ],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = report.stdout_console()
+    console.print(f"Saved ${saved:,.2f} over {hours:,.1f} resource-hours off.")
+    for label, table in totals.items():
+        for key, value in table.items():
+            unknown = f" ({value.unknown} without a price)" if value.unknown else ""
+            console.print(
+                f"  {label:<12} {key:<20} {value.hours:>10.1f} h  ${value.saved_usd:,.2f}{unknown}",
+                markup=False,
+            )
+
+
 @app.command("permissions")
 def permissions_command(
     capability: Annotated[
@@ -626,8 +842,8 @@ def permissions_command(
         typer.Option(
             "--capability",
             "-c",
-            help="scan, notify, schedule, lifecycle, all-regions, live-prices "
-            "(repeatable; default: all).",
+            help="scan, notify, schedule, lifecycle, enforce, restore, all-regions, "
+            "live-prices (repeatable; default: all).",
         ),
     ] = None,
 ) -> None:

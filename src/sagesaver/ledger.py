@@ -6,14 +6,15 @@ user's data directory). Writes are small transactions, so two processes can shar
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from platformdirs import user_data_dir
 
@@ -39,9 +40,23 @@ CREATE TABLE IF NOT EXISTS entries (
     hourly_cost_usd REAL,
     dry_run INTEGER NOT NULL,
     outcome TEXT NOT NULL,
-    backup_ref TEXT
+    backup_ref TEXT,
+    tags TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
+CREATE TABLE IF NOT EXISTS backups (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backups_name ON backups (name, at);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 """
 
 
@@ -61,6 +76,19 @@ class Entry:
     dry_run: bool
     outcome: str
     backup_ref: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A stored backup of a deleted resource."""
+
+    id: str
+    at: datetime
+    account: str
+    region: str
+    name: str
+    document: dict[str, Any]
 
 
 class Ledger(Protocol):
@@ -82,6 +110,22 @@ class Ledger(Protocol):
         """Entries at or after ``since``, oldest first."""
         ...
 
+    def claim(self, key: str, at: datetime) -> bool:
+        """Take ``key`` once: True for the first caller ever, False for every later one.
+
+        Two runs that would act on the same resource at the same time both try to claim it;
+        only one wins, so no action is ever taken twice.
+        """
+        ...
+
+    def save_backup(self, backup: Backup) -> None:
+        """Store a backup."""
+        ...
+
+    def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
+        """Stored backups, newest first, optionally of one resource name and region."""
+        ...
+
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
@@ -97,6 +141,9 @@ class SqliteLedger:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
                 db.executescript(SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+                if "tags" not in columns:  # a ledger written by an earlier version
+                    db.execute("ALTER TABLE entries ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"--ledger {path}: cannot open the ledger: {exc}") from exc
 
@@ -132,8 +179,8 @@ class SqliteLedger:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO entries (at, account, region, kind, resource, action, rule, reason,"
-                " hourly_cost_usd, dry_run, outcome, backup_ref)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hourly_cost_usd, dry_run, outcome, backup_ref, tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _iso(entry.at),
                     entry.account,
@@ -147,6 +194,7 @@ class SqliteLedger:
                     int(entry.dry_run),
                     entry.outcome,
                     entry.backup_ref,
+                    json.dumps(entry.tags, sort_keys=True),
                 ),
             )
 
@@ -154,7 +202,7 @@ class SqliteLedger:
         """Entries at or after ``since``, oldest first."""
         query = (
             "SELECT at, account, region, kind, resource, action, rule, reason, hourly_cost_usd,"
-            " dry_run, outcome, backup_ref FROM entries"
+            " dry_run, outcome, backup_ref, tags FROM entries"
         )
         params: tuple[str, ...] = ()
         if since is not None:
@@ -176,7 +224,49 @@ class SqliteLedger:
                 dry_run=bool(r[9]),
                 outcome=r[10],
                 backup_ref=r[11],
+                tags=json.loads(r[12] or "{}"),
             )
+            for r in rows
+        ]
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """Take ``key`` once (a primary-key insert: the database arbitrates)."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)", (key, _iso(at))
+            )
+            return cursor.rowcount == 1
+
+    def save_backup(self, backup: Backup) -> None:
+        """Store a backup."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO backups (id, at, account, region, name, document)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    backup.id,
+                    _iso(backup.at),
+                    backup.account,
+                    backup.region,
+                    backup.name,
+                    json.dumps(backup.document, default=str, sort_keys=True),
+                ),
+            )
+
+    def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
+        """Stored backups, newest first."""
+        query = "SELECT id, at, account, region, name, document FROM backups WHERE 1 = 1"
+        params: list[str] = []
+        if name is not None:
+            query += " AND name = ?"
+            params.append(name)
+        if region is not None:
+            query += " AND region = ?"
+            params.append(region)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY at DESC, id DESC", params).fetchall()
+        return [
+            Backup(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]))
             for r in rows
         ]
 

@@ -23,6 +23,7 @@ class Action(str, Enum):
 
     KEEP = "keep"
     NOTIFY = "notify"
+    DELETE = "delete"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Pure: builds messages from decisions; :mod:`sagesaver.aws.notify` publishes them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,9 +39,14 @@ def clean_subject(text: str) -> str:
     return single
 
 
-def digest_lines(decisions: Sequence[Decision]) -> list[str]:
-    """One line per endpoint to notify about, most expensive first."""
-    chosen = [d for d in decisions if d.action is Action.NOTIFY]
+REPORTED = (Action.NOTIFY, Action.DELETE)
+
+
+def digest_lines(
+    decisions: Sequence[Decision], notes: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per endpoint to report, most expensive first, with its note (by ARN)."""
+    chosen = [d for d in decisions if d.action in REPORTED]
     chosen.sort(key=lambda d: (-(d.hourly_cost_usd or 0.0), d.resource.region, d.resource.name))
     lines = []
     for d in chosen:
@@ -55,21 +60,26 @@ def digest_lines(decisions: Sequence[Decision]) -> list[str]:
         lines.append(
             f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "
             f"{_money(d.hourly_cost_usd)}/h, {_money(monthly)} per 30 days. {r.arn}"
+            + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
         )
     return lines
 
 
 def build_digest(
-    decisions: Sequence[Decision], now: datetime, prefix: str = "SageSaver"
+    decisions: Sequence[Decision],
+    now: datetime,
+    prefix: str = "SageSaver",
+    notes: Mapping[str, str] | None = None,
 ) -> list[Message]:
-    """The digest as one or more SNS messages (empty when nothing is to be notified).
+    """The digest as one or more SNS messages (empty when nothing is to be reported).
 
     Each part stays under SNS's 256 KiB; every part repeats the header and totals.
     """
-    lines = digest_lines(decisions)
+    lines = digest_lines(decisions, notes)
     if not lines:
         return []
-    chosen = [d for d in decisions if d.action is Action.NOTIFY]
+    chosen = [d for d in decisions if d.action in REPORTED]
+    deleting = any(d.action is Action.DELETE for d in chosen)
     hourly = sum(d.hourly_cost_usd or 0.0 for d in chosen)
     unknown = sum(1 for d in chosen if d.hourly_cost_usd is None)
     regions = sorted({d.resource.region for d in chosen})
@@ -78,7 +88,13 @@ def build_digest(
         f"at {now.strftime('%Y-%m-%d %H:%M UTC')}.",
         f"Total: {_money(hourly)} per hour, {_money(hourly * HOURS_PER_30_DAYS)} per 30 days"
         + (f" ({unknown} with unknown price)." if unknown else "."),
-        "Check each endpoint's Invocations graph before deleting it; nothing was deleted.",
+        (
+            "Each endpoint is deleted when its grace period ends unless it is used again; a full "
+            "backup is kept (sagesaver restore NAME). Postpone by editing its tag "
+            "sagesaver:scheduled-action."
+            if deleting
+            else "Check each endpoint's Invocations graph before deleting it; nothing was deleted."
+        ),
         "",
     ]
     footer = ["", "Protect an endpoint from SageSaver with the tag sagesaver:protect=true."]

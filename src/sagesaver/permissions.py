@@ -37,6 +37,31 @@ LIFECYCLE: tuple[str, ...] = (
     "sagemaker:StartNotebookInstance",
     "sagemaker:DescribeNotebookInstance",
 )
+ENFORCE: tuple[str, ...] = (
+    "sagemaker:AddTags",
+    "sagemaker:DeleteTags",
+    "sagemaker:ListTags",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "cloudwatch:GetMetricData",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+)
+RESTORE: tuple[str, ...] = (
+    "sagemaker:DescribeModel",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:CreateModel",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:AddTags",
+    "iam:PassRole",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+)
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
 
@@ -45,6 +70,8 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "notify": NOTIFY,
     "schedule": SCHEDULE,
     "lifecycle": LIFECYCLE,
+    "enforce": ENFORCE,
+    "restore": RESTORE,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
 }

@@ -93,7 +93,10 @@ class EndpointPolicy(Selection):
 
     idle_hours: float = Field(default=24.0, gt=0, le=MAX_LOOKBACK_HOURS)
     min_age_hours: float | None = Field(default=None, ge=0, le=MAX_LOOKBACK_HOURS)
-    action: Literal["notify"] = "notify"
+    action: Literal["notify", "delete"] = "notify"
+    grace_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+    max_actions_per_run: int = Field(default=10, ge=0, le=10000)
+    delete_config: bool = False
 
     @property
     def min_age(self) -> float:

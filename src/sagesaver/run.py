@@ -7,7 +7,7 @@ the run completes. The CLI, the Lambda handler and the demo all call :func:`scan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -317,12 +317,21 @@ class NotifyOutcome:
     message_ids: list[str] = field(default_factory=list)
 
 
-def notify_idle(aws: Aws, result: ScanResult, policy: Policy, apply: bool) -> NotifyOutcome:
+def notify_idle(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    apply: bool,
+    notes: Mapping[str, str] | None = None,
+) -> NotifyOutcome:
     """Build the idle-endpoint digest and, with ``apply``, publish it to the SNS topic.
 
-    A failed publish is added to ``result.errors``; it never raises.
+    ``notes`` (by ARN) add what enforcement did or will do. A failed publish is added to
+    ``result.errors``; it never raises.
     """
-    messages = build_digest(result.decisions, result.generated_at, policy.notify.subject_prefix)
+    messages = build_digest(
+        result.decisions, result.generated_at, policy.notify.subject_prefix, notes
+    )
     topic = policy.notify.sns_topic_arn
     outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
     if not apply or not messages or topic is None:

@@ -20,6 +20,7 @@ from sagesaver.decide.schedules import Plan, PlannedAction, Skip, assign, plan
 from sagesaver.ledger import Entry, Ledger
 from sagesaver.model import Resource, ScanError
 from sagesaver.policy import Policy
+from sagesaver.pricing import Pricer
 from sagesaver.schedule import Transition
 
 REGION_WORKERS = 8
@@ -108,6 +109,12 @@ def _run_region(
 
 def _entry(outcome: ActionResult, at: datetime) -> Entry:
     action = outcome.planned
+    instance_type = action.resource.instance_type
+    price = (
+        Pricer().hourly(action.resource.region, "notebook", instance_type)
+        if instance_type
+        else None
+    )
     return Entry(
         at=at,
         account=action.resource.account,
@@ -117,9 +124,10 @@ def _entry(outcome: ActionResult, at: datetime) -> Entry:
         action=action.transition.value,
         rule=f"schedule:{action.schedule}",
         reason=action.reason,
-        hourly_cost_usd=None,
+        hourly_cost_usd=price,
         dry_run=False,
         outcome="done" if outcome.applied else f"failed: {outcome.error}",
+        tags=dict(action.resource.tags),
     )
 
 

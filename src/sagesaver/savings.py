@@ -1,0 +1,91 @@
+"""What SageSaver saved: hours each stopped or deleted resource stayed off, times its price.
+
+Pure: computed from ledger entries. An interval starts at an applied ``stop`` or ``delete``
+and ends when the resource was seen running again (a schedule ``start`` or a ``restore`` of the
+same resource) or at ``now``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sagesaver.ledger import Entry
+
+OFF_ACTIONS = frozenset({"stop", "delete"})
+ON_ACTIONS = frozenset({"start", "restore"})
+DONE_PREFIXES = ("done", "deleted", "restored")
+
+
+@dataclass(frozen=True)
+class OffInterval:
+    """One resource, off from ``start`` to ``end``."""
+
+    entry: Entry
+    start: datetime
+    end: datetime
+    hours: float
+    saved_usd: float | None
+
+
+def _key(entry: Entry) -> tuple[str, str, str, str]:
+    return (entry.account, entry.region, entry.kind, entry.resource)
+
+
+def _applied(entry: Entry) -> bool:
+    return not entry.dry_run and entry.outcome.startswith(DONE_PREFIXES)
+
+
+def off_intervals(
+    entries: Sequence[Entry], now: datetime, since: datetime | None = None
+) -> list[OffInterval]:
+    """Every off interval, clipped to [since, now]."""
+    ordered = sorted((e for e in entries if _applied(e)), key=lambda e: e.at)
+    intervals = []
+    for index, entry in enumerate(ordered):
+        if entry.action not in OFF_ACTIONS:
+            continue
+        end = now
+        for later in ordered[index + 1 :]:
+            # Seen running again; or acted on again, which means it had been running again.
+            if _key(later) == _key(entry) and later.action in ON_ACTIONS | OFF_ACTIONS:
+                end = later.at
+                break
+        start = max(entry.at, since) if since is not None else entry.at
+        if end <= start:
+            continue
+        hours = (end - start).total_seconds() / 3600
+        saved = None if entry.hourly_cost_usd is None else round(hours * entry.hourly_cost_usd, 4)
+        intervals.append(OffInterval(entry, start, end, round(hours, 4), saved))
+    return intervals
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Hours and dollars by group; ``unknown`` counts intervals with no known price."""
+
+    hours: float
+    saved_usd: float
+    unknown: int
+
+
+def totals_by(intervals: Sequence[OffInterval], group: str) -> dict[str, Totals]:
+    """Totals by ``kind``, ``region``, or ``tag:KEY`` (resources without the tag: ``(none)``)."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for interval in intervals:
+        entry = interval.entry
+        if group == "kind":
+            name = entry.kind
+        elif group == "region":
+            name = entry.region
+        else:
+            name = entry.tags.get(group.removeprefix("tag:"), "(none)")
+        bucket = sums[name]
+        bucket[0] += interval.hours
+        if interval.saved_usd is None:
+            bucket[2] += 1
+        else:
+            bucket[1] += interval.saved_usd
+    return {k: Totals(round(v[0], 2), round(v[1], 2), int(v[2])) for k, v in sorted(sums.items())}
