@@ -236,12 +236,13 @@ def test_a_change_between_scan_and_action_skips_the_deletion(
     assert "DeleteEndpoint" not in sim.middleware.counts
 
 
+@pytest.mark.parametrize("store", ["sqlite", "dynamodb"])
 def test_two_concurrent_runs_never_act_twice(
-    sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any]
+    sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any], store: str
 ) -> None:
     from sagesaver.aws.session import Aws
     from sagesaver.enforce import enforce
-    from sagesaver.ledger import SqliteLedger
+    from sagesaver.ledger import open_ledger
     from sagesaver.policy import load_policy
     from sagesaver.run import scan
 
@@ -254,9 +255,16 @@ def test_two_concurrent_runs_never_act_twice(
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
 
+    location = setup["ledger"]
+    if store == "dynamodb":
+        from sagesaver.aws.dynamo_ledger import create_table
+
+        create_table(Aws(), EAST, "ledger")
+        location = "dynamodb://us-east-1/ledger"
+
     def worker(index: int) -> None:
         barrier.wait()
-        ledger = SqliteLedger(Path(setup["ledger"]))
+        ledger = open_ledger(location)
         for step in enforce(Aws(), scans[index], policy, now, True, ledger):
             outcomes.append(step.outcome)
 
@@ -268,7 +276,7 @@ def test_two_concurrent_runs_never_act_twice(
     deletes = sim.middleware.counts["DeleteEndpoint"] - sim.middleware.faults_sent["DeleteEndpoint"]
     assert deletes == 1
     assert outcomes.count("deleted") == 1
-    assert len(SqliteLedger(Path(setup["ledger"])).backups("contested")) == 1
+    assert len(open_ledger(location).backups("contested")) == 1
 
 
 def test_savings_from_the_ledger(

@@ -276,10 +276,25 @@ def default_ledger_path() -> Path:
     return Path(user_data_dir("sagesaver")) / "ledger.sqlite"
 
 
-def open_ledger(spec: str | None) -> Ledger:
-    """The ledger named by ``--ledger``: a file path (default: the user's data directory)."""
+def open_ledger(spec: str | None, default_region: str | None = None) -> Ledger:
+    """The ledger named by ``--ledger``: a file path (default: the user's data directory), or
+    ``dynamodb://TABLE`` / ``dynamodb://REGION/TABLE`` for a DynamoDB table."""
     if spec is None:
         return SqliteLedger(default_ledger_path())
+    if spec.startswith("dynamodb://"):
+        from sagesaver.aws.dynamo_ledger import DynamoLedger
+        from sagesaver.aws.session import Aws
+
+        aws = Aws()
+        location = spec.removeprefix("dynamodb://").strip("/")
+        region, _, table = location.rpartition("/")
+        region = region or default_region or aws.default_region or ""
+        if not table or not region:
+            raise InputError(
+                f"--ledger {spec}: use dynamodb://TABLE (with a default region) "
+                "or dynamodb://REGION/TABLE"
+            )
+        return DynamoLedger(aws, region, table)
     if "://" in spec:
-        raise InputError(f"--ledger {spec}: only a local file path is supported in this release")
+        raise InputError(f"--ledger {spec}: use a file path or dynamodb://[REGION/]TABLE")
     return SqliteLedger(Path(spec).expanduser())

@@ -1,0 +1,107 @@
+"""One ledger interface, two stores (SQLite file, DynamoDB table on the moto server): the same
+tests for both."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from sagesaver.aws.dynamo_ledger import create_table
+from sagesaver.aws.session import Aws
+from sagesaver.aws.simulator import Simulator
+from sagesaver.errors import InputError
+from sagesaver.ledger import Backup, Entry, Ledger, SqliteLedger, open_ledger
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, sim: Simulator) -> Ledger:
+    if request.param == "sqlite":
+        return open_ledger(str(tmp_path / "ledger.sqlite"))
+    create_table(Aws(), "us-east-1", "sagesaver-ledger")
+    return open_ledger("dynamodb://us-east-1/sagesaver-ledger")
+
+
+def entry(at: datetime, name: str = "ep", action: str = "delete", **extra: object) -> Entry:
+    values: dict[str, object] = {
+        "at": at,
+        "account": "123456789012",
+        "region": "us-east-1",
+        "kind": "endpoint",
+        "resource": name,
+        "action": action,
+        "rule": "idle-endpoint",
+        "reason": "idle 30 h",
+        "hourly_cost_usd": 0.23,
+        "dry_run": False,
+        "outcome": "deleted",
+        "tags": {"team": "ml"},
+    }
+    values.update(extra)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+def test_schedule_runs(ledger: Ledger) -> None:
+    assert ledger.last_schedule_run("office", "us-east-1") is None
+    ledger.set_schedule_run("office", "us-east-1", T0)
+    ledger.set_schedule_run("office", "us-east-1", T0 + timedelta(minutes=10))
+    ledger.set_schedule_run("office", "eu-west-1", T0)
+    assert ledger.last_schedule_run("office", "us-east-1") == T0 + timedelta(minutes=10)
+    assert ledger.last_schedule_run("office", "eu-west-1") == T0
+
+
+def test_entries_round_trip_in_time_order(ledger: Ledger) -> None:
+    later = entry(T0 + timedelta(hours=2), "b", "stop", hourly_cost_usd=None, backup_ref="bk-1")
+    ledger.record(later)
+    ledger.record(entry(T0, "a"))
+    assert [e.resource for e in ledger.entries()] == ["a", "b"]
+    assert ledger.entries()[1] == later
+    assert [e.resource for e in ledger.entries(since=T0 + timedelta(hours=1))] == ["b"]
+
+
+def test_claims_are_taken_once(ledger: Ledger) -> None:
+    assert ledger.claim("arn:1|delete", T0) is True
+    assert ledger.claim("arn:1|delete", T0) is False
+    assert ledger.claim("arn:2|delete", T0) is True
+
+
+def test_concurrent_claims_have_exactly_one_winner(ledger: Ledger) -> None:
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        results.append(ledger.claim("arn:contested|delete", T0))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_backups_newest_first_and_filtered(ledger: Ledger) -> None:
+    document = {"endpoint": {"EndpointName": "ep"}, "models": [{"spec": {"ModelName": "m"}}]}
+    ledger.save_backup(Backup("b1", T0, "123456789012", "us-east-1", "ep", document))
+    ledger.save_backup(
+        Backup("b2", T0 + timedelta(days=1), "123456789012", "us-east-1", "ep", document)
+    )
+    ledger.save_backup(Backup("b3", T0, "123456789012", "eu-west-1", "other", document))
+    assert [b.id for b in ledger.backups("ep")] == ["b2", "b1"]
+    assert [b.id for b in ledger.backups(region="eu-west-1")] == ["b3"]
+    assert ledger.backups("ep")[0].document == document
+
+
+def test_bad_ledger_locations_are_input_errors(sim: Simulator, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="use a file path or dynamodb://"):
+        open_ledger("s3://bucket/ledger")
+    with pytest.raises(InputError, match="dynamodb://us-east-1/missing"):
+        open_ledger("dynamodb://us-east-1/missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot open the ledger"):
+        SqliteLedger(tmp_path / "file" / "ledger.sqlite")
