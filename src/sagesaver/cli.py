@@ -659,6 +659,72 @@ def lifecycle_install_command(
     raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
 
 
+@app.command("studio")
+def studio_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Delete idle apps (default: dry run).")
+    ] = False,
+    ledger_path: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
+    domains and spaces without built-in idle shutdown. Deletes idle apps with --apply and
+    studio_apps.action: delete (the space's storage is kept)."""
+    from sagesaver.ledger import open_ledger
+    from sagesaver.studio import studio_run
+
+    aws, policy, regions = _prepare(policy_file, region, all_regions)
+    ledger = None
+    if apply and policy.studio_apps.action == "delete":
+        try:
+            ledger = open_ledger(ledger_path)
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
+    now = datetime.now(timezone.utc)
+    result = studio_run(aws, regions, policy, now, apply, ledger)
+    apps = [
+        {**report.resource_dict(a.decision), "outcome": a.outcome, "applied": a.applied}
+        for a in result.apps
+    ]
+    gaps = [
+        {"region": g.region, "domain_id": g.domain_id, "space": g.space, "detail": g.detail}
+        for g in result.gaps
+    ]
+    if output is Output.json:
+        document = {
+            "generated_at": report.iso(now),
+            "dry_run": not apply,
+            "apps": apps,
+            "idle_shutdown_gaps": gaps,
+            "errors": [report.error_dict(e) for e in result.errors],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console = report.stdout_console()
+        for item in apps:
+            cost = "?" if item["hourly_cost_usd"] is None else f"${item['hourly_cost_usd']:.3f}/h"
+            console.print(
+                f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
+                f"{item['reason']} -> {item['outcome']}",
+                markup=False,
+            )
+        for gap in gaps:
+            where = f"space {gap['space']}" if gap["space"] else "domain default"
+            console.print(
+                f"{gap['domain_id']} {where} ({gap['region']}): {gap['detail']}", markup=False
+            )
+        if not apps and not gaps:
+            console.print("No Studio apps in service.")
+        report.print_errors(result.errors, console)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
 LedgerOpt = Annotated[
     str | None,
     typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),

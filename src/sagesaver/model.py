@@ -16,6 +16,7 @@ class Kind(str, Enum):
 
     ENDPOINT = "endpoint"
     NOTEBOOK = "notebook"
+    STUDIO_APP = "studio-app"
 
 
 class Action(str, Enum):

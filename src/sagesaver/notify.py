@@ -55,7 +55,7 @@ def digest_lines(
             f"{v.instance_count} x {v.instance_type or 'unknown type'}"
             for v in r.variants
             if v.instance_count
-        )
+        ) or (f"1 x {r.instance_type}" if r.instance_type else "")
         monthly = None if d.hourly_cost_usd is None else d.hourly_cost_usd * HOURS_PER_30_DAYS
         lines.append(
             f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "

@@ -62,6 +62,16 @@ RESTORE: tuple[str, ...] = (
     "application-autoscaling:RegisterScalableTarget",
     "application-autoscaling:PutScalingPolicy",
 )
+STUDIO: tuple[str, ...] = (
+    "sagemaker:ListDomains",
+    "sagemaker:DescribeDomain",
+    "sagemaker:ListSpaces",
+    "sagemaker:DescribeSpace",
+    "sagemaker:ListApps",
+    "sagemaker:DescribeApp",
+    "sagemaker:ListTags",
+    "sagemaker:DeleteApp",
+)
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
 
@@ -72,6 +82,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "lifecycle": LIFECYCLE,
     "enforce": ENFORCE,
     "restore": RESTORE,
+    "studio": STUDIO,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
 }

@@ -108,6 +108,25 @@ class NotebookPolicy(Selection):
     """Inventory of notebook instances (the auto-stop agent and schedules act on them)."""
 
 
+StudioAppType = Literal["JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"]
+STUDIO_APP_TYPES: tuple[StudioAppType, ...] = (
+    "JupyterLab",
+    "CodeEditor",
+    "KernelGateway",
+    "JupyterServer",
+)
+
+
+class StudioPolicy(Selection):
+    """Idle SageMaker Studio apps. Names matched by include/exclude are space (or user
+    profile) names."""
+
+    idle_hours: float = Field(default=3.0, gt=0, le=MAX_LOOKBACK_HOURS)
+    action: Literal["notify", "delete"] = "notify"
+    app_types: list[StudioAppType] = Field(default_factory=lambda: list(STUDIO_APP_TYPES))
+    max_actions_per_run: int = Field(default=10, ge=0, le=10000)
+
+
 class NotifyPolicy(_Strict):
     """Where notifications go."""
 
@@ -231,6 +250,7 @@ class Policy(_Strict):
     regions: list[str] = Field(default_factory=list)
     endpoints: EndpointPolicy = Field(default_factory=EndpointPolicy)
     notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
+    studio_apps: StudioPolicy = Field(default_factory=StudioPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)

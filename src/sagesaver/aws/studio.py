@@ -1,0 +1,163 @@
+"""SageMaker Studio: domains, spaces and apps, and deleting an app (its space's storage stays).
+
+moto implements none of the app and space operations; the tests use botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sagesaver.aws.inventory import account_of
+from sagesaver.aws.session import Aws
+from sagesaver.model import Kind, Resource
+
+
+@dataclass(frozen=True)
+class StudioApp:
+    """An app with what the idle rule needs."""
+
+    resource: Resource
+    domain_id: str
+    app_type: str
+    app_name: str
+    space: str | None
+    user_profile: str | None
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class ShutdownGap:
+    """A domain or space with no built-in idle shutdown configured."""
+
+    region: str
+    domain_id: str
+    space: str | None
+    detail: str
+
+
+def _idle_settings(settings: dict[str, Any] | None) -> list[dict[str, Any]]:
+    found = []
+    for key in ("JupyterLabAppSettings", "CodeEditorAppSettings"):
+        lifecycle = ((settings or {}).get(key) or {}).get("AppLifecycleManagement") or {}
+        found.append(lifecycle.get("IdleSettings") or {})
+    return found
+
+
+def _idle_shutdown_enabled(settings: dict[str, Any] | None) -> bool:
+    """Domain defaults: JupyterLab or Code Editor idle shutdown ``ENABLED``."""
+    return any(i.get("LifecycleManagement") == "ENABLED" for i in _idle_settings(settings))
+
+
+def _space_idle_timeout(settings: dict[str, Any] | None) -> bool:
+    """Space settings: an idle time-out set for JupyterLab or Code Editor."""
+    return any(i.get("IdleTimeoutInMinutes") for i in _idle_settings(settings))
+
+
+def shutdown_gaps(aws: Aws, region: str) -> list[ShutdownGap]:
+    """Domains, and spaces of domains, without built-in idle shutdown."""
+    client = aws.sagemaker(region)
+    gaps = []
+    for page in client.get_paginator("list_domains").paginate():
+        for summary in page["Domains"]:
+            domain_id = summary["DomainId"]
+            domain = client.describe_domain(DomainId=domain_id)
+            domain_on = _idle_shutdown_enabled(dict(domain.get("DefaultUserSettings") or {}))
+            domain_on = domain_on or _idle_shutdown_enabled(
+                dict(domain.get("DefaultSpaceSettings") or {})
+            )
+            if not domain_on:
+                gaps.append(ShutdownGap(region, domain_id, None, "no default idle shutdown"))
+            spaces = client.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id)
+            for space_page in spaces:
+                for space in space_page["Spaces"]:
+                    described = client.describe_space(
+                        DomainId=domain_id, SpaceName=space["SpaceName"]
+                    )
+                    if not domain_on and not _space_idle_timeout(
+                        dict(described.get("SpaceSettings") or {})
+                    ):
+                        gaps.append(
+                            ShutdownGap(region, domain_id, space["SpaceName"], "no idle shutdown")
+                        )
+    return gaps
+
+
+def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioApp]:
+    """InService apps of the given types, described (last user activity) and tagged."""
+    client = aws.sagemaker(region)
+    apps = []
+    for page in client.get_paginator("list_apps").paginate():
+        for summary in page["Apps"]:
+            if summary.get("Status") != "InService" or summary["AppType"] not in app_types:
+                continue
+            described = client.describe_app(
+                **_key(
+                    summary["DomainId"],
+                    summary["AppType"],
+                    summary["AppName"],
+                    summary.get("SpaceName"),
+                    summary.get("UserProfileName"),
+                )
+            )
+            arn = described["AppArn"]
+            tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+            created = described["CreationTime"]
+            spec = described.get("ResourceSpec") or {}
+            name = summary.get("SpaceName") or summary.get("UserProfileName") or ""
+            resource = Resource(
+                kind=Kind.STUDIO_APP,
+                name=f"{name}/{summary['AppType']}/{summary['AppName']}",
+                arn=arn,
+                region=region,
+                account=account_of(arn),
+                status=described["Status"],
+                created=created,
+                modified=described.get("LastHealthCheckTimestamp", created),
+                tags=tags,
+                instance_type=spec.get("InstanceType"),
+                instance_count=1 if spec.get("InstanceType") else 0,
+            )
+            apps.append(
+                StudioApp(
+                    resource=resource,
+                    domain_id=summary["DomainId"],
+                    app_type=summary["AppType"],
+                    app_name=summary["AppName"],
+                    space=summary.get("SpaceName"),
+                    user_profile=summary.get("UserProfileName"),
+                    last_activity=described.get("LastUserActivityTimestamp"),
+                )
+            )
+    return apps
+
+
+def _key(
+    domain_id: str, app_type: str, app_name: str, space: str | None, user: str | None
+) -> dict[str, Any]:
+    """The parameters that name one app."""
+    key: dict[str, Any] = {"DomainId": domain_id, "AppType": app_type, "AppName": app_name}
+    if space:
+        key["SpaceName"] = space
+    elif user:
+        key["UserProfileName"] = user
+    return key
+
+
+def still_idle(aws: Aws, app: StudioApp) -> bool:
+    """A fresh describe: still InService with the same last user activity."""
+    described = aws.sagemaker(app.resource.region).describe_app(
+        **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
+    )
+    return bool(
+        described["Status"] == "InService"
+        and described.get("LastUserActivityTimestamp") == app.last_activity
+    )
+
+
+def delete_app(aws: Aws, app: StudioApp) -> None:
+    """DeleteApp: the app goes, the space and its storage stay."""
+    aws.sagemaker(app.resource.region).delete_app(
+        **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
+    )

@@ -1,0 +1,259 @@
+"""Studio apps, spaces and domains. moto implements none of them, so these tests drive the real
+code through botocore's Stubber, which checks every request and answer against the API model."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from sagesaver.aws.session import Aws
+from sagesaver.ledger import SqliteLedger
+from sagesaver.policy import parse_policy
+from sagesaver.studio import studio_run
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+REGION = "us-east-1"
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:app/d-1/{}/{}/{}"
+IDLE_ON = {
+    "JupyterLabAppSettings": {
+        "AppLifecycleManagement": {"IdleSettings": {"IdleTimeoutInMinutes": 60}}
+    }
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Aws:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    return Aws()
+
+
+def describe(
+    owner: str,
+    app_type: str,
+    name: str,
+    last: datetime | None,
+    itype: str,
+    owner_key: str = "SpaceName",
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "AppArn": ARN.format(owner, app_type.lower(), name),
+        "AppType": app_type,
+        "AppName": name,
+        "DomainId": "d-1",
+        owner_key: owner,
+        "Status": "InService",
+        "CreationTime": NOW - timedelta(days=2),
+        "ResourceSpec": {"InstanceType": itype},
+    }
+    if last is not None:
+        answer["LastUserActivityTimestamp"] = last
+    return answer
+
+
+def key(owner: str, app_type: str, name: str, owner_key: str = "SpaceName") -> dict[str, str]:
+    return {"DomainId": "d-1", "AppType": app_type, "AppName": name, owner_key: owner}
+
+
+def stub_inventory(stub: Stubber, alice_last: datetime) -> None:
+    stub.add_response("list_domains", {"Domains": [{"DomainId": "d-1", "DomainName": "ml"}]})
+    stub.add_response(
+        "describe_domain", {"DomainId": "d-1", "DefaultUserSettings": {}}, {"DomainId": "d-1"}
+    )
+    stub.add_response(
+        "list_spaces",
+        {
+            "Spaces": [
+                {"DomainId": "d-1", "SpaceName": "alice"},
+                {"DomainId": "d-1", "SpaceName": "bob"},
+            ]
+        },
+        {"DomainIdEquals": "d-1"},
+    )
+    stub.add_response(
+        "describe_space",
+        {"SpaceName": "alice", "SpaceSettings": IDLE_ON},
+        {"DomainId": "d-1", "SpaceName": "alice"},
+    )
+    stub.add_response(
+        "describe_space",
+        {"SpaceName": "bob", "SpaceSettings": {}},
+        {"DomainId": "d-1", "SpaceName": "bob"},
+    )
+    stub.add_response(
+        "list_apps",
+        {
+            "Apps": [
+                {
+                    "DomainId": "d-1",
+                    "SpaceName": "alice",
+                    "AppType": "JupyterLab",
+                    "AppName": "default",
+                    "Status": "InService",
+                },
+                {
+                    "DomainId": "d-1",
+                    "SpaceName": "bob",
+                    "AppType": "CodeEditor",
+                    "AppName": "default",
+                    "Status": "InService",
+                },
+                {
+                    "DomainId": "d-1",
+                    "SpaceName": "bob",
+                    "AppType": "KernelGateway",
+                    "AppName": "old",
+                    "Status": "Deleted",
+                },
+                {
+                    "DomainId": "d-1",
+                    "UserProfileName": "dave",
+                    "AppType": "JupyterServer",
+                    "AppName": "default",
+                    "Status": "InService",
+                },
+            ]
+        },
+    )
+    stub.add_response(
+        "describe_app",
+        describe("alice", "JupyterLab", "default", alice_last, "ml.t3.medium"),
+        key("alice", "JupyterLab", "default"),
+    )
+    stub.add_response(
+        "list_tags",
+        {"Tags": [{"Key": "team", "Value": "ml"}]},
+        {"ResourceArn": ARN.format("alice", "jupyterlab", "default")},
+    )
+    stub.add_response(
+        "describe_app",
+        describe("bob", "CodeEditor", "default", NOW - timedelta(minutes=30), "ml.m5.xlarge"),
+        key("bob", "CodeEditor", "default"),
+    )
+    stub.add_response(
+        "list_tags", {"Tags": []}, {"ResourceArn": ARN.format("bob", "codeeditor", "default")}
+    )
+    stub.add_response(
+        "describe_app",
+        describe("dave", "JupyterServer", "default", None, "system", "UserProfileName"),
+        key("dave", "JupyterServer", "default", "UserProfileName"),
+    )
+    stub.add_response(
+        "list_tags",
+        {"Tags": [{"Key": "sagesaver:protect", "Value": "true"}]},
+        {"ResourceArn": ARN.format("dave", "jupyterserver", "default")},
+    )
+
+
+POLICY = parse_policy("studio_apps: {idle_hours: 3, action: delete}")
+
+
+def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None:
+    alice_last = NOW - timedelta(hours=10)
+    client = aws.sagemaker(REGION)
+    with Stubber(client) as stub:
+        stub_inventory(stub, alice_last)
+        stub.add_response(
+            "describe_app",
+            describe("alice", "JupyterLab", "default", alice_last, "ml.t3.medium"),
+            key("alice", "JupyterLab", "default"),
+        )
+        stub.add_response("delete_app", {}, key("alice", "JupyterLab", "default"))
+        ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        result = studio_run(aws, [REGION], POLICY, NOW, apply=True, ledger=ledger)
+        stub.assert_no_pending_responses()
+    assert result.errors == []
+    outcomes = {
+        a.decision.resource.name: (a.decision.idle, a.decision.action.value, a.outcome)
+        for a in result.apps
+    }
+    assert outcomes == {
+        "alice/JupyterLab/default": (
+            True,
+            "delete",
+            "deleted (the space and its storage are kept)",
+        ),
+        "bob/CodeEditor/default": (False, "keep", "keep"),
+        "dave/JupyterServer/default": (True, "keep", "keep"),  # protected, and never used
+    }
+    alice = next(a.decision for a in result.apps if a.decision.resource.name.startswith("alice"))
+    assert alice.reason == "no user activity for 10.0 h" and alice.hourly_cost_usd == 0.05
+    dave = next(a.decision for a in result.apps if a.decision.resource.name.startswith("dave"))
+    assert "never used since it was created" in dave.reason and "protected" in dave.reason
+    assert [(g.domain_id, g.space) for g in result.gaps] == [("d-1", None), ("d-1", "bob")]
+    [entry] = ledger.entries()
+    assert (entry.resource, entry.action, entry.outcome) == (
+        "alice/JupyterLab/default",
+        "delete",
+        "deleted",
+    )
+
+
+def test_dry_run_and_a_change_since_the_scan_delete_nothing(aws: Aws, tmp_path: Path) -> None:
+    alice_last = NOW - timedelta(hours=10)
+    client = aws.sagemaker(REGION)
+    with Stubber(client) as stub:  # dry run: no describe again, no DeleteApp
+        stub_inventory(stub, alice_last)
+        result = studio_run(aws, [REGION], POLICY, NOW, apply=False, ledger=None)
+        stub.assert_no_pending_responses()
+    assert [a.outcome for a in result.apps if a.decision.resource.name.startswith("alice")] == [
+        "would delete (space storage kept)"
+    ]
+    with Stubber(client) as stub:  # used between the scan and the action
+        stub_inventory(stub, alice_last)
+        stub.add_response(
+            "describe_app",
+            describe("alice", "JupyterLab", "default", NOW - timedelta(minutes=1), "ml.t3.medium"),
+            key("alice", "JupyterLab", "default"),
+        )
+        result = studio_run(
+            aws, [REGION], POLICY, NOW, apply=True, ledger=SqliteLedger(tmp_path / "l")
+        )
+        stub.assert_no_pending_responses()
+    assert "skipped: used or changed since the scan" in [a.outcome for a in result.apps]
+
+
+def test_a_failing_region_is_reported_and_the_cli_exits_1(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from sagesaver import cli
+
+    client = aws.sagemaker(REGION)
+    monkeypatch.setattr(cli, "Aws", lambda: aws)
+    with Stubber(client) as stub:
+        stub.add_client_error("list_domains", "AccessDeniedException", "not allowed")
+        stub.add_client_error("list_apps", "AccessDeniedException", "not allowed either")
+        result = CliRunner().invoke(cli.app, ["studio", "--region", REGION, "--output", "json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert [(e["operation"], e["code"]) for e in doc["errors"]] == [
+        ("ListDomains/ListSpaces", "AccessDeniedException"),
+        ("ListApps", "AccessDeniedException"),
+    ]
+
+
+def test_idle_shutdown_settings() -> None:
+    from sagesaver.aws.studio import _idle_shutdown_enabled, _space_idle_timeout
+
+    enabled = {
+        "CodeEditorAppSettings": {
+            "AppLifecycleManagement": {"IdleSettings": {"LifecycleManagement": "ENABLED"}}
+        }
+    }
+    disabled = {
+        "JupyterLabAppSettings": {
+            "AppLifecycleManagement": {"IdleSettings": {"LifecycleManagement": "DISABLED"}}
+        }
+    }
+    assert _idle_shutdown_enabled(enabled) and not _idle_shutdown_enabled(disabled)
+    assert not _idle_shutdown_enabled({}) and not _idle_shutdown_enabled(None)
+    assert _space_idle_timeout(IDLE_ON) and not _space_idle_timeout({})
