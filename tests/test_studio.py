@@ -152,7 +152,7 @@ def stub_inventory(stub: Stubber, alice_last: datetime) -> None:
     )
 
 
-POLICY = parse_policy("studio_apps: {idle_hours: 3, action: delete}")
+POLICY = parse_policy("studio_apps: {idle_hours: 3, action: delete, grace_hours: 0}")
 
 
 def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None:
@@ -257,3 +257,26 @@ def test_idle_shutdown_settings() -> None:
     assert _idle_shutdown_enabled(enabled) and not _idle_shutdown_enabled(disabled)
     assert not _idle_shutdown_enabled({}) and not _idle_shutdown_enabled(None)
     assert _space_idle_timeout(IDLE_ON) and not _space_idle_timeout({})
+
+
+def test_grace_period_announces_with_a_tag_first(aws: Aws, tmp_path: Path) -> None:
+    policy = parse_policy("studio_apps: {idle_hours: 3, action: delete, grace_hours: 2}")
+    client = aws.sagemaker(REGION)
+    with Stubber(client) as stub:
+        stub_inventory(stub, NOW - timedelta(hours=10))
+        stub.add_response(
+            "add_tags",
+            {"Tags": []},
+            {
+                "ResourceArn": ARN.format("alice", "jupyterlab", "default"),
+                "Tags": [
+                    {"Key": "sagesaver:scheduled-action", "Value": "delete@2026-11-29T14:00:00Z"}
+                ],
+            },
+        )
+        result = studio_run(
+            aws, [REGION], policy, NOW, apply=True, ledger=SqliteLedger(tmp_path / "l")
+        )
+        stub.assert_no_pending_responses()
+    alice = next(a for a in result.apps if a.decision.resource.name.startswith("alice"))
+    assert (alice.outcome, alice.applied) == ("delete scheduled for 2026-11-29 14:00 UTC", True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sagesaver.aws import endpoints as aws_endpoints
+from sagesaver.aws import tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.decide.enforce import SCHEDULED_TAG, Stage, Step, plan_enforcement, tag_value
@@ -127,14 +128,12 @@ def _carry_out(
         if not apply:
             return f"would schedule {step.action} for {_when(step.deadline)}", False, None
         assert step.deadline is not None
-        aws_endpoints.set_scheduled_tag(
-            aws, endpoint, SCHEDULED_TAG, tag_value(step.action, step.deadline)
-        )
+        tags.set_tag(aws, endpoint, SCHEDULED_TAG, tag_value(step.action, step.deadline))
         return f"{step.action} scheduled for {_when(step.deadline)}", True, None
     if step.stage is Stage.SPARE:
         if not apply:
             return f"would remove {SCHEDULED_TAG}: {step.reason}", False, None
-        aws_endpoints.remove_tag(aws, endpoint, SCHEDULED_TAG)
+        tags.remove_tag(aws, endpoint, SCHEDULED_TAG)
         return f"spared: {step.reason}", True, None
     if not apply:
         return f"would {step.action} (after a fresh check and a backup)", False, None

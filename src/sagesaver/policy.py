@@ -123,6 +123,7 @@ class StudioPolicy(Selection):
 
     idle_hours: float = Field(default=3.0, gt=0, le=MAX_LOOKBACK_HOURS)
     action: Literal["notify", "delete"] = "notify"
+    grace_hours: float = Field(default=1.0, ge=0, le=24 * 90)
     app_types: list[StudioAppType] = Field(default_factory=lambda: list(STUDIO_APP_TYPES))
     max_actions_per_run: int = Field(default=10, ge=0, le=10000)
 

@@ -57,8 +57,8 @@ def off_intervals(
         if end <= start:
             continue
         hours = (end - start).total_seconds() / 3600
-        saved = None if entry.hourly_cost_usd is None else round(hours * entry.hourly_cost_usd, 4)
-        intervals.append(OffInterval(entry, start, end, round(hours, 4), saved))
+        saved = None if entry.hourly_cost_usd is None else round(hours * entry.hourly_cost_usd, 6)
+        intervals.append(OffInterval(entry, start, end, round(hours, 6), saved))
     return intervals
 
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sagesaver.aws import studio as aws_studio
+from sagesaver.aws import tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
+from sagesaver.decide.enforce import SCHEDULED_TAG, Stage, Step, plan_enforcement, tag_value
 from sagesaver.decide.studio import decide_app
 from sagesaver.ledger import Entry, Ledger
-from sagesaver.model import Action, Decision, ScanError
+from sagesaver.model import Decision, ScanError
 from sagesaver.policy import Policy
 from sagesaver.pricing import Pricer
 
@@ -70,6 +72,36 @@ def _act(
     return AppOutcome(decision, "deleted (the space and its storage are kept)", True)
 
 
+def _carry_out(
+    aws: Aws,
+    app: aws_studio.StudioApp,
+    step: Step,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+) -> AppOutcome:
+    decision = step.decision
+    when = step.deadline.strftime("%Y-%m-%d %H:%M UTC") if step.deadline else "-"
+    if step.stage is Stage.WAIT:
+        return AppOutcome(decision, f"delete due after {when}")
+    if step.stage is Stage.DEFER:
+        return AppOutcome(decision, step.reason)
+    if step.stage is Stage.ANNOUNCE:
+        if not apply:
+            return AppOutcome(decision, f"would schedule delete for {when}")
+        assert step.deadline is not None
+        tags.set_tag(aws, app.resource, SCHEDULED_TAG, tag_value(step.action, step.deadline))
+        return AppOutcome(decision, f"delete scheduled for {when}", True)
+    if step.stage is Stage.SPARE:
+        if not apply:
+            return AppOutcome(decision, f"would remove {SCHEDULED_TAG}: {step.reason}")
+        tags.remove_tag(aws, app.resource, SCHEDULED_TAG)
+        return AppOutcome(decision, f"spared: {step.reason}", True)
+    if not apply:
+        return AppOutcome(decision, "would delete (space storage kept)")
+    return _act(aws, app, decision, now, ledger)
+
+
 def studio_run(
     aws: Aws,
     regions: Sequence[str],
@@ -79,7 +111,8 @@ def studio_run(
     ledger: Ledger | None,
     pricer: Pricer | None = None,
 ) -> StudioResult:
-    """Inventory Studio in each region, decide, and (with ``apply``) delete idle apps."""
+    """Inventory Studio in each region, decide, and (with ``apply``) announce, spare or delete
+    idle apps, with the same grace-period tags and guards as endpoints."""
     pricer = pricer or Pricer()
     rules = policy.studio_apps
     result = StudioResult(generated_at=now)
@@ -101,26 +134,19 @@ def studio_run(
             decided.append(
                 (app, decide_app(app.resource, space, app.last_activity, rules, now, cost))
             )
-        acting = [(a, d) for a, d in decided if d.action is Action.DELETE]
-        acting.sort(key=lambda pair: -(pair[1].hourly_cost_usd or 0.0))
-        allowed = {id(pair[1]) for pair in acting[: rules.max_actions_per_run]}
+        plan = plan_enforcement(
+            [d for _, d in decided], rules.grace_hours, rules.max_actions_per_run, now
+        )
+        steps = {step.decision.resource.arn: step for step in plan.steps}
         for app, decision in decided:
-            if decision.action is not Action.DELETE:
+            step = steps.get(app.resource.arn)
+            if step is None:
                 result.apps.append(AppOutcome(decision, decision.action.value))
-            elif id(decision) not in allowed:
-                result.apps.append(
-                    AppOutcome(
-                        decision,
-                        f"deferred: over max_actions_per_run ({rules.max_actions_per_run})",
-                    )
-                )
-            elif not apply:
-                result.apps.append(AppOutcome(decision, "would delete (space storage kept)"))
-            else:
-                try:
-                    result.apps.append(_act(aws, app, decision, now, ledger))
-                except AWS_ERRORS as exc:
-                    error = scan_error(exc, region, "DeleteApp", app.resource.name)
-                    result.errors.append(error)
-                    result.apps.append(AppOutcome(decision, f"failed: {error.message}"))
+                continue
+            try:
+                result.apps.append(_carry_out(aws, app, step, now, apply, ledger))
+            except AWS_ERRORS as exc:
+                error = scan_error(exc, region, f"enforce:{step.stage.value}", app.resource.name)
+                result.errors.append(error)
+                result.apps.append(AppOutcome(decision, f"failed: {error.message}"))
     return result

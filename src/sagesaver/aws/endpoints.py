@@ -59,18 +59,6 @@ def _tags(aws: Aws, region: str, arn: str) -> list[dict[str, str]]:
     return found
 
 
-def set_scheduled_tag(aws: Aws, endpoint: Resource, key: str, value: str) -> None:
-    """Add (or replace) the scheduled-action tag."""
-    aws.sagemaker(endpoint.region).add_tags(
-        ResourceArn=endpoint.arn, Tags=[{"Key": key, "Value": value}]
-    )
-
-
-def remove_tag(aws: Aws, endpoint: Resource, key: str) -> None:
-    """Remove one tag."""
-    aws.sagemaker(endpoint.region).delete_tags(ResourceArn=endpoint.arn, TagKeys=[key])
-
-
 def fresh_check(
     aws: Aws, endpoint: Resource, window_hours: float, now: datetime
 ) -> tuple[bool, str, dict[str, Any] | None]:

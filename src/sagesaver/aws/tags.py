@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sagesaver.aws.session import Aws
+from sagesaver.model import Resource
 
 ENDPOINT_TYPE = "sagemaker:endpoint"
 NOTEBOOK_TYPE = "sagemaker:notebook-instance"
@@ -22,3 +23,15 @@ def tags_by_arn(aws: Aws, region: str, resource_types: list[str]) -> dict[str, d
             tags = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
             result[mapping["ResourceARN"]] = tags
     return result
+
+
+def set_tag(aws: Aws, resource: Resource, key: str, value: str) -> None:
+    """Add (or replace) one tag on a SageMaker resource."""
+    aws.sagemaker(resource.region).add_tags(
+        ResourceArn=resource.arn, Tags=[{"Key": key, "Value": value}]
+    )
+
+
+def remove_tag(aws: Aws, resource: Resource, key: str) -> None:
+    """Remove one tag from a SageMaker resource."""
+    aws.sagemaker(resource.region).delete_tags(ResourceArn=resource.arn, TagKeys=[key])

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sagesaver.ledger import Entry
+from sagesaver.savings import off_intervals, totals_by
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def entry(
+    hours: float,
+    name: str,
+    action: str,
+    cost: float | None = 1.0,
+    outcome: str = "done",
+    team: str = "ml",
+    kind: str = "notebook",
+) -> Entry:
+    return Entry(
+        at=T0 + timedelta(hours=hours),
+        account="1",
+        region="us-east-1",
+        kind=kind,
+        resource=name,
+        action=action,
+        rule="r",
+        reason="x",
+        hourly_cost_usd=cost,
+        dry_run=False,
+        outcome=outcome,
+        tags={"team": team},
+    )
+
+
+def test_off_until_seen_running_again_or_now() -> None:
+    entries = [
+        entry(0, "nb", "stop"),
+        entry(10, "nb", "start"),
+        entry(20, "nb", "stop"),
+        entry(5, "ep", "delete", cost=2.0, outcome="deleted", kind="endpoint", team="web"),
+        entry(8, "ep", "restore", cost=None, outcome="restored", kind="endpoint", team="web"),
+        entry(1, "failed", "stop", outcome="failed: denied"),
+        entry(2, "announced", "delete:announce", outcome="delete scheduled for x"),
+    ]
+    now = T0 + timedelta(hours=30)
+    intervals = off_intervals(entries, now)
+    assert sorted((i.entry.resource, i.hours) for i in intervals) == [
+        ("ep", 3.0),
+        ("nb", 10.0),
+        ("nb", 10.0),
+    ]
+    by_team = totals_by(intervals, "tag:team")
+    assert by_team["ml"].hours == 20.0 and by_team["ml"].saved_usd == 20.0
+    assert by_team["web"].saved_usd == 6.0
+    assert set(totals_by(intervals, "kind")) == {"endpoint", "notebook"}
+
+
+def test_since_clips_and_unknown_prices_are_counted() -> None:
+    entries = [entry(0, "nb", "stop", cost=None)]
+    now = T0 + timedelta(hours=10)
+    [interval] = off_intervals(entries, now, since=T0 + timedelta(hours=4))
+    assert interval.hours == pytest.approx(6.0) and interval.saved_usd is None
+    assert totals_by([interval], "region")["us-east-1"].unknown == 1
