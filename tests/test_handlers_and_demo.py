@@ -87,3 +87,29 @@ def test_console_script_scans_the_simulator(sim: Simulator, fleet: Fleet, now: d
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert [r["name"] for r in doc["resources"] if r["idle"]] == ["idle-one"]
+
+
+def test_handler_enforces_with_a_dynamodb_ledger(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagesaver.aws.dynamo_ledger import create_table
+    from sagesaver.aws.session import Aws
+
+    topic = fleet.topic("us-east-1", "admins")
+    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
+    create_table(Aws(), "us-east-1", "ledger")
+    monkeypatch.setenv(
+        "SAGESAVER_POLICY",
+        f"endpoints: {{action: delete, grace_hours: 0}}\nnotify: {{sns_topic_arn: '{topic}'}}",
+    )
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
+    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    assert "SAGESAVER_LEDGER" in idle_endpoints({}, None)["input_error"]
+    monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
+    result = idle_endpoints({}, None)
+    assert result["ok"], result
+    assert [(e["name"], e["stage"], e["outcome"]) for e in result["enforcement"]] == [
+        ("idle-one", "act", "deleted")
+    ]
+    assert result["enforcement"][0]["backup_id"].startswith("idle-one-")
+    assert idle_endpoints({}, None)["enforcement"] == []  # a second run is a no-op

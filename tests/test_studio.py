@@ -280,3 +280,53 @@ def test_grace_period_announces_with_a_tag_first(aws: Aws, tmp_path: Path) -> No
         stub.assert_no_pending_responses()
     alice = next(a for a in result.apps if a.decision.resource.name.startswith("alice"))
     assert (alice.outcome, alice.applied) == ("delete scheduled for 2026-11-29 14:00 UTC", True)
+
+
+def test_cli_apply_deletes_and_tells_the_topic(
+    sim: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SageMaker answers come from the Stubber, SNS from the moto server."""
+    from typer.testing import CliRunner
+
+    from sagesaver import cli
+    from sagesaver.aws.simulator import Fleet
+
+    topic = Fleet(sim).topic(REGION, "admins")
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "studio_apps: {idle_hours: 3, action: delete, grace_hours: 0}\n"
+        f"notify: {{sns_topic_arn: '{topic}'}}\n"
+    )
+    aws = Aws()
+    monkeypatch.setattr(cli, "Aws", lambda: aws)
+    last = datetime.now(timezone.utc) - timedelta(hours=10)
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub_inventory(stub, last)
+        stub.add_response(
+            "describe_app",
+            describe("alice", "JupyterLab", "default", last, "ml.t3.medium"),
+            key("alice", "JupyterLab", "default"),
+        )
+        stub.add_response("delete_app", {}, key("alice", "JupyterLab", "default"))
+        result = CliRunner().invoke(
+            cli.app,
+            [
+                "studio",
+                "--region",
+                REGION,
+                "--policy",
+                str(policy),
+                "--apply",
+                "--ledger",
+                str(tmp_path / "ledger.sqlite"),
+                "--output",
+                "json",
+            ],
+        )
+        stub.assert_no_pending_responses()
+    assert result.exit_code == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["notified"] is True
+    [sent] = Fleet(sim).published(topic)
+    assert sent["Subject"].startswith("SageSaver: 1 idle Studio app(s)")
+    assert "alice/JupyterLab/default" in sent["Message"] and "deleted" in sent["Message"]

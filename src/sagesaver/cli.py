@@ -686,8 +686,19 @@ def studio_command(
             ledger = open_ledger(ledger_path)
         except InputError as exc:
             raise _fail(str(exc)) from exc
+    if apply and policy.notify.sns_topic_arn is None:
+        raise _fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)
     result = studio_run(aws, regions, policy, now, apply, ledger)
+    digest = ScanResult(
+        generated_at=now,
+        regions=list(regions),
+        decisions=[a.decision for a in result.apps],
+        errors=result.errors,
+    )
+    notified = notify_idle(
+        aws, digest, policy, apply, {a.decision.resource.arn: a.outcome for a in result.apps}
+    )
     apps = [
         {**report.resource_dict(a.decision), "outcome": a.outcome, "applied": a.applied}
         for a in result.apps
@@ -702,6 +713,8 @@ def studio_command(
             "dry_run": not apply,
             "apps": apps,
             "idle_shutdown_gaps": gaps,
+            "notifications": [{"subject": m.subject, "body": m.body} for m in notified.messages],
+            "notified": notified.applied,
             "errors": [report.error_dict(e) for e in result.errors],
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -43,9 +43,30 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
         aws, policy, regions, apply = _configuration(event or {})
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
+    ledger = None
+    if policy.endpoints.action == "delete" and apply:
+        from sagesaver.ledger import open_ledger
+
+        location = os.environ.get("SAGESAVER_LEDGER")
+        if not location:
+            return {
+                "ok": False,
+                "input_error": "action 'delete' needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
+                "errors": [],
+            }
+        try:
+            ledger = open_ledger(location)
+        except InputError as exc:
+            return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now)
-    outcome = notify_idle(aws, result, policy, apply)
+    steps = []
+    if policy.endpoints.action == "delete":
+        from sagesaver.enforce import enforce
+
+        steps = enforce(aws, result, policy, now, apply, ledger)
+    notes = {s.step.decision.resource.arn: s.outcome for s in steps}
+    outcome = notify_idle(aws, result, policy, apply, notes)
     return {
         "ok": not result.errors,
         "generated_at": report.iso(now),
@@ -59,7 +80,17 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
                 "reason": d.reason,
             }
             for d in result.decisions
-            if d.action is Action.NOTIFY
+            if d.action is not Action.KEEP
+        ],
+        "enforcement": [
+            {
+                "name": s.step.decision.resource.name,
+                "region": s.step.decision.resource.region,
+                "stage": s.step.stage.value,
+                "outcome": s.outcome,
+                "backup_id": s.backup_id,
+            }
+            for s in steps
         ],
         "notified": outcome.applied,
         "messages": len(outcome.messages),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sagesaver.decide.common import HOURS_PER_30_DAYS
-from sagesaver.model import Action, Decision
+from sagesaver.model import Action, Decision, Kind
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
 # 100 printable ASCII characters with no line break.
@@ -80,24 +80,32 @@ def build_digest(
         return []
     chosen = [d for d in decisions if d.action in REPORTED]
     deleting = any(d.action is Action.DELETE for d in chosen)
+    kinds = {d.resource.kind for d in chosen}
+    noun = (
+        {Kind.ENDPOINT: "endpoint", Kind.STUDIO_APP: "Studio app", Kind.NOTEBOOK: "notebook"}.get(
+            next(iter(kinds)), "resource"
+        )
+        if len(kinds) == 1
+        else "resource"
+    )
     hourly = sum(d.hourly_cost_usd or 0.0 for d in chosen)
     unknown = sum(1 for d in chosen if d.hourly_cost_usd is None)
     regions = sorted({d.resource.region for d in chosen})
     header = [
-        f"SageSaver found {len(chosen)} idle SageMaker endpoint(s) in {', '.join(regions)}",
+        f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
         f"at {now.strftime('%Y-%m-%d %H:%M UTC')}.",
         f"Total: {_money(hourly)} per hour, {_money(hourly * HOURS_PER_30_DAYS)} per 30 days"
         + (f" ({unknown} with unknown price)." if unknown else "."),
         (
-            "Each endpoint is deleted when its grace period ends unless it is used again; a full "
-            "backup is kept (sagesaver restore NAME). Postpone by editing its tag "
+            "Each one is deleted when its grace period ends unless it is used again (endpoints "
+            "are backed up first: sagesaver restore NAME). Postpone by editing its tag "
             "sagesaver:scheduled-action."
             if deleting
             else "Check each endpoint's Invocations graph before deleting it; nothing was deleted."
         ),
         "",
     ]
-    footer = ["", "Protect an endpoint from SageSaver with the tag sagesaver:protect=true."]
+    footer = ["", "Protect a resource from SageSaver with the tag sagesaver:protect=true."]
     budget = MAX_MESSAGE_BYTES - 1024  # room for the header, part marker and footer
     head_bytes = len("\n".join(header + footer).encode())
     parts: list[list[str]] = [[]]
@@ -114,7 +122,7 @@ def build_digest(
     for index, part in enumerate(parts, start=1):
         marker = f" (part {index}/{total})" if total > 1 else ""
         subject = clean_subject(
-            f"{prefix}: {len(chosen)} idle endpoint(s), {_money(hourly)}/h wasted{marker}"
+            f"{prefix}: {len(chosen)} idle {noun}(s), {_money(hourly)}/h wasted{marker}"
         )
         body = "\n".join([*header, *part, *footer])
         messages.append(Message(subject=subject, body=body))
