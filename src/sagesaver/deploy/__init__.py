@@ -1,0 +1,1 @@
+"""Serverless deployment: CloudFormation template rendering (and, later, packaging and apply)."""
