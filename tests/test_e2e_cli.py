@@ -207,6 +207,7 @@ def test_a_denied_region_does_not_stop_the_others(
     assert [r["name"] for r in doc["resources"] if r["kind"] == "endpoint"] == ["east-idle"]
     assert doc["errors"] == [
         {
+            "account": None,  # the caller's own account: not fanned out
             "region": WEST,
             "operation": "ListEndpoints",
             "resource": None,

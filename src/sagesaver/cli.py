@@ -67,6 +67,17 @@ AllRegionsOpt = Annotated[
     bool, typer.Option("--all-regions", help="Scan every enabled region that offers SageMaker.")
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+AccountsOpt = Annotated[
+    Path | None,
+    typer.Option("--accounts", help="File of account ids to scan (one per line).", dir_okay=False),
+]
+OrganizationOpt = Annotated[
+    bool, typer.Option("--organization", help="Scan every active account of the organisation.")
+]
+RoleNameOpt = Annotated[
+    str, typer.Option("--role-name", help="Role assumed in each account of a fan-out.")
+]
+DEFAULT_ROLE_NAME = "SageSaverExecution"
 LivePricesOpt = Annotated[
     bool,
     typer.Option("--live-prices", help="Look prices up in the AWS Price List API (cached 7 days)."),
@@ -106,6 +117,50 @@ def _prepare(
     return aws, policy, chosen
 
 
+def _fan_out_accounts(accounts_file: Path | None, organization: bool, role_name: str) -> bool:
+    """Check the fan-out options; True when a fan-out over accounts was asked for."""
+    from sagesaver.accounts import check_role_name
+
+    if accounts_file is not None and organization:
+        raise _fail("--accounts and --organization cannot be used together")
+    try:
+        check_role_name(role_name)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    return accounts_file is not None or organization
+
+
+def _scan(
+    aws: Aws,
+    regions: list[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    accounts_file: Path | None,
+    organization: bool,
+    role_name: str,
+) -> ScanResult:
+    """One account (the caller's), or a fan-out over accounts with an assumed role."""
+    from sagesaver.accounts import load_accounts
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+    from sagesaver.run import scan_accounts
+
+    if accounts_file is None and not organization:
+        return scan(aws, regions, policy, now, pricer, _progress)
+    if accounts_file is not None:
+        try:
+            accounts = load_accounts(accounts_file)
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
+    else:
+        try:
+            accounts = aws.organization_accounts()
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, aws.default_region or "-", "ListAccounts")
+            return ScanResult(generated_at=now, regions=regions, errors=[error])
+    return scan_accounts(aws, accounts, role_name, regions, policy, now, pricer, _progress)
+
+
 def _print_result(
     result: ScanResult, output: Output, extra: dict[str, object] | None = None
 ) -> None:
@@ -124,11 +179,17 @@ def scan_command(
     all_regions: AllRegionsOpt = False,
     output: OutputOpt = Output.table,
     live_prices: LivePricesOpt = False,
+    accounts: AccountsOpt = None,
+    organization: OrganizationOpt = False,
+    role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
 ) -> None:
     """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
+    _fan_out_accounts(accounts, organization, role_name)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now, _pricer(aws, live_prices), _progress)
+    result = _scan(
+        aws, regions, policy, now, _pricer(aws, live_prices), accounts, organization, role_name
+    )
     _print_result(result, output)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
@@ -147,6 +208,9 @@ def run_command(
         str | None,
         typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
     ] = None,
+    accounts: AccountsOpt = None,
+    organization: OrganizationOpt = False,
+    role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
 ) -> None:
     """Scan, then carry out the decisions: one SNS digest of the idle endpoints, and with
     action 'delete', grace-period tags and deletion with a backup.
@@ -156,6 +220,7 @@ def run_command(
     from sagesaver.enforce import enforce
     from sagesaver.ledger import open_ledger
 
+    _fan_out_accounts(accounts, organization, role_name)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     action = policy.endpoints.action
     if apply and policy.notify.sns_topic_arn is None:
@@ -170,7 +235,9 @@ def run_command(
         except InputError as exc:
             raise _fail(str(exc)) from exc
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now, _pricer(aws, live_prices), _progress)
+    result = _scan(
+        aws, regions, policy, now, _pricer(aws, live_prices), accounts, organization, role_name
+    )
     steps = enforce(aws, result, policy, now, apply, ledger) if action == "delete" else []
     notes = {s.step.decision.resource.arn: s.outcome for s in steps}
     outcome = notify_idle(aws, result, policy, apply, notes)

@@ -98,8 +98,9 @@ def enforce(
     results: list[StepResult] = []
     for step in plan.steps:
         endpoint = step.decision.resource
+        member = result.session_for(endpoint.account, aws)
         try:
-            outcome, applied, backup_id = _carry_out(aws, step, policy, now, apply, ledger)
+            outcome, applied, backup_id = _carry_out(member, step, policy, now, apply, ledger)
         except AWS_ERRORS as exc:
             error: ScanError = scan_error(
                 exc, endpoint.region, f"enforce:{step.stage.value}", endpoint.name

@@ -93,3 +93,4 @@ class ScanError:
     message: str
     resource: str | None = None
     code: str | None = None
+    account: str | None = None

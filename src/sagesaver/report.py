@@ -82,6 +82,7 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
 def error_dict(error: ScanError) -> dict[str, Any]:
     """The JSON object of one error."""
     return {
+        "account": error.account,
         "region": error.region,
         "operation": error.operation,
         "resource": error.resource,
@@ -174,6 +175,9 @@ def print_table(result: ScanResult, console: Console) -> None:
         if not rows:
             continue
         table = Table(title=f"{title} ({len(rows)})", title_justify="left", expand=False)
+        several_accounts = len({d.resource.account for d in rows}) > 1
+        if several_accounts:
+            table.add_column("Account", no_wrap=True)
         table.add_column("Name", overflow="fold", min_width=12)
         table.add_column("Region", no_wrap=True)
         table.add_column("Status", no_wrap=True)
@@ -192,6 +196,7 @@ def print_table(result: ScanResult, console: Console) -> None:
             cost = _money(d.hourly_cost_usd) if d.idle or d.hourly_cost_usd is not None else "-"
             style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
             table.add_row(
+                *([r.account] if several_accounts else []),
                 r.name,
                 r.region,
                 r.status,
@@ -232,8 +237,10 @@ def print_errors(errors: Sequence[ScanError], console: Console) -> None:
     for error in errors:
         where = f" {error.resource}" if error.resource else ""
         code = f"{error.code} " if error.code else ""
+        account = f"{error.account} " if error.account else ""
         console.print(
-            f"[red]error[/red] {error.region}{where}: {error.operation}: {code}{error.message}",
+            f"[red]error[/red] {account}{error.region}{where}: {error.operation}: "
+            f"{code}{error.message}",
             markup=True,
             highlight=False,
         )

@@ -40,11 +40,18 @@ class ScanResult:
     regions: list[str]
     decisions: list[Decision] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
+    # The AWS session that reached each member account, for acting there afterwards.
+    sessions: dict[str, Aws] = field(default_factory=dict)
 
     def extend(self, other: ScanResult) -> None:
-        """Merge another region's result into this one."""
+        """Merge another region's or account's result into this one."""
         self.decisions.extend(other.decisions)
         self.errors.extend(other.errors)
+        self.sessions.update(other.sessions)
+
+    def session_for(self, account: str, default: Aws) -> Aws:
+        """The session to act in ``account`` with (the caller's own when not fanned out)."""
+        return self.sessions.get(account, default)
 
 
 def _no_progress(_: str) -> None:
@@ -257,6 +264,43 @@ def scan(
         results = pool.map(lambda r: scan_region(aws, r, policy, now, pricer, progress), regions)
         for region_result in results:
             total.extend(region_result)
+    return total
+
+
+ACCOUNT_WORKERS = 4
+
+
+def scan_accounts(
+    aws: Aws,
+    accounts: Sequence[str],
+    role_name: str,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer | None = None,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan every region of every account, assuming ``role_name`` in each (bounded pool).
+
+    An account that cannot be assumed is listed in ``errors`` and the others complete.
+    """
+    pricer = pricer or Pricer()
+
+    def one(account: str) -> ScanResult:
+        try:
+            member = aws.assume(account, role_name, regions[0] if regions else None)
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, "-", "AssumeRole", f"arn:aws:iam::{account}:role/{role_name}")
+            return ScanResult(now, list(regions), errors=[replace(error, account=account)])
+        part = scan(member, regions, policy, now, pricer, progress)
+        part.errors = [replace(e, account=e.account or account) for e in part.errors]
+        part.sessions[account] = member
+        return part
+
+    total = ScanResult(generated_at=now, regions=list(regions))
+    with ThreadPoolExecutor(max_workers=max(1, min(ACCOUNT_WORKERS, len(accounts)))) as pool:
+        for part in pool.map(one, accounts):
+            total.extend(part)
     return total
 
 

@@ -67,8 +67,9 @@ def client_config() -> Config:
 class Aws:
     """A boto3 session plus a cache of configured clients and a count of API calls made."""
 
-    def __init__(self, session: boto3.Session | None = None) -> None:
+    def __init__(self, session: boto3.Session | None = None, account: str | None = None) -> None:
         self.session = session or boto3.Session()
+        self.account = account
         self.config = client_config()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -127,6 +128,39 @@ class Aws:
         """Price List API client (served from us-east-1)."""
         client: PricingClient = self.client("pricing", "us-east-1")
         return client
+
+    def assume(self, account: str, role_name: str, region: str | None = None) -> Aws:
+        """An :class:`Aws` acting in ``account`` through its role ``role_name`` (STS AssumeRole)."""
+        partition = "aws"
+        home = region or self.default_region or "us-east-1"
+        if home.startswith("cn-"):
+            partition = "aws-cn"
+        elif home.startswith("us-gov-"):
+            partition = "aws-us-gov"
+        sts = self.client("sts", home)
+        credentials = sts.assume_role(
+            RoleArn=f"arn:{partition}:iam::{account}:role/{role_name}",
+            RoleSessionName="sagesaver",
+            DurationSeconds=3600,
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=home,
+        )
+        assumed = Aws(session, account=account)
+        assumed.calls = self.calls  # one count of calls for the whole run...
+        assumed._lock = self._lock  # ...kept under one lock
+        return assumed
+
+    def organization_accounts(self) -> list[str]:
+        """The ids of the organisation's ACTIVE accounts (from the management account)."""
+        client = self.client("organizations", self.default_region or "us-east-1")
+        accounts = []
+        for page in client.get_paginator("list_accounts").paginate():
+            accounts += [a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
+        return sorted(accounts)
 
     def known_regions(self, service: str) -> set[str]:
         """Every region botocore knows to offer ``service``, in every partition."""

@@ -241,7 +241,7 @@ class Simulator:
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
 
     def stop(self) -> None:
@@ -284,17 +284,34 @@ class Simulator:
                 else:
                     os.environ[key] = value
 
-    def client(self, service: str, region: str) -> Any:
-        """A plain boto3 client against the simulator, for seeding (cached)."""
-        key = (service, region)
+    def client(self, service: str, region: str, account: str = ACCOUNT_ID) -> Any:
+        """A plain boto3 client against the simulator, for seeding (cached); in another
+        ``account`` through an assumed role, as moto keeps one state per account."""
+        key = (service, region, account)
         with self._clients_lock:
             if key not in self._clients:
+                credentials: dict[str, str] = {
+                    "aws_access_key_id": "testing",
+                    "aws_secret_access_key": "testing",
+                }
+                if account != ACCOUNT_ID:
+                    sts = boto3.client(
+                        "sts",
+                        region_name=region,
+                        endpoint_url=self.url,
+                        aws_access_key_id="testing",
+                        aws_secret_access_key="testing",
+                    )
+                    assumed = sts.assume_role(
+                        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
+                    )["Credentials"]
+                    credentials = {
+                        "aws_access_key_id": assumed["AccessKeyId"],
+                        "aws_secret_access_key": assumed["SecretAccessKey"],
+                        "aws_session_token": assumed["SessionToken"],
+                    }
                 self._clients[key] = boto3.client(  # type: ignore[call-overload]
-                    service,
-                    region_name=region,
-                    endpoint_url=self.url,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
+                    service, region_name=region, endpoint_url=self.url, **credentials
                 )
             return self._clients[key]
 
@@ -308,10 +325,10 @@ class VariantSpec:
     count: int = 1
 
 
-def _sagemaker_backend(region: str) -> Any:
+def _sagemaker_backend(region: str, account: str = ACCOUNT_ID) -> Any:
     from moto.sagemaker.models import sagemaker_backends
 
-    return sagemaker_backends[ACCOUNT_ID][region]
+    return sagemaker_backends[account][region]
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -321,13 +338,14 @@ def _naive_utc(moment: datetime) -> datetime:
 class Fleet:
     """Seeds SageMaker resources, metrics and topics into a :class:`Simulator`."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, account: str = ACCOUNT_ID) -> None:
         self.sim = sim
+        self.account = account
         self._models: set[tuple[str, str]] = set()
 
     def _model(self, region: str, name: str = "demo-model") -> str:
         if (region, name) not in self._models:
-            self.sim.client("sagemaker", region).create_model(
+            self.sim.client("sagemaker", region, self.account).create_model(
                 ModelName=name, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IMAGE}
             )
             self._models.add((region, name))
@@ -348,7 +366,7 @@ class Fleet:
         """
         specs = list(variants)
         model = self._model(region)
-        sagemaker = self.sim.client("sagemaker", region)
+        sagemaker = self.sim.client("sagemaker", region, self.account)
         sagemaker.create_endpoint_config(
             EndpointConfigName=f"{name}-config",
             ProductionVariants=[
@@ -366,7 +384,7 @@ class Fleet:
             EndpointConfigName=f"{name}-config",
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )["EndpointArn"]
-        endpoint = _sagemaker_backend(region).endpoints[name]
+        endpoint = _sagemaker_backend(region, self.account).endpoints[name]
         if changed is not None:
             endpoint.creation_time = endpoint.last_modified_time = _naive_utc(changed)
         counts = {v.name: v.count for v in specs}
@@ -393,7 +411,7 @@ class Fleet:
             }
             for moment, value in points
         ]
-        cloudwatch = self.sim.client("cloudwatch", region)
+        cloudwatch = self.sim.client("cloudwatch", region, self.account)
         for offset in range(0, len(data), 1000):
             cloudwatch.put_metric_data(
                 Namespace="AWS/SageMaker", MetricData=data[offset : offset + 1000]
@@ -410,7 +428,7 @@ class Fleet:
         changed: datetime | None = None,
     ) -> str:
         """Create a notebook instance (and its lifecycle configuration); return its ARN."""
-        sagemaker = self.sim.client("sagemaker", region)
+        sagemaker = self.sim.client("sagemaker", region, self.account)
         extra: dict[str, Any] = {}
         if lifecycle_config is not None:
             with contextlib.suppress(sagemaker.exceptions.ClientError):  # already created
@@ -429,13 +447,13 @@ class Fleet:
         if status == "Stopped":
             sagemaker.stop_notebook_instance(NotebookInstanceName=name)
         if changed is not None:
-            instance = _sagemaker_backend(region).notebook_instances[name]
+            instance = _sagemaker_backend(region, self.account).notebook_instances[name]
             instance.creation_time = instance.last_modified_time = _naive_utc(changed)
         return arn
 
     def topic(self, region: str, name: str) -> str:
         """Create an SNS topic; return its ARN."""
-        arn: str = self.sim.client("sns", region).create_topic(Name=name)["TopicArn"]
+        arn: str = self.sim.client("sns", region, self.account).create_topic(Name=name)["TopicArn"]
         return arn
 
     def published(self, topic_arn: str) -> list[dict[str, Any]]:

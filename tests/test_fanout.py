@@ -1,0 +1,100 @@
+"""Fan-out over accounts (STS AssumeRole into each) and regions, against the moto server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sagesaver.aws.simulator import Fault, Fleet, Simulator
+
+from .conftest import Cli
+
+ACCOUNTS = ("111111111111", "222222222222", "333333333333")
+REGIONS = ("us-east-1", "eu-west-1")
+OLD = timedelta(days=3)
+
+
+def test_three_accounts_two_regions_one_denied(
+    cli: Cli, sim: Simulator, now: datetime, tmp_path: Path
+) -> None:
+    for account in ACCOUNTS:
+        fleet = Fleet(sim, account)
+        for region in REGIONS:
+            fleet.endpoint(region, f"idle-{account[:3]}-{region}", changed=now - OLD)
+            busy = f"busy-{account[:3]}-{region}"
+            fleet.endpoint(region, busy, changed=now - OLD)
+            fleet.invocations(region, busy, "AllTraffic", [(now - timedelta(hours=1), 3)])
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("# the team accounts\n" + "\n".join(ACCOUNTS) + "\n111111111111\n")
+
+    def deny_third(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
+        if operation != "AssumeRole":
+            return None
+        import io
+
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        if b"333333333333" in body:
+            return Fault(403, "AccessDenied", "not authorized to perform sts:AssumeRole")
+        return None
+
+    sim.middleware.fault = deny_third
+    sim.middleware.counts.clear()
+    code, doc = cli.json(
+        "scan",
+        "--accounts",
+        str(accounts),
+        "--role-name",
+        "SageSaverExecution",
+        "--region",
+        REGIONS[0],
+        "--region",
+        REGIONS[1],
+    )
+    assert code == 1
+    found = {(r["account"], r["region"], r["name"], r["idle"]) for r in doc["resources"]}
+    assert found == {
+        (account, region, f"{kind}-{account[:3]}-{region}", kind == "idle")
+        for account in ACCOUNTS[:2]
+        for region in REGIONS
+        for kind in ("idle", "busy")
+    }
+    [error] = doc["errors"]
+    assert (error["account"], error["operation"], error["code"]) == (
+        "333333333333",
+        "AssumeRole",
+        "AccessDenied",
+    )
+    assert sim.middleware.counts["AssumeRole"] == 3  # once per account, the duplicate dropped
+
+
+def test_bad_fan_out_input_exits_2(cli: Cli, sim: Simulator, tmp_path: Path) -> None:
+    bad = tmp_path / "accounts.txt"
+    bad.write_text("111111111111\n12345\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    for args, message in (
+        (["--accounts", str(bad)], f"{bad}:2: '12345' is not a 12-digit AWS account id"),
+        (["--accounts", str(empty)], "no account ids"),
+        (["--accounts", str(bad), "--organization"], "cannot be used together"),
+        (["--organization", "--role-name", "bad role!"], "not an IAM role name"),
+    ):
+        sim.middleware.counts.clear()
+        result = cli("scan", "--region", "us-east-1", *args)
+        assert result.exit_code == 2, result.stderr
+        assert message in result.stderr
+        assert "AssumeRole" not in sim.middleware.counts
+
+
+def test_organization_accounts(cli: Cli, sim: Simulator, now: datetime) -> None:
+    org = sim.client("organizations", "us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(AccountName="ml", Email="ml@example.com")["CreateAccountStatus"]
+    member_id = org.describe_create_account_status(CreateAccountRequestId=member["Id"])[
+        "CreateAccountStatus"
+    ]["AccountId"]
+    Fleet(sim, member_id).endpoint("us-east-1", "member-idle", changed=now - OLD)
+    code, doc = cli.json("scan", "--organization", "--region", "us-east-1")
+    assert code == 0, doc["errors"]
+    assert {(r["account"], r["name"]) for r in doc["resources"]} == {(member_id, "member-idle")}
