@@ -72,6 +72,7 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:ListTags",
     "sagemaker:DeleteApp",
 )
+FAN_OUT: tuple[str, ...] = ("sts:AssumeRole", "organizations:ListAccounts")
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
 
@@ -83,6 +84,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "enforce": ENFORCE,
     "restore": RESTORE,
     "studio": STUDIO,
+    "fan-out": FAN_OUT,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
 }
