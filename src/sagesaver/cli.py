@@ -805,6 +805,39 @@ def studio_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
+deploy_app = typer.Typer(
+    help="Run SageSaver serverless: Lambda package, CloudFormation template.",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("package")
+def deploy_package_command(
+    output_file: Annotated[
+        Path, typer.Option("--output", help="Where to write the zip.", dir_okay=False)
+    ] = Path("sagesaver-lambda.zip"),
+    architecture: Annotated[
+        str, typer.Option("--architecture", help="x86_64 or arm64 (Lambda's).")
+    ] = "x86_64",
+) -> None:
+    """Build the Lambda deployment package (Python 3.12): SageSaver and the wheels the
+    runtime lacks, for the chosen architecture. Reproducible: the same input gives the same
+    bytes."""
+    from sagesaver.deploy.package import build_package
+
+    try:
+        info = build_package(output_file, architecture)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    except RuntimeError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILURES) from exc
+    typer.echo(
+        f"{info.path}: {info.size_bytes / 1e6:.1f} MB, {info.files} files, sha256 {info.sha256}"
+    )
+
+
 LedgerOpt = Annotated[
     str | None,
     typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),

@@ -7,10 +7,10 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does without it
+    from rich.console import Console
 
 from sagesaver.decide.common import HOURS_PER_30_DAYS
 from sagesaver.model import Action, Decision, ScanError
@@ -169,6 +169,8 @@ def _money(value: float | None) -> str:
 
 def print_table(result: ScanResult, console: Console) -> None:
     """A table per resource kind, totals, then the errors."""
+    from rich.table import Table
+
     decisions = sorted(result.decisions, key=_sort_key)
     for kind, title in (("endpoint", "Real-time endpoints"), ("notebook", "Notebook instances")):
         rows = [d for d in decisions if d.resource.kind.value == kind]
@@ -248,6 +250,8 @@ def print_errors(errors: Sequence[ScanError], console: Console) -> None:
 
 def stdout_console() -> Console:
     """A console for stdout: the terminal's width, or 160 columns when output is piped."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=160)

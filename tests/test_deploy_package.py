@@ -1,0 +1,95 @@
+"""The Lambda package: reproducible, small, and its handlers run from the zip in a clean
+Python 3.12 environment (like Lambda's: boto3 and nothing else) against the moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.deploy.package import PackageInfo, build_package
+from sagesaver.errors import InputError
+
+ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> PackageInfo:
+    return build_package(tmp_path_factory.mktemp("pkg") / "sagesaver.zip", ARCH)
+
+
+def test_package_is_reproducible_small_and_complete(package: PackageInfo, tmp_path: Path) -> None:
+    again = build_package(tmp_path / "again.zip", ARCH)
+    assert again.sha256 == package.sha256
+    assert package.size_bytes < 8 * 1024 * 1024
+    names = zipfile.ZipFile(package.path).namelist()
+    assert "sagesaver/handlers.py" in names and "sagesaver/data/prices.json" in names
+    assert "sagesaver/agent/autostop.py" in names and "croniter/__init__.py" in names
+    for absent in ("sagesaver/cli.py", "sagesaver/demo.py", "sagesaver/aws/simulator.py"):
+        assert absent not in names
+    assert not any(n.startswith(("boto3/", "botocore/", "typer/", "rich/", "moto/")) for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    machine = "aarch64" if ARCH == "arm64" else "x86_64"
+    assert any(n.startswith("pydantic_core/") and machine in n for n in names)
+
+
+def test_arm64_package_has_arm_binaries(tmp_path: Path) -> None:
+    other = "x86_64" if ARCH == "arm64" else "arm64"
+    built = build_package(tmp_path / f"{other}.zip", other)
+    machine = "aarch64" if other == "arm64" else "x86_64"
+    assert any(
+        n.startswith("pydantic_core/_pydantic_core") and machine in n
+        for n in zipfile.ZipFile(built.path).namelist()
+    )
+
+
+def test_unknown_architecture_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--architecture sparc"):
+        build_package(tmp_path / "x.zip", "sparc")
+
+
+def test_handlers_run_from_the_zip_in_a_clean_python_312(
+    package: PackageInfo, sim: Simulator, fleet: Fleet, now: datetime, tmp_path: Path
+) -> None:
+    pythons = sorted(PYENV.glob("versions/3.12*/bin/python3.12"))
+    assert pythons, "Python 3.12 (Lambda's runtime) is needed; pyenv ships 3.12.1"
+    venv = tmp_path / "venv"
+    subprocess.run([str(pythons[-1]), "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "boto3"],
+        check=True, timeout=600,
+    )  # fmt: skip
+    task = tmp_path / "task"
+    zipfile.ZipFile(package.path).extractall(task)
+    fleet.endpoint("us-east-1", "idle-one", changed=now - timedelta(days=2))
+    fleet.notebook("us-east-1", "dev-a", status="Stopped")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **sim.env("us-east-1"),
+        "SAGESAVER_REGIONS": "us-east-1",
+        "SAGESAVER_POLICY": "schedules: {s: {start: '0 7 * * *', name_contains: dev-}}",
+    }
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]);"
+        "import sagesaver.handlers as h;"
+        "print(json.dumps({'idle': h.idle_endpoints({}, None),"
+        " 'tick': h.schedule_tick({'schedule': 's'}, None)}))"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", script, str(task)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["idle"]["ok"] is True
+    assert [e["name"] for e in result["idle"]["idle_endpoints"]] == ["idle-one"]
+    assert result["tick"]["ok"] is True and result["tick"]["applied"] is False
