@@ -387,3 +387,19 @@ def test_lambda_schedule_tick(
     assert result["ok"] and [a["name"] for a in result["actions"]] == ["dev-a"]
     assert states(sim)["dev-a"] == "InService"
     assert schedule_tick({"schedule": "nope"}, None)["input_error"].startswith("event.schedule")
+
+
+def test_a_run_of_one_schedule_still_sees_ambiguity(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    policy = write(
+        tmp_path, SEED_POLICY + "\n  other:\n    start: '0 7 * * *'\n    name_contains: dev-b\n"
+    )
+    fleet.notebook(EAST, "dev-a", status="Stopped")  # seed-example only
+    fleet.notebook(EAST, "dev-b", status="Stopped")  # both schedules select it
+    code, doc = run(cli, policy, MONDAY_0705, "--schedule", "seed-example")
+    assert code == 0
+    assert [a["name"] for a in doc["actions"]] == ["dev-a"]
+    assert [
+        (s["name"], "matches schedules other, seed-example" in s["reason"]) for s in doc["skipped"]
+    ] == [("dev-b", True)]

@@ -320,17 +320,17 @@ ScheduleOpt = Annotated[
 ]
 
 
-def _only_schedules(policy: Policy, names: list[str] | None) -> Policy:
-    """The policy restricted to the named schedules; unknown names are bad input."""
+def _only_schedules(policy: Policy, names: list[str] | None) -> frozenset[str] | None:
+    """The schedules a command is limited to (None: all); unknown names are bad input."""
     if not names:
         if not policy.schedules:
             raise _fail("the policy defines no schedules (see the README's schedules section)")
-        return policy
+        return None
     unknown = [n for n in names if n not in policy.schedules]
     if unknown:
         known = ", ".join(sorted(policy.schedules)) or "none"
         raise _fail(f"--schedule: unknown schedule {', '.join(unknown)} (known: {known})")
-    return policy.model_copy(update={"schedules": {n: policy.schedules[n] for n in names}})
+    return frozenset(names)
 
 
 def _parse_at(text: str | None) -> datetime:
@@ -366,8 +366,8 @@ def schedule_show_command(
 
     now = _parse_at(at)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
-    policy = _only_schedules(policy, schedule)
-    rows, errors = schedule_show(aws, regions, policy, now)
+    only = _only_schedules(policy, schedule)
+    rows, errors = schedule_show(aws, regions, policy, now, only)
     if output is Output.json:
         document = {
             "at": report.iso(now),
@@ -436,12 +436,12 @@ def schedule_run_command(
 
     moment = _parse_at(at)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
-    policy = _only_schedules(policy, schedule)
+    only = _only_schedules(policy, schedule)
     try:
         ledger = open_ledger(ledger_path) if (apply or ledger_path) else None
     except InputError as exc:
         raise _fail(str(exc)) from exc
-    result = schedule_run(aws, regions, policy, moment, apply, ledger)
+    result = schedule_run(aws, regions, policy, moment, apply, ledger, only)
     document: dict[str, Any] = {
         "at": report.iso(moment),
         "dry_run": not apply,
@@ -507,7 +507,9 @@ def schedule_rules_command(
         policy = load_policy(policy_file)
     except InputError as exc:
         raise _fail(str(exc)) from exc
-    policy = _only_schedules(policy, schedule)
+    only = _only_schedules(policy, schedule)
+    if only is not None:  # each rule belongs to one schedule: narrowing is safe here
+        policy = policy.model_copy(update={"schedules": {n: policy.schedules[n] for n in only}})
     try:
         rules = eventbridge_rules(policy, target_arn)
     except ScheduleError as exc:

@@ -107,16 +107,17 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
     try:
         aws, policy, regions, apply = _configuration(event)
         name = event.get("schedule")
+        only = None
         if name is not None:
             if name not in policy.schedules:
                 raise InputError(f"event.schedule: unknown schedule {name!r}")
-            policy = policy.model_copy(update={"schedules": {name: policy.schedules[name]}})
+            only = frozenset({name})
         location = os.environ.get("SAGESAVER_LEDGER")
         ledger = open_ledger(location) if location else None
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    result = schedule_run(aws, regions, policy, now, apply, ledger)
+    result = schedule_run(aws, regions, policy, now, apply, ledger, only)
     return {
         "ok": not result.errors,
         "at": report.iso(now),

@@ -16,7 +16,7 @@ from typing import Any
 from sagesaver.aws import actions, inventory, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.decide.schedules import Plan, PlannedAction, Skip, assign, plan
+from sagesaver.decide.schedules import Plan, PlannedAction, Skip, assign, concerns, plan
 from sagesaver.ledger import Entry, Ledger
 from sagesaver.model import Resource, ScanError
 from sagesaver.policy import Policy
@@ -66,7 +66,13 @@ def _targeted_instances(
 
 
 def _run_region(
-    aws: Aws, region: str, policy: Policy, at: datetime, apply: bool, ledger: Ledger | None
+    aws: Aws,
+    region: str,
+    policy: Policy,
+    at: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    only: frozenset[str] | None,
 ) -> ScheduleRunResult:
     result = ScheduleRunResult(at=at)
     instances = _targeted_instances(aws, region, policy, result.errors)
@@ -76,7 +82,7 @@ def _run_region(
     def last_run(schedule: str, region: str) -> datetime | None:
         return ledger.last_schedule_run(schedule, region) if ledger is not None else None
 
-    planned: Plan = plan(instances, policy, at, last_run)
+    planned: Plan = plan(instances, policy, at, last_run, only)
     result.skipped.extend(planned.skipped)
     for action in planned.actions:
         if not apply:
@@ -103,7 +109,8 @@ def _run_region(
         for outcome in result.actions:
             ledger.record(_entry(outcome, at))
         for schedule in policy.schedules:
-            ledger.set_schedule_run(schedule, region, at)
+            if only is None or schedule in only:
+                ledger.set_schedule_run(schedule, region, at)
     return result
 
 
@@ -138,12 +145,16 @@ def schedule_run(
     at: datetime,
     apply: bool,
     ledger: Ledger | None = None,
+    only: frozenset[str] | None = None,
 ) -> ScheduleRunResult:
-    """Run every schedule of the policy at ``at`` in each region (dry run unless ``apply``)."""
+    """Run the schedules ``only`` (default: every schedule of the policy) at ``at`` in each
+    region (dry run unless ``apply``)."""
     total = ScheduleRunResult(at=at)
     workers = max(1, min(REGION_WORKERS, len(regions)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for part in pool.map(lambda r: _run_region(aws, r, policy, at, apply, ledger), regions):
+        for part in pool.map(
+            lambda r: _run_region(aws, r, policy, at, apply, ledger, only), regions
+        ):
             total.actions.extend(part.actions)
             total.skipped.extend(part.skipped)
             total.errors.extend(part.errors)
@@ -164,7 +175,11 @@ class ShowRow:
 
 
 def schedule_show(
-    aws: Aws, regions: Sequence[str], policy: Policy, now: datetime
+    aws: Aws,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    only: frozenset[str] | None = None,
 ) -> tuple[list[ShowRow], list[ScanError]]:
     """Each targeted instance, its schedule, wanted state now, and next transitions."""
     errors: list[ScanError] = []
@@ -174,7 +189,7 @@ def schedule_show(
         instances = _targeted_instances(aws, region, policy, errors) or []
         for resource in instances:
             assignment = assign(resource, policy)
-            if assignment is None:
+            if assignment is None or not concerns(assignment, policy, only):
                 continue
             if assignment.schedule is None:
                 rows.append(ShowRow(resource, None, assignment.reason, None, None, None, None))

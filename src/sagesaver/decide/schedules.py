@@ -133,19 +133,42 @@ def wanted_transition(
     )
 
 
+def concerns(assignment: Assignment, policy: Policy, only: frozenset[str] | None) -> bool:
+    """Whether a run limited to the schedules ``only`` (None: all) reports this instance.
+
+    Assignment always considers every schedule of the policy, so an instance two schedules
+    select stays ambiguous (and untouched) even in a run of one of them.
+    """
+    if only is None:
+        return True
+    if assignment.schedule is not None:
+        return assignment.schedule in only
+    resource = assignment.resource
+    tagged = resource.tags.get(SCHEDULE_TAG)
+    if tagged is not None:
+        return tagged.strip() in only
+    return any(
+        policy.schedules[name].selects(resource.name, resource.tags)
+        for name in only
+        if name in policy.schedules
+    )
+
+
 def plan(
     resources: Sequence[Resource],
     policy: Policy,
     now: datetime,
     last_run: LastRun,
+    only: frozenset[str] | None = None,
 ) -> Plan:
-    """Decide, instance by instance, what a schedule run does at ``now``."""
+    """Decide, instance by instance, what a schedule run does at ``now`` (for the schedules
+    ``only``, or all of them)."""
     result = Plan()
     schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
     wanted: dict[tuple[str, str], tuple[Transition | None, str]] = {}
     for resource in resources:
         assignment = assign(resource, policy)
-        if assignment is None:
+        if assignment is None or not concerns(assignment, policy, only):
             continue
         if assignment.schedule is None:
             result.skipped.append(Skip(resource, None, assignment.reason))
