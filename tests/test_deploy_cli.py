@@ -1,0 +1,83 @@
+"""`sagesaver deploy render|apply|delete` against the moto server."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from sagesaver.aws.simulator import Simulator
+
+from .conftest import Cli
+from .test_deploy_template import supported_by_moto
+
+
+def test_render_then_preview_apply_and_delete(cli: Cli, sim: Simulator, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "schedules:\n  office:\n    timezone: Europe/Berlin\n"
+        "    periods: [{begin: '07:00', end: '19:00'}]\n    name_contains: dev-\n"
+    )
+    rendered = cli(
+        "deploy",
+        "render",
+        "--policy",
+        str(policy),
+        "--code-bucket",
+        "artifacts",
+        "--email",
+        "ops@example.com",
+    )
+    assert rendered.exit_code == 0, rendered.stderr
+    template, dropped = supported_by_moto(json.loads(rendered.stdout))
+    assert dropped <= {"AWS::Scheduler::Schedule", "AWS::SNS::Subscription"}
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("sagesaver/__init__.py", "")
+    s3 = sim.client("s3", "us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_object(Bucket="artifacts", Key="sagesaver-lambda.zip", Body=archive.getvalue())
+    cloudformation = sim.client("cloudformation", "us-east-1")
+
+    preview = cli("deploy", "apply", "--template", str(path), "--stack-name", "saver")
+    assert preview.exit_code == 0, preview.stdout + preview.stderr
+    assert "CREATE stack saver (us-east-1)" in preview.stdout
+    assert "Add" in preview.stdout and "LedgerTable" in preview.stdout
+    assert "Dry run" in preview.stdout
+    stacks = cloudformation.list_stacks()["StackSummaries"]
+    assert all(
+        s["StackStatus"] in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS")
+        for s in stacks
+        if s["StackName"] == "saver"
+    )
+
+    applied = cli("deploy", "apply", "--template", str(path), "--stack-name", "saver", "--apply")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert "Stack saver: CREATE_COMPLETE" in applied.stdout
+    assert (
+        cloudformation.describe_stacks(StackName="saver")["Stacks"][0]["StackStatus"]
+        == "CREATE_COMPLETE"
+    )
+
+    deleted = cli("deploy", "delete", "--stack-name", "saver", "--apply")
+    assert deleted.exit_code == 0, deleted.stdout + deleted.stderr
+    assert "DELETE_COMPLETE" in deleted.stdout
+
+
+def test_bad_deploy_input_exits_2(cli: Cli, sim: Simulator, tmp_path: Path) -> None:
+    for args, message in (
+        (["deploy", "render", "--email", "not-an-address"], "not-an-address"),
+        (["deploy", "render", "--architecture", "sparc"], "sparc"),
+        (["deploy", "apply", "--stack-name", "bad_name!"], "--stack-name 'bad_name!'"),
+        (
+            ["deploy", "apply", "--template", str(tmp_path / "none.json")],
+            "cannot read the template",
+        ),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr
+    assert "CreateChangeSet" not in sim.middleware.counts
