@@ -218,7 +218,7 @@ def run_command(
 
     Without --apply nothing is changed or sent: the digest is printed instead.
     """
-    from sagesaver.enforce import enforce
+    from sagesaver.enforce import enforce, step_dict
     from sagesaver.ledger import open_ledger
 
     _fan_out_accounts(accounts, organization, role_name)
@@ -242,19 +242,7 @@ def run_command(
     steps = enforce(aws, result, policy, now, apply, ledger) if action == "delete" else []
     notes = {s.step.decision.resource.arn: s.outcome for s in steps}
     outcome = notify_idle(aws, result, policy, apply, notes)
-    enforcement = [
-        {
-            "name": s.step.decision.resource.name,
-            "region": s.step.decision.resource.region,
-            "stage": s.step.stage.value,
-            "action": s.step.action,
-            "deadline": report.iso(s.step.deadline) if s.step.deadline else None,
-            "applied": s.applied,
-            "outcome": s.outcome,
-            "backup_id": s.backup_id,
-        }
-        for s in steps
-    ]
+    enforcement = [step_dict(s) for s in steps]
     if output is Output.json:
         notifications = [
             {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())}
@@ -433,7 +421,7 @@ def schedule_run_command(
 ) -> None:
     """Start and stop the instances whose schedule boundaries fell since the previous run."""
     from sagesaver.ledger import open_ledger
-    from sagesaver.scheduler import schedule_run
+    from sagesaver.scheduler import run_document, schedule_run
 
     moment = _parse_at(at)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
@@ -443,33 +431,7 @@ def schedule_run_command(
     except InputError as exc:
         raise _fail(str(exc)) from exc
     result = schedule_run(aws, regions, policy, moment, apply, ledger, only)
-    document: dict[str, Any] = {
-        "at": report.iso(moment),
-        "dry_run": not apply,
-        "actions": [
-            {
-                "name": a.planned.resource.name,
-                "region": a.planned.resource.region,
-                "schedule": a.planned.schedule,
-                "action": a.planned.transition.value,
-                "applied": a.applied,
-                "reason": a.planned.reason
-                if a.error is None
-                else f"{a.planned.reason}; failed: {a.error}",
-            }
-            for a in result.actions
-        ],
-        "skipped": [
-            {
-                "name": s.resource.name,
-                "region": s.resource.region,
-                "schedule": s.schedule,
-                "reason": s.reason,
-            }
-            for s in result.skipped
-        ],
-        "errors": [report.error_dict(e) for e in result.errors],
-    }
+    document = run_document(result, apply)
     if output is Output.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
 from sagesaver.aws import tags
@@ -21,6 +22,7 @@ from sagesaver.decide.enforce import SCHEDULED_TAG, Stage, Step, plan_enforcemen
 from sagesaver.ledger import Backup, Entry, Ledger
 from sagesaver.model import Kind, ScanError
 from sagesaver.policy import Policy
+from sagesaver.report import iso
 from sagesaver.run import ScanResult
 
 
@@ -32,6 +34,23 @@ class StepResult:
     applied: bool
     outcome: str
     backup_id: str | None = None
+
+
+def step_dict(result: StepResult) -> dict[str, Any]:
+    """The JSON object of one enforcement step (the CLI's and the handler's)."""
+    resource = result.step.decision.resource
+    deadline = result.step.deadline
+    return {
+        "name": resource.name,
+        "region": resource.region,
+        "account": resource.account,
+        "stage": result.step.stage.value,
+        "action": result.step.action,
+        "deadline": iso(deadline) if deadline else None,
+        "applied": result.applied,
+        "outcome": result.outcome,
+        "backup_id": result.backup_id,
+    }
 
 
 def _when(moment: datetime | None) -> str:

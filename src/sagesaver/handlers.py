@@ -15,6 +15,7 @@ from typing import Any
 
 from sagesaver import report
 from sagesaver.aws.session import Aws
+from sagesaver.enforce import StepResult, enforce, step_dict
 from sagesaver.errors import InputError
 from sagesaver.model import Action
 from sagesaver.policy import Policy, parse_policy
@@ -60,10 +61,8 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
             return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now)
-    steps = []
+    steps: list[StepResult] = []
     if policy.endpoints.action == "delete":
-        from sagesaver.enforce import enforce
-
         steps = enforce(aws, result, policy, now, apply, ledger)
     notes = {s.step.decision.resource.arn: s.outcome for s in steps}
     outcome = notify_idle(aws, result, policy, apply, notes)
@@ -82,16 +81,7 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
             for d in result.decisions
             if d.action is not Action.KEEP
         ],
-        "enforcement": [
-            {
-                "name": s.step.decision.resource.name,
-                "region": s.step.decision.resource.region,
-                "stage": s.step.stage.value,
-                "outcome": s.outcome,
-                "backup_id": s.backup_id,
-            }
-            for s in steps
-        ],
+        "enforcement": [step_dict(s) for s in steps],
         "notified": outcome.applied,
         "messages": len(outcome.messages),
         "errors": [report.error_dict(e) for e in result.errors],
@@ -101,7 +91,7 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
 def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     """Start and stop notebook instances whose schedule boundaries fell since the last tick."""
     from sagesaver.ledger import open_ledger
-    from sagesaver.scheduler import schedule_run
+    from sagesaver.scheduler import run_document, schedule_run
 
     event = event or {}
     try:
@@ -118,21 +108,4 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     result = schedule_run(aws, regions, policy, now, apply, ledger, only)
-    return {
-        "ok": not result.errors,
-        "at": report.iso(now),
-        "applied": apply,
-        "actions": [
-            {
-                "name": a.planned.resource.name,
-                "region": a.planned.resource.region,
-                "schedule": a.planned.schedule,
-                "action": a.planned.transition.value,
-                "applied": a.applied,
-                "reason": a.planned.reason,
-            }
-            for a in result.actions
-        ],
-        "skipped": [{"name": s.resource.name, "reason": s.reason} for s in result.skipped],
-        "errors": [report.error_dict(e) for e in result.errors],
-    }
+    return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

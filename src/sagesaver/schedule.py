@@ -19,6 +19,7 @@ dialect (``?``, days of week 1-7 from Sunday, ``nL``, year field) and the time-z
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from enum import Enum
@@ -102,27 +103,36 @@ def _eb_day(token: str) -> str:
     raise ScheduleError(f"unknown day of week {token!r}")
 
 
-def _eb_weekday_field(field: str) -> str:
-    """Translate an EventBridge day-of-week field into croniter's classic syntax."""
-    if field in ("?", "*"):
-        return "*"
+def _translate_weekdays(field: str, day: Callable[[str], str], to_classic: bool) -> str:
+    """Rewrite each day of a day-of-week field with ``day``: lists, ranges, steps, ``n#k``,
+    and "last weekday of the month" (EventBridge ``6L``, croniter ``L5``)."""
     parts = []
     for part in field.split(","):
         step = ""
         if "/" in part:
             part, step = part.split("/", 1)
             step = "/" + step
-        if re.fullmatch(r"\w+#\d", part):
-            day, nth = part.split("#")
-            parts.append(f"{_eb_day(day)}#{nth}{step}")
-        elif re.fullmatch(r"\w+L", part, flags=re.IGNORECASE):
-            parts.append(f"L{_eb_day(part[:-1])}")
+        eventbridge_last = re.fullmatch(r"\w+L", part, flags=re.IGNORECASE) and not part.isalpha()
+        if to_classic and eventbridge_last:
+            parts.append(f"L{day(part[:-1])}")
+        elif not to_classic and part.upper().startswith("L") and part[1:].isdigit():
+            parts.append(f"{day(part[1:])}L")
+        elif "#" in part:
+            first, nth = part.split("#", 1)
+            parts.append(f"{day(first)}#{nth}{step}")
         elif "-" in part:
             first, last = part.split("-", 1)
-            parts.append(f"{_eb_day(first)}-{_eb_day(last)}{step}")
+            parts.append(f"{day(first)}-{day(last)}{step}")
         else:
-            parts.append(f"{_eb_day(part)}{step}")
+            parts.append(f"{day(part)}{step}")
     return ",".join(parts)
+
+
+def _eb_weekday_field(field: str) -> str:
+    """Translate an EventBridge day-of-week field into croniter's classic syntax."""
+    if field in ("?", "*"):
+        return "*"
+    return _translate_weekdays(field, _eb_day, to_classic=True)
 
 
 def _years(field: str) -> tuple[int, int] | None:
@@ -417,27 +427,9 @@ _CLASSIC_TO_EB_DAY = {str(i): str(i + 1) for i in range(7)}
 
 def _eb_day_field(field: str) -> str:
     """A classic (croniter) day-of-week field in EventBridge numbering (1-7 from Sunday)."""
-
-    def day(token: str) -> str:
-        return _CLASSIC_TO_EB_DAY.get(token, token.upper())
-
-    parts = []
-    for part in field.split(","):
-        step = ""
-        if "/" in part:
-            part, step = part.split("/", 1)
-            step = "/" + step
-        if part.upper().startswith("L"):
-            parts.append(f"{day(part[1:])}L")
-        elif "#" in part:
-            first, nth = part.split("#")
-            parts.append(f"{day(first)}#{nth}{step}")
-        elif "-" in part:
-            first, last = part.split("-", 1)
-            parts.append(f"{day(first)}-{day(last)}{step}")
-        else:
-            parts.append(f"{day(part)}{step}")
-    return ",".join(parts)
+    return _translate_weekdays(
+        field, lambda token: _CLASSIC_TO_EB_DAY.get(token, token.upper()), to_classic=False
+    )
 
 
 def cron_to_eventbridge(cron: Cron) -> str:

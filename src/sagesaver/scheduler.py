@@ -21,6 +21,7 @@ from sagesaver.ledger import Entry, Ledger
 from sagesaver.model import Resource, ScanError
 from sagesaver.policy import Policy
 from sagesaver.pricing import Pricer
+from sagesaver.report import error_dict, iso
 from sagesaver.schedule import Transition
 
 REGION_WORKERS = 8
@@ -159,6 +160,37 @@ def schedule_run(
             total.skipped.extend(part.skipped)
             total.errors.extend(part.errors)
     return total
+
+
+def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
+    """The JSON document of a schedule run (the CLI's ``--output json`` and the handler's)."""
+    return {
+        "at": iso(result.at),
+        "dry_run": not apply,
+        "actions": [
+            {
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "schedule": a.planned.schedule,
+                "action": a.planned.transition.value,
+                "applied": a.applied,
+                "reason": a.planned.reason
+                if a.error is None
+                else f"{a.planned.reason}; failed: {a.error}",
+            }
+            for a in result.actions
+        ],
+        "skipped": [
+            {
+                "name": s.resource.name,
+                "region": s.resource.region,
+                "schedule": s.schedule,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "errors": [error_dict(e) for e in result.errors],
+    }
 
 
 @dataclass(frozen=True)
