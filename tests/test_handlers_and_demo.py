@@ -70,6 +70,17 @@ def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted({r["region"] for r in doc["resources"]}) == ["us-east-1", "us-west-2"]
     assert len(doc["notifications"]) == 1
     assert doc["errors"] == []
+    deleted = {(e["name"], e["outcome"]) for e in doc["enforcement"]}
+    assert deleted == {
+        ("llm-playground", "deleted"),
+        ("recsys-demo-2025", "deleted"),
+        ("forgotten-poc", "deleted"),
+    }
+    assert "endpoint forgotten-poc: created" in doc["restored"]
+    assert {(a["action"], a["name"]) for a in doc["schedule"]} >= {
+        ("start", "dev-dana"),
+        ("stop", "dev-alice"),
+    }
 
 
 def test_console_script_scans_the_simulator(sim: Simulator, fleet: Fleet, now: datetime) -> None:

@@ -8,7 +8,9 @@ No AWS account and no network are needed.
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
@@ -125,7 +127,61 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
         east, "research-archive", "ml.p3.2xlarge", status="Stopped", changed=now - 100 * days
     )
     fleet.notebook(west, "dev-carol", "ml.c5.2xlarge", changed=now - 2 * days)
+    fleet.notebook(east, "dev-dana", "ml.t3.medium", status="Stopped", changed=now - 7 * days)
     return fleet.topic(east, "sagesaver-admins")
+
+
+def _next_monday(now: datetime, hour: int, minute: int) -> datetime:
+    days_ahead = (7 - now.weekday()) % 7 or 7
+    day = (now + timedelta(days=days_ahead)).date()
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=timezone.utc)
+
+
+def _escalation(
+    aws: Aws, policy: Policy, now: datetime, workdir: Path
+) -> tuple[list[dict[str, object]], list[str]]:
+    """Part 2: delete the idle endpoints (no grace period, for the demo) and restore one."""
+    from sagesaver.aws.endpoints import restore
+    from sagesaver.enforce import enforce, step_dict
+    from sagesaver.ledger import SqliteLedger
+
+    ledger = SqliteLedger(workdir / "ledger.sqlite")
+    strict = policy.model_copy(
+        update={"endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0)}
+    )
+    result = scan(aws, REGIONS, strict, now)
+    steps = [step_dict(s) for s in enforce(aws, result, strict, now, True, ledger)]
+    [backup] = ledger.backups("forgotten-poc")
+    restored = restore(aws, backup.document, apply=True)
+    return steps, restored
+
+
+def _schedules(aws: Aws, now: datetime, workdir: Path) -> list[dict[str, object]]:
+    """Part 3: the seed article's weekday schedule, run at 07:05 and 21:05 UTC next Monday."""
+    from sagesaver.ledger import SqliteLedger
+    from sagesaver.policy import parse_policy
+    from sagesaver.scheduler import schedule_run
+
+    policy = parse_policy(
+        "schedules:\n  seed-example:\n    start: cron(0 7 ? * MON-FRI *)\n"
+        "    stop: cron(0 21 ? * MON-FRI *)\n    name_contains: dev-\n"
+    )
+    ledger = SqliteLedger(workdir / "ledger.sqlite")
+    done: list[dict[str, object]] = []
+    for hour in (7, 21):
+        moment = _next_monday(now, hour, 5)
+        result = schedule_run(aws, REGIONS, policy, moment, True, ledger)
+        done += [
+            {
+                "at": report.iso(moment),
+                "action": a.planned.transition.value,
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "applied": a.applied,
+            }
+            for a in result.actions
+        ]
+    return done
 
 
 def run_demo(output: str = "table") -> int:
@@ -134,7 +190,8 @@ def run_demo(output: str = "table") -> int:
     log = Console(stderr=True, highlight=False)
     sim = Simulator()
     try:
-        with sim.environment(REGIONS[0]):
+        with sim.environment(REGIONS[0]), tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
             now = datetime.now(timezone.utc)
             topic = seed_fleet(Fleet(sim), now)
             sim.middleware.counts.clear()
@@ -149,24 +206,46 @@ def run_demo(output: str = "table") -> int:
             aws = Aws()
             result = scan(aws, REGIONS, policy, now)
             outcome = notify_idle(aws, result, policy, apply=True)
+            calls = dict(sorted(aws.calls.items()))
+            steps, restored = _escalation(Aws(), policy, now, workdir)
+            scheduled = _schedules(Aws(), now, workdir)
             if output == "json":
                 extra = {
                     "notifications": [
                         {"subject": m.subject, "body": m.body} for m in outcome.messages
                     ],
-                    "api_calls": dict(sorted(aws.calls.items())),
+                    "api_calls": calls,
+                    "enforcement": steps,
+                    "restored": restored,
+                    "schedule": scheduled,
                 }
                 console.print_json(json.dumps(json.loads(report.to_json(result, extra))))
                 return 1 if result.errors else 0
-            console.print(Rule("sagesaver scan (2 regions, simulated)"))
+            console.print(Rule("1. sagesaver scan (2 regions, simulated)"))
             report.print_table(result, console)
-            console.print(Rule(f"sagesaver run --apply: digest sent to {topic}"))
+            console.print(Rule(f"2. sagesaver run --apply: digest sent to {topic}"))
             for message in outcome.messages:
                 console.print(f"Subject: {message.subject}\n", markup=False)
                 console.print(message.body, markup=False, soft_wrap=True)
-            calls = ", ".join(f"{op} {n}" for op, n in sorted(aws.calls.items()))
+            summary = ", ".join(f"{op} {n}" for op, n in calls.items())
+            console.print(f"\nAWS API calls for 1 and 2: {sum(calls.values())} ({summary})")
+            console.print(Rule("3. endpoints.action: delete (grace_hours 0 for the demo)"))
+            for step in steps:
+                console.print(
+                    f"{step['stage']:>6} {step['name']} ({step['region']}): {step['outcome']}"
+                    + (f", backup {step['backup_id']}" if step["backup_id"] else ""),
+                    markup=False,
+                )
+            console.print("sagesaver restore forgotten-poc --apply:", markup=False)
+            for line in restored:
+                console.print(f"  {line}", markup=False)
+            console.print(Rule("4. sagesaver schedule run: cron(0 7 ? * MON-FRI *) / 21:00"))
+            for item in scheduled:
+                console.print(
+                    f"{item['at']}: {item['action']} {item['name']} ({item['region']})",
+                    markup=False,
+                )
             console.print(Rule())
-            console.print(f"AWS API calls made: {sum(aws.calls.values())} ({calls})")
             console.print(
                 "Next: run `sagesaver scan --region us-east-1` with your own AWS credentials; "
                 "it only reads."
