@@ -770,6 +770,84 @@ def studio_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
+MAX_BACKTEST_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days
+
+
+@app.command("backtest")
+def backtest_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    days: Annotated[int, typer.Option("--days", help="How many days of history to replay.")] = 30,
+    compare_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", help="Replay this second policy too, side by side.", dir_okay=False
+        ),
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """What-if: replay the endpoint policy hour by hour over the Invocations history. Read-only.
+
+    Which endpoints it would have flagged, deleted or spared, the instance-hours and dollars it
+    would have saved, and how often it would have deleted an endpoint called again later.
+    """
+    from sagesaver.backtest import BacktestResult, compare
+    from sagesaver.backtest_run import read_history, replay_history
+
+    if not 1 <= days <= MAX_BACKTEST_DAYS:
+        raise _fail(
+            f"--days {days}: must be from 1 to {MAX_BACKTEST_DAYS} (CloudWatch's retention)"
+        )
+    aws, policy, regions = _prepare(policy_file, region, all_regions)
+    other = None
+    if compare_file is not None:
+        try:
+            other = load_policy(compare_file)
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
+    now = datetime.now(timezone.utc)
+    history = read_history(aws, regions, now, days)
+    results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
+    if other is not None:
+        results["compare"] = replay_history(history, other.endpoints)
+    errors = results["policy"].errors
+    if output is Output.json:
+        document: dict[str, Any] = {k: v.to_document() for k, v in results.items()}
+        if other is not None:
+            document["difference"] = compare(results["policy"], results["compare"])
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        console = report.stdout_console()
+        names = list(results)
+        totals = {name: results[name].totals.to_document() for name in names}
+        console.print(
+            f"Backtest over {days} days, {len(regions)} region(s): "
+            + " vs ".join(
+                str(policy_file or "default policy") if n == "policy" else str(compare_file)
+                for n in names
+            ),
+            markup=False,
+        )
+        for key in totals["policy"]:
+            values = "  ".join(f"{totals[n][key]!s:>14}" for n in names)
+            console.print(f"  {key:<26}{values}", markup=False)
+        for timeline in results["policy"].timelines:
+            if timeline.deleted_at is not None:
+                mistake = (
+                    f"; called again {timeline.mistake_at:%Y-%m-%d %H:%M}"
+                    if timeline.mistake_at
+                    else ""
+                )
+                console.print(
+                    f"  would delete {timeline.name} ({timeline.region}) at "
+                    f"{timeline.deleted_at:%Y-%m-%d %H:%M} UTC{mistake}",
+                    markup=False,
+                )
+        report.print_errors(errors, console)
+    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+
+
 deploy_app = typer.Typer(
     help="Run SageSaver serverless: Lambda package, CloudFormation template.",
     no_args_is_help=True,

@@ -1,0 +1,202 @@
+"""The recorded past of endpoints, for the backtest: hourly ``Invocations`` and instances.
+
+``hourly_history`` reads, per endpoint, the hourly sums of ``Invocations`` over all its variants
+with ``GetMetricData`` (``Period=3600``, ``Stat=Sum``, up to 500 queries per call, every page).
+CloudWatch labels each hourly datapoint with the start of its hour, and the window starts on a
+whole hour, so a datapoint's timestamp is the start of hour ``(timestamp - start) / 1 h``.
+
+``read_region`` gathers everything the backtest needs of one region (endpoints, tags,
+instances, prices and history), recording failures as :class:`ScanError` instead of raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from sagesaver.aws import inventory, metrics, tags
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.session import Aws
+from sagesaver.decide.endpoints import endpoint_hourly_cost
+from sagesaver.model import Resource, ScanError, Variant
+from sagesaver.pricing import Pricer
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+
+HOUR = timedelta(hours=1)
+PERIOD_S = 3600
+DESCRIBE_WORKERS = 8
+
+
+def align_hour(moment: datetime) -> datetime:
+    """``moment`` in UTC, rounded down to the whole hour."""
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def history_window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The backtest window ``[start, end)``: ``days`` whole days ending at ``now``'s hour."""
+    end = align_hour(now)
+    return end - timedelta(days=days), end
+
+
+def _hour_index(timestamp: datetime, start: datetime) -> int:
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=timezone.utc)
+    return int((timestamp - start).total_seconds() // PERIOD_S)
+
+
+def _query(query_id: str, endpoint: str, variant: str) -> MetricDataQueryTypeDef:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": metrics.NAMESPACE,
+                "MetricName": metrics.METRIC,
+                "Dimensions": [
+                    {"Name": metrics.ENDPOINT_DIM, "Value": endpoint},
+                    {"Name": metrics.VARIANT_DIM, "Value": variant},
+                ],
+            },
+            "Period": PERIOD_S,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }
+
+
+def hourly_history(
+    aws: Aws, region: str, endpoints: Sequence[Resource], days: int, now: datetime
+) -> dict[str, list[float]]:
+    """Per endpoint name, ``days * 24`` hourly sums of ``Invocations`` over all its variants,
+    oldest first, over :func:`history_window`. A missing hour is 0. Raises on a failed call.
+
+    Variants come from ``ListMetrics`` and, since it only lists metrics with data in the last
+    two weeks, also from the endpoints' own ``variants`` when they were described.
+    """
+    start, end = history_window(now, days)
+    hours = days * 24
+    history = {e.name: [0.0] * hours for e in endpoints}
+    if not endpoints or hours <= 0:
+        return history
+    dims = metrics.variant_dimensions(aws, region)
+    keys = sorted(
+        {
+            (e.name, variant)
+            for e in endpoints
+            for variant in dims.get(e.name, set()) | {v.name for v in e.variants}
+        }
+    )
+    client = aws.cloudwatch(region)
+    for offset in range(0, len(keys), metrics.MAX_QUERIES_PER_CALL):
+        batch = keys[offset : offset + metrics.MAX_QUERIES_PER_CALL]
+        by_id = {f"q{offset + i}": key for i, key in enumerate(batch)}
+        queries = [_query(query_id, *key) for query_id, key in by_id.items()]
+        paginator = client.get_paginator("get_metric_data")
+        for page in paginator.paginate(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+        ):
+            for result in page["MetricDataResults"]:
+                key = by_id.get(result["Id"])
+                if key is None:
+                    continue
+                series = history[key[0]]
+                points = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+                for moment, value in points:
+                    index = _hour_index(moment, start)
+                    if 0 <= index < hours:
+                        series[index] += float(value)
+    return history
+
+
+def describe_endpoints(
+    aws: Aws, region: str, endpoints: Sequence[Resource], errors: list[ScanError]
+) -> dict[str, tuple[Variant, ...]]:
+    """The variants (instance type and current count) of each endpoint, in parallel.
+
+    A failed describe is added to ``errors`` and its endpoint is absent from the result.
+    """
+    describer = inventory.EndpointDescriber(aws, region)
+
+    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+        try:
+            return endpoint.name, describer.variants(endpoint.name), None
+        except AWS_ERRORS as exc:
+            return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
+
+    details: dict[str, tuple[Variant, ...]] = {}
+    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
+        for name, variants, error in pool.map(describe, endpoints):
+            if error is not None:
+                errors.append(error)
+            elif variants is not None:
+                details[name] = variants
+    return details
+
+
+@dataclass
+class RegionHistory:
+    """What the backtest needs of one region. ``history`` lacks every endpoint when the
+    metrics could not be read; ``instances`` lacks the endpoints that could not be described."""
+
+    region: str
+    start: datetime
+    hours: int
+    endpoints: list[Resource] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    hourly_cost: dict[str, float | None] = field(default_factory=dict)
+    instances: dict[str, int] = field(default_factory=dict)
+    errors: list[ScanError] = field(default_factory=list)
+    tags_known: bool = True
+
+    @property
+    def created(self) -> dict[str, datetime]:
+        """Creation time of each endpoint."""
+        return {e.name: e.created for e in self.endpoints}
+
+    @property
+    def tags(self) -> dict[str, dict[str, str]]:
+        """Tags of each endpoint."""
+        return {e.name: e.tags for e in self.endpoints}
+
+
+def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer) -> RegionHistory:
+    """Every InService endpoint of ``region`` with its tags, instances, hourly cost and
+    history. Never raises for AWS errors: they are in ``errors``, and an endpoint whose tags
+    are unknown (the protect tag could hide there) is left out, as is its whole region when
+    the metrics could not be read."""
+    start, _ = history_window(now, days)
+    found = RegionHistory(region=region, start=start, hours=days * 24)
+    try:
+        endpoints = inventory.list_in_service_endpoints(aws, region)
+    except AWS_ERRORS as exc:
+        found.errors.append(scan_error(exc, region, "ListEndpoints"))
+        return found
+    if not endpoints:
+        return found
+    try:
+        tag_map = tags.tags_by_arn(aws, region, [tags.ENDPOINT_TYPE])
+    except AWS_ERRORS as exc:
+        found.errors.append(scan_error(exc, region, "GetResources"))
+        found.tags_known = False
+        return found
+    details = describe_endpoints(aws, region, endpoints, found.errors)
+    found.endpoints = [
+        replace(e, tags=tag_map.get(e.arn, {}), variants=details.get(e.name, ())) for e in endpoints
+    ]
+    for endpoint in found.endpoints:
+        if endpoint.name in details:
+            variants = details[endpoint.name]
+            found.instances[endpoint.name] = sum(v.instance_count for v in variants)
+            found.hourly_cost[endpoint.name] = endpoint_hourly_cost(endpoint, pricer)
+        else:
+            found.hourly_cost[endpoint.name] = None
+    try:
+        found.history = hourly_history(aws, region, found.endpoints, days, now)
+    except AWS_ERRORS as exc:
+        found.errors.append(scan_error(exc, region, "GetMetricData"))
+        found.endpoints = []
+    return found
