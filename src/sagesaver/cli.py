@@ -770,6 +770,68 @@ def studio_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
+class ReportFormat(str, Enum):
+    """Formats of ``sagesaver report``."""
+
+    html = "html"
+    markdown = "markdown"
+
+
+@app.command("report")
+def report_command(
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the self-contained HTML report here.", dir_okay=False),
+    ] = None,
+    output: Annotated[
+        ReportFormat, typer.Option("--output", "-o", help="Without --html: markdown on stdout.")
+    ] = ReportFormat.markdown,
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    ledger_path: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+    ] = None,
+    owner_tag: Annotated[
+        str, typer.Option("--owner-tag", help="The tag that names a resource's owner.")
+    ] = "owner",
+    backtest_days: Annotated[
+        int | None, typer.Option("--backtest-days", help="Add a backtest over this many days.")
+    ] = None,
+) -> None:
+    """Where the money goes and what was saved: current idle cost by kind, region and owner,
+    the most expensive idle resources, actions and savings over time, and a backtest."""
+    from sagesaver.html_report import render_html, render_markdown
+
+    if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
+        raise _fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
+    aws, policy, regions = _prepare(policy_file, region, all_regions)
+    entries = _open_ledger(ledger_path).entries()
+    now = datetime.now(timezone.utc)
+    result = scan(aws, regions, policy, now, Pricer(), _progress)
+    backtest = None
+    if backtest_days is not None:
+        from sagesaver.backtest_run import read_history, replay_history
+
+        replayed = replay_history(read_history(aws, regions, now, backtest_days), policy.endpoints)
+        result.errors.extend(replayed.errors)
+        backtest = replayed.to_document()
+    if html_file is not None:
+        page = render_html(result, entries, now, backtest, owner_tag)
+        try:
+            html_file.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"--html {html_file}: cannot write: {exc}") from exc
+        err.print(f"Report written to {html_file} ({len(page.encode()) / 1024:.0f} KB)")
+    elif output is ReportFormat.html:
+        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag))
+    else:
+        sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag))
+    report.print_errors(result.errors, err)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
 MAX_BACKTEST_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days
 
 

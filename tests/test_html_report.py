@@ -1,0 +1,407 @@
+"""The HTML report, checked through the DOM of a real headless Chromium; and the Markdown one."""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagesaver.aws.session import Aws
+from sagesaver.aws.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.html_report import (
+    headline,
+    idle_cost_by,
+    render_html,
+    render_markdown,
+    savings_by_day,
+)
+from sagesaver.ledger import Entry, SqliteLedger
+from sagesaver.model import Action, Decision, Kind, Resource
+from sagesaver.policy import Policy
+from sagesaver.report import summary, to_document
+from sagesaver.run import ScanResult, scan
+from sagesaver.savings import off_intervals
+
+from .chromium import Chromium, ChromiumUnavailable, Node, ensure_chromium, parse
+
+EAST, WEST = "us-east-1", "us-west-2"
+OLD = timedelta(days=5)
+EVIL = "<script>x</script>"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """A headless Chromium; installed with apt-get when missing. Never skipped."""
+    try:
+        binary, took = ensure_chromium()
+    except ChromiumUnavailable as exc:
+        pytest.fail(f"headless Chromium is required and could not be installed: {exc}")
+    if took:
+        print(f"chromium installed in {took:.0f} s")
+    yield Chromium(binary, tmp_path_factory.mktemp("chromium-profile"))
+
+
+def seed(fleet: Fleet, now: datetime) -> None:
+    changed = now - OLD
+    fleet.endpoint(
+        EAST,
+        "llm-playground",
+        [VariantSpec("AllTraffic", "ml.p3.2xlarge", 1)],
+        tags={"owner": "alice"},
+        changed=changed,
+    )
+    fleet.endpoint(
+        EAST,
+        "gpu-pair",
+        [VariantSpec("a", "ml.g4dn.xlarge", 1), VariantSpec("b", "ml.g4dn.xlarge", 1)],
+        tags={"owner": "bob"},
+        changed=changed,
+    )
+    fleet.endpoint(EAST, "untagged-small", changed=changed)
+    fleet.endpoint(
+        WEST,
+        "west-gpu",
+        [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 2)],
+        tags={"owner": EVIL},
+        changed=changed,
+    )
+    fleet.endpoint(WEST, "west-small", tags={"owner": "alice"}, changed=changed)
+    fleet.endpoint(EAST, "busy", tags={"owner": "carol"}, changed=changed)
+    fleet.invocations(EAST, "busy", "AllTraffic", [(now - timedelta(hours=1), 42.0)])
+
+
+def ledger_entries(path: Path, now: datetime) -> list[Entry]:
+    """Applied actions on three different days, plus ones that saved nothing."""
+
+    def entry(ago: timedelta, name: str, action: str, cost: float | None, outcome: str) -> Entry:
+        return Entry(
+            at=now - ago,
+            account="123456789012",
+            region=EAST,
+            kind="notebook" if action in ("stop", "start") else "endpoint",
+            resource=name,
+            action=action,
+            rule="idle",
+            reason="idle",
+            hourly_cost_usd=cost,
+            dry_run=False,
+            outcome=outcome,
+            tags={"owner": "alice"},
+        )
+
+    ledger = SqliteLedger(path)
+    for e in [
+        entry(timedelta(days=3), "old-endpoint", "delete", 2.0, "deleted (backup b-1)"),
+        entry(timedelta(days=2), "nb-1", "stop", 0.5, "done"),
+        entry(timedelta(days=1), "nb-1", "start", 0.5, "done"),
+        entry(timedelta(days=1), "other", "delete:announce", 1.0, "delete scheduled"),
+        entry(timedelta(hours=5), "nb-2", "stop", 1.0, "failed: AccessDenied"),
+    ]:
+        ledger.record(e)
+    return ledger.entries()
+
+
+@pytest.fixture
+def scanned(sim: Simulator, fleet: Fleet, now: datetime) -> ScanResult:
+    seed(fleet, now)
+    result = scan(Aws(), [EAST, WEST], Policy(), now)
+    assert not result.errors, result.errors
+    return result
+
+
+BACKTEST: dict[str, Any] = {
+    "totals": {"endpoints": 3, "would_have_saved_usd": 123.456, "false_positives": 0},
+    "idle_hours": 24,
+    "endpoints": [
+        {"name": "llm-playground", "region": EAST, "saved_usd": 100.0},
+        {"name": "gpu-pair", "region": EAST, "saved_usd": 23.456, "note": EVIL},
+    ],
+}
+
+
+def values(nodes: list[Node]) -> list[float]:
+    return [float(n.attrs["data-value"]) for n in nodes]
+
+
+def test_report_in_chromium(
+    chromium: Chromium, scanned: ScanResult, now: datetime, tmp_path: Path
+) -> None:
+    entries = ledger_entries(tmp_path / "l.sqlite", now)
+    page = tmp_path / "report.html"
+    html = render_html(scanned, entries, now, backtest=BACKTEST)
+    page.write_text(html, encoding="utf-8")
+    dom = parse(chromium.dump_dom(page))
+
+    # Chromium parsed it as a whole document, with nothing it would fetch or run.
+    assert dom.find("h1").text() == "SageSaver report"
+    assert not dom.find_all("script")
+    for node in dom.elements():
+        for attr in ("src", "href", "xlink:href", "action"):
+            assert not re.match(r"\s*(https?:)?//", node.attrs.get(attr, "")), node
+    assert not dom.find_all("link") and not dom.find_all("img") and not dom.find_all("iframe")
+
+    # (1) the headline numbers equal the scan summary's and the ledger's.
+    totals = summary(scanned.decisions, scanned.errors)
+    assert totals == to_document(scanned)["summary"]
+    metric = {n.attrs["data-metric"]: float(n.attrs["data-value"]) for n in dom.find_all("dd")}
+    assert metric["idle_hourly_cost_usd"] == pytest.approx(totals["idle_hourly_cost_usd"])
+    assert metric["idle_30_day_cost_usd"] == pytest.approx(totals["idle_30_day_cost_usd"])
+    assert metric["idle"] == totals["idle"] == 5
+    saved = sum(i.saved_usd or 0.0 for i in off_intervals(entries, now))
+    assert saved == pytest.approx(2.0 * 72 + 0.5 * 24)
+    assert metric["saved_usd"] == pytest.approx(saved, abs=0.005)
+    idle_hourly = 3.825 + 2 * 0.736 + 0.115 + 2 * 0.736 + 0.115
+    assert totals["idle_hourly_cost_usd"] == pytest.approx(idle_hourly)
+    shown = dom.find("dd", data_metric="idle_hourly_cost_usd").text()
+    assert shown == f"${totals['idle_hourly_cost_usd']:,.3f}"
+
+    # (2) each idle-cost chart's bars sum to the idle cost per hour, with the right groups.
+    charts = {f.attrs["data-chart"]: f for f in dom.find_all("figure")}
+    assert set(charts) == {"kind", "region", "owner", "savings-over-time"}
+    expected_groups = {
+        "kind": {"endpoint": idle_hourly},
+        "region": {EAST: 3.825 + 2 * 0.736 + 0.115, WEST: 2 * 0.736 + 0.115},
+        "owner": {"alice": 3.825 + 0.115, "bob": 2 * 0.736, "(none)": 0.115, EVIL: 2 * 0.736},
+    }
+    for name, groups in expected_groups.items():
+        bars = charts[name].find_all("rect", **{"class": "bar"})
+        got = {b.attrs["data-label"]: float(b.attrs["data-value"]) for b in bars}
+        assert got == pytest.approx(groups), name
+        assert sum(values(bars)) == pytest.approx(totals["idle_hourly_cost_usd"], abs=1e-3)
+        assert values(bars) == sorted(values(bars), reverse=True)  # largest first
+        # the fallback table carries the same numbers
+        cells = [row.find_all("td") for row in charts[name].find("tbody").find_all("tr")]
+        table = {c[0].text(): float(c[1].text().lstrip("$").replace(",", "")) for c in cells}
+        assert table.pop("Total") == pytest.approx(totals["idle_hourly_cost_usd"], abs=1e-3)
+        assert table == pytest.approx(groups, abs=1e-4)
+
+    # Every chart: figure + figcaption, svg role=img with a title and a desc.
+    svgs = dom.find_all("svg")
+    assert len(svgs) == 4
+    for figure in charts.values():
+        assert figure.find("figcaption").text()
+        svg = figure.find("svg")
+        assert svg.attrs["role"] == "img"
+        assert svg.children and isinstance(svg.children[0], Node)
+        assert svg.children[0].tag == "title" and svg.children[0].text()
+        assert svg.find("desc").text()
+        assert figure.find("details").find("table")
+
+    # (3) the most expensive idle resource comes first, with its cost.
+    rows = dom.find("table", id="top-idle").find("tbody").find_all("tr")
+    assert len(rows) == 5
+    first = rows[0]
+    assert first.attrs["data-name"] == "llm-playground"
+    assert first.find("th").text() == "llm-playground"
+    assert EAST in [c.text() for c in first.find_all("td")]
+    assert first.find("td", data_column="hourly").text() == "$3.825"
+    assert first.find("td", data_column="30-days").text() == f"${3.825 * 720:,.2f}"
+    hourly = [float(r.attrs["data-hourly"]) for r in rows]
+    assert hourly == sorted(hourly, reverse=True)
+    assert "busy" not in {r.attrs["data-name"] for r in rows}
+
+    # (4) actions per day and cumulative savings.
+    over_time = charts["savings-over-time"]
+    actions = over_time.find_all("rect", data_series="actions")
+    assert len(actions) == len(savings_by_day(entries, now)) >= 4
+    assert sum(values(actions)) == 3  # delete, stop, start; not the announce nor the failure
+    cumulative = values(over_time.find_all("circle", data_series="cumulative-saved"))
+    assert cumulative == sorted(cumulative)
+    assert cumulative[-1] == pytest.approx(metric["saved_usd"], abs=0.01)
+    assert [a.attrs["data-label"] for a in actions][-1] == now.date().isoformat()
+
+    # (5) the backtest, rendered generically.
+    backtest = dom.find("section", id="backtest")
+    text = backtest.text()
+    assert "would_have_saved_usd" in text and "123.456" in text and "llm-playground" in text
+
+    # The malicious tag value is shown as text, never parsed as markup.
+    assert EVIL in charts["owner"].text() and EVIL in backtest.text()
+    assert "(none)" in charts["owner"].text()
+
+    # A screenshot, kept as an artifact.
+    png = chromium.screenshot(page, ARTIFACTS / "html_report.png")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1280, 2000)
+    assert len(data) > 20_000
+    dark = chromium.screenshot(page, ARTIFACTS / "html_report_dark.png", dark=True).read_bytes()
+    assert dark[:8] == data[:8] and len(dark) > 20_000 and dark != data
+    (ARTIFACTS / "html_report.html").write_text(html, encoding="utf-8")
+
+
+def test_empty_report_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
+    now = datetime(2026, 11, 29, 5, 30, tzinfo=timezone.utc)
+    page = tmp_path / "empty.html"
+    page.write_text(render_html(ScanResult(now, [EAST]), [], now), encoding="utf-8")
+    dom = parse(chromium.dump_dom(page))
+    metric = {n.attrs["data-metric"]: float(n.attrs["data-value"]) for n in dom.find_all("dd")}
+    assert metric == {
+        "idle_hourly_cost_usd": 0,
+        "idle_30_day_cost_usd": 0,
+        "idle": 0,
+        "saved_usd": 0,
+    }
+    assert not dom.find_all("rect")
+    assert "No idle resources" in dom.find("section", id="top").text()
+    assert all(svg.attrs["role"] == "img" for svg in dom.find_all("svg"))
+
+
+# --------------------------------------------------------------------------- pure tests
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+
+
+def decision(
+    name: str, cost: float | None, tags: dict[str, str] | None = None, region: str = EAST
+) -> Decision:
+    resource = Resource(
+        kind=Kind.ENDPOINT,
+        name=name,
+        arn=f"arn:aws:sagemaker:{region}:1:endpoint/{name}",
+        region=region,
+        account="1",
+        status="InService",
+        created=NOW - OLD,
+        modified=NOW - OLD,
+        tags=tags or {},
+        instance_type="ml.m5.large",
+        instance_count=1,
+    )
+    return Decision(resource, Action.NOTIFY, "idle-endpoint", "no traffic", True, 24.0, cost)
+
+
+def synthetic() -> ScanResult:
+    return ScanResult(
+        NOW,
+        [EAST, WEST],
+        [
+            decision(EVIL, 1.5, {"team": EVIL}),
+            decision("a|b*c_d", 0.25, {"team": "web"}, WEST),
+            decision("unpriced", None),
+        ],
+    )
+
+
+def test_css_has_dark_mode_and_print_rules() -> None:
+    html = render_html(synthetic(), [], NOW)
+    style = html[html.index("<style>") : html.index("</style>")]
+    assert "@media (prefers-color-scheme: dark)" in style
+    assert "color-scheme: light dark" in style
+    print_css = style[style.index("@media print") :]
+    assert "background: none" in print_css
+    assert "break-inside: avoid" in print_css and "figure" in print_css and "table" in print_css
+    assert "<script" not in html.replace(EVIL.replace("<", "&lt;").replace(">", "&gt;"), "")
+    assert "url(" not in html and "@import" not in html
+
+
+def test_everything_from_the_data_is_escaped() -> None:
+    html = render_html(synthetic(), [], NOW, backtest={"totals": {EVIL: 1}}, owner_tag="team")
+    assert EVIL not in html
+    assert "<script" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    dom = parse(html)
+    assert not dom.find_all("script")
+    owners = {
+        r.attrs["data-label"] for r in dom.find("figure", data_chart="owner").find_all("rect")
+    }
+    assert owners == {EVIL, "web", "(none)"}
+
+
+def applied(at: datetime, name: str, cost: float, dry_run: bool = False) -> Entry:
+    """An endpoint deleted at ``at`` (or only planned, with ``dry_run``)."""
+    outcome = "dry run" if dry_run else "deleted"
+    return Entry(at, "1", EAST, "endpoint", name, "delete", "r", "r", cost, dry_run, outcome)
+
+
+def test_output_is_deterministic() -> None:
+    entries = [applied(NOW - timedelta(days=2), "x", 1.0)]
+    one = render_html(synthetic(), entries, NOW, backtest=BACKTEST)
+    assert one == render_html(synthetic(), list(entries), NOW, backtest=dict(BACKTEST))
+    assert render_markdown(synthetic(), entries, NOW) == render_markdown(synthetic(), entries, NOW)
+
+
+def test_groups_and_savings_by_day() -> None:
+    bars = idle_cost_by(synthetic(), "owner", "team")
+    assert [(b.label, b.value) for b in bars] == [(EVIL, 1.5), ("web", 0.25), ("(none)", 0.0)]
+    entries = [
+        applied(NOW - timedelta(hours=36), "x", 2.0),
+        applied(NOW - timedelta(hours=1), "y", 1.0, dry_run=True),
+    ]
+    days = savings_by_day(entries, NOW)
+    # 36 h ago is 2026-11-28 00:00: a whole day, then 12 h of today.
+    assert [(d.day.isoformat(), d.actions, d.saved_usd, d.cumulative_usd) for d in days] == [
+        ("2026-11-28", 1, 48.0, 48.0),
+        ("2026-11-29", 0, 24.0, 72.0),
+    ]
+    h = headline(synthetic(), entries, NOW)
+    assert (h["saved_usd"], h["actions_applied"], h["idle_with_unknown_cost"]) == (72.0, 1, 1)
+
+
+def test_markdown_digest() -> None:
+    entries = [applied(NOW - timedelta(days=1), "x", 2.0)]
+    md = render_markdown(synthetic(), entries, NOW, backtest=BACKTEST, owner_tag="team")
+    assert md.startswith("## SageSaver report (2026-11-29T12:00:00Z)\n")
+    assert "- **Idle:** 3 of 3 resources, $1.750/h = $1,260.00 per 30 days (1 with unknown" in md
+    assert "- **Saved so far:** $48.00 (1 actions applied, 24.0 h off)" in md
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| # | Name |")
+    assert table[1].startswith("| 1 | &lt;script&gt;x&lt;/script&gt; | endpoint | us-east-1 |")
+    assert "$1.500 | $1,080.00 |" in table[1]
+    assert "| 2 | a\\|b\\*c\\_d | endpoint | us-west-2 | web | $0.250 | $180.00 |" in md
+    assert "| 3 | unpriced | endpoint | us-east-1 | (none) | ? | ? |" in md
+    assert "| 2026-11-28 | 1 | $24.00 |" in md
+    assert "- would\\_have\\_saved\\_usd: 123.456" in md
+    assert EVIL not in md
+
+
+def test_backtest_documents_of_any_shape() -> None:
+    document = {
+        "window": {"start": "2026-11-01T00:00:00Z", "hours": 672},
+        "policy": {"idle_hours": 24, "include": ["*"]},
+        "totals": {"endpoints": 2, "usd_saved": 12.5, "mistakes": 0},
+        "endpoints": [
+            {"name": EVIL, "flagged_at": [f"t{i}" for i in range(8)], "usd_saved": None},
+            {"name": "b", "usd_saved": 12.5},
+        ],
+        "errors": [],
+    }
+    dom = parse(render_html(synthetic(), [], NOW, backtest=document))
+    section = dom.find("section", id="backtest")
+    tables = {t.find("caption").text(): t for t in section.find_all("table")}
+    assert set(tables) == {"Backtest totals", "Backtest parameters", "Backtest endpoints"}
+    params = {
+        r.find_all("td")[0].text(): r.find_all("td")[1].text()
+        for r in tables["Backtest parameters"].find("tbody").find_all("tr")
+    }
+    assert params == {
+        "window.start": "2026-11-01T00:00:00Z",
+        "window.hours": "672",
+        "policy.idle_hours": "24",
+        "policy.include": "*",
+    }
+    rows = tables["Backtest endpoints"].find("tbody").find_all("tr")
+    assert [c.text() for c in rows[0].find_all("td")] == [
+        EVIL,
+        "t0, t1, t2, t3, t4 … (+3 more)",
+        "-",
+    ]
+    assert [c.text() for c in rows[1].find_all("td")] == ["b", "-", "12.5"]
+    compared = {
+        "totals": {"deleted": {"a": 1, "b": 3, "difference": 2}},
+        "deleted_only_by_b": ["us-east-1/x", "us-east-1/y"],
+    }
+    section = parse(render_html(synthetic(), [], NOW, backtest=compared)).find(
+        "section", id="backtest"
+    )
+    head = [th.text() for th in section.find("thead").find_all("th")]
+    assert head == ["total", "a", "b", "difference"]
+    assert [c.text() for c in section.find("tbody").find_all("td")] == ["deleted", "1", "3", "2"]
+    assert "us-east-1/x, us-east-1/y" in section.text()
