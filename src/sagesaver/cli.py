@@ -79,6 +79,10 @@ RoleNameOpt = Annotated[
     str, typer.Option("--role-name", help="Role assumed in each account of a fan-out.")
 ]
 DEFAULT_ROLE_NAME = "SageSaverExecution"
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+]
 LivePricesOpt = Annotated[
     bool,
     typer.Option("--live-prices", help="Look prices up in the AWS Price List API (cached 7 days)."),
@@ -205,10 +209,7 @@ def run_command(
     ] = False,
     output: OutputOpt = Output.table,
     live_prices: LivePricesOpt = False,
-    ledger_path: Annotated[
-        str | None,
-        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
-    ] = None,
+    ledger_path: LedgerOpt = None,
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
@@ -413,10 +414,7 @@ def schedule_run_command(
     apply: Annotated[
         bool, typer.Option("--apply", help="Start and stop instances (default: dry run).")
     ] = False,
-    ledger_path: Annotated[
-        str | None,
-        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
-    ] = None,
+    ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Start and stop the instances whose schedule boundaries fell since the previous run."""
@@ -699,10 +697,7 @@ def studio_command(
     apply: Annotated[
         bool, typer.Option("--apply", help="Delete idle apps (default: dry run).")
     ] = False,
-    ledger_path: Annotated[
-        str | None,
-        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
-    ] = None,
+    ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
@@ -789,10 +784,7 @@ def report_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
-    ledger_path: Annotated[
-        str | None,
-        typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
-    ] = None,
+    ledger_path: LedgerOpt = None,
     owner_tag: Annotated[
         str, typer.Option("--owner-tag", help="The tag that names a resource's owner.")
     ] = "owner",
@@ -1082,12 +1074,6 @@ def deploy_delete_command(
         raise typer.Exit(EXIT_FAILURES) from exc
     console.print(f"Stack {stack_name}: {status}", markup=False)
     raise typer.Exit(EXIT_OK if status in ("DELETE_COMPLETE", "DOES_NOT_EXIST") else EXIT_FAILURES)
-
-
-LedgerOpt = Annotated[
-    str | None,
-    typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
-]
 
 
 def _open_ledger(spec: str | None) -> Ledger:
