@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from sagesaver.aws.simulator import Fleet, Simulator
 from sagesaver.cli import app
+
+from .agent_fakes import Agent
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +62,9 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Agent:
+    """The auto-stop agent, run as a subprocess with its state in ``tmp_path``."""
+    return Agent(tmp_path)

@@ -34,11 +34,6 @@ def server() -> Iterator[FakeJupyter]:
     fake.close()
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Agent:
-    return Agent(tmp_path)
-
-
 def assert_idle(run: AgentRun, seconds: float | None = None) -> None:
     assert run.code == 0, run.stderr
     assert run.result["idle"] is True, run.reasons

@@ -171,11 +171,6 @@ def server(jupyter: RealJupyter) -> Iterator[RealJupyter]:
     jupyter.clean()
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Agent:
-    return Agent(tmp_path)
-
-
 def run(agent: Agent, server: RealJupyter, *args: str, later: bool = False) -> AgentRun:
     """Run the agent against the real server: now, or two hours from now (``later``)."""
     now = datetime.now(timezone.utc) + LATER if later else None

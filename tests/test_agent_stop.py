@@ -25,11 +25,6 @@ def idle_server() -> Iterator[FakeJupyter]:
     fake.close()
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Agent:
-    return Agent(tmp_path)
-
-
 def status_of(sim: Simulator, name: str = "nb-1") -> str:
     described = sim.client("sagemaker", "us-east-1").describe_notebook_instance(
         NotebookInstanceName=name
