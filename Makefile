@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test test-shifted lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The suite again with the clock (this process's and its Python children's) a year ahead:
+# a test that depends on today's date fails here (tests/shifted_clock.py).
+test-shifted: $(VENV)/.dev-installed
+	$(BIN)/pytest -q -p no:cacheprovider --shift-clock=365
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m benchmarks.endpoints

@@ -16,6 +16,9 @@ from sagesaver.cli import app
 
 from .agent_fakes import Agent
 
+# `pytest --shift-clock=DAYS` runs everything with the clock moved ahead (see the plugin).
+pytest_plugins = ["tests.shifted_clock"]
+
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:

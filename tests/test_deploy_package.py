@@ -17,6 +17,8 @@ from sagesaver.aws.simulator import Fleet, Simulator
 from sagesaver.deploy.package import PackageInfo, build_package
 from sagesaver.errors import InputError
 
+from .shifted_clock import OFFSET_VARIABLE, child_env
+
 ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
 
@@ -63,21 +65,24 @@ def test_handlers_run_from_the_zip_in_a_clean_python_312(
     assert pythons, "Python 3.12 (Lambda's runtime) is needed; pyenv ships 3.12.1"
     venv = tmp_path / "venv"
     subprocess.run([str(pythons[-1]), "-m", "venv", str(venv)], check=True, timeout=120)
+    # Under `--shift-clock` the handlers must share the test's clock: time-machine goes in too.
+    shifted = OFFSET_VARIABLE in child_env({})
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "boto3"],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "boto3",
+         *(["time-machine"] if shifted else [])],
         check=True, timeout=600,
     )  # fmt: skip
     task = tmp_path / "task"
     zipfile.ZipFile(package.path).extractall(task)
     fleet.endpoint("us-east-1", "idle-one", changed=now - timedelta(days=2))
     fleet.notebook("us-east-1", "dev-a", status="Stopped")
-    env = {
+    env = child_env({
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         **sim.env("us-east-1"),
         "SAGESAVER_REGIONS": "us-east-1",
         "SAGESAVER_POLICY": "schedules: {s: {start: '0 7 * * *', name_contains: dev-}}",
-    }
+    })  # fmt: skip
     script = (
         "import json, sys; sys.path.insert(0, sys.argv[1]);"
         "import sagesaver.handlers as h;"
@@ -85,7 +90,8 @@ def test_handlers_run_from_the_zip_in_a_clean_python_312(
         " 'tick': h.schedule_tick({'schedule': 's'}, None)}))"
     )
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-I", "-c", script, str(task)],
+        # -s -P rather than -I: isolated from the user's site, but PYTHONPATH is honoured.
+        [str(venv / "bin" / "python"), "-s", "-P", "-c", script, str(task)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

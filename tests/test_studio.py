@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from botocore.stub import Stubber
 
 from sagesaver.aws.session import Aws
@@ -299,8 +300,9 @@ def test_cli_apply_deletes_and_tells_the_topic(
     )
     aws = Aws()
     monkeypatch.setattr(cli, "Aws", lambda: aws)
-    last = datetime.now(timezone.utc) - timedelta(hours=10)
-    with Stubber(aws.sagemaker(REGION)) as stub:
+    last = NOW - timedelta(hours=10)
+    # The stubbed apps' times and the command's clock come from one moment: NOW.
+    with time_machine.travel(NOW, tick=False), Stubber(aws.sagemaker(REGION)) as stub:
         stub_inventory(stub, last)
         stub.add_response(
             "describe_app",
