@@ -342,7 +342,7 @@ def test_backtest_against_the_simulator(fleet: Fleet, now: datetime) -> None:
     assert replay_history(fleet_history, policy.endpoints).totals == result.totals
     # the lower-level reader agrees, for the endpoints it is given
     endpoints = [e for e in found.endpoints if e.name == "busy"]
-    assert hourly_history(aws, region, endpoints, days, now) == {"busy": expected}
+    assert hourly_history(aws, region, endpoints, days, now) == ({"busy": expected}, {})
 
 
 def test_a_failing_region_or_endpoint_does_not_stop_the_others(
@@ -407,9 +407,17 @@ class _FakeCloudWatch:
         queries = kwargs["MetricDataQueries"]
         self.batches.append(len(queries))
         start = kwargs["StartTime"]
-        first = [{"Id": q["Id"], "Timestamps": [start + 3 * H], "Values": [1.0]} for q in queries]
+        first = [
+            {"Id": q["Id"], "Timestamps": [start + 3 * H], "Values": [1.0], "StatusCode": "PartialData"}
+            for q in queries
+        ]
         second = [
-            {"Id": q["Id"], "Timestamps": [start + 5 * H, start + 5 * H], "Values": [2.0, 0.5]}
+            {
+                "Id": q["Id"],
+                "Timestamps": [start + 5 * H, start + 5 * H],
+                "Values": [2.0, 0.5],
+                "StatusCode": "Complete",
+            }
             for q in queries
         ]
         return [{"MetricDataResults": first}, {"MetricDataResults": second}]
@@ -424,7 +432,10 @@ def test_hourly_history_batches_500_queries_and_reads_every_page() -> None:
         Resource(Kind.ENDPOINT, f"ep{i}", f"arn:{i}", "us-east-1", "1", "InService", OLD, OLD)
         for i in range(601)
     ]
-    history = hourly_history(aws, "us-east-1", endpoints, 1, START + timedelta(days=1, minutes=7))
+    history, problems = hourly_history(
+        aws, "us-east-1", endpoints, 1, START + timedelta(days=1, minutes=7)
+    )
+    assert problems == {}
     assert cloudwatch.batches == [500, 101]
     expected = [0.0] * 24
     expected[3], expected[5] = 1.0, 2.5

@@ -636,14 +636,12 @@ def lifecycle_install_command(
         if not (attach or filters):
             continue
         try:
-            instances = inventory.list_notebook_instances(aws, where)
-            tag_map = tags.tags_by_arn(aws, where, [tags.NOTEBOOK_TYPE]) if instances else {}
+            listed = inventory.list_notebook_instances(aws, where)
+            instances, unknown = tags.with_tags(aws, where, listed, tags.NOTEBOOK_TYPE)
         except AWS_ERRORS as exc:
             errors.append(scan_error(exc, where, "ListNotebookInstances"))
             continue
-        from dataclasses import replace as with_tags
-
-        instances = [with_tags(i, tags=tag_map.get(i.arn, {})) for i in instances]
+        errors.extend(tags.unmatched_error(i) for i in unknown)
         for item in plan_attach(
             instances, attach or [], filters, name, restart, policy.notebooks.protect_tag
         ):

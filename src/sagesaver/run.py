@@ -76,18 +76,28 @@ def _endpoint_activity(
     names = {e.name for e in endpoints}
     keys = [(name, variant) for name in names for variant in dims.get(name, ())]
     try:
-        sums = metrics.invocation_sums(aws, region, keys, start, now)
+        read = metrics.invocation_sums(aws, region, keys, start, now)
     except AWS_ERRORS as exc:
         errors.append(scan_error(exc, region, "GetMetricData"))
         return dict.fromkeys(names, None)
     activity: dict[str, Activity | None] = {}
-    for name in names:
+    for name in sorted(names):
         variants = tuple(sorted(dims.get(name, ())))
-        total = sum(sums.get((name, v), 0.0) for v in variants)
+        try:
+            total = read.total((name, v) for v in variants)
+        except metrics.UnreadableMetrics as exc:
+            errors.append(_unreadable(region, name, exc))
+            activity[name] = None
+            continue
         activity[name] = Activity(
             invocations=total, window_hours=window_hours, variants_seen=variants
         )
     return activity
+
+
+def _unreadable(region: str, name: str, exc: metrics.UnreadableMetrics) -> ScanError:
+    """The error of an endpoint whose metrics came back incomplete: unknown, never idle."""
+    return ScanError(region, "GetMetricData", str(exc), name, "IncompleteData")
 
 
 def _recheck_unlisted_variants(
@@ -112,20 +122,28 @@ def _recheck_unlisted_variants(
     if not keys:
         return
     try:
-        sums = metrics.invocation_sums(aws, region, keys, now - timedelta(hours=window_hours), now)
+        read = metrics.invocation_sums(aws, region, keys, now - timedelta(hours=window_hours), now)
     except AWS_ERRORS as exc:
         errors.append(scan_error(exc, region, "GetMetricData"))
         for name, _ in keys:
             activity[name] = None
         return
-    for (name, variant), value in sums.items():
+    by_name: dict[str, list[str]] = {}
+    for name, variant in keys:
+        by_name.setdefault(name, []).append(variant)
+    for name, variants in sorted(by_name.items()):
         act = activity[name]
-        if act is not None:
-            activity[name] = replace(
-                act,
-                invocations=act.invocations + value,
-                variants_seen=(*act.variants_seen, variant),
-            )
+        if act is None:
+            continue
+        try:
+            total = read.total((name, v) for v in variants)
+        except metrics.UnreadableMetrics as exc:
+            errors.append(_unreadable(region, name, exc))
+            activity[name] = None
+            continue
+        activity[name] = replace(
+            act, invocations=act.invocations + total, variants_seen=(*act.variants_seen, *variants)
+        )
 
 
 def _scan_endpoints(
@@ -142,19 +160,23 @@ def _scan_endpoints(
     if not endpoints:
         return result
 
-    tags_known = True
+    # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
     try:
-        tag_map = tags.tags_by_arn(aws, region, [tags.ENDPOINT_TYPE])
+        known, unknown = tags.with_tags(aws, region, endpoints, tags.ENDPOINT_TYPE)
     except AWS_ERRORS as exc:
         result.errors.append(scan_error(exc, region, "GetResources"))
-        tag_map, tags_known = {}, False
-    endpoints = [replace(e, tags=tag_map.get(e.arn, {})) for e in endpoints]
+        known, unknown = [], list(endpoints)
+    else:
+        result.errors.extend(tags.unmatched_error(e) for e in unknown)
+    untagged = {e.name for e in unknown}
+    tagged = {e.name: e for e in known}
+    endpoints = [tagged.get(e.name, e) for e in endpoints]  # in the listing's order
 
     activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
     candidates = [
         e
         for e in endpoints
-        if tags_known
+        if e.name not in untagged
         and is_idle_candidate(e, activity.get(e.name), rules, now)
         and rules.selects(e.name, e.tags)[0]
     ]
@@ -186,7 +208,7 @@ def _scan_endpoints(
         enriched = _with_variants(endpoint, variants) if variants else endpoint
         cost = endpoint_hourly_cost(enriched, pricer) if variants else None
         decision = decide_endpoint(enriched, activity.get(endpoint.name), rules, now, cost)
-        if not tags_known and decision.idle:
+        if endpoint.name in untagged and decision.idle:
             # Without tags the protect tag and the policy's tag filter are unknown.
             decision = replace(
                 decision,
@@ -223,12 +245,12 @@ def _scan_notebooks(
     if not notebooks:
         return result
     try:
-        tag_map = tags.tags_by_arn(aws, region, [tags.NOTEBOOK_TYPE])
+        notebooks, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
     except AWS_ERRORS as exc:
         result.errors.append(scan_error(exc, region, "GetResources"))
-        tag_map = {}
+    else:
+        result.errors.extend(tags.unmatched_error(n) for n in unknown)
     for notebook in notebooks:
-        notebook = replace(notebook, tags=tag_map.get(notebook.arn, {}))
         cost = notebook_hourly_cost(notebook, pricer)
         result.decisions.append(decide_notebook(notebook, policy.notebooks, cost))
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,12 +58,13 @@ def _targeted_instances(
     if not notebooks:
         return []
     try:
-        tag_map = tags.tags_by_arn(aws, region, [tags.NOTEBOOK_TYPE])
+        known, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
     except AWS_ERRORS as exc:
         # Without tags the protect tag is unknown: touch nothing in this region.
         errors.append(scan_error(exc, region, "GetResources"))
         return None
-    return [replace(n, tags=tag_map.get(n.arn, {})) for n in notebooks]
+    errors.extend(tags.unmatched_error(n) for n in unknown)  # and never touched
+    return known
 
 
 def _run_region(

@@ -71,14 +71,11 @@ def fresh_check(
     if described["LastModifiedTime"] != endpoint.modified:
         return False, "modified since the scan", None
     variants = [v["VariantName"] for v in described.get("ProductionVariants", [])]
-    sums = metrics.invocation_sums(
-        aws,
-        endpoint.region,
-        [(endpoint.name, v) for v in variants],
-        now - timedelta(hours=window_hours),
-        now,
+    keys = [(endpoint.name, v) for v in variants]
+    read = metrics.invocation_sums(
+        aws, endpoint.region, keys, now - timedelta(hours=window_hours), now
     )
-    total = sum(sums.values())
+    total = read.total(keys)  # raises UnreadableMetrics: unknown is never idle
     if total > 0:
         return False, f"active again: {total:g} invocations", None
     return True, "still idle and unchanged", dict(described)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 from sagesaver.aws import inventory, metrics, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
@@ -23,9 +22,6 @@ from sagesaver.aws.session import Aws
 from sagesaver.decide.endpoints import endpoint_hourly_cost
 from sagesaver.model import Resource, ScanError, Variant
 from sagesaver.pricing import Pricer
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
 
 HOUR = timedelta(hours=1)
 PERIOD_S = 3600
@@ -49,30 +45,14 @@ def _hour_index(timestamp: datetime, start: datetime) -> int:
     return int((timestamp - start).total_seconds() // PERIOD_S)
 
 
-def _query(query_id: str, endpoint: str, variant: str) -> MetricDataQueryTypeDef:
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": metrics.NAMESPACE,
-                "MetricName": metrics.METRIC,
-                "Dimensions": [
-                    {"Name": metrics.ENDPOINT_DIM, "Value": endpoint},
-                    {"Name": metrics.VARIANT_DIM, "Value": variant},
-                ],
-            },
-            "Period": PERIOD_S,
-            "Stat": "Sum",
-        },
-        "ReturnData": True,
-    }
-
-
 def hourly_history(
     aws: Aws, region: str, endpoints: Sequence[Resource], days: int, now: datetime
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Per endpoint name, ``days * 24`` hourly sums of ``Invocations`` over all its variants,
     oldest first, over :func:`history_window`. A missing hour is 0. Raises on a failed call.
+
+    Also returns, per endpoint name, why its history could not be read completely (a query
+    that did not come back ``Complete``); such an endpoint's history is unknown, never zero.
 
     Variants come from ``ListMetrics`` and, since it only lists metrics with data in the last
     two weeks, also from the endpoints' own ``variants`` when they were described.
@@ -80,8 +60,9 @@ def hourly_history(
     start, end = history_window(now, days)
     hours = days * 24
     history = {e.name: [0.0] * hours for e in endpoints}
+    problems: dict[str, str] = {}
     if not endpoints or hours <= 0:
-        return history
+        return history, problems
     dims = metrics.variant_dimensions(aws, region)
     keys = sorted(
         {
@@ -90,26 +71,25 @@ def hourly_history(
             for variant in dims.get(e.name, set()) | {v.name for v in e.variants}
         }
     )
-    client = aws.cloudwatch(region)
     for offset in range(0, len(keys), metrics.MAX_QUERIES_PER_CALL):
         batch = keys[offset : offset + metrics.MAX_QUERIES_PER_CALL]
         by_id = {f"q{offset + i}": key for i, key in enumerate(batch)}
-        queries = [_query(query_id, *key) for query_id, key in by_id.items()]
-        paginator = client.get_paginator("get_metric_data")
-        for page in paginator.paginate(
-            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
-        ):
-            for result in page["MetricDataResults"]:
-                key = by_id.get(result["Id"])
-                if key is None:
-                    continue
-                series = history[key[0]]
-                points = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-                for moment, value in points:
-                    index = _hour_index(moment, start)
-                    if 0 <= index < hours:
-                        series[index] += float(value)
-    return history
+        queries = [
+            metrics.invocations_query(query_id, *key, PERIOD_S) for query_id, key in by_id.items()
+        ]
+        answers = metrics.read_metric_data(aws, region, queries, start, end, "TimestampAscending")
+        for query_id, series in answers.items():
+            name = by_id[query_id][0]
+            if series.problem is not None:
+                problems.setdefault(name, series.problem)
+                continue
+            for moment, value in zip(series.timestamps, series.values, strict=False):
+                index = _hour_index(moment, start)
+                if 0 <= index < hours:
+                    history[name][index] += value
+    for name in problems:
+        history.pop(name, None)
+    return history, problems
 
 
 def describe_endpoints(
@@ -178,15 +158,14 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
     if not endpoints:
         return found
     try:
-        tag_map = tags.tags_by_arn(aws, region, [tags.ENDPOINT_TYPE])
+        endpoints, unknown = tags.with_tags(aws, region, endpoints, tags.ENDPOINT_TYPE)
     except AWS_ERRORS as exc:
         found.errors.append(scan_error(exc, region, "GetResources"))
         found.tags_known = False
         return found
+    found.errors.extend(tags.unmatched_error(e) for e in unknown)
     details = describe_endpoints(aws, region, endpoints, found.errors)
-    found.endpoints = [
-        replace(e, tags=tag_map.get(e.arn, {}), variants=details.get(e.name, ())) for e in endpoints
-    ]
+    found.endpoints = [replace(e, variants=details.get(e.name, ())) for e in endpoints]
     for endpoint in found.endpoints:
         if endpoint.name in details:
             variants = details[endpoint.name]
@@ -195,8 +174,12 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
         else:
             found.hourly_cost[endpoint.name] = None
     try:
-        found.history = hourly_history(aws, region, found.endpoints, days, now)
+        found.history, problems = hourly_history(aws, region, found.endpoints, days, now)
     except AWS_ERRORS as exc:
         found.errors.append(scan_error(exc, region, "GetMetricData"))
         found.endpoints = []
+        return found
+    for name, problem in sorted(problems.items()):
+        found.errors.append(ScanError(region, "GetMetricData", problem, name, "IncompleteData"))
+    found.endpoints = [e for e in found.endpoints if e.name not in problems]
     return found

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sagesaver.aws.session import Aws
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.literals import ScanByType
     from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
 
 NAMESPACE = "AWS/SageMaker"
@@ -58,45 +60,137 @@ def period_for(start: datetime, end: datetime) -> int:
     return int(math.ceil(seconds / step) * step)
 
 
+@dataclass
+class MetricSeries:
+    """What ``GetMetricData`` returned for one query, over all pages."""
+
+    timestamps: list[datetime] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    answered: bool = False
+    status: str | None = None  # the StatusCode of the query's last answer
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this series cannot be trusted, or None when it came back whole.
+
+        A query is read only when its last answer says ``Complete`` and carries no message:
+        ``PartialData`` without a next page, ``InternalError``, ``Forbidden``, a query left out
+        of the answer, or a message from CloudWatch all mean "unknown", never "no traffic".
+        """
+        if not self.answered:
+            return "left out of the GetMetricData answer"
+        if self.status != "Complete":
+            return f"GetMetricData answered StatusCode {self.status}"
+        if self.messages:
+            return "GetMetricData answered: " + "; ".join(self.messages)
+        return None
+
+
+def _message_text(messages: Iterable[Any]) -> list[str]:
+    return [f"{m.get('Code', '?')}: {m.get('Value', '')}".strip() for m in messages]
+
+
+def read_metric_data(
+    aws: Aws,
+    region: str,
+    queries: Sequence[MetricDataQueryTypeDef],
+    start: datetime,
+    end: datetime,
+    scan_by: ScanByType = "TimestampDescending",
+) -> dict[str, MetricSeries]:
+    """Every query's series by query id, through all pages (``PartialData`` goes on with the
+    next token). Raises on a failed call. Check each series' :attr:`MetricSeries.problem`."""
+    series = {q["Id"]: MetricSeries() for q in queries}
+    page_messages: list[str] = []
+    paginator = aws.cloudwatch(region).get_paginator("get_metric_data")
+    for page in paginator.paginate(
+        MetricDataQueries=list(queries), StartTime=start, EndTime=end, ScanBy=scan_by
+    ):
+        page_messages += _message_text(page.get("Messages", []))
+        for result in page["MetricDataResults"]:
+            found = series.get(result.get("Id", ""))
+            if found is None:
+                continue
+            found.timestamps += result.get("Timestamps", [])
+            found.values += [float(v) for v in result.get("Values", [])]
+            found.answered = True
+            found.status = result.get("StatusCode")
+            found.messages += _message_text(result.get("Messages", []))
+    if page_messages:  # a message about the whole answer concerns every query in it
+        for found in series.values():
+            found.messages += page_messages
+    return series
+
+
+class UnreadableMetrics(Exception):
+    """Some queries that decide a resource did not come back complete."""
+
+    def __init__(self, problems: Mapping[VariantKey, str]) -> None:
+        self.problems = dict(problems)
+        first = next(iter(self.problems.values()), "")
+        super().__init__(f"Invocations could not be read completely: {first}")
+
+
+@dataclass
+class InvocationSums:
+    """Sum of ``Invocations`` per (endpoint, variant) that was read completely, and why the
+    others could not be (an unreadable variant has no sum: it is unknown, never zero)."""
+
+    sums: dict[VariantKey, float] = field(default_factory=dict)
+    problems: dict[VariantKey, str] = field(default_factory=dict)
+
+    def total(self, keys: Iterable[VariantKey]) -> float:
+        """Sum over ``keys``; raises :class:`UnreadableMetrics` if any of them is unknown."""
+        keys = list(keys)
+        unknown = {k: self.problems[k] for k in keys if k in self.problems}
+        if unknown:
+            raise UnreadableMetrics(unknown)
+        return sum(self.sums.get(k, 0.0) for k in keys)
+
+
 def invocation_sums(
     aws: Aws, region: str, keys: Iterable[VariantKey], start: datetime, end: datetime
-) -> dict[VariantKey, float]:
+) -> InvocationSums:
     """Sum of ``Invocations`` over [start, end) for each (endpoint, variant), batched.
 
-    A variant with no datapoint at all sums to 0. Raises on the first failed call.
+    A variant with no datapoint at all, answered ``Complete``, sums to 0. A variant whose
+    answer is not complete is in ``problems``. Raises on the first failed call.
     """
     ordered = sorted(set(keys))
     period = period_for(start, end)
-    client = aws.cloudwatch(region)
-    sums: dict[VariantKey, float] = dict.fromkeys(ordered, 0.0)
+    result = InvocationSums()
     for offset in range(0, len(ordered), MAX_QUERIES_PER_CALL):
         batch = ordered[offset : offset + MAX_QUERIES_PER_CALL]
         by_id = {f"q{offset + i}": key for i, key in enumerate(batch)}
-        queries: list[MetricDataQueryTypeDef] = [
-            {
-                "Id": query_id,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": NAMESPACE,
-                        "MetricName": METRIC,
-                        "Dimensions": [
-                            {"Name": ENDPOINT_DIM, "Value": endpoint},
-                            {"Name": VARIANT_DIM, "Value": variant},
-                        ],
-                    },
-                    "Period": period,
-                    "Stat": "Sum",
-                },
-                "ReturnData": True,
-            }
-            for query_id, (endpoint, variant) in by_id.items()
-        ]
-        paginator = client.get_paginator("get_metric_data")
-        for page in paginator.paginate(
-            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampDescending"
-        ):
-            for result in page["MetricDataResults"]:
-                key = by_id.get(result["Id"])
-                if key is not None:
-                    sums[key] += float(sum(result.get("Values", [])))
-    return sums
+        queries = [invocations_query(query_id, *key, period) for query_id, key in by_id.items()]
+        for query_id, series in read_metric_data(aws, region, queries, start, end).items():
+            key = by_id[query_id]
+            problem = series.problem
+            if problem is None:
+                result.sums[key] = float(sum(series.values))
+            else:
+                result.problems[key] = problem
+    return result
+
+
+def invocations_query(
+    query_id: str, endpoint: str, variant: str, period: int
+) -> MetricDataQueryTypeDef:
+    """The query for the ``Invocations`` sum of one variant, per ``period`` seconds."""
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": NAMESPACE,
+                "MetricName": METRIC,
+                "Dimensions": [
+                    {"Name": ENDPOINT_DIM, "Value": endpoint},
+                    {"Name": VARIANT_DIM, "Value": variant},
+                ],
+            },
+            "Period": period,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }

@@ -221,6 +221,113 @@ class TransientFaults:
         )
 
 
+@dataclass
+class IncompleteMetrics:
+    """``GetMetricData`` answers that are not complete, as CloudWatch gives them under load,
+    for the queries about ``endpoints`` (moto always answers ``Complete``).
+
+    ``mode``: ``InternalError`` or ``Forbidden`` (that StatusCode, no values); ``PartialData``
+    (that StatusCode and no next page); ``paged`` (``PartialData`` with a ``NextToken``, the
+    rest on the next page, then ``Complete``: a correct reader pages on); ``omit`` (the query
+    is left out of the answer); ``messages`` (``Complete`` but with a message on the query).
+    """
+
+    endpoints: frozenset[str]
+    mode: str = "InternalError"
+
+
+@dataclass
+class AwsBehaviours:
+    """AWS behaviours moto lacks that SageSaver's decisions depend on. Off by default."""
+
+    incomplete_metrics: IncompleteMetrics | None = None
+    # The tagging API answering with SageMaker ARNs in lower case, as AWS has done.
+    lowercase_tagging_arns: bool = False
+
+
+BEHAVIOURS = AwsBehaviours()
+_PAGED_TOKEN = "sagesaver-simulator-next-page"
+
+
+def _endpoint_of_query(query: dict[str, Any]) -> str | None:
+    dims = query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    return next((d["Value"] for d in dims if d.get("Name") == "EndpointName"), None)
+
+
+def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
+    """Rewrite moto's ``GetMetricData`` answer by :attr:`AwsBehaviours.incomplete_metrics`."""
+    from moto.core.responses import ActionResult
+
+    rule = BEHAVIOURS.incomplete_metrics
+    if rule is None:
+        return response
+    affected = {
+        q["Id"]
+        for q in params.get("MetricDataQueries", [])
+        if _endpoint_of_query(q) in rule.endpoints
+    }
+    answer = dict(response.result)  # moto's own keys: id, values, timestamps, status_code
+    results = []
+    second_page = params.get("NextToken") == _PAGED_TOKEN
+    nothing: dict[str, list[Any]] = {"values": [], "timestamps": []}
+    for result in answer["MetricDataResults"]:
+        if result["id"] not in affected:
+            results.append(result if not second_page else {**result, **nothing})
+            continue
+        if rule.mode == "omit":
+            continue
+        if rule.mode == "messages":
+            message = {"code": "Warning", "value": "some data could not be read"}
+            results.append({**result, "messages": [message]})
+        elif rule.mode == "paged":
+            if second_page:
+                results.append(result)
+            else:
+                results.append({**result, **nothing, "status_code": "PartialData"})
+                answer["NextToken"] = _PAGED_TOKEN
+        else:
+            results.append({**result, **nothing, "status_code": rule.mode})
+    answer["MetricDataResults"] = results
+    return ActionResult(answer)
+
+
+def _lowercase_arns(response: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    if not BEHAVIOURS.lowercase_tagging_arns:
+        return response
+    answer = dict(response.result)
+    answer["ResourceTagMappingList"] = [
+        {**m, "ResourceARN": m["ResourceARN"].lower()} for m in answer["ResourceTagMappingList"]
+    ]
+    return ActionResult(answer)
+
+
+_BEHAVIOURS_INSTALLED = False
+
+
+def install_behaviours() -> None:
+    """Wrap moto's responses once, in this process, so :data:`BEHAVIOURS` can act on them."""
+    global _BEHAVIOURS_INSTALLED
+    if _BEHAVIOURS_INSTALLED:
+        return
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
+
+    metric_data = CloudWatchResponse.get_metric_data
+    get_resources = ResourceGroupsTaggingAPIResponse.get_resources
+
+    def degraded_metric_data(self: Any) -> Any:
+        return _degrade_metric_data(metric_data(self), self._get_params())
+
+    def lowercase_resources(self: Any) -> Any:
+        return _lowercase_arns(get_resources(self))
+
+    setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
+    setattr(ResourceGroupsTaggingAPIResponse, "get_resources", lowercase_resources)  # noqa: B010
+    _BEHAVIOURS_INSTALLED = True
+
+
 class Simulator:
     """moto's server on a free loopback port, in a background thread."""
 
@@ -233,6 +340,8 @@ class Simulator:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        install_behaviours()
+        self.behaviours = BEHAVIOURS
         self.middleware = Middleware(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             "127.0.0.1", 0, self.middleware, threaded=True, request_handler=MotoRequestHandler
@@ -258,6 +367,8 @@ class Simulator:
         self.middleware.faults_sent.clear()
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
+        self.behaviours.incomplete_metrics = None
+        self.behaviours.lowercase_tagging_arns = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
