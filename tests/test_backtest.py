@@ -408,7 +408,12 @@ class _FakeCloudWatch:
         self.batches.append(len(queries))
         start = kwargs["StartTime"]
         first = [
-            {"Id": q["Id"], "Timestamps": [start + 3 * H], "Values": [1.0], "StatusCode": "PartialData"}
+            {
+                "Id": q["Id"],
+                "Timestamps": [start + 3 * H],
+                "Values": [1.0],
+                "StatusCode": "PartialData",
+            }
             for q in queries
         ]
         second = [

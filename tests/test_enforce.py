@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from sagesaver.aws.simulator import ACCOUNT_ID, Fleet, Simulator, VariantSpec
-from sagesaver.decide.enforce import SCHEDULED_TAG, Stage, parse_tag, plan_enforcement
+from sagesaver.decide.enforce import (
+    SCHEDULED_TAG,
+    Stage,
+    announcement_key,
+    parse_tag,
+    plan_enforcement,
+)
 
 from .conftest import Cli
 
@@ -40,6 +46,23 @@ def setup(fleet: Fleet, tmp_path: Path) -> dict[str, Any]:
         f"notify:\n  sns_topic_arn: {topic}\n"
     )
     return {"topic": topic, "policy": str(policy), "ledger": str(tmp_path / "ledger.sqlite")}
+
+
+def announced_and_due(sim: Simulator, ledger: str, arn: str) -> None:
+    """Put the endpoint where a run leaves it when its announced deadline has passed: the
+    scheduled-action tag, and the announcement recorded in the ledger after its digest."""
+    from sagesaver.decide.enforce import announcement_key
+    from sagesaver.ledger import open_ledger
+    from sagesaver.model import Kind, Resource
+
+    sagemaker = sim.client("sagemaker", EAST)
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}])
+    created = sagemaker.describe_endpoint(EndpointName=arn.split("/")[-1])["CreationTime"]
+    resource = Resource(Kind.ENDPOINT, "-", arn, EAST, ACCOUNT_ID, "InService", created, created)
+    deadline = parse_tag(PAST)[1]  # type: ignore[index]
+    open_ledger(ledger).record_announcement(
+        announcement_key(resource), deadline, deadline, ["message-1"]
+    )
 
 
 def run(cli: Cli, setup: dict[str, Any], *extra: str) -> tuple[int, dict[str, Any]]:
@@ -109,7 +132,7 @@ def test_after_the_deadline_it_is_backed_up_deleted_and_restorable(
         },
     )
     sm = sim.client("sagemaker", EAST)
-    sm.add_tags(ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}])
+    announced_and_due(sim, setup["ledger"], arn)
 
     code, doc = run(cli, setup, "--apply")
     assert code == 0, doc["errors"]
@@ -194,9 +217,7 @@ def test_blast_radius_most_expensive_first_and_a_repeated_run_is_a_no_op(
         arn = fleet.endpoint(
             EAST, name, [VariantSpec("AllTraffic", instance_type)], changed=now - OLD
         )
-        sim.client("sagemaker", EAST).add_tags(
-            ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}]
-        )
+        announced_and_due(sim, setup["ledger"], arn)
     code, doc = run(cli, setup, "--apply")
     assert code == 0
     stages = {s["name"]: s["stage"] for s in doc["enforcement"]}
@@ -215,9 +236,7 @@ def test_a_change_between_scan_and_action_skips_the_deletion(
     cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any]
 ) -> None:
     arn = fleet.endpoint(EAST, "changing", changed=now - OLD)
-    sim.client("sagemaker", EAST).add_tags(
-        ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}]
-    )
+    announced_and_due(sim, setup["ledger"], arn)
     seen = []
 
     def modify_after_scan(operation: str, region: str, _: object) -> None:
@@ -246,26 +265,23 @@ def test_two_concurrent_runs_never_act_twice(
     from sagesaver.policy import load_policy
     from sagesaver.run import scan
 
-    arn = fleet.endpoint(EAST, "contested", changed=now - OLD)
-    sim.client("sagemaker", EAST).add_tags(
-        ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}]
-    )
-    policy = load_policy(Path(setup["policy"]))
-    scans = [scan(Aws(), [EAST], policy, now) for _ in range(2)]  # both saw it due
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
-
     location = setup["ledger"]
     if store == "dynamodb":
         from sagesaver.aws.dynamo_ledger import create_table
 
         create_table(Aws(), EAST, "ledger")
         location = "dynamodb://us-east-1/ledger"
+    arn = fleet.endpoint(EAST, "contested", changed=now - OLD)
+    announced_and_due(sim, location, arn)
+    policy = load_policy(Path(setup["policy"]))
+    scans = [scan(Aws(), [EAST], policy, now) for _ in range(2)]  # both saw it due
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
 
     def worker(index: int) -> None:
         barrier.wait()
         ledger = open_ledger(location)
-        for step in enforce(Aws(), scans[index], policy, now, True, ledger):
+        for step in enforce(Aws(), scans[index], policy, now, True, ledger).steps:
             outcomes.append(step.outcome)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
@@ -289,9 +305,7 @@ def test_savings_from_the_ledger(
         tags={"team": "ml"},
         changed=now - OLD,
     )
-    sim.client("sagemaker", EAST).add_tags(
-        ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}]
-    )
+    announced_and_due(sim, setup["ledger"], arn)
     assert run(cli, setup, "--apply")[0] == 0
     code, doc = cli.json("savings", "--ledger", setup["ledger"])
     assert code == 0
@@ -327,7 +341,9 @@ def test_plan_unit_grace_zero_acts_at_once_and_a_bad_tag_is_replaced() -> None:
     assert [s.stage for s in now_plan.steps] == [Stage.ACT]
     garbage = plan_enforcement([decision("b", {SCHEDULED_TAG: "soon"})], 24, 10, moment)
     assert garbage.steps[0].stage is Stage.ANNOUNCE and "unreadable tag" in garbage.steps[0].reason
-    none_allowed = plan_enforcement([decision("c", {SCHEDULED_TAG: PAST})], 24, 0, moment)
+    due = decision("c", {SCHEDULED_TAG: PAST})
+    proof = {announcement_key(due.resource): parse_tag(PAST)[1]}  # type: ignore[index]
+    none_allowed = plan_enforcement([due], 24, 0, moment, proof)
     assert none_allowed.steps[0].stage is Stage.DEFER
     kept = plan_enforcement([decision("d", {}, Action.KEEP)], 24, 10, moment)
     assert kept.steps == []

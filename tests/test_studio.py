@@ -153,14 +153,21 @@ def stub_inventory(stub: Stubber, alice_last: datetime) -> None:
     )
 
 
-POLICY = parse_policy("studio_apps: {idle_hours: 3, action: delete, grace_hours: 0}")
+TOPIC = f"arn:aws:sns:{REGION}:123456789012:admins"
+POLICY = parse_policy(
+    "studio_apps: {idle_hours: 3, action: delete, grace_hours: 0}\n"
+    f"notify: {{sns_topic_arn: '{TOPIC}'}}\n"
+)
 
 
 def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None:
     alice_last = NOW - timedelta(hours=10)
     client = aws.sagemaker(REGION)
-    with Stubber(client) as stub:
+    with Stubber(client) as stub, Stubber(aws.sns(REGION)) as sns:
         stub_inventory(stub, alice_last)
+        # The digest goes out first, naming the deletion it announces...
+        sns.add_response("publish", {"MessageId": "m-1"})
+        # ...then the fresh check and the delete.
         stub.add_response(
             "describe_app",
             describe("alice", "JupyterLab", "default", alice_last, "ml.t3.medium"),
@@ -170,7 +177,9 @@ def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None
         ledger = SqliteLedger(tmp_path / "ledger.sqlite")
         result = studio_run(aws, [REGION], POLICY, NOW, apply=True, ledger=ledger)
         stub.assert_no_pending_responses()
+        sns.assert_no_pending_responses()
     assert result.errors == []
+    assert result.notified is not None and result.notified.message_ids == ["m-1"]
     outcomes = {
         a.decision.resource.name: (a.decision.idle, a.decision.action.value, a.outcome)
         for a in result.apps
@@ -193,7 +202,7 @@ def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None
     assert (entry.resource, entry.action, entry.outcome) == (
         "alice/JupyterLab/default",
         "delete",
-        "deleted",
+        "deleted (the space and its storage are kept)",
     )
 
 
@@ -205,10 +214,11 @@ def test_dry_run_and_a_change_since_the_scan_delete_nothing(aws: Aws, tmp_path: 
         result = studio_run(aws, [REGION], POLICY, NOW, apply=False, ledger=None)
         stub.assert_no_pending_responses()
     assert [a.outcome for a in result.apps if a.decision.resource.name.startswith("alice")] == [
-        "would delete (space storage kept)"
+        "would delete (after a fresh check; space storage kept)"
     ]
-    with Stubber(client) as stub:  # used between the scan and the action
+    with Stubber(client) as stub, Stubber(aws.sns(REGION)) as sns:  # used since the scan
         stub_inventory(stub, alice_last)
+        sns.add_response("publish", {"MessageId": "m-1"})
         stub.add_response(
             "describe_app",
             describe("alice", "JupyterLab", "default", NOW - timedelta(minutes=1), "ml.t3.medium"),

@@ -76,9 +76,7 @@ def test_an_incomplete_metrics_answer_is_unknown_and_nothing_is_deleted(
     )  # fmt: skip
     assert code == 1
     assert "busy" in endpoints_left()
-    assert [s["name"] for s in doc["enforcement"] if s["outcome"].startswith("deleted")] == [
-        "idle"
-    ]
+    assert [s["name"] for s in doc["enforcement"] if s["outcome"].startswith("deleted")] == ["idle"]
 
 
 def test_partial_data_with_a_next_page_is_read_to_the_end(
@@ -98,6 +96,7 @@ def test_metrics_unreadable_at_the_fresh_check_stop_the_deletion(
 ) -> None:
     """The scan read them complete; the re-read just before the delete did not."""
     fleet.endpoint(EAST, "idle", changed=now - OLD)
+    fleet.invocations(EAST, "idle", "AllTraffic", [(now - timedelta(hours=3), 0.0)])
     calls: list[str] = []
 
     def fail_the_second_read(operation: str, region: str, _: object) -> None:
@@ -133,6 +132,7 @@ def test_unreadable_facts_keep_an_announced_deadline(
     )
     ledger = str(tmp_path / "ledger.sqlite")
     arn = fleet.endpoint(EAST, "announced", changed=now - OLD)
+    fleet.invocations(EAST, "announced", "AllTraffic", [(now - timedelta(hours=3), 0.0)])
     args = ("run", "--region", EAST, "--policy", str(policy), "--ledger", ledger, "--apply")
     code, _ = cli.json(*args)
     assert code == 0

@@ -31,7 +31,7 @@ from sagesaver.lifecycle import (
 )
 from sagesaver.policy import Policy, load_policy
 from sagesaver.pricing import Pricer
-from sagesaver.run import ScanResult, notify_idle, resolve_regions, scan
+from sagesaver.run import ScanResult, resolve_regions, scan
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -219,8 +219,7 @@ def run_command(
 
     Without --apply nothing is changed or sent: the digest is printed instead.
     """
-    from sagesaver.enforce import enforce, step_dict
-    from sagesaver.ledger import open_ledger
+    from sagesaver.enforce import enforce_and_notify, step_dict
 
     _fan_out_accounts(accounts, organization, role_name)
     aws, policy, regions = _prepare(policy_file, region, all_regions)
@@ -231,19 +230,17 @@ def run_command(
             "(people are told before anything is deleted)"
         )
     ledger = None
-    if action == "delete" and (apply or ledger_path):
-        try:
-            ledger = open_ledger(ledger_path)
-        except InputError as exc:
-            raise _fail(str(exc)) from exc
+    if action == "delete":
+        # A dry run reads the announcements in the ledger, but never creates one.
+        ledger = _open_ledger(ledger_path, read_only=not apply)
     now = datetime.now(timezone.utc)
     result = _scan(
         aws, regions, policy, now, _pricer(aws, live_prices), accounts, organization, role_name
     )
-    steps = enforce(aws, result, policy, now, apply, ledger) if action == "delete" else []
-    notes = {s.step.decision.resource.arn: s.outcome for s in steps}
-    outcome = notify_idle(aws, result, policy, apply, notes)
-    enforcement = [step_dict(s) for s in steps]
+    done = enforce_and_notify(aws, result, policy, now, apply, ledger)
+    outcome = done.notified
+    assert outcome is not None
+    enforcement = [step_dict(s) for s in done.steps]
     if output is Output.json:
         notifications = [
             {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())}
@@ -425,7 +422,7 @@ def schedule_run_command(
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     only = _only_schedules(policy, schedule)
     try:
-        ledger = open_ledger(ledger_path) if (apply or ledger_path) else None
+        ledger = open_ledger(ledger_path, read_only=not apply) if (apply or ledger_path) else None
     except InputError as exc:
         raise _fail(str(exc)) from exc
     result = schedule_run(aws, regions, policy, moment, apply, ledger, only)
@@ -701,29 +698,18 @@ def studio_command(
     """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
     domains and spaces without built-in idle shutdown. Deletes idle apps with --apply and
     studio_apps.action: delete (the space's storage is kept)."""
-    from sagesaver.ledger import open_ledger
     from sagesaver.studio import studio_run
 
     aws, policy, regions = _prepare(policy_file, region, all_regions)
     ledger = None
-    if apply and policy.studio_apps.action == "delete":
-        try:
-            ledger = open_ledger(ledger_path)
-        except InputError as exc:
-            raise _fail(str(exc)) from exc
+    if policy.studio_apps.action == "delete":
+        ledger = _open_ledger(ledger_path, read_only=not apply)
     if apply and policy.notify.sns_topic_arn is None:
         raise _fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)
     result = studio_run(aws, regions, policy, now, apply, ledger)
-    digest = ScanResult(
-        generated_at=now,
-        regions=list(regions),
-        decisions=[a.decision for a in result.apps],
-        errors=result.errors,
-    )
-    notified = notify_idle(
-        aws, digest, policy, apply, {a.decision.resource.arn: a.outcome for a in result.apps}
-    )
+    notified = result.notified
+    assert notified is not None
     apps = [
         {**report.resource_dict(a.decision), "outcome": a.outcome, "applied": a.applied}
         for a in result.apps
@@ -797,7 +783,7 @@ def report_command(
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise _fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
     aws, policy, regions = _prepare(policy_file, region, all_regions)
-    entries = _open_ledger(ledger_path).entries()
+    entries = _open_ledger(ledger_path, read_only=True).entries()
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now, Pricer(), _progress)
     backtest = None
@@ -1074,11 +1060,13 @@ def deploy_delete_command(
     raise typer.Exit(EXIT_OK if status in ("DELETE_COMPLETE", "DOES_NOT_EXIST") else EXIT_FAILURES)
 
 
-def _open_ledger(spec: str | None) -> Ledger:
+def _open_ledger(spec: str | None, read_only: bool = False) -> Ledger:
+    """The ledger of ``--ledger``; with ``read_only``, a missing one reads as empty and no file
+    is created."""
     from sagesaver.ledger import open_ledger
 
     try:
-        return open_ledger(spec)
+        return open_ledger(spec, read_only=read_only)
     except InputError as exc:
         raise _fail(str(exc)) from exc
 
@@ -1090,7 +1078,7 @@ def backups_command(
     output: OutputOpt = Output.table,
 ) -> None:
     """List the backups taken before deletions."""
-    found = _open_ledger(ledger_path).backups(name)
+    found = _open_ledger(ledger_path, read_only=True).backups(name)
     rows = [
         {
             "id": b.id,
@@ -1134,7 +1122,7 @@ def restore_command(
     from sagesaver.aws.errors import AWS_ERRORS, scan_error
     from sagesaver.ledger import Entry
 
-    ledger = _open_ledger(ledger_path)
+    ledger = _open_ledger(ledger_path, read_only=not apply)
     found = [b for b in ledger.backups(name, region) if backup_id in (None, b.id)]
     if not found:
         raise _fail(f"no backup of endpoint {name!r}" + (f" in {region}" if region else ""))
@@ -1202,7 +1190,7 @@ def savings_command(
 
     start = _parse_at(since) if since else None
     now = datetime.now(timezone.utc)
-    intervals = off_intervals(_open_ledger(ledger_path).entries(), now, start)
+    intervals = off_intervals(_open_ledger(ledger_path, read_only=True).entries(), now, start)
     groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
     totals = {label: totals_by(intervals, key) for label, key in groups.items()}
     saved = round(sum(i.saved_usd or 0.0 for i in intervals), 2)

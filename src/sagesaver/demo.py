@@ -142,7 +142,7 @@ def _escalation(
 ) -> tuple[list[dict[str, object]], list[str]]:
     """Part 2: delete the idle endpoints (no grace period, for the demo) and restore one."""
     from sagesaver.aws.endpoints import restore
-    from sagesaver.enforce import enforce, step_dict
+    from sagesaver.enforce import enforce_and_notify, step_dict
     from sagesaver.ledger import SqliteLedger
 
     ledger = SqliteLedger(workdir / "ledger.sqlite")
@@ -150,7 +150,7 @@ def _escalation(
         update={"endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0)}
     )
     result = scan(aws, REGIONS, strict, now)
-    steps = [step_dict(s) for s in enforce(aws, result, strict, now, True, ledger)]
+    steps = [step_dict(s) for s in enforce_and_notify(aws, result, strict, now, True, ledger).steps]
     [backup] = ledger.backups("forgotten-poc")
     restored = restore(aws, backup.document, apply=True)
     return steps, restored

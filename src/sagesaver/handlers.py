@@ -15,11 +15,11 @@ from typing import Any
 
 from sagesaver import report
 from sagesaver.aws.session import Aws
-from sagesaver.enforce import StepResult, enforce, step_dict
+from sagesaver.enforce import enforce_and_notify, step_dict
 from sagesaver.errors import InputError
 from sagesaver.model import Action
 from sagesaver.policy import Policy, parse_policy
-from sagesaver.run import notify_idle, resolve_regions, scan
+from sagesaver.run import resolve_regions, scan
 
 
 def _truthy(value: object) -> bool:
@@ -44,28 +44,26 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
         aws, policy, regions, apply = _configuration(event or {})
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
-    ledger = None
-    if policy.endpoints.action == "delete" and apply:
-        from sagesaver.ledger import open_ledger
+    from sagesaver.ledger import open_ledger
 
-        location = os.environ.get("SAGESAVER_LEDGER")
-        if not location:
-            return {
-                "ok": False,
-                "input_error": "action 'delete' needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
-                "errors": [],
-            }
-        try:
-            ledger = open_ledger(location)
-        except InputError as exc:
-            return {"ok": False, "input_error": str(exc), "errors": []}
+    location = os.environ.get("SAGESAVER_LEDGER")
+    if policy.endpoints.action == "delete" and apply and not location:
+        return {
+            "ok": False,
+            "input_error": "action 'delete' needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
+            "errors": [],
+        }
+    try:
+        ledger = open_ledger(location, read_only=not apply) if location else None
+    except InputError as exc:
+        return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now)
-    steps: list[StepResult] = []
-    if policy.endpoints.action == "delete":
-        steps = enforce(aws, result, policy, now, apply, ledger)
-    notes = {s.step.decision.resource.arn: s.outcome for s in steps}
-    outcome = notify_idle(aws, result, policy, apply, notes)
+    # A retried invocation keeps its request id: its digest is not sent a second time.
+    run_id = getattr(context, "aws_request_id", None)
+    done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id)
+    steps, outcome = done.steps, done.notified
+    assert outcome is not None
     return {
         "ok": not result.errors,
         "generated_at": report.iso(now),

@@ -70,6 +70,11 @@ class Activity:
     variants_seen: tuple[str, ...] = ()
 
 
+# Rules under which a decision was taken without the facts it needs (metrics, instances or
+# tags could not be read): such a resource is never idle for enforcement, and never changed.
+UNKNOWN_RULES = frozenset({"activity-unknown", "details-unknown", "tags-unknown"})
+
+
 @dataclass(frozen=True)
 class Decision:
     """The verdict on one resource, with the reason a person can read."""
@@ -82,6 +87,11 @@ class Decision:
     idle_hours: float | None = None
     hourly_cost_usd: float | None = None
     protected: bool = False
+
+    @property
+    def unknown(self) -> bool:
+        """True when the facts that decide this resource could not be read."""
+        return self.rule in UNKNOWN_RULES
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sagesaver.aws.session import Aws
 from sagesaver.decide.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
 from sagesaver.decide.notebooks import decide_notebook, notebook_hourly_cost
 from sagesaver.errors import InputError
+from sagesaver.ledger import Ledger
 from sagesaver.model import Action, Activity, Decision, Resource, ScanError, Variant
 from sagesaver.notify import Message, build_digest
 from sagesaver.policy import Policy, check_region
@@ -389,11 +390,14 @@ def notify_idle(
     policy: Policy,
     apply: bool,
     notes: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    ledger: Ledger | None = None,
 ) -> NotifyOutcome:
-    """Build the idle-endpoint digest and, with ``apply``, publish it to the SNS topic.
+    """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic.
 
-    ``notes`` (by ARN) add what enforcement did or will do. A failed publish is added to
-    ``result.errors``; it never raises.
+    ``notes`` (by ARN) add what enforcement did or will do. With a ``run_id`` and a ``ledger``
+    the digest of a run is sent once: a retried run (a Lambda retry keeps its request id)
+    does not send it again. A failed publish is added to ``result.errors``; it never raises.
     """
     messages = build_digest(
         result.decisions, result.generated_at, policy.notify.subject_prefix, notes
@@ -402,9 +406,16 @@ def notify_idle(
     outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
     if not apply or not messages or topic is None:
         return outcome
+    once = f"digest|{run_id}" if run_id and ledger is not None else None
+    if once is not None and ledger is not None and ledger.is_claimed(once):
+        outcome.applied = True  # sent by an earlier attempt of this same run
+        return outcome
     try:
         outcome.message_ids = aws_notify.publish(aws, topic, messages)
         outcome.applied = True
     except AWS_ERRORS as exc:
         result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
+        return outcome
+    if once is not None and ledger is not None:
+        ledger.claim(once, result.generated_at)
     return outcome

@@ -18,10 +18,11 @@ from botocore.exceptions import ClientError
 
 from sagesaver.aws.session import Aws
 from sagesaver.errors import InputError
-from sagesaver.ledger import Backup, Entry
+from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease, stamp
 
 ENTRY_PK = "entry"
 BACKUP_PK = "backup"
+LEASE_PK = "lease"
 
 
 def _iso(moment: datetime) -> str:
@@ -52,6 +53,7 @@ class DynamoLedger:
     def __init__(self, aws: Aws, region: str, table: str) -> None:
         self.client = aws.client("dynamodb", region)
         self.table = table
+        self.region = region
         try:
             self.client.describe_table(TableName=table)
         except ClientError as exc:
@@ -130,6 +132,121 @@ class DynamoLedger:
                 return False
             raise
         return True
+
+    @property
+    def location(self) -> str:
+        """``dynamodb://REGION/TABLE``."""
+        return f"dynamodb://{self.region}/{self.table}"
+
+    def is_claimed(self, key: str) -> bool:
+        """True when ``key`` was claimed."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None
+
+    def take_lease(
+        self, key: str, holder: str, at: datetime, expires: datetime, subject: dict[str, str]
+    ) -> bool:
+        """Take the lease by a conditional put: DynamoDB lets exactly one run win."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": LEASE_PK},
+                    "sk": {"S": key},
+                    "holder": {"S": holder},
+                    "at": {"S": stamp(at)},
+                    "expires": {"S": stamp(expires)},
+                    "state": {"S": CLAIMED},
+                    "subject": {"S": json.dumps(subject, sort_keys=True)},
+                },
+                ConditionExpression="attribute_not_exists(sk) OR #state = :released"
+                " OR (#state <> :done AND expires < :at)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":released": {"S": RELEASED},
+                    ":done": {"S": DONE},
+                    ":at": {"S": stamp(at)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def advance_lease(
+        self, key: str, holder: str, state: str, backup_id: str | None = None
+    ) -> bool:
+        """Move the lease on, if ``holder`` still holds it (a conditional update)."""
+        update = "SET #state = :state"
+        values: dict[str, Any] = {
+            ":state": {"S": state},
+            ":holder": {"S": holder},
+            ":done": {"S": DONE},
+            ":released": {"S": RELEASED},
+        }
+        if backup_id is not None:
+            update += ", backup_id = :backup"
+            values[":backup"] = {"S": backup_id}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": LEASE_PK}, "sk": {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression="holder = :holder AND #state <> :done AND #state <> :released",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def open_leases(self) -> list[Lease]:
+        """Leases not done nor released, oldest first."""
+        found = [
+            Lease(
+                key=item["sk"]["S"],
+                holder=item["holder"]["S"],
+                at=datetime.fromisoformat(item["at"]["S"]),
+                expires=datetime.fromisoformat(item["expires"]["S"]),
+                state=item["state"]["S"],
+                backup_id=item.get("backup_id", {}).get("S"),
+                subject=json.loads(item["subject"]["S"]),
+            )
+            for item in self._query(LEASE_PK)
+            if item["state"]["S"] in OPEN_STATES
+        ]
+        return sorted(found, key=lambda lease: (lease.at, lease.key))
+
+    def record_announcement(
+        self, key: str, deadline: datetime, at: datetime, message_ids: list[str]
+    ) -> None:
+        """Record an announcement that reached people."""
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"announce#{key}"},
+                "sk": {"S": f"{stamp(at)}#{stamp(deadline)}"},
+                "deadline": {"S": stamp(deadline)},
+                "message_ids": {"S": json.dumps(message_ids)},
+            },
+        )
+
+    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
+        """The latest announced deadline of each key (one query per key)."""
+        found: dict[str, datetime] = {}
+        for key in dict.fromkeys(keys):
+            items = self._query(f"announce#{key}")
+            if items:
+                latest = max(items, key=lambda item: item["sk"]["S"])
+                found[key] = datetime.fromisoformat(latest["deadline"]["S"])
+        return found
 
     def save_backup(self, backup: Backup) -> None:
         """Store a backup."""

@@ -41,6 +41,9 @@ CONFIG_FIELDS = (
     "EnableNetworkIsolation",
 )
 ENDPOINT_TAG_SKIP_PREFIX = "aws:"
+# Tags SageSaver puts on an endpoint configuration before it deletes the endpoint using it.
+DELETED_ENDPOINT_TAG = "sagesaver:deleted-endpoint"
+BACKUP_TAG = "sagesaver:backup"
 
 
 def _copy(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str,
             "Tags": _tags(aws, region, endpoint.arn),
         },
         "endpoint_config": {
+            "arn": config["EndpointConfigArn"],
             "spec": _copy(dict(config), CONFIG_FIELDS),
             "tags": _tags(aws, region, config["EndpointConfigArn"]),
         },
@@ -148,12 +152,78 @@ def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str,
     }
 
 
-def delete(aws: Aws, endpoint: Resource, config_name: str | None) -> None:
-    """Delete the endpoint, and its configuration when ``config_name`` is given."""
+def current_tags(aws: Aws, resource: Resource) -> dict[str, str]:
+    """The resource's tags read now from SageMaker (not from the scan's bulk read)."""
+    return {t["Key"]: t["Value"] for t in _tags(aws, resource.region, resource.arn)}
+
+
+def _is_missing(exc: Exception) -> bool:
+    """True when SageMaker said the endpoint does not exist."""
+    error = scan_error(exc, "", "")
+    return error.code in ("ValidationException", "ResourceNotFound") and (
+        "could not find" in error.message.lower() or "not found" in error.message.lower()
+    )
+
+
+def endpoint_state(aws: Aws, region: str, name: str) -> tuple[str, datetime] | None:
+    """(status, creation time) of the endpoint named ``name`` now, or None when there is none."""
+    try:
+        described = aws.sagemaker(region).describe_endpoint(EndpointName=name)
+    except AWS_ERRORS as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    return described["EndpointStatus"], described["CreationTime"]
+
+
+def delete(aws: Aws, endpoint: Resource, config_name: str | None) -> str:
+    """Delete the endpoint, and its configuration when ``config_name`` is given.
+
+    A delete whose answer was lost and was retried (``Could not find endpoint``), or one that
+    found the endpoint already ``Deleting``, has done its work: that is a success.
+    """
     client = aws.sagemaker(endpoint.region)
-    client.delete_endpoint(EndpointName=endpoint.name)
+    outcome = "deleted"
+    try:
+        client.delete_endpoint(EndpointName=endpoint.name)
+    except AWS_ERRORS:
+        state = endpoint_state(aws, endpoint.region, endpoint.name)
+        if state is not None and state[0] != "Deleting":
+            raise
+        outcome = "deleted (it was already being deleted)"
     if config_name:
         client.delete_endpoint_config(EndpointConfigName=config_name)
+        outcome += " with its configuration"
+    return outcome
+
+
+def mark_backup_location(
+    aws: Aws, region: str, config_arn: str, endpoint_name: str, where: str
+) -> None:
+    """Tag the endpoint configuration (which outlives the endpoint) with where the backup is,
+    so ``restore`` run with another ledger can say where to look."""
+    aws.sagemaker(region).add_tags(
+        ResourceArn=config_arn,
+        Tags=[
+            {"Key": DELETED_ENDPOINT_TAG, "Value": endpoint_name},
+            {"Key": BACKUP_TAG, "Value": where[:256]},
+        ],
+    )
+
+
+def backup_hints(aws: Aws, region: str, endpoint_name: str) -> list[str]:
+    """Where backups of a deleted endpoint are kept, from its configurations' tags."""
+    paginator = aws.tagging(region).get_paginator("get_resources")
+    hints = []
+    for page in paginator.paginate(
+        ResourceTypeFilters=["sagemaker:endpoint-config"],
+        TagFilters=[{"Key": DELETED_ENDPOINT_TAG, "Values": [endpoint_name]}],
+    ):
+        for mapping in page["ResourceTagMappingList"]:
+            tags = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+            if BACKUP_TAG in tags:
+                hints.append(tags[BACKUP_TAG])
+    return sorted(set(hints))
 
 
 def _exists(call: Any, **kwargs: Any) -> bool:

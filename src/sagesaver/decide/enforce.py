@@ -1,20 +1,26 @@
 """Escalation with a grace period, and the blast-radius guard. Pure: no AWS, no clock.
 
 When an endpoint first qualifies for deletion, SageSaver tags it
-``sagesaver:scheduled-action=delete@<deadline, ISO 8601 UTC>`` and says so in the notification.
-At a run after the deadline it is deleted, after a fresh re-check. If it became active again (or
-was protected, or left the policy's selection) the tag is removed and the endpoint is spared.
-A user postpones by editing the tag's time.
+``sagesaver:scheduled-action=delete@<deadline, ISO 8601 UTC>`` and says so in the notification;
+the ledger records the deadline once the notification was sent. At a run after the deadline it
+is deleted, after a fresh re-check. If it became active again (or was protected, or left the
+policy's selection) the tag is removed and the endpoint is spared. When the facts about it could
+not be read, nothing about it changes (the deadline stands, nothing is done).
+
+Only a deadline SageSaver announced counts: a tag that no announcement in the ledger backs
+(written by hand, or by a run whose digest never went out) is treated as new, announced and
+given a fresh grace period. A user postpones by editing the tag to a later time; an earlier
+time than the one announced is ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
-from sagesaver.model import Action, Decision
+from sagesaver.model import Action, Decision, Resource
 
 SCHEDULED_TAG = "sagesaver:scheduled-action"
 
@@ -27,6 +33,7 @@ class Stage(str, Enum):
     ACT = "act"  # the deadline passed: re-check, back up, delete
     DEFER = "defer"  # due, but beyond max_actions_per_run this run
     SPARE = "spare"  # tagged, but no longer qualifies: remove the tag
+    HOLD = "hold"  # tagged, but its facts could not be read: change nothing
 
 
 @dataclass(frozen=True)
@@ -57,18 +64,33 @@ def tag_value(action: str, deadline: datetime) -> str:
     return f"{action}@{moment.isoformat().replace('+00:00', 'Z')}"
 
 
+def parse_moment(text: str) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime, or None when it is not one that exists in UTC
+    (``9999-12-31T23:59:59-01:00`` is past the last representable moment)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
 def parse_tag(value: str) -> tuple[str, datetime] | None:
     """The (action, deadline) of a scheduled-action tag, or None if it is not one."""
     action, sep, moment = value.partition("@")
     if not sep or not action:
         return None
-    try:
-        deadline = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
-    except ValueError:
+    deadline = parse_moment(moment)
+    if deadline is None:
         return None
-    if deadline.tzinfo is None:
-        deadline = deadline.replace(tzinfo=timezone.utc)
     return action.strip().lower(), deadline
+
+
+def announcement_key(resource: Resource) -> str:
+    """What an announcement is about: this resource, not another one later given its name."""
+    created = resource.created.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return f"{resource.arn.lower()}|{created}"
 
 
 def plan_enforcement(
@@ -76,17 +98,26 @@ def plan_enforcement(
     grace_hours: float,
     max_actions: int,
     now: datetime,
+    announced: Mapping[str, datetime] | None = None,
 ) -> EnforcementPlan:
     """The steps for every decision with a destructive action, or carrying our tag.
 
-    Due deletions beyond ``max_actions`` are deferred, the most expensive acted on first.
+    ``announced`` holds, by :func:`announcement_key`, the deadlines SageSaver announced in a
+    digest that was sent. Due deletions beyond ``max_actions`` are deferred, the most expensive
+    acted on first.
     """
+    announced = announced or {}
     plan = EnforcementPlan()
     due: list[Step] = []
     for decision in decisions:
         destructive = decision.action is Action.DELETE
         raw = decision.resource.tags.get(SCHEDULED_TAG)
         scheduled = parse_tag(raw) if raw is not None else None
+        if decision.unknown:
+            if raw is not None:
+                reason = f"facts could not be read, nothing changed: {decision.reason}"
+                plan.steps.append(Step(decision, Stage.HOLD, "delete", None, reason))
+            continue
         if not destructive:
             if raw is not None:
                 plan.steps.append(
@@ -100,14 +131,20 @@ def plan_enforcement(
                 )
             continue
         action = decision.action.value
-        if scheduled is None or scheduled[0] != action:
+        proven = announced.get(announcement_key(decision.resource))
+        if scheduled is None or scheduled[0] != action or proven is None:
             deadline = now + timedelta(hours=grace_hours)
             stage = Stage.ACT if grace_hours == 0 else Stage.ANNOUNCE
-            why = "unreadable tag replaced; " if raw is not None and scheduled is None else ""
+            if raw is not None and scheduled is None:
+                why = "unreadable tag replaced; "
+            elif scheduled is not None and proven is None:
+                why = "deadline tag not announced by SageSaver, announced afresh; "
+            else:
+                why = ""
             step = Step(decision, stage, action, deadline, f"{why}{decision.reason}")
             (due if stage is Stage.ACT else plan.steps).append(step)
             continue
-        deadline = scheduled[1]
+        deadline = max(scheduled[1], proven)  # postponing works, bringing forward does not
         if deadline > now:
             plan.steps.append(
                 Step(

@@ -91,6 +91,8 @@ LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:Query",  # leases, announcements and backups are read by key prefix
+    "dynamodb:UpdateItem",  # a lease moves on, conditionally, step by step
 )
 LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
 INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
@@ -126,7 +128,7 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
     "sagemaker:DeleteEndpointConfig": ("endpoint-config",),
     "sagemaker:DescribeModel": ("model",),
-    "sagemaker:AddTags": ("endpoint",),
+    "sagemaker:AddTags": ("endpoint", "endpoint-config"),
     "sagemaker:DeleteTags": ("endpoint",),
     "sagemaker:ListTags": ("endpoint", "endpoint-config", "model"),
     "sagemaker:StartNotebookInstance": ("notebook-instance",),
@@ -186,7 +188,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         description="SageSaver: report idle SageMaker endpoints (and delete them per policy)",
         capabilities=("scan", "notify"),
         deleting=("enforce",),
-        ledger="deleting",
+        ledger="always",  # a retried invocation must not send its digest twice
         memory_mb=512,
         timeout_s=600,
     ),
