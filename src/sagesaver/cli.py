@@ -1105,6 +1105,24 @@ def backups_command(
         )
 
 
+def _hints(name: str, region: str | None) -> str:
+    """Where SageSaver said it kept backups of ``name`` (tags on its endpoint configuration)."""
+    from sagesaver.aws.endpoints import backup_hints
+    from sagesaver.aws.errors import AWS_ERRORS
+
+    aws = Aws()
+    where = region or aws.default_region
+    if where is None:
+        return ""
+    try:
+        hints = backup_hints(aws, where, name)
+    except AWS_ERRORS:
+        return ""
+    if not hints:
+        return ""
+    return "; SageSaver kept its backup in " + ", ".join(hints) + " (pass that --ledger)"
+
+
 @app.command("restore")
 def restore_command(
     name: Annotated[str, typer.Argument(help="The deleted endpoint's name.")],
@@ -1125,7 +1143,10 @@ def restore_command(
     ledger = _open_ledger(ledger_path, read_only=not apply)
     found = [b for b in ledger.backups(name, region) if backup_id in (None, b.id)]
     if not found:
-        raise _fail(f"no backup of endpoint {name!r}" + (f" in {region}" if region else ""))
+        where = f" in {region}" if region else ""
+        raise _fail(
+            f"no backup of endpoint {name!r}{where} in {ledger.location}" + _hints(name, region)
+        )
     regions = sorted({b.region for b in found})
     if backup_id is None and len(regions) > 1:
         raise _fail(f"{name!r} has backups in {', '.join(regions)}: pass --region")

@@ -110,6 +110,7 @@ def step_dict(result: StepResult) -> dict[str, Any]:
         "account": resource.account,
         "stage": result.step.stage.value,
         "action": result.step.action,
+        "reason": result.step.reason,
         "deadline": iso(deadline) if deadline else None,
         "applied": result.applied,
         "outcome": result.outcome,
@@ -252,15 +253,14 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
                 aws, endpoint.region, config_arn, endpoint.name, where
             )
         _advance(ctx, key, DELETE_SENT, backup_id)
-    except BaseException:
+    except AWS_ERRORS:
         _release(aws, ctx, key, endpoint)
         raise
     try:
         outcome = aws_endpoints.delete(aws, endpoint, None)
-    except BaseException:
+    except AWS_ERRORS:
         _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
         raise
-    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
     if rules.delete_config:
         try:
             aws.sagemaker(endpoint.region).delete_endpoint_config(EndpointConfigName=config_name)
@@ -268,7 +268,19 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
         except AWS_ERRORS as exc:
             error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
             outcome += f"; its configuration was kept: {error.message}"
+    record_done(ctx, step, key, outcome, backup_id)
     return outcome, True, backup_id
+
+
+def record_done(
+    ctx: RunContext, step: Step, key: str, outcome: str, backup_id: str | None = None
+) -> None:
+    """Record the action in the ledger, then close its lease. A run that dies in between
+    leaves the lease open: the next run finds the entry and only closes it."""
+    if backup_id is not None:
+        outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
+    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id))
+    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
 
 
 # --- resuming or releasing what a run left half-done -----------------------------------------
@@ -304,6 +316,8 @@ def recover(
         if entry is not None:
             ledger.record(entry)
             entries.append(entry)
+            if entry.action != "delete:released":
+                ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
     return entries, errors
 
 
@@ -313,11 +327,17 @@ def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry |
     same = state is not None and iso(state[1]) == subject["created"]
     gone = not same or (state is not None and state[0] == "Deleting")
     if gone and lease.state == DELETE_SENT:
-        ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+        recorded = lease.backup_id is not None and any(
+            e.backup_ref == lease.backup_id and e.action == "delete" for e in ledger.entries()
+        )
+        if recorded:  # the run died between its ledger entry and closing the lease
+            ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+            return None
         outcome = "deleted (confirmed by a later run)"
+        if lease.backup_id is not None:
+            outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
         action = "delete"
     elif gone and lease.state == BACKED_UP:
-        ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
         outcome = "gone after SageSaver's backup, before its delete was sent"
         action = "delete:gone"
     else:
@@ -505,6 +525,8 @@ def enforce(
     if ledger is not None and apply:
         for step_result in steps:
             step = step_result.step
+            if step.stage is Stage.ACT and step_result.applied:
+                continue  # recorded by the act itself, before its lease was closed
             if step.stage in (Stage.ANNOUNCE, Stage.ACT, Stage.SPARE, Stage.DEFER):
                 ledger.record(_entry(step, now, step_result.outcome, False, step_result.backup_id))
     return EnforcementRun(steps, notified)

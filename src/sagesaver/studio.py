@@ -16,8 +16,16 @@ from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.decide.enforce import Step
 from sagesaver.decide.studio import decide_app
-from sagesaver.enforce import LEASE, Act, EnforcementRun, RunContext, enforce, lease_key
-from sagesaver.ledger import DELETE_SENT, DONE, RELEASED, Ledger
+from sagesaver.enforce import (
+    LEASE,
+    Act,
+    EnforcementRun,
+    RunContext,
+    enforce,
+    lease_key,
+    record_done,
+)
+from sagesaver.ledger import DELETE_SENT, RELEASED, Ledger
 from sagesaver.model import Decision, Kind, ScanError
 from sagesaver.policy import Policy
 from sagesaver.pricing import Pricer
@@ -60,11 +68,12 @@ def act_on_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
         ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
         try:
             aws_studio.delete_app(aws, app)
-        except BaseException:
+        except AWS_ERRORS:
             ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
             raise
-        ctx.ledger.advance_lease(key, ctx.run_id, DONE)
-        return "deleted (the space and its storage are kept)", True, None
+        outcome = "deleted (the space and its storage are kept)"
+        record_done(ctx, step, key, outcome)
+        return outcome, True, None
 
     return act
 
