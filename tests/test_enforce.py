@@ -172,8 +172,13 @@ def test_after_the_deadline_it_is_backed_up_deleted_and_restorable(
     policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert [p["PolicyName"] for p in policies] == ["invocations"]
 
+    # The endpoint exists now: a second restore refuses, and changes nothing.
+    sim.middleware.counts.clear()
     code, again = cli.json("restore", "old-demo", "--ledger", setup["ledger"], "--apply")
-    assert "endpoint old-demo: exists" in again["steps"]
+    assert code == 1 and again["steps"] == []
+    assert "an endpoint named old-demo exists" in again["errors"][0]["message"]
+    writes = {op for op in sim.middleware.counts if not op.startswith(("Describe", "List"))}
+    assert writes == set()
 
 
 def test_a_resource_that_became_active_is_spared(

@@ -1136,9 +1136,10 @@ def restore_command(
 ) -> None:
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
     tags, and auto scaling; whatever still exists is left as it is."""
-    from sagesaver.aws.endpoints import restore
+    from sagesaver.aws.endpoints import RestoreRefused, restore
     from sagesaver.aws.errors import AWS_ERRORS, scan_error
     from sagesaver.ledger import Entry
+    from sagesaver.model import ScanError
 
     ledger = _open_ledger(ledger_path, read_only=not apply)
     found = [b for b in ledger.backups(name, region) if backup_id in (None, b.id)]
@@ -1155,6 +1156,9 @@ def restore_command(
     errors = []
     try:
         done = restore(aws, chosen.document, apply)
+    except RestoreRefused as exc:
+        errors.append(ScanError(chosen.region, "restore", str(exc), name, "Refused"))
+        done = []
     except AWS_ERRORS as exc:
         errors.append(scan_error(exc, chosen.region, "restore", name))
         done = []

@@ -49,6 +49,7 @@ ENFORCE: tuple[str, ...] = (
     "cloudwatch:GetMetricData",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:DescribeScheduledActions",
 )
 RESTORE: tuple[str, ...] = (
     "sagemaker:DescribeModel",
@@ -61,6 +62,9 @@ RESTORE: tuple[str, ...] = (
     "iam:PassRole",
     "application-autoscaling:RegisterScalableTarget",
     "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:PutScheduledAction",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "tag:GetResources",
 )
 STUDIO: tuple[str, ...] = (
     "sagemaker:ListDomains",

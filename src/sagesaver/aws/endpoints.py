@@ -1,8 +1,10 @@
-"""Endpoint enforcement in AWS: scheduled-action tags, complete backups, deletion, restore.
+"""Endpoint enforcement in AWS: fresh checks, complete backups, deletion, restore.
 
 A backup holds everything needed to bring an endpoint back: the endpoint (name, configuration
-name, tags), its endpoint configuration (as created, with tags), every model it uses (as created,
-with tags), and the Application Auto Scaling targets and policies of its variants.
+name, tags, deployment configuration, and the live weight and instance count of each variant),
+its endpoint configuration and every model it uses (each with every field the describe call
+returns that the create call accepts, read from the API model, and their tags), and the
+Application Auto Scaling targets, policies and scheduled actions of its variants.
 """
 
 from __future__ import annotations
@@ -18,36 +20,10 @@ from sagesaver.model import Resource
 SCALING_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
-# Fields of the describe answers that CreateModel / CreateEndpointConfig accept again.
-MODEL_FIELDS = (
-    "ModelName",
-    "PrimaryContainer",
-    "Containers",
-    "InferenceExecutionConfig",
-    "ExecutionRoleArn",
-    "VpcConfig",
-    "EnableNetworkIsolation",
-)
-CONFIG_FIELDS = (
-    "EndpointConfigName",
-    "ProductionVariants",
-    "DataCaptureConfig",
-    "KmsKeyId",
-    "AsyncInferenceConfig",
-    "ExplainerConfig",
-    "ShadowProductionVariants",
-    "ExecutionRoleArn",
-    "VpcConfig",
-    "EnableNetworkIsolation",
-)
 ENDPOINT_TAG_SKIP_PREFIX = "aws:"
 # Tags SageSaver puts on an endpoint configuration before it deletes the endpoint using it.
 DELETED_ENDPOINT_TAG = "sagesaver:deleted-endpoint"
 BACKUP_TAG = "sagesaver:backup"
-
-
-def _copy(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    return {k: answer[k] for k in fields if answer.get(k) not in (None, [], {})}
 
 
 def _tags(aws: Aws, region: str, arn: str) -> list[dict[str, str]]:
@@ -84,8 +60,46 @@ def fresh_check(
     return True, "still idle and unchanged", dict(described)
 
 
+def _accepted(client: Any, operation: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a describe ``answer`` that ``operation`` (a Create/Put/Register call)
+    accepts, by the API model, so that nothing it can take back is left out. Tags apart."""
+    members = set(client.meta.service_model.operation_model(operation).input_shape.members)
+    return {
+        k: v
+        for k, v in answer.items()
+        if k in members and k != "Tags" and v not in (None, [], {}, "")
+    }
+
+
+def _scaling(aws: Aws, region: str, endpoint: str, variants: list[str]) -> dict[str, Any]:
+    """The Application Auto Scaling targets, policies and scheduled actions of the variants."""
+    scaling = aws.client("application-autoscaling", region)
+    targets, policies, scheduled = [], [], []
+    for variant in variants:
+        resource_id = f"endpoint/{endpoint}/variant/{variant}"
+        found = scaling.describe_scalable_targets(
+            ServiceNamespace=SCALING_NAMESPACE, ResourceIds=[resource_id]
+        )["ScalableTargets"]
+        targets += [_accepted(scaling, "RegisterScalableTarget", t) for t in found]
+        if not found:
+            continue
+        for policy in scaling.describe_scaling_policies(
+            ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id
+        )["ScalingPolicies"]:
+            policies.append(_accepted(scaling, "PutScalingPolicy", policy))
+        for action in scaling.describe_scheduled_actions(
+            ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id
+        )["ScheduledActions"]:
+            scheduled.append(_accepted(scaling, "PutScheduledAction", action))
+    for item in [*targets, *policies, *scheduled]:
+        item.pop("ServiceNamespace", None)
+    return {"targets": targets, "policies": policies, "scheduled_actions": scheduled}
+
+
 def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str, Any]:
-    """Everything needed to recreate the endpoint (see the module docstring)."""
+    """Everything needed to recreate the endpoint (see the module docstring): every field the
+    describe calls return that the create calls accept, the live weights and instance counts
+    of its variants, its deployment configuration, tags, and auto scaling."""
     region = endpoint.region
     client = aws.sagemaker(region)
     config = client.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
@@ -96,59 +110,40 @@ def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str,
         model = client.describe_model(ModelName=name)
         models.append(
             {
-                "spec": _copy(dict(model), MODEL_FIELDS),
+                "spec": _accepted(client, "CreateModel", dict(model)),
                 "tags": _tags(aws, region, model["ModelArn"]),
             }
         )
-    scaling = aws.client("application-autoscaling", region)
-    targets, policies = [], []
-    for variant in described.get("ProductionVariants", []):
-        resource_id = f"endpoint/{endpoint.name}/variant/{variant['VariantName']}"
-        found = scaling.describe_scalable_targets(
-            ServiceNamespace=SCALING_NAMESPACE, ResourceIds=[resource_id]
-        )["ScalableTargets"]
-        targets += [
-            {
-                k: t[k]
-                for k in ("ResourceId", "ScalableDimension", "MinCapacity", "MaxCapacity")
-                if k in t
-            }
-            for t in found
-        ]
-        if found:
-            for policy in scaling.describe_scaling_policies(
-                ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id
-            )["ScalingPolicies"]:
-                policies.append(
-                    {
-                        k: policy[k]
-                        for k in (
-                            "PolicyName",
-                            "ResourceId",
-                            "ScalableDimension",
-                            "PolicyType",
-                            "TargetTrackingScalingPolicyConfiguration",
-                            "StepScalingPolicyConfiguration",
-                        )
-                        if k in policy
-                    }
-                )
+    live = [
+        {
+            "VariantName": v["VariantName"],
+            "Weight": v.get("CurrentWeight"),
+            "InstanceCount": v.get("CurrentInstanceCount"),
+        }
+        for v in described.get("ProductionVariants", [])
+        if "CurrentServerlessConfig" not in v
+    ]
+    saved_endpoint: dict[str, Any] = {
+        "EndpointName": endpoint.name,
+        "EndpointConfigName": described["EndpointConfigName"],
+        "Tags": _tags(aws, region, endpoint.arn),
+        "LiveVariants": live,
+    }
+    if described.get("LastDeploymentConfig"):
+        saved_endpoint["DeploymentConfig"] = described["LastDeploymentConfig"]
+    variants = [v["VariantName"] for v in described.get("ProductionVariants", [])]
     return {
-        "format": 1,
+        "format": 2,
         "region": region,
         "account": endpoint.account,
-        "endpoint": {
-            "EndpointName": endpoint.name,
-            "EndpointConfigName": described["EndpointConfigName"],
-            "Tags": _tags(aws, region, endpoint.arn),
-        },
+        "endpoint": saved_endpoint,
         "endpoint_config": {
             "arn": config["EndpointConfigArn"],
-            "spec": _copy(dict(config), CONFIG_FIELDS),
+            "spec": _accepted(client, "CreateEndpointConfig", dict(config)),
             "tags": _tags(aws, region, config["EndpointConfigArn"]),
         },
         "models": models,
-        "scaling": {"targets": targets, "policies": policies},
+        "scaling": _scaling(aws, region, endpoint.name, variants),
     }
 
 
@@ -226,63 +221,161 @@ def backup_hints(aws: Aws, region: str, endpoint_name: str) -> list[str]:
     return sorted(set(hints))
 
 
-def _exists(call: Any, **kwargs: Any) -> bool:
+class RestoreRefused(Exception):
+    """Restoring would change a resource this restore did not create."""
+
+
+def _exists(call: Any, **kwargs: Any) -> dict[str, Any] | None:
     try:
-        call(**kwargs)
+        return dict(call(**kwargs))
     except AWS_ERRORS as exc:
         if scan_error(exc, "", "").code in ("ValidationException", "ResourceNotFound"):
-            return False
+            return None
         raise
-    return True
 
 
-def restore(aws: Aws, saved: dict[str, Any], apply: bool) -> list[str]:
-    """Recreate whatever of the backup is missing; return what was (or would be) done."""
+def _model_line(spec: dict[str, Any]) -> str:
+    containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else []
+    containers += spec.get("Containers", [])
+    images = ", ".join(str(c.get("Image", c.get("ModelPackageName", "?"))) for c in containers)
+    return f"image {images or '-'}; role {spec.get('ExecutionRoleArn', '-')}"
+
+
+def _config_line(spec: dict[str, Any]) -> str:
+    parts = []
+    for v in spec.get("ProductionVariants", []):
+        size = (
+            "serverless"
+            if v.get("ServerlessConfig")
+            else f"{v.get('InstanceType', '?')} x {v.get('InitialInstanceCount', '?')}"
+        )
+        parts.append(
+            f"{v['VariantName']}: {size}, weight {v.get('InitialVariantWeight', 1.0):g}, "
+            f"model {v.get('ModelName', '-')}"
+        )
+    return "; ".join(parts) or "no variants"
+
+
+def _live_changes(saved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The live weights and counts that differ from the configuration's initial values."""
+    initial = {
+        v["VariantName"]: (v.get("InitialVariantWeight", 1.0), v.get("InitialInstanceCount"))
+        for v in saved["endpoint_config"]["spec"].get("ProductionVariants", [])
+    }
+    changes = []
+    for live in saved["endpoint"].get("LiveVariants", []):
+        weight, count = initial.get(live["VariantName"], (None, None))
+        if live.get("Weight") is None or live.get("InstanceCount") is None:
+            continue
+        if (float(live["Weight"]), int(live["InstanceCount"])) != (float(weight or 0), count):
+            changes.append(
+                {
+                    "VariantName": live["VariantName"],
+                    "DesiredWeight": float(live["Weight"]),
+                    "DesiredInstanceCount": int(live["InstanceCount"]),
+                }
+            )
+    return changes
+
+
+def restore(aws: Aws, saved: dict[str, Any], apply: bool, wait_minutes: float = 30) -> list[str]:
+    """Recreate the endpoint of a backup; return what was (or would be) done.
+
+    Nothing that exists is ever modified: when an endpoint with the name exists (whatever its
+    state), or a model or configuration of the backup's name exists but differs from the
+    backup, :class:`RestoreRefused` is raised before anything is created. The dry run checks
+    the same. Auto scaling is set up only on the endpoint this restore created. When the live
+    weights or instance counts differed from the configuration, they are set again once the
+    new endpoint is ``InService`` (waiting up to ``wait_minutes``).
+    """
     region = saved["region"]
     client = aws.sagemaker(region)
-    done: list[str] = []
-    verb = "created" if apply else "would create"
-    for model in saved["models"]:
-        name = model["spec"]["ModelName"]
-        if _exists(client.describe_model, ModelName=name):
-            done.append(f"model {name}: exists")
-            continue
-        if apply:
-            client.create_model(
-                **model["spec"], **({"Tags": model["tags"]} if model["tags"] else {})
-            )
-        done.append(f"model {name}: {verb}")
-    config = saved["endpoint_config"]
-    config_name = config["spec"]["EndpointConfigName"]
-    if _exists(client.describe_endpoint_config, EndpointConfigName=config_name):
-        done.append(f"endpoint configuration {config_name}: exists")
-    else:
-        if apply:
-            client.create_endpoint_config(
-                **config["spec"], **({"Tags": config["tags"]} if config["tags"] else {})
-            )
-        done.append(f"endpoint configuration {config_name}: {verb}")
     endpoint = saved["endpoint"]
     name = endpoint["EndpointName"]
-    if _exists(client.describe_endpoint, EndpointName=name):
-        done.append(f"endpoint {name}: exists")
-    else:
-        if apply:
-            client.create_endpoint(
-                EndpointName=name,
-                EndpointConfigName=endpoint["EndpointConfigName"],
-                **({"Tags": endpoint["Tags"]} if endpoint["Tags"] else {}),
-            )
-        done.append(f"endpoint {name}: {verb}")
-    scaling = aws.client("application-autoscaling", region)
-    for target in saved["scaling"]["targets"]:
-        if apply:
-            scaling.register_scalable_target(ServiceNamespace=SCALING_NAMESPACE, **target)
-        done.append(
-            f"scaling target {target['ResourceId']}: {'registered' if apply else 'would register'}"
+    state = endpoint_state(aws, region, name)
+    if state is not None:
+        raise RestoreRefused(
+            f"an endpoint named {name} exists ({state[0]}): restore never changes a resource "
+            "it did not create; delete or rename that endpoint first"
         )
-    for policy in saved["scaling"]["policies"]:
-        if apply:
-            scaling.put_scaling_policy(ServiceNamespace=SCALING_NAMESPACE, **policy)
-        done.append(f"scaling policy {policy['PolicyName']}: {'put' if apply else 'would put'}")
+    verb = "created" if apply else "would create"
+    plan: list[tuple[str, Any]] = []
+    done: list[str] = []
+    for model in saved["models"]:
+        spec = model["spec"]
+        existing = _exists(client.describe_model, ModelName=spec["ModelName"])
+        if existing is not None:
+            if _accepted(client, "CreateModel", existing) != spec:
+                raise RestoreRefused(
+                    f"a different model named {spec['ModelName']} exists: restore never "
+                    "changes a resource it did not create"
+                )
+            done.append(f"model {spec['ModelName']}: exists, used as it is")
+            continue
+        done.append(f"model {spec['ModelName']}: {verb} ({_model_line(spec)})")
+        plan.append(("model", model))
+    config = saved["endpoint_config"]
+    spec = config["spec"]
+    existing = _exists(
+        client.describe_endpoint_config, EndpointConfigName=spec["EndpointConfigName"]
+    )
+    if existing is not None:
+        if _accepted(client, "CreateEndpointConfig", existing) != spec:
+            raise RestoreRefused(
+                f"a different endpoint configuration named {spec['EndpointConfigName']} "
+                "exists: restore never changes a resource it did not create"
+            )
+        done.append(f"endpoint configuration {spec['EndpointConfigName']}: exists, used as it is")
+    else:
+        done.append(
+            f"endpoint configuration {spec['EndpointConfigName']}: {verb} ({_config_line(spec)})"
+        )
+        plan.append(("config", config))
+    done.append(f"endpoint {name}: {verb}")
+    changes: list[Any] = _live_changes(saved)
+    for change in changes:
+        done.append(
+            f"variant {change['VariantName']}: weight {change['DesiredWeight']:g}, "
+            f"{change['DesiredInstanceCount']} instance(s) as it ran "
+            + ("(set once InService)" if apply else "(would be set once InService)")
+        )
+    scaling = saved["scaling"]
+    for target in scaling["targets"]:
+        done.append(f"scaling target {target['ResourceId']}: {verb}")
+    for policy in scaling["policies"]:
+        done.append(f"scaling policy {policy['PolicyName']}: {verb}")
+    for action in scaling.get("scheduled_actions", []):
+        done.append(f"scheduled action {action['ScheduledActionName']}: {verb}")
+    if not apply:
+        return done
+
+    for kind, item in plan:
+        tags = {"Tags": item["tags"]} if item["tags"] else {}
+        if kind == "model":
+            client.create_model(**item["spec"], **tags)
+        else:
+            client.create_endpoint_config(**item["spec"], **tags)
+    extra: dict[str, Any] = {}
+    if endpoint.get("Tags"):
+        extra["Tags"] = endpoint["Tags"]
+    if endpoint.get("DeploymentConfig"):
+        extra["DeploymentConfig"] = endpoint["DeploymentConfig"]
+    client.create_endpoint(
+        EndpointName=name, EndpointConfigName=endpoint["EndpointConfigName"], **extra
+    )
+    if changes:
+        attempts = max(1, int(wait_minutes * 60 / 15))
+        client.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": attempts}
+        )
+        client.update_endpoint_weights_and_capacities(
+            EndpointName=name, DesiredWeightsAndCapacities=changes
+        )
+    autoscaling = aws.client("application-autoscaling", region)
+    for target in scaling["targets"]:
+        autoscaling.register_scalable_target(ServiceNamespace=SCALING_NAMESPACE, **target)
+    for policy in scaling["policies"]:
+        autoscaling.put_scaling_policy(ServiceNamespace=SCALING_NAMESPACE, **policy)
+    for action in scaling.get("scheduled_actions", []):
+        autoscaling.put_scheduled_action(ServiceNamespace=SCALING_NAMESPACE, **action)
     return done

@@ -116,6 +116,7 @@ UNSCOPED_ACTIONS = frozenset(
         "tag:GetResources",
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:DescribeScheduledActions",
         "ec2:DescribeRegions",
         "pricing:GetProducts",
     }
