@@ -54,7 +54,11 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
             "errors": [],
         }
     try:
-        ledger = open_ledger(location, read_only=not apply) if location else None
+        ledger = (
+            open_ledger(location, read_only=not apply, setting="SAGESAVER_LEDGER")
+            if location
+            else None
+        )
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
@@ -101,7 +105,7 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
                 raise InputError(f"event.schedule: unknown schedule {name!r}")
             only = frozenset({name})
         location = os.environ.get("SAGESAVER_LEDGER")
-        ledger = open_ledger(location) if location else None
+        ledger = open_ledger(location, setting="SAGESAVER_LEDGER") if location else None
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)

@@ -508,13 +508,16 @@ def default_ledger_path() -> Path:
 
 
 def open_ledger(
-    spec: str | None, default_region: str | None = None, read_only: bool = False
+    spec: str | None,
+    default_region: str | None = None,
+    read_only: bool = False,
+    setting: str = "--ledger",
 ) -> Ledger:
     """The ledger named by ``--ledger``: a file path (default: the user's data directory), or
     ``dynamodb://TABLE`` / ``dynamodb://REGION/TABLE`` for a DynamoDB table. ``read_only``
     (for commands that only read) never creates a file."""
     if spec is None:
-        return SqliteLedger(default_ledger_path(), read_only)
+        return SqliteLedger(default_ledger_path(), read_only, setting)
     if spec.startswith("dynamodb://"):
         from sagesaver.aws.dynamo_ledger import DynamoLedger
         from sagesaver.aws.session import Aws
@@ -525,10 +528,10 @@ def open_ledger(
         region = region or default_region or aws.default_region or ""
         if not table or not region:
             raise InputError(
-                f"--ledger {spec}: use dynamodb://TABLE (with a default region) "
+                f"{setting} {spec}: use dynamodb://TABLE (with a default region) "
                 "or dynamodb://REGION/TABLE"
             )
-        return DynamoLedger(aws, region, table)
+        return DynamoLedger(aws, region, table, setting)
     if "://" in spec:
-        raise InputError(f"--ledger {spec}: use a file path or dynamodb://[REGION/]TABLE")
-    return SqliteLedger(Path(spec).expanduser(), read_only)
+        raise InputError(f"{setting} {spec}: use a file path or dynamodb://[REGION/]TABLE")
+    return SqliteLedger(Path(spec).expanduser(), read_only, setting)

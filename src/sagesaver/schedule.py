@@ -191,9 +191,13 @@ def parse_cron(text: str) -> Cron:
             )
         expression = " ".join("*" if f == "?" else f for f in fields)
     try:
-        croniter(expression, datetime(2026, 1, 1))  # noqa: DTZ001 (local wall-clock time)
+        iterator = croniter(expression, datetime(2026, 1, 1), max_years_between_matches=8)  # noqa: DTZ001 (local wall-clock time)
     except (CroniterError, ValueError, KeyError) as exc:
         raise ScheduleError(f"{source!r} is not a valid cron expression: {exc}") from exc
+    try:
+        iterator.get_next(datetime)
+    except CroniterError as exc:  # e.g. 0 0 30 2 *: February has no 30th
+        raise ScheduleError(f"{source!r} never fires: no date matches it") from exc
     return Cron(source=source, expression=expression, years=years)
 
 

@@ -50,7 +50,7 @@ def create_table(aws: Aws, region: str, table: str) -> None:
 class DynamoLedger:
     """A :class:`~sagesaver.ledger.Ledger` in a DynamoDB table."""
 
-    def __init__(self, aws: Aws, region: str, table: str) -> None:
+    def __init__(self, aws: Aws, region: str, table: str, setting: str = "--ledger") -> None:
         self.client = aws.client("dynamodb", region)
         self.table = table
         self.region = region
@@ -58,7 +58,7 @@ class DynamoLedger:
             self.client.describe_table(TableName=table)
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
-            raise InputError(f"--ledger dynamodb://{region}/{table}: {message}") from exc
+            raise InputError(f"{setting} dynamodb://{region}/{table}: {message}") from exc
 
     def _query(self, pk: str, since: str | None = None) -> list[dict[str, Any]]:
         condition = "pk = :pk"

@@ -5,7 +5,12 @@ process, so helpers can also adjust moto's in-memory state where the API cannot:
 endpoint look older than it is, or scale a variant to 0 instances.
 
 A WSGI middleware counts requests per operation and can add a fixed latency to each, as a
-real AWS round trip does.
+real AWS round trip does, or answer with faults.
+
+moto accepts what AWS refuses and answers more kindly than AWS does; :class:`AwsBehaviours`
+adds the AWS behaviours SageSaver's decisions depend on: ``GetMetricData`` answers that are not
+``Complete``, and a tagging API that answers with lower-case ARNs (both switched on by a test),
+and ``AddTags`` replacing the value of an existing key (always).
 """
 
 from __future__ import annotations
@@ -303,6 +308,13 @@ def _lowercase_arns(response: Any) -> Any:
     return ActionResult(answer)
 
 
+def _add_tags_replacing(self: Any, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+    resource = self._get_resource_from_arn(arn)
+    keys = {t["Key"] for t in tags}
+    resource.tags = [t for t in resource.tags if t["Key"] not in keys] + list(tags)
+    return list(resource.tags)
+
+
 _BEHAVIOURS_INSTALLED = False
 
 
@@ -313,6 +325,7 @@ def install_behaviours() -> None:
         return
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
+    from moto.sagemaker.models import SageMakerModelBackend
 
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
@@ -324,6 +337,9 @@ def install_behaviours() -> None:
         return _lowercase_arns(get_resources(self))
 
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
+    # Always on: AddTags replaces the value of a key the resource already has, as AWS does
+    # (moto appends a second tag with the same key).
+    setattr(SageMakerModelBackend, "add_tags", _add_tags_replacing)  # noqa: B010
     setattr(ResourceGroupsTaggingAPIResponse, "get_resources", lowercase_resources)  # noqa: B010
     _BEHAVIOURS_INSTALLED = True
 

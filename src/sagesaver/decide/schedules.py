@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import MAXYEAR, datetime, timedelta, timezone
 
 from sagesaver.model import Resource
 from sagesaver.policy import FALSE_VALUES, Policy
@@ -96,11 +96,16 @@ def parse_keep_running(value: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if len(text) == 10:  # a bare date: keep running through that whole day (UTC)
-        moment = moment + timedelta(days=1)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
+    try:
+        if len(text) == 10:  # a bare date: keep running through that whole day (UTC)
+            moment = moment + timedelta(days=1)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # beyond the representable range: the end of time, or its start
+        if moment.year >= MAXYEAR:
+            return datetime.max.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 def is_protected(resource: Resource, protect_tag: str) -> bool:
