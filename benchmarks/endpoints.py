@@ -27,9 +27,9 @@ from typing import Any
 
 from benchmarks import naive
 from sagesaver.aws.session import Aws
-from sagesaver.aws.simulator import Fleet, Simulator, VariantSpec
-from sagesaver.policy import Policy
-from sagesaver.run import scan
+from sagesaver.core.policy import Policy
+from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.pipelines.scan import scan
 
 REGION = "us-east-1"
 AGE = timedelta(days=10)
@@ -266,7 +266,7 @@ def _measure(
 
 
 def measure_sagesaver(sim: Simulator, seeded: Seeded) -> Run:
-    """Time ``sagesaver.run.scan`` with default policy, a new ``Aws()`` per run."""
+    """Time ``sagesaver.pipelines.scan.scan`` with default policy, a new ``Aws()`` per run."""
 
     def algorithm() -> tuple[set[str], list[str], dict[str, int] | None]:
         aws = Aws()

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sagesaver.aws.simulator import Fleet, Simulator
 from sagesaver.cli import app
+from sagesaver.demo.simulator import Fleet, Simulator
 
 from .agent_fakes import Agent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
 from tests.agent_fakes import ARN, Agent, AgentRun, FakeJupyter, write_executable
 
 pytestmark = pytest.mark.slow

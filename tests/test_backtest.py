@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from sagesaver.aws.history import align_hour, hourly_history
 from sagesaver.aws.session import Aws
-from sagesaver.aws.simulator import Fault, Fleet, Simulator, VariantSpec
-from sagesaver.backtest import BacktestResult, compare, replay
-from sagesaver.backtest_run import read_history, replay_history, run_backtest
-from sagesaver.policy import EndpointPolicy, Policy
+from sagesaver.core.backtest import BacktestResult, compare, replay
+from sagesaver.core.policy import EndpointPolicy, Policy
+from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
+from sagesaver.pipelines.backtest import read_history, replay_history, run_backtest
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 WINDOW = 30 * 24  # 720 hours
@@ -429,7 +429,7 @@ class _FakeCloudWatch:
 
 
 def test_hourly_history_batches_500_queries_and_reads_every_page() -> None:
-    from sagesaver.model import Kind, Resource
+    from sagesaver.core.model import Kind, Resource
 
     cloudwatch = _FakeCloudWatch()
     aws: Any = type("FakeAws", (), {"cloudwatch": lambda self, region: cloudwatch})()

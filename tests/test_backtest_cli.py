@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.demo.simulator import Fleet, Simulator
 
 from .conftest import Cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.demo.simulator import Fleet, Simulator
 
 from .conftest import Cli
 

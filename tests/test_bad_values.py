@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import Fleet, Simulator
-from sagesaver.decide.enforce import SCHEDULED_TAG, parse_tag
-from sagesaver.decide.schedules import KEEP_RUNNING_TAG, parse_keep_running
-from sagesaver.errors import InputError
+from sagesaver.core.errors import InputError
+from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
+from sagesaver.core.rules.schedules import KEEP_RUNNING_TAG, parse_keep_running
+from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.ledger import SqliteLedger, open_ledger
 
 from .conftest import Cli
@@ -147,9 +147,9 @@ def test_a_retried_lambda_invocation_sends_its_digest_once(
     fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Lambda retries an asynchronous invocation with the same request id after an error."""
-    from sagesaver.aws.dynamo_ledger import create_table
     from sagesaver.aws.session import Aws
-    from sagesaver.handlers import idle_endpoints
+    from sagesaver.lambda_handlers import idle_endpoints
+    from sagesaver.ledger.dynamodb import create_table
 
     topic = fleet.topic(EAST, "admins")
     fleet.endpoint(EAST, "idle-one", changed=now - OLD)
@@ -172,7 +172,7 @@ def test_a_retried_lambda_invocation_sends_its_digest_once(
 def test_the_lambda_names_its_setting_for_a_damaged_ledger(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagesaver.handlers import idle_endpoints
+    from sagesaver.lambda_handlers import idle_endpoints
 
     path = tmp_path / "ledger.sqlite"
     path.write_bytes(b"")

@@ -5,10 +5,10 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sagesaver.decide.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
-from sagesaver.model import Action, Activity, Kind, Resource, Variant
-from sagesaver.policy import EndpointPolicy
-from sagesaver.pricing import Pricer, PriceTable
+from sagesaver.core.model import Action, Activity, Kind, Resource, Variant
+from sagesaver.core.policy import EndpointPolicy
+from sagesaver.core.pricing import Pricer, PriceTable
+from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 PRICER = Pricer(PriceTable({"us-east-1": {"hosting": {"ml.m5.large": 0.1, "ml.g4dn.xlarge": 0.7}}}))

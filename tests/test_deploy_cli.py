@@ -7,7 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from sagesaver.aws.simulator import Simulator
+from sagesaver.demo.simulator import Simulator
 
 from .conftest import Cli
 from .test_deploy_template import supported_by_moto

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.core.errors import InputError
+from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.deploy.package import PackageInfo, build_package
-from sagesaver.errors import InputError
 
 from .shifted_clock import OFFSET_VARIABLE, child_env
 
@@ -33,8 +33,9 @@ def test_package_is_reproducible_small_and_complete(package: PackageInfo, tmp_pa
     assert again.sha256 == package.sha256
     assert package.size_bytes < 8 * 1024 * 1024
     names = zipfile.ZipFile(package.path).namelist()
-    assert "sagesaver/handlers.py" in names and "sagesaver/data/prices.json" in names
+    assert "sagesaver/lambda_handlers.py" in names and "sagesaver/data/prices.json" in names
     assert "sagesaver/agent/autostop.py" in names and "croniter/__init__.py" in names
+    assert not [n for n in names if n.startswith(("sagesaver/cli/", "sagesaver/demo/"))]
     for absent in ("sagesaver/cli.py", "sagesaver/demo.py", "sagesaver/aws/simulator.py"):
         assert absent not in names
     assert not any(n.startswith(("boto3/", "botocore/", "typer/", "rich/", "moto/")) for n in names)
@@ -85,7 +86,7 @@ def test_handlers_run_from_the_zip_in_a_clean_python_312(
     })  # fmt: skip
     script = (
         "import json, sys; sys.path.insert(0, sys.argv[1]);"
-        "import sagesaver.handlers as h;"
+        "import sagesaver.lambda_handlers as h;"
         "print(json.dumps({'idle': h.idle_endpoints({}, None),"
         " 'tick': h.schedule_tick({'schedule': 's'}, None)}))"
     )

@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import Fleet, Simulator
+from sagesaver.core.cron import to_eventbridge_expressions
+from sagesaver.core.errors import InputError
+from sagesaver.core.lifecycle import AgentOptions, render_on_start
+from sagesaver.core.permissions import CAPABILITIES
+from sagesaver.core.policy import Policy, parse_policy
+from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.deploy.template import (
     EXTRA_ACTIONS,
     FUNCTIONS,
@@ -30,11 +35,6 @@ from sagesaver.deploy.template import (
     render_template,
     template_actions,
 )
-from sagesaver.errors import InputError
-from sagesaver.lifecycle import AgentOptions, render_on_start
-from sagesaver.permissions import CAPABILITIES
-from sagesaver.policy import Policy, parse_policy
-from sagesaver.schedule import to_eventbridge_expressions
 
 EAST = "us-east-1"
 BUCKET, KEY = "sagesaver-code", "sagesaver-0.1.0.zip"
@@ -639,7 +639,7 @@ def test_handlers_run_with_the_deployed_configuration(
     stack's topic and ledger and call nothing their role does not grant."""
     import time_machine
 
-    from sagesaver.handlers import idle_endpoints, schedule_tick
+    from sagesaver.lambda_handlers import idle_endpoints, schedule_tick
 
     chosen = policy("scheduled")
     fleet.endpoint(EAST, "forgotten", changed=parse_time("2026-11-20T00:00:00Z"))
@@ -685,7 +685,7 @@ def test_a_named_tick_skips_instances_two_schedules_select(
 ) -> None:
     import time_machine
 
-    from sagesaver.handlers import schedule_tick
+    from sagesaver.lambda_handlers import schedule_tick
 
     fleet.notebook(EAST, "dev-bob", status="Stopped")  # office-berlin and seed-example
     monkeypatch.setenv("SAGESAVER_POLICY", SCHEDULED)
@@ -707,7 +707,7 @@ def test_deleting_idle_endpoints_with_the_deployed_configuration(
     only what the role grants; the policy's literal ``${team}`` survives Fn::Sub."""
     import time_machine
 
-    from sagesaver.handlers import idle_endpoints
+    from sagesaver.lambda_handlers import idle_endpoints
 
     chosen = policy("plain")
     outputs = create_stack(sim, "plain")

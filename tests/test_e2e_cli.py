@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator, VariantSpec
-from sagesaver.permissions import CAPABILITIES
+from sagesaver.core.permissions import CAPABILITIES
+from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
 
 from .conftest import Cli
 
@@ -176,7 +176,7 @@ def test_shared_endpoint_config_is_described_once(
     client = sim.client("sagemaker", EAST)
     for name in ("second", "third"):
         client.create_endpoint(EndpointName=name, EndpointConfigName="first-config")
-    from sagesaver.aws import simulator as simmod
+    from sagesaver.demo import simulator as simmod
 
     backend = simmod._sagemaker_backend(EAST)
     for name in ("second", "third"):
@@ -439,7 +439,7 @@ def test_long_windows_read_variants_listmetrics_no_longer_lists(
 ) -> None:
     """CloudWatch's ListMetrics forgets metrics without data for 14 days; a 30-day window
     must still see a monthly job's traffic from 20 days ago."""
-    from sagesaver import run
+    from sagesaver.pipelines import scan as run
 
     fleet.endpoint(EAST, "monthly-job", changed=now - timedelta(days=40))
     fleet.invocations(EAST, "monthly-job", "AllTraffic", [(now - timedelta(days=20), 900)])

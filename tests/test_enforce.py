@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import ACCOUNT_ID, Fleet, Simulator, VariantSpec
-from sagesaver.decide.enforce import (
+from sagesaver.core.grace import (
     SCHEDULED_TAG,
     Stage,
     announcement_key,
     parse_tag,
     plan_enforcement,
 )
+from sagesaver.demo.simulator import ACCOUNT_ID, Fleet, Simulator, VariantSpec
 
 from .conftest import Cli
 
@@ -51,9 +51,9 @@ def setup(fleet: Fleet, tmp_path: Path) -> dict[str, Any]:
 def announced_and_due(sim: Simulator, ledger: str, arn: str) -> None:
     """Put the endpoint where a run leaves it when its announced deadline has passed: the
     scheduled-action tag, and the announcement recorded in the ledger after its digest."""
-    from sagesaver.decide.enforce import announcement_key
+    from sagesaver.core.grace import announcement_key
+    from sagesaver.core.model import Kind, Resource
     from sagesaver.ledger import open_ledger
-    from sagesaver.model import Kind, Resource
 
     sagemaker = sim.client("sagemaker", EAST)
     sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}])
@@ -265,14 +265,14 @@ def test_two_concurrent_runs_never_act_twice(
     sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any], store: str
 ) -> None:
     from sagesaver.aws.session import Aws
-    from sagesaver.enforce import enforce
+    from sagesaver.core.policy import load_policy
     from sagesaver.ledger import open_ledger
-    from sagesaver.policy import load_policy
-    from sagesaver.run import scan
+    from sagesaver.pipelines.enforce import enforce
+    from sagesaver.pipelines.scan import scan
 
     location = setup["ledger"]
     if store == "dynamodb":
-        from sagesaver.aws.dynamo_ledger import create_table
+        from sagesaver.ledger.dynamodb import create_table
 
         create_table(Aws(), EAST, "ledger")
         location = "dynamodb://us-east-1/ledger"
@@ -323,7 +323,7 @@ def test_savings_from_the_ledger(
 
 
 def test_plan_unit_grace_zero_acts_at_once_and_a_bad_tag_is_replaced() -> None:
-    from sagesaver.model import Action, Decision, Kind, Resource
+    from sagesaver.core.model import Action, Decision, Kind, Resource
 
     def decision(
         name: str, tags: dict[str, str], action: Action = Action.DELETE, cost: float = 1.0

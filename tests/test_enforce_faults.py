@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import time_machine
 
-from sagesaver import enforce as enforcement
 from sagesaver.aws import endpoints as aws_endpoints
-from sagesaver.aws.simulator import ACCOUNT_ID, Fault, Fleet, Simulator
-from sagesaver.decide.enforce import SCHEDULED_TAG, parse_tag
+from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
+from sagesaver.demo.simulator import ACCOUNT_ID, Fault, Fleet, Simulator
 from sagesaver.ledger import BACKED_UP, DELETE_SENT, SqliteLedger
+from sagesaver.pipelines import enforce as enforcement
 
 from .conftest import Cli
 from .test_enforce import announced_and_due

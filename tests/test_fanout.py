@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
 
 from .conftest import Cli
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.aws.simulator import Fleet, Simulator
-from sagesaver.demo import run_demo
-from sagesaver.handlers import idle_endpoints
+from sagesaver.demo.run import run_demo
+from sagesaver.demo.simulator import Fleet, Simulator
+from sagesaver.lambda_handlers import idle_endpoints
 
 OLD = timedelta(days=5)
 
@@ -35,7 +35,7 @@ def test_handler_returns_summary_with_per_resource_errors(
 def test_handler_reports_failed_regions_without_failing_whole(
     fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagesaver.aws.simulator import Fault
+    from sagesaver.demo.simulator import Fault
 
     fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
     sim.middleware.fault = lambda op, region, env: (
@@ -103,8 +103,8 @@ def test_console_script_scans_the_simulator(sim: Simulator, fleet: Fleet, now: d
 def test_handler_enforces_with_a_dynamodb_ledger(
     fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagesaver.aws.dynamo_ledger import create_table
     from sagesaver.aws.session import Aws
+    from sagesaver.ledger.dynamodb import create_table
 
     topic = fleet.topic("us-east-1", "admins")
     fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)

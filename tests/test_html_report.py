@@ -12,20 +12,20 @@ from typing import Any
 import pytest
 
 from sagesaver.aws.session import Aws
-from sagesaver.aws.simulator import Fleet, Simulator, VariantSpec
-from sagesaver.html_report import (
+from sagesaver.core.model import Action, Decision, Kind, Resource
+from sagesaver.core.policy import Policy
+from sagesaver.core.savings import off_intervals
+from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.ledger import Entry, SqliteLedger
+from sagesaver.pipelines.scan import ScanResult, scan
+from sagesaver.render.report import (
     headline,
     idle_cost_by,
     render_html,
     render_markdown,
     savings_by_day,
 )
-from sagesaver.ledger import Entry, SqliteLedger
-from sagesaver.model import Action, Decision, Kind, Resource
-from sagesaver.policy import Policy
-from sagesaver.report import summary, to_document
-from sagesaver.run import ScanResult, scan
-from sagesaver.savings import off_intervals
+from sagesaver.render.scan import summary, to_document
 
 from .chromium import Chromium, ChromiumUnavailable, Node, ensure_chromium, parse
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.aws.dynamo_ledger import create_table
 from sagesaver.aws.session import Aws
-from sagesaver.aws.simulator import Simulator
-from sagesaver.errors import InputError
+from sagesaver.core.errors import InputError
+from sagesaver.demo.simulator import Simulator
 from sagesaver.ledger import Backup, Entry, Ledger, SqliteLedger, open_ledger
+from sagesaver.ledger.dynamodb import create_table
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator
-from sagesaver.errors import InputError
-from sagesaver.lifecycle import (
+from sagesaver.core.errors import InputError
+from sagesaver.core.lifecycle import (
     MAX_CONTENT_CHARS,
     AgentOptions,
     agent_source,
@@ -25,6 +24,7 @@ from sagesaver.lifecycle import (
     shrink,
     unpack,
 )
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
 
 from .conftest import Cli
 from .moto_extensions import sagemaker_update_operations
@@ -198,7 +198,7 @@ def test_attach_stopped_directly_and_in_service_only_with_restart(
     counts = extended.middleware.counts
     assert counts["StopNotebookInstance"] == counts["StartNotebookInstance"] == 1
     assert counts["UpdateNotebookInstance"] == 1
-    from sagesaver.permissions import LIFECYCLE
+    from sagesaver.core.permissions import LIFECYCLE
 
     assert set(counts) <= {action.split(":")[1] for action in LIFECYCLE}
 

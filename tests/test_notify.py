@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sagesaver.model import Action, Decision, Kind, Resource, Variant
-from sagesaver.notify import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, build_digest, clean_subject
+from sagesaver.core.digest import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, build_digest, clean_subject
+from sagesaver.core.model import Action, Decision, Kind, Resource, Variant
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 

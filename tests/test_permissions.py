@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sagesaver.permissions import CAPABILITIES, actions_for, policy_document
+from sagesaver.core.permissions import CAPABILITIES, actions_for, policy_document
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

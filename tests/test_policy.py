@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sagesaver.errors import PolicyError
-from sagesaver.policy import DEFAULT_PROTECT_TAG, Policy, load_policy, parse_policy
+from sagesaver.core.errors import PolicyError
+from sagesaver.core.policy import DEFAULT_PROTECT_TAG, Policy, load_policy, parse_policy
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from sagesaver.aws.prices import LivePrices, parse_on_demand_usd
 from sagesaver.aws.session import Aws
-from sagesaver.pricing import Pricer, PriceTable, bundled_table
+from sagesaver.core.pricing import Pricer, PriceTable, bundled_table
 
 
 def test_bundled_table_has_source_date_and_common_types() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.retries import standard
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator, TransientFaults, VariantSpec
+from sagesaver.demo.simulator import Fault, Fleet, Simulator, TransientFaults, VariantSpec
 
 from .conftest import Cli
 

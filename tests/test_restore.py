@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import ACCOUNT_ID, IMAGE, ROLE_ARN, Fleet, Simulator
+from sagesaver.demo.simulator import ACCOUNT_ID, IMAGE, ROLE_ARN, Fleet, Simulator
 
 from .conftest import Cli
 from .test_enforce import announced_and_due
@@ -227,7 +227,7 @@ def test_the_deployment_configuration_is_kept(
     the restore must send it back in CreateEndpoint (seen on the wire)."""
     from sagesaver.aws.endpoints import backup, restore
     from sagesaver.aws.session import Aws
-    from sagesaver.model import Kind, Resource
+    from sagesaver.core.model import Kind, Resource
 
     arn = seed_rich_endpoint(sim, now)
     aws = Aws()

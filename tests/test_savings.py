@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sagesaver.core.savings import off_intervals, totals_by
 from sagesaver.ledger import Entry
-from sagesaver.savings import off_intervals, totals_by
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagesaver.schedule import (
+from sagesaver.core.cron import (
     Boundary,
     Schedule,
     ScheduleError,
@@ -262,7 +262,7 @@ def test_property_a_daily_cron_fires_exactly_once_every_local_day(
 
 
 def test_classic_numeric_days_export_to_eventbridge_numbering() -> None:
-    from sagesaver.schedule import cron_to_eventbridge
+    from sagesaver.core.cron import cron_to_eventbridge
 
     assert cron_to_eventbridge(parse_cron("0 7 * * 1-5")) == "cron(0 7 ? * 2-6 *)"
     assert cron_to_eventbridge(parse_cron("0 7 1 * *")) == "cron(0 7 1 * ? *)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import Fault, Fleet, Simulator
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
 
 from .conftest import Cli
 
@@ -71,7 +71,7 @@ def test_seed_example_150_instances(cli: Cli, sim: Simulator, fleet: Fleet, tmp_
     assert counts["StartNotebookInstance"] == len(dev_stopped)
     assert counts["ListNotebookInstances"] == math.ceil(150 / 100)
     assert "StopNotebookInstance" not in counts and "DescribeNotebookInstance" not in counts
-    from sagesaver.permissions import SCHEDULE
+    from sagesaver.core.permissions import SCHEDULE
 
     assert set(counts) <= {action.split(":")[1] for action in SCHEDULE}
 
@@ -377,7 +377,7 @@ def test_lambda_schedule_tick(
 ) -> None:
     import time_machine
 
-    from sagesaver.handlers import schedule_tick
+    from sagesaver.lambda_handlers import schedule_tick
 
     fleet.notebook(EAST, "dev-a", status="Stopped")
     monkeypatch.setenv("SAGESAVER_POLICY", SEED_POLICY)

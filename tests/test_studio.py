@@ -13,9 +13,9 @@ import time_machine
 from botocore.stub import Stubber
 
 from sagesaver.aws.session import Aws
+from sagesaver.core.policy import parse_policy
 from sagesaver.ledger import SqliteLedger
-from sagesaver.policy import parse_policy
-from sagesaver.studio import studio_run
+from sagesaver.pipelines.studio import studio_run
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 REGION = "us-east-1"
@@ -239,7 +239,7 @@ def test_a_failing_region_is_reported_and_the_cli_exits_1(
     from sagesaver import cli
 
     client = aws.sagemaker(REGION)
-    monkeypatch.setattr(cli, "Aws", lambda: aws)
+    monkeypatch.setattr(cli.common, "Aws", lambda: aws)
     with Stubber(client) as stub:
         stub.add_client_error("list_domains", "AccessDeniedException", "not allowed")
         stub.add_client_error("list_apps", "AccessDeniedException", "not allowed either")
@@ -300,7 +300,7 @@ def test_cli_apply_deletes_and_tells_the_topic(
     from typer.testing import CliRunner
 
     from sagesaver import cli
-    from sagesaver.aws.simulator import Fleet
+    from sagesaver.demo.simulator import Fleet
 
     topic = Fleet(sim).topic(REGION, "admins")
     policy = tmp_path / "p.yaml"
@@ -309,7 +309,7 @@ def test_cli_apply_deletes_and_tells_the_topic(
         f"notify: {{sns_topic_arn: '{topic}'}}\n"
     )
     aws = Aws()
-    monkeypatch.setattr(cli, "Aws", lambda: aws)
+    monkeypatch.setattr(cli.common, "Aws", lambda: aws)
     last = NOW - timedelta(hours=10)
     # The stubbed apps' times and the command's clock come from one moment: NOW.
     with time_machine.travel(NOW, tick=False), Stubber(aws.sagemaker(REGION)) as stub:

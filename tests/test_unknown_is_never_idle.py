@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sagesaver.aws.simulator import ACCOUNT_ID, Fleet, IncompleteMetrics, Simulator
-from sagesaver.decide.enforce import SCHEDULED_TAG
+from sagesaver.core.grace import SCHEDULED_TAG
+from sagesaver.demo.simulator import ACCOUNT_ID, Fleet, IncompleteMetrics, Simulator
 
 from .conftest import Cli
 
@@ -143,7 +143,7 @@ def test_unreadable_facts_keep_an_announced_deadline(
     else:
 
         def config_unreadable(operation: str, region: str, _: object) -> Any:
-            from sagesaver.aws.simulator import Fault
+            from sagesaver.demo.simulator import Fault
 
             if operation == "DescribeEndpointConfig":
                 return Fault(400, "AccessDeniedException", "not allowed")

@@ -15,7 +15,7 @@ from typing import Any
 from sagesaver.aws import metrics
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.model import Resource
+from sagesaver.core.model import Resource
 
 SCALING_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"

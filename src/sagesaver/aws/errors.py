@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagesaver.model import ScanError
+from sagesaver.core.model import ScanError
 
 AWS_ERRORS = (BotoCoreError, ClientError)
 

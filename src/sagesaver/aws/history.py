@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone
 from sagesaver.aws import inventory, metrics, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.decide.endpoints import endpoint_hourly_cost
-from sagesaver.model import Resource, ScanError, Variant
-from sagesaver.pricing import Pricer
+from sagesaver.core.model import Resource, ScanError, Variant
+from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.endpoints import endpoint_hourly_cost
 
 HOUR = timedelta(hours=1)
 PERIOD_S = 3600

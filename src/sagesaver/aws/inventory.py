@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sagesaver.aws.session import Aws
-from sagesaver.model import Kind, Resource, Variant
+from sagesaver.core.model import Kind, Resource, Variant
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import EndpointSummaryTypeDef

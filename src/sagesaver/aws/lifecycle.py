@@ -14,7 +14,7 @@ from botocore.exceptions import WaiterError
 
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.model import Resource, ScanError
+from sagesaver.core.model import Resource, ScanError
 
 WAIT_DELAY_S = 15
 

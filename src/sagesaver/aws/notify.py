@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sagesaver.aws.session import Aws
-from sagesaver.notify import Message
+from sagesaver.core.digest import Message
 
 
 def publish(aws: Aws, topic_arn: str, messages: list[Message]) -> list[str]:

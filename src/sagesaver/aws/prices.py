@@ -15,7 +15,7 @@ from typing import Any
 
 from sagesaver.aws.errors import AWS_ERRORS
 from sagesaver.aws.session import Aws
-from sagesaver.pricing import Component
+from sagesaver.core.pricing import Component
 
 SERVICE_CODE = "AmazonSageMaker"
 COMPONENTS: dict[Component, str] = {"hosting": "Hosting", "notebook": "Notebook"}
@@ -36,7 +36,7 @@ def parse_on_demand_usd(price_list: list[str]) -> float | None:
 
 
 class LivePrices:
-    """A :data:`~sagesaver.pricing.LiveLookup` backed by the Price List API and a JSON cache."""
+    """A :data:`~sagesaver.core.pricing.LiveLookup` on the Price List API and a JSON cache."""
 
     def __init__(self, aws: Aws, cache_file: Path | None, now: float | None = None) -> None:
         self.aws = aws

@@ -11,7 +11,7 @@ from typing import Any
 
 from sagesaver.aws.inventory import account_of
 from sagesaver.aws.session import Aws
-from sagesaver.model import Kind, Resource
+from sagesaver.core.model import Kind, Resource
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from sagesaver.aws.session import Aws
-from sagesaver.model import Resource, ScanError
+from sagesaver.core.model import Resource, ScanError
 
 ENDPOINT_TYPE = "sagemaker:endpoint"
 NOTEBOOK_TYPE = "sagemaker:notebook-instance"

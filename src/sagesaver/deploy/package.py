@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagesaver.errors import InputError
+from sagesaver.core.errors import InputError
 
 ARCHITECTURES = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 PYTHON_VERSION = "3.12"
@@ -33,8 +33,8 @@ REQUIREMENTS = (
 PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3"}
 )
-# Parts of the package only the command line uses.
-LEFT_OUT = ("cli.py", "demo.py", "aws/simulator.py", "__main__.py")
+# Parts of the package only the command line uses (folders end with a slash).
+LEFT_OUT = ("cli/", "demo/", "__main__.py")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -77,7 +77,9 @@ def _package_files(source: Path) -> dict[str, bytes]:
         relative = path.relative_to(source).as_posix()
         if path.is_dir() or "__pycache__" in relative or path.suffix == ".pyc":
             continue
-        if relative in LEFT_OUT:
+        if relative in LEFT_OUT or relative.startswith(
+            tuple(p for p in LEFT_OUT if p.endswith("/"))
+        ):
             continue
         files[f"sagesaver/{relative}"] = path.read_bytes()
     return files

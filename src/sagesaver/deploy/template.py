@@ -3,9 +3,9 @@
 :func:`render_template` turns a policy into a template (a plain ``dict``; the caller writes it
 as JSON or YAML). The stack holds:
 
-* ``IdleScanFunction`` (``sagesaver.handlers.idle_endpoints``), run by an EventBridge
+* ``IdleScanFunction`` (``sagesaver.lambda_handlers.idle_endpoints``), run by an EventBridge
   Scheduler schedule (``scan_schedule``, hourly by default);
-* ``ScheduleTickFunction`` (``sagesaver.handlers.schedule_tick``), only when the policy has
+* ``ScheduleTickFunction`` (``sagesaver.lambda_handlers.schedule_tick``), only when the policy has
   ``schedules``, run by the schedules described below;
 * an SNS topic encrypted with the AWS managed key ``alias/aws/sns``, one e-mail subscription
   per address, and the functions' policy text pointing ``notify.sns_topic_arn`` at it;
@@ -20,7 +20,7 @@ as JSON or YAML). The stack holds:
 
 ``"boundaries"`` (the default)
     One EventBridge Scheduler schedule per start or stop expression of each policy schedule
-    (:func:`sagesaver.schedule.to_eventbridge_expressions`), evaluated in the schedule's own
+    (:func:`sagesaver.core.cron.to_eventbridge_expressions`), evaluated in the schedule's own
     IANA time zone (``ScheduleExpressionTimezone``), with the input
     ``{"schedule": NAME, "transition": "start"|"stop"}``. The function runs within a minute
     of each start and stop moment and only then; the ledger's record of the previous run makes
@@ -59,11 +59,11 @@ from typing import Any, Literal
 
 import yaml
 
-from sagesaver.errors import InputError
-from sagesaver.lifecycle import AgentOptions, encoded_content, render_on_start
-from sagesaver.permissions import CAPABILITIES
-from sagesaver.policy import Policy
-from sagesaver.schedule import ScheduleError, to_eventbridge_expressions
+from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
+from sagesaver.core.errors import InputError
+from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
+from sagesaver.core.permissions import CAPABILITIES
+from sagesaver.core.policy import Policy
 
 RUNTIME = "python3.12"
 ARCHITECTURES = ("x86_64", "arm64")
@@ -86,7 +86,7 @@ SCAN_SCHEDULE = "IdleScanSchedule"
 IDLE_SCAN = "IdleScanFunction"
 SCHEDULE_TICK = "ScheduleTickFunction"
 
-# Actions the stack grants beyond :data:`sagesaver.permissions.CAPABILITIES`.
+# Actions the stack grants beyond :data:`sagesaver.core.permissions.CAPABILITIES`.
 LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
@@ -150,7 +150,7 @@ Json = dict[str, Any]
 class FunctionSpec:
     """One Lambda function of the stack and what its role may do.
 
-    ``capabilities`` name entries of :data:`sagesaver.permissions.CAPABILITIES`;
+    ``capabilities`` name entries of :data:`sagesaver.core.permissions.CAPABILITIES`;
     ``deleting`` are added when the policy's ``endpoints.action`` is ``delete`` (the only case
     in which the function changes endpoints). ``ledger`` says when it uses the DynamoDB ledger
     (:data:`LEDGER_ACTIONS`): ``"always"`` or ``"deleting"``.
@@ -184,7 +184,7 @@ class FunctionSpec:
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     IDLE_SCAN: FunctionSpec(
-        handler="sagesaver.handlers.idle_endpoints",
+        handler="sagesaver.lambda_handlers.idle_endpoints",
         name="idle-scan",
         description="SageSaver: report idle SageMaker endpoints (and delete them per policy)",
         capabilities=("scan", "notify"),
@@ -194,7 +194,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         timeout_s=600,
     ),
     SCHEDULE_TICK: FunctionSpec(
-        handler="sagesaver.handlers.schedule_tick",
+        handler="sagesaver.lambda_handlers.schedule_tick",
         name="schedule-tick",
         description="SageSaver: start and stop notebook instances on their schedules",
         capabilities=("schedule",),
@@ -249,7 +249,7 @@ def policy_text(policy: Policy) -> str:
     """The policy as ``Fn::Sub`` text whose ``notify.sns_topic_arn`` is the stack's topic.
 
     Substituting ``${NotificationTopic}`` with the topic ARN and ``${!`` with ``${`` (what
-    ``Fn::Sub`` does) gives YAML that :func:`sagesaver.policy.parse_policy` reads back as
+    ``Fn::Sub`` does) gives YAML that :func:`sagesaver.core.policy.parse_policy` reads back as
     ``policy`` with that topic.
     """
     data: dict[str, Any] = policy.model_dump(mode="json", exclude_defaults=True)
@@ -566,7 +566,7 @@ def render_template(
     are subscribed to the notification topic; ``architecture`` is ``x86_64`` or ``arm64``;
     ``scan_schedule`` is the idle scan's EventBridge Scheduler expression; ``tick`` chooses
     how the schedule tick is triggered (``tick_minutes`` is its period with ``"rate"``).
-    Raises :class:`~sagesaver.errors.InputError` for invalid arguments.
+    Raises :class:`~sagesaver.core.errors.InputError` for invalid arguments.
     """
     addresses = _check_inputs(
         code_bucket, code_key, emails, architecture, tick_minutes, scan_schedule, tick

@@ -1,0 +1,28 @@
+"""The ``sagesaver`` command: one module per command group, each command parsing its options,
+calling one pipeline, and rendering the result.
+
+Exit codes: 0 success, 1 some resources or regions failed, 2 bad input (nothing changed).
+"""
+
+from __future__ import annotations
+
+# Importing the command modules registers their commands, in the order ``--help`` lists them.
+# isort: off
+from sagesaver.cli import scan  # noqa: F401  (scan, run, demo)
+from sagesaver.cli import schedule  # noqa: F401
+from sagesaver.cli import lifecycle  # noqa: F401
+from sagesaver.cli import studio  # noqa: F401
+from sagesaver.cli import report  # noqa: F401  (report, backtest)
+from sagesaver.cli import deploy  # noqa: F401
+from sagesaver.cli import ledger  # noqa: F401  (backups, restore, savings)
+from sagesaver.cli import permissions  # noqa: F401  (permissions, version)
+
+# isort: on
+from sagesaver.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

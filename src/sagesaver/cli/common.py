@@ -1,0 +1,185 @@
+"""What every command shares: the app, the options defined once, input checks, output."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from platformdirs import user_cache_dir
+from rich.console import Console
+
+from sagesaver.aws.session import Aws
+from sagesaver.core.errors import InputError
+from sagesaver.core.policy import Policy, load_policy
+from sagesaver.core.pricing import Pricer
+from sagesaver.ledger import Ledger
+from sagesaver.pipelines.scan import ScanResult, resolve_regions, scan
+from sagesaver.render import scan as report
+
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    name="sagesaver",
+    help="Find idle Amazon SageMaker resources, show what they cost, and stop them safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain, one-line usage errors
+)
+err = Console(stderr=True, highlight=False)
+
+
+class Output(str, Enum):
+    """Output formats."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy", "-p", help="Policy YAML file (default: built-in defaults).", dir_okay=False
+    ),
+]
+RegionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--region", "-r", help="Region to scan; repeat for several."),
+]
+AllRegionsOpt = Annotated[
+    bool, typer.Option("--all-regions", help="Scan every enabled region that offers SageMaker.")
+]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+AccountsOpt = Annotated[
+    Path | None,
+    typer.Option("--accounts", help="File of account ids to scan (one per line).", dir_okay=False),
+]
+OrganizationOpt = Annotated[
+    bool, typer.Option("--organization", help="Scan every active account of the organisation.")
+]
+RoleNameOpt = Annotated[
+    str, typer.Option("--role-name", help="Role assumed in each account of a fan-out.")
+]
+DEFAULT_ROLE_NAME = "SageSaverExecution"
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+]
+LivePricesOpt = Annotated[
+    bool,
+    typer.Option("--live-prices", help="Look prices up in the AWS Price List API (cached 7 days)."),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def make_pricer(aws: Aws, live: bool) -> Pricer:
+    if not live:
+        return Pricer()
+    from sagesaver.aws.prices import LivePrices
+
+    cache = Path(user_cache_dir("sagesaver")) / "prices.json"
+    return Pricer(live=LivePrices(aws, cache))
+
+
+def show_progress(message: str) -> None:
+    if err.is_terminal:
+        err.print(f"[dim]{message}[/dim]")
+
+
+def prepare(
+    policy_file: Path | None, regions: list[str] | None, all_regions: bool
+) -> tuple[Aws, Policy, list[str]]:
+    """Everything that can be wrong with the input is checked here, before any AWS write."""
+    try:
+        policy = load_policy(policy_file)
+        aws = Aws()
+        source = str(policy_file) if policy_file else "policy"
+        chosen = resolve_regions(aws, regions or [], all_regions, policy, source)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    return aws, policy, chosen
+
+
+def fan_out_requested(accounts_file: Path | None, organization: bool, role_name: str) -> bool:
+    """Check the fan-out options; True when a fan-out over accounts was asked for."""
+    from sagesaver.core.accounts import check_role_name
+
+    if accounts_file is not None and organization:
+        raise fail("--accounts and --organization cannot be used together")
+    try:
+        check_role_name(role_name)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    return accounts_file is not None or organization
+
+
+def scan_with_fan_out(
+    aws: Aws,
+    regions: list[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    accounts_file: Path | None,
+    organization: bool,
+    role_name: str,
+) -> ScanResult:
+    """One account (the caller's), or a fan-out over accounts with an assumed role."""
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+    from sagesaver.core.accounts import load_accounts
+    from sagesaver.pipelines.scan import scan_accounts
+
+    if accounts_file is None and not organization:
+        return scan(aws, regions, policy, now, pricer, show_progress)
+    if accounts_file is not None:
+        try:
+            accounts = load_accounts(accounts_file)
+        except InputError as exc:
+            raise fail(str(exc)) from exc
+    else:
+        try:
+            accounts = aws.organization_accounts()
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, aws.default_region or "-", "ListAccounts")
+            return ScanResult(generated_at=now, regions=regions, errors=[error])
+    return scan_accounts(aws, accounts, role_name, regions, policy, now, pricer, show_progress)
+
+
+def print_result(
+    result: ScanResult, output: Output, extra: dict[str, object] | None = None
+) -> None:
+    if output is Output.json:
+        sys.stdout.write(report.to_json(result, extra) + "\n")
+    elif output is Output.csv:
+        sys.stdout.write(report.to_csv(result))
+    else:
+        report.print_table(result, report.stdout_console())
+
+
+def parse_at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise fail(f"--at {text!r}: not an ISO 8601 time (like 2026-11-30T07:05:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def open_ledger_or_fail(spec: str | None, read_only: bool = False) -> Ledger:
+    """The ledger of ``--ledger``; with ``read_only``, a missing one reads as empty and no file
+    is created."""
+    from sagesaver.ledger import open_ledger
+
+    try:
+        return open_ledger(spec, read_only=read_only)
+    except InputError as exc:
+        raise fail(str(exc)) from exc

@@ -1,0 +1,196 @@
+"""``sagesaver deploy``: the Lambda package and the CloudFormation stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sagesaver.aws.session import Aws
+from sagesaver.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    PolicyOpt,
+    app,
+    err,
+    fail,
+)
+from sagesaver.core.errors import InputError
+from sagesaver.core.policy import load_policy
+from sagesaver.render import scan as report
+
+deploy_app = typer.Typer(
+    help="Run SageSaver serverless: Lambda package, CloudFormation template.",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("package")
+def deploy_package_command(
+    output_file: Annotated[
+        Path, typer.Option("--output", help="Where to write the zip.", dir_okay=False)
+    ] = Path("sagesaver-lambda.zip"),
+    architecture: Annotated[
+        str, typer.Option("--architecture", help="x86_64 or arm64 (Lambda's).")
+    ] = "x86_64",
+) -> None:
+    """Build the Lambda deployment package (Python 3.12): SageSaver and the wheels the
+    runtime lacks, for the chosen architecture. Reproducible: the same input gives the same
+    bytes."""
+    from sagesaver.deploy.package import build_package
+
+    try:
+        info = build_package(output_file, architecture)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    except RuntimeError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILURES) from exc
+    typer.echo(
+        f"{info.path}: {info.size_bytes / 1e6:.1f} MB, {info.files} files, sha256 {info.sha256}"
+    )
+
+
+CodeBucketOpt = Annotated[
+    str, typer.Option("--code-bucket", help="S3 bucket holding the Lambda package.")
+]
+CodeKeyOpt = Annotated[str, typer.Option("--code-key", help="S3 key of the Lambda package.")]
+EmailOpt = Annotated[
+    list[str] | None,
+    typer.Option("--email", help="Subscribe this address to notifications (repeatable)."),
+]
+ArchitectureOpt = Annotated[str, typer.Option("--architecture", help="x86_64 or arm64.")]
+
+
+def _render(
+    policy_file: Path | None,
+    code_bucket: str,
+    code_key: str,
+    email: list[str] | None,
+    architecture: str,
+) -> dict[str, Any]:
+    from sagesaver.deploy.template import render_template
+
+    try:
+        policy = load_policy(policy_file)
+        return render_template(policy, code_bucket, code_key, email or [], architecture)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+
+
+@deploy_app.command("render")
+def deploy_render_command(
+    policy_file: PolicyOpt = None,
+    code_bucket: CodeBucketOpt = "sagesaver-artifacts",
+    code_key: CodeKeyOpt = "sagesaver-lambda.zip",
+    email: EmailOpt = None,
+    architecture: ArchitectureOpt = "x86_64",
+) -> None:
+    """Print the CloudFormation template (JSON): functions, schedules in their time zones,
+    topic, ledger table, lifecycle configuration, logs, least-privilege roles."""
+    template = _render(policy_file, code_bucket, code_key, email, architecture)
+    typer.echo(json.dumps(template, indent=2))
+
+
+StackOpt = Annotated[str, typer.Option("--stack-name", help="CloudFormation stack name.")]
+
+
+def _check_stack_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,49}", name):
+        raise fail(
+            f"--stack-name {name!r}: a letter, then letters, digits and '-', at most 50 "
+            "characters (the function names add a suffix)"
+        )
+
+
+@deploy_app.command("apply")
+def deploy_apply_command(
+    stack_name: StackOpt = "sagesaver",
+    template_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--template", help="Apply this template instead of rendering one.", dir_okay=False
+        ),
+    ] = None,
+    policy_file: PolicyOpt = None,
+    code_bucket: CodeBucketOpt = "sagesaver-artifacts",
+    code_key: CodeKeyOpt = "sagesaver-lambda.zip",
+    email: EmailOpt = None,
+    architecture: ArchitectureOpt = "x86_64",
+    region: Annotated[str | None, typer.Option("--region", "-r", help="Stack region.")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Execute the change set.")] = False,
+) -> None:
+    """Show the change set that creates or updates the stack; execute it with --apply."""
+    from sagesaver.aws.deploy import discard, execute, preview
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+
+    _check_stack_name(stack_name)
+    if template_file is not None:
+        try:
+            template = json.loads(template_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise fail(f"{template_file}: cannot read the template: {exc}") from exc
+    else:
+        template = _render(policy_file, code_bucket, code_key, email, architecture)
+    aws = Aws()
+    where = region or aws.default_region
+    if not where:
+        raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
+    console = report.stdout_console()
+    try:
+        change_set = preview(aws, where, stack_name, template, {})
+        console.print(
+            f"{change_set.change_set_type} stack {stack_name} ({where}): "
+            f"{len(change_set.changes)} change(s)",
+            markup=False,
+        )
+        for change in change_set.changes:
+            console.print(
+                f"  {change['action']:<7} {change['logical_id']} ({change['type']})", markup=False
+            )
+        if change_set.status_reason:
+            console.print(f"  {change_set.status_reason}", markup=False)
+        if not apply:
+            discard(aws, where, change_set)
+            console.print("Dry run: add --apply to execute this change set.")
+            return
+        status = execute(aws, where, change_set)
+    except AWS_ERRORS as exc:
+        report.print_errors([scan_error(exc, where, "CloudFormation", stack_name)], console)
+        raise typer.Exit(EXIT_FAILURES) from exc
+    console.print(f"Stack {stack_name}: {status}", markup=False)
+    raise typer.Exit(
+        EXIT_OK if status.endswith("_COMPLETE") and "ROLLBACK" not in status else EXIT_FAILURES
+    )
+
+
+@deploy_app.command("delete")
+def deploy_delete_command(
+    stack_name: StackOpt = "sagesaver",
+    region: Annotated[str | None, typer.Option("--region", "-r", help="Stack region.")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Delete the stack.")] = False,
+) -> None:
+    """Delete the stack (its ledger table is retained: it holds the backups)."""
+    from sagesaver.aws.deploy import delete_stack
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+
+    _check_stack_name(stack_name)
+    aws = Aws()
+    where = region or aws.default_region
+    if not where:
+        raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
+    console = report.stdout_console()
+    if not apply:
+        console.print(f"Dry run: would delete stack {stack_name} in {where}; add --apply.")
+        return
+    try:
+        status = delete_stack(aws, where, stack_name)
+    except AWS_ERRORS as exc:
+        report.print_errors([scan_error(exc, where, "DeleteStack", stack_name)], console)
+        raise typer.Exit(EXIT_FAILURES) from exc
+    console.print(f"Stack {stack_name}: {status}", markup=False)
+    raise typer.Exit(EXIT_OK if status in ("DELETE_COMPLETE", "DOES_NOT_EXIST") else EXIT_FAILURES)

@@ -1,0 +1,239 @@
+"""``sagesaver lifecycle``: the lifecycle configuration that installs the auto-stop agent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from sagesaver.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    Output,
+    OutputOpt,
+    PolicyOpt,
+    RegionOpt,
+    app,
+    fail,
+    prepare,
+)
+from sagesaver.core.errors import InputError
+from sagesaver.core.lifecycle import (
+    AgentOptions,
+    check_name,
+    encoded_content,
+    parse_tag_filters,
+    plan_attach,
+    render_on_start,
+)
+from sagesaver.render import scan as report
+
+lifecycle_app = typer.Typer(
+    help="Lifecycle configurations that install the on-instance auto-stop agent.",
+    no_args_is_help=True,
+)
+app.add_typer(lifecycle_app, name="lifecycle")
+
+IdleTimeOpt = Annotated[
+    int, typer.Option("--idle-time", help="Seconds without use before the instance stops.")
+]
+IgnoreConnectionsOpt = Annotated[
+    bool,
+    typer.Option("--ignore-connections", help="Open browser connections do not count as use."),
+]
+CpuOpt = Annotated[
+    float, typer.Option("--cpu-threshold", help="CPU %% that counts as use (0: off).")
+]
+GpuOpt = Annotated[
+    float, typer.Option("--gpu-threshold", help="GPU %% that counts as use (0: off).")
+]
+IntervalOpt = Annotated[
+    int, typer.Option("--interval-minutes", help="How often cron runs the agent.")
+]
+UrlOpt = Annotated[
+    str | None, typer.Option("--jupyter-url", help="Jupyter server URL (default: the agent's).")
+]
+MetadataOpt = Annotated[
+    str | None,
+    typer.Option("--metadata-file", help="Instance metadata file (default: the agent's)."),
+]
+
+
+def _agent_options(
+    idle_time: int,
+    ignore_connections: bool,
+    cpu_threshold: float,
+    gpu_threshold: float,
+    interval_minutes: int,
+    jupyter_url: str | None,
+    metadata_file: str | None,
+) -> AgentOptions:
+    try:
+        return AgentOptions(
+            idle_time=idle_time,
+            ignore_connections=ignore_connections,
+            cpu_threshold=cpu_threshold,
+            gpu_threshold=gpu_threshold,
+            interval_minutes=interval_minutes,
+            jupyter_url=jupyter_url,
+            metadata_file=metadata_file,
+        ).validate()
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+
+
+@lifecycle_app.command("render")
+def lifecycle_render_command(
+    idle_time: IdleTimeOpt = 3600,
+    ignore_connections: IgnoreConnectionsOpt = False,
+    cpu_threshold: CpuOpt = 10.0,
+    gpu_threshold: GpuOpt = 10.0,
+    interval_minutes: IntervalOpt = 5,
+    jupyter_url: UrlOpt = None,
+    metadata_file: MetadataOpt = None,
+    base64_output: Annotated[
+        bool, typer.Option("--base64", help="Print the content as the API takes it (base64).")
+    ] = False,
+) -> None:
+    """Print the on-start script that installs the auto-stop agent (no network needed)."""
+    options = _agent_options(
+        idle_time,
+        ignore_connections,
+        cpu_threshold,
+        gpu_threshold,
+        interval_minutes,
+        jupyter_url,
+        metadata_file,
+    )
+    script = render_on_start(options)
+    try:
+        content = encoded_content(script)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    sys.stdout.write(content + "\n" if base64_output else script)
+
+
+@lifecycle_app.command("install")
+def lifecycle_install_command(
+    name: Annotated[str, typer.Argument(help="Lifecycle configuration name.")],
+    idle_time: IdleTimeOpt = 3600,
+    ignore_connections: IgnoreConnectionsOpt = False,
+    cpu_threshold: CpuOpt = 10.0,
+    gpu_threshold: GpuOpt = 10.0,
+    interval_minutes: IntervalOpt = 5,
+    jupyter_url: UrlOpt = None,
+    metadata_file: MetadataOpt = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option("--attach", help="Attach to instances whose name matches (glob, repeatable)."),
+    ] = None,
+    attach_tag: Annotated[
+        list[str] | None,
+        typer.Option("--attach-tag", help="Attach to instances with this tag (KEY=VALUE)."),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Stop, attach and start InService instances.")
+    ] = False,
+    restart_timeout: Annotated[
+        int, typer.Option("--restart-timeout", help="Seconds to wait for an instance to stop.")
+    ] = 900,
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Make the changes (default: dry run).")
+    ] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create or update the configuration and attach it to matching notebook instances."""
+    from sagesaver.aws import inventory, tags
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+    from sagesaver.aws.lifecycle import attach as attach_config
+    from sagesaver.aws.lifecycle import ensure_config
+
+    try:
+        check_name(name)
+        filters = parse_tag_filters(attach_tag or [])
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    options = _agent_options(
+        idle_time,
+        ignore_connections,
+        cpu_threshold,
+        gpu_threshold,
+        interval_minutes,
+        jupyter_url,
+        metadata_file,
+    )
+    if restart_timeout <= 0:
+        raise fail(f"--restart-timeout {restart_timeout}: must be more than 0 seconds")
+    try:
+        content = encoded_content(render_on_start(options))
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    aws, policy, regions = prepare(policy_file, region, False)
+    errors = []
+    configs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for where in regions:
+        try:
+            outcome = ensure_config(aws, where, name, content, apply)
+        except AWS_ERRORS as exc:
+            errors.append(scan_error(exc, where, "CreateOrUpdateLifecycleConfig", name))
+            continue
+        configs.append(
+            {"region": where, "name": name, "action": outcome.action, "applied": outcome.applied}
+        )
+        if not (attach or filters):
+            continue
+        try:
+            listed = inventory.list_notebook_instances(aws, where)
+            instances, unknown = tags.with_tags(aws, where, listed, tags.NOTEBOOK_TYPE)
+        except AWS_ERRORS as exc:
+            errors.append(scan_error(exc, where, "ListNotebookInstances"))
+            continue
+        errors.extend(tags.unmatched_error(i) for i in unknown)
+        for item in plan_attach(
+            instances, attach or [], filters, name, restart, policy.notebooks.protect_tag
+        ):
+            result = "dry run" if item.action != "skip" else item.reason
+            if apply and item.action != "skip":
+                result, error = attach_config(aws, item.instance, name, restart, restart_timeout)
+                if error is not None:
+                    errors.append(error)
+            rows.append(
+                {
+                    "name": item.instance.name,
+                    "region": where,
+                    "state": item.instance.status,
+                    "action": item.action,
+                    "reason": item.reason,
+                    "result": result,
+                }
+            )
+    if output is Output.json:
+        document = {
+            "dry_run": not apply,
+            "configurations": configs,
+            "instances": rows,
+            "errors": [report.error_dict(e) for e in errors],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console = report.stdout_console()
+        for config in configs:
+            verb = (
+                config["action"]
+                if config["applied"] or config["action"] == "unchanged"
+                else (f"would {config['action']}")
+            )
+            console.print(f"lifecycle configuration {name} ({config['region']}): {verb}")
+        for row in rows:
+            console.print(
+                f"{row['name']} ({row['region']}, {row['state']}): {row['action']}: {row['result']}"
+            )
+        if not apply:
+            console.print("Dry run: add --apply to make these changes.")
+        report.print_errors(errors, console)
+    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)

@@ -1,0 +1,169 @@
+"""``sagesaver report`` and ``backtest``: the HTML or Markdown report, and what-if replays."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sagesaver.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    AllRegionsOpt,
+    LedgerOpt,
+    Output,
+    OutputOpt,
+    PolicyOpt,
+    RegionOpt,
+    app,
+    err,
+    fail,
+    open_ledger_or_fail,
+    prepare,
+    show_progress,
+)
+from sagesaver.core.errors import InputError
+from sagesaver.core.policy import load_policy
+from sagesaver.core.pricing import Pricer
+from sagesaver.pipelines.scan import scan
+from sagesaver.render import scan as report
+
+
+class ReportFormat(str, Enum):
+    """Formats of ``sagesaver report``."""
+
+    html = "html"
+    markdown = "markdown"
+
+
+@app.command("report")
+def report_command(
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the self-contained HTML report here.", dir_okay=False),
+    ] = None,
+    output: Annotated[
+        ReportFormat, typer.Option("--output", "-o", help="Without --html: markdown on stdout.")
+    ] = ReportFormat.markdown,
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    ledger_path: LedgerOpt = None,
+    owner_tag: Annotated[
+        str, typer.Option("--owner-tag", help="The tag that names a resource's owner.")
+    ] = "owner",
+    backtest_days: Annotated[
+        int | None, typer.Option("--backtest-days", help="Add a backtest over this many days.")
+    ] = None,
+) -> None:
+    """Where the money goes and what was saved: current idle cost by kind, region and owner,
+    the most expensive idle resources, actions and savings over time, and a backtest."""
+    from sagesaver.render.report import render_html, render_markdown
+
+    if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
+        raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
+    aws, policy, regions = prepare(policy_file, region, all_regions)
+    entries = open_ledger_or_fail(ledger_path, read_only=True).entries()
+    now = datetime.now(timezone.utc)
+    result = scan(aws, regions, policy, now, Pricer(), show_progress)
+    backtest = None
+    if backtest_days is not None:
+        from sagesaver.pipelines.backtest import read_history, replay_history
+
+        replayed = replay_history(read_history(aws, regions, now, backtest_days), policy.endpoints)
+        result.errors.extend(replayed.errors)
+        backtest = replayed.to_document()
+    if html_file is not None:
+        page = render_html(result, entries, now, backtest, owner_tag)
+        try:
+            html_file.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"--html {html_file}: cannot write: {exc}") from exc
+        err.print(f"Report written to {html_file} ({len(page.encode()) / 1024:.0f} KB)")
+    elif output is ReportFormat.html:
+        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag))
+    else:
+        sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag))
+    report.print_errors(result.errors, err)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+MAX_BACKTEST_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days
+
+
+@app.command("backtest")
+def backtest_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    days: Annotated[int, typer.Option("--days", help="How many days of history to replay.")] = 30,
+    compare_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", help="Replay this second policy too, side by side.", dir_okay=False
+        ),
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """What-if: replay the endpoint policy hour by hour over the Invocations history. Read-only.
+
+    Which endpoints it would have flagged, deleted or spared, the instance-hours and dollars it
+    would have saved, and how often it would have deleted an endpoint called again later.
+    """
+    from sagesaver.core.backtest import BacktestResult, compare
+    from sagesaver.pipelines.backtest import read_history, replay_history
+
+    if not 1 <= days <= MAX_BACKTEST_DAYS:
+        raise fail(f"--days {days}: must be from 1 to {MAX_BACKTEST_DAYS} (CloudWatch's retention)")
+    aws, policy, regions = prepare(policy_file, region, all_regions)
+    other = None
+    if compare_file is not None:
+        try:
+            other = load_policy(compare_file)
+        except InputError as exc:
+            raise fail(str(exc)) from exc
+    now = datetime.now(timezone.utc)
+    history = read_history(aws, regions, now, days)
+    results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
+    if other is not None:
+        results["compare"] = replay_history(history, other.endpoints)
+    errors = results["policy"].errors
+    if output is Output.json:
+        document: dict[str, Any] = {k: v.to_document() for k, v in results.items()}
+        if other is not None:
+            document["difference"] = compare(results["policy"], results["compare"])
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        console = report.stdout_console()
+        names = list(results)
+        totals = {name: results[name].totals.to_document() for name in names}
+        console.print(
+            f"Backtest over {days} days, {len(regions)} region(s): "
+            + " vs ".join(
+                str(policy_file or "default policy") if n == "policy" else str(compare_file)
+                for n in names
+            ),
+            markup=False,
+        )
+        for key in totals["policy"]:
+            values = "  ".join(f"{totals[n][key]!s:>14}" for n in names)
+            console.print(f"  {key:<26}{values}", markup=False)
+        for timeline in results["policy"].timelines:
+            if timeline.deleted_at is not None:
+                mistake = (
+                    f"; called again {timeline.mistake_at:%Y-%m-%d %H:%M}"
+                    if timeline.mistake_at
+                    else ""
+                )
+                console.print(
+                    f"  would delete {timeline.name} ({timeline.region}) at "
+                    f"{timeline.deleted_at:%Y-%m-%d %H:%M} UTC{mistake}",
+                    markup=False,
+                )
+        report.print_errors(errors, console)
+    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)

@@ -1,0 +1,153 @@
+"""``sagesaver scan``, ``run`` and ``demo``: find idle resources, act on them, or watch it all
+on a simulator."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+import typer
+
+from sagesaver.cli.common import (
+    DEFAULT_ROLE_NAME,
+    EXIT_FAILURES,
+    EXIT_OK,
+    AccountsOpt,
+    AllRegionsOpt,
+    LedgerOpt,
+    LivePricesOpt,
+    OrganizationOpt,
+    Output,
+    OutputOpt,
+    PolicyOpt,
+    RegionOpt,
+    RoleNameOpt,
+    app,
+    fail,
+    fan_out_requested,
+    make_pricer,
+    open_ledger_or_fail,
+    prepare,
+    print_result,
+    scan_with_fan_out,
+)
+from sagesaver.render import scan as report
+
+
+@app.command("scan")
+def scan_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    output: OutputOpt = Output.table,
+    live_prices: LivePricesOpt = False,
+    accounts: AccountsOpt = None,
+    organization: OrganizationOpt = False,
+    role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+) -> None:
+    """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
+    fan_out_requested(accounts, organization, role_name)
+    aws, policy, regions = prepare(policy_file, region, all_regions)
+    now = datetime.now(timezone.utc)
+    result = scan_with_fan_out(
+        aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
+    )
+    print_result(result, output)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+@app.command("run")
+def run_command(
+    policy_file: PolicyOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Carry the decisions out (default: dry run).")
+    ] = False,
+    output: OutputOpt = Output.table,
+    live_prices: LivePricesOpt = False,
+    ledger_path: LedgerOpt = None,
+    accounts: AccountsOpt = None,
+    organization: OrganizationOpt = False,
+    role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+) -> None:
+    """Scan, then carry out the decisions: one SNS digest of the idle endpoints, and with
+    action 'delete', grace-period tags and deletion with a backup.
+
+    Without --apply nothing is changed or sent: the digest is printed instead.
+    """
+    from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+
+    fan_out_requested(accounts, organization, role_name)
+    aws, policy, regions = prepare(policy_file, region, all_regions)
+    action = policy.endpoints.action
+    if apply and policy.notify.sns_topic_arn is None:
+        raise fail(
+            f"--apply with action '{action}' needs notify.sns_topic_arn in the policy "
+            "(people are told before anything is deleted)"
+        )
+    ledger = None
+    if action == "delete":
+        # A dry run reads the announcements in the ledger, but never creates one.
+        ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
+    now = datetime.now(timezone.utc)
+    result = scan_with_fan_out(
+        aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
+    )
+    done = enforce_and_notify(aws, result, policy, now, apply, ledger)
+    outcome = done.notified
+    assert outcome is not None
+    enforcement = [step_dict(s) for s in done.steps]
+    if output is Output.json:
+        notifications = [
+            {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())}
+            for m in outcome.messages
+        ]
+        print_result(
+            result,
+            output,
+            {
+                "applied": outcome.applied,
+                "dry_run": not apply,
+                "sns_topic_arn": outcome.topic_arn,
+                "enforcement": enforcement,
+                "notifications": notifications,
+                "message_ids": outcome.message_ids,
+            },
+        )
+    else:
+        print_result(result, output)
+        console = report.stdout_console()
+        for item in enforcement:
+            console.print(
+                f"{item['stage']:>8} {item['name']} ({item['region']}): {item['outcome']}",
+                markup=False,
+            )
+        if not outcome.messages:
+            console.print("No idle endpoint to notify about.")
+        for message in outcome.messages:
+            if outcome.applied:
+                verb = f"Sent to {outcome.topic_arn}"
+            elif not apply:
+                target = outcome.topic_arn or "(no notify.sns_topic_arn set)"
+                verb = f"Dry run: would send to {target}"
+            else:
+                verb = "Not sent (see errors)"
+            console.rule(f"{verb}")
+            console.print(f"Subject: {message.subject}\n", markup=False)
+            console.print(message.body, markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+@app.command("demo")
+def demo_command(
+    output: OutputOpt = Output.table,
+) -> None:
+    """Run scan and run against an embedded AWS simulator (moto) seeded with a sample fleet."""
+    try:
+        from sagesaver.demo.run import run_demo
+    except ImportError as exc:  # moto is an optional dependency
+        raise fail(
+            f"the demo needs the simulator: pip install 'sagesaver[demo]' ({exc.name} missing)"
+        ) from exc
+    raise typer.Exit(run_demo(output.value))

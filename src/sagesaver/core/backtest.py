@@ -1,0 +1,368 @@
+"""What-if backtest of the endpoint policy. Pure: no AWS, no clock.
+
+:func:`replay` runs the endpoint policy hour by hour over a recorded history of hourly
+``Invocations`` sums (all variants together) and tells what it would have done: which endpoints
+it would have flagged, deleted or spared, when, what that would have saved, and how often it
+would have deleted an endpoint that was called again later (a *mistake*).
+
+Hour ``i`` of a history covers ``[start + i h, start + (i + 1) h)``. The policy is evaluated
+at the end of every hour, as if SageSaver ran hourly:
+
+* an endpoint exists from the first hour that ends after its creation;
+* it is *idle* when its age (from creation) is at least ``min_age`` and the invocations of the
+  last ``idle_hours`` (rounded up to whole hours) are 0. Hours before its creation do not
+  count. While the look-back still reaches before the window for an endpoint created before
+  it, the history cannot tell, so it is not idle (warm-up);
+* endpoints out of the policy's selection, protected, scaled to 0 instances or whose instances
+  are unknown are never flagged, as in :mod:`sagesaver.core.rules.endpoints`;
+* when first idle it is *flagged*. With ``action: delete`` it is deleted at the first hour end
+  at least ``grace_hours`` later if it stayed idle; traffic before that *spares* it and clears
+  the flag. At most ``max_actions_per_run`` deletions per hour, the most expensive first; the
+  others are deferred to a later hour. With ``action: notify`` it is only flagged;
+* a deleted endpoint saves its hourly cost and instances for every remaining hour of the window;
+  any invocation in a later hour of the history is a mistake.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sagesaver.core.model import ScanError
+from sagesaver.core.policy import EndpointPolicy
+
+HOUR = timedelta(hours=1)
+_EPSILON = 1e-9
+
+
+@dataclass
+class EndpointTimeline:
+    """What the policy would have done with one endpoint during the window."""
+
+    name: str
+    region: str
+    created: datetime
+    hourly_cost: float | None
+    instances: int | None
+    skipped: str | None = None  # why the policy never considers it (scope, protect tag...)
+    flagged_at: list[datetime] = field(default_factory=list)
+    spared_at: list[datetime] = field(default_factory=list)
+    deleted_at: datetime | None = None
+    deferred_hours: int = 0  # hours a due deletion waited for max_actions_per_run
+    mistake_at: datetime | None = None  # start of the first hour with calls after deletion
+    invocations_after_delete: float = 0.0
+    hours_saved: int = 0
+
+    @property
+    def instance_hours_saved(self) -> float:
+        """Instance-hours the deletion would have saved."""
+        return float((self.instances or 0) * self.hours_saved)
+
+    @property
+    def usd_saved(self) -> float | None:
+        """Dollars the deletion would have saved; None when the price is unknown."""
+        if not self.hours_saved:
+            return 0.0
+        if self.hourly_cost is None:
+            return None
+        return round(self.hourly_cost * self.hours_saved, 6)
+
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        saved = self.usd_saved
+        return {
+            "name": self.name,
+            "region": self.region,
+            "created": _iso(self.created),
+            "hourly_cost_usd": self.hourly_cost,
+            "instances": self.instances,
+            "skipped": self.skipped,
+            "flagged_at": [_iso(t) for t in self.flagged_at],
+            "spared_at": [_iso(t) for t in self.spared_at],
+            "deleted_at": _iso(self.deleted_at) if self.deleted_at else None,
+            "deferred_hours": self.deferred_hours,
+            "mistake_at": _iso(self.mistake_at) if self.mistake_at else None,
+            "invocations_after_delete": self.invocations_after_delete,
+            "hours_saved": self.hours_saved,
+            "instance_hours_saved": self.instance_hours_saved,
+            "usd_saved": None if saved is None else round(saved, 2),
+        }
+
+
+@dataclass(frozen=True)
+class BacktestTotals:
+    """The sums over every endpoint of a backtest."""
+
+    endpoints: int
+    flagged: int  # endpoints flagged at least once
+    notifications: int  # times an endpoint was flagged (announced)
+    deleted: int
+    spared: int  # endpoints spared at least once
+    spare_events: int
+    mistakes: int  # deleted endpoints that were called again later
+    instance_hours_saved: float
+    usd_saved: float  # over the endpoints whose price is known
+    usd_saved_unknown_count: int  # deleted endpoints whose price is unknown
+
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "endpoints": self.endpoints,
+            "flagged": self.flagged,
+            "notifications": self.notifications,
+            "deleted": self.deleted,
+            "spared": self.spared,
+            "spare_events": self.spare_events,
+            "mistakes": self.mistakes,
+            "instance_hours_saved": self.instance_hours_saved,
+            "usd_saved": round(self.usd_saved, 2),
+            "usd_saved_unknown_count": self.usd_saved_unknown_count,
+        }
+
+
+@dataclass
+class BacktestResult:
+    """The outcome of replaying one policy over one window."""
+
+    start: datetime
+    hours: int
+    policy: EndpointPolicy
+    timelines: list[EndpointTimeline] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+
+    @property
+    def end(self) -> datetime:
+        """The end of the window (exclusive)."""
+        return self.start + self.hours * HOUR
+
+    @property
+    def totals(self) -> BacktestTotals:
+        """The sums over every endpoint."""
+        deleted = [t for t in self.timelines if t.deleted_at is not None]
+        return BacktestTotals(
+            endpoints=len(self.timelines),
+            flagged=sum(1 for t in self.timelines if t.flagged_at),
+            notifications=sum(len(t.flagged_at) for t in self.timelines),
+            deleted=len(deleted),
+            spared=sum(1 for t in self.timelines if t.spared_at),
+            spare_events=sum(len(t.spared_at) for t in self.timelines),
+            mistakes=sum(1 for t in deleted if t.mistake_at is not None),
+            instance_hours_saved=sum(t.instance_hours_saved for t in deleted),
+            usd_saved=round(sum(t.usd_saved or 0.0 for t in deleted), 6),
+            usd_saved_unknown_count=sum(1 for t in deleted if t.usd_saved is None),
+        )
+
+    def merge(self, other: BacktestResult) -> None:
+        """Add another region's replay of the same window and policy."""
+        if other.start != self.start or other.hours != self.hours:
+            raise ValueError("cannot merge backtests of different windows")
+        self.timelines.extend(other.timelines)
+        self.errors.extend(other.errors)
+
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-ready dict: window, policy, totals, endpoints and errors."""
+        return {
+            "window": {"start": _iso(self.start), "end": _iso(self.end), "hours": self.hours},
+            "policy": self.policy.model_dump(mode="json"),
+            "totals": self.totals.to_document(),
+            "endpoints": [
+                t.to_document() for t in sorted(self.timelines, key=lambda t: (t.region, t.name))
+            ],
+            "errors": [
+                {
+                    "region": e.region,
+                    "operation": e.operation,
+                    "resource": e.resource,
+                    "code": e.code,
+                    "message": e.message,
+                    "account": e.account,
+                }
+                for e in self.errors
+            ],
+        }
+
+
+def compare(a: BacktestResult, b: BacktestResult) -> dict[str, Any]:
+    """Side-by-side totals of two backtests (``difference`` is b - a) and the endpoints only
+    one of them would have deleted, or deleted by mistake."""
+    totals_a, totals_b = a.totals.to_document(), b.totals.to_document()
+    totals = {
+        key: {
+            "a": totals_a[key],
+            "b": totals_b[key],
+            "difference": _difference(totals_a, totals_b, key),
+        }
+        for key in totals_a
+    }
+
+    def deleted(result: BacktestResult, mistakes: bool = False) -> set[str]:
+        return {
+            f"{t.region}/{t.name}" if t.region else t.name
+            for t in result.timelines
+            if t.deleted_at is not None and (not mistakes or t.mistake_at is not None)
+        }
+
+    return {
+        "totals": totals,
+        "deleted_only_by_a": sorted(deleted(a) - deleted(b)),
+        "deleted_only_by_b": sorted(deleted(b) - deleted(a)),
+        "mistakes_only_by_a": sorted(deleted(a, True) - deleted(b, True)),
+        "mistakes_only_by_b": sorted(deleted(b, True) - deleted(a, True)),
+    }
+
+
+def _difference(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | int:
+    difference = b[key] - a[key]
+    return round(difference, 2) if isinstance(difference, float) else int(difference)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _whole_hours(hours: float) -> int:
+    """Hours rounded up to whole hours (a wider look-back can only find more activity)."""
+    return max(0, math.ceil(hours - _EPSILON))
+
+
+@dataclass
+class _State:
+    timeline: EndpointTimeline
+    series: list[float]
+    first_hour: int  # the first hour that ends after creation
+    created_offset: float  # hours from the window start to creation (negative: before)
+    prefix: list[float]  # prefix[i] = sum of series[first_hour:i] (0 before first_hour)
+    flagged_hour: int | None = None
+    deleted_hour: int | None = None
+
+
+def _prefix_sums(series: list[float], first_hour: int) -> list[float]:
+    prefix = [0.0]
+    for index, value in enumerate(series):
+        prefix.append(prefix[-1] + (max(0.0, value) if index >= first_hour else 0.0))
+    return prefix
+
+
+def _skip_reason(
+    name: str, tags: Mapping[str, str], instances: int | None, policy: EndpointPolicy
+) -> str | None:
+    in_scope, reason = policy.selects(name, dict(tags))
+    if not in_scope:
+        return f"not selected: {reason}"
+    if policy.is_protected(dict(tags)):
+        return f"protected by tag {policy.protect_tag}"
+    if instances is None:
+        return "its instances could not be read"
+    if instances == 0:
+        return "scaled to 0 instances, so it costs nothing"
+    return None
+
+
+def replay(
+    history: Mapping[str, list[float]],
+    created: Mapping[str, datetime],
+    hourly_cost: Mapping[str, float | None],
+    tags: Mapping[str, Mapping[str, str]],
+    policy: EndpointPolicy,
+    start: datetime,
+    instances: Mapping[str, int] | None = None,
+    region: str = "",
+    hours: int | None = None,
+) -> BacktestResult:
+    """Replay ``policy`` hour by hour over ``history`` (hourly invocation sums, oldest first,
+    every series of the same length ``hours``) starting at ``start``.
+
+    ``created`` defaults to before the window, ``hourly_cost`` to unknown, ``tags`` to none;
+    ``instances`` (None: one per endpoint) missing a name means its instances are unknown, and
+    such an endpoint is never flagged.
+    """
+    lengths = {len(series) for series in history.values()}
+    if hours is None:
+        hours = lengths.pop() if lengths else 0
+        lengths.add(hours)
+    if lengths - {hours}:
+        raise ValueError(f"every history must have {hours} hourly values")
+    result = BacktestResult(start=start, hours=hours, policy=policy)
+    lookback = max(1, _whole_hours(policy.idle_hours))
+    grace = _whole_hours(policy.grace_hours)
+    states: list[_State] = []
+    for name in sorted(history):
+        born = created.get(name, start - timedelta(days=3650))
+        offset = (born - start).total_seconds() / 3600.0
+        first_hour = max(0, math.floor(offset))
+        count = 1 if instances is None else instances.get(name)
+        timeline = EndpointTimeline(
+            name=name,
+            region=region,
+            created=born,
+            hourly_cost=hourly_cost.get(name),
+            instances=count,
+            skipped=_skip_reason(name, tags.get(name, {}), count, policy),
+        )
+        result.timelines.append(timeline)
+        series = list(history[name])
+        states.append(
+            _State(timeline, series, first_hour, offset, _prefix_sums(series, first_hour))
+        )
+
+    for hour in range(hours):
+        moment = start + (hour + 1) * HOUR  # the end of the hour: when the policy runs
+        due: list[_State] = []
+        for state in states:
+            timeline = state.timeline
+            if state.deleted_hour is not None:
+                calls = state.series[hour]
+                if calls > 0:
+                    timeline.invocations_after_delete += calls
+                    if timeline.mistake_at is None:
+                        timeline.mistake_at = start + hour * HOUR
+                continue
+            if timeline.skipped is not None or hour < state.first_hour:
+                continue
+            idle = _is_idle(state, hour, lookback, policy.min_age)
+            if state.flagged_hour is not None:
+                if not idle:
+                    if policy.action == "delete":
+                        timeline.spared_at.append(moment)
+                    state.flagged_hour = None
+                elif policy.action == "delete" and hour >= state.flagged_hour + grace:
+                    due.append(state)
+                continue
+            if idle:
+                state.flagged_hour = hour
+                timeline.flagged_at.append(moment)
+                if policy.action == "delete" and grace == 0:
+                    due.append(state)
+        due.sort(key=lambda s: (-(s.timeline.hourly_cost or 0.0), s.timeline.name))
+        for index, state in enumerate(due):
+            if index < policy.max_actions_per_run:
+                state.deleted_hour = hour
+                state.timeline.deleted_at = moment
+                state.timeline.hours_saved = hours - hour - 1
+            else:
+                state.timeline.deferred_hours += 1
+    return result
+
+
+def _is_idle(state: _State, hour: int, lookback: int, min_age: float) -> bool:
+    """Whether the endpoint is idle at the end of ``hour``."""
+    age = hour + 1 - state.created_offset
+    if age + _EPSILON < min_age:
+        return False
+    if state.created_offset < 0 and hour + 1 < lookback:
+        return False  # the look-back reaches before the window: unknown
+    since = max(0, hour + 1 - lookback)
+    return state.prefix[hour + 1] - state.prefix[since] <= 0.0
+
+
+def merge_all(
+    parts: Iterable[BacktestResult], start: datetime, hours: int, policy: EndpointPolicy
+) -> BacktestResult:
+    """One result of several regions' replays of the same window."""
+    total = BacktestResult(start=start, hours=hours, policy=policy)
+    for part in parts:
+        total.merge(part)
+    return total

@@ -1,0 +1,129 @@
+"""The idle-endpoint digest: text for SNS (e-mail, SMS, chat), split to fit SNS limits.
+
+Pure: builds messages from decisions; :mod:`sagesaver.aws.notify` publishes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sagesaver.core.formats import HOURS_PER_30_DAYS
+from sagesaver.core.model import Action, Decision, Kind
+
+# SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
+# 100 printable ASCII characters with no line break.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_SUBJECT_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Message:
+    """One SNS message."""
+
+    subject: str
+    body: str
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def clean_subject(text: str) -> str:
+    """A subject SNS accepts: printable ASCII, one line, at most 100 characters."""
+    ascii_only = "".join(c if 32 <= ord(c) < 127 else " " for c in text)
+    single = " ".join(ascii_only.split())
+    if len(single) > MAX_SUBJECT_CHARS:
+        single = single[: MAX_SUBJECT_CHARS - 3].rstrip() + "..."
+    return single
+
+
+REPORTED = (Action.NOTIFY, Action.DELETE)
+
+
+def digest_lines(
+    decisions: Sequence[Decision], notes: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per endpoint to report, most expensive first, with its note (by ARN)."""
+    chosen = [d for d in decisions if d.action in REPORTED]
+    chosen.sort(key=lambda d: (-(d.hourly_cost_usd or 0.0), d.resource.region, d.resource.name))
+    lines = []
+    for d in chosen:
+        r = d.resource
+        types = ", ".join(
+            f"{v.instance_count} x {v.instance_type or 'unknown type'}"
+            for v in r.variants
+            if v.instance_count
+        ) or (f"1 x {r.instance_type}" if r.instance_type else "")
+        monthly = None if d.hourly_cost_usd is None else d.hourly_cost_usd * HOURS_PER_30_DAYS
+        lines.append(
+            f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "
+            f"{_money(d.hourly_cost_usd)}/h, {_money(monthly)} per 30 days. {r.arn}"
+            + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
+        )
+    return lines
+
+
+def build_digest(
+    decisions: Sequence[Decision],
+    now: datetime,
+    prefix: str = "SageSaver",
+    notes: Mapping[str, str] | None = None,
+) -> list[Message]:
+    """The digest as one or more SNS messages (empty when nothing is to be reported).
+
+    Each part stays under SNS's 256 KiB; every part repeats the header and totals.
+    """
+    lines = digest_lines(decisions, notes)
+    if not lines:
+        return []
+    chosen = [d for d in decisions if d.action in REPORTED]
+    deleting = any(d.action is Action.DELETE for d in chosen)
+    kinds = {d.resource.kind for d in chosen}
+    noun = (
+        {Kind.ENDPOINT: "endpoint", Kind.STUDIO_APP: "Studio app", Kind.NOTEBOOK: "notebook"}.get(
+            next(iter(kinds)), "resource"
+        )
+        if len(kinds) == 1
+        else "resource"
+    )
+    hourly = sum(d.hourly_cost_usd or 0.0 for d in chosen)
+    unknown = sum(1 for d in chosen if d.hourly_cost_usd is None)
+    regions = sorted({d.resource.region for d in chosen})
+    header = [
+        f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
+        f"at {now.strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Total: {_money(hourly)} per hour, {_money(hourly * HOURS_PER_30_DAYS)} per 30 days"
+        + (f" ({unknown} with unknown price)." if unknown else "."),
+        (
+            "Each one is deleted when its grace period ends unless it is used again (endpoints "
+            "are backed up first: sagesaver restore NAME). Postpone by editing its tag "
+            "sagesaver:scheduled-action."
+            if deleting
+            else "Check each endpoint's Invocations graph before deleting it; nothing was deleted."
+        ),
+        "",
+    ]
+    footer = ["", "Protect a resource from SageSaver with the tag sagesaver:protect=true."]
+    budget = MAX_MESSAGE_BYTES - 1024  # room for the header, part marker and footer
+    head_bytes = len("\n".join(header + footer).encode())
+    parts: list[list[str]] = [[]]
+    size = head_bytes
+    for line in lines:
+        line_bytes = len(line.encode()) + 1
+        if parts[-1] and size + line_bytes > budget:
+            parts.append([])
+            size = head_bytes
+        parts[-1].append(line)
+        size += line_bytes
+    total = len(parts)
+    messages = []
+    for index, part in enumerate(parts, start=1):
+        marker = f" (part {index}/{total})" if total > 1 else ""
+        subject = clean_subject(
+            f"{prefix}: {len(chosen)} idle {noun}(s), {_money(hourly)}/h wasted{marker}"
+        )
+        body = "\n".join([*header, *part, *footer])
+        messages.append(Message(subject=subject, body=body))
+    return messages

@@ -1,0 +1,280 @@
+# ruff: noqa: E501 -- the shell script template below keeps its natural line lengths
+"""Lifecycle configurations that install the auto-stop agent, offline.
+
+:func:`render_on_start` builds the ``on-start`` script: it writes the agent inline (compressed,
+so no network access is ever needed), picks a Python that can run it, installs exactly one cron
+entry however often the instance restarts, and logs to ``/var/log/sagesaver-autostop.log``.
+The SageMaker API takes the script base64-encoded, at most 16,384 characters: the agent is
+shipped without comments and docstrings (the code itself is unchanged) and xz-compressed.
+
+Pure: no AWS. :mod:`sagesaver.aws.lifecycle` creates, updates and attaches configurations.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import fnmatch
+import lzma
+import re
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+
+from sagesaver.core.errors import InputError
+from sagesaver.core.model import Resource
+from sagesaver.core.policy import FALSE_VALUES
+
+MAX_CONTENT_CHARS = 16384
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+CRON_MARKER = "# sagesaver-autostop"
+LOG_FILE = "/var/log/sagesaver-autostop.log"
+AGENT_DIR = "/opt/sagesaver"
+# The notebook server's own Python first (it has the most modules), then the system one.
+PYTHON_CANDIDATES = (
+    "/home/ec2-user/anaconda3/envs/JupyterSystemEnv/bin/python",
+    "/usr/bin/python3",
+)
+
+
+def check_name(name: str) -> str:
+    """A lifecycle configuration name: letters, digits and '-', 1-63, not starting with '-'."""
+    if not NAME_RE.match(name):
+        raise InputError(
+            f"lifecycle configuration name {name!r}: use letters, digits and '-', "
+            "1 to 63 characters, not starting with '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """The agent's command-line options as the cron entry passes them."""
+
+    idle_time: int = 3600
+    ignore_connections: bool = False
+    cpu_threshold: float = 10.0
+    gpu_threshold: float = 10.0
+    interval_minutes: int = 5
+    jupyter_url: str | None = None
+    metadata_file: str | None = None
+
+    def validate(self) -> AgentOptions:
+        """Raise :class:`InputError` for out-of-range values."""
+        if self.idle_time <= 0:
+            raise InputError(f"--idle-time {self.idle_time}: must be more than 0 seconds")
+        for label, value in (
+            ("--cpu-threshold", self.cpu_threshold),
+            ("--gpu-threshold", self.gpu_threshold),
+        ):
+            if not 0 <= value <= 100:
+                raise InputError(f"{label} {value:g}: must be a percentage from 0 to 100")
+        if not 1 <= self.interval_minutes <= 59:
+            raise InputError(f"--interval-minutes {self.interval_minutes}: must be from 1 to 59")
+        return self
+
+    def arguments(self) -> list[str]:
+        """The agent arguments, in order."""
+        args = [
+            "--time",
+            str(self.idle_time),
+            "--cpu-threshold",
+            f"{self.cpu_threshold:g}",
+            "--gpu-threshold",
+            f"{self.gpu_threshold:g}",
+        ]
+        if self.ignore_connections:
+            args.append("--ignore-connections")
+        if self.jupyter_url:
+            args += ["--url", self.jupyter_url]
+        if self.metadata_file:
+            args += ["--metadata-file", self.metadata_file]
+        return args
+
+
+def agent_source() -> str:
+    """The agent's source file as shipped in the package."""
+    return resources.files("sagesaver").joinpath("agent/autostop.py").read_text(encoding="utf-8")
+
+
+class _Shrink(ast.NodeTransformer):
+    """Drops docstrings and type annotations: what the program does stays the same."""
+
+    def _strip_docstring(
+        self, node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> None:
+        first = node.body[0] if node.body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = node.body[1:]
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        self._strip_docstring(node)
+        return self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self._strip_docstring(node)
+        return self.generic_visit(node)
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        self._strip_docstring(node)
+        node.returns = None
+        arguments = node.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            arg.annotation = None
+        for star in (arguments.vararg, arguments.kwarg):
+            if star is not None:
+                star.annotation = None
+        return self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if node.value is None:
+            return None  # a bare declaration does nothing at run time
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+
+def _fill_empty_bodies(tree: ast.AST) -> None:
+    """A block left empty by the stripping gets a ``pass``."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and not body:
+            body.append(ast.Pass())
+
+
+def shrink(tree: ast.Module) -> ast.Module:
+    """``tree`` without docstrings and annotations (a copy is not made: it is changed)."""
+    shrunk = _Shrink().visit(tree)
+    assert isinstance(shrunk, ast.Module)
+    _fill_empty_bodies(shrunk)
+    return ast.fix_missing_locations(shrunk)
+
+
+def compact_source(source: str) -> str:
+    """``source`` without comments, docstrings, annotations and blank lines.
+
+    The result is checked to parse as Python 3.7 (what the agent must run on); the tests check
+    it is the same program, statement for statement.
+    """
+    code = ast.unparse(shrink(ast.parse(source))) + "\n"
+    ast.parse(code, feature_version=(3, 7))
+    return code
+
+
+def pack(source: str) -> str:
+    """xz-compressed and base85-encoded (denser than base64), wrapped at 100 columns."""
+    packed = lzma.compress(source.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME)
+    encoded = base64.b85encode(packed).decode("ascii")
+    return "\n".join(encoded[i : i + 100] for i in range(0, len(encoded), 100))
+
+
+def unpack(text: str) -> str:
+    """The inverse of :func:`pack` (what the on-start script does with the shipped agent)."""
+    return lzma.decompress(base64.b85decode("".join(text.split()))).decode("utf-8")
+
+
+def render_on_start(options: AgentOptions) -> str:
+    """The ``on-start`` script that installs the agent and its cron entry."""
+    options.validate()
+    packed = pack(compact_source(agent_source()))
+    candidates = " ".join(shlex.quote(p) for p in PYTHON_CANDIDATES)
+    arguments = " ".join(shlex.quote(a) for a in options.arguments())
+    return f"""#!/bin/bash
+# SageSaver auto-stop agent + one cron entry; no network needed. Log: {LOG_FILE}
+set -eu
+DIR="${{SAGESAVER_AGENT_DIR:-{AGENT_DIR}}}"
+LOG="${{SAGESAVER_LOG_FILE:-{LOG_FILE}}}"
+PY=""
+for c in ${{SAGESAVER_PYTHON:-}} {candidates}; do
+  if [ -x "$c" ] && "$c" -c 'import sys,lzma; sys.exit(sys.version_info < (3, 7))' 2>/dev/null; then
+    PY="$c"; break
+  fi
+done
+if [ -z "$PY" ]; then echo "sagesaver: no Python 3.7+ found; auto-stop not installed" >&2; exit 0; fi
+mkdir -p "$DIR"
+"$PY" -c 'import base64,lzma,sys;sys.stdout.write(lzma.decompress(base64.b85decode("".join(sys.stdin.read().split()))).decode())' > "$DIR/autostop.py.new" <<'AGENT'
+{packed}
+AGENT
+mv "$DIR/autostop.py.new" "$DIR/autostop.py"
+touch "$LOG"
+ENTRY="*/{options.interval_minutes} * * * * $PY $DIR/autostop.py {arguments} --state-file $DIR/state.json >> $LOG 2>&1 {CRON_MARKER}"
+KEEP="$(crontab -l 2>/dev/null | grep -vF '{CRON_MARKER}' || true)"
+{{ if [ -n "$KEEP" ]; then printf '%s\n' "$KEEP"; fi; echo "$ENTRY"; }} | crontab -
+echo "sagesaver: auto-stop installed ($PY)"
+"""
+
+
+def encoded_content(script: str) -> str:
+    """The script as the API wants it (base64); raises if it exceeds the API's limit."""
+    content = base64.b64encode(script.encode("utf-8")).decode("ascii")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise InputError(
+            f"the on-start script is {len(content)} base64 characters; "
+            f"the API accepts at most {MAX_CONTENT_CHARS}"
+        )
+    return content
+
+
+def parse_tag_filters(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict; raises :class:`InputError` for a malformed one."""
+    filters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--attach-tag {pair!r}: use KEY=VALUE")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+@dataclass(frozen=True)
+class AttachPlan:
+    """An instance selected by ``--attach``/``--attach-tag`` and what to do with it."""
+
+    instance: Resource
+    action: str  # "attach", "restart-and-attach", "skip"
+    reason: str
+
+
+def plan_attach(
+    instances: list[Resource],
+    globs: list[str],
+    tag_filters: dict[str, str],
+    config: str,
+    restart: bool,
+    protect_tag: str,
+) -> list[AttachPlan]:
+    """Which instances get the configuration, and how. Instances no option selects are left out."""
+    if not globs and not tag_filters:
+        return []
+    plans = []
+    for instance in instances:
+        if globs and not any(fnmatch.fnmatchcase(instance.name, g) for g in globs):
+            continue
+        if any(instance.tags.get(k) != v for k, v in tag_filters.items()):
+            continue
+        value = instance.tags.get(protect_tag)
+        if value is not None and value.strip().lower() not in FALSE_VALUES:
+            plans.append(AttachPlan(instance, "skip", f"protected by tag {protect_tag}"))
+        elif instance.lifecycle_config == config:
+            plans.append(AttachPlan(instance, "skip", f"already has {config}"))
+        elif instance.status == "Stopped":
+            plans.append(AttachPlan(instance, "attach", "stopped: attach directly"))
+        elif instance.status == "InService" and restart:
+            plans.append(
+                AttachPlan(instance, "restart-and-attach", "InService: stop, attach, start")
+            )
+        elif instance.status == "InService":
+            plans.append(
+                AttachPlan(instance, "skip", "InService: use --restart, or attach when stopped")
+            )
+        else:
+            plans.append(AttachPlan(instance, "skip", f"state is {instance.status}"))
+    return plans

@@ -1,0 +1,358 @@
+"""The policy: which resources SageSaver looks at and what it does with the idle ones.
+
+A YAML file validated into typed, frozen pydantic models. No file means the defaults.
+Errors name the file, the key, its line (when YAML gives it) and the problem, and raise
+:class:`~sagesaver.core.errors.PolicyError` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sagesaver.core.cron import Schedule, ScheduleError, make_period, parse_cron, zone
+from sagesaver.core.errors import PolicyError
+
+DEFAULT_PROTECT_TAG = "sagesaver:protect"
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+SNS_TOPIC_ARN_RE = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso[a-z]?)?:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<name>[A-Za-z0-9_-]{1,256}(\.fifo)?)$"
+)
+# CloudWatch keeps 1-hour datapoints for 455 days: a longer look-back cannot be answered.
+MAX_LOOKBACK_HOURS = 455 * 24
+# Values of the protect tag that explicitly do *not* protect.
+FALSE_VALUES = frozenset({"false", "no", "0", "off"})
+
+
+def _check_glob(pattern: str) -> str:
+    if not pattern.strip():
+        raise ValueError("a name pattern must not be empty")
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+    if depth:
+        raise ValueError(f"pattern {pattern!r} has an unclosed '['")
+    return pattern
+
+
+Glob = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_check_glob)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Selection(_Strict):
+    """Which resources of one kind the policy applies to."""
+
+    include: list[Glob] = Field(default_factory=list)
+    exclude: list[Glob] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
+
+    def selects(self, name: str, tags: dict[str, str]) -> tuple[bool, str]:
+        """Whether the resource is in scope, and if not, why (a readable reason)."""
+        if self.include and not any(fnmatch.fnmatchcase(name, p) for p in self.include):
+            return False, f"name matches none of include {self.include}"
+        for pattern in self.exclude:
+            if fnmatch.fnmatchcase(name, pattern):
+                return False, f"name matches exclude {pattern!r}"
+        for key, wanted in self.tags.items():
+            value = tags.get(key)
+            if value is None:
+                return False, f"tag {key!r} is missing (policy wants {key}={wanted})"
+            if not fnmatch.fnmatchcase(value, wanted):
+                return False, f"tag {key}={value} does not match {wanted!r}"
+        return True, "selected by the policy"
+
+    def is_protected(self, tags: dict[str, str]) -> bool:
+        """A resource carrying the protect tag (with any value but false/no/0/off)."""
+        value = tags.get(self.protect_tag)
+        return value is not None and value.strip().lower() not in FALSE_VALUES
+
+
+class EndpointPolicy(Selection):
+    """Idle detection for real-time endpoints."""
+
+    idle_hours: float = Field(default=24.0, gt=0, le=MAX_LOOKBACK_HOURS)
+    min_age_hours: float | None = Field(default=None, ge=0, le=MAX_LOOKBACK_HOURS)
+    action: Literal["notify", "delete"] = "notify"
+    grace_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+    max_actions_per_run: int = Field(default=10, ge=0, le=10000)
+    delete_config: bool = False
+
+    @property
+    def min_age(self) -> float:
+        """Minimum age in hours; defaults to ``idle_hours``."""
+        return self.idle_hours if self.min_age_hours is None else self.min_age_hours
+
+
+class NotebookPolicy(Selection):
+    """Inventory of notebook instances (the auto-stop agent and schedules act on them)."""
+
+
+StudioAppType = Literal["JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"]
+STUDIO_APP_TYPES: tuple[StudioAppType, ...] = (
+    "JupyterLab",
+    "CodeEditor",
+    "KernelGateway",
+    "JupyterServer",
+)
+
+
+class StudioPolicy(Selection):
+    """Idle SageMaker Studio apps. Names matched by include/exclude are space (or user
+    profile) names."""
+
+    idle_hours: float = Field(default=3.0, gt=0, le=MAX_LOOKBACK_HOURS)
+    action: Literal["notify", "delete"] = "notify"
+    grace_hours: float = Field(default=1.0, ge=0, le=24 * 90)
+    app_types: list[StudioAppType] = Field(default_factory=lambda: list(STUDIO_APP_TYPES))
+    max_actions_per_run: int = Field(default=10, ge=0, le=10000)
+
+
+class NotifyPolicy(_Strict):
+    """Where notifications go."""
+
+    sns_topic_arn: str | None = None
+    subject_prefix: str = Field(default="SageSaver", max_length=40)
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT_ID:NAME)"
+            )
+        return value
+
+    @property
+    def topic_region(self) -> str | None:
+        """The region of the topic, taken from its ARN."""
+        if self.sns_topic_arn is None:
+            return None
+        match = SNS_TOPIC_ARN_RE.match(self.sns_topic_arn)
+        return match.group("region") if match else None
+
+
+SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class PeriodSpec(_Strict):
+    """A running period: ``{weekdays: mon-fri, begin: "07:00", end: "21:00"}``."""
+
+    weekdays: str = "daily"
+    begin: str
+    end: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> PeriodSpec:
+        try:
+            make_period(self.weekdays, self.begin, self.end)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class ScheduleSpec(_Strict):
+    """One named schedule: ``periods`` or ``start``/``stop`` crons, a time zone, targets."""
+
+    timezone: str = "UTC"
+    periods: list[PeriodSpec] | None = None
+    start: str | None = None
+    stop: str | None = None
+    enforced: bool = False
+    interval_minutes: int = Field(default=10, ge=1, le=1440)
+    name_contains: str | None = Field(default=None, min_length=1)
+    include: list[Glob] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("start", "stop")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_cron(value)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> ScheduleSpec:
+        crons = self.start is not None or self.stop is not None
+        if self.periods is not None and crons:
+            raise ValueError("use either periods or start/stop, not both")
+        if self.periods is None and not crons:
+            raise ValueError("needs periods, or a start and/or stop cron expression")
+        if self.periods is not None and not self.periods:
+            raise ValueError("periods must not be empty")
+        return self
+
+    @property
+    def has_selectors(self) -> bool:
+        """Whether the schedule targets instances by name or tags (else only by tag)."""
+        return bool(self.name_contains or self.include or self.tags)
+
+    def selects(self, name: str, tags: dict[str, str]) -> bool:
+        """Whether an instance without a schedule tag falls under this schedule."""
+        if not self.has_selectors:
+            return False
+        if self.name_contains and self.name_contains not in name:
+            return False
+        if self.include and not any(fnmatch.fnmatchcase(name, p) for p in self.include):
+            return False
+        return all(
+            key in tags and fnmatch.fnmatchcase(tags[key], wanted)
+            for key, wanted in self.tags.items()
+        )
+
+    def build(self, name: str) -> Schedule:
+        """The pure :class:`~sagesaver.core.cron.Schedule` this spec describes."""
+        return Schedule(
+            name=name,
+            tz=zone(self.timezone),
+            periods=tuple(make_period(p.weekdays, p.begin, p.end) for p in self.periods or ()),
+            start=parse_cron(self.start) if self.start else None,
+            stop=parse_cron(self.stop) if self.stop else None,
+            enforced=self.enforced,
+        )
+
+
+class Policy(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1] = 1
+    regions: list[str] = Field(default_factory=list)
+    endpoints: EndpointPolicy = Field(default_factory=EndpointPolicy)
+    notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
+    studio_apps: StudioPolicy = Field(default_factory=StudioPolicy)
+    notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
+    schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
+    schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, schedules: dict[str, ScheduleSpec]) -> dict[str, ScheduleSpec]:
+        for name in schedules:
+            if not SCHEDULE_NAME_RE.match(name):
+                raise ValueError(
+                    f"schedule name {name!r}: letters, digits, '.', '_' and '-', up to 64"
+                )
+            if name.lower() == "none":
+                raise ValueError("'none' is reserved: the tag sagesaver:schedule=none opts out")
+        return schedules
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, regions: list[str]) -> list[str]:
+        for region in regions:
+            check_region(region)
+        return regions
+
+    @model_validator(mode="after")
+    def _topic_region(self) -> Policy:
+        region = self.notify.topic_region
+        if region is not None and not REGION_RE.match(region):
+            raise ValueError(f"notify.sns_topic_arn names an unknown region {region!r}")
+        return self
+
+
+def check_region(region: str) -> str:
+    """Validate a region name's shape (``us-east-1``); raise ``ValueError`` otherwise."""
+    if not REGION_RE.match(region):
+        raise ValueError(f"{region!r} is not an AWS region name (like us-east-1)")
+    return region
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the key at ``loc`` in a composed YAML tree, or of its parent."""
+    node = root
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate policy YAML. Raises :class:`PolicyError` naming key and line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(f"{source}{where}: not valid YAML: {problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(
+            f"{source}: the policy must be a mapping of keys, not a {type(data).__name__}"
+        )
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f":{line}" if line is not None else ""
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        more = exc.error_count() - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise PolicyError(f"{source}{where}: {key}: {message}{extra}") from exc
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Load the policy from ``path``, or the defaults when ``path`` is None."""
+    if path is None:
+        return Policy()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{path}: policy file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc}") from exc
+    return parse_policy(text, str(path))

@@ -1,0 +1,224 @@
+"""Which notebook instances a schedule run starts or stops. Pure: no AWS, no clock.
+
+Targeting: the tag ``sagesaver:schedule=<name>`` assigns a schedule (``none`` opts out);
+without it, a schedule applies to instances its selectors match (``name_contains``, ``include``,
+``tags``), and an instance matched by several is skipped as ambiguous. The protect tag is never
+touched, and ``sagesaver:keep-running-until=<ISO 8601>`` holds off stops until that time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import MAXYEAR, datetime, timedelta, timezone
+
+from sagesaver.core.cron import Schedule, Transition
+from sagesaver.core.model import Resource
+from sagesaver.core.policy import FALSE_VALUES, Policy
+
+SCHEDULE_TAG = "sagesaver:schedule"
+KEEP_RUNNING_TAG = "sagesaver:keep-running-until"
+OPT_OUT = "none"
+STARTABLE, STOPPABLE = "Stopped", "InService"
+# States in which an instance already is, or is becoming, what a transition asks for.
+ALREADY = {
+    Transition.START: frozenset({"InService", "Pending"}),
+    Transition.STOP: frozenset({"Stopped", "Stopping"}),
+}
+
+LastRun = Callable[[str, str], "datetime | None"]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The schedule an instance falls under, or why it falls under none."""
+
+    resource: Resource
+    schedule: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """A start or stop to carry out."""
+
+    resource: Resource
+    schedule: str
+    transition: Transition
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A targeted instance left alone, and why."""
+
+    resource: Resource
+    schedule: str | None
+    reason: str
+
+
+@dataclass
+class Plan:
+    """The outcome of planning one schedule run."""
+
+    actions: list[PlannedAction] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
+def assign(resource: Resource, policy: Policy) -> Assignment | None:
+    """The schedule of ``resource``; None when no schedule targets it at all."""
+    tagged = resource.tags.get(SCHEDULE_TAG)
+    if tagged is not None:
+        name = tagged.strip()
+        if name.lower() == OPT_OUT:
+            return Assignment(resource, None, f"opted out by tag {SCHEDULE_TAG}={OPT_OUT}")
+        if name not in policy.schedules:
+            return Assignment(resource, None, f"tag {SCHEDULE_TAG} names unknown schedule {name!r}")
+        return Assignment(resource, name, f"tag {SCHEDULE_TAG}={name}")
+    matches = [
+        n for n, s in sorted(policy.schedules.items()) if s.selects(resource.name, resource.tags)
+    ]
+    if not matches:
+        return None
+    if len(matches) > 1:
+        return Assignment(
+            resource,
+            None,
+            f"matches schedules {', '.join(matches)}: tag it {SCHEDULE_TAG}=<name> to choose",
+        )
+    return Assignment(resource, matches[0], f"selected by schedule {matches[0]}")
+
+
+def parse_keep_running(value: str) -> datetime | None:
+    """The time in a keep-running-until tag (ISO 8601; a date means its end), or None if bad."""
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    try:
+        if len(text) == 10:  # a bare date: keep running through that whole day (UTC)
+            moment = moment + timedelta(days=1)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # beyond the representable range: the end of time, or its start
+        if moment.year >= MAXYEAR:
+            return datetime.max.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def is_protected(resource: Resource, protect_tag: str) -> bool:
+    """Carries the protect tag with a value other than false/no/0/off."""
+    value = resource.tags.get(protect_tag)
+    return value is not None and value.strip().lower() not in FALSE_VALUES
+
+
+def wanted_transition(
+    schedule: Schedule, interval_minutes: int, last_run: datetime | None, now: datetime
+) -> tuple[Transition | None, str]:
+    """What a run at ``now`` asks for, and a reason.
+
+    Not enforced: the latest boundary since the previous run (or ``now - interval``).
+    Enforced: the state the schedule wants now.
+    """
+    if schedule.enforced:
+        desired = schedule.desired(now)
+        return desired, f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
+    since = last_run if last_run is not None and last_run < now else None
+    if since is None:
+        since = now - timedelta(minutes=interval_minutes)
+    latest = schedule.latest_boundary(since, now)
+    if latest is None:
+        return None, "no boundary since the previous run"
+    moment = latest.at.astimezone(schedule.tz)
+    return (
+        latest.transition,
+        f"{latest.transition.value} at {moment:%a %H:%M %Z} ({latest.at:%H:%M} UTC)",
+    )
+
+
+def concerns(assignment: Assignment, policy: Policy, only: frozenset[str] | None) -> bool:
+    """Whether a run limited to the schedules ``only`` (None: all) reports this instance.
+
+    Assignment always considers every schedule of the policy, so an instance two schedules
+    select stays ambiguous (and untouched) even in a run of one of them.
+    """
+    if only is None:
+        return True
+    if assignment.schedule is not None:
+        return assignment.schedule in only
+    resource = assignment.resource
+    tagged = resource.tags.get(SCHEDULE_TAG)
+    if tagged is not None:
+        return tagged.strip() in only
+    return any(
+        policy.schedules[name].selects(resource.name, resource.tags)
+        for name in only
+        if name in policy.schedules
+    )
+
+
+def plan(
+    resources: Sequence[Resource],
+    policy: Policy,
+    now: datetime,
+    last_run: LastRun,
+    only: frozenset[str] | None = None,
+) -> Plan:
+    """Decide, instance by instance, what a schedule run does at ``now`` (for the schedules
+    ``only``, or all of them)."""
+    result = Plan()
+    schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
+    wanted: dict[tuple[str, str], tuple[Transition | None, str]] = {}
+    for resource in resources:
+        assignment = assign(resource, policy)
+        if assignment is None or not concerns(assignment, policy, only):
+            continue
+        if assignment.schedule is None:
+            result.skipped.append(Skip(resource, None, assignment.reason))
+            continue
+        name = assignment.schedule
+        if is_protected(resource, policy.schedule_protect_tag):
+            result.skipped.append(
+                Skip(resource, name, f"protected by tag {policy.schedule_protect_tag}")
+            )
+            continue
+        key = (name, resource.region)
+        if key not in wanted:
+            spec = policy.schedules[name]
+            wanted[key] = wanted_transition(
+                schedules[name], spec.interval_minutes, last_run(name, resource.region), now
+            )
+        transition, why = wanted[key]
+        if transition is None:
+            continue
+        if resource.status in ALREADY[transition]:
+            if schedules[name].enforced:
+                continue  # the normal case of an enforced schedule: nothing to report
+            result.skipped.append(Skip(resource, name, f"{why}: already {resource.status}"))
+            continue
+        origin = STARTABLE if transition is Transition.START else STOPPABLE
+        if resource.status != origin:
+            result.skipped.append(
+                Skip(resource, name, f"{why}: state is {resource.status}, not {origin}")
+            )
+            continue
+        if transition is Transition.STOP and KEEP_RUNNING_TAG in resource.tags:
+            until = parse_keep_running(resource.tags[KEEP_RUNNING_TAG])
+            if until is None:
+                result.skipped.append(
+                    Skip(
+                        resource,
+                        name,
+                        f"{why}: tag {KEEP_RUNNING_TAG} is not an ISO 8601 time; kept",
+                    )
+                )
+                continue
+            if until > now:
+                result.skipped.append(
+                    Skip(resource, name, f"{why}: kept running until {until.isoformat()} by tag")
+                )
+                continue
+        result.actions.append(PlannedAction(resource, name, transition, why))
+    return result

@@ -1,0 +1,255 @@
+"""``sagesaver demo``: the whole pipeline against an embedded AWS simulator.
+
+Starts moto's server on a free loopback port, seeds a small but tricky fleet in two regions,
+then runs ``scan`` and ``run --apply`` against it (publishing to a simulated SNS topic).
+No AWS account and no network are needed.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+
+from sagesaver.aws.session import Aws
+from sagesaver.core.policy import EndpointPolicy, NotifyPolicy, Policy
+from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.pipelines.scan import notify_idle, scan
+from sagesaver.render import scan as report
+
+REGIONS = ("us-east-1", "us-west-2")
+
+
+def seed_fleet(fleet: Fleet, now: datetime) -> str:
+    """Seed the demo fleet; return the ARN of the administrators' SNS topic.
+
+    The traps a naive scanner falls into are all here: traffic only on a second variant,
+    published zeros, an endpoint created an hour ago, a protected one, one at 0 instances.
+    """
+    days = timedelta(days=1)
+    hour = timedelta(hours=1)
+    east, west = REGIONS
+
+    def traffic(region: str, endpoint: str, variant: str, per_hour: list[float]) -> None:
+        points = [(now - (i + 1) * hour, v) for i, v in enumerate(per_hour)]
+        fleet.invocations(region, endpoint, variant, points)
+
+    fleet.endpoint(
+        east,
+        "fraud-scoring",
+        [VariantSpec("AllTraffic", "ml.m5.xlarge", 2)],
+        tags={"team": "risk"},
+        changed=now - 30 * days,
+    )
+    traffic(east, "fraud-scoring", "AllTraffic", [1200, 950, 1100])
+
+    fleet.endpoint(
+        east,
+        "churn-ab-test",
+        [VariantSpec("model-a", "ml.m5.large"), VariantSpec("model-b", "ml.m5.large")],
+        tags={"team": "growth"},
+        changed=now - 9 * days,
+    )
+    traffic(east, "churn-ab-test", "model-a", [0, 0, 0, 0])  # published zeros...
+    traffic(east, "churn-ab-test", "model-b", [0, 37, 0, 12])  # ...traffic on the 2nd variant
+
+    fleet.endpoint(
+        east,
+        "recsys-demo-2025",
+        [VariantSpec("AllTraffic", "ml.g4dn.xlarge")],
+        tags={"team": "growth", "owner": "li.wei"},
+        changed=now - 41 * days,
+    )
+    traffic(east, "recsys-demo-2025", "AllTraffic", [0.0] * 24)  # only published zeros
+
+    fleet.endpoint(
+        east,
+        "llm-playground",
+        [VariantSpec("AllTraffic", "ml.p3.2xlarge")],
+        tags={"team": "research"},
+        changed=now - 6 * days,
+    )  # no metrics at all
+
+    fleet.endpoint(
+        east,
+        "canary-new-model",
+        [VariantSpec("AllTraffic", "ml.m5.large")],
+        tags={"team": "risk"},
+        changed=now - hour,
+    )  # created an hour ago
+
+    fleet.endpoint(
+        east,
+        "search-ranker-dr",
+        [VariantSpec("AllTraffic", "ml.c5.2xlarge", 2)],
+        tags={"team": "search", "sagesaver:protect": "true"},
+        changed=now - 90 * days,
+    )  # disaster-recovery standby, protected
+
+    fleet.endpoint(
+        east,
+        "batch-features",
+        [VariantSpec("AllTraffic", "ml.m5.large", 0)],
+        tags={"team": "data"},
+        changed=now - 12 * days,
+    )  # scaled to 0 instances
+
+    fleet.endpoint(
+        west,
+        "sentiment-api",
+        [VariantSpec("AllTraffic", "ml.c5.xlarge")],
+        tags={"team": "support"},
+        changed=now - 20 * days,
+    )
+    traffic(west, "sentiment-api", "AllTraffic", [15, 22, 8])
+
+    fleet.endpoint(
+        west,
+        "forgotten-poc",
+        [VariantSpec("AllTraffic", "ml.m5.xlarge")],
+        tags={"team": "support"},
+        changed=now - 60 * days,
+    )
+
+    fleet.notebook(east, "dev-alice", "ml.t3.medium", changed=now - 3 * days)
+    fleet.notebook(
+        east,
+        "dev-bob",
+        "ml.m5.xlarge",
+        lifecycle_config="sagesaver-autostop",
+        changed=now - 5 * days,
+    )
+    fleet.notebook(
+        east, "research-archive", "ml.p3.2xlarge", status="Stopped", changed=now - 100 * days
+    )
+    fleet.notebook(west, "dev-carol", "ml.c5.2xlarge", changed=now - 2 * days)
+    fleet.notebook(east, "dev-dana", "ml.t3.medium", status="Stopped", changed=now - 7 * days)
+    return fleet.topic(east, "sagesaver-admins")
+
+
+def _next_monday(now: datetime, hour: int, minute: int) -> datetime:
+    days_ahead = (7 - now.weekday()) % 7 or 7
+    day = (now + timedelta(days=days_ahead)).date()
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=timezone.utc)
+
+
+def _escalation(
+    aws: Aws, policy: Policy, now: datetime, workdir: Path
+) -> tuple[list[dict[str, object]], list[str]]:
+    """Part 2: delete the idle endpoints (no grace period, for the demo) and restore one."""
+    from sagesaver.aws.endpoints import restore
+    from sagesaver.ledger import SqliteLedger
+    from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+
+    ledger = SqliteLedger(workdir / "ledger.sqlite")
+    strict = policy.model_copy(
+        update={"endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0)}
+    )
+    result = scan(aws, REGIONS, strict, now)
+    steps = [step_dict(s) for s in enforce_and_notify(aws, result, strict, now, True, ledger).steps]
+    [backup] = ledger.backups("forgotten-poc")
+    restored = restore(aws, backup.document, apply=True)
+    return steps, restored
+
+
+def _schedules(aws: Aws, now: datetime, workdir: Path) -> list[dict[str, object]]:
+    """Part 3: the seed article's weekday schedule, run at 07:05 and 21:05 UTC next Monday."""
+    from sagesaver.core.policy import parse_policy
+    from sagesaver.ledger import SqliteLedger
+    from sagesaver.pipelines.schedules import schedule_run
+
+    policy = parse_policy(
+        "schedules:\n  seed-example:\n    start: cron(0 7 ? * MON-FRI *)\n"
+        "    stop: cron(0 21 ? * MON-FRI *)\n    name_contains: dev-\n"
+    )
+    ledger = SqliteLedger(workdir / "ledger.sqlite")
+    done: list[dict[str, object]] = []
+    for hour in (7, 21):
+        moment = _next_monday(now, hour, 5)
+        result = schedule_run(aws, REGIONS, policy, moment, True, ledger)
+        done += [
+            {
+                "at": report.iso(moment),
+                "action": a.planned.transition.value,
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "applied": a.applied,
+            }
+            for a in result.actions
+        ]
+    return done
+
+
+def run_demo(output: str = "table") -> int:
+    """Run the demo; return the exit code (0 when every call succeeded)."""
+    console = report.stdout_console()
+    log = Console(stderr=True, highlight=False)
+    sim = Simulator()
+    try:
+        with sim.environment(REGIONS[0]), tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            now = datetime.now(timezone.utc)
+            topic = seed_fleet(Fleet(sim), now)
+            sim.middleware.counts.clear()
+            log.print(
+                f"[dim]Simulated AWS at {sim.url}, fleet seeded in {', '.join(REGIONS)}[/dim]"
+            )
+            policy = Policy(
+                regions=list(REGIONS),
+                endpoints=EndpointPolicy(idle_hours=24),
+                notify=NotifyPolicy(sns_topic_arn=topic),
+            )
+            aws = Aws()
+            result = scan(aws, REGIONS, policy, now)
+            outcome = notify_idle(aws, result, policy, apply=True)
+            calls = dict(sorted(aws.calls.items()))
+            steps, restored = _escalation(Aws(), policy, now, workdir)
+            scheduled = _schedules(Aws(), now, workdir)
+            if output == "json":
+                extra = {
+                    "notifications": [
+                        {"subject": m.subject, "body": m.body} for m in outcome.messages
+                    ],
+                    "api_calls": calls,
+                    "enforcement": steps,
+                    "restored": restored,
+                    "schedule": scheduled,
+                }
+                console.print_json(json.dumps(json.loads(report.to_json(result, extra))))
+                return 1 if result.errors else 0
+            console.print(Rule("1. sagesaver scan (2 regions, simulated)"))
+            report.print_table(result, console)
+            console.print(Rule(f"2. sagesaver run --apply: digest sent to {topic}"))
+            for message in outcome.messages:
+                console.print(f"Subject: {message.subject}\n", markup=False)
+                console.print(message.body, markup=False, soft_wrap=True)
+            summary = ", ".join(f"{op} {n}" for op, n in calls.items())
+            console.print(f"\nAWS API calls for 1 and 2: {sum(calls.values())} ({summary})")
+            console.print(Rule("3. endpoints.action: delete (grace_hours 0 for the demo)"))
+            for step in steps:
+                console.print(
+                    f"{step['stage']:>6} {step['name']} ({step['region']}): {step['outcome']}"
+                    + (f", backup {step['backup_id']}" if step["backup_id"] else ""),
+                    markup=False,
+                )
+            console.print("sagesaver restore forgotten-poc --apply:", markup=False)
+            for line in restored:
+                console.print(f"  {line}", markup=False)
+            console.print(Rule("4. sagesaver schedule run: cron(0 7 ? * MON-FRI *) / 21:00"))
+            for item in scheduled:
+                console.print(
+                    f"{item['at']}: {item['action']} {item['name']} ({item['region']})",
+                    markup=False,
+                )
+            console.print(Rule())
+            console.print(
+                "Next: run `sagesaver scan --region us-east-1` with your own AWS credentials; "
+                "it only reads."
+            )
+            return 1 if result.errors else 0
+    finally:
+        sim.stop()

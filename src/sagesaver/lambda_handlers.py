@@ -1,0 +1,113 @@
+"""AWS Lambda entry points: thin wrappers around :mod:`sagesaver.pipelines.scan`.
+
+Configuration (all optional): ``SAGESAVER_POLICY`` (policy YAML text),
+``SAGESAVER_REGIONS`` (comma-separated; default: the function's region),
+``SAGESAVER_APPLY`` (``true`` to act), ``SAGESAVER_LEDGER`` (ledger location; without it the
+schedule tick looks back ``interval_minutes``). The event may override ``regions`` and ``apply``;
+for the schedule tick it may name one ``schedule``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from sagesaver.aws.session import Aws
+from sagesaver.core.errors import InputError
+from sagesaver.core.model import Action
+from sagesaver.core.policy import Policy, parse_policy
+from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+from sagesaver.pipelines.scan import resolve_regions, scan
+from sagesaver.render import scan as report
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]:
+    """Policy, regions and apply flag from the environment and the event."""
+    text = os.environ.get("SAGESAVER_POLICY")
+    policy = parse_policy(text, "SAGESAVER_POLICY") if text else Policy()
+    requested = event.get("regions") or [
+        r.strip() for r in os.environ.get("SAGESAVER_REGIONS", "").split(",") if r.strip()
+    ]
+    apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
+    aws = Aws()
+    return aws, policy, resolve_regions(aws, requested, False, policy, "SAGESAVER_POLICY"), apply
+
+
+def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
+    """Scan for idle endpoints and notify. Returns a summary with per-resource errors."""
+    try:
+        aws, policy, regions, apply = _configuration(event or {})
+    except InputError as exc:
+        return {"ok": False, "input_error": str(exc), "errors": []}
+    from sagesaver.ledger import open_ledger
+
+    location = os.environ.get("SAGESAVER_LEDGER")
+    if policy.endpoints.action == "delete" and apply and not location:
+        return {
+            "ok": False,
+            "input_error": "action 'delete' needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
+            "errors": [],
+        }
+    try:
+        ledger = (
+            open_ledger(location, read_only=not apply, setting="SAGESAVER_LEDGER")
+            if location
+            else None
+        )
+    except InputError as exc:
+        return {"ok": False, "input_error": str(exc), "errors": []}
+    now = datetime.now(timezone.utc)
+    result = scan(aws, regions, policy, now)
+    # A retried invocation keeps its request id: its digest is not sent a second time.
+    run_id = getattr(context, "aws_request_id", None)
+    done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id)
+    steps, outcome = done.steps, done.notified
+    assert outcome is not None
+    return {
+        "ok": not result.errors,
+        "generated_at": report.iso(now),
+        "regions": regions,
+        "summary": report.summary(result.decisions, result.errors),
+        "idle_endpoints": [
+            {
+                "name": d.resource.name,
+                "region": d.resource.region,
+                "hourly_cost_usd": d.hourly_cost_usd,
+                "reason": d.reason,
+            }
+            for d in result.decisions
+            if d.action is not Action.KEEP
+        ],
+        "enforcement": [step_dict(s) for s in steps],
+        "notified": outcome.applied,
+        "messages": len(outcome.messages),
+        "errors": [report.error_dict(e) for e in result.errors],
+    }
+
+
+def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
+    """Start and stop notebook instances whose schedule boundaries fell since the last tick."""
+    from sagesaver.ledger import open_ledger
+    from sagesaver.pipelines.schedules import run_document, schedule_run
+
+    event = event or {}
+    try:
+        aws, policy, regions, apply = _configuration(event)
+        name = event.get("schedule")
+        only = None
+        if name is not None:
+            if name not in policy.schedules:
+                raise InputError(f"event.schedule: unknown schedule {name!r}")
+            only = frozenset({name})
+        location = os.environ.get("SAGESAVER_LEDGER")
+        ledger = open_ledger(location, setting="SAGESAVER_LEDGER") if location else None
+    except InputError as exc:
+        return {"ok": False, "input_error": str(exc), "errors": []}
+    now = datetime.now(timezone.utc)
+    result = schedule_run(aws, regions, policy, now, apply, ledger, only)
+    return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

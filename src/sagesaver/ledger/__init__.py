@@ -1,0 +1,35 @@
+"""Where runs and actions are recorded: the contract (:mod:`.base`), the SQLite and DynamoDB
+stores, and :func:`open_ledger`. The base and the SQLite store import nothing from AWS."""
+
+from sagesaver.ledger.base import (
+    BACKED_UP,
+    CLAIMED,
+    DELETE_SENT,
+    DONE,
+    OPEN_STATES,
+    RELEASED,
+    Backup,
+    Entry,
+    Lease,
+    Ledger,
+    stamp,
+)
+from sagesaver.ledger.open import default_ledger_path, open_ledger
+from sagesaver.ledger.sqlite import SqliteLedger
+
+__all__ = [
+    "BACKED_UP",
+    "CLAIMED",
+    "DELETE_SENT",
+    "DONE",
+    "OPEN_STATES",
+    "RELEASED",
+    "Backup",
+    "Entry",
+    "Lease",
+    "Ledger",
+    "SqliteLedger",
+    "default_ledger_path",
+    "open_ledger",
+    "stamp",
+]

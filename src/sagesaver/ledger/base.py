@@ -1,0 +1,157 @@
+"""The ledger's contract: what SageSaver did, its leases and announcements, and the records.
+
+:class:`Ledger` is the protocol every store implements (:mod:`sagesaver.ledger.sqlite`, a local
+file; :mod:`sagesaver.ledger.dynamodb`, a table); one contract test suite runs against both.
+Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+# The steps of one enforcement, in order. A lease in an open state that has expired belongs to
+# a run that stopped half-way: the next run checks the real state and finishes or releases it.
+CLAIMED, BACKED_UP, DELETE_SENT, DONE, RELEASED = (
+    "claimed",
+    "backed-up",
+    "delete-sent",
+    "done",
+    "released",
+)
+OPEN_STATES = (CLAIMED, BACKED_UP, DELETE_SENT)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decision acted on (or skipped by a guard), as the ledger keeps it."""
+
+    at: datetime
+    account: str
+    region: str
+    kind: str
+    resource: str
+    action: str
+    rule: str
+    reason: str
+    hourly_cost_usd: float | None
+    dry_run: bool
+    outcome: str
+    backup_ref: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A stored backup of a deleted resource."""
+
+    id: str
+    at: datetime
+    account: str
+    region: str
+    name: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A run's claim on acting on one resource, valid until ``expires``, and how far it got.
+
+    ``subject`` says what the claim is about (kind, account, region, name, arn, created), so a
+    later run can check the real state of a resource whose run stopped half-way.
+    """
+
+    key: str
+    holder: str
+    at: datetime
+    expires: datetime
+    state: str
+    backup_id: str | None = None
+    subject: dict[str, str] = field(default_factory=dict)
+
+
+class Ledger(Protocol):
+    """Where runs and actions are recorded."""
+
+    @property
+    def location(self) -> str:
+        """Where this ledger is, as ``--ledger`` takes it."""
+        ...
+
+    def last_schedule_run(self, schedule: str, region: str) -> datetime | None:
+        """When ``schedule`` last ran (with --apply) in ``region``, or None."""
+        ...
+
+    def set_schedule_run(self, schedule: str, region: str, at: datetime) -> None:
+        """Record that ``schedule`` ran in ``region`` at ``at``."""
+        ...
+
+    def record(self, entry: Entry) -> None:
+        """Append one entry."""
+        ...
+
+    def entries(self, since: datetime | None = None) -> list[Entry]:
+        """Entries at or after ``since``, oldest first."""
+        ...
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """Take ``key`` once: True for the first caller ever, False for every later one.
+
+        Two runs that would act on the same resource at the same time both try to claim it;
+        only one wins, so no action is ever taken twice.
+        """
+        ...
+
+    def is_claimed(self, key: str) -> bool:
+        """True when :meth:`claim` has taken ``key``."""
+        ...
+
+    def take_lease(
+        self, key: str, holder: str, at: datetime, expires: datetime, subject: dict[str, str]
+    ) -> bool:
+        """Claim ``key`` for ``holder`` until ``expires``: True when taken.
+
+        It can be taken when nobody holds it, when it was released, or when its lease expired
+        before ``at`` without being done. A lease that is ``done`` is never taken again. Of
+        concurrent callers exactly one wins.
+        """
+        ...
+
+    def advance_lease(
+        self, key: str, holder: str, state: str, backup_id: str | None = None
+    ) -> bool:
+        """Record that ``holder`` reached ``state`` (and the backup it took). False, and
+        nothing written, when ``holder`` no longer holds the lease."""
+        ...
+
+    def open_leases(self) -> list[Lease]:
+        """Leases not done nor released (live or expired), oldest first."""
+        ...
+
+    def record_announcement(
+        self, key: str, deadline: datetime, at: datetime, message_ids: list[str]
+    ) -> None:
+        """Record that SageSaver announced ``deadline`` for ``key`` in a digest that was sent."""
+        ...
+
+    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
+        """For each key, the deadline of its latest announcement (absent: never announced)."""
+        ...
+
+    def save_backup(self, backup: Backup) -> None:
+        """Store a backup."""
+        ...
+
+    def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
+        """Stored backups, newest first, optionally of one resource name and region."""
+        ...
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC time that sorts as text (always with microseconds): for comparisons in a store."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")

@@ -1,0 +1,286 @@
+"""The ledger in a DynamoDB table (``--ledger dynamodb://TABLE`` or ``dynamodb://REGION/TABLE``).
+
+One table, string keys ``pk`` (partition) and ``sk`` (sort). A claim is a conditional put
+(``attribute_not_exists(pk)``): DynamoDB lets exactly one of any number of concurrent runs
+create the item, which is what guarantees that no resource is acted on twice. Entries and
+backups are stored as JSON documents in a ``doc`` attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sagesaver.aws.session import Aws
+from sagesaver.core.errors import InputError
+from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease, stamp
+
+ENTRY_PK = "entry"
+BACKUP_PK = "backup"
+LEASE_PK = "lease"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def create_table(aws: Aws, region: str, table: str) -> None:
+    """Create the ledger table (on-demand capacity) and wait until it exists."""
+    client = aws.client("dynamodb", region)
+    client.create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table)
+
+
+class DynamoLedger:
+    """A :class:`~sagesaver.ledger.Ledger` in a DynamoDB table."""
+
+    def __init__(self, aws: Aws, region: str, table: str, setting: str = "--ledger") -> None:
+        self.client = aws.client("dynamodb", region)
+        self.table = table
+        self.region = region
+        try:
+            self.client.describe_table(TableName=table)
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            raise InputError(f"{setting} dynamodb://{region}/{table}: {message}") from exc
+
+    def _query(self, pk: str, since: str | None = None) -> list[dict[str, Any]]:
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if since is not None:
+            condition += " AND sk >= :since"
+            values[":since"] = {"S": since}
+        items: list[dict[str, Any]] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+        ):
+            items.extend(page["Items"])
+        return items
+
+    def last_schedule_run(self, schedule: str, region: str) -> datetime | None:
+        """When ``schedule`` last ran in ``region``, or None."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"schedule#{schedule}#{region}"}, "sk": {"S": "run"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else datetime.fromisoformat(item["at"]["S"])
+
+    def set_schedule_run(self, schedule: str, region: str, at: datetime) -> None:
+        """Record the run (replacing the previous one)."""
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"schedule#{schedule}#{region}"},
+                "sk": {"S": "run"},
+                "at": {"S": _iso(at)},
+            },
+        )
+
+    def record(self, entry: Entry) -> None:
+        """Append one entry."""
+        document = asdict(entry)
+        document["at"] = _iso(entry.at)
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": ENTRY_PK},
+                "sk": {"S": f"{_iso(entry.at)}#{uuid.uuid4().hex}"},
+                "doc": {"S": json.dumps(document, sort_keys=True)},
+            },
+        )
+
+    def entries(self, since: datetime | None = None) -> list[Entry]:
+        """Entries at or after ``since``, oldest first."""
+        found = []
+        for item in self._query(ENTRY_PK, _iso(since) if since else None):
+            document = json.loads(item["doc"]["S"])
+            document["at"] = datetime.fromisoformat(document["at"])
+            found.append(Entry(**document))
+        return found
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """Take ``key`` once, by a conditional put."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}, "at": {"S": _iso(at)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    @property
+    def location(self) -> str:
+        """``dynamodb://REGION/TABLE``."""
+        return f"dynamodb://{self.region}/{self.table}"
+
+    def is_claimed(self, key: str) -> bool:
+        """True when ``key`` was claimed."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None
+
+    def take_lease(
+        self, key: str, holder: str, at: datetime, expires: datetime, subject: dict[str, str]
+    ) -> bool:
+        """Take the lease by a conditional put: DynamoDB lets exactly one run win."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": LEASE_PK},
+                    "sk": {"S": key},
+                    "holder": {"S": holder},
+                    "at": {"S": stamp(at)},
+                    "expires": {"S": stamp(expires)},
+                    "state": {"S": CLAIMED},
+                    "subject": {"S": json.dumps(subject, sort_keys=True)},
+                },
+                ConditionExpression="attribute_not_exists(sk) OR #state = :released"
+                " OR (#state <> :done AND expires < :at)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":released": {"S": RELEASED},
+                    ":done": {"S": DONE},
+                    ":at": {"S": stamp(at)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def advance_lease(
+        self, key: str, holder: str, state: str, backup_id: str | None = None
+    ) -> bool:
+        """Move the lease on, if ``holder`` still holds it (a conditional update)."""
+        update = "SET #state = :state"
+        values: dict[str, Any] = {
+            ":state": {"S": state},
+            ":holder": {"S": holder},
+            ":done": {"S": DONE},
+            ":released": {"S": RELEASED},
+        }
+        if backup_id is not None:
+            update += ", backup_id = :backup"
+            values[":backup"] = {"S": backup_id}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": LEASE_PK}, "sk": {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression="holder = :holder AND #state <> :done AND #state <> :released",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def open_leases(self) -> list[Lease]:
+        """Leases not done nor released, oldest first."""
+        found = [
+            Lease(
+                key=item["sk"]["S"],
+                holder=item["holder"]["S"],
+                at=datetime.fromisoformat(item["at"]["S"]),
+                expires=datetime.fromisoformat(item["expires"]["S"]),
+                state=item["state"]["S"],
+                backup_id=item.get("backup_id", {}).get("S"),
+                subject=json.loads(item["subject"]["S"]),
+            )
+            for item in self._query(LEASE_PK)
+            if item["state"]["S"] in OPEN_STATES
+        ]
+        return sorted(found, key=lambda lease: (lease.at, lease.key))
+
+    def record_announcement(
+        self, key: str, deadline: datetime, at: datetime, message_ids: list[str]
+    ) -> None:
+        """Record an announcement that reached people."""
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"announce#{key}"},
+                "sk": {"S": f"{stamp(at)}#{stamp(deadline)}"},
+                "deadline": {"S": stamp(deadline)},
+                "message_ids": {"S": json.dumps(message_ids)},
+            },
+        )
+
+    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
+        """The latest announced deadline of each key (one query per key)."""
+        found: dict[str, datetime] = {}
+        for key in dict.fromkeys(keys):
+            items = self._query(f"announce#{key}")
+            if items:
+                latest = max(items, key=lambda item: item["sk"]["S"])
+                found[key] = datetime.fromisoformat(latest["deadline"]["S"])
+        return found
+
+    def save_backup(self, backup: Backup) -> None:
+        """Store a backup."""
+        document = {
+            "id": backup.id,
+            "at": _iso(backup.at),
+            "account": backup.account,
+            "region": backup.region,
+            "name": backup.name,
+            "document": backup.document,
+        }
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": BACKUP_PK},
+                "sk": {"S": f"{_iso(backup.at)}#{backup.id}"},
+                "doc": {"S": json.dumps(document, default=str, sort_keys=True)},
+            },
+        )
+
+    def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
+        """Stored backups, newest first."""
+        found = []
+        for item in self._query(BACKUP_PK):
+            d = json.loads(item["doc"]["S"])
+            if (name is None or d["name"] == name) and (region is None or d["region"] == region):
+                found.append(
+                    Backup(
+                        d["id"],
+                        datetime.fromisoformat(d["at"]),
+                        d["account"],
+                        d["region"],
+                        d["name"],
+                        d["document"],
+                    )
+                )
+        return sorted(found, key=lambda b: (b.at, b.id), reverse=True)

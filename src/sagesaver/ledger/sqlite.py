@@ -1,0 +1,363 @@
+"""The ledger in one SQLite file: the default store, under the user's data directory.
+
+Writes are small transactions, so two processes can share a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sagesaver.core.errors import InputError
+from sagesaver.ledger.base import (
+    CLAIMED,
+    DONE,
+    OPEN_STATES,
+    RELEASED,
+    Backup,
+    Entry,
+    Lease,
+    _iso,
+    stamp,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schedule_runs (
+    schedule TEXT NOT NULL,
+    region TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (schedule, region)
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    action TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    hourly_cost_usd REAL,
+    dry_run INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    backup_ref TEXT,
+    tags TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
+CREATE TABLE IF NOT EXISTS backups (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backups_name ON backups (name, at);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    at TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    state TEXT NOT NULL,
+    backup_id TEXT,
+    subject TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS announcements (
+    key TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    at TEXT NOT NULL,
+    message_ids TEXT NOT NULL,
+    PRIMARY KEY (key, deadline)
+);
+"""
+
+
+class SqliteLedger:
+    """A :class:`Ledger` in one SQLite file.
+
+    The file and any folder made for it are private (``0600``/``0700``): backups hold model
+    environment variables, which may hold secrets. An empty or damaged file is an error, never
+    silently replaced. With ``read_only`` nothing is ever created: a missing file reads as an
+    empty ledger, and writes fail.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, setting: str = "--ledger") -> None:
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.Lock()
+        self._memory: sqlite3.Connection | None = None
+        where = f"{setting} {path}"
+        try:
+            exists = path.exists()
+            if exists and not path.is_file():
+                raise InputError(f"{where}: not a file")
+            if exists and path.stat().st_size == 0:
+                raise InputError(
+                    f"{where}: the file is empty (0 bytes), so it is not a SageSaver ledger; "
+                    "restore it from a copy, or move it away to start a new ledger"
+                )
+            if read_only and not exists:
+                self._memory = sqlite3.connect(":memory:", check_same_thread=False)
+                self._memory.executescript(SCHEMA)
+                return
+            if not exists:
+                _create_private(path)
+            with self._connect() as db:
+                db.execute("PRAGMA quick_check").fetchone()
+                if not read_only:
+                    db.executescript(SCHEMA)
+                    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+                    if "tags" not in columns:  # a ledger written by an earlier version
+                        db.execute("ALTER TABLE entries ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{where}: not a readable SageSaver ledger ({exc})") from exc
+        except OSError as exc:
+            raise InputError(f"{where}: cannot open the ledger: {exc}") from exc
+
+    @property
+    def location(self) -> str:
+        """The file's path."""
+        return str(self.path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._memory is not None:
+                with self._memory:
+                    yield self._memory
+                return
+            if self.read_only:
+                db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30
+                )
+            else:
+                db = sqlite3.connect(self.path, timeout=30)
+            try:
+                with db:
+                    yield db
+            finally:
+                db.close()
+
+    def last_schedule_run(self, schedule: str, region: str) -> datetime | None:
+        """When ``schedule`` last ran in ``region``, or None."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT at FROM schedule_runs WHERE schedule = ? AND region = ?", (schedule, region)
+            ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    def set_schedule_run(self, schedule: str, region: str, at: datetime) -> None:
+        """Record the run (replacing the previous one)."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO schedule_runs (schedule, region, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (schedule, region) DO UPDATE SET at = excluded.at",
+                (schedule, region, _iso(at)),
+            )
+
+    def record(self, entry: Entry) -> None:
+        """Append one entry."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO entries (at, account, region, kind, resource, action, rule, reason,"
+                " hourly_cost_usd, dry_run, outcome, backup_ref, tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _iso(entry.at),
+                    entry.account,
+                    entry.region,
+                    entry.kind,
+                    entry.resource,
+                    entry.action,
+                    entry.rule,
+                    entry.reason,
+                    entry.hourly_cost_usd,
+                    int(entry.dry_run),
+                    entry.outcome,
+                    entry.backup_ref,
+                    json.dumps(entry.tags, sort_keys=True),
+                ),
+            )
+
+    def entries(self, since: datetime | None = None) -> list[Entry]:
+        """Entries at or after ``since``, oldest first."""
+        query = (
+            "SELECT at, account, region, kind, resource, action, rule, reason, hourly_cost_usd,"
+            " dry_run, outcome, backup_ref, tags FROM entries"
+        )
+        params: tuple[str, ...] = ()
+        if since is not None:
+            query += " WHERE at >= ?"
+            params = (_iso(since),)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY at, id", params).fetchall()
+        return [
+            Entry(
+                at=datetime.fromisoformat(r[0]),
+                account=r[1],
+                region=r[2],
+                kind=r[3],
+                resource=r[4],
+                action=r[5],
+                rule=r[6],
+                reason=r[7],
+                hourly_cost_usd=r[8],
+                dry_run=bool(r[9]),
+                outcome=r[10],
+                backup_ref=r[11],
+                tags=json.loads(r[12] or "{}"),
+            )
+            for r in rows
+        ]
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """Take ``key`` once (a primary-key insert: the database arbitrates)."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)", (key, _iso(at))
+            )
+            return cursor.rowcount == 1
+
+    def is_claimed(self, key: str) -> bool:
+        """True when ``key`` was claimed."""
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM claims WHERE key = ?", (key,)).fetchone() is not None
+
+    def take_lease(
+        self, key: str, holder: str, at: datetime, expires: datetime, subject: dict[str, str]
+    ) -> bool:
+        """Take the lease in one statement: the database arbitrates between runs."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO leases (key, holder, at, expires, state, backup_id, subject)"
+                " VALUES (?, ?, ?, ?, ?, NULL, ?)"
+                " ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, at = excluded.at,"
+                " expires = excluded.expires, state = excluded.state, backup_id = NULL,"
+                " subject = excluded.subject"
+                " WHERE leases.state = ? OR (leases.state != ? AND leases.expires < ?)",
+                (
+                    key,
+                    holder,
+                    stamp(at),
+                    stamp(expires),
+                    CLAIMED,
+                    json.dumps(subject, sort_keys=True),
+                    RELEASED,
+                    DONE,
+                    stamp(at),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def advance_lease(
+        self, key: str, holder: str, state: str, backup_id: str | None = None
+    ) -> bool:
+        """Move the lease on, if ``holder`` still holds it."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE leases SET state = ?, backup_id = COALESCE(?, backup_id)"
+                " WHERE key = ? AND holder = ? AND state NOT IN (?, ?)",
+                (state, backup_id, key, holder, DONE, RELEASED),
+            )
+            return cursor.rowcount == 1
+
+    def open_leases(self) -> list[Lease]:
+        """Leases not done nor released, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT key, holder, at, expires, state, backup_id, subject FROM leases"
+                f" WHERE state IN ({', '.join('?' for _ in OPEN_STATES)}) ORDER BY at, key",
+                OPEN_STATES,
+            ).fetchall()
+        return [
+            Lease(
+                r[0],
+                r[1],
+                datetime.fromisoformat(r[2]),
+                datetime.fromisoformat(r[3]),
+                r[4],
+                r[5],
+                json.loads(r[6]),
+            )
+            for r in rows
+        ]
+
+    def record_announcement(
+        self, key: str, deadline: datetime, at: datetime, message_ids: list[str]
+    ) -> None:
+        """Record an announcement that reached people."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO announcements (key, deadline, at, message_ids) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key, deadline) DO UPDATE SET at = excluded.at,"
+                " message_ids = excluded.message_ids",
+                (key, _iso(deadline), _iso(at), json.dumps(message_ids)),
+            )
+
+    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
+        """The latest announced deadline of each key."""
+        found: dict[str, datetime] = {}
+        with self._connect() as db:
+            for offset in range(0, len(keys), 500):
+                batch = keys[offset : offset + 500]
+                rows = db.execute(
+                    "SELECT key, deadline FROM announcements"
+                    f" WHERE key IN ({', '.join('?' for _ in batch)}) ORDER BY at, deadline",
+                    batch,
+                ).fetchall()
+                for key, deadline in rows:  # oldest first: the latest one wins
+                    found[key] = datetime.fromisoformat(deadline)
+        return found
+
+    def save_backup(self, backup: Backup) -> None:
+        """Store a backup."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO backups (id, at, account, region, name, document)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    backup.id,
+                    _iso(backup.at),
+                    backup.account,
+                    backup.region,
+                    backup.name,
+                    json.dumps(backup.document, default=str, sort_keys=True),
+                ),
+            )
+
+    def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
+        """Stored backups, newest first."""
+        query = "SELECT id, at, account, region, name, document FROM backups WHERE 1 = 1"
+        params: list[str] = []
+        if name is not None:
+            query += " AND name = ?"
+            params.append(name)
+        if region is not None:
+            query += " AND region = ?"
+            params.append(region)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY at DESC, id DESC", params).fetchall()
+        return [
+            Backup(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]))
+            for r in rows
+        ]
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty ledger file readable by its owner only, in a private folder if new."""
+    missing = [folder for folder in [path.parent, *path.parent.parents] if not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700)
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(descriptor)

@@ -1,0 +1,549 @@
+"""Carry out the enforcement plan: announce, tell people, then act; every step recorded.
+
+One executor for every resource kind. A run:
+
+1. finishes or releases what earlier runs left half-done (expired leases, see :func:`recover`);
+2. plans each resource's step from the scan, the tags, and the deadlines SageSaver itself
+   announced (the ledger): announce, wait, spare, hold (facts unreadable: change nothing),
+   defer, or act;
+3. writes the announcement and spare tags, then sends **one** digest naming every step,
+   including the deletions it is about to make. If the digest cannot be sent, nothing is
+   deleted in this run;
+4. acts on each due resource through a recoverable sequence, each step recorded in the ledger
+   before it is taken: a fresh re-check (state, modification time, metrics read completely);
+   a lease in the ledger (``claimed``, expiring after :data:`LEASE`); the same claim as a tag
+   on the resource, read back, so runs with different ledgers agree; a complete backup
+   (``backed-up``); the delete (``delete-sent``); then ``done``. A run that dies half-way
+   leaves an expired lease that the next run resolves by looking at the real state.
+
+One resource's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sagesaver.aws import endpoints as aws_endpoints
+from sagesaver.aws import tags
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.metrics import UnreadableMetrics
+from sagesaver.aws.session import Aws
+from sagesaver.core.grace import (
+    SCHEDULED_TAG,
+    Stage,
+    Step,
+    announcement_key,
+    parse_moment,
+    plan_enforcement,
+    tag_value,
+)
+from sagesaver.core.model import Kind, Resource, ScanError
+from sagesaver.core.policy import Policy
+from sagesaver.ledger import (
+    BACKED_UP,
+    DELETE_SENT,
+    DONE,
+    RELEASED,
+    Backup,
+    Entry,
+    Lease,
+    Ledger,
+)
+from sagesaver.pipelines.scan import NotifyOutcome, ScanResult, notify_idle
+from sagesaver.render.scan import iso
+
+# How long a run's claim on one resource holds. Long enough for a backup and a delete (a
+# Lambda run lasts 15 minutes at most); a run that died frees the resource this long after.
+LEASE = timedelta(minutes=15)
+CLAIM_TAG = "sagesaver:claim"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What became of one step."""
+
+    step: Step
+    applied: bool
+    outcome: str
+    backup_id: str | None = None
+    backup_location: str | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step of one enforcement run shares."""
+
+    run_id: str
+    now: datetime
+    policy: Policy
+    ledger: Ledger
+
+
+# Acting on one due resource: (outcome, applied, backup id). Raises on AWS errors.
+Act = Callable[[Aws, Step, RunContext], tuple[str, bool, str | None]]
+
+
+@dataclass
+class EnforcementRun:
+    """Every step of a run and the digest that announced them."""
+
+    steps: list[StepResult] = field(default_factory=list)
+    notified: NotifyOutcome | None = None
+
+
+def new_run_id() -> str:
+    """A fresh identifier for one run (the Lambda passes its request id instead)."""
+    return uuid.uuid4().hex[:16]
+
+
+def step_dict(result: StepResult) -> dict[str, Any]:
+    """The JSON object of one enforcement step (the CLI's and the handler's)."""
+    resource = result.step.decision.resource
+    deadline = result.step.deadline
+    return {
+        "name": resource.name,
+        "region": resource.region,
+        "account": resource.account,
+        "stage": result.step.stage.value,
+        "action": result.step.action,
+        "reason": result.step.reason,
+        "deadline": iso(deadline) if deadline else None,
+        "applied": result.applied,
+        "outcome": result.outcome,
+        "backup_id": result.backup_id,
+        "backup_location": result.backup_location,
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _entry(
+    step: Step, now: datetime, outcome: str, dry_run: bool, backup_id: str | None = None
+) -> Entry:
+    resource = step.decision.resource
+    return Entry(
+        at=now,
+        account=resource.account,
+        region=resource.region,
+        kind=resource.kind.value,
+        resource=resource.name,
+        action=step.action if step.stage is Stage.ACT else f"{step.action}:{step.stage.value}",
+        rule=step.decision.rule,
+        reason=step.reason,
+        hourly_cost_usd=step.decision.hourly_cost_usd,
+        dry_run=dry_run,
+        outcome=outcome,
+        backup_ref=backup_id,
+        tags={k: v for k, v in resource.tags.items() if k not in (SCHEDULED_TAG, CLAIM_TAG)},
+    )
+
+
+# --- the claim: a lease in the ledger and the same claim as a tag on the resource -----------
+
+
+class LeaseLost(Exception):
+    """This run's lease expired and another run took the resource over."""
+
+
+def lease_key(resource: Resource, created: datetime, action: str = "delete") -> str:
+    """The lease of one action on one resource (not on another later given its name)."""
+    return f"{announcement_key(replace(resource, created=created))}|{action}"
+
+
+def claim_tag_value(holder: str, expires: datetime) -> str:
+    """``RUN@EXPIRES``: who claims the resource, and until when."""
+    return f"{holder}@{iso(expires)}"
+
+
+def parse_claim_tag(value: str) -> tuple[str, datetime] | None:
+    """(holder, expiry) of a claim tag, or None when it is not one."""
+    holder, sep, moment = value.rpartition("@")
+    expires = parse_moment(moment) if sep else None
+    return (holder, expires) if holder and expires is not None else None
+
+
+def _claim_on_resource(aws: Aws, resource: Resource, ctx: RunContext, expires: datetime) -> str:
+    """Put this run's claim on the resource and read it back. Returns why another run holds
+    it, or "" when the claim is this run's."""
+    current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
+    other = parse_claim_tag(current) if current else None
+    if other is not None and other[0] != ctx.run_id and other[1] > ctx.now:
+        return f"another run ({other[0]}) holds it until {_when(other[1])}"
+    mine = claim_tag_value(ctx.run_id, expires)
+    tags.set_tag(aws, resource, CLAIM_TAG, mine)
+    back = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
+    if back != mine:
+        return "another run claimed it at the same moment"
+    return ""
+
+
+def _advance(ctx: RunContext, key: str, state: str, backup_id: str | None = None) -> None:
+    if not ctx.ledger.advance_lease(key, ctx.run_id, state, backup_id):
+        raise LeaseLost(key)
+
+
+def _release(aws: Aws, ctx: RunContext, key: str, resource: Resource | None) -> None:
+    """Give the resource back after a failure before the delete (best effort for the tag)."""
+    ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+    if resource is not None:
+        try:
+            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
+            if current.startswith(f"{ctx.run_id}@"):
+                tags.remove_tag(aws, resource, CLAIM_TAG)
+        except AWS_ERRORS:
+            pass  # an expired claim tag is ignored by every run
+
+
+def _subject(resource: Resource, created: datetime) -> dict[str, str]:
+    return {
+        "kind": resource.kind.value,
+        "account": resource.account,
+        "region": resource.region,
+        "name": resource.name,
+        "arn": resource.arn,
+        "created": iso(created),
+    }
+
+
+# --- acting on one endpoint ---------------------------------------------------------------
+
+
+def backup_location(ledger: Ledger, backup_id: str) -> str:
+    """Where a backup is kept, as a person passes it to ``restore``."""
+    return f"{ledger.location} (backup {backup_id})"
+
+
+def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+    """Re-check, claim, back up, delete; each step recorded in the lease."""
+    endpoint = step.decision.resource
+    rules = ctx.policy.endpoints
+    ok, why, described = aws_endpoints.fresh_check(aws, endpoint, rules.idle_hours, ctx.now)
+    if not ok or described is None:
+        return f"skipped: {why}", False, None
+    created = described["CreationTime"]
+    key = lease_key(endpoint, created)
+    expires = ctx.now + LEASE
+    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, _subject(endpoint, created)):
+        return "skipped: another run is acting on it", False, None
+    try:
+        blocked = _claim_on_resource(aws, endpoint, ctx, expires)
+        if blocked:
+            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+            return f"skipped: {blocked}", False, None
+        document = aws_endpoints.backup(aws, endpoint, described)
+        document["endpoint"]["Tags"] = [
+            t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
+        ]
+        backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        ctx.ledger.save_backup(
+            Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
+        )
+        _advance(ctx, key, BACKED_UP, backup_id)
+        where = backup_location(ctx.ledger, backup_id)
+        config_name = described["EndpointConfigName"]
+        if not rules.delete_config:
+            config_arn = document["endpoint_config"]["arn"]
+            aws_endpoints.mark_backup_location(
+                aws, endpoint.region, config_arn, endpoint.name, where
+            )
+        _advance(ctx, key, DELETE_SENT, backup_id)
+    except AWS_ERRORS:
+        _release(aws, ctx, key, endpoint)
+        raise
+    try:
+        outcome = aws_endpoints.delete(aws, endpoint, None)
+    except AWS_ERRORS:
+        _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
+        raise
+    if rules.delete_config:
+        try:
+            aws.sagemaker(endpoint.region).delete_endpoint_config(EndpointConfigName=config_name)
+            outcome += " with its configuration"
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
+            outcome += f"; its configuration was kept: {error.message}"
+    record_done(ctx, step, key, outcome, backup_id)
+    return outcome, True, backup_id
+
+
+def record_done(
+    ctx: RunContext, step: Step, key: str, outcome: str, backup_id: str | None = None
+) -> None:
+    """Record the action in the ledger, then close its lease. A run that dies in between
+    leaves the lease open: the next run finds the entry and only closes it."""
+    if backup_id is not None:
+        outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
+    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id))
+    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
+
+
+# --- resuming or releasing what a run left half-done -----------------------------------------
+
+
+def recover(
+    sessions: Callable[[str], Aws], ledger: Ledger, regions: Sequence[str], ctx: RunContext
+) -> tuple[list[Entry], list[ScanError]]:
+    """Resolve every expired open lease of an endpoint in ``regions`` by its real state.
+
+    The endpoint is gone (or ``Deleting``, or replaced by a newer one of the same name) after
+    the delete was sent: the deletion is recorded, with its backup. Otherwise the lease is
+    released (and the stale claim tag removed), and the endpoint is judged afresh.
+    """
+    entries: list[Entry] = []
+    errors: list[ScanError] = []
+    for lease in ledger.open_leases():
+        subject = lease.subject
+        if (
+            subject.get("kind") != Kind.ENDPOINT.value
+            or subject.get("region") not in regions
+            or lease.expires > ctx.now
+        ):
+            continue
+        if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+            continue  # another run is resolving it
+        try:
+            entry = _resolve(sessions(subject["account"]), ledger, lease, ctx)
+        except AWS_ERRORS as exc:
+            ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
+            continue
+        if entry is not None:
+            ledger.record(entry)
+            entries.append(entry)
+            if entry.action != "delete:released":
+                ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+    return entries, errors
+
+
+def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    subject = lease.subject
+    state = aws_endpoints.endpoint_state(aws, subject["region"], subject["name"])
+    same = state is not None and iso(state[1]) == subject["created"]
+    gone = not same or (state is not None and state[0] == "Deleting")
+    if gone and lease.state == DELETE_SENT:
+        recorded = lease.backup_id is not None and any(
+            e.backup_ref == lease.backup_id and e.action == "delete" for e in ledger.entries()
+        )
+        if recorded:  # the run died between its ledger entry and closing the lease
+            ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+            return None
+        outcome = "deleted (confirmed by a later run)"
+        if lease.backup_id is not None:
+            outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
+        action = "delete"
+    elif gone and lease.state == BACKED_UP:
+        outcome = "gone after SageSaver's backup, before its delete was sent"
+        action = "delete:gone"
+    else:
+        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+        if same:
+            resource = _resource_of(subject)
+            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
+            if current.startswith(f"{lease.holder}@"):
+                tags.remove_tag(aws, resource, CLAIM_TAG)
+        if not gone:
+            return None
+        outcome = "released: it was gone before any backup"
+        action = "delete:released"
+    return Entry(
+        at=ctx.now,
+        account=subject["account"],
+        region=subject["region"],
+        kind=subject["kind"],
+        resource=subject["name"],
+        action=action,
+        rule="recover",
+        reason=f"the run {lease.holder} stopped at '{lease.state}'",
+        hourly_cost_usd=None,
+        dry_run=False,
+        outcome=outcome,
+        backup_ref=lease.backup_id,
+    )
+
+
+def _resource_of(subject: dict[str, str]) -> Resource:
+    created = parse_moment(subject["created"]) or datetime.min.replace(tzinfo=timezone.utc)
+    return Resource(
+        Kind(subject["kind"]),
+        subject["name"],
+        subject["arn"],
+        subject["region"],
+        subject["account"],
+        "unknown",
+        created,
+        created,
+    )
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _prepare_step(aws: Aws, step: Step, apply: bool) -> tuple[str, bool]:
+    """Everything but acting: announce, spare, hold, wait, defer."""
+    resource = step.decision.resource
+    if step.stage is Stage.WAIT:
+        return f"{step.action} due after {_when(step.deadline)}", False
+    if step.stage is Stage.DEFER:
+        return step.reason, False
+    if step.stage is Stage.HOLD:
+        return f"nothing changed: {step.reason}", False
+    if step.stage is Stage.ANNOUNCE:
+        if not apply:
+            return f"would schedule {step.action} for {_when(step.deadline)}", False
+        assert step.deadline is not None
+        tags.set_tag(aws, resource, SCHEDULED_TAG, tag_value(step.action, step.deadline))
+        return f"{step.action} scheduled for {_when(step.deadline)}", True
+    if not apply:
+        return f"would remove {SCHEDULED_TAG}: {step.reason}", False
+    tags.remove_tag(aws, resource, SCHEDULED_TAG)
+    return f"spared: {step.reason}", True
+
+
+def enforce(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    run_id: str | None = None,
+    kind: Kind = Kind.ENDPOINT,
+    act: Act = act_on_endpoint,
+) -> EnforcementRun:
+    """Plan, announce, notify, then act on the ``kind`` resources of ``result`` (module
+    docstring). Errors go to ``result.errors``; the digest goes out once per ``run_id``."""
+    run_id = run_id or new_run_id()
+    rules = policy.studio_apps if kind is Kind.STUDIO_APP else policy.endpoints
+    decisions = [d for d in result.decisions if d.resource.kind is kind]
+    if apply and ledger is not None and kind is Kind.ENDPOINT:
+        context = RunContext(run_id, now, policy, ledger)
+        _, errors = recover(
+            lambda account: result.session_for(account, aws), ledger, result.regions, context
+        )
+        result.errors.extend(errors)
+    keys = [announcement_key(d.resource) for d in decisions if SCHEDULED_TAG in d.resource.tags]
+    announced = ledger.announced_deadlines(keys) if ledger is not None and keys else {}
+    plan = plan_enforcement(decisions, rules.grace_hours, rules.max_actions_per_run, now, announced)
+
+    outcomes: dict[int, StepResult] = {}
+    for index, step in enumerate(plan.steps):
+        if step.stage is Stage.ACT:
+            continue
+        resource = step.decision.resource
+        try:
+            outcome, applied = _prepare_step(result.session_for(resource.account, aws), step, apply)
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, resource.region, f"enforce:{step.stage.value}", resource.name)
+            result.errors.append(error)
+            outcome, applied = f"failed: {error.message}", False
+        outcomes[index] = StepResult(step, applied, outcome)
+
+    acting = [i for i, s in enumerate(plan.steps) if s.stage is Stage.ACT]
+    notes = {r.step.decision.resource.arn: r.outcome for r in outcomes.values()}
+    for index in acting:
+        step = plan.steps[index]
+        notes[step.decision.resource.arn] = (
+            f"to be {step.action}d in this run, after a fresh check"
+            + (
+                f" and a backup kept in {ledger.location}"
+                if kind is Kind.ENDPOINT and ledger
+                else ""
+            )
+            + (f" ({step.reason})" if step.reason.startswith("deadline tag") else "")
+        )
+    notified = notify_idle(aws, result, policy, apply, notes, run_id=run_id, ledger=ledger)
+    announced_ok = apply and notified.applied
+    if (
+        apply
+        and acting
+        and not announced_ok
+        and not any(e.operation == "Publish" for e in result.errors)
+    ):
+        result.errors.append(
+            ScanError(
+                "-",
+                "Publish",
+                "no digest could be sent (set notify.sns_topic_arn): nothing is deleted "
+                "before people are told",
+                code="NotAnnounced",
+            )
+        )
+    if announced_ok and ledger is not None:
+        for step_result in outcomes.values():
+            step = step_result.step
+            if step.stage is Stage.ANNOUNCE and step_result.applied and step.deadline:
+                key = announcement_key(step.decision.resource)
+                ledger.record_announcement(key, step.deadline, now, notified.message_ids)
+
+    for index in acting:
+        step = plan.steps[index]
+        resource = step.decision.resource
+        if not apply:
+            what = (
+                "after a fresh check and a backup"
+                if kind is Kind.ENDPOINT
+                else "after a fresh check; space storage kept"
+            )
+            outcomes[index] = StepResult(step, False, f"would {step.action} ({what})")
+            continue
+        if ledger is None:
+            outcomes[index] = StepResult(step, False, "skipped: a ledger is needed to act")
+            continue
+        if not announced_ok:
+            outcomes[index] = StepResult(
+                step, False, "not done: the digest announcing it could not be sent"
+            )
+            continue
+        context = RunContext(run_id, now, policy, ledger)
+        try:
+            outcome, applied, backup_id = act(
+                result.session_for(resource.account, aws), step, context
+            )
+        except UnreadableMetrics as exc:
+            result.errors.append(
+                ScanError(
+                    resource.region, "GetMetricData", str(exc), resource.name, "IncompleteData"
+                )
+            )
+            outcome, applied, backup_id = f"skipped: {exc}", False, None
+        except LeaseLost:
+            outcome, applied, backup_id = "stopped: another run took it over", False, None
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, resource.region, "enforce:act", resource.name)
+            result.errors.append(error)
+            outcome, applied, backup_id = f"failed: {error.message}", False, None
+        where = backup_location(ledger, backup_id) if backup_id else None
+        outcomes[index] = StepResult(step, applied, outcome, backup_id, where)
+
+    steps = [outcomes[i] for i in range(len(plan.steps))]
+    if ledger is not None and apply:
+        for step_result in steps:
+            step = step_result.step
+            if step.stage is Stage.ACT and step_result.applied:
+                continue  # recorded by the act itself, before its lease was closed
+            if step.stage in (Stage.ANNOUNCE, Stage.ACT, Stage.SPARE, Stage.DEFER):
+                ledger.record(_entry(step, now, step_result.outcome, False, step_result.backup_id))
+    return EnforcementRun(steps, notified)
+
+
+def enforce_and_notify(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    run_id: str | None = None,
+) -> EnforcementRun:
+    """The endpoint part of a run after its scan, shared by the CLI, the Lambda handler and
+    the demo: with action ``delete``, :func:`enforce` (which sends the digest first); with
+    ``notify``, the digest alone."""
+    if policy.endpoints.action == "delete":
+        return enforce(aws, result, policy, now, apply, ledger, run_id)
+    return EnforcementRun([], notify_idle(aws, result, policy, apply, None, run_id, ledger))

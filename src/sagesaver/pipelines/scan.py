@@ -1,0 +1,421 @@
+"""One pass of the pipeline: inventory -> activity -> decide, region by region.
+
+Every AWS failure is confined: a failed list affects its region and kind, a failed describe
+its endpoint. Failures are collected as :class:`~sagesaver.core.model.ScanError` and the rest of
+the run completes. The CLI, the Lambda handler and the demo all call :func:`scan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sagesaver.aws import inventory, metrics, tags
+from sagesaver.aws import notify as aws_notify
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.session import Aws
+from sagesaver.core.digest import Message, build_digest
+from sagesaver.core.errors import InputError
+from sagesaver.core.model import Action, Activity, Decision, Resource, ScanError, Variant
+from sagesaver.core.policy import Policy, check_region
+from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
+from sagesaver.core.rules.notebooks import decide_notebook, notebook_hourly_cost
+from sagesaver.ledger import Ledger
+
+DESCRIBE_WORKERS = 8
+REGION_WORKERS = 8
+# CloudWatch's ListMetrics only returns metrics with data in the last two weeks.
+LIST_METRICS_HORIZON = timedelta(days=14)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ScanResult:
+    """Decisions on every scanned resource, and every error met on the way."""
+
+    generated_at: datetime
+    regions: list[str]
+    decisions: list[Decision] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    # The AWS session that reached each member account, for acting there afterwards.
+    sessions: dict[str, Aws] = field(default_factory=dict)
+
+    def extend(self, other: ScanResult) -> None:
+        """Merge another region's or account's result into this one."""
+        self.decisions.extend(other.decisions)
+        self.errors.extend(other.errors)
+        self.sessions.update(other.sessions)
+
+    def session_for(self, account: str, default: Aws) -> Aws:
+        """The session to act in ``account`` with (the caller's own when not fanned out)."""
+        return self.sessions.get(account, default)
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def _endpoint_activity(
+    aws: Aws,
+    region: str,
+    endpoints: Sequence[Resource],
+    window_hours: float,
+    now: datetime,
+    errors: list[ScanError],
+) -> dict[str, Activity | None]:
+    """Invocations summed over all variants, per endpoint name; None when unreadable."""
+    start = now - timedelta(hours=window_hours)
+    try:
+        dims = metrics.variant_dimensions(aws, region)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "ListMetrics"))
+        return dict.fromkeys((e.name for e in endpoints), None)
+    names = {e.name for e in endpoints}
+    keys = [(name, variant) for name in names for variant in dims.get(name, ())]
+    try:
+        read = metrics.invocation_sums(aws, region, keys, start, now)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        return dict.fromkeys(names, None)
+    activity: dict[str, Activity | None] = {}
+    for name in sorted(names):
+        variants = tuple(sorted(dims.get(name, ())))
+        try:
+            total = read.total((name, v) for v in variants)
+        except metrics.UnreadableMetrics as exc:
+            errors.append(_unreadable(region, name, exc))
+            activity[name] = None
+            continue
+        activity[name] = Activity(
+            invocations=total, window_hours=window_hours, variants_seen=variants
+        )
+    return activity
+
+
+def _unreadable(region: str, name: str, exc: metrics.UnreadableMetrics) -> ScanError:
+    """The error of an endpoint whose metrics came back incomplete: unknown, never idle."""
+    return ScanError(region, "GetMetricData", str(exc), name, "IncompleteData")
+
+
+def _recheck_unlisted_variants(
+    aws: Aws,
+    region: str,
+    candidates: dict[str, tuple[Variant, ...]],
+    activity: dict[str, Activity | None],
+    window_hours: float,
+    now: datetime,
+    errors: list[ScanError],
+) -> None:
+    """For look-backs longer than ListMetrics' two weeks, read the variants it could not list.
+
+    Without this, traffic older than 14 days but inside the window would go unseen.
+    """
+    keys = [
+        (name, v.name)
+        for name, variants in candidates.items()
+        for v in variants
+        if (act := activity.get(name)) is not None and v.name not in act.variants_seen
+    ]
+    if not keys:
+        return
+    try:
+        read = metrics.invocation_sums(aws, region, keys, now - timedelta(hours=window_hours), now)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        for name, _ in keys:
+            activity[name] = None
+        return
+    by_name: dict[str, list[str]] = {}
+    for name, variant in keys:
+        by_name.setdefault(name, []).append(variant)
+    for name, variants in sorted(by_name.items()):
+        act = activity[name]
+        if act is None:
+            continue
+        try:
+            total = read.total((name, v) for v in variants)
+        except metrics.UnreadableMetrics as exc:
+            errors.append(_unreadable(region, name, exc))
+            activity[name] = None
+            continue
+        activity[name] = replace(
+            act, invocations=act.invocations + total, variants_seen=(*act.variants_seen, *variants)
+        )
+
+
+def _scan_endpoints(
+    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer, progress: Progress
+) -> ScanResult:
+    result = ScanResult(generated_at=now, regions=[region])
+    rules = policy.endpoints
+    try:
+        endpoints = inventory.list_in_service_endpoints(aws, region)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "ListEndpoints"))
+        return result
+    progress(f"{region}: {len(endpoints)} endpoints in service")
+    if not endpoints:
+        return result
+
+    # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
+    try:
+        known, unknown = tags.with_tags(aws, region, endpoints, tags.ENDPOINT_TYPE)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "GetResources"))
+        known, unknown = [], list(endpoints)
+    else:
+        result.errors.extend(tags.unmatched_error(e) for e in unknown)
+    untagged = {e.name for e in unknown}
+    tagged = {e.name: e for e in known}
+    endpoints = [tagged.get(e.name, e) for e in endpoints]  # in the listing's order
+
+    activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
+    candidates = [
+        e
+        for e in endpoints
+        if e.name not in untagged
+        and is_idle_candidate(e, activity.get(e.name), rules, now)
+        and rules.selects(e.name, e.tags)[0]
+    ]
+    progress(f"{region}: describing {len(candidates)} idle candidates")
+
+    describer = inventory.EndpointDescriber(aws, region)
+    details: dict[str, tuple[Variant, ...]] = {}
+
+    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+        try:
+            return endpoint.name, describer.variants(endpoint.name), None
+        except AWS_ERRORS as exc:
+            return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
+
+    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
+        for name, variants, error in pool.map(describe, candidates):
+            if error is not None:
+                result.errors.append(error)
+            elif variants is not None:
+                details[name] = variants
+
+    if timedelta(hours=rules.idle_hours) > LIST_METRICS_HORIZON:
+        _recheck_unlisted_variants(
+            aws, region, details, activity, rules.idle_hours, now, result.errors
+        )
+
+    for endpoint in endpoints:
+        variants = details.get(endpoint.name, ())
+        enriched = _with_variants(endpoint, variants) if variants else endpoint
+        cost = endpoint_hourly_cost(enriched, pricer) if variants else None
+        decision = decide_endpoint(enriched, activity.get(endpoint.name), rules, now, cost)
+        if endpoint.name in untagged and decision.idle:
+            # Without tags the protect tag and the policy's tag filter are unknown.
+            decision = replace(
+                decision,
+                action=Action.KEEP,
+                rule="tags-unknown",
+                reason=f"no Invocations on any variant for {decision.idle_hours or 0:.1f} h; "
+                "tags could not be read, so nothing is done",
+            )
+        result.decisions.append(decision)
+    return result
+
+
+def _with_variants(endpoint: Resource, variants: tuple[Variant, ...]) -> Resource:
+    types = sorted({v.instance_type for v in variants if v.instance_type and v.instance_count})
+    if not types:  # scaled to zero: still say what it would run on
+        types = sorted({v.instance_type for v in variants if v.instance_type})
+    return replace(
+        endpoint,
+        variants=variants,
+        instance_type=", ".join(types) if types else None,
+        instance_count=sum(v.instance_count for v in variants),
+    )
+
+
+def _scan_notebooks(
+    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer
+) -> ScanResult:
+    result = ScanResult(generated_at=now, regions=[region])
+    try:
+        notebooks = inventory.list_notebook_instances(aws, region)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "ListNotebookInstances"))
+        return result
+    if not notebooks:
+        return result
+    try:
+        notebooks, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, region, "GetResources"))
+    else:
+        result.errors.extend(tags.unmatched_error(n) for n in unknown)
+    for notebook in notebooks:
+        cost = notebook_hourly_cost(notebook, pricer)
+        result.decisions.append(decide_notebook(notebook, policy.notebooks, cost))
+    return result
+
+
+def scan_region(
+    aws: Aws,
+    region: str,
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan one region: endpoints and notebook instances."""
+    result = _scan_endpoints(aws, region, policy, now, pricer, progress)
+    result.extend(_scan_notebooks(aws, region, policy, now, pricer))
+    return result
+
+
+def scan(
+    aws: Aws,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer | None = None,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan every region in parallel (bounded) and merge the results in region order."""
+    pricer = pricer or Pricer()
+    total = ScanResult(generated_at=now, regions=list(regions))
+    workers = max(1, min(REGION_WORKERS, len(regions)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda r: scan_region(aws, r, policy, now, pricer, progress), regions)
+        for region_result in results:
+            total.extend(region_result)
+    return total
+
+
+ACCOUNT_WORKERS = 4
+
+
+def scan_accounts(
+    aws: Aws,
+    accounts: Sequence[str],
+    role_name: str,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer | None = None,
+    progress: Progress = _no_progress,
+) -> ScanResult:
+    """Scan every region of every account, assuming ``role_name`` in each (bounded pool).
+
+    An account that cannot be assumed is listed in ``errors`` and the others complete.
+    """
+    pricer = pricer or Pricer()
+
+    def one(account: str) -> ScanResult:
+        try:
+            member = aws.assume(account, role_name, regions[0] if regions else None)
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, "-", "AssumeRole", f"arn:aws:iam::{account}:role/{role_name}")
+            return ScanResult(now, list(regions), errors=[replace(error, account=account)])
+        part = scan(member, regions, policy, now, pricer, progress)
+        part.errors = [replace(e, account=e.account or account) for e in part.errors]
+        part.sessions[account] = member
+        return part
+
+    total = ScanResult(generated_at=now, regions=list(regions))
+    with ThreadPoolExecutor(max_workers=max(1, min(ACCOUNT_WORKERS, len(accounts)))) as pool:
+        for part in pool.map(one, accounts):
+            total.extend(part)
+    return total
+
+
+def resolve_regions(
+    aws: Aws,
+    requested: Sequence[str],
+    all_regions: bool,
+    policy: Policy,
+    policy_source: str = "policy",
+) -> list[str]:
+    """The regions to scan: ``--region``, else ``--all-regions``, else the policy's, else the
+    boto3 default. Raises :class:`InputError` for bad or missing regions (and for a policy
+    naming regions that do not exist, which pydantic cannot know)."""
+    if requested and all_regions:
+        raise InputError("--region and --all-regions cannot be used together")
+    offered = aws.known_regions("sagemaker")
+    for region in requested:
+        try:
+            check_region(region)
+        except ValueError as exc:
+            raise InputError(f"--region: {exc}") from exc
+        if region not in offered:
+            raise InputError(f"--region {region}: SageMaker is not offered in that region")
+    topic_region = policy.notify.topic_region
+    if topic_region is not None and topic_region not in aws.known_regions("sns"):
+        raise InputError(
+            f"{policy_source}: notify.sns_topic_arn: {topic_region} is not a region that offers SNS"
+        )
+    if all_regions:
+        try:
+            return aws.sagemaker_regions()
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, aws.default_region or "us-east-1", "DescribeRegions")
+            raise InputError(
+                f"--all-regions: cannot list the account's regions: {error.message}"
+            ) from exc
+    for region in policy.regions:
+        if region not in offered:
+            raise InputError(f"{policy_source}: regions: SageMaker is not offered in {region}")
+    chosen = list(requested) or list(policy.regions)
+    if not chosen and aws.default_region:
+        chosen = [aws.default_region]
+    if not chosen:
+        raise InputError(
+            "no region: pass --region REGION (repeatable) or --all-regions, "
+            "or set AWS_DEFAULT_REGION"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+@dataclass
+class NotifyOutcome:
+    """The digest of a run and what became of it."""
+
+    messages: list[Message]
+    applied: bool
+    topic_arn: str | None
+    message_ids: list[str] = field(default_factory=list)
+
+
+def notify_idle(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    apply: bool,
+    notes: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    ledger: Ledger | None = None,
+) -> NotifyOutcome:
+    """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic.
+
+    ``notes`` (by ARN) add what enforcement did or will do. With a ``run_id`` and a ``ledger``
+    the digest of a run is sent once: a retried run (a Lambda retry keeps its request id)
+    does not send it again. A failed publish is added to ``result.errors``; it never raises.
+    """
+    messages = build_digest(
+        result.decisions, result.generated_at, policy.notify.subject_prefix, notes
+    )
+    topic = policy.notify.sns_topic_arn
+    outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
+    if not apply or not messages or topic is None:
+        return outcome
+    once = f"digest|{run_id}" if run_id and ledger is not None else None
+    if once is not None and ledger is not None and ledger.is_claimed(once):
+        outcome.applied = True  # sent by an earlier attempt of this same run
+        return outcome
+    try:
+        outcome.message_ids = aws_notify.publish(aws, topic, messages)
+        outcome.applied = True
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
+        return outcome
+    if once is not None and ledger is not None:
+        ledger.claim(once, result.generated_at)
+    return outcome

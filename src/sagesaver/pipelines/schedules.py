@@ -1,0 +1,269 @@
+"""The schedule run: list notebook instances, plan starts and stops, act, record.
+
+Every instance is handled on its own: a failed start or stop is listed in ``errors`` and the
+others go on. API calls: the list pages and one tag page per region (only where there are
+instances), plus one call per instance that must change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sagesaver.aws import actions, inventory, tags
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.session import Aws
+from sagesaver.core.cron import Transition
+from sagesaver.core.model import Resource, ScanError
+from sagesaver.core.policy import Policy
+from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.schedules import Plan, PlannedAction, Skip, assign, concerns, plan
+from sagesaver.ledger import Entry, Ledger
+from sagesaver.render.scan import error_dict, iso
+
+REGION_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """A planned start or stop and what became of it."""
+
+    planned: PlannedAction
+    applied: bool
+    error: str | None = None
+
+
+@dataclass
+class ScheduleRunResult:
+    """What one schedule run did, in every region."""
+
+    at: datetime
+    actions: list[ActionResult] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+
+
+def _targeted_instances(
+    aws: Aws, region: str, policy: Policy, errors: list[ScanError]
+) -> list[Resource] | None:
+    """Notebook instances of the region with their tags; None when they cannot be read."""
+    try:
+        notebooks = inventory.list_notebook_instances(aws, region)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "ListNotebookInstances"))
+        return None
+    if not notebooks:
+        return []
+    try:
+        known, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
+    except AWS_ERRORS as exc:
+        # Without tags the protect tag is unknown: touch nothing in this region.
+        errors.append(scan_error(exc, region, "GetResources"))
+        return None
+    errors.extend(tags.unmatched_error(n) for n in unknown)  # and never touched
+    return known
+
+
+def _run_region(
+    aws: Aws,
+    region: str,
+    policy: Policy,
+    at: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    only: frozenset[str] | None,
+) -> ScheduleRunResult:
+    result = ScheduleRunResult(at=at)
+    instances = _targeted_instances(aws, region, policy, result.errors)
+    if instances is None:
+        return result
+
+    def last_run(schedule: str, region: str) -> datetime | None:
+        return ledger.last_schedule_run(schedule, region) if ledger is not None else None
+
+    planned: Plan = plan(instances, policy, at, last_run, only)
+    result.skipped.extend(planned.skipped)
+    for action in planned.actions:
+        if not apply:
+            result.actions.append(ActionResult(action, applied=False))
+            continue
+        name = action.resource.name
+        operation = (
+            "StartNotebookInstance"
+            if action.transition is Transition.START
+            else "StopNotebookInstance"
+        )
+        try:
+            if action.transition is Transition.START:
+                actions.start_notebook(aws, region, name)
+            else:
+                actions.stop_notebook(aws, region, name)
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, region, operation, name)
+            result.errors.append(error)
+            result.actions.append(ActionResult(action, applied=False, error=error.message))
+        else:
+            result.actions.append(ActionResult(action, applied=True))
+    if apply and ledger is not None:
+        for outcome in result.actions:
+            ledger.record(_entry(outcome, at))
+        for schedule in policy.schedules:
+            if only is None or schedule in only:
+                ledger.set_schedule_run(schedule, region, at)
+    return result
+
+
+def _entry(outcome: ActionResult, at: datetime) -> Entry:
+    action = outcome.planned
+    instance_type = action.resource.instance_type
+    price = (
+        Pricer().hourly(action.resource.region, "notebook", instance_type)
+        if instance_type
+        else None
+    )
+    return Entry(
+        at=at,
+        account=action.resource.account,
+        region=action.resource.region,
+        kind=action.resource.kind.value,
+        resource=action.resource.name,
+        action=action.transition.value,
+        rule=f"schedule:{action.schedule}",
+        reason=action.reason,
+        hourly_cost_usd=price,
+        dry_run=False,
+        outcome="done" if outcome.applied else f"failed: {outcome.error}",
+        tags=dict(action.resource.tags),
+    )
+
+
+def schedule_run(
+    aws: Aws,
+    regions: Sequence[str],
+    policy: Policy,
+    at: datetime,
+    apply: bool,
+    ledger: Ledger | None = None,
+    only: frozenset[str] | None = None,
+) -> ScheduleRunResult:
+    """Run the schedules ``only`` (default: every schedule of the policy) at ``at`` in each
+    region (dry run unless ``apply``)."""
+    total = ScheduleRunResult(at=at)
+    workers = max(1, min(REGION_WORKERS, len(regions)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(
+            lambda r: _run_region(aws, r, policy, at, apply, ledger, only), regions
+        ):
+            total.actions.extend(part.actions)
+            total.skipped.extend(part.skipped)
+            total.errors.extend(part.errors)
+    return total
+
+
+def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
+    """The JSON document of a schedule run (the CLI's ``--output json`` and the handler's)."""
+    return {
+        "at": iso(result.at),
+        "dry_run": not apply,
+        "actions": [
+            {
+                "name": a.planned.resource.name,
+                "region": a.planned.resource.region,
+                "schedule": a.planned.schedule,
+                "action": a.planned.transition.value,
+                "applied": a.applied,
+                "reason": a.planned.reason
+                if a.error is None
+                else f"{a.planned.reason}; failed: {a.error}",
+            }
+            for a in result.actions
+        ],
+        "skipped": [
+            {
+                "name": s.resource.name,
+                "region": s.resource.region,
+                "schedule": s.schedule,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "errors": [error_dict(e) for e in result.errors],
+    }
+
+
+@dataclass(frozen=True)
+class ShowRow:
+    """One targeted instance and what its schedule wants."""
+
+    resource: Resource
+    schedule: str | None
+    reason: str
+    wanted: str | None
+    next_start: datetime | None
+    next_stop: datetime | None
+    timezone: str | None
+
+
+def schedule_show(
+    aws: Aws,
+    regions: Sequence[str],
+    policy: Policy,
+    now: datetime,
+    only: frozenset[str] | None = None,
+) -> tuple[list[ShowRow], list[ScanError]]:
+    """Each targeted instance, its schedule, wanted state now, and next transitions."""
+    errors: list[ScanError] = []
+    rows: list[ShowRow] = []
+    schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
+    for region in regions:
+        instances = _targeted_instances(aws, region, policy, errors) or []
+        for resource in instances:
+            assignment = assign(resource, policy)
+            if assignment is None or not concerns(assignment, policy, only):
+                continue
+            if assignment.schedule is None:
+                rows.append(ShowRow(resource, None, assignment.reason, None, None, None, None))
+                continue
+            schedule = schedules[assignment.schedule]
+            desired = schedule.desired(now)
+            upcoming = schedule.next_transitions(now)
+            rows.append(
+                ShowRow(
+                    resource,
+                    assignment.schedule,
+                    assignment.reason,
+                    None
+                    if desired is None
+                    else ("running" if desired is Transition.START else "stopped"),
+                    upcoming[Transition.START],
+                    upcoming[Transition.STOP],
+                    schedule.tz.key,
+                )
+            )
+    return rows, errors
+
+
+def eventbridge_rules(policy: Policy, target_arn: str) -> list[dict[str, Any]]:
+    """EventBridge Scheduler definitions equivalent to the policy's schedules."""
+    from sagesaver.core.cron import to_eventbridge_expressions
+
+    definitions = []
+    for name, spec in sorted(policy.schedules.items()):
+        schedule = spec.build(name)
+        for index, (transition, expression) in enumerate(to_eventbridge_expressions(schedule)):
+            definitions.append(
+                {
+                    "Name": f"sagesaver-{name}-{transition.value}-{index}"[:64],
+                    "ScheduleExpression": expression,
+                    "ScheduleExpressionTimezone": schedule.tz.key,
+                    "FlexibleTimeWindow": {"Mode": "OFF"},
+                    "Target": {
+                        "Arn": target_arn,
+                        "Input": f'{{"schedule": "{name}", "transition": "{transition.value}"}}',
+                    },
+                }
+            )
+    return definitions
