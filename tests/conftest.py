@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from sagesaver.cli import app
 from sagesaver.demo.simulator import Fleet, Simulator
-
-from .agent_fakes import Agent
+from tests.agent_fakes import Agent
 
 # `pytest --shift-clock=DAYS` runs everything with the clock moved ahead (see the plugin).
 pytest_plugins = ["tests.shifted_clock"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
+from sagesaver.core.formats import iso
 from sagesaver.core.model import Action
 from sagesaver.core.policy import Policy, parse_policy
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
@@ -70,7 +71,7 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
     assert outcome is not None
     return {
         "ok": not result.errors,
-        "generated_at": report.iso(now),
+        "generated_at": iso(now),
         "regions": regions,
         "summary": report.summary(result.decisions, result.errors),
         "idle_endpoints": [

@@ -14,10 +14,11 @@ from rich.console import Console
 
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
+from sagesaver.core.model import ScanResult
 from sagesaver.core.policy import Policy, load_policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.ledger import Ledger
-from sagesaver.pipelines.scan import ScanResult, resolve_regions, scan
+from sagesaver.pipelines.scan import resolve_regions, scan
 from sagesaver.render import scan as report
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2

@@ -21,6 +21,7 @@ from sagesaver.cli.common import (
     open_ledger_or_fail,
     parse_at,
 )
+from sagesaver.core.formats import iso
 from sagesaver.render import scan as report
 
 
@@ -35,7 +36,7 @@ def backups_command(
     rows = [
         {
             "id": b.id,
-            "at": report.iso(b.at),
+            "at": iso(b.at),
             "account": b.account,
             "region": b.region,
             "name": b.name,
@@ -143,9 +144,7 @@ def restore_command(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         console = report.stdout_console()
-        console.print(
-            f"Backup {chosen.id} ({chosen.region}, {report.iso(chosen.at)}):", markup=False
-        )
+        console.print(f"Backup {chosen.id} ({chosen.region}, {iso(chosen.at)}):", markup=False)
         for line in done:
             console.print(f"  {line}", markup=False)
         if not apply:
@@ -177,8 +176,8 @@ def savings_command(
     hours = round(sum(i.hours for i in intervals), 2)
     if output is Output.json:
         document = {
-            "since": report.iso(start) if start else None,
-            "until": report.iso(now),
+            "since": iso(start) if start else None,
+            "until": iso(now),
             "hours_off": hours,
             "saved_usd": saved,
             "unknown_price": sum(1 for i in intervals if i.saved_usd is None),
@@ -191,8 +190,8 @@ def savings_command(
                     "kind": i.entry.kind,
                     "region": i.entry.region,
                     "action": i.entry.action,
-                    "from": report.iso(i.start),
-                    "to": report.iso(i.end),
+                    "from": iso(i.start),
+                    "to": iso(i.end),
                     "hours": i.hours,
                     "saved_usd": i.saved_usd,
                 }

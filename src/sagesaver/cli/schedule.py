@@ -24,6 +24,7 @@ from sagesaver.cli.common import (
     prepare,
 )
 from sagesaver.core.errors import InputError
+from sagesaver.core.formats import iso
 from sagesaver.core.policy import Policy, load_policy
 from sagesaver.render import scan as report
 
@@ -78,7 +79,7 @@ def schedule_show_command(
     rows, errors = schedule_show(aws, regions, policy, now, only)
     if output is Output.json:
         document = {
-            "at": report.iso(now),
+            "at": iso(now),
             "instances": [
                 {
                     "name": r.resource.name,
@@ -88,8 +89,8 @@ def schedule_show_command(
                     "reason": r.reason,
                     "wanted": r.wanted,
                     "timezone": r.timezone,
-                    "next_start": report.iso(r.next_start) if r.next_start else None,
-                    "next_stop": report.iso(r.next_stop) if r.next_stop else None,
+                    "next_start": iso(r.next_start) if r.next_start else None,
+                    "next_stop": iso(r.next_stop) if r.next_stop else None,
                 }
                 for r in rows
             ],
@@ -99,9 +100,7 @@ def schedule_show_command(
     else:
         from rich.table import Table
 
-        table = Table(
-            title=f"Scheduled notebook instances at {report.iso(now)}", title_justify="left"
-        )
+        table = Table(title=f"Scheduled notebook instances at {iso(now)}", title_justify="left")
         for column in ("Name", "Region", "Schedule", "State", "Wanted", "Next start", "Next stop"):
             table.add_column(column, overflow="fold")
         for r in rows:

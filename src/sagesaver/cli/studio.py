@@ -23,6 +23,7 @@ from sagesaver.cli.common import (
     open_ledger_or_fail,
     prepare,
 )
+from sagesaver.core.formats import iso
 from sagesaver.render import scan as report
 
 
@@ -62,7 +63,7 @@ def studio_command(
     ]
     if output is Output.json:
         document = {
-            "generated_at": report.iso(now),
+            "generated_at": iso(now),
             "dry_run": not apply,
             "apps": apps,
             "idle_shutdown_gaps": gaps,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sagesaver.core.formats import iso
 from sagesaver.core.model import ScanError
 from sagesaver.core.policy import EndpointPolicy
 
@@ -76,15 +77,15 @@ class EndpointTimeline:
         return {
             "name": self.name,
             "region": self.region,
-            "created": _iso(self.created),
+            "created": iso(self.created),
             "hourly_cost_usd": self.hourly_cost,
             "instances": self.instances,
             "skipped": self.skipped,
-            "flagged_at": [_iso(t) for t in self.flagged_at],
-            "spared_at": [_iso(t) for t in self.spared_at],
-            "deleted_at": _iso(self.deleted_at) if self.deleted_at else None,
+            "flagged_at": [iso(t) for t in self.flagged_at],
+            "spared_at": [iso(t) for t in self.spared_at],
+            "deleted_at": iso(self.deleted_at) if self.deleted_at else None,
             "deferred_hours": self.deferred_hours,
-            "mistake_at": _iso(self.mistake_at) if self.mistake_at else None,
+            "mistake_at": iso(self.mistake_at) if self.mistake_at else None,
             "invocations_after_delete": self.invocations_after_delete,
             "hours_saved": self.hours_saved,
             "instance_hours_saved": self.instance_hours_saved,
@@ -165,7 +166,7 @@ class BacktestResult:
     def to_document(self) -> dict[str, Any]:
         """A JSON-ready dict: window, policy, totals, endpoints and errors."""
         return {
-            "window": {"start": _iso(self.start), "end": _iso(self.end), "hours": self.hours},
+            "window": {"start": iso(self.start), "end": iso(self.end), "hours": self.hours},
             "policy": self.policy.model_dump(mode="json"),
             "totals": self.totals.to_document(),
             "endpoints": [
@@ -217,10 +218,6 @@ def compare(a: BacktestResult, b: BacktestResult) -> dict[str, Any]:
 def _difference(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | int:
     difference = b[key] - a[key]
     return round(difference, 2) if isinstance(difference, float) else int(difference)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _whole_hours(hours: float) -> int:

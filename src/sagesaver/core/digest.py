@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS
+from sagesaver.core.formats import HOURS_PER_30_DAYS, minute
 from sagesaver.core.model import Action, Decision, Kind
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
@@ -93,7 +93,7 @@ def build_digest(
     regions = sorted({d.resource.region for d in chosen})
     header = [
         f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
-        f"at {now.strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"at {minute(now)}.",
         f"Total: {_money(hourly)} per hour, {_money(hourly * HOURS_PER_30_DAYS)} per 30 days"
         + (f" ({unknown} with unknown price)." if unknown else "."),
         (

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any, TypeVar
+
+Session = TypeVar("Session")
 
 
 class Kind(str, Enum):
@@ -92,6 +95,30 @@ class Decision:
     def unknown(self) -> bool:
         """True when the facts that decide this resource could not be read."""
         return self.rule in UNKNOWN_RULES
+
+
+@dataclass
+class ScanResult:
+    """Decisions on every scanned resource, and every error met on the way."""
+
+    generated_at: datetime
+    regions: list[str]
+    decisions: list[Decision] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    # The AWS session that reached each member account, for acting there afterwards (kept
+    # opaque here: the core knows nothing of AWS).
+    sessions: dict[str, Any] = field(default_factory=dict)
+
+    def extend(self, other: ScanResult) -> None:
+        """Merge another region's or account's result into this one."""
+        self.decisions.extend(other.decisions)
+        self.errors.extend(other.errors)
+        self.sessions.update(other.sessions)
+
+    def session_for(self, account: str, default: Session) -> Session:
+        """The session to act in ``account`` with (the caller's own when not fanned out)."""
+        found: Session = self.sessions.get(account, default)
+        return found
 
 
 @dataclass(frozen=True)

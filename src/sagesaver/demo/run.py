@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso
 from sagesaver.core.policy import EndpointPolicy, NotifyPolicy, Policy
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
 from sagesaver.pipelines.scan import notify_idle, scan
@@ -173,7 +174,7 @@ def _schedules(aws: Aws, now: datetime, workdir: Path) -> list[dict[str, object]
         result = schedule_run(aws, REGIONS, policy, moment, True, ledger)
         done += [
             {
-                "at": report.iso(moment),
+                "at": iso(moment),
                 "action": a.planned.transition.value,
                 "name": a.planned.resource.name,
                 "region": a.planned.resource.region,

@@ -1,6 +1,7 @@
 """Where runs and actions are recorded: the contract (:mod:`.base`), the SQLite and DynamoDB
 stores, and :func:`open_ledger`. The base and the SQLite store import nothing from AWS."""
 
+from sagesaver.core.formats import stamp
 from sagesaver.ledger.base import (
     BACKED_UP,
     CLAIMED,
@@ -12,7 +13,6 @@ from sagesaver.ledger.base import (
     Entry,
     Lease,
     Ledger,
-    stamp,
 )
 from sagesaver.ledger.open import default_ledger_path, open_ledger
 from sagesaver.ledger.sqlite import SqliteLedger

@@ -8,7 +8,7 @@ Nothing here talks to AWS.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 # The steps of one enforcement, in order. A lease in an open state that has expired belongs to
@@ -146,12 +146,3 @@ class Ledger(Protocol):
     def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
         """Stored backups, newest first, optionally of one resource name and region."""
         ...
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
-
-
-def stamp(moment: datetime) -> str:
-    """A UTC time that sorts as text (always with microseconds): for comparisons in a store."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")

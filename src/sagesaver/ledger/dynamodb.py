@@ -11,22 +11,19 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
-from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease, stamp
+from sagesaver.core.formats import stamp, utc_iso
+from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease
 
 ENTRY_PK = "entry"
 BACKUP_PK = "backup"
 LEASE_PK = "lease"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 def create_table(aws: Aws, region: str, table: str) -> None:
@@ -93,19 +90,19 @@ class DynamoLedger:
             Item={
                 "pk": {"S": f"schedule#{schedule}#{region}"},
                 "sk": {"S": "run"},
-                "at": {"S": _iso(at)},
+                "at": {"S": utc_iso(at)},
             },
         )
 
     def record(self, entry: Entry) -> None:
         """Append one entry."""
         document = asdict(entry)
-        document["at"] = _iso(entry.at)
+        document["at"] = utc_iso(entry.at)
         self.client.put_item(
             TableName=self.table,
             Item={
                 "pk": {"S": ENTRY_PK},
-                "sk": {"S": f"{_iso(entry.at)}#{uuid.uuid4().hex}"},
+                "sk": {"S": f"{utc_iso(entry.at)}#{uuid.uuid4().hex}"},
                 "doc": {"S": json.dumps(document, sort_keys=True)},
             },
         )
@@ -113,7 +110,7 @@ class DynamoLedger:
     def entries(self, since: datetime | None = None) -> list[Entry]:
         """Entries at or after ``since``, oldest first."""
         found = []
-        for item in self._query(ENTRY_PK, _iso(since) if since else None):
+        for item in self._query(ENTRY_PK, utc_iso(since) if since else None):
             document = json.loads(item["doc"]["S"])
             document["at"] = datetime.fromisoformat(document["at"])
             found.append(Entry(**document))
@@ -124,7 +121,7 @@ class DynamoLedger:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}, "at": {"S": _iso(at)}},
+                Item={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}, "at": {"S": utc_iso(at)}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -252,7 +249,7 @@ class DynamoLedger:
         """Store a backup."""
         document = {
             "id": backup.id,
-            "at": _iso(backup.at),
+            "at": utc_iso(backup.at),
             "account": backup.account,
             "region": backup.region,
             "name": backup.name,
@@ -262,7 +259,7 @@ class DynamoLedger:
             TableName=self.table,
             Item={
                 "pk": {"S": BACKUP_PK},
-                "sk": {"S": f"{_iso(backup.at)}#{backup.id}"},
+                "sk": {"S": f"{utc_iso(backup.at)}#{backup.id}"},
                 "doc": {"S": json.dumps(document, default=str, sort_keys=True)},
             },
         )

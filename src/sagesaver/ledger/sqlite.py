@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sagesaver.core.errors import InputError
+from sagesaver.core.formats import stamp, utc_iso
 from sagesaver.ledger.base import (
     CLAIMED,
     DONE,
@@ -23,8 +24,6 @@ from sagesaver.ledger.base import (
     Backup,
     Entry,
     Lease,
-    _iso,
-    stamp,
 )
 
 SCHEMA = """
@@ -163,7 +162,7 @@ class SqliteLedger:
             db.execute(
                 "INSERT INTO schedule_runs (schedule, region, at) VALUES (?, ?, ?) "
                 "ON CONFLICT (schedule, region) DO UPDATE SET at = excluded.at",
-                (schedule, region, _iso(at)),
+                (schedule, region, utc_iso(at)),
             )
 
     def record(self, entry: Entry) -> None:
@@ -174,7 +173,7 @@ class SqliteLedger:
                 " hourly_cost_usd, dry_run, outcome, backup_ref, tags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    _iso(entry.at),
+                    utc_iso(entry.at),
                     entry.account,
                     entry.region,
                     entry.kind,
@@ -199,7 +198,7 @@ class SqliteLedger:
         params: tuple[str, ...] = ()
         if since is not None:
             query += " WHERE at >= ?"
-            params = (_iso(since),)
+            params = (utc_iso(since),)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY at, id", params).fetchall()
         return [
@@ -225,7 +224,7 @@ class SqliteLedger:
         """Take ``key`` once (a primary-key insert: the database arbitrates)."""
         with self._connect() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)", (key, _iso(at))
+                "INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)", (key, utc_iso(at))
             )
             return cursor.rowcount == 1
 
@@ -302,7 +301,7 @@ class SqliteLedger:
                 "INSERT INTO announcements (key, deadline, at, message_ids) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (key, deadline) DO UPDATE SET at = excluded.at,"
                 " message_ids = excluded.message_ids",
-                (key, _iso(deadline), _iso(at), json.dumps(message_ids)),
+                (key, utc_iso(deadline), utc_iso(at), json.dumps(message_ids)),
             )
 
     def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
@@ -328,7 +327,7 @@ class SqliteLedger:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     backup.id,
-                    _iso(backup.at),
+                    utc_iso(backup.at),
                     backup.account,
                     backup.region,
                     backup.name,

@@ -32,6 +32,7 @@ from sagesaver.aws import tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
 from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso, minute
 from sagesaver.core.grace import (
     SCHEDULED_TAG,
     Stage,
@@ -41,7 +42,7 @@ from sagesaver.core.grace import (
     plan_enforcement,
     tag_value,
 )
-from sagesaver.core.model import Kind, Resource, ScanError
+from sagesaver.core.model import Kind, Resource, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.ledger import (
     BACKED_UP,
@@ -53,8 +54,7 @@ from sagesaver.ledger import (
     Lease,
     Ledger,
 )
-from sagesaver.pipelines.scan import NotifyOutcome, ScanResult, notify_idle
-from sagesaver.render.scan import iso
+from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
 # How long a run's claim on one resource holds. Long enough for a backup and a delete (a
 # Lambda run lasts 15 minutes at most); a run that died frees the resource this long after.
@@ -119,10 +119,6 @@ def step_dict(result: StepResult) -> dict[str, Any]:
     }
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _entry(
     step: Step, now: datetime, outcome: str, dry_run: bool, backup_id: str | None = None
 ) -> Entry:
@@ -174,7 +170,7 @@ def _claim_on_resource(aws: Aws, resource: Resource, ctx: RunContext, expires: d
     current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
     other = parse_claim_tag(current) if current else None
     if other is not None and other[0] != ctx.run_id and other[1] > ctx.now:
-        return f"another run ({other[0]}) holds it until {_when(other[1])}"
+        return f"another run ({other[0]}) holds it until {minute(other[1])}"
     mine = claim_tag_value(ctx.run_id, expires)
     tags.set_tag(aws, resource, CLAIM_TAG, mine)
     back = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
@@ -388,17 +384,17 @@ def _prepare_step(aws: Aws, step: Step, apply: bool) -> tuple[str, bool]:
     """Everything but acting: announce, spare, hold, wait, defer."""
     resource = step.decision.resource
     if step.stage is Stage.WAIT:
-        return f"{step.action} due after {_when(step.deadline)}", False
+        return f"{step.action} due after {minute(step.deadline)}", False
     if step.stage is Stage.DEFER:
         return step.reason, False
     if step.stage is Stage.HOLD:
         return f"nothing changed: {step.reason}", False
     if step.stage is Stage.ANNOUNCE:
         if not apply:
-            return f"would schedule {step.action} for {_when(step.deadline)}", False
+            return f"would schedule {step.action} for {minute(step.deadline)}", False
         assert step.deadline is not None
         tags.set_tag(aws, resource, SCHEDULED_TAG, tag_value(step.action, step.deadline))
-        return f"{step.action} scheduled for {_when(step.deadline)}", True
+        return f"{step.action} scheduled for {minute(step.deadline)}", True
     if not apply:
         return f"would remove {SCHEDULED_TAG}: {step.reason}", False
     tags.remove_tag(aws, resource, SCHEDULED_TAG)

@@ -18,7 +18,14 @@ from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.digest import Message, build_digest
 from sagesaver.core.errors import InputError
-from sagesaver.core.model import Action, Activity, Decision, Resource, ScanError, Variant
+from sagesaver.core.model import (
+    Action,
+    Activity,
+    Resource,
+    ScanError,
+    ScanResult,
+    Variant,
+)
 from sagesaver.core.policy import Policy, check_region
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
@@ -31,28 +38,6 @@ REGION_WORKERS = 8
 LIST_METRICS_HORIZON = timedelta(days=14)
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class ScanResult:
-    """Decisions on every scanned resource, and every error met on the way."""
-
-    generated_at: datetime
-    regions: list[str]
-    decisions: list[Decision] = field(default_factory=list)
-    errors: list[ScanError] = field(default_factory=list)
-    # The AWS session that reached each member account, for acting there afterwards.
-    sessions: dict[str, Aws] = field(default_factory=dict)
-
-    def extend(self, other: ScanResult) -> None:
-        """Merge another region's or account's result into this one."""
-        self.decisions.extend(other.decisions)
-        self.errors.extend(other.errors)
-        self.sessions.update(other.sessions)
-
-    def session_for(self, account: str, default: Aws) -> Aws:
-        """The session to act in ``account`` with (the caller's own when not fanned out)."""
-        return self.sessions.get(account, default)
 
 
 def _no_progress(_: str) -> None:

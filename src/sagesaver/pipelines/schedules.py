@@ -17,12 +17,13 @@ from sagesaver.aws import actions, inventory, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.cron import Transition
+from sagesaver.core.formats import iso
 from sagesaver.core.model import Resource, ScanError
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.schedules import Plan, PlannedAction, Skip, assign, concerns, plan
 from sagesaver.ledger import Entry, Ledger
-from sagesaver.render.scan import error_dict, iso
+from sagesaver.render.scan import error_dict
 
 REGION_WORKERS = 8
 

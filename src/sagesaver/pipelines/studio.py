@@ -15,7 +15,7 @@ from sagesaver.aws import studio as aws_studio
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.grace import Step
-from sagesaver.core.model import Decision, Kind, ScanError
+from sagesaver.core.model import Decision, Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.studio import decide_app
@@ -29,7 +29,7 @@ from sagesaver.pipelines.enforce import (
     lease_key,
     record_done,
 )
-from sagesaver.pipelines.scan import NotifyOutcome, ScanResult, notify_idle
+from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
 
 @dataclass(frozen=True)

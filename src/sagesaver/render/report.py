@@ -16,12 +16,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS
-from sagesaver.core.model import Decision
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
+from sagesaver.core.model import Decision, ScanResult
 from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals
 from sagesaver.ledger import Entry
-from sagesaver.pipelines.scan import ScanResult
-from sagesaver.render.scan import iso, summary
+from sagesaver.render.scan import summary
 
 TOP_N = 10
 NONE_LABEL = "(none)"

@@ -6,16 +6,14 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does without it
     from rich.console import Console
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS
-from sagesaver.core.model import Action, Decision, ScanError
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
+from sagesaver.core.model import Action, Decision, ScanError, ScanResult
 from sagesaver.core.pricing import bundled_table
-from sagesaver.pipelines.scan import ScanResult
 
 CSV_FIELDS = [
     "kind",
@@ -33,12 +31,6 @@ CSV_FIELDS = [
     "reason",
     "arn",
 ]
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` (second precision)."""
-    utc = moment.astimezone(timezone.utc).replace(microsecond=0)
-    return utc.isoformat().replace("+00:00", "Z")
 
 
 def resource_dict(decision: Decision) -> dict[str, Any]:

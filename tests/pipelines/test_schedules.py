@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from sagesaver.demo.simulator import Fault, Fleet, Simulator
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST = "us-east-1"
 SEED_POLICY = """

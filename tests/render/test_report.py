@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from sagesaver.aws.session import Aws
-from sagesaver.core.model import Action, Decision, Kind, Resource
+from sagesaver.core.model import Action, Decision, Kind, Resource, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.core.savings import off_intervals
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
 from sagesaver.ledger import Entry, SqliteLedger
-from sagesaver.pipelines.scan import ScanResult, scan
+from sagesaver.pipelines.scan import scan
 from sagesaver.render.report import (
     headline,
     idle_cost_by,
@@ -26,13 +26,12 @@ from sagesaver.render.report import (
     savings_by_day,
 )
 from sagesaver.render.scan import summary, to_document
-
-from .chromium import Chromium, ChromiumUnavailable, Node, ensure_chromium, parse
+from tests.chromium import Chromium, ChromiumUnavailable, Node, ensure_chromium, parse
 
 EAST, WEST = "us-east-1", "us-west-2"
 OLD = timedelta(days=5)
 EVIL = "<script>x</script>"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,7 @@ import pytest
 
 from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST, WEST = "us-east-1", "us-west-2"
 OLD = timedelta(days=10)

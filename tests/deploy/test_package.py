@@ -16,8 +16,7 @@ import pytest
 from sagesaver.core.errors import InputError
 from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.deploy.package import PackageInfo, build_package
-
-from .shifted_clock import OFFSET_VARIABLE, child_env
+from tests.shifted_clock import OFFSET_VARIABLE, child_env
 
 ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")

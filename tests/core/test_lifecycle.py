@@ -25,9 +25,8 @@ from sagesaver.core.lifecycle import (
     unpack,
 )
 from sagesaver.demo.simulator import Fault, Fleet, Simulator
-
-from .conftest import Cli
-from .moto_extensions import sagemaker_update_operations
+from tests.conftest import Cli
+from tests.moto_extensions import sagemaker_update_operations
 
 EAST = "us-east-1"
 LARGEST = AgentOptions(
@@ -55,7 +54,7 @@ def test_compact_agent_is_the_same_program() -> None:
 def test_compact_agent_compiles_and_runs_on_python_3_7(tmp_path: Path) -> None:
     import subprocess
 
-    from .test_agent_source import PYTHON37
+    from tests.agent.test_source import PYTHON37
 
     assert PYTHON37 is not None, "a Python 3.7 interpreter is needed (pyenv ships 3.7.16)"
     shipped = tmp_path / "autostop.py"
@@ -288,7 +287,7 @@ def test_rendered_script_in_a_sandbox_installs_one_entry_that_runs(tmp_path: Pat
     import sys
     import time
 
-    from .agent_fakes import NOW, FakeJupyter, iso, kernel, write_executable, write_metadata
+    from tests.agent_fakes import NOW, FakeJupyter, iso, kernel, write_executable, write_metadata
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

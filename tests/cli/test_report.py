@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 
 def test_report_html_and_markdown(

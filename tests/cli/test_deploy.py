@@ -8,9 +8,8 @@ import zipfile
 from pathlib import Path
 
 from sagesaver.demo.simulator import Simulator
-
-from .conftest import Cli
-from .test_deploy_template import supported_by_moto
+from tests.conftest import Cli
+from tests.deploy.test_template import supported_by_moto
 
 
 def test_render_then_preview_apply_and_delete(cli: Cli, sim: Simulator, tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
 from sagesaver.core.rules.schedules import KEEP_RUNNING_TAG, parse_keep_running
 from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.ledger import SqliteLedger, open_ledger
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST = "us-east-1"
 OLD = timedelta(days=5)

@@ -13,8 +13,7 @@ import pytest
 from botocore.retries import standard
 
 from sagesaver.demo.simulator import Fault, Fleet, Simulator, TransientFaults, VariantSpec
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST, WEST = "us-east-1", "us-west-2"
 OLD = timedelta(days=4)

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from sagesaver.demo.simulator import Fleet, Simulator
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST = "us-east-1"
 MUTATING_PREFIXES = (

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sagesaver.demo.simulator import Fault, Fleet, Simulator
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 REGIONS = ("us-east-1", "eu-west-1")

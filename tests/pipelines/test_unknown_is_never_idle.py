@@ -15,8 +15,7 @@ import pytest
 
 from sagesaver.core.grace import SCHEDULED_TAG
 from sagesaver.demo.simulator import ACCOUNT_ID, Fleet, IncompleteMetrics, Simulator
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST = "us-east-1"
 OLD = timedelta(days=5)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sagesaver.core.permissions import CAPABILITIES, actions_for, policy_document
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_readme_lists_every_declared_action() -> None:

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from sagesaver.demo.simulator import ACCOUNT_ID, IMAGE, ROLE_ARN, Fleet, Simulator
-
-from .conftest import Cli
-from .test_enforce import announced_and_due
+from tests.conftest import Cli
+from tests.pipelines.test_enforce import announced_and_due
 
 EAST = "us-east-1"
 NAME = "rich"

@@ -7,7 +7,7 @@ import pytest
 from sagesaver.core.errors import PolicyError
 from sagesaver.core.policy import DEFAULT_PROTECT_TAG, Policy, load_policy, parse_policy
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 
 
 def test_no_file_gives_the_defaults() -> None:

@@ -18,8 +18,7 @@ from sagesaver.core.grace import (
     plan_enforcement,
 )
 from sagesaver.demo.simulator import ACCOUNT_ID, Fleet, Simulator, VariantSpec
-
-from .conftest import Cli
+from tests.conftest import Cli
 
 EAST = "us-east-1"
 OLD = timedelta(days=5)
