@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-shifted lint typecheck pytest bench clean
+.PHONY: demo test test-fast test-shifted lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ demo: $(VENV)/.demo-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict src
@@ -32,6 +33,10 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The fast lane: no server, no browser, no child process (under 30 s).
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/pytest -q -m "not slow"
 
 # The suite again with the clock (this process's and its Python children's) a year ahead:
 # a test that depends on today's date fails here (tests/shifted_clock.py).

@@ -19,6 +19,42 @@ from tests.agent_fakes import Agent
 pytest_plugins = ["tests.shifted_clock"]
 
 
+# What makes a test slow: a server (moto, Jupyter, a fake Jupyter or metadata service), a
+# browser, or a child process. `make test-fast` runs the rest (`pytest -m "not slow"`).
+SLOW_FIXTURES = frozenset({"simulator", "sim", "fleet", "agent", "package", "chromium"})
+SLOW_MARKS = (
+    "subprocess",
+    "Popen",
+    "FakeJupyter",
+    "RealJupyter",
+    "ThreadingHTTPServer",
+    "Simulator(",
+    "run_demo(",
+    "build_package(",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow every test that needs a server, a browser or a child process."""
+    sources: dict[str, str] = {}
+    for item in items:
+        function = getattr(item, "function", None)
+        source = ""
+        if function is not None:
+            key = function.__qualname__ + function.__module__
+            if key not in sources:
+                import inspect
+
+                try:
+                    sources[key] = inspect.getsource(function)
+                except (OSError, TypeError):
+                    sources[key] = ""
+            source = sources[key]
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SLOW_FIXTURES or any(mark in source for mark in SLOW_MARKS):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator()

@@ -31,12 +31,14 @@ def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]
     """Policy, regions and apply flag from the environment and the event."""
     text = os.environ.get("SAGESAVER_POLICY")
     policy = parse_policy(text, "SAGESAVER_POLICY") if text else Policy()
+    source = "event.regions" if event.get("regions") else "SAGESAVER_REGIONS"
     requested = event.get("regions") or [
         r.strip() for r in os.environ.get("SAGESAVER_REGIONS", "").split(",") if r.strip()
     ]
     apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
     aws = Aws()
-    return aws, policy, resolve_regions(aws, requested, False, policy, "SAGESAVER_POLICY"), apply
+    regions = resolve_regions(aws, requested, False, policy, "SAGESAVER_POLICY", source)
+    return aws, policy, regions, apply
 
 
 def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:

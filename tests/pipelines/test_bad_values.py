@@ -168,6 +168,20 @@ def test_a_retried_lambda_invocation_sends_its_digest_once(
     assert len(fleet.published(topic)) == 2
 
 
+def test_the_lambda_names_its_settings(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Lambda error names the environment variable to fix, not a command-line option."""
+    from sagesaver.lambda_handlers import idle_endpoints
+
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-9")
+    result = idle_endpoints({}, None)
+    assert result["input_error"].startswith("SAGESAVER_REGIONS us-east-9: ")
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
+    monkeypatch.setenv("SAGESAVER_POLICY", "endpoints: {idle_hours: -1}")
+    assert "SAGESAVER_POLICY" in idle_endpoints({}, None)["input_error"]
+
+
 def test_the_lambda_names_its_setting_for_a_damaged_ledger(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sagesaver.ledger import Entry
+from sagesaver.core.records import Entry
 
 OFF_ACTIONS = frozenset({"stop", "delete"})
 ON_ACTIONS = frozenset({"start", "restore"})

@@ -19,7 +19,8 @@ from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso
 from sagesaver.core.policy import EndpointPolicy, NotifyPolicy, Policy
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
-from sagesaver.pipelines.scan import notify_idle, scan
+from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+from sagesaver.pipelines.scan import scan
 from sagesaver.render import scan as report
 
 REGIONS = ("us-east-1", "us-west-2")
@@ -144,7 +145,6 @@ def _escalation(
     """Part 2: delete the idle endpoints (no grace period, for the demo) and restore one."""
     from sagesaver.aws.endpoints import restore
     from sagesaver.ledger import SqliteLedger
-    from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 
     ledger = SqliteLedger(workdir / "ledger.sqlite")
     strict = policy.model_copy(
@@ -206,7 +206,9 @@ def run_demo(output: str = "table") -> int:
             )
             aws = Aws()
             result = scan(aws, REGIONS, policy, now)
-            outcome = notify_idle(aws, result, policy, apply=True)
+            # The same scan -> enforce -> notify pipeline as `run --apply` and the Lambda.
+            outcome = enforce_and_notify(aws, result, policy, now, True, None).notified
+            assert outcome is not None
             calls = dict(sorted(aws.calls.items()))
             steps, restored = _escalation(Aws(), policy, now, workdir)
             scheduled = _schedules(Aws(), now, workdir)

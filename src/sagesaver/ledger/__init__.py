@@ -2,7 +2,7 @@
 stores, and :func:`open_ledger`. The base and the SQLite store import nothing from AWS."""
 
 from sagesaver.core.formats import stamp
-from sagesaver.ledger.base import (
+from sagesaver.core.records import (
     BACKED_UP,
     CLAIMED,
     DELETE_SENT,
@@ -12,8 +12,8 @@ from sagesaver.ledger.base import (
     Backup,
     Entry,
     Lease,
-    Ledger,
 )
+from sagesaver.ledger.base import Ledger
 from sagesaver.ledger.open import default_ledger_path, open_ledger
 from sagesaver.ledger.sqlite import SqliteLedger
 

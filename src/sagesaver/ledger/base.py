@@ -7,68 +7,10 @@ Nothing here talks to AWS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-# The steps of one enforcement, in order. A lease in an open state that has expired belongs to
-# a run that stopped half-way: the next run checks the real state and finishes or releases it.
-CLAIMED, BACKED_UP, DELETE_SENT, DONE, RELEASED = (
-    "claimed",
-    "backed-up",
-    "delete-sent",
-    "done",
-    "released",
-)
-OPEN_STATES = (CLAIMED, BACKED_UP, DELETE_SENT)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One decision acted on (or skipped by a guard), as the ledger keeps it."""
-
-    at: datetime
-    account: str
-    region: str
-    kind: str
-    resource: str
-    action: str
-    rule: str
-    reason: str
-    hourly_cost_usd: float | None
-    dry_run: bool
-    outcome: str
-    backup_ref: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Backup:
-    """A stored backup of a deleted resource."""
-
-    id: str
-    at: datetime
-    account: str
-    region: str
-    name: str
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A run's claim on acting on one resource, valid until ``expires``, and how far it got.
-
-    ``subject`` says what the claim is about (kind, account, region, name, arn, created), so a
-    later run can check the real state of a resource whose run stopped half-way.
-    """
-
-    key: str
-    holder: str
-    at: datetime
-    expires: datetime
-    state: str
-    backup_id: str | None = None
-    subject: dict[str, str] = field(default_factory=dict)
+from sagesaver.core.records import Backup, Entry, Lease
 
 
 class Ledger(Protocol):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import stamp, utc_iso
-from sagesaver.ledger.base import (
+from sagesaver.core.records import (
     CLAIMED,
     DONE,
     OPEN_STATES,

@@ -318,6 +318,7 @@ def resolve_regions(
     all_regions: bool,
     policy: Policy,
     policy_source: str = "policy",
+    regions_source: str = "--region",
 ) -> list[str]:
     """The regions to scan: ``--region``, else ``--all-regions``, else the policy's, else the
     boto3 default. Raises :class:`InputError` for bad or missing regions (and for a policy
@@ -329,9 +330,9 @@ def resolve_regions(
         try:
             check_region(region)
         except ValueError as exc:
-            raise InputError(f"--region: {exc}") from exc
+            raise InputError(f"{regions_source}: {exc}") from exc
         if region not in offered:
-            raise InputError(f"--region {region}: SageMaker is not offered in that region")
+            raise InputError(f"{regions_source} {region}: SageMaker is not offered in that region")
     topic_region = policy.notify.topic_region
     if topic_region is not None and topic_region not in aws.known_regions("sns"):
         raise InputError(

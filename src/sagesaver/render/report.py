@@ -18,8 +18,8 @@ from typing import Any
 
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
 from sagesaver.core.model import Decision, ScanResult
+from sagesaver.core.records import Entry
 from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals
-from sagesaver.ledger import Entry
 from sagesaver.render.scan import summary
 
 TOP_N = 10
