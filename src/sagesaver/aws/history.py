@@ -150,20 +150,13 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
     the metrics could not be read."""
     start, _ = history_window(now, days)
     found = RegionHistory(region=region, start=start, hours=days * 24)
-    try:
-        endpoints = inventory.list_in_service_endpoints(aws, region)
-    except AWS_ERRORS as exc:
-        found.errors.append(scan_error(exc, region, "ListEndpoints"))
+    listing = tags.list_with_tags(
+        aws, region, inventory.list_in_service_endpoints, tags.ENDPOINT_TYPE, found.errors
+    )
+    found.tags_known = listing.tags_read
+    endpoints = listing.tagged
+    if not endpoints or not listing.tags_read:
         return found
-    if not endpoints:
-        return found
-    try:
-        endpoints, unknown = tags.with_tags(aws, region, endpoints, tags.ENDPOINT_TYPE)
-    except AWS_ERRORS as exc:
-        found.errors.append(scan_error(exc, region, "GetResources"))
-        found.tags_known = False
-        return found
-    found.errors.extend(tags.unmatched_error(e) for e in unknown)
     details = describe_endpoints(aws, region, endpoints, found.errors)
     found.endpoints = [replace(e, variants=details.get(e.name, ())) for e in endpoints]
     for endpoint in found.endpoints:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Resource, ScanError
 
 ENDPOINT_TYPE = "sagemaker:endpoint"
 NOTEBOOK_TYPE = "sagemaker:notebook-instance"
+LIST_OPERATIONS = {ENDPOINT_TYPE: "ListEndpoints", NOTEBOOK_TYPE: "ListNotebookInstances"}
 
 
 class TagIndex:
@@ -97,3 +99,45 @@ def set_tag(aws: Aws, resource: Resource, key: str, value: str) -> None:
 def remove_tag(aws: Aws, resource: Resource, key: str) -> None:
     """Remove one tag from a SageMaker resource."""
     aws.sagemaker(resource.region).delete_tags(ResourceArn=resource.arn, TagKeys=[key])
+
+
+@dataclass
+class Listing:
+    """The resources of one kind in one region, as far as they could be read.
+
+    ``tagged`` have their tags; ``untagged`` were listed but their tags are unknown (the tag
+    read failed, or their ARN matched ambiguously): they may be reported, never acted on.
+    ``listed`` is False when the list itself failed; ``tags_read`` when the tag read did.
+    """
+
+    tagged: list[Resource] = field(default_factory=list)
+    untagged: list[Resource] = field(default_factory=list)
+    listed: bool = True
+    tags_read: bool = True
+    everything: list[Resource] = field(default_factory=list)  # in the listing's order
+
+
+def list_with_tags(
+    aws: Aws,
+    region: str,
+    lister: Callable[[Aws, str], list[Resource]],
+    resource_type: str,
+    errors: list[ScanError],
+) -> Listing:
+    """The one read of "list, then tag, then record what failed" that every pipeline uses:
+    ``lister`` (all pages), then one paginated tag read; failures are added to ``errors``."""
+    operation = LIST_OPERATIONS.get(resource_type, "List")
+    try:
+        resources = lister(aws, region)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, operation))
+        return Listing(listed=False)
+    try:
+        known, unknown = with_tags(aws, region, resources, resource_type)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetResources"))
+        return Listing([], list(resources), tags_read=False, everything=list(resources))
+    errors.extend(unmatched_error(resource) for resource in unknown)
+    by_arn = {r.arn: r for r in known}
+    everything = [by_arn.get(r.arn, r) for r in resources]
+    return Listing(known, unknown, everything=everything)

@@ -187,15 +187,13 @@ def lifecycle_install_command(
         )
         if not (attach or filters):
             continue
-        try:
-            listed = inventory.list_notebook_instances(aws, where)
-            instances, unknown = tags.with_tags(aws, where, listed, tags.NOTEBOOK_TYPE)
-        except AWS_ERRORS as exc:
-            errors.append(scan_error(exc, where, "ListNotebookInstances"))
-            continue
-        errors.extend(tags.unmatched_error(i) for i in unknown)
+        listing = tags.list_with_tags(
+            aws, where, inventory.list_notebook_instances, tags.NOTEBOOK_TYPE, errors
+        )
+        if not listing.tags_read:
+            continue  # the protect tag is unknown: attach nothing in this region
         for item in plan_attach(
-            instances, attach or [], filters, name, restart, policy.notebooks.protect_tag
+            listing.tagged, attach or [], filters, name, restart, policy.notebooks.protect_tag
         ):
             result = "dry run" if item.action != "skip" else item.reason
             if apply and item.action != "skip":

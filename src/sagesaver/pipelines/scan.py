@@ -137,26 +137,15 @@ def _scan_endpoints(
 ) -> ScanResult:
     result = ScanResult(generated_at=now, regions=[region])
     rules = policy.endpoints
-    try:
-        endpoints = inventory.list_in_service_endpoints(aws, region)
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, region, "ListEndpoints"))
-        return result
+    listing = tags.list_with_tags(
+        aws, region, inventory.list_in_service_endpoints, tags.ENDPOINT_TYPE, result.errors
+    )
+    endpoints = listing.everything
     progress(f"{region}: {len(endpoints)} endpoints in service")
     if not endpoints:
         return result
-
     # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
-    try:
-        known, unknown = tags.with_tags(aws, region, endpoints, tags.ENDPOINT_TYPE)
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, region, "GetResources"))
-        known, unknown = [], list(endpoints)
-    else:
-        result.errors.extend(tags.unmatched_error(e) for e in unknown)
-    untagged = {e.name for e in unknown}
-    tagged = {e.name: e for e in known}
-    endpoints = [tagged.get(e.name, e) for e in endpoints]  # in the listing's order
+    untagged = {e.name for e in listing.untagged}
 
     activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
     candidates = [
@@ -223,20 +212,10 @@ def _scan_notebooks(
     aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer
 ) -> ScanResult:
     result = ScanResult(generated_at=now, regions=[region])
-    try:
-        notebooks = inventory.list_notebook_instances(aws, region)
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, region, "ListNotebookInstances"))
-        return result
-    if not notebooks:
-        return result
-    try:
-        notebooks, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, region, "GetResources"))
-    else:
-        result.errors.extend(tags.unmatched_error(n) for n in unknown)
-    for notebook in notebooks:
+    listing = tags.list_with_tags(
+        aws, region, inventory.list_notebook_instances, tags.NOTEBOOK_TYPE, result.errors
+    )
+    for notebook in listing.everything:
         cost = notebook_hourly_cost(notebook, pricer)
         result.decisions.append(decide_notebook(notebook, policy.notebooks, cost))
     return result

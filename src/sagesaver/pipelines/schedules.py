@@ -51,21 +51,12 @@ def _targeted_instances(
     aws: Aws, region: str, policy: Policy, errors: list[ScanError]
 ) -> list[Resource] | None:
     """Notebook instances of the region with their tags; None when they cannot be read."""
-    try:
-        notebooks = inventory.list_notebook_instances(aws, region)
-    except AWS_ERRORS as exc:
-        errors.append(scan_error(exc, region, "ListNotebookInstances"))
-        return None
-    if not notebooks:
-        return []
-    try:
-        known, unknown = tags.with_tags(aws, region, notebooks, tags.NOTEBOOK_TYPE)
-    except AWS_ERRORS as exc:
-        # Without tags the protect tag is unknown: touch nothing in this region.
-        errors.append(scan_error(exc, region, "GetResources"))
-        return None
-    errors.extend(tags.unmatched_error(n) for n in unknown)  # and never touched
-    return known
+    listing = tags.list_with_tags(
+        aws, region, inventory.list_notebook_instances, tags.NOTEBOOK_TYPE, errors
+    )
+    if not listing.listed or not listing.tags_read:
+        return None  # without tags the protect tag is unknown: touch nothing in this region
+    return listing.tagged  # the untagged ones (ambiguous ARNs) are never touched
 
 
 def _run_region(
