@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -25,10 +24,9 @@ from sagesaver.core.lifecycle import (
     check_name,
     encoded_content,
     parse_tag_filters,
-    plan_attach,
     render_on_start,
 )
-from sagesaver.render import scan as report
+from sagesaver.render.commands import render_install
 
 lifecycle_app = typer.Typer(
     help="Lifecycle configurations that install the on-instance auto-stop agent.",
@@ -147,10 +145,7 @@ def lifecycle_install_command(
     output: OutputOpt = Output.table,
 ) -> None:
     """Create or update the configuration and attach it to matching notebook instances."""
-    from sagesaver.aws import inventory, tags
-    from sagesaver.aws.errors import AWS_ERRORS, scan_error
-    from sagesaver.aws.lifecycle import attach as attach_config
-    from sagesaver.aws.lifecycle import ensure_config
+    from sagesaver.pipelines.lifecycle import install_lifecycle
 
     try:
         check_name(name)
@@ -173,65 +168,8 @@ def lifecycle_install_command(
     except InputError as exc:
         raise fail(str(exc)) from exc
     aws, policy, regions = prepare(policy_file, region, False)
-    errors = []
-    configs: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for where in regions:
-        try:
-            outcome = ensure_config(aws, where, name, content, apply)
-        except AWS_ERRORS as exc:
-            errors.append(scan_error(exc, where, "CreateOrUpdateLifecycleConfig", name))
-            continue
-        configs.append(
-            {"region": where, "name": name, "action": outcome.action, "applied": outcome.applied}
-        )
-        if not (attach or filters):
-            continue
-        listing = tags.list_with_tags(
-            aws, where, inventory.list_notebook_instances, tags.NOTEBOOK_TYPE, errors
-        )
-        if not listing.tags_read:
-            continue  # the protect tag is unknown: attach nothing in this region
-        for item in plan_attach(
-            listing.tagged, attach or [], filters, name, restart, policy.notebooks.protect_tag
-        ):
-            result = "dry run" if item.action != "skip" else item.reason
-            if apply and item.action != "skip":
-                result, error = attach_config(aws, item.instance, name, restart, restart_timeout)
-                if error is not None:
-                    errors.append(error)
-            rows.append(
-                {
-                    "name": item.instance.name,
-                    "region": where,
-                    "state": item.instance.status,
-                    "action": item.action,
-                    "reason": item.reason,
-                    "result": result,
-                }
-            )
-    if output is Output.json:
-        document = {
-            "dry_run": not apply,
-            "configurations": configs,
-            "instances": rows,
-            "errors": [report.error_dict(e) for e in errors],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    else:
-        console = report.stdout_console()
-        for config in configs:
-            verb = (
-                config["action"]
-                if config["applied"] or config["action"] == "unchanged"
-                else (f"would {config['action']}")
-            )
-            console.print(f"lifecycle configuration {name} ({config['region']}): {verb}")
-        for row in rows:
-            console.print(
-                f"{row['name']} ({row['region']}, {row['state']}): {row['action']}: {row['result']}"
-            )
-        if not apply:
-            console.print("Dry run: add --apply to make these changes.")
-        report.print_errors(errors, console)
-    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+    result = install_lifecycle(
+        aws, regions, policy, name, content, attach or [], filters, restart, restart_timeout, apply
+    )
+    render_install(result.document(), output.value)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)

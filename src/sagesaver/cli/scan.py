@@ -31,7 +31,6 @@ from sagesaver.cli.common import (
     print_result,
     scan_with_fan_out,
 )
-from sagesaver.render import scan as report
 
 
 @app.command("scan")
@@ -76,7 +75,8 @@ def run_command(
 
     Without --apply nothing is changed or sent: the digest is printed instead.
     """
-    from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+    from sagesaver.pipelines.enforce import enforce_and_notify, run_document
+    from sagesaver.render.commands import render_run
 
     fan_out_requested(accounts, organization, role_name)
     aws, policy, regions = prepare(policy_file, region, all_regions)
@@ -95,47 +95,7 @@ def run_command(
         aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
     )
     done = enforce_and_notify(aws, result, policy, now, apply, ledger)
-    outcome = done.notified
-    assert outcome is not None
-    enforcement = [step_dict(s) for s in done.steps]
-    if output is Output.json:
-        notifications = [
-            {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())}
-            for m in outcome.messages
-        ]
-        print_result(
-            result,
-            output,
-            {
-                "applied": outcome.applied,
-                "dry_run": not apply,
-                "sns_topic_arn": outcome.topic_arn,
-                "enforcement": enforcement,
-                "notifications": notifications,
-                "message_ids": outcome.message_ids,
-            },
-        )
-    else:
-        print_result(result, output)
-        console = report.stdout_console()
-        for item in enforcement:
-            console.print(
-                f"{item['stage']:>8} {item['name']} ({item['region']}): {item['outcome']}",
-                markup=False,
-            )
-        if not outcome.messages:
-            console.print("No idle endpoint to notify about.")
-        for message in outcome.messages:
-            if outcome.applied:
-                verb = f"Sent to {outcome.topic_arn}"
-            elif not apply:
-                target = outcome.topic_arn or "(no notify.sns_topic_arn set)"
-                verb = f"Dry run: would send to {target}"
-            else:
-                verb = "Not sent (see errors)"
-            console.rule(f"{verb}")
-            console.print(f"Subject: {message.subject}\n", markup=False)
-            console.print(message.body, markup=False, soft_wrap=True)
+    render_run(result, run_document(done, apply), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -23,8 +21,7 @@ from sagesaver.cli.common import (
     open_ledger_or_fail,
     prepare,
 )
-from sagesaver.core.formats import iso
-from sagesaver.render import scan as report
+from sagesaver.render.commands import render_studio
 
 
 @app.command("studio")
@@ -51,42 +48,5 @@ def studio_command(
         raise fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)
     result = studio_run(aws, regions, policy, now, apply, ledger)
-    notified = result.notified
-    assert notified is not None
-    apps = [
-        {**report.resource_dict(a.decision), "outcome": a.outcome, "applied": a.applied}
-        for a in result.apps
-    ]
-    gaps = [
-        {"region": g.region, "domain_id": g.domain_id, "space": g.space, "detail": g.detail}
-        for g in result.gaps
-    ]
-    if output is Output.json:
-        document = {
-            "generated_at": iso(now),
-            "dry_run": not apply,
-            "apps": apps,
-            "idle_shutdown_gaps": gaps,
-            "notifications": [{"subject": m.subject, "body": m.body} for m in notified.messages],
-            "notified": notified.applied,
-            "errors": [report.error_dict(e) for e in result.errors],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    else:
-        console = report.stdout_console()
-        for item in apps:
-            cost = "?" if item["hourly_cost_usd"] is None else f"${item['hourly_cost_usd']:.3f}/h"
-            console.print(
-                f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
-                f"{item['reason']} -> {item['outcome']}",
-                markup=False,
-            )
-        for gap in gaps:
-            where = f"space {gap['space']}" if gap["space"] else "domain default"
-            console.print(
-                f"{gap['domain_id']} {where} ({gap['region']}): {gap['detail']}", markup=False
-            )
-        if not apps and not gaps:
-            console.print("No Studio apps in service.")
-        report.print_errors(result.errors, console)
+    render_studio(result.document(), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)

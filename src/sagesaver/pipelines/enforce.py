@@ -528,6 +528,22 @@ def enforce(
     return EnforcementRun(steps, notified)
 
 
+def run_document(done: EnforcementRun, apply: bool) -> dict[str, Any]:
+    """What ``run`` adds to the scan's JSON document: the steps and the digest."""
+    notified = done.notified
+    messages = notified.messages if notified else []
+    return {
+        "applied": bool(notified and notified.applied),
+        "dry_run": not apply,
+        "sns_topic_arn": notified.topic_arn if notified else None,
+        "enforcement": [step_dict(s) for s in done.steps],
+        "notifications": [
+            {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())} for m in messages
+        ],
+        "message_ids": notified.message_ids if notified else [],
+    }
+
+
 def enforce_and_notify(
     aws: Aws,
     result: ScanResult,

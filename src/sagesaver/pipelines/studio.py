@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sagesaver.aws import studio as aws_studio
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso
 from sagesaver.core.grace import Step
 from sagesaver.core.model import Decision, Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
@@ -30,6 +32,7 @@ from sagesaver.pipelines.enforce import (
     record_done,
 )
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
+from sagesaver.render.scan import error_dict, resource_dict
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,26 @@ class StudioResult:
     gaps: list[aws_studio.ShutdownGap] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
     notified: NotifyOutcome | None = None
+    dry_run: bool = True
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document of the run."""
+        messages = self.notified.messages if self.notified else []
+        return {
+            "generated_at": iso(self.generated_at),
+            "dry_run": self.dry_run,
+            "apps": [
+                {**resource_dict(a.decision), "outcome": a.outcome, "applied": a.applied}
+                for a in self.apps
+            ],
+            "idle_shutdown_gaps": [
+                {"region": g.region, "domain_id": g.domain_id, "space": g.space, "detail": g.detail}
+                for g in self.gaps
+            ],
+            "notifications": [{"subject": m.subject, "body": m.body} for m in messages],
+            "notified": bool(self.notified and self.notified.applied),
+            "errors": [error_dict(e) for e in self.errors],
+        }
 
 
 def act_on_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
@@ -93,7 +116,7 @@ def studio_run(
     which also sends the digest before anything is deleted."""
     pricer = pricer or Pricer()
     rules = policy.studio_apps
-    result = StudioResult(generated_at=now)
+    result = StudioResult(generated_at=now, dry_run=not apply)
     apps: dict[str, aws_studio.StudioApp] = {}
     decisions: list[Decision] = []
     for region in regions:

@@ -1,0 +1,97 @@
+"""How the acting commands show what they did: ``run``, ``studio`` and ``lifecycle install``,
+as JSON or as lines for a terminal. They take the documents the pipelines build."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from sagesaver.core.model import ScanError, ScanResult
+from sagesaver.render.scan import print_errors, print_table, stdout_console, to_csv, to_json
+
+
+def print_scan(result: ScanResult, output: str, extra: dict[str, Any] | None = None) -> None:
+    """A scan as JSON (with ``extra`` keys), CSV or a table."""
+    if output == "json":
+        sys.stdout.write(to_json(result, extra) + "\n")
+    elif output == "csv":
+        sys.stdout.write(to_csv(result))
+    else:
+        print_table(result, stdout_console())
+
+
+def render_run(result: ScanResult, run: dict[str, Any], output: str) -> None:
+    """``sagesaver run``: the scan, each enforcement step, and the digest (sent or not)."""
+    if output == "json":
+        print_scan(result, output, run)
+        return
+    print_scan(result, output)
+    console = stdout_console()
+    for item in run["enforcement"]:
+        console.print(
+            f"{item['stage']:>8} {item['name']} ({item['region']}): {item['outcome']}",
+            markup=False,
+        )
+    if not run["notifications"]:
+        console.print("No idle endpoint to notify about.")
+    for message in run["notifications"]:
+        if run["applied"]:
+            verb = f"Sent to {run['sns_topic_arn']}"
+        elif run["dry_run"]:
+            target = run["sns_topic_arn"] or "(no notify.sns_topic_arn set)"
+            verb = f"Dry run: would send to {target}"
+        else:
+            verb = "Not sent (see errors)"
+        console.rule(f"{verb}")
+        console.print(f"Subject: {message['subject']}\n", markup=False)
+        console.print(message["body"], markup=False, soft_wrap=True)
+
+
+def _print_errors(errors: list[dict[str, Any]]) -> None:
+    print_errors([ScanError(**error) for error in errors], stdout_console())
+
+
+def render_studio(document: dict[str, Any], output: str) -> None:
+    """``sagesaver studio``: each app's decision and fate, and the idle-shutdown gaps."""
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = stdout_console()
+    for item in document["apps"]:
+        cost = "?" if item["hourly_cost_usd"] is None else f"${item['hourly_cost_usd']:.3f}/h"
+        console.print(
+            f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
+            f"{item['reason']} -> {item['outcome']}",
+            markup=False,
+        )
+    for gap in document["idle_shutdown_gaps"]:
+        where = f"space {gap['space']}" if gap["space"] else "domain default"
+        console.print(
+            f"{gap['domain_id']} {where} ({gap['region']}): {gap['detail']}", markup=False
+        )
+    if not document["apps"] and not document["idle_shutdown_gaps"]:
+        console.print("No Studio apps in service.")
+    _print_errors(document["errors"])
+
+
+def render_install(document: dict[str, Any], output: str) -> None:
+    """``sagesaver lifecycle install``: the configuration per region, then each instance."""
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = stdout_console()
+    for config in document["configurations"]:
+        verb = (
+            config["action"]
+            if config["applied"] or config["action"] == "unchanged"
+            else (f"would {config['action']}")
+        )
+        console.print(f"lifecycle configuration {config['name']} ({config['region']}): {verb}")
+    for row in document["instances"]:
+        console.print(
+            f"{row['name']} ({row['region']}, {row['state']}): {row['action']}: {row['result']}"
+        )
+    if document["dry_run"]:
+        console.print("Dry run: add --apply to make these changes.")
+    _print_errors(document["errors"])
