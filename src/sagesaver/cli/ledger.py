@@ -21,8 +21,10 @@ from sagesaver.cli.common import (
     open_ledger_or_fail,
     parse_at,
 )
+from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
 from sagesaver.render import scan as report
+from sagesaver.render.commands import render_restore
 
 
 @app.command("backups")
@@ -59,24 +61,6 @@ def backups_command(
         )
 
 
-def _hints(name: str, region: str | None) -> str:
-    """Where SageSaver said it kept backups of ``name`` (tags on its endpoint configuration)."""
-    from sagesaver.aws.endpoints import backup_hints
-    from sagesaver.aws.errors import AWS_ERRORS
-
-    aws = Aws()
-    where = region or aws.default_region
-    if where is None:
-        return ""
-    try:
-        hints = backup_hints(aws, where, name)
-    except AWS_ERRORS:
-        return ""
-    if not hints:
-        return ""
-    return "; SageSaver kept its backup in " + ", ".join(hints) + " (pass that --ledger)"
-
-
 @app.command("restore")
 def restore_command(
     name: Annotated[str, typer.Argument(help="The deleted endpoint's name.")],
@@ -90,67 +74,17 @@ def restore_command(
 ) -> None:
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
     tags, and auto scaling; whatever still exists is left as it is."""
-    from sagesaver.aws.endpoints import RestoreRefused, restore
-    from sagesaver.aws.errors import AWS_ERRORS, scan_error
-    from sagesaver.core.model import ScanError
-    from sagesaver.ledger import Entry
+    from sagesaver.pipelines.restore import choose_backup, restore_backup
 
     ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
-    found = [b for b in ledger.backups(name, region) if backup_id in (None, b.id)]
-    if not found:
-        where = f" in {region}" if region else ""
-        raise fail(
-            f"no backup of endpoint {name!r}{where} in {ledger.location}" + _hints(name, region)
-        )
-    regions = sorted({b.region for b in found})
-    if backup_id is None and len(regions) > 1:
-        raise fail(f"{name!r} has backups in {', '.join(regions)}: pass --region")
-    chosen = found[0]
     aws = Aws()
-    errors = []
     try:
-        done = restore(aws, chosen.document, apply)
-    except RestoreRefused as exc:
-        errors.append(ScanError(chosen.region, "restore", str(exc), name, "Refused"))
-        done = []
-    except AWS_ERRORS as exc:
-        errors.append(scan_error(exc, chosen.region, "restore", name))
-        done = []
-    if apply and not errors:
-        ledger.record(
-            Entry(
-                at=datetime.now(timezone.utc),
-                account=chosen.account,
-                region=chosen.region,
-                kind="endpoint",
-                resource=name,
-                action="restore",
-                rule="restore",
-                reason=f"from backup {chosen.id}",
-                hourly_cost_usd=None,
-                dry_run=False,
-                outcome="restored",
-                backup_ref=chosen.id,
-            )
-        )
-    if output is Output.json:
-        document = {
-            "backup": chosen.id,
-            "region": chosen.region,
-            "dry_run": not apply,
-            "steps": done,
-            "errors": [report.error_dict(e) for e in errors],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    else:
-        console = report.stdout_console()
-        console.print(f"Backup {chosen.id} ({chosen.region}, {iso(chosen.at)}):", markup=False)
-        for line in done:
-            console.print(f"  {line}", markup=False)
-        if not apply:
-            console.print("Dry run: add --apply to recreate.")
-        report.print_errors(errors, console)
-    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+        backup = choose_backup(aws, ledger, name, region, backup_id)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    result = restore_backup(aws, ledger, backup, apply, datetime.now(timezone.utc))
+    render_restore(result.document(), output.value)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
 @app.command("savings")

@@ -95,3 +95,19 @@ def render_install(document: dict[str, Any], output: str) -> None:
     if document["dry_run"]:
         console.print("Dry run: add --apply to make these changes.")
     _print_errors(document["errors"])
+
+
+def render_restore(document: dict[str, Any], output: str) -> None:
+    """``sagesaver restore``: the backup used, then each step done or planned."""
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = stdout_console()
+    console.print(
+        f"Backup {document['backup']} ({document['region']}, {document['at']}):", markup=False
+    )
+    for line in document["steps"]:
+        console.print(f"  {line}", markup=False)
+    if document["dry_run"]:
+        console.print("Dry run: add --apply to recreate.")
+    _print_errors(document["errors"])
