@@ -86,10 +86,9 @@ def run_command(
             f"--apply with action '{action}' needs notify.sns_topic_arn in the policy "
             "(people are told before anything is deleted)"
         )
-    ledger = None
-    if action == "delete":
-        # A dry run reads the announcements in the ledger, but never creates one.
-        ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
+    # The ledger keeps the announcements and which digest went out last (an unchanged idle set
+    # is not re-sent every run). A dry run reads it, but never creates one.
+    ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sagesaver.core.formats import HOURS_PER_30_DAYS, minute
 from sagesaver.core.model import Action, Decision, Kind
@@ -63,6 +63,41 @@ def digest_lines(
             + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
         )
     return lines
+
+
+def digest_keys(decisions: Sequence[Decision]) -> list[str]:
+    """What a digest is about: each reported resource (not another later given its name)."""
+    return sorted(
+        f"{d.resource.arn.lower()}|{d.resource.created.isoformat()}"
+        for d in decisions
+        if d.action in REPORTED
+    )
+
+
+def digest_is_due(
+    keys: Sequence[str],
+    news: bool,
+    last: tuple[datetime, Sequence[str]] | None,
+    repeat_hours: float,
+    now: datetime,
+) -> tuple[bool, str]:
+    """Whether to send this run's digest, and why: it tells of something new (an announcement,
+    an action, a resource idle since the last digest), or the last one is ``repeat_hours`` old.
+    """
+    if news:
+        return True, "announces or acts"
+    if last is None:
+        return True, "first digest"
+    sent_at, sent_keys = last
+    new = set(keys) - set(sent_keys)
+    if new:
+        return True, f"{len(new)} newly idle"
+    if now - sent_at >= timedelta(hours=repeat_hours):
+        return True, "reminder"
+    return False, (
+        f"unchanged since the digest of {minute(sent_at)}; the next reminder goes out after "
+        f"{minute(sent_at + timedelta(hours=repeat_hours))}"
+    )
 
 
 def build_digest(

@@ -133,6 +133,9 @@ class NotifyPolicy(_Strict):
 
     sns_topic_arn: str | None = None
     subject_prefix: str = Field(default="SageSaver", max_length=40)
+    # A digest goes out when something changed (newly idle, announced, acted on); the same idle
+    # set is sent again at most this often, as a reminder (0: every run).
+    repeat_hours: float = Field(default=24.0, ge=0, le=24 * 366)
 
     @field_validator("sns_topic_arn")
     @classmethod

@@ -81,6 +81,14 @@ class Ledger(Protocol):
         """For each key, the deadline of its latest announcement (absent: never announced)."""
         ...
 
+    def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:
+        """When the last digest of ``scope`` (a topic and kind) went out, and what it named."""
+        ...
+
+    def record_digest(self, scope: str, at: datetime, keys: list[str]) -> None:
+        """Record that a digest of ``scope`` naming ``keys`` went out at ``at``."""
+        ...
+
     def save_backup(self, backup: Backup) -> None:
         """Store a backup."""
         ...

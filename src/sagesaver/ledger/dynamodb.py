@@ -245,6 +245,29 @@ class DynamoLedger:
                 found[key] = datetime.fromisoformat(latest["deadline"]["S"])
         return found
 
+    def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:
+        """The last digest of ``scope``."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"digest#{scope}"}, "sk": {"S": "last"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        return datetime.fromisoformat(item["at"]["S"]), json.loads(item["keys"]["S"])
+
+    def record_digest(self, scope: str, at: datetime, keys: list[str]) -> None:
+        """Record a digest (replacing the previous one of the scope)."""
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"digest#{scope}"},
+                "sk": {"S": "last"},
+                "at": {"S": utc_iso(at)},
+                "keys": {"S": json.dumps(keys)},
+            },
+        )
+
     def save_backup(self, backup: Backup) -> None:
         """Store a backup."""
         document = {

@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS leases (
     backup_id TEXT,
     subject TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS digests (
+    scope TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    keys TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS announcements (
     key TEXT NOT NULL,
     deadline TEXT NOT NULL,
@@ -318,6 +323,21 @@ class SqliteLedger:
                 for key, deadline in rows:  # oldest first: the latest one wins
                     found[key] = datetime.fromisoformat(deadline)
         return found
+
+    def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:
+        """The last digest of ``scope``."""
+        with self._connect() as db:
+            row = db.execute("SELECT at, keys FROM digests WHERE scope = ?", (scope,)).fetchone()
+        return None if row is None else (datetime.fromisoformat(row[0]), json.loads(row[1]))
+
+    def record_digest(self, scope: str, at: datetime, keys: list[str]) -> None:
+        """Record a digest (replacing the previous one of the scope)."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO digests (scope, at, keys) VALUES (?, ?, ?)"
+                " ON CONFLICT (scope) DO UPDATE SET at = excluded.at, keys = excluded.keys",
+                (scope, utc_iso(at), json.dumps(keys)),
+            )
 
     def save_backup(self, backup: Backup) -> None:
         """Store a backup."""

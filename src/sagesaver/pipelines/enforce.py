@@ -453,7 +453,12 @@ def enforce(
             )
             + (f" ({step.reason})" if step.reason.startswith("deadline tag") else "")
         )
-    notified = notify_idle(aws, result, policy, apply, notes, run_id=run_id, ledger=ledger)
+    news = bool(acting) or any(
+        r.step.stage is Stage.ANNOUNCE and r.applied for r in outcomes.values()
+    )
+    notified = notify_idle(
+        aws, result, policy, apply, notes, run_id=run_id, ledger=ledger, news=news
+    )
     announced_ok = apply and notified.applied
     if (
         apply
@@ -541,6 +546,7 @@ def run_document(done: EnforcementRun, apply: bool) -> dict[str, Any]:
             {"subject": m.subject, "body": m.body, "bytes": len(m.body.encode())} for m in messages
         ],
         "message_ids": notified.message_ids if notified else [],
+        "digest_held": notified.held if notified else None,
     }
 
 

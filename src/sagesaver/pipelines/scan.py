@@ -16,7 +16,7 @@ from sagesaver.aws import inventory, metrics, tags
 from sagesaver.aws import notify as aws_notify
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.core.digest import Message, build_digest
+from sagesaver.core.digest import Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import (
     Action,
@@ -347,6 +347,7 @@ class NotifyOutcome:
     applied: bool
     topic_arn: str | None
     message_ids: list[str] = field(default_factory=list)
+    held: str | None = None  # why an unchanged digest was not sent again
 
 
 def notify_idle(
@@ -357,12 +358,16 @@ def notify_idle(
     notes: Mapping[str, str] | None = None,
     run_id: str | None = None,
     ledger: Ledger | None = None,
+    news: bool = False,
 ) -> NotifyOutcome:
     """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic.
 
-    ``notes`` (by ARN) add what enforcement did or will do. With a ``run_id`` and a ``ledger``
-    the digest of a run is sent once: a retried run (a Lambda retry keeps its request id)
-    does not send it again. A failed publish is added to ``result.errors``; it never raises.
+    ``notes`` (by ARN) add what enforcement did or will do. With a ``ledger``, a digest goes
+    out only when it tells of something new (``news``: it announces or acts; or a resource is
+    idle that the last digest did not name), or as a reminder every ``notify.repeat_hours``.
+    With a ``run_id`` too, the digest of a run is sent once: a retried run (a Lambda retry
+    keeps its request id) does not send it again. A failed publish is added to
+    ``result.errors``; it never raises.
     """
     messages = build_digest(
         result.decisions, result.generated_at, policy.notify.subject_prefix, notes
@@ -375,12 +380,24 @@ def notify_idle(
     if once is not None and ledger is not None and ledger.is_claimed(once):
         outcome.applied = True  # sent by an earlier attempt of this same run
         return outcome
+    keys = digest_keys(result.decisions)
+    kinds = ",".join(sorted({d.resource.kind.value for d in result.decisions}))
+    scope = f"{topic}|{kinds}"
+    if ledger is not None:
+        due, why = digest_is_due(
+            keys, news, ledger.last_digest(scope), policy.notify.repeat_hours, result.generated_at
+        )
+        if not due:
+            outcome.held = why
+            return outcome
     try:
         outcome.message_ids = aws_notify.publish(aws, topic, messages)
         outcome.applied = True
     except AWS_ERRORS as exc:
         result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
         return outcome
-    if once is not None and ledger is not None:
-        ledger.claim(once, result.generated_at)
+    if ledger is not None:
+        ledger.record_digest(scope, result.generated_at, keys)
+        if once is not None:
+            ledger.claim(once, result.generated_at)
     return outcome

@@ -35,6 +35,9 @@ def render_run(result: ScanResult, run: dict[str, Any], output: str) -> None:
         )
     if not run["notifications"]:
         console.print("No idle endpoint to notify about.")
+    elif run.get("digest_held"):
+        console.print(f"Digest not sent again: {run['digest_held']}.", markup=False)
+        return
     for message in run["notifications"]:
         if run["applied"]:
             verb = f"Sent to {run['sns_topic_arn']}"
