@@ -5,11 +5,16 @@ Configuration (all optional): ``SAGESAVER_POLICY`` (policy YAML text),
 ``SAGESAVER_APPLY`` (``true`` to act), ``SAGESAVER_LEDGER`` (ledger location; without it the
 schedule tick looks back ``interval_minutes``). The event may override ``regions`` and ``apply``;
 for the schedule tick it may name one ``schedule``.
+
+Each run logs one JSON line per decision, action and error, and one for the run; a run with
+errors raises :class:`RunFailed` after recording what it did, so Lambda counts an error.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,8 +46,60 @@ def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]
     return aws, policy, regions, apply
 
 
+class RunFailed(Exception):
+    """A run had errors. Raised after everything it did was recorded and logged, so that Lambda
+    counts an error (the stack's alarm tells the topic) and its retry is safe."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        problems = summary.get("input_error") or "; ".join(
+            f"{e['operation']} {e.get('resource') or e['region']}: {e['message']}"
+            for e in summary.get("errors", [])
+        )
+        super().__init__(problems[:2000])
+
+
+def _log(record: dict[str, Any]) -> None:
+    """One JSON line on stdout: CloudWatch Logs keeps it, Logs Insights can query its fields."""
+    sys.stdout.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+
+
+def _finish(function: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Log one line per decision, action and error, then the run; raise when it failed."""
+    for item in summary.get("idle_endpoints", []):
+        _log({"function": function, "event": "decision", **item})
+    for item in [*summary.get("enforcement", []), *summary.get("actions", [])]:
+        _log({"function": function, "event": "action", **item})
+    for item in summary.get("errors", []):
+        _log({"function": function, "event": "error", **item})
+    _log(
+        {
+            "function": function,
+            "event": "run",
+            "ok": summary["ok"],
+            "input_error": summary.get("input_error"),
+            "errors": len(summary.get("errors", [])),
+            "notified": summary.get("notified"),
+        }
+    )
+    if not summary["ok"]:
+        raise RunFailed(summary)
+    return summary
+
+
 def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
-    """Scan for idle endpoints and notify. Returns a summary with per-resource errors."""
+    """Scan for idle endpoints, enforce and notify. Returns the run's summary; raises
+    :class:`RunFailed` (after recording and logging everything) when any part failed."""
+    return _finish("idle-scan", _idle_endpoints(event, context))
+
+
+def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
+    """Start and stop notebook instances whose schedule boundaries fell since the last tick.
+    Raises :class:`RunFailed` (after recording and logging everything) when any part failed."""
+    return _finish("schedule-tick", _schedule_tick(event, context))
+
+
+def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     try:
         aws, policy, regions, apply = _configuration(event or {})
     except InputError as exc:
@@ -93,8 +150,7 @@ def idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, A
     }
 
 
-def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
-    """Start and stop notebook instances whose schedule boundaries fell since the last tick."""
+def _schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     from sagesaver.ledger import open_ledger
     from sagesaver.pipelines.schedules import run_document, schedule_run
 

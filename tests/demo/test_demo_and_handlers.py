@@ -11,7 +11,7 @@ import pytest
 
 from sagesaver.demo.run import run_demo
 from sagesaver.demo.simulator import Fleet, Simulator
-from sagesaver.lambda_handlers import idle_endpoints
+from sagesaver.lambda_handlers import RunFailed, idle_endpoints
 
 OLD = timedelta(days=5)
 
@@ -33,7 +33,11 @@ def test_handler_returns_summary_with_per_resource_errors(
 
 
 def test_handler_reports_failed_regions_without_failing_whole(
-    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet,
+    sim: Simulator,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from sagesaver.demo.simulator import Fault
 
@@ -41,8 +45,17 @@ def test_handler_reports_failed_regions_without_failing_whole(
     sim.middleware.fault = lambda op, region, env: (
         Fault(400, "AccessDeniedException", "denied") if region == "us-west-2" else None
     )
-    result = idle_endpoints({"regions": ["us-east-1", "us-west-2"], "apply": False}, None)
+    with pytest.raises(RunFailed, match="us-west-2: denied") as failed:
+        idle_endpoints({"regions": ["us-east-1", "us-west-2"], "apply": False}, None)
+    result = failed.value.summary  # everything was done and recorded before the raise
     assert result["ok"] is False
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["event"], r.get("name") or r.get("region")) for r in logged] == [
+        ("decision", "idle-one"),
+        *[("error", "us-west-2")] * len(result["errors"]),
+        ("run", None),
+    ]
+    assert logged[-1]["ok"] is False and logged[-1]["errors"] == len(result["errors"])
     assert [e["name"] for e in result["idle_endpoints"]] == ["idle-one"]
     assert result["errors"][0]["region"] == "us-west-2"
     assert result["notified"] is False
@@ -52,7 +65,9 @@ def test_handler_bad_policy_is_an_input_error(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SAGESAVER_POLICY", "endpoints: {idle_hours: -1}")
-    result = idle_endpoints(None, None)
+    with pytest.raises(RunFailed) as failed:
+        idle_endpoints(None, None)
+    result = failed.value.summary
     assert result["ok"] is False
     assert "endpoints.idle_hours" in result["input_error"]
     assert sum(sim.middleware.counts.values()) == 0
@@ -115,7 +130,8 @@ def test_handler_enforces_with_a_dynamodb_ledger(
     )
     monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
     monkeypatch.setenv("SAGESAVER_APPLY", "true")
-    assert "SAGESAVER_LEDGER" in idle_endpoints({}, None)["input_error"]
+    with pytest.raises(RunFailed, match="SAGESAVER_LEDGER"):
+        idle_endpoints({}, None)
     monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
     result = idle_endpoints({}, None)
     assert result["ok"], result

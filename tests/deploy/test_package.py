@@ -95,7 +95,10 @@ def test_handlers_run_from_the_zip_in_a_clean_python_312(
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    *logged, last = done.stdout.splitlines()
+    result = json.loads(last)  # the handlers' return values, after their JSON log lines
+    events = [json.loads(line)["event"] for line in logged]
+    assert events.count("run") == 2 and "decision" in events
     assert result["idle"]["ok"] is True
     assert [e["name"] for e in result["idle"]["idle_endpoints"]] == ["idle-one"]
     assert result["tick"]["ok"] is True and result["tick"]["applied"] is False

@@ -372,6 +372,7 @@ def test_functions(variant: str) -> None:
         assert props["Code"] == {"S3Bucket": BUCKET, "S3Key": KEY}
         assert props["Role"] == {"Fn::GetAtt": [f"{logical}Role", "Arn"]}
         assert 128 <= props["MemorySize"] <= 10240 and 1 <= props["Timeout"] <= 900
+        assert props["ReservedConcurrentExecutions"] == 1  # runs never overlap
         env = props["Environment"]["Variables"]
         assert env["SAGESAVER_APPLY"] == "true"
         assert env["SAGESAVER_LEDGER"] == {"Fn::Sub": f"dynamodb://${{{TABLE}}}"}

@@ -172,24 +172,28 @@ def test_the_lambda_names_its_settings(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Lambda error names the environment variable to fix, not a command-line option."""
-    from sagesaver.lambda_handlers import idle_endpoints
+    from sagesaver.lambda_handlers import RunFailed, idle_endpoints
 
     monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-9")
-    result = idle_endpoints({}, None)
-    assert result["input_error"].startswith("SAGESAVER_REGIONS us-east-9: ")
+    with pytest.raises(RunFailed, match=r"^SAGESAVER_REGIONS us-east-9: "):
+        idle_endpoints({}, None)
     monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
     monkeypatch.setenv("SAGESAVER_POLICY", "endpoints: {idle_hours: -1}")
-    assert "SAGESAVER_POLICY" in idle_endpoints({}, None)["input_error"]
+    with pytest.raises(RunFailed, match="SAGESAVER_POLICY"):
+        idle_endpoints({}, None)
 
 
 def test_the_lambda_names_its_setting_for_a_damaged_ledger(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagesaver.lambda_handlers import idle_endpoints
+    from sagesaver.lambda_handlers import RunFailed, idle_endpoints
 
     path = tmp_path / "ledger.sqlite"
     path.write_bytes(b"")
     monkeypatch.setenv("SAGESAVER_LEDGER", str(path))
-    result = idle_endpoints({}, None)
-    assert result["ok"] is False
-    assert result["input_error"].startswith(f"SAGESAVER_LEDGER {path}: the file is empty")
+    with pytest.raises(RunFailed) as failed:
+        idle_endpoints({}, None)
+    assert failed.value.summary["ok"] is False
+    assert failed.value.summary["input_error"].startswith(
+        f"SAGESAVER_LEDGER {path}: the file is empty"
+    )

@@ -376,7 +376,7 @@ def test_lambda_schedule_tick(
 ) -> None:
     import time_machine
 
-    from sagesaver.lambda_handlers import schedule_tick
+    from sagesaver.lambda_handlers import RunFailed, schedule_tick
 
     fleet.notebook(EAST, "dev-a", status="Stopped")
     monkeypatch.setenv("SAGESAVER_POLICY", SEED_POLICY)
@@ -385,7 +385,8 @@ def test_lambda_schedule_tick(
         result = schedule_tick({"schedule": "seed-example"}, None)
     assert result["ok"] and [a["name"] for a in result["actions"]] == ["dev-a"]
     assert states(sim)["dev-a"] == "InService"
-    assert schedule_tick({"schedule": "nope"}, None)["input_error"].startswith("event.schedule")
+    with pytest.raises(RunFailed, match=r"^event\.schedule: unknown schedule 'nope'"):
+        schedule_tick({"schedule": "nope"}, None)
 
 
 def test_a_run_of_one_schedule_still_sees_ambiguity(

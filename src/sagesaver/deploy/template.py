@@ -542,6 +542,8 @@ def _function_resources(
                 "Code": {"S3Bucket": code_bucket, "S3Key": code_key},
                 "MemorySize": spec.memory_mb,
                 "Timeout": spec.timeout_s,
+                # One run at a time: a slow run and the next scheduled one never overlap.
+                "ReservedConcurrentExecutions": 1,
                 "Role": _arn_of(_role_id(function)),
                 "Environment": environment,
             },
