@@ -61,7 +61,8 @@ class RunFailed(Exception):
 
 def _log(record: dict[str, Any]) -> None:
     """One JSON line on stdout: CloudWatch Logs keeps it, Logs Insights can query its fields."""
-    sys.stdout.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+    present = {k: v for k, v in record.items() if v is not None}  # absent, not null
+    sys.stdout.write(json.dumps(present, sort_keys=True, default=str) + "\n")
 
 
 def _finish(function: str, summary: dict[str, Any]) -> dict[str, Any]:
