@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 from sagesaver.demo.simulator import Simulator
+from sagesaver.deploy.package import MANIFEST, RUNTIME
 from tests.conftest import Cli
 from tests.deploy.test_template import supported_by_moto
 
@@ -80,3 +81,30 @@ def test_bad_deploy_input_exits_2(cli: Cli, sim: Simulator, tmp_path: Path) -> N
         assert result.exit_code == 2, (args, result.stderr)
         assert message in result.stderr
     assert "CreateChangeSet" not in sim.middleware.counts
+
+
+def _package(path: Path, architecture: str, runtime: str = RUNTIME) -> Path:
+    """A zip carrying the manifest ``deploy package`` writes (the rest does not matter here)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        manifest = {"architecture": architecture, "runtime": runtime}
+        archive.writestr(MANIFEST, json.dumps(manifest))
+    return path
+
+
+def test_render_takes_architecture_and_runtime_from_the_package(cli: Cli, tmp_path: Path) -> None:
+    package = _package(tmp_path / "arm.zip", "arm64")
+    result = cli("deploy", "render", "--package", str(package))
+    assert result.exit_code == 0, result.stderr
+    functions = [
+        r["Properties"]
+        for r in json.loads(result.stdout)["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert {(f["Architectures"][0], f["Runtime"]) for f in functions} == {("arm64", RUNTIME)}
+
+    mismatch = cli("deploy", "render", "--package", str(package), "--architecture", "x86_64")
+    assert mismatch.exit_code == 2
+    assert "was built for arm64" in mismatch.stderr and mismatch.stdout == ""
+    (tmp_path / "junk.zip").write_text("junk")
+    junk = cli("deploy", "render", "--package", str(tmp_path / "junk.zip"))
+    assert junk.exit_code == 2 and "not a SageSaver Lambda package" in junk.stderr

@@ -1,5 +1,5 @@
 """The Lambda package: reproducible, small, and its handlers run from the zip in a clean
-Python 3.12 environment (like Lambda's: boto3 and nothing else) against the moto server."""
+Python environment of the runtime (like Lambda: boto3 and nothing else) against moto."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import os
 import platform
 import subprocess
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from sagesaver.core.errors import InputError
 from sagesaver.demo.simulator import Fleet, Simulator
-from sagesaver.deploy.package import PackageInfo, build_package
+from sagesaver.deploy.package import RUNTIME, PackageInfo, build_package, read_manifest
 from tests.shifted_clock import OFFSET_VARIABLE, child_env
 
 ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
@@ -58,11 +58,31 @@ def test_unknown_architecture_is_bad_input(tmp_path: Path) -> None:
         build_package(tmp_path / "x.zip", "sparc")
 
 
-def test_handlers_run_from_the_zip_in_a_clean_python_312(
+def test_the_package_names_its_architecture_and_runtime(
+    package: PackageInfo, tmp_path: Path
+) -> None:
+    assert read_manifest(package.path) == {"architecture": ARCH, "runtime": RUNTIME}
+    (tmp_path / "other.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a SageSaver Lambda package"):
+        read_manifest(tmp_path / "other.zip")
+
+
+def test_the_runtime_is_a_year_from_deprecation_at_least() -> None:
+    """Fails a year before AWS blocks creating functions on the runtime: time to move on."""
+    import cfnlint
+
+    data = Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "LmbdRuntimeLifecycle.json"
+    lifecycle = json.loads(data.read_text(encoding="utf-8"))[RUNTIME]
+    deprecated = datetime.fromisoformat(lifecycle["deprecated"]).replace(tzinfo=timezone.utc)
+    assert deprecated - datetime.now(timezone.utc) > timedelta(days=365), lifecycle
+
+
+def test_handlers_run_from_the_zip_in_a_clean_python_of_the_runtime(
     package: PackageInfo, sim: Simulator, fleet: Fleet, now: datetime, tmp_path: Path
 ) -> None:
-    pythons = sorted(PYENV.glob("versions/3.12*/bin/python3.12"))
-    assert pythons, "Python 3.12 (Lambda's runtime) is needed; pyenv ships 3.12.1"
+    version = RUNTIME.removeprefix("python")
+    pythons = sorted(PYENV.glob(f"versions/{version}*/bin/python{version}"))
+    assert pythons, f"Python {version} (Lambda's runtime) is needed; pyenv ships it"
     venv = tmp_path / "venv"
     subprocess.run([str(pythons[-1]), "-m", "venv", str(venv)], check=True, timeout=120)
     # Under `--shift-clock` the handlers must share the test's clock: time-machine goes in too.

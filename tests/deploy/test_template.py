@@ -19,6 +19,7 @@ from sagesaver.core.lifecycle import AgentOptions, render_on_start
 from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.core.policy import Policy, parse_policy
 from sagesaver.demo.simulator import Fleet, Simulator
+from sagesaver.deploy.package import RUNTIME
 from sagesaver.deploy.template import (
     EXTRA_ACTIONS,
     FUNCTIONS,
@@ -367,7 +368,7 @@ def test_functions(variant: str) -> None:
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Handler"] == FUNCTIONS[logical].handler
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == RUNTIME
         assert props["Architectures"] == [options.get("architecture", "x86_64")]
         assert props["Code"] == {"S3Bucket": BUCKET, "S3Key": KEY}
         assert props["Role"] == {"Fn::GetAtt": [f"{logical}Role", "Arn"]}

@@ -38,7 +38,7 @@ def deploy_package_command(
         str, typer.Option("--architecture", help="x86_64 or arm64 (Lambda's).")
     ] = "x86_64",
 ) -> None:
-    """Build the Lambda deployment package (Python 3.12): SageSaver and the wheels the
+    """Build the Lambda deployment package (Python 3.13): SageSaver and the wheels the
     runtime lacks, for the chosen architecture. Reproducible: the same input gives the same
     bytes."""
     from sagesaver.deploy.package import build_package
@@ -63,7 +63,18 @@ EmailOpt = Annotated[
     list[str] | None,
     typer.Option("--email", help="Subscribe this address to notifications (repeatable)."),
 ]
-ArchitectureOpt = Annotated[str, typer.Option("--architecture", help="x86_64 or arm64.")]
+ArchitectureOpt = Annotated[
+    str | None,
+    typer.Option("--architecture", help="x86_64 or arm64 (default: the package's, else x86_64)."),
+]
+PackageOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--package",
+        help="The zip from 'deploy package': the template takes its architecture and runtime.",
+        dir_okay=False,
+    ),
+]
 
 
 def _render(
@@ -71,13 +82,26 @@ def _render(
     code_bucket: str,
     code_key: str,
     email: list[str] | None,
-    architecture: str,
+    architecture: str | None,
+    package: Path | None,
 ) -> dict[str, Any]:
+    from sagesaver.deploy.package import RUNTIME, read_manifest
     from sagesaver.deploy.template import render_template
 
     try:
+        runtime = RUNTIME
+        if package is not None:
+            built = read_manifest(package)
+            if architecture is not None and architecture != built["architecture"]:
+                raise InputError(
+                    f"--architecture {architecture}: the package {package} was built for "
+                    f"{built['architecture']}; leave --architecture out, or build it again"
+                )
+            architecture, runtime = built["architecture"], built["runtime"]
         policy = load_policy(policy_file)
-        return render_template(policy, code_bucket, code_key, email or [], architecture)
+        return render_template(
+            policy, code_bucket, code_key, email or [], architecture or "x86_64", runtime=runtime
+        )
     except InputError as exc:
         raise fail(str(exc)) from exc
 
@@ -88,11 +112,12 @@ def deploy_render_command(
     code_bucket: CodeBucketOpt = "sagesaver-artifacts",
     code_key: CodeKeyOpt = "sagesaver-lambda.zip",
     email: EmailOpt = None,
-    architecture: ArchitectureOpt = "x86_64",
+    architecture: ArchitectureOpt = None,
+    package: PackageOpt = None,
 ) -> None:
     """Print the CloudFormation template (JSON): functions, schedules in their time zones,
     topic, ledger table, lifecycle configuration, logs, least-privilege roles."""
-    template = _render(policy_file, code_bucket, code_key, email, architecture)
+    template = _render(policy_file, code_bucket, code_key, email, architecture, package)
     typer.echo(json.dumps(template, indent=2))
 
 
@@ -120,7 +145,8 @@ def deploy_apply_command(
     code_bucket: CodeBucketOpt = "sagesaver-artifacts",
     code_key: CodeKeyOpt = "sagesaver-lambda.zip",
     email: EmailOpt = None,
-    architecture: ArchitectureOpt = "x86_64",
+    architecture: ArchitectureOpt = None,
+    package: PackageOpt = None,
     region: Annotated[str | None, typer.Option("--region", "-r", help="Stack region.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Execute the change set.")] = False,
 ) -> None:
@@ -135,7 +161,7 @@ def deploy_apply_command(
         except (OSError, ValueError) as exc:
             raise fail(f"{template_file}: cannot read the template: {exc}") from exc
     else:
-        template = _render(policy_file, code_bucket, code_key, email, architecture)
+        template = _render(policy_file, code_bucket, code_key, email, architecture, package)
     aws = Aws()
     where = region or aws.default_region
     if not where:

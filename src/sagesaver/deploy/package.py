@@ -1,15 +1,18 @@
-"""The AWS Lambda deployment package: SageSaver and what the Python 3.12 runtime lacks.
+"""The AWS Lambda deployment package: SageSaver and what the Python runtime lacks.
 
 The runtime already has boto3 and its dependencies, so they are left out; the rest is
 downloaded as wheels for the chosen architecture (``pip download --only-binary``), unpacked,
 and zipped with SageSaver's own modules. The zip is reproducible: sorted entries, fixed
 timestamps and permissions, no ``__pycache__``. The command line, the demo and the simulator
-are not shipped (the handlers import neither typer nor rich nor moto).
+are not shipped (the handlers import neither typer nor rich nor moto). The zip carries a
+manifest (:data:`MANIFEST`) naming its architecture and runtime, which ``deploy render
+--package`` and ``deploy apply --package`` take, so the template always matches the package.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -20,7 +23,11 @@ from pathlib import Path
 from sagesaver.core.errors import InputError
 
 ARCHITECTURES = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
-PYTHON_VERSION = "3.12"
+# The Lambda runtime: the newest Python that cfn-lint knows and that the tests can run here
+# (a test fails a year before AWS blocks creating functions on it).
+PYTHON_VERSION = "3.13"
+RUNTIME = f"python{PYTHON_VERSION}"
+MANIFEST = "sagesaver/lambda-package.json"
 # What the handlers import, beyond boto3 (which the Lambda runtime provides).
 REQUIREMENTS = (
     "pydantic>=2.6,<3",
@@ -107,6 +114,24 @@ def write_zip(output: Path, files: dict[str, bytes]) -> None:
             archive.writestr(info, files[name])
 
 
+def read_manifest(package: Path) -> dict[str, str]:
+    """The architecture and runtime a package was built for (:class:`InputError` when the
+    file is not a SageSaver Lambda package)."""
+    try:
+        with zipfile.ZipFile(package) as archive:
+            manifest = json.loads(archive.read(MANIFEST))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise InputError(
+            f"--package {package}: not a SageSaver Lambda package (build one with "
+            f"'sagesaver deploy package'): {exc}"
+        ) from exc
+    if manifest.get("architecture") not in ARCHITECTURES or not str(
+        manifest.get("runtime", "")
+    ).startswith("python3."):
+        raise InputError(f"--package {package}: its manifest is not one SageSaver writes")
+    return {"architecture": manifest["architecture"], "runtime": manifest["runtime"]}
+
+
 def build_package(output: Path, architecture: str = "x86_64") -> PackageInfo:
     """Build the Lambda zip at ``output``."""
     source = Path(__file__).resolve().parent.parent
@@ -115,6 +140,8 @@ def build_package(output: Path, architecture: str = "x86_64") -> PackageInfo:
         files = _wheel_files(wheels)
         names = tuple(w.name for w in wheels)
     files.update(_package_files(source))
+    manifest = {"architecture": architecture, "runtime": RUNTIME}
+    files[MANIFEST] = (json.dumps(manifest, sort_keys=True) + "\n").encode()
     write_zip(output, files)
     data = output.read_bytes()
     return PackageInfo(

@@ -64,8 +64,9 @@ from sagesaver.core.errors import InputError
 from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
 from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.core.policy import Policy
+from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 
-RUNTIME = "python3.12"
+RUNTIME = PACKAGE_RUNTIME  # one runtime for the package and the template
 ARCHITECTURES = ("x86_64", "arm64")
 LOG_RETENTION_DAYS = 30
 LIFECYCLE_CONFIG_NAME = "sagesaver-autostop"
@@ -513,6 +514,7 @@ def _function_resources(
     code_bucket: str,
     code_key: str,
     architecture: str,
+    runtime: str,
 ) -> dict[str, Json]:
     regions = policy.regions or ["${AWS::Region}"]
     return {
@@ -536,7 +538,7 @@ def _function_resources(
             "Properties": {
                 "FunctionName": _function_name(spec),
                 "Description": spec.description,
-                "Runtime": RUNTIME,
+                "Runtime": runtime,
                 "Architectures": [architecture],
                 "Handler": spec.handler,
                 "Code": {"S3Bucket": code_bucket, "S3Key": code_key},
@@ -561,13 +563,15 @@ def render_template(
     scan_schedule: str = "rate(1 hour)",
     *,
     tick: Tick = "boundaries",
+    runtime: str = RUNTIME,
 ) -> dict[str, Any]:
     """The CloudFormation template deploying SageSaver for ``policy`` (see the module doc).
 
     ``code_bucket``/``code_key`` name the zip of the package and its dependencies; ``emails``
     are subscribed to the notification topic; ``architecture`` is ``x86_64`` or ``arm64``;
     ``scan_schedule`` is the idle scan's EventBridge Scheduler expression; ``tick`` chooses
-    how the schedule tick is triggered (``tick_minutes`` is its period with ``"rate"``).
+    how the schedule tick is triggered (``tick_minutes`` is its period with ``"rate"``);
+    ``runtime`` is the package's (``sagesaver.deploy.package.read_manifest``).
     Raises :class:`~sagesaver.core.errors.InputError` for invalid arguments.
     """
     addresses = _check_inputs(
@@ -624,6 +628,7 @@ def render_template(
                 code_bucket,
                 code_key,
                 architecture,
+                runtime,
             )
         )
     resources[SCHEDULER_ROLE] = _role(
