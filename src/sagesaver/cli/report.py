@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,6 +31,7 @@ from sagesaver.core.policy import load_policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.scan import scan
 from sagesaver.render import scan as report
+from sagesaver.render.commands import render_backtest
 
 
 class ReportFormat(str, Enum):
@@ -115,7 +115,7 @@ def backtest_command(
     Which endpoints it would have flagged, deleted or spared, the instance-hours and dollars it
     would have saved, and how often it would have deleted an endpoint called again later.
     """
-    from sagesaver.core.backtest import BacktestResult, compare
+    from sagesaver.core.backtest import BacktestResult
     from sagesaver.pipelines.backtest import read_history, replay_history
 
     if not 1 <= days <= MAX_BACKTEST_DAYS:
@@ -132,38 +132,6 @@ def backtest_command(
     results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
     if other is not None:
         results["compare"] = replay_history(history, other.endpoints)
-    errors = results["policy"].errors
-    if output is Output.json:
-        document: dict[str, Any] = {k: v.to_document() for k, v in results.items()}
-        if other is not None:
-            document["difference"] = compare(results["policy"], results["compare"])
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-    else:
-        console = report.stdout_console()
-        names = list(results)
-        totals = {name: results[name].totals.to_document() for name in names}
-        console.print(
-            f"Backtest over {days} days, {len(regions)} region(s): "
-            + " vs ".join(
-                str(policy_file or "default policy") if n == "policy" else str(compare_file)
-                for n in names
-            ),
-            markup=False,
-        )
-        for key in totals["policy"]:
-            values = "  ".join(f"{totals[n][key]!s:>14}" for n in names)
-            console.print(f"  {key:<26}{values}", markup=False)
-        for timeline in results["policy"].timelines:
-            if timeline.deleted_at is not None:
-                mistake = (
-                    f"; called again {timeline.mistake_at:%Y-%m-%d %H:%M}"
-                    if timeline.mistake_at
-                    else ""
-                )
-                console.print(
-                    f"  would delete {timeline.name} ({timeline.region}) at "
-                    f"{timeline.deleted_at:%Y-%m-%d %H:%M} UTC{mistake}",
-                    markup=False,
-                )
-        report.print_errors(errors, console)
-    raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
+    labels = {"policy": str(policy_file or "default policy"), "compare": str(compare_file)}
+    render_backtest(results, labels, days, len(regions), output.value)
+    raise typer.Exit(EXIT_FAILURES if results["policy"].errors else EXIT_OK)

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from sagesaver.core.backtest import BacktestResult, compare
 from sagesaver.core.model import ScanError, ScanResult
 from sagesaver.render.scan import print_errors, print_table, stdout_console, to_csv, to_json
 
@@ -114,3 +115,42 @@ def render_restore(document: dict[str, Any], output: str) -> None:
     if document["dry_run"]:
         console.print("Dry run: add --apply to recreate.")
     _print_errors(document["errors"])
+
+
+def render_backtest(
+    results: dict[str, BacktestResult],
+    labels: dict[str, str],
+    days: int,
+    regions: int,
+    output: str,
+) -> None:
+    """``sagesaver backtest``: the totals of each policy side by side, then the deletions."""
+    if output == "json":
+        document: dict[str, Any] = {k: v.to_document() for k, v in results.items()}
+        if "compare" in results:
+            document["difference"] = compare(results["policy"], results["compare"])
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        return
+    console = stdout_console()
+    names = list(results)
+    totals = {name: results[name].totals.to_document() for name in names}
+    console.print(
+        f"Backtest over {days} days, {regions} region(s): " + " vs ".join(labels[n] for n in names),
+        markup=False,
+    )
+    for key in totals["policy"]:
+        values = "  ".join(f"{totals[n][key]!s:>14}" for n in names)
+        console.print(f"  {key:<26}{values}", markup=False)
+    for timeline in results["policy"].timelines:
+        if timeline.deleted_at is not None:
+            mistake = (
+                f"; called again {timeline.mistake_at:%Y-%m-%d %H:%M}"
+                if timeline.mistake_at
+                else ""
+            )
+            console.print(
+                f"  would delete {timeline.name} ({timeline.region}) at "
+                f"{timeline.deleted_at:%Y-%m-%d %H:%M} UTC{mistake}",
+                markup=False,
+            )
+    print_errors(results["policy"].errors, console)
