@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -140,11 +141,44 @@ def test_session_kernel_busy_and_session_activity(server: FakeJupyter, agent: Ag
     assert_not_idle(agent("--dry-run", url=server.url), "session a.ipynb")
 
 
-def test_open_connections(server: FakeJupyter, agent: Agent) -> None:
+def test_open_connections_count_only_with_count_connections(
+    server: FakeJupyter, agent: Agent
+) -> None:
     server.jupyter(kernels=[kernel(connections=2)])
-    assert_not_idle(agent("--dry-run", url=server.url), "2 open connection(s)")
-    agent.state_file.unlink()  # forget the connections counted as activity now
-    assert_idle(agent("--dry-run", "--ignore-connections", url=server.url), 7200.0)
+    assert_idle(agent("--dry-run", url=server.url), 7200.0)  # a forgotten tab: ignored
+    assert_idle(agent("--dry-run", "--ignore-connections", url=server.url), 7200.0)  # accepted
+    counted = agent("--dry-run", "--count-connections", url=server.url)
+    assert_not_idle(counted, "2 open connection(s) (--count-connections)")
+
+
+def test_busy_kernel_without_output_for_max_busy_hours_no_longer_holds(
+    server: FakeJupyter, agent: Agent
+) -> None:
+    silent = kernel(state="busy", last_activity=iso(ago(25 * 3600)))
+    server.jupyter(kernels=[silent], started=iso(ago(26 * 3600)))
+    run = agent("--dry-run", url=server.url)
+    assert_idle(run, 25 * 3600.0)  # idle since the kernel's last output
+    assert "k-1 (python3) busy with no output for over --max-busy-hours 24 h" in run.reasons
+    agent.state_file.unlink()
+    assert_not_idle(agent("--dry-run", "--max-busy-hours", "26", url=server.url), "is busy")
+    server.jupyter(kernels=[kernel(state="busy", last_activity=iso(ago(23 * 3600)))])
+    agent.state_file.unlink()
+    assert_not_idle(agent("--dry-run", url=server.url), "k-1 (python3) is busy")
+
+
+def test_a_long_silent_busy_kernel_with_busy_cpu_still_holds(
+    server: FakeJupyter, agent: Agent, tmp_path: Path
+) -> None:
+    """The CPU rule still applies: a silent kernel that computes keeps the instance up."""
+    server.jupyter(kernels=[kernel(state="busy", last_activity=iso(ago(30 * 3600)))])
+    stat = tmp_path / "stat"
+    write_stat(stat, busy=1000, idle=100000)
+    env = agent.env(SAGESAVER_AGENT_PROC_STAT=str(stat))
+    agent("--dry-run", url=server.url, cpu=10, env=env)
+    write_stat(stat, busy=1000 + 3000, idle=100000 + 100)  # the kernel's process computes
+    later = {**env, **agent.env(now=NOW + timedelta(minutes=5))}
+    run = agent("--dry-run", url=server.url, cpu=10, env=later)
+    assert_not_idle(run, "CPU use 96.8% on the busiest core")
 
 
 def test_terminal_activity(server: FakeJupyter, agent: Agent) -> None:
@@ -343,7 +377,9 @@ def test_high_cpu_since_the_previous_run_keeps_it_up(
     write_stat(stat, busy=1000 + 85000, idle=100000 + 15000)  # 85 % busy since then
     later = NOW + timedelta(minutes=5)
     busy = agent("--dry-run", url=server.url, cpu=10, env={**env, **agent.env(now=later)})
-    assert_not_idle(busy, "CPU use 85.0% since the previous run", ">= --cpu-threshold 10%")
+    assert_not_idle(
+        busy, "CPU use 85.0% on the busiest core since the previous run", ">= --cpu-threshold 10%"
+    )
 
     write_stat(stat, busy=86000 + 500, idle=115000 + 29500)  # then 1.7 %
     quiet = NOW + timedelta(minutes=10)
@@ -384,7 +420,52 @@ def test_first_run_samples_the_real_cpu(server: FakeJupyter, agent: Agent) -> No
     run = agent("--dry-run", url=server.url, cpu=100, env=env)
     assert run.code == 0, run.stderr
     state = json.loads(agent.state_file.read_text(encoding="utf-8"))
-    assert state["cpu"][1] > 0
+    assert len(state["cpu"][0]) == os.cpu_count()
+    assert all(total > 0 for _, total in state["cpu"][0])
+
+
+def write_cores(path: Path, cores: list[tuple[int, int]]) -> None:
+    """A /proc/stat with one cpuN line per (busy, idle) pair and their sum on the cpu line."""
+    lines = [f"cpu{i} {busy} 0 0 {idle} 0 0 0 0 0 0" for i, (busy, idle) in enumerate(cores)]
+    total = f"cpu  {sum(b for b, _ in cores)} 0 0 {sum(i for _, i in cores)} 0 0 0 0 0 0"
+    path.write_text("\n".join([total, *lines, "intr 1 2 3", "ctxt 9"]) + "\n", encoding="utf-8")
+
+
+def test_one_busy_core_keeps_it_up_though_the_machine_average_is_low(
+    server: FakeJupyter, agent: Agent, tmp_path: Path
+) -> None:
+    """A single-threaded job on 8 cores: 12.5 % of the machine, 100 % of one core."""
+    stat = tmp_path / "stat"
+    write_cores(stat, [(1000, 9000)] * 8)
+    env = agent.env(SAGESAVER_AGENT_PROC_STAT=str(stat))
+    assert_idle(agent("--dry-run", url=server.url, cpu=20, env=env))
+    write_cores(stat, [(1000 + 30000, 9000)] + [(1000, 9000 + 30000)] * 7)
+    later = {**env, **agent.env(now=NOW + timedelta(minutes=5))}
+    run = agent("--dry-run", url=server.url, cpu=20, env=later)
+    assert_not_idle(run, "CPU use 100.0% on the busiest core", ">= --cpu-threshold 20%")
+
+
+def test_all_cores_below_the_threshold_allow_idle(
+    server: FakeJupyter, agent: Agent, tmp_path: Path
+) -> None:
+    stat = tmp_path / "stat"
+    write_cores(stat, [(1000, 9000)] * 4)
+    env = agent.env(SAGESAVER_AGENT_PROC_STAT=str(stat))
+    agent("--dry-run", url=server.url, cpu=20, env=env)
+    write_cores(stat, [(1000 + 1900, 9000 + 8100), (1000 + 100, 9000 + 9900)] * 2)  # 19 %, 1 %
+    assert_idle(agent("--dry-run", url=server.url, cpu=20, env=env))
+
+
+def test_a_changed_number_of_cores_takes_a_fresh_sample(
+    server: FakeJupyter, agent: Agent, tmp_path: Path
+) -> None:
+    stat = tmp_path / "stat"
+    write_cores(stat, [(0, 1000)] * 4)
+    env = agent.env(SAGESAVER_AGENT_PROC_STAT=str(stat))
+    agent("--dry-run", url=server.url, cpu=20, env=env)
+    write_cores(stat, [(99000, 1000)] * 2)  # 2 cores now: no comparison with 4 old ones
+    run = agent("--dry-run", url=server.url, cpu=20, env=env)
+    assert_idle(run)  # compared core by core with the old 4, cpu0 and cpu1 would be 99 % busy
 
 
 def test_unreadable_proc_stat(server: FakeJupyter, agent: Agent, tmp_path: Path) -> None:
@@ -497,6 +578,35 @@ def test_unreadable_keep_alive_keeps_it_up(server: FakeJupyter, agent: Agent) ->
     path = agent.home / "SageMaker" / ".sagesaver-keep-alive"
     path.mkdir(parents=True)  # a directory cannot be read as a file, even by root
     assert_not_idle(agent("--dry-run", url=server.url), "cannot be read", "keeping the instance up")
+
+
+def test_a_fifo_as_keep_alive_never_hangs_the_agent(server: FakeJupyter, agent: Agent) -> None:
+    path = agent.home / "SageMaker" / ".sagesaver-keep-alive"
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)  # no writer: a blocking open would wait for ever
+    started = time.monotonic()
+    run = agent("--dry-run", url=server.url)
+    assert time.monotonic() - started < 10
+    assert_not_idle(run, "cannot be read (not a regular file)", "keeping the instance up")
+
+
+def test_a_huge_keep_alive_file_is_read_no_further_than_4_kib(
+    server: FakeJupyter, agent: Agent
+) -> None:
+    path = keep_alive(agent, iso(NOW + timedelta(hours=1)) + "\n")
+    with path.open("r+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.write(b" " * 4000)
+        handle.truncate(16 * 2**30)  # 16 GiB (sparse): zero bytes after the first 4 KiB
+    started = time.monotonic()
+    run = agent("--dry-run", url=server.url)
+    assert time.monotonic() - started < 10
+    assert_not_idle(run, "holds no time", "keeping the instance up")
+    with path.open("r+b") as handle:
+        handle.truncate(4096)  # blank padding up to 4 KiB: still one readable time
+        handle.seek(len(iso(NOW)) + 1)
+        handle.write(b" " * (4096 - len(iso(NOW)) - 1))
+    assert_not_idle(agent("--dry-run", url=server.url), "holds the instance until 2030-06-01T13")
 
 
 # ---------------------------------------------------------------------------- time zones

@@ -250,9 +250,10 @@ def test_open_connection(server: RealJupyter, agent: Agent) -> None:
             lambda: server.api("GET", f"/api/kernels/{kernel_id}")["connections"] == 1,
             "a kernel connection",
         )
-        assert_not_idle(run(agent, server, later=True), "1 open connection(s)")
-        agent.state_file.unlink()  # that connection was recorded as activity "now"
-        assert_idle(run(agent, server, "--ignore-connections", later=True))
+        assert_idle(run(agent, server, later=True))  # by default a connection alone is not use
+        assert_not_idle(
+            run(agent, server, "--count-connections", later=True), "1 open connection(s)"
+        )
     finally:
         connection.close()
 

@@ -21,7 +21,7 @@ from sagesaver.agent import autostop
 from tests.agent_fakes import AGENT, NOW, Agent, FakeJupyter, iso, kernel
 
 SOURCE = AGENT.read_text(encoding="utf-8")
-LAZY_THIRD_PARTY = {"boto3", "botocore"}  # imported only when stopping
+LAZY_THIRD_PARTY: set[str] = set()  # none: the stop is signed here (hashlib, hmac, urllib)
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
@@ -58,7 +58,7 @@ def test_boto3_and_subprocess_are_imported_lazily() -> None:
         elif isinstance(node, ast.ImportFrom):
             module_level.add(node.module or "")
     assert "json" in module_level
-    lazy = {"boto3", "botocore", "ssl", "subprocess", "typing", "shutil", "urllib.request"}
+    lazy = {"ssl", "subprocess", "typing", "shutil", "urllib.request", "hashlib", "hmac"}
     assert not module_level & lazy
 
 
@@ -111,6 +111,11 @@ def test_declares_its_permissions_and_documents_itself() -> None:
     for needle in (
         "--time",
         "--ignore-connections",
+        "--count-connections",
+        "--max-busy-hours",
+        "SAGESAVER_AGENT_IMDS_URL",
+        "IMDSv2",
+        "Signature V4",
         "--cpu-threshold",
         "--gpu-threshold",
         "--state-file",
@@ -333,23 +338,34 @@ def test_cpu_counters_and_usage(tmp_path: Path) -> None:
     stat.write_text(
         "cpu  10 2 3 80 5 0 0 0 0 0\ncpu0 10 2 3 80 5 0 0 0 0 0\nintr 1\n", encoding="utf-8"
     )
-    assert autostop.read_cpu_counters(str(stat)) == (15, 100)
-    assert autostop.cpu_usage((15, 100), (65, 200)) == 50.0
-    assert autostop.cpu_usage((15, 100), (15, 100)) == 0.0
-    assert autostop.cpu_usage((500, 1000), (15, 100)) is None  # rebooted
-    stat.write_text("intr 1\n", encoding="utf-8")
-    with pytest.raises(ValueError):
-        autostop.read_cpu_counters(str(stat))
+    assert autostop.read_cpu_counters(str(stat)) == [(15, 100)]
+    stat.write_text(
+        "cpu  30 0 0 170 0\ncpu0 10 2 3 80 5 0 0 0 0 0\ncpu1 10 0 0 80 0 1 2 3\n"
+        "intr 1\ncpu9 1 1 1 1\n",
+        encoding="utf-8",
+    )
+    assert autostop.read_cpu_counters(str(stat)) == [(15, 100), (16, 96)]  # per core
+    stat.write_text("cpu  10 2 3 80 5\n", encoding="utf-8")
+    assert autostop.read_cpu_counters(str(stat)) == [(15, 100)]  # no cpuN lines: the total
+    assert autostop.cpu_usage([(15, 100)], [(65, 200)]) == 50.0
+    assert autostop.cpu_usage([(15, 100)], [(15, 100)]) == 0.0
+    assert autostop.cpu_usage([(500, 1000)], [(15, 100)]) is None  # rebooted
+    assert autostop.cpu_usage([(0, 100), (0, 100)], [(90, 200), (10, 200)]) == 90.0  # busiest
+    assert autostop.cpu_usage([(0, 100)], [(90, 200), (10, 200)]) is None  # cores changed
+    for broken in ("intr 1\n", "", "cpu  1 2\n", "cpu0 1 2 x 4\n"):
+        stat.write_text(broken, encoding="utf-8")
+        with pytest.raises(ValueError):
+            autostop.read_cpu_counters(str(stat))
 
 
 def test_state_round_trip(tmp_path: Path) -> None:
     path = str(tmp_path / "deep" / "state.json")
     latest = autostop.Evidence(NOW, "kernel k (idle)")
-    autostop.save_state(path, latest, autostop.CpuSample(5, 10, NOW), NOW)
+    autostop.save_state(path, latest, autostop.CpuSample([(5, 10), (6, 12)], NOW), NOW)
     again, cpu, problem = autostop.load_state(path)
     assert problem is None
     assert again is not None and (again.at, again.what) == (NOW, "kernel k (idle)")
-    assert cpu is not None and (cpu.busy, cpu.total, cpu.at) == (5, 10, NOW)
+    assert cpu is not None and (cpu.cores, cpu.at) == ([(5, 10), (6, 12)], NOW)
     autostop.save_state(path, None, None, NOW)
     assert autostop.load_state(path) == (None, None, None)
     assert autostop.load_state(str(tmp_path / "missing.json")) == (None, None, None)
@@ -361,10 +377,12 @@ def test_state_round_trip(tmp_path: Path) -> None:
         "",
         "[]",
         '{"version": 99}',
-        '{"version": 1, "cpu": {"busy": "x"}}',
-        '{"version": 1, "cpu": [1, 2]}',
-        '{"version": 1, "last_activity": [5, "x"]}',
-        '{"version": 1, "last_activity": "2030"}',
+        '{"version": 1, "cpu": [1, 2, "2030-01-01T00:00:00Z"]}',  # before per-core samples
+        '{"version": 2, "cpu": {"busy": "x"}}',
+        '{"version": 2, "cpu": [1, 2]}',
+        '{"version": 2, "cpu": [[[1, "x"]], "2030-01-01T00:00:00Z"]}',
+        '{"version": 2, "last_activity": [5, "x"]}',
+        '{"version": 2, "last_activity": "2030"}',
     ],
 )
 def test_corrupt_state(tmp_path: Path, content: str) -> None:
@@ -410,6 +428,8 @@ def test_default_fallback_honours_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ["--time", "60", "--url", "localhost:8443"],
         ["--time", "60", "--url", "https://localhost:99999"],
         ["--time", "60", "--token", "two words"],
+        ["--time", "60", "--max-busy-hours", "0"],
+        ["--time", "60", "--max-busy-hours", "inf"],
     ],
 )
 def test_bad_options_exit_2(tmp_path: Path, args: list[str]) -> None:
@@ -436,5 +456,13 @@ def test_bad_url_message_does_not_echo_the_url(tmp_path: Path) -> None:
 def test_help_mentions_every_option(tmp_path: Path) -> None:
     run = Agent(tmp_path)("--help", defaults=False)
     assert run.code == 0
-    for option in ("--time", "--url", "--token", "--ignore-connections", "--dry-run"):
+    for option in (
+        "--time",
+        "--url",
+        "--token",
+        "--ignore-connections",
+        "--count-connections",
+        "--max-busy-hours",
+        "--dry-run",
+    ):
         assert option in run.stdout

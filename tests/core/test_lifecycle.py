@@ -31,12 +31,13 @@ from tests.moto_extensions import sagemaker_update_operations
 EAST = "us-east-1"
 LARGEST = AgentOptions(
     idle_time=86400 * 30,
-    ignore_connections=True,
+    count_connections=True,
     cpu_threshold=99.5,
     gpu_threshold=99.5,
     interval_minutes=59,
     jupyter_url="https://localhost:8443/some/long/base/path",
     metadata_file="/opt/ml/metadata/resource-metadata.json",
+    max_busy_hours=8760.5,
 )
 
 
@@ -74,7 +75,7 @@ def test_pack_round_trip() -> None:
 @pytest.mark.parametrize("options", [AgentOptions(), LARGEST], ids=["defaults", "largest"])
 def test_script_fits_the_api_limit(options: AgentOptions) -> None:
     content = encoded_content(render_on_start(options))
-    assert len(content) <= MAX_CONTENT_CHARS
+    assert len(content) <= MAX_CONTENT_CHARS - 500  # with room to spare
     assert base64.b64decode(content).decode().startswith("#!/bin/bash")
 
 
@@ -91,6 +92,9 @@ def test_script_needs_no_network() -> None:
         (AgentOptions(cpu_threshold=101), "--cpu-threshold 101"),
         (AgentOptions(gpu_threshold=-1), "--gpu-threshold -1"),
         (AgentOptions(interval_minutes=0), "--interval-minutes 0"),
+        (AgentOptions(max_busy_hours=0), "--max-busy-hours 0"),
+        (AgentOptions(metadata_file="/a\n* * * * * rm -rf ~"), "--metadata-file: must not"),
+        (AgentOptions(jupyter_url="http://h/\r"), "--jupyter-url: must not"),
     ],
 )
 def test_bad_agent_options(options: AgentOptions, message: str) -> None:
@@ -262,7 +266,11 @@ def test_render_prints_the_script_or_its_base64(cli: Cli) -> None:
     script = cli("lifecycle", "render", "--idle-time", "1800", "--ignore-connections")
     assert script.exit_code == 0
     assert script.stdout.startswith("#!/bin/bash")
-    assert "--time 1800" in script.stdout and "--ignore-connections" in script.stdout
+    assert "--time 1800" in script.stdout
+    assert "connections" not in script.stdout.split("ENTRY=")[1]  # ignored: the default
+    counted = cli("lifecycle", "render", "--count-connections", "--max-busy-hours", "6")
+    entry = counted.stdout.split("ENTRY=")[1].splitlines()[0]
+    assert "--count-connections" in entry and "--max-busy-hours 6" in entry
     encoded = cli("lifecycle", "render", "--base64")
     assert base64.b64decode(encoded.stdout.strip()).decode().startswith("#!/bin/bash")
     json.dumps(script.stdout)
@@ -279,6 +287,86 @@ else
   echo "unexpected crontab arguments: $*" >&2; exit 2
 fi
 """
+
+
+def cron_command(line: str) -> str:
+    """What cron hands to ``sh -c`` for a crontab line: ``\\%`` is ``%``, a bare ``%`` ends it."""
+    command = line.split(" ", 5)[5]
+    parts = command.split("%")
+    kept = parts[0]
+    for part in parts[1:]:
+        if not kept.endswith("\\"):
+            break
+        kept = kept[:-1] + "%" + part
+    return kept
+
+
+HOSTILE_NAME = 'm $(touch pwned1) `touch pwned2` $HOME ${IFS} "q" 50% it\'s;touch pwned3.json'
+
+
+def test_hostile_option_values_reach_the_cron_entry_exactly(tmp_path: Path) -> None:
+    """No command substitution, no expansion, no broken quotes; % escaped for cron."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.agent_fakes import NOW, FakeJupyter, iso, write_executable, write_metadata
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_executable(bin_dir / "crontab", FAKE_CRONTAB)
+    table = tmp_path / "crontab.txt"
+    work = tmp_path / "work"
+    work.mkdir()
+    metadata = write_metadata(work / HOSTILE_NAME, name="nb-hostile")
+    jupyter = FakeJupyter()
+    try:
+        jupyter.jupyter()
+        options = AgentOptions(
+            idle_time=200000,
+            cpu_threshold=0,
+            gpu_threshold=0,
+            jupyter_url=jupyter.url,
+            metadata_file=str(metadata),
+        )
+        script = tmp_path / "on-start.sh"
+        script.write_text(render_on_start(options))
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "CRONTAB_FILE": str(table),
+            "SAGESAVER_AGENT_DIR": str(tmp_path / "agent"),
+            "SAGESAVER_LOG_FILE": str(tmp_path / "autostop.log"),
+            "SAGESAVER_PYTHON": sys.executable,
+            "HOME": "/nonexistent-home",
+        }
+        done = subprocess.run(
+            ["bash", str(script)], env=env, cwd=work, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        (line,) = [x for x in table.read_text().splitlines() if "# sagesaver-autostop" in x]
+        assert "50\\%" in line and "$(touch pwned1)" in line and "$HOME" in line
+        command = cron_command(line)
+        assert f"--metadata-file {shlex_quote(str(metadata))} --state-file" in command
+        run_env = {**env, "SAGESAVER_AGENT_NOW": iso(NOW), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+        cron = subprocess.run(
+            ["sh", "-c", command], env=run_env, cwd=work, capture_output=True, text=True, timeout=60
+        )
+        assert cron.returncode == 0, cron.stderr
+        log = (tmp_path / "autostop.log").read_text().splitlines()
+        outcome = json.loads(next(line for line in log if line.startswith("{")))
+        assert outcome["instance"] == "nb-hostile"  # the metadata file was found: exact path
+        assert outcome["action"] == "none"  # not idle: the server started a day ago
+    finally:
+        jupyter.close()
+    assert sorted(p.name for p in work.iterdir()) == [HOSTILE_NAME]  # nothing injected ran
+    assert not list(tmp_path.glob("pwned*"))
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def test_rendered_script_in_a_sandbox_installs_one_entry_that_runs(tmp_path: Path) -> None:
@@ -300,7 +388,6 @@ def test_rendered_script_in_a_sandbox_installs_one_entry_that_runs(tmp_path: Pat
         metadata = write_metadata(tmp_path / "resource-metadata.json")
         options = AgentOptions(
             idle_time=600,
-            ignore_connections=True,
             cpu_threshold=0,
             gpu_threshold=0,
             jupyter_url=jupyter.url,

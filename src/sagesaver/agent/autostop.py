@@ -3,27 +3,36 @@
 It runs on the notebook instance, from cron every 5 minutes, as
 ``python3 autostop.py --time 3600 [options]``. It is one file, uses only the standard library and
 runs on Python 3.7 or newer, so a lifecycle configuration can inline it (no download, works in a
-VPC without internet) and it does not depend on what the host's Python has installed (boto3 is
-optional, see "Stopping").
+VPC without internet) and it does not depend on what the host's Python has installed: even the
+stop request is signed here (AWS Signature V4 with hashlib and hmac, sent with urllib; no boto3,
+no ``aws`` command line, see "Stopping").
 
 Idle
 ----
 The instance is idle when, for at least ``--time`` seconds, all of these held:
 
-* Kernels (``/api/kernels`` and the kernels of ``/api/sessions``): none was busy, every kernel's
-  (and session's) ``last_activity`` is older, and, unless ``--ignore-connections``, no kernel had
-  an open connection (a browser tab). A kernel that is ``starting``, ``restarting`` or ``dead``
-  counts by its ``last_activity``, so one stuck in ``starting`` for longer than ``--time`` does not
-  block stopping. A kernel in an execution state this agent does not know (or with none) counts
-  as busy: unknown means "maybe working", and stopping mid-work is worse than staying up. Sessions
-  whose kernel is null are skipped.
+* Kernels (``/api/kernels`` and the kernels of ``/api/sessions``): none was busy, and every
+  kernel's (and session's) ``last_activity`` is older. Open connections (browser tabs) do not
+  count: a tab left open must not keep an instance up (``--ignore-connections``, the default, is
+  still accepted); with ``--count-connections`` a kernel with an open connection counts as busy.
+  A kernel that is ``starting``, ``restarting`` or ``dead`` counts by its ``last_activity``, so
+  one stuck in ``starting`` for longer than ``--time`` does not block stopping. A kernel reported
+  ``busy`` whose ``last_activity`` (its latest message, e.g. output) is older than
+  ``--max-busy-hours`` (default 24) counts by that ``last_activity`` instead of as busy: a cell
+  hung for a day does not hold the instance for ever, while the CPU rule below still keeps up
+  an instance whose silent kernel computes (with ``--cpu-threshold 0`` nothing does). A kernel
+  in an execution state this agent does not know (or with none) counts as busy: unknown means
+  "maybe working", and stopping mid-work is worse than staying up. Sessions whose kernel is null
+  are skipped.
 * Terminals (``/api/terminals``): every ``last_activity`` is older. (A 404 there means the server
   has no terminals.)
-* CPU: the CPU use of the whole machine, from the ``/proc/stat`` counters averaged since the
-  previous run (the counters are kept in the state file), stayed under ``--cpu-threshold`` percent,
-  so a ``nohup python train.py &`` keeps the instance up. Busy time is user + nice + system + irq +
-  softirq + steal; idle and iowait are not busy. With no usable previous sample (first run, state
-  lost, reboot) the agent takes a 1-second sample.
+* CPU, per core: the use of every core (the ``cpuN`` lines of ``/proc/stat``; the ``cpu`` line
+  when there are none), averaged since the previous run (the counters are kept in the state
+  file), stayed under ``--cpu-threshold`` percent. The rule is: busy if ANY core is at or above
+  the threshold, so a single-threaded ``nohup python train.py &`` keeps a 16-core instance up
+  though it uses 6 % of the machine. Busy time is user + nice + system + irq + softirq + steal;
+  idle and iowait are not busy. With no usable previous sample (first run, state lost, reboot,
+  another number of cores) the agent takes a 1-second sample.
 * GPU: when ``nvidia-smi`` is on PATH, the utilisation of every GPU, sampled at each run, stayed
   under ``--gpu-threshold`` percent.
 * No keep-alive file holds the instance (see below).
@@ -46,17 +55,26 @@ or ``keep-alive`` beside the state file holds the instance up until the time it 
 8601 time (``2030-06-01T18:00:00Z``, ``2030-06-01 20:00+02:00``, a time without offset is UTC) or
 Unix epoch seconds, e.g. ``date -d '+3 hours' +%s > ~/SageMaker/.sagesaver-keep-alive``. A time in
 the past is ignored. A file that cannot be read or does not hold a time (an empty one too) keeps
-the instance up, and the reasons say so.
+the instance up, and the reasons say so. Only a regular file is read, opened non-blocking and
+checked before and after opening, and only its first 4 KiB: a FIFO, a device or a directory
+"cannot be read (not a regular file)", and a huge file costs one 4 KiB read (and holds no time).
 
 Stopping
 --------
 When idle, and not ``--dry-run``, the agent reads ``ResourceName`` and the region (from
-``ResourceArn``) in the metadata file, checks with ``DescribeNotebookInstance`` that the instance
-is ``InService`` and calls ``StopNotebookInstance`` once, without retries (the next cron run is the
-retry). boto3 is imported only then; when it is missing or broken, the ``aws`` command line is
-used instead. ``AWS_ENDPOINT_URL_SAGEMAKER`` or ``AWS_ENDPOINT_URL`` is honoured in both cases, as
-boto3 does (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``). The instance role needs exactly
-the IAM actions in ``REQUIRED_IAM_ACTIONS``. The metadata file is read at every run: when it is
+``ResourceArn``; else ``AWS_REGION`` or ``AWS_DEFAULT_REGION``) in the metadata file, checks with
+``DescribeNotebookInstance`` that the instance is ``InService`` and calls ``StopNotebookInstance``.
+Each is exactly one HTTPS request (SageMaker's JSON 1.1 protocol: ``POST /`` with
+``X-Amz-Target: SageMaker.<action>``), signed here with AWS Signature V4, with no retry on any
+path: the next cron run is the retry. The endpoint is
+``https://api.sagemaker.REGION.amazonaws.com`` (``.amazonaws.com.cn`` for ``cn-*`` regions);
+``AWS_ENDPOINT_URL_SAGEMAKER`` or ``AWS_ENDPOINT_URL`` replaces it, as in boto3, unless
+``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``.
+Credentials come from ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` (and
+``AWS_SESSION_TOKEN``) when set, else from the instance role through IMDSv2 (a session token from
+``PUT /latest/api/token``, then ``/latest/meta-data/iam/security-credentials/ROLE``, without a
+proxy); credentials past their ``Expiration`` are refused. The instance role needs exactly the
+IAM actions in ``REQUIRED_IAM_ACTIONS``. The metadata file is read at every run: when it is
 missing or invalid the run reports it and exits 1 even when the instance is not idle, so a broken
 set-up shows in the log at once (``instance`` is then null; ``idle`` may still be true).
 
@@ -68,7 +86,10 @@ Options
                         host's certificate is verified.
 --token TOKEN           Jupyter token, sent as ``Authorization: token ...`` (default: the
                         ``JUPYTER_TOKEN`` environment variable, which keeps it out of ``ps``)
---ignore-connections    open kernel connections (browser tabs) do not count as activity
+--count-connections     open kernel connections (browser tabs) count as activity
+--ignore-connections    the default (connections do not count); accepted for old entries
+--max-busy-hours HOURS  a kernel busy with no message for longer no longer counts as busy
+                        (default 24, > 0)
 --cpu-threshold PERCENT CPU use that counts as activity (default 10; 0 disables the CPU check)
 --gpu-threshold PERCENT GPU use that counts as activity (default 10; 0 disables the GPU check)
 --state-file PATH       where the agent keeps what it has seen (default
@@ -107,6 +128,8 @@ SAGESAVER_AGENT_CPU_SAMPLE_SECONDS  length of the first-run CPU sample (default 
 SAGESAVER_AGENT_HOME                the home directory whose SageMaker/.sagesaver-keep-alive is
                                     checked (instead of ~ and /home/ec2-user)
 SAGESAVER_AGENT_REQUEST_TIMEOUT     seconds to wait for each Jupyter answer (default 10)
+SAGESAVER_AGENT_IMDS_URL            the instance metadata service (default
+                                    http://169.254.169.254)
 """
 
 from __future__ import annotations
@@ -117,6 +140,7 @@ import math
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -126,7 +150,7 @@ from datetime import datetime, timedelta, timezone
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
 REQUIRED_IAM_ACTIONS = (
@@ -142,11 +166,13 @@ KEEP_ALIVE_IN_HOME = os.path.join("SageMaker", ".sagesaver-keep-alive")
 NOTEBOOK_USER_HOME = "/home/ec2-user"
 REQUEST_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 10.0
-AWS_CLI_TIMEOUT = 60.0
+AWS_TIMEOUT = 30.0
+IMDS_URL = "http://169.254.169.254"
+IMDS_TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 LOCAL_HOSTS = frozenset(("localhost", "127.0.0.1", "::1"))
 # Execution states in which a kernel is not working: it counts by its last_activity.
 NOT_BUSY_STATES = frozenset(("idle", "starting", "restarting", "autorestarting", "dead"))
-STATE_VERSION = 1
+STATE_VERSION = 2
 GPU_HINT = " (--gpu-threshold 0 skips the GPU check)"
 CPU_HINT = " (--cpu-threshold 0 skips the CPU check)"
 NO_ANSWER = "no complete answer in time"
@@ -409,7 +435,7 @@ def _time_field(item: dict[str, object], key: str, what: str) -> datetime:
 
 
 def kernel_evidence(
-    value: object, where: str, now: datetime, ignore_connections: bool
+    value: object, where: str, now: datetime, options: argparse.Namespace
 ) -> tuple[str, list[Evidence]]:
     """A kernel model's id and what it shows (see the module docstring for the rules)."""
     kernel = expect(value, dict, where)
@@ -423,7 +449,11 @@ def kernel_evidence(
     if type(connections) is not int or connections < 0:
         raise CheckError("Jupyter answered {} with a bad connections count".format(label))
     state = kernel.get("execution_state")
-    if state == "busy":
+    hours = options.max_busy_hours
+    if state == "busy" and (now - last_activity).total_seconds() > hours * 3600:
+        what = "{} busy with no output for over --max-busy-hours {:g} h (not counted as busy)"
+        found = [Evidence(last_activity, what.format(label, hours))]
+    elif state == "busy":
         found = [Evidence(now, label + " is busy", True)]
     elif isinstance(state, str) and state in NOT_BUSY_STATES:
         found = [Evidence(last_activity, "{} ({})".format(label, state))]
@@ -431,8 +461,8 @@ def kernel_evidence(
         what = "{} is in unknown execution state {} (counted as busy)"
         what = what.format(label, repr(state)[:40])
         found = [Evidence(now, what, True)]
-    if connections and not ignore_connections:
-        what = "{} has {} open connection(s) (see --ignore-connections)"
+    if connections and options.count_connections:
+        what = "{} has {} open connection(s) (--count-connections)"
         found.append(Evidence(now, what.format(label, connections), True))
     return kernel_id, found
 
@@ -443,7 +473,7 @@ def jupyter_evidence(
     sessions: object,
     terminals: object,
     now: datetime,
-    ignore_connections: bool,
+    options: argparse.Namespace,
 ) -> list[Evidence]:
     """What the Jupyter answers show; CheckError when an answer has the wrong shape.
 
@@ -462,7 +492,7 @@ def jupyter_evidence(
         if session.get("kernel") is not None:
             items.append((where + " kernel", session["kernel"]))
     for where, item in items:
-        kernel_id, shown = kernel_evidence(item, where, now, ignore_connections)
+        kernel_id, shown = kernel_evidence(item, where, now, options)
         if kernel_id not in seen:
             seen.add(kernel_id)
             found.extend(shown)
@@ -474,26 +504,24 @@ def jupyter_evidence(
     return found
 
 
-def read_jupyter(
-    server: Server, token: str | None, now: datetime, ignore_connections: bool
-) -> list[Evidence]:
+def read_jupyter(options: argparse.Namespace, now: datetime) -> list[Evidence]:
     """Ask the Jupyter server about its kernels, sessions and terminals."""
+    server, token = options.url, options.token
     status, kernels, sessions = (get_json(server, "api/" + path, token) for path in API)
     terminals = get_json(server, "api/terminals", token, missing_ok=True)
     if terminals is None:
         diagnose("Jupyter has no /api/terminals (terminals disabled): no terminal to watch")
-    return jupyter_evidence(status, kernels, sessions, terminals, now, ignore_connections)
+    return jupyter_evidence(status, kernels, sessions, terminals, now, options)
 
 
 # ------------------------------------------------------------------------------------- state
 
 
 class CpuSample:
-    """Cumulative CPU counters (jiffies of all CPUs) read at ``at``."""
+    """Cumulative counters (busy and total jiffies) of each CPU core, read at ``at``."""
 
-    def __init__(self, busy: int, total: int, at: datetime) -> None:
-        self.busy = busy
-        self.total = total
+    def __init__(self, cores: list[tuple[int, int]], at: datetime) -> None:
+        self.cores = cores
         self.at = at
 
 
@@ -525,7 +553,8 @@ def load_state(path: str) -> tuple[Evidence | None, CpuSample | None, str | None
             raise ValueError("not a version {} state".format(STATE_VERSION))
         last, cpu = document.get("last_activity"), document.get("cpu")
         latest = Evidence(parse_timestamp(last[0]), str(last[1])) if last else None
-        sample = CpuSample(int(cpu[0]), int(cpu[1]), parse_timestamp(cpu[2])) if cpu else None
+        cores = [(int(busy), int(total)) for busy, total in cpu[0]] if cpu else None
+        sample = CpuSample(cores, parse_timestamp(cpu[1])) if cores else None
         return latest, sample, None
     except FileNotFoundError:
         return None, None, None
@@ -542,7 +571,7 @@ def save_state(path: str, latest: Evidence | None, cpu: CpuSample | None, now: d
         "version": STATE_VERSION,
         "saved": format_time(now),
         "last_activity": [format_time(latest.at, True), latest.what] if latest else None,
-        "cpu": [cpu.busy, cpu.total, format_time(cpu.at, True)] if cpu else None,
+        "cpu": [cpu.cores, format_time(cpu.at, True)] if cpu else None,
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = "{}.{}.tmp".format(path, os.getpid())
@@ -558,38 +587,53 @@ def save_state(path: str, latest: Evidence | None, cpu: CpuSample | None, now: d
 # ---------------------------------------------------------------------------------- CPU, GPU
 
 
-def read_cpu_counters(path: str) -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs from the ``cpu`` line of ``/proc/stat``.
+def read_cpu_counters(path: str) -> list[tuple[int, int]]:
+    """(busy, total) jiffies of each CPU core, from the ``cpuN`` lines of ``/proc/stat`` (the
+    ``cpu`` line of all cores when there are none).
 
     Busy is user + nice + system + irq + softirq + steal; idle and iowait are not busy.
     """
+    cores = []
     with open(path, "rb") as handle:
-        fields = handle.readline(4096).decode("ascii", "replace").split()
-    if len(fields) < 5 or fields[0] != "cpu":
-        raise ValueError("no 'cpu' line")
-    values = [int(value) for value in fields[1:9]] + [0] * 4
-    busy = sum(values[:3]) + sum(values[5:8])
-    return busy, busy + values[3] + values[4]
+        for line in handle:  # the cpu lines come first
+            fields = line[:4096].decode("ascii", "replace").split()
+            if not fields or not fields[0].startswith("cpu"):
+                break
+            if len(fields) < 5:
+                raise ValueError("short {} line".format(fields[0][:8]))
+            values = [int(value) for value in fields[1:9]] + [0] * 8
+            busy = sum(values[:3]) + sum(values[5:8])
+            cores.append((fields[0], busy, busy + values[3] + values[4]))
+    if not cores:
+        raise ValueError("no 'cpu' lines")
+    return [core[1:] for core in cores if core[0] != "cpu"] or [cores[0][1:]]
 
 
-def cpu_usage(before: tuple[int, int], after: tuple[int, int]) -> float | None:
-    """Percent of CPU time busy between two counter readings; None if the counters went back."""
-    busy, total = after[0] - before[0], after[1] - before[1]
-    if busy < 0 or total < 0:
+def cpu_usage(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> float | None:
+    """Percent busy of the busiest core between two readings; None when they do not match
+    (counters that went back: a reboot; another number of cores)."""
+    if len(before) != len(after):
         return None
-    return min(100.0, 100.0 * busy / total) if total else 0.0
+    usage = 0.0
+    for (busy_before, total_before), (busy_after, total_after) in zip(before, after):  # noqa: B905 (3.7)
+        busy, total = busy_after - busy_before, total_after - total_before
+        if busy < 0 or total < 0:
+            return None
+        usage = max(usage, min(100.0, 100.0 * busy / total) if total else 0.0)
+    return usage
 
 
 def check_cpu(
     threshold: float, previous: CpuSample | None, now: datetime
 ) -> tuple[Evidence | None, CpuSample]:
-    """CPU use since the previous sample (or over a short sample): evidence if at/above."""
+    """Use of the busiest core since the previous sample (or over a short sample): evidence
+    if at/above the threshold."""
     path = os.environ.get("SAGESAVER_AGENT_PROC_STAT") or "/proc/stat"
     try:
         current = read_cpu_counters(path)
         usage = None
-        if previous is not None:  # counters that went back (a reboot) give None
-            usage = cpu_usage((previous.busy, previous.total), current)
+        if previous is not None:
+            usage = cpu_usage(previous.cores, current)
             span = "since the previous run at " + format_time(previous.at)
         if usage is None:
             seconds = number_from_env("SAGESAVER_AGENT_CPU_SAMPLE_SECONDS", 1.0)
@@ -601,11 +645,11 @@ def check_cpu(
         raise CheckError(
             "cannot read CPU use from {}: {}{}".format(path, error, CPU_HINT)
         ) from None
-    sample = CpuSample(current[0], current[1], now)
+    sample = CpuSample(current, now)
     if usage < threshold:
         return None, sample
-    what = "CPU use {:.1f}% {} >= --cpu-threshold {:g}%".format(usage, span, threshold)
-    return Evidence(now, what, True), sample
+    what = "CPU use {:.1f}% on the busiest core {} >= --cpu-threshold {:g}%"
+    return Evidence(now, what.format(usage, span, threshold), True), sample
 
 
 def find_executable(name: str) -> str | None:
@@ -617,7 +661,7 @@ def find_executable(name: str) -> str | None:
     return None
 
 
-def run_command(command: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+def run_command(command: list[str], timeout: float) -> str:
     """Run a command; its standard output, or CheckError saying why it failed."""
     import subprocess
 
@@ -628,7 +672,6 @@ def run_command(command: list[str], timeout: float, env: dict[str, str] | None =
             capture_output=True,
             timeout=timeout,
             text=True,
-            env=env,
         )
     except subprocess.TimeoutExpired:
         raise CheckError("no answer within {:g} s".format(timeout)) from None
@@ -674,13 +717,29 @@ def keep_alive_files(state_file: str) -> list[str]:
     return paths
 
 
+def read_small_file(path: str) -> bytes:
+    """The first 4 KiB of ``path`` if it is a regular file; OSError if it is not.
+
+    Opened non-blocking and checked before and after opening, so a FIFO, a device or a huge
+    file never holds the agent up.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError("not a regular file")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError("not a regular file")
+        return os.read(descriptor, 4096)
+    finally:
+        os.close(descriptor)
+
+
 def check_keep_alive(paths: Sequence[str], now: datetime) -> tuple[list[str], list[str]]:
     """(holds, notes): why keep-alive files keep the instance up, and which have expired."""
     holds, notes = [], []
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                until = parse_moment(handle.read(256).decode("utf-8", "replace"))
+            until = parse_moment(read_small_file(path).decode("utf-8", "replace"))
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as error:
@@ -725,68 +784,136 @@ def read_metadata(path: str) -> tuple[str, str | None]:
     raise CheckError("metadata file {} {}".format(path, problem))
 
 
-def sagemaker_endpoint_url() -> str | None:
-    """The endpoint URL boto3 would use for SageMaker from the environment, if any."""
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return None
-    return (
-        os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL") or None
+def sagemaker_endpoint(region: str) -> str:
+    """The SageMaker API URL: ``AWS_ENDPOINT_URL_SAGEMAKER`` or ``AWS_ENDPOINT_URL`` as boto3
+    would take it (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else the region's."""
+    env = os.environ
+    configured = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true" and (
+        env.get("AWS_ENDPOINT_URL_SAGEMAKER") or env.get("AWS_ENDPOINT_URL")
     )
+    suffix = ".cn" if region.startswith("cn-") else ""
+    return (configured or "https://api.sagemaker.{}.amazonaws.com{}".format(region, suffix)).rstrip(
+        "/"
+    ) + "/"
 
 
-def boto3_calls(name: str, region: str | None) -> tuple[Callable[[], str], Callable[[], object]]:
-    """(describe, stop) for the notebook instance through boto3, without retries."""
-    import boto3
-    from botocore.config import Config
+def fetch(url: str, data: bytes | None, headers: dict[str, str], method: str = "GET") -> bytes:
+    """One HTTP request, no retry: the answer's body, or CheckError (status and AWS error).
 
-    config = Config(retries={"max_attempts": 0}, connect_timeout=10, read_timeout=30)
-    client = boto3.client(
-        "sagemaker", region_name=region, endpoint_url=sagemaker_endpoint_url(), config=config
+    The instance metadata service is asked without a proxy, as the AWS SDKs do.
+    """
+    import urllib.request
+    from urllib.error import HTTPError
+
+    proxies: dict[str, str] | None = (
+        {} if method != "POST" else None
+    )  # only AWS API calls are POSTs
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler(proxies)).open(
+            urllib.request.Request(url, data, headers, method=method), timeout=AWS_TIMEOUT
+        ) as answer:
+            return bytes(answer.read(1 << 20))
+    except HTTPError as error:
+        text = error.read(2048).decode("utf-8", "replace")
+        try:
+            found = json.loads(text)
+            text = "{}: {}".format(found["__type"].split("#")[-1], found.get("message"))
+        except (ValueError, LookupError, TypeError, AttributeError):
+            pass
+        raise CheckError("HTTP {} {}".format(error.code, " ".join(text.split())[:300])) from None
+    except (OSError, ValueError) as error:
+        raise CheckError(str(getattr(error, "reason", error))) from None
+
+
+def imds_url() -> str:
+    """The instance metadata service (``SAGESAVER_AGENT_IMDS_URL`` in tests)."""
+    return (os.environ.get("SAGESAVER_AGENT_IMDS_URL") or IMDS_URL).rstrip("/") + "/latest/"
+
+
+def aws_credentials(now: datetime) -> tuple[str, str, str | None]:
+    """(access key id, secret key, session token): from the environment, else from the
+    instance role through IMDSv2 (refused once past their ``Expiration``)."""
+    env = os.environ
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
+    base = imds_url()
+    try:
+        token = fetch(base + "api/token", b"", {IMDS_TTL: "300"}, "PUT").decode()
+        headers = {"X-aws-ec2-metadata-token": token}
+        path = base + "meta-data/iam/security-credentials/"
+        role = (fetch(path, None, headers).decode().split() or ["(none)"])[0]
+        found = json.loads(fetch(path + role, None, headers).decode())
+        keys = found["AccessKeyId"], found["SecretAccessKey"], found["Token"]
+        expires = parse_timestamp(found["Expiration"])
+    except (CheckError, ValueError, LookupError, TypeError, AttributeError) as error:
+        raise CheckError("no credentials from IMDS: {}".format(error)) from None
+    if expires <= now:
+        raise CheckError("instance role credentials expired at " + format_time(expires))
+    return keys
+
+
+def sign(
+    url: str,
+    region: str,
+    target: str,
+    body: bytes,
+    keys: tuple[str, str, str | None],
+    moment: datetime,
+) -> dict[str, str]:
+    """The headers of a SageMaker JSON 1.1 POST to ``url``, signed with AWS Signature V4."""
+    import hashlib
+    import hmac
+
+    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    scope = "{}/{}/sagemaker/aws4_request".format(stamp[:8], region)
+    headers = {
+        "content-type": "application/x-amz-json-1.1",
+        "host": url.split("/")[2],
+        "x-amz-date": stamp,
+        "x-amz-target": "SageMaker." + target,
+    }
+    if keys[2]:
+        headers["x-amz-security-token"] = keys[2]
+    names = sorted(headers)
+    lines = ["POST", "/" + url.split("/", 3)[3], ""] + [k + ":" + headers[k] for k in names]
+    lines += ["", ";".join(names), hashlib.sha256(body).hexdigest()]
+    key = ("AWS4" + keys[1]).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), "sha256").digest()
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    text = "\n".join(("AWS4-HMAC-SHA256", stamp, scope, digest))
+    headers["authorization"] = (
+        "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}".format(
+            keys[0], scope, ";".join(names), hmac.new(key, text.encode(), "sha256").hexdigest()
+        )
     )
-    return (
-        lambda: str(client.describe_notebook_instance(NotebookInstanceName=name).get(STATUS)),
-        lambda: client.stop_notebook_instance(NotebookInstanceName=name),
-    )
+    return headers
 
 
-def cli_calls(name: str, region: str | None) -> tuple[Callable[[], str], Callable[[], object]]:
-    """(describe, stop) for the notebook instance through the aws command line."""
-    aws = find_executable("aws")
-    if aws is None:
-        raise CheckError("neither boto3 nor the aws command line is available")
-    options = ["--notebook-instance-name", name]
-    options += ["--region", region] if region else []
-    endpoint = sagemaker_endpoint_url()
-    options += ["--endpoint-url", endpoint] if endpoint else []
-    command = [aws, "sagemaker", "describe-notebook-instance", *options, "--output", "json"]
-    env = dict(os.environ, AWS_PAGER="")
-    return (
-        lambda: str(json.loads(run_command(command, AWS_CLI_TIMEOUT, env)).get(STATUS)),
-        lambda: run_command(
-            [aws, "sagemaker", "stop-notebook-instance", *options], AWS_CLI_TIMEOUT, env
-        ),
-    )
+def call_sagemaker(region: str, target: str, name: str, keys: tuple[str, str, str | None]) -> Any:
+    """One signed SageMaker request about notebook instance ``name``: its JSON answer."""
+    url = sagemaker_endpoint(region)
+    body = json.dumps({"NotebookInstanceName": name}).encode()
+    headers = sign(url, region, target, body, keys, datetime.now(UTC))
+    return json.loads(fetch(url, body, headers, "POST").decode() or "{}")
 
 
-def stop_instance(name: str, region: str | None) -> tuple[str, str, bool]:
+def stop_instance(name: str, region: str | None, now: datetime) -> tuple[str, str, bool]:
     """Stop the notebook instance if it is InService: (action, reason, succeeded).
 
-    boto3 when it can be imported, else the aws command line; one call of each, no retry.
+    One ``DescribeNotebookInstance`` and one ``StopNotebookInstance`` request; no retry (the
+    next cron run is the retry).
     """
-    calls = boto3_calls
-    try:
-        import boto3  # noqa: F401  (only to learn whether it can be imported)
-    except Exception as error:  # missing, or broken by a changed host image
-        diagnose("boto3 unavailable ({}): using the aws command line".format(type(error).__name__))
-        calls = cli_calls
     step = "DescribeNotebookInstance"
     try:
-        describe, stop = calls(name, region)
-        status = describe()
+        if not region:
+            raise CheckError("no region (not in the ARN, AWS_REGION or AWS_DEFAULT_REGION)")
+        keys = aws_credentials(now)
+        status = call_sagemaker(region, step, name, keys).get(STATUS)
         if status != "InService":
             return "none", "notebook instance {} is {}, not InService".format(name, status), True
         step = "StopNotebookInstance"
-        stop()
+        call_sagemaker(region, step, name, keys)
     except Exception as error:
         return "none", "{} {} failed: {}".format(step, name, error), False
     return "stop", "stopped notebook instance {} ({} accepted)".format(name, step), True
@@ -803,7 +930,7 @@ def observe(
     errors: list[str] = []
     sample = None
     try:
-        evidence += read_jupyter(options.url, options.token, now, options.ignore_connections)
+        evidence += read_jupyter(options, now)
     except CheckError as error:
         errors.append(str(error))
     try:
@@ -844,7 +971,9 @@ def run(options: argparse.Namespace, now: datetime) -> tuple[dict[str, object], 
         diagnose(state_problem)
         evidence.append(Evidence(now, state_problem + ": counted as activity now", True))
     holds, notes = check_keep_alive(keep_alive_files(state_file), now)
-    newest = max(evidence, key=lambda item: item.at) if evidence else None
+    newest = None  # the first of the latest (no lambda: the shipped copy is compacted)
+    for item in evidence:
+        newest = item if newest is None or item.at > newest.at else newest
     latest = Evidence(min(newest.at, now), newest.what) if newest else None  # future = now
     idle_seconds = (now - latest.at).total_seconds() if latest else 0.0
     busy = [item.what for item in evidence if item.busy]
@@ -871,7 +1000,7 @@ def run(options: argparse.Namespace, now: datetime) -> tuple[dict[str, object], 
             reasons.append("--dry-run: would stop notebook instance " + instance)
         elif idle:
             diagnose("idle for {} s: stopping {}".format(round(idle_seconds), instance))
-            action, outcome, succeeded = stop_instance(instance, region)
+            action, outcome, succeeded = stop_instance(instance, region, now)
             reasons.append(outcome)
             if succeeded:
                 diagnose(outcome)
@@ -901,15 +1030,18 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--time", type=float, required=True, metavar="SECONDS")
     add("--url", default=DEFAULT_URL, help="Jupyter server (%(default)s)")
     add("--token", default=os.environ.get("JUPYTER_TOKEN"), help="default: $JUPYTER_TOKEN")
-    add("--ignore-connections", action="store_true")
+    add("--count-connections", action="store_true", help="open connections count as use")
+    add("--ignore-connections", action="store_true", help="the default; kept for old entries")
+    add("--max-busy-hours", type=float, default=24.0, metavar="H", help="24 (see the docs)")
     add("--cpu-threshold", type=float, default=10.0, metavar="%", help="10; 0: no CPU check")
     add("--gpu-threshold", type=float, default=10.0, metavar="%", help="10; 0: no GPU check")
     add("--state-file", metavar="PATH", help="default " + DEFAULT_STATE_FILE)
     add("--metadata-file", metavar="PATH", default=DEFAULT_METADATA_FILE, help="%(default)s")
     add("--dry-run", action="store_true", help='report "would-stop", do not stop')
     options = parser.parse_args(argv)
-    if not (options.time > 0 and math.isfinite(options.time)):
-        parser.error("argument --time: must be more than 0 seconds")
+    for name in ("time", "max_busy_hours"):
+        if not (getattr(options, name) > 0 and math.isfinite(getattr(options, name))):
+            parser.error("argument --{}: must be more than 0".format(name.replace("_", "-")))
     for name in ("cpu", "gpu"):
         if not 0 <= getattr(options, name + "_threshold") <= 100:
             parser.error("argument --{}-threshold: must be between 0 and 100".format(name))

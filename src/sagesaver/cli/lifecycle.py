@@ -39,7 +39,21 @@ IdleTimeOpt = Annotated[
 ]
 IgnoreConnectionsOpt = Annotated[
     bool,
-    typer.Option("--ignore-connections", help="Open browser connections do not count as use."),
+    typer.Option(
+        "--ignore-connections",
+        help="The default (open browser connections do not count as use); kept for old scripts.",
+    ),
+]
+CountConnectionsOpt = Annotated[
+    bool,
+    typer.Option("--count-connections", help="Open browser connections to a kernel count as use."),
+]
+MaxBusyHoursOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-busy-hours",
+        help="A kernel busy this long with no output and idle CPU no longer counts as use.",
+    ),
 ]
 CpuOpt = Annotated[
     float, typer.Option("--cpu-threshold", help="CPU %% that counts as use (0: off).")
@@ -61,7 +75,8 @@ MetadataOpt = Annotated[
 
 def _agent_options(
     idle_time: int,
-    ignore_connections: bool,
+    count_connections: bool,
+    max_busy_hours: float,
     cpu_threshold: float,
     gpu_threshold: float,
     interval_minutes: int,
@@ -71,7 +86,8 @@ def _agent_options(
     try:
         return AgentOptions(
             idle_time=idle_time,
-            ignore_connections=ignore_connections,
+            count_connections=count_connections,
+            max_busy_hours=max_busy_hours,
             cpu_threshold=cpu_threshold,
             gpu_threshold=gpu_threshold,
             interval_minutes=interval_minutes,
@@ -86,6 +102,8 @@ def _agent_options(
 def lifecycle_render_command(
     idle_time: IdleTimeOpt = 3600,
     ignore_connections: IgnoreConnectionsOpt = False,
+    count_connections: CountConnectionsOpt = False,
+    max_busy_hours: MaxBusyHoursOpt = 24.0,
     cpu_threshold: CpuOpt = 10.0,
     gpu_threshold: GpuOpt = 10.0,
     interval_minutes: IntervalOpt = 5,
@@ -98,7 +116,8 @@ def lifecycle_render_command(
     """Print the on-start script that installs the auto-stop agent (no network needed)."""
     options = _agent_options(
         idle_time,
-        ignore_connections,
+        count_connections,
+        max_busy_hours,
         cpu_threshold,
         gpu_threshold,
         interval_minutes,
@@ -118,6 +137,8 @@ def lifecycle_install_command(
     name: Annotated[str, typer.Argument(help="Lifecycle configuration name.")],
     idle_time: IdleTimeOpt = 3600,
     ignore_connections: IgnoreConnectionsOpt = False,
+    count_connections: CountConnectionsOpt = False,
+    max_busy_hours: MaxBusyHoursOpt = 24.0,
     cpu_threshold: CpuOpt = 10.0,
     gpu_threshold: GpuOpt = 10.0,
     interval_minutes: IntervalOpt = 5,
@@ -154,7 +175,8 @@ def lifecycle_install_command(
         raise fail(str(exc)) from exc
     options = _agent_options(
         idle_time,
-        ignore_connections,
+        count_connections,
+        max_busy_hours,
         cpu_threshold,
         gpu_threshold,
         interval_minutes,

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import ast
 import base64
+import builtins
 import fnmatch
+import itertools
+import keyword
 import lzma
 import re
 import shlex
+import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -52,12 +57,13 @@ class AgentOptions:
     """The agent's command-line options as the cron entry passes them."""
 
     idle_time: int = 3600
-    ignore_connections: bool = False
+    count_connections: bool = False  # open browser connections alone do not keep it up
     cpu_threshold: float = 10.0
     gpu_threshold: float = 10.0
     interval_minutes: int = 5
     jupyter_url: str | None = None
     metadata_file: str | None = None
+    max_busy_hours: float = 24.0
 
     def validate(self) -> AgentOptions:
         """Raise :class:`InputError` for out-of-range values."""
@@ -71,6 +77,15 @@ class AgentOptions:
                 raise InputError(f"{label} {value:g}: must be a percentage from 0 to 100")
         if not 1 <= self.interval_minutes <= 59:
             raise InputError(f"--interval-minutes {self.interval_minutes}: must be from 1 to 59")
+        if not 0 < self.max_busy_hours < float("inf"):
+            raise InputError(f"--max-busy-hours {self.max_busy_hours:g}: must be more than 0")
+        for label, text in (
+            ("--jupyter-url", self.jupyter_url),
+            ("--metadata-file", self.metadata_file),
+        ):
+            # A newline would end the cron entry; other characters reach it exactly (quoted).
+            if text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text):
+                raise InputError(f"{label}: must not contain control characters (newlines)")
         return self
 
     def arguments(self) -> list[str]:
@@ -83,8 +98,10 @@ class AgentOptions:
             "--gpu-threshold",
             f"{self.gpu_threshold:g}",
         ]
-        if self.ignore_connections:
-            args.append("--ignore-connections")
+        if self.count_connections:
+            args.append("--count-connections")
+        if self.max_busy_hours != 24:
+            args += ["--max-busy-hours", f"{self.max_busy_hours:g}"]
         if self.jupyter_url:
             args += ["--url", self.jupyter_url]
         if self.metadata_file:
@@ -150,11 +167,87 @@ def _fill_empty_bodies(tree: ast.AST) -> None:
             body.append(ast.Pass())
 
 
+def _short_names(taken: set[str]) -> Iterator[str]:
+    """``a``, ``b``, ... ``aa``, ``ab``, ...: names not in ``taken`` and not keywords."""
+    for size in itertools.count(1):
+        for letters in itertools.product(string.ascii_lowercase, repeat=size):
+            name = "".join(letters)
+            if name not in taken and not keyword.iskeyword(name):
+                yield name
+
+
+def _rename_locals(tree: ast.Module) -> None:
+    """Give the local variables and parameters of each function one-letter names.
+
+    Only where it cannot change what the program does: functions without nested functions,
+    lambdas, classes, ``global`` or ``nonlocal``; never a name the module or the builtins
+    define (a comprehension may read a global), never a parameter some call passes by keyword,
+    never a name a default value reads (defaults are evaluated outside the function).
+    """
+    everywhere = [node for node in ast.walk(tree)]
+    used = {node.id for node in everywhere if isinstance(node, ast.Name)} | set(dir(builtins))
+    used |= {node.arg for node in everywhere if isinstance(node, ast.arg)}
+    module: set[str] = set()  # what the module (at its top level) defines or reads
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            module.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            module.update((a.asname or a.name).split(".")[0] for a in statement.names)
+        else:
+            module.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
+    module |= set(dir(builtins))
+    by_keyword = {node.arg for node in everywhere if isinstance(node, ast.keyword) and node.arg}
+    nested = (
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.Lambda,
+        ast.ClassDef,
+        ast.Global,
+        ast.Nonlocal,
+    )
+    for function in [node for node in everywhere if isinstance(node, ast.FunctionDef)]:
+        defaults = [*function.args.defaults, *(d for d in function.args.kw_defaults if d)]
+        outside = {id(n) for d in defaults for n in ast.walk(d)}
+        inner = [n for n in ast.walk(function) if n is not function and id(n) not in outside]
+        if any(isinstance(node, nested) for node in inner):
+            continue
+        read_outside = {n.id for d in defaults for n in ast.walk(d) if isinstance(n, ast.Name)}
+        params = [node.arg for node in inner if isinstance(node, ast.arg)]
+        stored = [n.id for n in inner if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        stored += [n.name for n in inner if isinstance(n, ast.ExceptHandler) and n.name]
+        candidates = [name for name in params if name not in by_keyword]
+        candidates += [name for name in stored if name not in params]
+        names = [
+            name
+            for name in dict.fromkeys(candidates)
+            if len(name) > 1 and name not in module and name not in read_outside
+        ]
+        mapping = dict(zip(names, _short_names(used | module), strict=False))
+        for node in inner:
+            if isinstance(node, ast.Name) and node.id in mapping:
+                node.id = mapping[node.id]
+            elif isinstance(node, ast.arg) and node.arg in mapping:
+                node.arg = mapping[node.arg]
+            elif isinstance(node, ast.ExceptHandler) and node.name in mapping:
+                node.name = mapping[node.name]
+
+
 def shrink(tree: ast.Module) -> ast.Module:
-    """``tree`` without docstrings and annotations (a copy is not made: it is changed)."""
+    """``tree`` without docstrings, annotations, the ``if TYPE_CHECKING:`` block and with short
+    local names (see :func:`_rename_locals`); a copy is not made: it is changed."""
     shrunk = _Shrink().visit(tree)
     assert isinstance(shrunk, ast.Module)
+    shrunk.body = [
+        statement
+        for statement in shrunk.body
+        if not (
+            isinstance(statement, ast.If)
+            and isinstance(statement.test, ast.Name)
+            and statement.test.id == "TYPE_CHECKING"
+        )
+    ]
     _fill_empty_bodies(shrunk)
+    _rename_locals(shrunk)
     return ast.fix_missing_locations(shrunk)
 
 
@@ -165,13 +258,17 @@ def compact_source(source: str) -> str:
     it is the same program, statement for statement.
     """
     code = ast.unparse(shrink(ast.parse(source))) + "\n"
+    # One space per indentation level (ast.unparse writes each statement on one line).
+    code = re.sub(r"^(?:    )+", lambda m: " " * (len(m.group()) // 4), code, flags=re.M)
     ast.parse(code, feature_version=(3, 7))
     return code
 
 
 def pack(source: str) -> str:
-    """xz-compressed and base85-encoded (denser than base64), wrapped at 100 columns."""
-    packed = lzma.compress(source.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME)
+    """LZMA-compressed (the lean ``.lzma`` container, tuned for text; ``lzma.decompress``
+    detects it) and base85-encoded (denser than base64), wrapped at 100 columns."""
+    lzma1 = {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 3, "pb": 0}
+    packed = lzma.compress(source.encode("utf-8"), format=lzma.FORMAT_ALONE, filters=[lzma1])
     encoded = base64.b85encode(packed).decode("ascii")
     return "\n".join(encoded[i : i + 100] for i in range(0, len(encoded), 100))
 
@@ -181,12 +278,23 @@ def unpack(text: str) -> str:
     return lzma.decompress(base64.b85decode("".join(text.split()))).decode("utf-8")
 
 
+def cron_arguments(options: AgentOptions) -> str:
+    """The agent's arguments as bash writes them into the cron entry, each value exact.
+
+    Each argument is single-quoted for the ``sh`` that cron starts (no ``$``, backtick or
+    ``"`` is interpreted) and ``%`` becomes ``\\%`` (cron turns a bare ``%`` into a newline).
+    The result is single-quoted once more for bash, which assigns it to ``ENTRY`` untouched.
+    """
+    cron = " ".join(shlex.quote(a) for a in options.arguments()).replace("%", "\\%")
+    return shlex.quote(f" {cron} ")
+
+
 def render_on_start(options: AgentOptions) -> str:
     """The ``on-start`` script that installs the agent and its cron entry."""
     options.validate()
     packed = pack(compact_source(agent_source()))
     candidates = " ".join(shlex.quote(p) for p in PYTHON_CANDIDATES)
-    arguments = " ".join(shlex.quote(a) for a in options.arguments())
+    arguments = cron_arguments(options)
     return f"""#!/bin/bash
 # SageSaver auto-stop agent + one cron entry; no network needed. Log: {LOG_FILE}
 set -eu
@@ -205,7 +313,7 @@ mkdir -p "$DIR"
 AGENT
 mv "$DIR/autostop.py.new" "$DIR/autostop.py"
 touch "$LOG"
-ENTRY="*/{options.interval_minutes} * * * * $PY $DIR/autostop.py {arguments} --state-file $DIR/state.json >> $LOG 2>&1 {CRON_MARKER}"
+ENTRY="*/{options.interval_minutes} * * * * $PY $DIR/autostop.py"{arguments}"--state-file $DIR/state.json >> $LOG 2>&1 {CRON_MARKER}"
 KEEP="$(crontab -l 2>/dev/null | grep -vF '{CRON_MARKER}' || true)"
 {{ if [ -n "$KEEP" ]; then printf '%s\n' "$KEEP"; fi; echo "$ENTRY"; }} | crontab -
 echo "sagesaver: auto-stop installed ($PY)"
