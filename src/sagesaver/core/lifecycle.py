@@ -179,6 +179,10 @@ def _short_names(taken: set[str]) -> Iterator[str]:
 def _rename_locals(tree: ast.Module) -> None:
     """Give the local variables and parameters of each function one-letter names.
 
+    Written here rather than taken from python-minifier: measured on this agent (2026-12),
+    python-minifier 3.4 packs to 10,559 characters against 10,369 with this pass, and the
+    script must stay 500 characters under the API's 16,384 limit with every option.
+
     Only where it cannot change what the program does: functions without nested functions,
     lambdas, classes, ``global`` or ``nonlocal``; never a name the module or the builtins
     define (a comprehension may read a global), never a parameter some call passes by keyword,
