@@ -234,6 +234,20 @@ def _exists(call: Any, **kwargs: Any) -> dict[str, Any] | None:
         raise
 
 
+def _same_as_backup(
+    client: Any, operation: str, existing: dict[str, Any] | None, spec: dict[str, Any], what: str
+) -> bool:
+    """True when ``what`` exists as the backup describes it (it is used as it is); False when
+    it does not exist. Raises :class:`RestoreRefused` when a different one has its name."""
+    if existing is None:
+        return False
+    if _accepted(client, operation, existing) != spec:
+        raise RestoreRefused(
+            f"a different {what} exists: restore never changes a resource it did not create"
+        )
+    return True
+
+
 def _model_line(spec: dict[str, Any]) -> str:
     containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else []
     containers += spec.get("Containers", [])
@@ -304,12 +318,7 @@ def restore(aws: Aws, saved: dict[str, Any], apply: bool, wait_minutes: float = 
     for model in saved["models"]:
         spec = model["spec"]
         existing = _exists(client.describe_model, ModelName=spec["ModelName"])
-        if existing is not None:
-            if _accepted(client, "CreateModel", existing) != spec:
-                raise RestoreRefused(
-                    f"a different model named {spec['ModelName']} exists: restore never "
-                    "changes a resource it did not create"
-                )
+        if _same_as_backup(client, "CreateModel", existing, spec, f"model {spec['ModelName']}"):
             done.append(f"model {spec['ModelName']}: exists, used as it is")
             continue
         done.append(f"model {spec['ModelName']}: {verb} ({_model_line(spec)})")
@@ -319,12 +328,8 @@ def restore(aws: Aws, saved: dict[str, Any], apply: bool, wait_minutes: float = 
     existing = _exists(
         client.describe_endpoint_config, EndpointConfigName=spec["EndpointConfigName"]
     )
-    if existing is not None:
-        if _accepted(client, "CreateEndpointConfig", existing) != spec:
-            raise RestoreRefused(
-                f"a different endpoint configuration named {spec['EndpointConfigName']} "
-                "exists: restore never changes a resource it did not create"
-            )
+    what = f"endpoint configuration {spec['EndpointConfigName']}"
+    if _same_as_backup(client, "CreateEndpointConfig", existing, spec, what):
         done.append(f"endpoint configuration {spec['EndpointConfigName']}: exists, used as it is")
     else:
         done.append(

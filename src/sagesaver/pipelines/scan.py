@@ -69,21 +69,29 @@ def _endpoint_activity(
     activity: dict[str, Activity | None] = {}
     for name in sorted(names):
         variants = tuple(sorted(dims.get(name, ())))
-        try:
-            total = read.total((name, v) for v in variants)
-        except metrics.UnreadableMetrics as exc:
-            errors.append(_unreadable(region, name, exc))
-            activity[name] = None
-            continue
-        activity[name] = Activity(
-            invocations=total, window_hours=window_hours, variants_seen=variants
+        total = _total(read, region, name, variants, errors)
+        activity[name] = (
+            None
+            if total is None
+            else Activity(invocations=total, window_hours=window_hours, variants_seen=variants)
         )
     return activity
 
 
-def _unreadable(region: str, name: str, exc: metrics.UnreadableMetrics) -> ScanError:
-    """The error of an endpoint whose metrics came back incomplete: unknown, never idle."""
-    return ScanError(region, "GetMetricData", str(exc), name, "IncompleteData")
+def _total(
+    read: metrics.InvocationSums,
+    region: str,
+    name: str,
+    variants: Sequence[str],
+    errors: list[ScanError],
+) -> float | None:
+    """The endpoint's invocations over ``variants``; None, with an error for the endpoint,
+    when any of them came back incomplete (unknown, never idle)."""
+    try:
+        return read.total((name, v) for v in variants)
+    except metrics.UnreadableMetrics as exc:
+        errors.append(ScanError(region, "GetMetricData", str(exc), name, "IncompleteData"))
+        return None
 
 
 def _recheck_unlisted_variants(
@@ -121,14 +129,15 @@ def _recheck_unlisted_variants(
         act = activity[name]
         if act is None:
             continue
-        try:
-            total = read.total((name, v) for v in variants)
-        except metrics.UnreadableMetrics as exc:
-            errors.append(_unreadable(region, name, exc))
-            activity[name] = None
-            continue
-        activity[name] = replace(
-            act, invocations=act.invocations + total, variants_seen=(*act.variants_seen, *variants)
+        total = _total(read, region, name, variants, errors)
+        activity[name] = (
+            None
+            if total is None
+            else replace(
+                act,
+                invocations=act.invocations + total,
+                variants_seen=(*act.variants_seen, *variants),
+            )
         )
 
 
