@@ -31,7 +31,11 @@ def test_render_then_preview_apply_and_delete(cli: Cli, sim: Simulator, tmp_path
     )
     assert rendered.exit_code == 0, rendered.stderr
     template, dropped = supported_by_moto(json.loads(rendered.stdout))
-    assert dropped <= {"AWS::Scheduler::Schedule", "AWS::SNS::Subscription"}
+    assert dropped <= {
+        "AWS::Scheduler::Schedule",
+        "AWS::SNS::Subscription",
+        "AWS::CloudWatch::Alarm",
+    }
     path = tmp_path / "template.json"
     path.write_text(json.dumps(template))
     archive = io.BytesIO()

@@ -21,6 +21,7 @@ from sagesaver.core.policy import Policy, parse_policy
 from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.deploy.package import RUNTIME
 from sagesaver.deploy.template import (
+    DEAD_LETTER_ACTIONS,
     EXTRA_ACTIONS,
     FUNCTIONS,
     IDLE_SCAN,
@@ -30,6 +31,7 @@ from sagesaver.deploy.template import (
     SCHEDULER_ROLE,
     TABLE,
     TOPIC,
+    TOPIC_KEY_ACTIONS,
     UNSCOPED_ACTIONS,
     declared_actions,
     policy_text,
@@ -206,6 +208,8 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
     deletes = chosen.endpoints.action == "delete"
     # The ledger always: it keeps a retried invocation from sending its digest twice.
     expected_scan = {*CAPABILITIES["scan"], *CAPABILITIES["notify"], *LOG_ACTIONS, *LEDGER_ACTIONS}
+    # The topic's own key to publish with, and the dead-letter queue for failed invocations.
+    expected_scan |= {*TOPIC_KEY_ACTIONS, *DEAD_LETTER_ACTIONS}
     if deletes:
         expected_scan |= {*CAPABILITIES["enforce"]}
     got = template_actions({"Resources": {"R": roles[f"{IDLE_SCAN}Role"]}})
@@ -213,7 +217,12 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
     assert sorted(got) == FUNCTIONS[IDLE_SCAN].actions_for(chosen)
     if chosen.schedules:
         got = template_actions({"Resources": {"R": roles[f"{SCHEDULE_TICK}Role"]}})
-        assert got == {*CAPABILITIES["schedule"], *LEDGER_ACTIONS, *LOG_ACTIONS}
+        assert got == {
+            *CAPABILITIES["schedule"],
+            *LEDGER_ACTIONS,
+            *LOG_ACTIONS,
+            *DEAD_LETTER_ACTIONS,
+        }
     scheduler = roles[SCHEDULER_ROLE]
     [invoke] = statements_of(scheduler)
     assert invoke["Action"] == ["lambda:InvokeFunction"]
@@ -266,6 +275,10 @@ def test_resources_are_narrowed(name: str) -> None:
                 assert resources == [{"Ref": TOPIC}]
             elif set(actions) <= set(LEDGER_ACTIONS):
                 assert resources == [{"Fn::GetAtt": [TABLE, "Arn"]}]
+            elif set(actions) <= set(TOPIC_KEY_ACTIONS):
+                assert resources == [{"Fn::GetAtt": ["TopicKey", "Arn"]}]
+            elif set(actions) <= set(DEAD_LETTER_ACTIONS):
+                assert resources == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
             else:
                 assert set(actions) == set(LOG_ACTIONS)
                 assert resources == [{"Fn::GetAtt": [f"{function}LogGroup", "Arn"]}]
@@ -326,7 +339,26 @@ def test_ledger_topic_logs_and_lifecycle_configuration() -> None:
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
     [topic] = resources_of(template, "AWS::SNS::Topic").values()
-    assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # Its own key: CloudWatch alarms cannot publish to a topic under the AWS managed SNS key.
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}
+    [key] = resources_of(template, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    services = [s["Principal"].get("Service") for s in key["Properties"]["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services
+    functions = resources_of(template, "AWS::Lambda::Function")
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {f"{f}ErrorsAlarm" for f in functions}
+    for logical, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Errors")
+        assert props["Dimensions"] == [
+            {"Name": "FunctionName", "Value": {"Ref": logical.removesuffix("ErrorsAlarm")}}
+        ]
+        assert props["AlarmActions"] == [{"Ref": TOPIC}] and props["Threshold"] == 1
+    [queue] = resources_of(template, "AWS::SQS::Queue")
+    for function in functions.values():
+        dead_letters = function["Properties"]["DeadLetterConfig"]["TargetArn"]
+        assert dead_letters == {"Fn::GetAtt": [queue, "Arn"]}
     subscriptions = resources_of(template, "AWS::SNS::Subscription").values()
     assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == [
         "ml-team@example.org",
@@ -554,8 +586,13 @@ def supported_by_moto(template: dict[str, Any]) -> tuple[dict[str, Any], set[str
 def create_stack(sim: Simulator, name: str, stack_name: str = "sagesaver") -> dict[str, str]:
     """The template of policy ``name`` created as a stack on the simulator; its outputs."""
     template, dropped = supported_by_moto(render(name))
-    # moto's CloudFormation has no EventBridge Scheduler and no separate SNS subscriptions.
-    assert dropped <= {"AWS::Scheduler::Schedule", "AWS::SNS::Subscription"}
+    # moto's CloudFormation has no EventBridge Scheduler, no separate SNS subscriptions and
+    # no CloudWatch alarms.
+    assert dropped <= {
+        "AWS::Scheduler::Schedule",
+        "AWS::SNS::Subscription",
+        "AWS::CloudWatch::Alarm",
+    }
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("sagesaver/__init__.py", "")
@@ -582,7 +619,11 @@ def test_stack_creates_on_the_simulator(sim: Simulator, stack: dict[str, str]) -
     table = sim.client("dynamodb", EAST).describe_table(TableName=stack["LedgerTableName"])
     assert [k["AttributeName"] for k in table["Table"]["KeySchema"]] == ["pk", "sk"]
     attributes = sim.client("sns", EAST).get_topic_attributes(TopicArn=stack["TopicArn"])
-    assert attributes["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    made = sim.client("cloudformation", EAST).describe_stack_resources(StackName="sagesaver")
+    physical_ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in made["StackResources"]}
+    # The stack's own key (CloudWatch alarms cannot publish under the AWS managed SNS key).
+    assert attributes["Attributes"]["KmsMasterKeyId"] == physical_ids["TopicKey"]
+    assert "DeadLetterQueue" in physical_ids
 
     iam = sim.client("iam", EAST)
     cloudformation = sim.client("cloudformation", EAST)

@@ -70,7 +70,10 @@ RUNTIME = PACKAGE_RUNTIME  # one runtime for the package and the template
 ARCHITECTURES = ("x86_64", "arm64")
 LOG_RETENTION_DAYS = 30
 LIFECYCLE_CONFIG_NAME = "sagesaver-autostop"
-SNS_MANAGED_KEY = "alias/aws/sns"
+# The topic's key: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
+# key for SNS, so the stack makes its own, which lets CloudWatch (and the functions) use it.
+TOPIC_KEY = "TopicKey"
+DEAD_LETTERS = "DeadLetterQueue"
 # Lambda's limit on the total size of a function's environment variables.
 ENV_LIMIT_BYTES = 4096
 # The longest values CloudFormation can substitute: a topic ARN (partition, region, account
@@ -97,10 +100,16 @@ LEDGER_ACTIONS: tuple[str, ...] = (
 )
 LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
 INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
+# Publishing to the topic encrypted with the stack's key needs the key too.
+TOPIC_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
+# A failed asynchronous invocation (after Lambda's retries) lands in the dead-letter queue.
+DEAD_LETTER_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "ledger": LEDGER_ACTIONS,
     "logs": LOG_ACTIONS,
     "invoke": INVOKE_ACTIONS,
+    "topic-key": TOPIC_KEY_ACTIONS,
+    "dead-letter": DEAD_LETTER_ACTIONS,
 }
 
 # Read-only actions that support no resource-level permissions: they need ``Resource: "*"``.
@@ -179,7 +188,10 @@ class FunctionSpec:
         actions = {a for c in self.capabilities_for(policy) for a in CAPABILITIES[c]}
         if self.uses_ledger(policy):
             actions.update(LEDGER_ACTIONS)
+        if "sns:Publish" in actions:
+            actions.update(TOPIC_KEY_ACTIONS)
         actions.update(LOG_ACTIONS)
+        actions.update(DEAD_LETTER_ACTIONS)
         return sorted(actions)
 
 
@@ -296,6 +308,8 @@ def _function_statements(
     publish: list[str] = []
     ledger: list[str] = []
     logs: list[str] = []
+    topic_key: list[str] = []
+    dead_letters: list[str] = []
     for action in spec.actions_for(policy):
         service = action.split(":", 1)[0]
         if action in UNSCOPED_ACTIONS:
@@ -308,6 +322,10 @@ def _function_statements(
             ledger.append(action)
         elif action in LOG_ACTIONS:
             logs.append(action)
+        elif action in TOPIC_KEY_ACTIONS:
+            topic_key.append(action)
+        elif action in DEAD_LETTER_ACTIONS:
+            dead_letters.append(action)
         else:
             raise ValueError(f"{function}: no resource scoping is declared for {action}")
     statements: list[Json] = []
@@ -324,6 +342,8 @@ def _function_statements(
     add("Notify", publish, _ref(TOPIC))
     add("Ledger", ledger, _arn_of(TABLE))
     add("Logs", logs, _arn_of(_log_group_id(function)))
+    add("TopicKey", topic_key, _arn_of(TOPIC_KEY))
+    add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
     return statements
 
 
@@ -546,9 +566,67 @@ def _function_resources(
                 "Timeout": spec.timeout_s,
                 # One run at a time: a slow run and the next scheduled one never overlap.
                 "ReservedConcurrentExecutions": 1,
+                "DeadLetterConfig": {"TargetArn": _arn_of(DEAD_LETTERS)},
                 "Role": _arn_of(_role_id(function)),
                 "Environment": environment,
             },
+        },
+    }
+
+
+def _topic_key() -> Json:
+    """The topic's KMS key: the account administers it; CloudWatch may use it to publish
+    alarms to the topic (the functions get their own grant in their roles)."""
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    return {
+        "Type": "AWS::KMS::Key",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "Description": "SageSaver: the notification topic's key",
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": account_root},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": list(TOPIC_KEY_ACTIONS),
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}
+                        },
+                    },
+                ],
+            },
+        },
+    }
+
+
+def _errors_alarm(function: str) -> Json:
+    """An alarm that tells the topic when a run of ``function`` failed (it raises then)."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": f"SageSaver: a run of {function} failed; see its log group",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": _ref(function)}],
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [_ref(TOPIC)],
         },
     }
 
@@ -582,9 +660,14 @@ def render_template(
     functions = [IDLE_SCAN] + ([SCHEDULE_TICK] if policy.schedules else [])
 
     resources: dict[str, Json] = {
+        TOPIC_KEY: _topic_key(),
+        DEAD_LETTERS: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
+        },
         TOPIC: {
             "Type": "AWS::SNS::Topic",
-            "Properties": {"DisplayName": "SageSaver", "KmsMasterKeyId": SNS_MANAGED_KEY},
+            "Properties": {"DisplayName": "SageSaver", "KmsMasterKeyId": _ref(TOPIC_KEY)},
         },
     }
     for address in addresses:
@@ -631,6 +714,8 @@ def render_template(
                 runtime,
             )
         )
+    for function in functions:
+        resources[f"{function}ErrorsAlarm"] = _errors_alarm(function)
     resources[SCHEDULER_ROLE] = _role(
         "scheduler.amazonaws.com",
         "sagesaver-invoke",
