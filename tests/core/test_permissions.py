@@ -1,11 +1,27 @@
+"""The IAM policy `sagesaver permissions` prints: exactly the declared actions, each scoped to
+what it acts on, checked by parliament (AWS's IAM definitions) and by rule."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from sagesaver.core.permissions import CAPABILITIES, actions_for, policy_document
+import pytest
+from parliament import analyze_policy_string
+
+from sagesaver.core.permissions import (
+    CAPABILITIES,
+    UNSCOPED_ACTIONS,
+    actions_for,
+    is_read_only,
+    scoped_document,
+)
+from tests.conftest import Cli
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+TOPIC = "arn:aws:sns:us-east-1:123456789012:admins"
+EVERYTHING = list(CAPABILITIES)
 
 
 def test_the_readme_lists_every_declared_action() -> None:
@@ -18,9 +34,81 @@ def test_the_readme_lists_every_declared_action() -> None:
     assert missing == []
 
 
-def test_policy_document_is_exact_and_has_no_wildcard_actions() -> None:
-    document = json.loads(policy_document(["scan", "notify"]))
-    [statement] = document["Statement"]
-    assert statement["Action"] == actions_for(["scan", "notify"])
-    assert "sns:Publish" in statement["Action"]
-    assert not any("*" in action for action in statement["Action"])
+def document(**options: Any) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "regions": ["us-east-1", "eu-west-1"],
+        "account": "123456789012",
+        "topic_arn": TOPIC,
+        "delete_config": True,
+    }
+    return scoped_document(EVERYTHING, **{**defaults, **options})
+
+
+def by_action(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a: s for s in doc["Statement"] for a in s["Action"]}
+
+
+def test_parliament_finds_nothing_and_would_find_the_old_star_policy() -> None:
+    assert analyze_policy_string(json.dumps(document())).findings == []
+    everything_on_star = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions_for(EVERYTHING), "Resource": "*"}],
+    }
+    assert analyze_policy_string(json.dumps(everything_on_star)).findings != []
+
+
+def test_exactly_the_declared_actions_and_no_write_on_star() -> None:
+    doc = document()
+    granted = sorted(by_action(doc))
+    assert granted == actions_for(EVERYTHING)
+    for statement in doc["Statement"]:
+        assert not any("*" in action for action in statement["Action"])
+        if statement["Resource"] == "*":
+            assert set(statement["Action"]) <= UNSCOPED_ACTIONS | {"organizations:ListAccounts"}
+            assert all(is_read_only(a) for a in statement["Action"]), statement
+
+
+def test_each_grant_is_scoped_to_what_it_acts_on() -> None:
+    grants = by_action(document())
+    assert grants["sns:Publish"]["Resource"] == TOPIC
+    assert grants["sts:AssumeRole"]["Resource"] == "arn:aws:iam::*:role/SageSaverExecution"
+    pass_role = grants["iam:PassRole"]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    assert pass_role["Resource"] == "arn:aws:iam::123456789012:role/*"
+    deletes = grants["sagemaker:DeleteEndpoint"]["Resource"]
+    assert "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/*" in deletes
+    assert all(r.startswith("arn:aws:sagemaker:") for r in deletes)
+    scaling = grants["application-autoscaling:RegisterScalableTarget"]
+    assert scaling["Condition"] == {
+        "StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}
+    }
+
+
+def test_delete_config_is_granted_only_when_the_policy_deletes_configurations() -> None:
+    assert "sagemaker:DeleteEndpointConfig" in by_action(document(delete_config=True))
+    assert "sagemaker:DeleteEndpointConfig" not in by_action(document(delete_config=False))
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_every_partition_gets_its_own_arns(cli: Cli, region: str, partition: str) -> None:
+    result = cli("permissions", "--region", region, "--account", "123456789012")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    arns = [
+        r
+        for s in doc["Statement"]
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+        if r != "*"
+    ]
+    assert arns and all(r.startswith(f"arn:{partition}:") for r in arns)
+
+
+def test_bad_permissions_input_exits_2(cli: Cli) -> None:
+    mixed = cli("permissions", "--region", "cn-north-1", "--region", "us-east-1")
+    assert mixed.exit_code == 2 and "several partitions" in mixed.stderr
+    account = cli("permissions", "--account", "12")
+    assert account.exit_code == 2 and "12 digits" in account.stderr

@@ -7,8 +7,8 @@ declared here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+from typing import Any
 
 SCAN: tuple[str, ...] = (
     "sagemaker:ListEndpoints",
@@ -94,25 +94,166 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Read-only actions that support no resource-level permissions: they need ``Resource: "*"``.
+UNSCOPED_ACTIONS = frozenset(
+    {
+        "sagemaker:ListEndpoints",
+        "sagemaker:ListNotebookInstances",
+        "sagemaker:ListNotebookInstanceLifecycleConfigs",
+        "sagemaker:ListDomains",
+        "sagemaker:ListApps",
+        "sagemaker:ListSpaces",
+        "cloudwatch:ListMetrics",
+        "cloudwatch:GetMetricData",
+        "tag:GetResources",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:DescribeScheduledActions",
+        "ec2:DescribeRegions",
+        "pricing:GetProducts",
+    }
+)
+# The SageMaker resource types each action is used on; others get every type (``*``) of the
+# account and regions.
+SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    "sagemaker:DescribeEndpoint": ("endpoint",),
+    "sagemaker:DeleteEndpoint": ("endpoint",),
+    "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
+    "sagemaker:DeleteEndpointConfig": ("endpoint-config",),
+    "sagemaker:DescribeModel": ("model",),
+    "sagemaker:AddTags": ("endpoint", "endpoint-config"),
+    "sagemaker:DeleteTags": ("endpoint",),
+    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model"),
+    "sagemaker:StartNotebookInstance": ("notebook-instance",),
+    "sagemaker:StopNotebookInstance": ("notebook-instance",),
+    "sagemaker:DescribeNotebookInstance": ("notebook-instance",),
+    "sagemaker:UpdateNotebookInstance": ("notebook-instance",),
+    "sagemaker:DescribeApp": ("app",),
+    "sagemaker:DeleteApp": ("app",),
+    "sagemaker:DescribeDomain": ("domain",),
+    "sagemaker:DescribeSpace": ("space",),
+    "sagemaker:CreateModel": ("model",),
+    "sagemaker:CreateEndpointConfig": ("endpoint-config",),
+    "sagemaker:CreateEndpoint": ("endpoint", "endpoint-config"),
+    "sagemaker:UpdateEndpointWeightsAndCapacities": ("endpoint",),
+    "sagemaker:DescribeNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
+    "sagemaker:CreateNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
+    "sagemaker:UpdateNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
+}
+# Application Auto Scaling changes are scoped to scalable targets, and to SageMaker's.
+AUTOSCALING_WRITES = frozenset(
+    {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:PutScheduledAction",
+    }
+)
+# What each capability can change, as `sagesaver permissions --help` and the README say it.
+CHANGES: dict[str, str] = {
+    "scan": "nothing (reads only)",
+    "notify": "publishes to the notification topic",
+    "schedule": "starts and stops notebook instances",
+    "lifecycle": "creates and updates lifecycle configurations, attaches them (stop/start)",
+    "enforce": "tags and deletes endpoints (and their configurations with delete_config)",
+    "restore": "creates models, endpoint configurations, endpoints and their auto scaling",
+    "studio": "deletes Studio apps",
+    "fan-out": "nothing itself: assumes the member role",
+    "all-regions": "nothing (reads only)",
+    "live-prices": "nothing (reads only)",
+}
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def scoped_document(
+    capabilities: Iterable[str],
+    regions: Iterable[str] = ("*",),
+    account: str = "*",
+    partition: str = "aws",
+    topic_arn: str | None = None,
+    role_name: str = "SageSaverExecution",
+    delete_config: bool = False,
+) -> dict[str, Any]:
+    """An IAM policy granting exactly what ``capabilities`` need, each action scoped to the
+    resources it acts on: writes never on ``*``; ``iam:PassRole`` only to SageMaker;
+    ``sts:AssumeRole`` only on the member role; ``sns:Publish`` only on the topic."""
+    actions = set(actions_for(capabilities))
+    if not delete_config:
+        actions.discard("sagemaker:DeleteEndpointConfig")
+    regions = sorted(set(regions)) or ["*"]
+    statements: list[dict[str, Any]] = []
+
+    def add(sid: str, chosen: set[str], resource: Any, condition: Any = None) -> None:
+        if chosen:
+            statement: dict[str, Any] = {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": sorted(chosen),
+                "Resource": resource,
+            }
+            if condition:
+                statement["Condition"] = condition
+            statements.append(statement)
+
+    def sagemaker_arns(chosen: set[str]) -> list[str]:
+        types = sorted({t for a in chosen for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",))})
+        return [
+            f"arn:{partition}:sagemaker:{region}:{account}:{t if t == '*' else t + '/*'}"
+            for region in regions
+            for t in types
+        ]
+
+    unscoped = {a for a in actions if a in UNSCOPED_ACTIONS or a == "organizations:ListAccounts"}
+    sagemaker = {a for a in actions - unscoped if a.startswith("sagemaker:")}
+    add("ReadOnlyNoResourceLevel", unscoped, "*")
+    add("SageMakerRead", {a for a in sagemaker if is_read_only(a)}, sagemaker_arns(sagemaker))
+    changes = {a for a in sagemaker if not is_read_only(a)}
+    add("SageMakerChange", changes, sagemaker_arns(changes))
+    add(
+        "AutoScalingSageMakerVariants",
+        actions & AUTOSCALING_WRITES,
+        [
+            f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*"
+            for region in regions
+        ],
+        {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}},
+    )
+    topic = topic_arn or f"arn:{partition}:sns:{regions[0]}:{account}:*"
+    add("Notify", actions & {"sns:Publish"}, topic)
+    add(
+        "AssumeMemberRole",
+        actions & {"sts:AssumeRole"},
+        f"arn:{partition}:iam::*:role/{role_name}",
+    )
+    add(
+        "PassModelRoleToSageMaker",
+        actions & {"iam:PassRole"},
+        f"arn:{partition}:iam::{account}:role/*",
+        {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    )
+    done = {a for s in statements for a in s["Action"]}
+    missing = actions - done
+    if missing:  # every declared action must have a scoping rule
+        raise ValueError(f"no resource scoping is declared for {sorted(missing)}")
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def is_read_only(action: str) -> bool:
+    """Describe, List and Get actions change nothing."""
+    verb = action.split(":", 1)[1]
+    return verb.startswith(("Describe", "List", "Get"))
+
+
 def actions_for(capabilities: Iterable[str]) -> list[str]:
     """The sorted, de-duplicated IAM actions of the named capabilities."""
     actions: set[str] = set()
     for name in capabilities:
         actions.update(CAPABILITIES[name])
     return sorted(actions)
-
-
-def policy_document(capabilities: Iterable[str]) -> str:
-    """An IAM policy document (JSON) granting exactly those actions."""
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "SageSaver",
-                "Effect": "Allow",
-                "Action": actions_for(capabilities),
-                "Resource": "*",
-            }
-        ],
-    }
-    return json.dumps(document, indent=2)

@@ -62,7 +62,12 @@ import yaml
 from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
 from sagesaver.core.errors import InputError
 from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
-from sagesaver.core.permissions import CAPABILITIES
+from sagesaver.core.permissions import (
+    CAPABILITIES,
+    SAGEMAKER_RESOURCE_TYPES,
+    UNSCOPED_ACTIONS,
+    is_read_only,
+)
 from sagesaver.core.policy import Policy
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 
@@ -110,46 +115,6 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "invoke": INVOKE_ACTIONS,
     "topic-key": TOPIC_KEY_ACTIONS,
     "dead-letter": DEAD_LETTER_ACTIONS,
-}
-
-# Read-only actions that support no resource-level permissions: they need ``Resource: "*"``.
-UNSCOPED_ACTIONS = frozenset(
-    {
-        "sagemaker:ListEndpoints",
-        "sagemaker:ListNotebookInstances",
-        "sagemaker:ListNotebookInstanceLifecycleConfigs",
-        "sagemaker:ListDomains",
-        "sagemaker:ListApps",
-        "sagemaker:ListSpaces",
-        "cloudwatch:ListMetrics",
-        "cloudwatch:GetMetricData",
-        "tag:GetResources",
-        "application-autoscaling:DescribeScalableTargets",
-        "application-autoscaling:DescribeScalingPolicies",
-        "application-autoscaling:DescribeScheduledActions",
-        "ec2:DescribeRegions",
-        "pricing:GetProducts",
-    }
-)
-# The SageMaker resource types each action is used on; others get every type (``*``) of the
-# account and regions.
-SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    "sagemaker:DescribeEndpoint": ("endpoint",),
-    "sagemaker:DeleteEndpoint": ("endpoint",),
-    "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
-    "sagemaker:DeleteEndpointConfig": ("endpoint-config",),
-    "sagemaker:DescribeModel": ("model",),
-    "sagemaker:AddTags": ("endpoint", "endpoint-config"),
-    "sagemaker:DeleteTags": ("endpoint",),
-    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model"),
-    "sagemaker:StartNotebookInstance": ("notebook-instance",),
-    "sagemaker:StopNotebookInstance": ("notebook-instance",),
-    "sagemaker:DescribeNotebookInstance": ("notebook-instance",),
-    "sagemaker:UpdateNotebookInstance": ("notebook-instance",),
-    "sagemaker:DescribeApp": ("app",),
-    "sagemaker:DeleteApp": ("app",),
-    "sagemaker:DescribeDomain": ("domain",),
-    "sagemaker:DescribeSpace": ("space",),
 }
 
 Tick = Literal["boundaries", "rate"]
@@ -293,11 +258,6 @@ def _sagemaker_arns(actions: Iterable[str], regions: Sequence[str]) -> list[Json
     ]
 
 
-def _is_read_only(action: str) -> bool:
-    verb = action.split(":", 1)[1]
-    return verb.startswith(("Describe", "List", "Get"))
-
-
 def _function_statements(
     function: str, spec: FunctionSpec, policy: Policy, regions: Sequence[str]
 ) -> list[Json]:
@@ -315,7 +275,7 @@ def _function_statements(
         if action in UNSCOPED_ACTIONS:
             unscoped.append(action)
         elif service == "sagemaker":
-            (sagemaker_read if _is_read_only(action) else sagemaker_write).append(action)
+            (sagemaker_read if is_read_only(action) else sagemaker_write).append(action)
         elif action == "sns:Publish":
             publish.append(action)
         elif action in LEDGER_ACTIONS:
