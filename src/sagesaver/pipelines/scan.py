@@ -16,7 +16,7 @@ from sagesaver.aws import inventory, metrics, tags
 from sagesaver.aws import notify as aws_notify
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.core.digest import Message, build_digest, digest_is_due, digest_keys
+from sagesaver.core.digest import REPORTED, Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import (
     Action,
@@ -390,7 +390,10 @@ def notify_idle(
         outcome.applied = True  # sent by an earlier attempt of this same run
         return outcome
     keys = digest_keys(result.decisions)
-    kinds = ",".join(sorted({d.resource.kind.value for d in result.decisions}))
+    # One stream of digests per topic and kind of resource reported (endpoints, Studio apps).
+    kinds = ",".join(
+        sorted({d.resource.kind.value for d in result.decisions if d.action in REPORTED})
+    )
     scope = f"{topic}|{kinds}"
     if ledger is not None:
         due, why = digest_is_due(
