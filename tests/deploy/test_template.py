@@ -9,6 +9,7 @@ import json
 import re
 import zipfile
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -781,3 +782,28 @@ def test_deleting_idle_endpoints_with_the_deployed_configuration(
     assert operations_are_granted(used, FUNCTIONS[IDLE_SCAN].actions_for(chosen)) == []
     items = sim.client("dynamodb", EAST).scan(TableName=outputs["LedgerTableName"])["Items"]
     assert {i["pk"]["S"] for i in items} >= {"backup", "entry"}
+
+
+def test_a_policy_that_names_its_ledger_table_shares_it_with_the_stack(tmp_path: Path) -> None:
+    """The team's table: the stack creates none, grants on that one, and its functions and
+    every laptop running the same policy use it (so restore finds the Lambda's backups)."""
+    shared = parse_policy(PLAIN + "ledger: dynamodb://eu-west-1/team-ledger\n", "shared")
+    template = render_template(shared, BUCKET, KEY, list(EMAILS))
+    assert resources_of(template, "AWS::DynamoDB::Table") == {}
+    for function in resources_of(template, "AWS::Lambda::Function").values():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["SAGESAVER_LEDGER"] == "dynamodb://eu-west-1/team-ledger"
+    grants = [
+        s
+        for role in resources_of(template, "AWS::IAM::Role").values()
+        for s in statements_of(role)
+        if s.get("Sid") == "Ledger"
+    ]
+    table = "arn:${AWS::Partition}:dynamodb:eu-west-1:${AWS::AccountId}:table/team-ledger"
+    assert grants and all(s["Resource"] == {"Fn::Sub": table} for s in grants)
+    assert template["Outputs"]["LedgerTableName"]["Value"] == "team-ledger"
+    from cfnlint.api import ManualArgs, lint_file
+
+    path = tmp_path / "shared.json"
+    path.write_text(json.dumps(template, indent=2))
+    assert lint_file(path, ManualArgs(regions=[EAST, "eu-central-1"])) == []

@@ -175,12 +175,25 @@ def parse_at(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def open_ledger_or_fail(spec: str | None, read_only: bool = False) -> Ledger:
-    """The ledger of ``--ledger``; with ``read_only``, a missing one reads as empty and no file
-    is created."""
+def open_ledger_or_fail(
+    spec: str | None, read_only: bool = False, policy: Policy | None = None
+) -> Ledger:
+    """The ledger of ``--ledger``, else the policy's ``ledger``, else the default file; with
+    ``read_only``, a missing file reads as empty and none is created."""
     from sagesaver.ledger import open_ledger
 
+    setting = "--ledger"
+    if spec is None and policy is not None and policy.ledger is not None:
+        spec, setting = policy.ledger, "policy: ledger"
     try:
-        return open_ledger(spec, read_only=read_only)
+        return open_ledger(spec, read_only=read_only, setting=setting)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+
+
+def load_policy_or_fail(policy_file: Path | None) -> Policy:
+    """The policy file (no AWS call), or exit 2 naming what is wrong."""
+    try:
+        return load_policy(policy_file)
     except InputError as exc:
         raise fail(str(exc)) from exc

@@ -16,8 +16,10 @@ from sagesaver.cli.common import (
     LedgerOpt,
     Output,
     OutputOpt,
+    PolicyOpt,
     app,
     fail,
+    load_policy_or_fail,
     open_ledger_or_fail,
     parse_at,
 )
@@ -31,10 +33,12 @@ from sagesaver.render.commands import render_restore
 def backups_command(
     name: Annotated[str | None, typer.Argument(help="Only backups of this endpoint.")] = None,
     ledger_path: LedgerOpt = None,
+    policy_file: PolicyOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """List the backups taken before deletions."""
-    found = open_ledger_or_fail(ledger_path, read_only=True).backups(name)
+    """List the backups taken before deletions (in --ledger, else the policy's ledger)."""
+    policy = load_policy_or_fail(policy_file)
+    found = open_ledger_or_fail(ledger_path, read_only=True, policy=policy).backups(name)
     rows = [
         {
             "id": b.id,
@@ -69,6 +73,7 @@ def restore_command(
         str | None, typer.Option("--backup", help="A backup id (default: the newest).")
     ] = None,
     ledger_path: LedgerOpt = None,
+    policy_file: PolicyOpt = None,
     apply: Annotated[bool, typer.Option("--apply", help="Recreate (default: dry run).")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -76,7 +81,8 @@ def restore_command(
     tags, and auto scaling; whatever still exists is left as it is."""
     from sagesaver.pipelines.restore import choose_backup, restore_backup
 
-    ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
+    policy = load_policy_or_fail(policy_file)
+    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
     aws = Aws()
     try:
         backup = choose_backup(aws, ledger, name, region, backup_id)
@@ -94,15 +100,17 @@ def savings_command(
     ] = None,
     by: Annotated[str, typer.Option("--by", help="Also total by this tag (e.g. team).")] = "team",
     ledger_path: LedgerOpt = None,
+    policy_file: PolicyOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
+    policy = load_policy_or_fail(policy_file)
     from sagesaver.core.savings import off_intervals, totals_by
 
     start = parse_at(since) if since else None
     now = datetime.now(timezone.utc)
     intervals = off_intervals(
-        open_ledger_or_fail(ledger_path, read_only=True).entries(), now, start
+        open_ledger_or_fail(ledger_path, read_only=True, policy=policy).entries(), now, start
     )
     groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
     totals = {label: totals_by(intervals, key) for label, key in groups.items()}

@@ -68,7 +68,7 @@ def report_command(
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
     aws, policy, regions = prepare(policy_file, region, all_regions)
-    entries = open_ledger_or_fail(ledger_path, read_only=True).entries()
+    entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy).entries()
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now, Pricer(), show_progress)
     backtest = None

@@ -88,7 +88,7 @@ def run_command(
         )
     # The ledger keeps the announcements and which digest went out last (an unchanged idle set
     # is not re-sent every run). A dry run reads it, but never creates one.
-    ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
+    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name

@@ -142,7 +142,11 @@ def schedule_run_command(
     aws, policy, regions = prepare(policy_file, region, all_regions)
     only = _only_schedules(policy, schedule)
     try:
-        ledger = open_ledger(ledger_path, read_only=not apply) if (apply or ledger_path) else None
+        spec = ledger_path or policy.ledger
+        setting = "--ledger" if ledger_path else "policy: ledger"
+        ledger = (
+            open_ledger(spec, read_only=not apply, setting=setting) if (apply or spec) else None
+        )
     except InputError as exc:
         raise fail(str(exc)) from exc
     result = schedule_run(aws, regions, policy, moment, apply, ledger, only)

@@ -43,7 +43,7 @@ def studio_command(
     aws, policy, regions = prepare(policy_file, region, all_regions)
     ledger = None
     if policy.studio_apps.action == "delete":
-        ledger = open_ledger_or_fail(ledger_path, read_only=not apply)
+        ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
     if apply and policy.notify.sns_topic_arn is None:
         raise fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)

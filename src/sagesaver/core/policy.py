@@ -155,6 +155,9 @@ class NotifyPolicy(_Strict):
         return match.group("region") if match else None
 
 
+LEDGER_TABLE_RE = re.compile(
+    r"^dynamodb://(?:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)/)?(?P<table>[A-Za-z0-9_.-]{3,255})$"
+)
 SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -258,6 +261,27 @@ class Policy(_Strict):
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
+    # Where the team's ledger is (a path, or dynamodb://[REGION/]TABLE): every command given
+    # this policy uses it unless --ledger says otherwise, and the deployed stack's table is it.
+    ledger: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value:
+            return value
+        if not LEDGER_TABLE_RE.match(value):
+            raise ValueError(
+                f"{value!r}: use a file path or dynamodb://[REGION/]TABLE "
+                "(a table name: 3 to 255 letters, digits, '_', '-', '.')"
+            )
+        return value
+
+    @property
+    def ledger_table(self) -> str | None:
+        """The DynamoDB table the policy's ledger names, if it names one."""
+        match = LEDGER_TABLE_RE.match(self.ledger or "")
+        return match.group("table") if match else None
 
     @field_validator("schedules")
     @classmethod

@@ -68,7 +68,7 @@ from sagesaver.core.permissions import (
     UNSCOPED_ACTIONS,
     is_read_only,
 )
-from sagesaver.core.policy import Policy
+from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 
 RUNTIME = PACKAGE_RUNTIME  # one runtime for the package and the template
@@ -300,7 +300,7 @@ def _function_statements(
     add("SageMakerRead", sagemaker_read, _sagemaker_arns(sagemaker_read, regions))
     add("SageMakerChange", sagemaker_write, _sagemaker_arns(sagemaker_write, regions))
     add("Notify", publish, _ref(TOPIC))
-    add("Ledger", ledger, _arn_of(TABLE))
+    add("Ledger", ledger, _ledger_arn(policy))
     add("Logs", logs, _arn_of(_log_group_id(function)))
     add("TopicKey", topic_key, _arn_of(TOPIC_KEY))
     add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
@@ -459,13 +459,54 @@ def _tick_schedules(policy: Policy, tick: Tick, tick_minutes: int) -> dict[str, 
     return schedules
 
 
+def _ledger_table() -> Json:
+    """The stack's own ledger table (when the policy names none)."""
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        # The ledger holds the backups that `sagesaver restore` needs: keep it.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+
+
+def _ledger_arn(policy: Policy) -> Any:
+    """The ledger table's ARN: the team's table the policy names, else the stack's own."""
+    table = policy.ledger_table
+    if table is None:
+        return _arn_of(TABLE)
+    match = LEDGER_TABLE_RE.match(policy.ledger or "")
+    region = (match.group("region") if match else None) or "${AWS::Region}"
+    return _sub(f"arn:${{AWS::Partition}}:dynamodb:{region}:${{AWS::AccountId}}:table/{table}")
+
+
+def _ledger_setting(policy: Policy) -> Any:
+    """SAGESAVER_LEDGER: the policy's DynamoDB ledger (a team shares it with the laptops that
+    run the same policy), else the stack's own table."""
+    if policy.ledger_table is not None:
+        return policy.ledger
+    return _sub(f"dynamodb://${{{TABLE}}}")
+
+
 def _environment(policy: Policy, text: str) -> Json:
     """The functions' environment; raises when it could exceed Lambda's 4 KB."""
     regions: Any = ",".join(policy.regions) if policy.regions else _ref("AWS::Region")
     variables: Json = {
         "SAGESAVER_POLICY": _sub(text),
         "SAGESAVER_APPLY": "true",
-        "SAGESAVER_LEDGER": _sub(f"dynamodb://${{{TABLE}}}"),
+        "SAGESAVER_LEDGER": _ledger_setting(policy),
         "SAGESAVER_REGIONS": regions,
     }
     policy_bytes = len(text.encode("utf-8")) - len(f"${{{TOPIC}}}") + TOPIC_ARN_MAX
@@ -635,25 +676,8 @@ def render_template(
             "Type": "AWS::SNS::Subscription",
             "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
         }
-    resources[TABLE] = {
-        "Type": "AWS::DynamoDB::Table",
-        # The ledger holds the backups that `sagesaver restore` needs: keep it.
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "AttributeDefinitions": [
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        },
-    }
+    if policy.ledger_table is None:
+        resources[TABLE] = _ledger_table()
     resources[LIFECYCLE] = {
         "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
         "Properties": {
@@ -696,7 +720,10 @@ def render_template(
 
     outputs: dict[str, Json] = {
         "TopicArn": {"Description": "The notification topic", "Value": _ref(TOPIC)},
-        "LedgerTableName": {"Description": "The ledger table", "Value": _ref(TABLE)},
+        "LedgerTableName": {
+            "Description": "The ledger table",
+            "Value": policy.ledger_table or _ref(TABLE),
+        },
     }
     for function in functions:
         outputs[f"{function}Arn"] = {
