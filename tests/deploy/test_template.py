@@ -213,6 +213,9 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
     expected_scan |= {*TOPIC_KEY_ACTIONS, *DEAD_LETTER_ACTIONS}
     if deletes:
         expected_scan |= {*CAPABILITIES["enforce"]}
+        # Configurations are deleted only with delete_config: true.
+        if not chosen.endpoints.delete_config:
+            expected_scan.discard("sagemaker:DeleteEndpointConfig")
     got = template_actions({"Resources": {"R": roles[f"{IDLE_SCAN}Role"]}})
     assert got == expected_scan
     assert sorted(got) == FUNCTIONS[IDLE_SCAN].actions_for(chosen)
@@ -294,7 +297,7 @@ def test_resources_are_narrowed(name: str) -> None:
                 "sagemaker:AddTags",
                 "sagemaker:DeleteTags",
                 "sagemaker:DeleteEndpoint",
-                "sagemaker:DeleteEndpointConfig",
+                *(["sagemaker:DeleteEndpointConfig"] if chosen.endpoints.delete_config else []),
             }
             if chosen.endpoints.action == "delete"
             else set(),
@@ -807,3 +810,56 @@ def test_a_policy_that_names_its_ledger_table_shares_it_with_the_stack(tmp_path:
     path = tmp_path / "shared.json"
     path.write_text(json.dumps(template, indent=2))
     assert lint_file(path, ManualArgs(regions=[EAST, "eu-central-1"])) == []
+
+
+def _concrete(value: Any) -> Any:
+    """A role policy with CloudFormation's intrinsics resolved as in one account and region."""
+    if isinstance(value, dict):
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            for name, concrete in {
+                "${AWS::Partition}": "aws",
+                "${AWS::Region}": EAST,
+                "${AWS::AccountId}": "123456789012",
+                "${AWS::StackName}": "sagesaver",
+            }.items():
+                text = text.replace(name, concrete)
+            return text
+        if "Ref" in value:
+            return f"arn:aws:sns:{EAST}:123456789012:{value['Ref']}"
+        if "Fn::GetAtt" in value:
+            logical = value["Fn::GetAtt"][0]
+            kinds = {TABLE: "dynamodb", "TopicKey": "kms", "DeadLetterQueue": "sqs"}
+            service = kinds.get(logical, "logs" if logical.endswith("LogGroup") else "lambda")
+            return {
+                "dynamodb": f"arn:aws:dynamodb:{EAST}:123456789012:table/{logical}",
+                "kms": f"arn:aws:kms:{EAST}:123456789012:key/{logical}",
+                "sqs": f"arn:aws:sqs:{EAST}:123456789012:{logical}",
+                # A log group's Arn attribute ends with ":*" (its streams).
+                "logs": f"arn:aws:logs:{EAST}:123456789012:log-group:{logical}:*",
+                "lambda": f"arn:aws:lambda:{EAST}:123456789012:function:{logical}",
+            }[service]
+        return {k: _concrete(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_concrete(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_parliament_finds_nothing_in_the_roles(variant: str) -> None:
+    from parliament import analyze_policy_string
+
+    template = render(VARIANTS[variant][0], **VARIANTS[variant][1])
+    for logical, role in resources_of(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"]["Policies"]:
+            document = json.dumps(_concrete(inline["PolicyDocument"]))
+            findings = analyze_policy_string(document).findings
+            assert findings == [], (logical, [(f.issue, f.detail) for f in findings])
+
+
+def test_configurations_are_deleted_only_with_delete_config() -> None:
+    kept = parse_policy("endpoints: {action: delete}", "kept")
+    deleted = parse_policy("endpoints: {action: delete, delete_config: true}", "deleted")
+    assert "sagemaker:DeleteEndpointConfig" in FUNCTIONS[IDLE_SCAN].actions_for(deleted)
+    assert "sagemaker:DeleteEndpointConfig" not in FUNCTIONS[IDLE_SCAN].actions_for(kept)
+    assert "sagemaker:DeleteEndpoint" in FUNCTIONS[IDLE_SCAN].actions_for(kept)

@@ -151,6 +151,8 @@ class FunctionSpec:
     def actions_for(self, policy: Policy) -> list[str]:
         """Every IAM action the function's role is granted under ``policy``, sorted."""
         actions = {a for c in self.capabilities_for(policy) for a in CAPABILITIES[c]}
+        if not policy.endpoints.delete_config:  # configurations are kept unless asked
+            actions.discard("sagemaker:DeleteEndpointConfig")
         if self.uses_ledger(policy):
             actions.update(LEDGER_ACTIONS)
         if "sns:Publish" in actions:
