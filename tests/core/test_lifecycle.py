@@ -432,3 +432,21 @@ def test_rendered_script_in_a_sandbox_installs_one_entry_that_runs(tmp_path: Pat
         assert any(seen.path == "/api/kernels" for seen in jupyter.seen)
     finally:
         jupyter.close()
+
+
+def test_both_languages_docs_name_every_agent_option() -> None:
+    """The README and the Chinese guide describe the same options and defaults."""
+    root = Path(__file__).parents[2]
+    english = (root / "README.md").read_text(encoding="utf-8")
+    chinese = (root / "docs" / "autostop.zh-CN.md").read_text(encoding="utf-8")
+    for option in (
+        "--idle-time",
+        "--cpu-threshold",
+        "--gpu-threshold",
+        "--count-connections",
+        "--ignore-connections",
+        "--max-busy-hours",
+        ".sagesaver-keep-alive",
+        "sagemaker:StopNotebookInstance",
+    ):
+        assert option in english and option in chinese, option
