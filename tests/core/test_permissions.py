@@ -112,3 +112,29 @@ def test_bad_permissions_input_exits_2(cli: Cli) -> None:
     assert mixed.exit_code == 2 and "several partitions" in mixed.stderr
     account = cli("permissions", "--account", "12")
     assert account.exit_code == 2 and "12 digits" in account.stderr
+
+
+def test_a_selection_by_tag_becomes_a_resource_tag_condition() -> None:
+    doc = document(tags={"team": "ml", "env": "dev-*", "cost": "$5"})
+    assert analyze_policy_string(json.dumps(doc)).findings == []
+    holding = [s for s in doc["Statement"] if "sagemaker:DeleteEndpoint" in s["Action"]]
+    assert len(holding) == 1  # no other statement lets an endpoint be deleted
+    [selected] = holding
+    assert selected["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/cost": "${$}5", "aws:ResourceTag/team": "ml"},
+        "StringLike": {"aws:ResourceTag/env": "dev-*"},
+    }
+    assert all(r.split(":")[-1] == "endpoint/*" for r in selected["Resource"])
+    untagged_tagging = [
+        r
+        for s in doc["Statement"]
+        if "sagemaker:AddTags" in s["Action"] and "Condition" not in s
+        for r in s["Resource"]
+    ]
+    assert untagged_tagging and not any(r.endswith(":endpoint/*") for r in untagged_tagging)
+
+
+def test_a_glob_iam_cannot_express_keeps_the_plain_grant() -> None:
+    doc = document(tags={"team": "[ab]*"})
+    assert not any("Condition" in s and "sagemaker:DeleteEndpoint" in s["Action"]
+                   for s in doc["Statement"])  # fmt: skip

@@ -863,3 +863,19 @@ def test_configurations_are_deleted_only_with_delete_config() -> None:
     assert "sagemaker:DeleteEndpointConfig" in FUNCTIONS[IDLE_SCAN].actions_for(deleted)
     assert "sagemaker:DeleteEndpointConfig" not in FUNCTIONS[IDLE_SCAN].actions_for(kept)
     assert "sagemaker:DeleteEndpoint" in FUNCTIONS[IDLE_SCAN].actions_for(kept)
+
+
+def test_endpoints_are_changed_only_when_they_carry_the_selected_tags() -> None:
+    template = render("plain")  # selects endpoints by tags: {owner: "${team}"}
+    role = resources_of(template, "AWS::IAM::Role")[f"{IDLE_SCAN}Role"]
+    deleting = [s for s in statements_of(role) if "sagemaker:DeleteEndpoint" in s["Action"]]
+    assert [s["Condition"] for s in deleting] == [
+        {"StringEquals": {"aws:ResourceTag/owner": "${$}{team}"}}  # a literal $ in IAM
+    ]
+    tagging_elsewhere = [
+        r["Fn::Sub"]
+        for s in statements_of(role)
+        if "sagemaker:AddTags" in s["Action"] and "Condition" not in s
+        for r in s["Resource"]
+    ]
+    assert tagging_elsewhere and all(r.endswith(":endpoint-config/*") for r in tagging_elsewhere)

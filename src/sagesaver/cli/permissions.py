@@ -71,6 +71,7 @@ def permissions_command(
         policy.notify.sns_topic_arn,
         role_name,
         policy.endpoints.delete_config,
+        policy.endpoints.tags,
     )
     typer.echo(json.dumps(document, indent=2))
 

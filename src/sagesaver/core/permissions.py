@@ -7,7 +7,7 @@ declared here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 SCAN: tuple[str, ...] = (
@@ -163,6 +163,35 @@ CHANGES: dict[str, str] = {
 }
 
 
+# The changes SageSaver makes only to endpoints the policy selects; when it selects by tag,
+# they can carry the same tags as an IAM condition.
+SELECTED_ENDPOINT_CHANGES = frozenset(
+    {"sagemaker:DeleteEndpoint", "sagemaker:AddTags", "sagemaker:DeleteTags"}
+)
+
+
+def resource_tag_condition(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """``aws:ResourceTag`` conditions equal to the policy's tag selection, or None when there
+    is none, or when a value uses a glob IAM cannot express (``[...]``).
+
+    Globs ``*`` and ``?`` become ``StringLike``; a literal ``$`` is written ``${$}`` (IAM reads
+    ``${...}`` as a policy variable).
+    """
+    if not tags or any("[" in value for value in tags.values()):
+        return None
+    equals: dict[str, str] = {}
+    like: dict[str, str] = {}
+    for key, value in sorted(tags.items()):
+        literal = value.replace("$", "${$}")
+        (like if any(c in value for c in "*?") else equals)[f"aws:ResourceTag/{key}"] = literal
+    condition: dict[str, Any] = {}
+    if equals:
+        condition["StringEquals"] = equals
+    if like:
+        condition["StringLike"] = like
+    return condition
+
+
 def partition_of(region: str) -> str:
     """The AWS partition a region belongs to."""
     if region.startswith("cn-"):
@@ -180,10 +209,12 @@ def scoped_document(
     topic_arn: str | None = None,
     role_name: str = "SageSaverExecution",
     delete_config: bool = False,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """An IAM policy granting exactly what ``capabilities`` need, each action scoped to the
     resources it acts on: writes never on ``*``; ``iam:PassRole`` only to SageMaker;
-    ``sts:AssumeRole`` only on the member role; ``sns:Publish`` only on the topic."""
+    ``sts:AssumeRole`` only on the member role; ``sns:Publish`` only on the topic. When the
+    policy selects endpoints by ``tags``, endpoints are changed only when they carry them."""
     actions = set(actions_for(capabilities))
     if not delete_config:
         actions.discard("sagemaker:DeleteEndpointConfig")
@@ -202,8 +233,12 @@ def scoped_document(
                 statement["Condition"] = condition
             statements.append(statement)
 
-    def sagemaker_arns(chosen: set[str]) -> list[str]:
-        types = sorted({t for a in chosen for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",))})
+    def sagemaker_arns(chosen: set[str], only: set[str] | None = None) -> list[str]:
+        types = sorted(
+            t
+            for t in {t for a in chosen for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",))}
+            if only is None or t in only
+        )
         return [
             f"arn:{partition}:sagemaker:{region}:{account}:{t if t == '*' else t + '/*'}"
             for region in regions
@@ -215,6 +250,19 @@ def scoped_document(
     add("ReadOnlyNoResourceLevel", unscoped, "*")
     add("SageMakerRead", {a for a in sagemaker if is_read_only(a)}, sagemaker_arns(sagemaker))
     changes = {a for a in sagemaker if not is_read_only(a)}
+    condition = resource_tag_condition(tags or {})
+    selected = changes & SELECTED_ENDPOINT_CHANGES
+    if condition is not None and selected:
+        add(
+            "SageMakerChangeSelectedEndpoints",
+            selected,
+            sagemaker_arns(selected, only={"endpoint"}),
+            condition,
+        )
+        tagging = selected & {"sagemaker:AddTags"}  # backup markers on configurations
+        other = {t for a in tagging for t in SAGEMAKER_RESOURCE_TYPES[a]} - {"endpoint"}
+        add("SageMakerTagOtherResources", tagging, sagemaker_arns(tagging, only=other))
+        changes -= selected
     add("SageMakerChange", changes, sagemaker_arns(changes))
     add(
         "AutoScalingSageMakerVariants",

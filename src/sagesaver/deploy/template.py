@@ -65,8 +65,10 @@ from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_st
 from sagesaver.core.permissions import (
     CAPABILITIES,
     SAGEMAKER_RESOURCE_TYPES,
+    SELECTED_ENDPOINT_CHANGES,
     UNSCOPED_ACTIONS,
     is_read_only,
+    resource_tag_condition,
 )
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
@@ -245,11 +247,16 @@ def policy_text(policy: Policy) -> str:
 # --- IAM ------------------------------------------------------------------------------------
 
 
-def _sagemaker_arns(actions: Iterable[str], regions: Sequence[str]) -> list[Json]:
-    """Account- and region-scoped ARNs of the resource types ``actions`` act on."""
+def _sagemaker_arns(
+    actions: Iterable[str], regions: Sequence[str], only: Iterable[str] | None = None
+) -> list[Json]:
+    """Account- and region-scoped ARNs of the resource types ``actions`` act on (``only``
+    those types, when given)."""
     types: set[str] = set()
     for action in actions:
         types.update(SAGEMAKER_RESOURCE_TYPES.get(action, ("*",)))
+    if only is not None:
+        types &= set(only)
     patterns = sorted("*" if t == "*" else f"{t}/*" for t in types)
     if "*" in patterns:
         patterns = ["*"]
@@ -300,7 +307,23 @@ def _function_statements(
 
     add("ReadOnlyNoResourceLevel", unscoped, "*")
     add("SageMakerRead", sagemaker_read, _sagemaker_arns(sagemaker_read, regions))
-    add("SageMakerChange", sagemaker_write, _sagemaker_arns(sagemaker_write, regions))
+    condition = resource_tag_condition(policy.endpoints.tags)
+    selected = [a for a in sagemaker_write if a in SELECTED_ENDPOINT_CHANGES]
+    if condition is None or not selected:
+        add("SageMakerChange", sagemaker_write, _sagemaker_arns(sagemaker_write, regions))
+    else:
+        # Endpoints are changed only when they carry the tags the policy selects by.
+        add(
+            "SageMakerChangeSelectedEndpoints",
+            selected,
+            _sagemaker_arns(selected, regions, only=["endpoint"]),
+        )
+        statements[-1]["Condition"] = condition
+        rest = [a for a in sagemaker_write if a not in selected or a == "sagemaker:AddTags"]
+        other_types = {
+            t for a in rest for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",)) if t != "endpoint"
+        }
+        add("SageMakerChange", rest, _sagemaker_arns(rest, regions, only=other_types))
     add("Notify", publish, _ref(TOPIC))
     add("Ledger", ledger, _ledger_arn(policy))
     add("Logs", logs, _arn_of(_log_group_id(function)))
