@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from sagesaver.aws.errors import AWS_ERRORS
 from sagesaver.core.errors import InputError
+from sagesaver.core.partitions import partition_of, partition_of_arn, role_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -30,6 +32,8 @@ RETRY_MAX_ATTEMPTS = 6
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 MAX_POOL_CONNECTIONS = 32
+# A region to call a partition's regional services from when no region is configured.
+PARTITION_HOME = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
 
 def _env_number(name: str, default: float, low: float, high: float) -> float:
@@ -74,6 +78,7 @@ class Aws:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self._partition: str | None = None
 
     @property
     def default_region(self) -> str | None:
@@ -124,22 +129,39 @@ class Aws:
         client: EC2Client = self.client("ec2", region)
         return client
 
-    def pricing(self) -> PricingClient:
-        """Price List API client (served from us-east-1)."""
-        client: PricingClient = self.client("pricing", "us-east-1")
+    def pricing(self, region: str = "us-east-1") -> PricingClient:
+        """Price List API client in ``region`` (its partition's: see
+        :data:`sagesaver.core.partitions.PARTITIONS`)."""
+        client: PricingClient = self.client("pricing", region)
         return client
 
+    def partition(self) -> str:
+        """The caller's partition: the default region's, else the caller identity's
+        (``sts:GetCallerIdentity``, which needs no permission), else ``aws``."""
+        with self._lock:
+            known = self._partition
+        if known is not None:
+            return known
+        found = partition_of(self.default_region) if self.default_region else None
+        if found is None:
+            try:
+                identity = self.client("sts", "us-east-1").get_caller_identity()
+                found = partition_of_arn(str(identity.get("Arn", ""))) or "aws"
+            except AWS_ERRORS:
+                found = "aws"
+        with self._lock:
+            self._partition = found
+        return found
+
     def assume(self, account: str, role_name: str, region: str | None = None) -> Aws:
-        """An :class:`Aws` acting in ``account`` through its role ``role_name`` (STS AssumeRole)."""
-        partition = "aws"
-        home = region or self.default_region or "us-east-1"
-        if home.startswith("cn-"):
-            partition = "aws-cn"
-        elif home.startswith("us-gov-"):
-            partition = "aws-us-gov"
+        """An :class:`Aws` acting in ``account`` through its role ``role_name`` (STS AssumeRole),
+        in the partition of ``region`` (else the caller's)."""
+        home = region or self.default_region
+        partition = partition_of(home) if home else self.partition()
+        home = home or PARTITION_HOME[partition]
         sts = self.client("sts", home)
         credentials = sts.assume_role(
-            RoleArn=f"arn:{partition}:iam::{account}:role/{role_name}",
+            RoleArn=role_arn(partition, account, role_name),
             RoleSessionName="sagesaver",
             DurationSeconds=3600,
         )["Credentials"]
@@ -156,7 +178,8 @@ class Aws:
 
     def organization_accounts(self) -> list[str]:
         """The ids of the organisation's ACTIVE accounts (from the management account)."""
-        client = self.client("organizations", self.default_region or "us-east-1")
+        home = self.default_region or PARTITION_HOME.get(self.partition(), "us-east-1")
+        client = self.client("organizations", home)
         accounts = []
         for page in client.get_paginator("list_accounts").paginate():
             accounts += [a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
@@ -171,8 +194,12 @@ class Aws:
         }
 
     def sagemaker_regions(self) -> list[str]:
-        """Regions that are enabled for this account and offer SageMaker."""
-        offered = set(self.session.get_available_regions("sagemaker"))
-        home = self.default_region or "us-east-1"
+        """Regions of the caller's partition that are enabled for this account and offer
+        SageMaker (never another partition's: its credentials would not work there)."""
+        partition = self.partition()
+        offered = set(self.session.get_available_regions("sagemaker", partition_name=partition))
+        home = self.default_region
+        if home is None or partition_of(home) != partition:
+            home = PARTITION_HOME.get(partition, "us-east-1")
         enabled = self.ec2(home).describe_regions(AllRegions=False)["Regions"]
         return sorted(r["RegionName"] for r in enabled if r["RegionName"] in offered)

@@ -47,7 +47,8 @@ def permissions_command(
     only reads that support no resource-level permissions are on "*". What can change
     something: notify (publishes), schedule (starts, stops), lifecycle (configurations,
     attaching), enforce (tags, deletes endpoints), restore (creates), studio (deletes apps)."""
-    from sagesaver.core.permissions import CAPABILITIES, partition_of, scoped_document
+    from sagesaver.core.partitions import one_partition
+    from sagesaver.core.permissions import CAPABILITIES, scoped_document
 
     chosen = capability or list(CAPABILITIES)
     unknown = [c for c in chosen if c not in CAPABILITIES]
@@ -60,14 +61,21 @@ def permissions_command(
     except InputError as exc:
         raise fail(str(exc)) from exc
     regions = list(region or policy.regions) or ["*"]
-    partitions = {partition_of(r) for r in regions if r != "*"} or {"aws"}
-    if len(partitions) > 1:
-        raise fail(f"--region: regions of several partitions ({', '.join(sorted(partitions))})")
+    topic_region = policy.notify.topic_region
+    try:
+        partition = one_partition(
+            {
+                "--region" if region else "regions": [r for r in regions if r != "*"],
+                "notify.sns_topic_arn": [topic_region] if topic_region else [],
+            }
+        )
+    except InputError as exc:
+        raise fail(str(exc)) from exc
     document = scoped_document(
         chosen,
         regions,
         account,
-        partitions.pop(),
+        partition or "aws",
         policy.notify.sns_topic_arn,
         role_name,
         policy.endpoints.delete_config,

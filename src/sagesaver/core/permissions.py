@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sagesaver.core.partitions import service_principal
+
 SCAN: tuple[str, ...] = (
     "sagemaker:ListEndpoints",
     "sagemaker:DescribeEndpoint",
@@ -192,15 +194,6 @@ def resource_tag_condition(tags: Mapping[str, str]) -> dict[str, Any] | None:
     return condition
 
 
-def partition_of(region: str) -> str:
-    """The AWS partition a region belongs to."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def scoped_document(
     capabilities: Iterable[str],
     regions: Iterable[str] = ("*",),
@@ -284,7 +277,7 @@ def scoped_document(
         "PassModelRoleToSageMaker",
         actions & {"iam:PassRole"},
         f"arn:{partition}:iam::{account}:role/*",
-        {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        {"StringEquals": {"iam:PassedToService": service_principal("sagemaker")}},
     )
     done = {a for s in statements for a in s["Action"]}
     missing = actions - done

@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from sagesaver.core.cron import Schedule, ScheduleError, make_period, parse_cron, zone
-from sagesaver.core.errors import PolicyError
+from sagesaver.core.errors import InputError, PolicyError
+from sagesaver.core.partitions import one_partition, partition_of, partition_of_arn
 
 DEFAULT_PROTECT_TAG = "sagesaver:protect"
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -307,6 +308,30 @@ class Policy(_Strict):
         region = self.notify.topic_region
         if region is not None and not REGION_RE.match(region):
             raise ValueError(f"notify.sns_topic_arn names an unknown region {region!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_partition(self) -> Policy:
+        """The regions, the topic and the ledger table are of one partition: one set of
+        credentials reaches only one (an ARN's partition must be its region's too)."""
+        named: dict[str, list[str]] = {"regions": list(self.regions)}
+        topic = self.notify.sns_topic_arn
+        if topic is not None and self.notify.topic_region is not None:
+            stated = partition_of_arn(topic)
+            if stated != partition_of(self.notify.topic_region):
+                raise ValueError(
+                    f"notify.sns_topic_arn: partition {stated} with region "
+                    f"{self.notify.topic_region}, which is in "
+                    f"{partition_of(self.notify.topic_region)}"
+                )
+            named["notify.sns_topic_arn"] = [self.notify.topic_region]
+        match = LEDGER_TABLE_RE.match(self.ledger or "")
+        if match and match.group("region"):
+            named["ledger"] = [match.group("region")]
+        try:
+            one_partition(named)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 

@@ -308,6 +308,18 @@ def _lowercase_arns(response: Any) -> Any:
     return ActionResult(answer)
 
 
+def _regions_of_own_partition(describe: Callable[..., Any]) -> Callable[..., Any]:
+    """``DescribeRegions`` as AWS answers it: the regions of the caller's partition only
+    (moto lists every partition's regions wherever it is asked)."""
+    from sagesaver.core.partitions import partition_of
+
+    def describe_regions(self: Any, region_names: list[str] | None = None) -> Any:
+        own = partition_of(self.region_name)
+        return [r for r in describe(self, region_names) if partition_of(r.name) == own]
+
+    return describe_regions
+
+
 def _add_tags_replacing(self: Any, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
     resource = self._get_resource_from_arn(arn)
     keys = {t["Key"] for t in tags}
@@ -324,6 +336,7 @@ def install_behaviours() -> None:
     if _BEHAVIOURS_INSTALLED:
         return
     from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
     from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
     from moto.sagemaker.models import SageMakerModelBackend
 
@@ -341,6 +354,11 @@ def install_behaviours() -> None:
     # (moto appends a second tag with the same key).
     setattr(SageMakerModelBackend, "add_tags", _add_tags_replacing)  # noqa: B010
     setattr(ResourceGroupsTaggingAPIResponse, "get_resources", lowercase_resources)  # noqa: B010
+    # Always on: DescribeRegions answers with the caller's partition's regions only.
+    regions = RegionsAndZonesBackend.describe_regions
+    setattr(  # noqa: B010
+        RegionsAndZonesBackend, "describe_regions", _regions_of_own_partition(regions)
+    )
     _BEHAVIOURS_INSTALLED = True
 
 

@@ -26,6 +26,7 @@ from sagesaver.core.model import (
     ScanResult,
     Variant,
 )
+from sagesaver.core.partitions import one_partition, partition_of, role_arn
 from sagesaver.core.policy import Policy, check_region
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
@@ -286,7 +287,9 @@ def scan_accounts(
         try:
             member = aws.assume(account, role_name, regions[0] if regions else None)
         except AWS_ERRORS as exc:
-            error = scan_error(exc, "-", "AssumeRole", f"arn:aws:iam::{account}:role/{role_name}")
+            partition = partition_of(regions[0]) if regions else aws.partition()
+            role = role_arn(partition, account, role_name)
+            error = scan_error(exc, "-", "AssumeRole", role)
             return ScanResult(now, list(regions), errors=[replace(error, account=account)])
         part = scan(member, regions, policy, now, pricer, progress)
         part.errors = [replace(e, account=e.account or account) for e in part.errors]
@@ -321,6 +324,14 @@ def resolve_regions(
             raise InputError(f"{regions_source}: {exc}") from exc
         if region not in offered:
             raise InputError(f"{regions_source} {region}: SageMaker is not offered in that region")
+    topic = policy.notify.topic_region
+    one_partition(
+        {
+            regions_source: requested,
+            f"{policy_source}: regions": [] if requested else policy.regions,
+            f"{policy_source}: notify.sns_topic_arn": [topic] if topic else [],
+        }
+    )
     topic_region = policy.notify.topic_region
     if topic_region is not None and topic_region not in aws.known_regions("sns"):
         raise InputError(
@@ -328,12 +339,19 @@ def resolve_regions(
         )
     if all_regions:
         try:
-            return aws.sagemaker_regions()
+            found = aws.sagemaker_regions()
         except AWS_ERRORS as exc:
-            error = scan_error(exc, aws.default_region or "us-east-1", "DescribeRegions")
+            error = scan_error(exc, aws.default_region or "-", "DescribeRegions")
             raise InputError(
                 f"--all-regions: cannot list the account's regions: {error.message}"
             ) from exc
+        one_partition(
+            {
+                "--all-regions": found,
+                f"{policy_source}: notify.sns_topic_arn": [topic] if topic else [],
+            }
+        )
+        return found
     for region in policy.regions:
         if region not in offered:
             raise InputError(f"{policy_source}: regions: SageMaker is not offered in {region}")
