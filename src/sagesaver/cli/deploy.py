@@ -19,7 +19,7 @@ from sagesaver.cli.common import (
     fail,
 )
 from sagesaver.core.errors import InputError
-from sagesaver.core.policy import load_policy
+from sagesaver.core.policy import check_region, load_policy
 from sagesaver.render import scan as report
 
 deploy_app = typer.Typer(
@@ -84,9 +84,10 @@ def _render(
     email: list[str] | None,
     architecture: str | None,
     package: Path | None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     from sagesaver.deploy.package import RUNTIME, read_manifest
-    from sagesaver.deploy.template import render_template
+    from sagesaver.deploy.template import deployment_gaps, render_template
 
     try:
         runtime = RUNTIME
@@ -99,9 +100,21 @@ def _render(
                 )
             architecture, runtime = built["architecture"], built["runtime"]
         policy = load_policy(policy_file)
+        if region is not None:
+            check_region(region)
+        for gap in deployment_gaps(policy, region):
+            typer.echo(f"note: {gap.message}", err=True)
         return render_template(
-            policy, code_bucket, code_key, email or [], architecture or "x86_64", runtime=runtime
+            policy,
+            code_bucket,
+            code_key,
+            email or [],
+            architecture or "x86_64",
+            runtime=runtime,
+            region=region,
         )
+    except ValueError as exc:  # a region name of the wrong shape
+        raise fail(f"--region: {exc}") from exc
     except InputError as exc:
         raise fail(str(exc)) from exc
 
@@ -114,10 +127,20 @@ def deploy_render_command(
     email: EmailOpt = None,
     architecture: ArchitectureOpt = None,
     package: PackageOpt = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            "-r",
+            help="The stack's region (default: the boto3 default region): its partition must "
+            "be the policy's; what CloudFormation lacks there is left out or refused.",
+        ),
+    ] = None,
 ) -> None:
     """Print the CloudFormation template (JSON): functions, schedules in their time zones,
     topic, ledger table, lifecycle configuration, logs, least-privilege roles."""
-    template = _render(policy_file, code_bucket, code_key, email, architecture, package)
+    where = region or Aws().default_region
+    template = _render(policy_file, code_bucket, code_key, email, architecture, package, where)
     typer.echo(json.dumps(template, indent=2))
 
 
@@ -160,12 +183,12 @@ def deploy_apply_command(
             template = json.loads(template_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise fail(f"{template_file}: cannot read the template: {exc}") from exc
-    else:
-        template = _render(policy_file, code_bucket, code_key, email, architecture, package)
     aws = Aws()
     where = region or aws.default_region
     if not where:
         raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
+    if template_file is None:
+        template = _render(policy_file, code_bucket, code_key, email, architecture, package, where)
     console = report.stdout_console()
     try:
         change_set = preview(aws, where, stack_name, template, {})

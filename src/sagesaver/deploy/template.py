@@ -62,6 +62,7 @@ import yaml
 from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
 from sagesaver.core.errors import InputError
 from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
+from sagesaver.core.partitions import one_partition, service_principal
 from sagesaver.core.permissions import (
     CAPABILITIES,
     SAGEMAKER_RESOURCE_TYPES,
@@ -71,6 +72,7 @@ from sagesaver.core.permissions import (
     resource_tag_condition,
 )
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
+from sagesaver.deploy.availability import LIFECYCLE_TYPE, SCHEDULE_TYPE, Gap, gaps
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 
 RUNTIME = PACKAGE_RUNTIME  # one runtime for the package and the template
@@ -338,7 +340,7 @@ def _role(service: str, policy_name: str, statements: list[Json]) -> Json:
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
-    if service == "scheduler.amazonaws.com":
+    if service == service_principal("scheduler"):
         trust["Condition"] = {"StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}}
     return {
         "Type": "AWS::IAM::Role",
@@ -575,7 +577,7 @@ def _function_resources(
             },
         },
         _role_id(function): _role(
-            "lambda.amazonaws.com",
+            service_principal("lambda"),
             f"sagesaver-{spec.name}",
             _function_statements(function, spec, policy, regions),
         ),
@@ -624,7 +626,7 @@ def _topic_key() -> Json:
                     {
                         "Sid": "CloudWatchAlarmsPublish",
                         "Effect": "Allow",
-                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Principal": {"Service": service_principal("cloudwatch")},
                         "Action": list(TOPIC_KEY_ACTIONS),
                         "Resource": "*",
                         "Condition": {
@@ -657,6 +659,27 @@ def _errors_alarm(function: str) -> Json:
     }
 
 
+def deployment_gaps(policy: Policy, region: str | None) -> list[Gap]:
+    """What the stack cannot have in ``region``; raises :class:`InputError` when ``region``
+    is of another partition than the policy's regions, topic or ledger (a stack reaches only
+    its own partition), or when EventBridge Scheduler, which runs every function, is missing.
+    """
+    if region is None:
+        return []
+    named: dict[str, list[str]] = {"the stack's region": [region], "regions": policy.regions}
+    if policy.notify.topic_region is not None:
+        named["notify.sns_topic_arn"] = [policy.notify.topic_region]
+    match = LEDGER_TABLE_RE.match(policy.ledger or "")
+    if match and match.group("region"):
+        named["ledger"] = [match.group("region")]
+    one_partition(named)
+    found = gaps(region, {LIFECYCLE_TYPE, SCHEDULE_TYPE})
+    for gap in found:
+        if gap.resource_type == SCHEDULE_TYPE:
+            raise InputError(gap.message)
+    return found
+
+
 def render_template(
     policy: Policy,
     code_bucket: str,
@@ -668,6 +691,7 @@ def render_template(
     *,
     tick: Tick = "boundaries",
     runtime: str = RUNTIME,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """The CloudFormation template deploying SageSaver for ``policy`` (see the module doc).
 
@@ -675,12 +699,15 @@ def render_template(
     are subscribed to the notification topic; ``architecture`` is ``x86_64`` or ``arm64``;
     ``scan_schedule`` is the idle scan's EventBridge Scheduler expression; ``tick`` chooses
     how the schedule tick is triggered (``tick_minutes`` is its period with ``"rate"``);
-    ``runtime`` is the package's (``sagesaver.deploy.package.read_manifest``).
+    ``runtime`` is the package's (``sagesaver.deploy.package.read_manifest``); ``region``,
+    when known, is the stack's: it must be of the policy's partition, and a resource type
+    CloudFormation does not offer there is left out or refused (:func:`deployment_gaps`).
     Raises :class:`~sagesaver.core.errors.InputError` for invalid arguments.
     """
     addresses = _check_inputs(
         code_bucket, code_key, emails, architecture, tick_minutes, scan_schedule, tick
     )
+    missing = {g.resource_type for g in deployment_gaps(policy, region)}
     text = policy_text(policy)
     environment = _environment(policy, text)
     functions = [IDLE_SCAN] + ([SCHEDULE_TICK] if policy.schedules else [])
@@ -703,13 +730,14 @@ def render_template(
         }
     if policy.ledger_table is None:
         resources[TABLE] = _ledger_table()
-    resources[LIFECYCLE] = {
-        "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
-        "Properties": {
-            "NotebookInstanceLifecycleConfigName": LIFECYCLE_CONFIG_NAME,
-            "OnStart": [{"Content": encoded_content(render_on_start(AgentOptions()))}],
-        },
-    }
+    if LIFECYCLE_TYPE not in missing:
+        resources[LIFECYCLE] = {
+            "Type": LIFECYCLE_TYPE,
+            "Properties": {
+                "NotebookInstanceLifecycleConfigName": LIFECYCLE_CONFIG_NAME,
+                "OnStart": [{"Content": encoded_content(render_on_start(AgentOptions()))}],
+            },
+        }
     for function in functions:
         resources.update(
             _function_resources(
@@ -726,7 +754,7 @@ def render_template(
     for function in functions:
         resources[f"{function}ErrorsAlarm"] = _errors_alarm(function)
     resources[SCHEDULER_ROLE] = _role(
-        "scheduler.amazonaws.com",
+        service_principal("scheduler"),
         "sagesaver-invoke",
         [
             {
