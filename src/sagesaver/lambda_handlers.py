@@ -138,6 +138,9 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
             {
                 "name": d.resource.name,
                 "region": d.resource.region,
+                "hourly_cost": d.hourly_cost,
+                "currency": d.cost_currency,
+                "price_source": d.price_source,
                 "hourly_cost_usd": d.hourly_cost_usd,
                 "reason": d.reason,
             }

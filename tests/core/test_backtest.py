@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sagesaver.aws.history import align_hour, hourly_history
+from sagesaver.aws.prices import LivePrices
 from sagesaver.aws.session import Aws
 from sagesaver.core.backtest import BacktestResult, compare, replay
 from sagesaver.core.policy import EndpointPolicy, Policy
+from sagesaver.core.pricing import Pricer
 from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
 from sagesaver.pipelines.backtest import read_history, replay_history, run_backtest
 
@@ -323,17 +325,19 @@ def test_backtest_against_the_simulator(fleet: Fleet, now: datetime) -> None:
         ],
     )
     aws = Aws()
-    fleet_history = read_history(aws, [region], now, days)
+    live = Pricer(live=LivePrices(aws, None))  # the simulator's Price List answers
+    fleet_history = read_history(aws, [region], now, days, live)
     assert fleet_history.errors == []
     (found,) = fleet_history.regions
     expected = [0.0] * (days * 24)
     expected[10], expected[30] = 3.0, 6.0
     assert found.history == {"busy": expected, "idle": [0.0] * (days * 24)}
     assert found.instances == {"busy": 3, "idle": 1}
-    assert found.hourly_cost["busy"] == pytest.approx(3 * (found.hourly_cost["idle"] or 0))
+    assert found.hourly_cost["idle"]
+    assert found.hourly_cost["busy"] == pytest.approx(3 * found.hourly_cost["idle"])
 
     policy = Policy(endpoints=delete(idle_hours=24, grace_hours=0))
-    result = run_backtest(aws, [region], policy, now, days)
+    result = run_backtest(aws, [region], policy, now, days, live)
     by_name = {t.name: t for t in result.timelines}
     assert by_name["busy"].flagged_at == []
     assert by_name["idle"].flagged_at == [start + 24 * H]

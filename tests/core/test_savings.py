@@ -28,7 +28,7 @@ def entry(
         action=action,
         rule="r",
         reason="x",
-        hourly_cost_usd=cost,
+        hourly_cost=cost,
         dry_run=False,
         outcome=outcome,
         tags={"team": team},
@@ -53,8 +53,8 @@ def test_off_until_seen_running_again_or_now() -> None:
         ("nb", 10.0),
     ]
     by_team = totals_by(intervals, "tag:team")
-    assert by_team["ml"].hours == 20.0 and by_team["ml"].saved_usd == 20.0
-    assert by_team["web"].saved_usd == 6.0
+    assert by_team["ml"].hours == 20.0 and by_team["ml"].saved == {"USD": 20.0}
+    assert by_team["web"].saved == {"USD": 6.0}
     assert set(totals_by(intervals, "kind")) == {"endpoint", "notebook"}
 
 
@@ -62,5 +62,5 @@ def test_since_clips_and_unknown_prices_are_counted() -> None:
     entries = [entry(0, "nb", "stop", cost=None)]
     now = T0 + timedelta(hours=10)
     [interval] = off_intervals(entries, now, since=T0 + timedelta(hours=4))
-    assert interval.hours == pytest.approx(6.0) and interval.saved_usd is None
+    assert interval.hours == pytest.approx(6.0) and interval.saved is None
     assert totals_by([interval], "region")["us-east-1"].unknown == 1

@@ -36,7 +36,7 @@ def entry(at: datetime, name: str = "ep", action: str = "delete", **extra: objec
         "action": action,
         "rule": "idle-endpoint",
         "reason": "idle 30 h",
-        "hourly_cost_usd": 0.23,
+        "hourly_cost": 0.23,
         "dry_run": False,
         "outcome": "deleted",
         "tags": {"team": "ml"},
@@ -55,7 +55,7 @@ def test_schedule_runs(ledger: Ledger) -> None:
 
 
 def test_entries_round_trip_in_time_order(ledger: Ledger) -> None:
-    later = entry(T0 + timedelta(hours=2), "b", "stop", hourly_cost_usd=None, backup_ref="bk-1")
+    later = entry(T0 + timedelta(hours=2), "b", "stop", hourly_cost=None, backup_ref="bk-1")
     ledger.record(later)
     ledger.record(entry(T0, "a"))
     assert [e.resource for e in ledger.entries()] == ["a", "b"]

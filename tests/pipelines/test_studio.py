@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from sagesaver.aws.session import Aws
 from sagesaver.core.policy import parse_policy
+from sagesaver.core.pricing import Pricer, PriceTable
 from sagesaver.ledger import SqliteLedger
 from sagesaver.pipelines.studio import studio_run
 
@@ -175,7 +176,10 @@ def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None
         )
         stub.add_response("delete_app", {}, key("alice", "JupyterLab", "default"))
         ledger = SqliteLedger(tmp_path / "ledger.sqlite")
-        result = studio_run(aws, [REGION], POLICY, NOW, apply=True, ledger=ledger)
+        table = PriceTable({REGION: {"currency": "USD", "notebook": {"ml.t3.medium": 0.05}}})
+        result = studio_run(
+            aws, [REGION], POLICY, NOW, apply=True, ledger=ledger, pricer=Pricer(table)
+        )
         stub.assert_no_pending_responses()
         sns.assert_no_pending_responses()
     assert result.errors == []
@@ -195,6 +199,7 @@ def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None
     }
     alice = next(a.decision for a in result.apps if a.decision.resource.name.startswith("alice"))
     assert alice.reason == "no user activity for 10.0 h" and alice.hourly_cost_usd == 0.05
+    assert (alice.currency, alice.price_source) == ("USD", "bundled")
     dave = next(a.decision for a in result.apps if a.decision.resource.name.startswith("dave"))
     assert "never used since it was created" in dave.reason and "protected" in dave.reason
     assert [(g.domain_id, g.space) for g in result.gaps] == [("d-1", None), ("d-1", "bob")]

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from sagesaver.aws.prices import LivePrices
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Action, Decision, Kind, Resource, ScanResult
 from sagesaver.core.policy import Policy
+from sagesaver.core.pricing import Pricer
 from sagesaver.core.savings import off_intervals
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
 from sagesaver.ledger import Entry, SqliteLedger
@@ -88,7 +90,7 @@ def ledger_entries(path: Path, now: datetime) -> list[Entry]:
             action=action,
             rule="idle",
             reason="idle",
-            hourly_cost_usd=cost,
+            hourly_cost=cost,
             dry_run=False,
             outcome=outcome,
             tags={"owner": "alice"},
@@ -109,7 +111,8 @@ def ledger_entries(path: Path, now: datetime) -> list[Entry]:
 @pytest.fixture
 def scanned(sim: Simulator, fleet: Fleet, now: datetime) -> ScanResult:
     seed(fleet, now)
-    result = scan(Aws(), [EAST, WEST], Policy(), now)
+    aws = Aws()  # prices from the simulator's Price List stand-in
+    result = scan(aws, [EAST, WEST], Policy(), now, Pricer(live=LivePrices(aws, None)))
     assert not result.errors, result.errors
     return result
 
@@ -149,15 +152,15 @@ def test_report_in_chromium(
     totals = summary(scanned.decisions, scanned.errors)
     assert totals == to_document(scanned)["summary"]
     metric = {n.attrs["data-metric"]: float(n.attrs["data-value"]) for n in dom.find_all("dd")}
-    assert metric["idle_hourly_cost_usd"] == pytest.approx(totals["idle_hourly_cost_usd"])
-    assert metric["idle_30_day_cost_usd"] == pytest.approx(totals["idle_30_day_cost_usd"])
+    assert metric["idle_hourly_cost"] == pytest.approx(totals["idle_hourly_cost_usd"])
+    assert metric["idle_30_day_cost"] == pytest.approx(totals["idle_30_day_cost_usd"])
     assert metric["idle"] == totals["idle"] == 5
-    saved = sum(i.saved_usd or 0.0 for i in off_intervals(entries, now))
+    saved = sum(i.saved or 0.0 for i in off_intervals(entries, now))
     assert saved == pytest.approx(2.0 * 72 + 0.5 * 24)
-    assert metric["saved_usd"] == pytest.approx(saved, abs=0.005)
+    assert metric["saved"] == pytest.approx(saved, abs=0.005)
     idle_hourly = 3.825 + 2 * 0.736 + 0.115 + 2 * 0.736 + 0.115
     assert totals["idle_hourly_cost_usd"] == pytest.approx(idle_hourly)
-    shown = dom.find("dd", data_metric="idle_hourly_cost_usd").text()
+    shown = dom.find("dd", data_metric="idle_hourly_cost").text()
     assert shown == f"${totals['idle_hourly_cost_usd']:,.3f}"
 
     # (2) each idle-cost chart's bars sum to the idle cost per hour, with the right groups.
@@ -212,7 +215,7 @@ def test_report_in_chromium(
     assert sum(values(actions)) == 3  # delete, stop, start; not the announce nor the failure
     cumulative = values(over_time.find_all("circle", data_series="cumulative-saved"))
     assert cumulative == sorted(cumulative)
-    assert cumulative[-1] == pytest.approx(metric["saved_usd"], abs=0.01)
+    assert cumulative[-1] == pytest.approx(metric["saved"], abs=0.01)
     assert [a.attrs["data-label"] for a in actions][-1] == now.date().isoformat()
 
     # (5) the backtest, rendered generically.
@@ -243,10 +246,10 @@ def test_empty_report_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
     dom = parse(chromium.dump_dom(page))
     metric = {n.attrs["data-metric"]: float(n.attrs["data-value"]) for n in dom.find_all("dd")}
     assert metric == {
-        "idle_hourly_cost_usd": 0,
-        "idle_30_day_cost_usd": 0,
+        "idle_hourly_cost": 0,
+        "idle_30_day_cost": 0,
         "idle": 0,
-        "saved_usd": 0,
+        "saved": 0,
     }
     assert not dom.find_all("rect")
     assert "No idle resources" in dom.find("section", id="top").text()
@@ -336,12 +339,12 @@ def test_groups_and_savings_by_day() -> None:
     ]
     days = savings_by_day(entries, NOW)
     # 36 h ago is 2026-11-28 00:00: a whole day, then 12 h of today.
-    assert [(d.day.isoformat(), d.actions, d.saved_usd, d.cumulative_usd) for d in days] == [
+    assert [(d.day.isoformat(), d.actions, d.saved, d.cumulative) for d in days] == [
         ("2026-11-28", 1, 48.0, 48.0),
         ("2026-11-29", 0, 24.0, 72.0),
     ]
     h = headline(synthetic(), entries, NOW)
-    assert (h["saved_usd"], h["actions_applied"], h["idle_with_unknown_cost"]) == (72.0, 1, 1)
+    assert (h["saved"], h["actions_applied"], h["idle_with_unknown_cost"]) == (72.0, 1, 1)
 
 
 def test_markdown_digest() -> None:

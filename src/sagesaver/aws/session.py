@@ -131,9 +131,21 @@ class Aws:
 
     def pricing(self, region: str = "us-east-1") -> PricingClient:
         """Price List API client in ``region`` (its partition's: see
-        :data:`sagesaver.core.partitions.PARTITIONS`)."""
-        client: PricingClient = self.client("pricing", region)
-        return client
+        :data:`sagesaver.core.partitions.PARTITIONS`). Prices have a fallback (the bundled
+        table), so an unreachable Price List is given up on quickly: 2 attempts, 3 s to
+        connect."""
+        key = ("pricing", region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                quick = self.config.merge(
+                    Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3)
+                )
+                client = self.session.client("pricing", region_name=region, config=quick)
+                client.meta.events.register("before-call", self._count)
+                self._clients[key] = client
+        found: PricingClient = client
+        return found
 
     def partition(self) -> str:
         """The caller's partition: the default region's, else the caller identity's

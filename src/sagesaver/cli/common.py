@@ -71,10 +71,16 @@ LedgerOpt = Annotated[
     str | None,
     typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
 ]
-LivePricesOpt = Annotated[
+OfflinePricesOpt = Annotated[
     bool,
-    typer.Option("--live-prices", help="Look prices up in the AWS Price List API (cached 7 days)."),
+    typer.Option(
+        "--offline-prices",
+        help="Use only the bundled price table (default: the AWS Price List API of the "
+        "region's partition, cached 7 days, with the table as fallback).",
+    ),
 ]
+# Kept so that scripts written for it still run: live prices are the default now.
+LivePricesOpt = Annotated[bool, typer.Option("--live-prices", hidden=True)]
 
 
 def fail(message: str) -> typer.Exit:
@@ -82,9 +88,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def make_pricer(aws: Aws, live: bool) -> Pricer:
-    if not live:
-        return Pricer()
+def make_pricer(aws: Aws, offline: bool) -> Pricer:
+    """Live prices (the partition's Price List API, cached in the user cache directory),
+    falling back to the bundled table; only the table with ``offline``."""
+    if offline:
+        return Pricer(live_note="--offline-prices")
     from sagesaver.aws.prices import LivePrices
 
     cache = Path(user_cache_dir("sagesaver")) / "prices.json"

@@ -105,7 +105,8 @@ def savings_command(
 ) -> None:
     """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
     policy = load_policy_or_fail(policy_file)
-    from sagesaver.core.savings import off_intervals, totals_by
+    from sagesaver.core.formats import money_by_currency
+    from sagesaver.core.savings import off_intervals, saved_by_currency, totals_by
 
     start = parse_at(since) if since else None
     now = datetime.now(timezone.utc)
@@ -114,15 +115,16 @@ def savings_command(
     )
     groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
     totals = {label: totals_by(intervals, key) for label, key in groups.items()}
-    saved = round(sum(i.saved_usd or 0.0 for i in intervals), 2)
+    saved = saved_by_currency(intervals)  # never added across currencies
     hours = round(sum(i.hours for i in intervals), 2)
     if output is Output.json:
         document = {
             "since": iso(start) if start else None,
             "until": iso(now),
             "hours_off": hours,
-            "saved_usd": saved,
-            "unknown_price": sum(1 for i in intervals if i.saved_usd is None),
+            "saved": saved,
+            "saved_usd": saved.get("USD", 0.0),
+            "unknown_price": sum(1 for i in intervals if i.saved is None),
             "by": {
                 label: {k: vars(v) for k, v in table.items()} for label, table in totals.items()
             },
@@ -135,7 +137,9 @@ def savings_command(
                     "from": iso(i.start),
                     "to": iso(i.end),
                     "hours": i.hours,
-                    "saved_usd": i.saved_usd,
+                    "saved": i.saved,
+                    "currency": i.currency,
+                    "saved_usd": i.saved if i.currency == "USD" else None,
                 }
                 for i in intervals
             ],
@@ -143,11 +147,12 @@ def savings_command(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
     console = report.stdout_console()
-    console.print(f"Saved ${saved:,.2f} over {hours:,.1f} resource-hours off.")
+    console.print(f"Saved {money_by_currency(saved)} over {hours:,.1f} resource-hours off.")
     for label, table in totals.items():
         for key, value in table.items():
             unknown = f" ({value.unknown} without a price)" if value.unknown else ""
             console.print(
-                f"  {label:<12} {key:<20} {value.hours:>10.1f} h  ${value.saved_usd:,.2f}{unknown}",
+                f"  {label:<12} {key:<20} {value.hours:>10.1f} h  "
+                f"{money_by_currency(value.saved)}{unknown}",
                 markup=False,
             )

@@ -15,6 +15,7 @@ from sagesaver.cli.common import (
     EXIT_OK,
     AllRegionsOpt,
     LedgerOpt,
+    OfflinePricesOpt,
     Output,
     OutputOpt,
     PolicyOpt,
@@ -22,13 +23,13 @@ from sagesaver.cli.common import (
     app,
     err,
     fail,
+    make_pricer,
     open_ledger_or_fail,
     prepare,
     show_progress,
 )
 from sagesaver.core.errors import InputError
 from sagesaver.core.policy import load_policy
-from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.scan import scan
 from sagesaver.render import scan as report
 from sagesaver.render.commands import render_backtest
@@ -60,6 +61,7 @@ def report_command(
     backtest_days: Annotated[
         int | None, typer.Option("--backtest-days", help="Add a backtest over this many days.")
     ] = None,
+    offline_prices: OfflinePricesOpt = False,
 ) -> None:
     """Where the money goes and what was saved: current idle cost by kind, region and owner,
     the most expensive idle resources, actions and savings over time, and a backtest."""
@@ -70,12 +72,13 @@ def report_command(
     aws, policy, regions = prepare(policy_file, region, all_regions)
     entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy).entries()
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now, Pricer(), show_progress)
+    result = scan(aws, regions, policy, now, make_pricer(aws, offline_prices), show_progress)
     backtest = None
     if backtest_days is not None:
         from sagesaver.pipelines.backtest import read_history, replay_history
 
-        replayed = replay_history(read_history(aws, regions, now, backtest_days), policy.endpoints)
+        history = read_history(aws, regions, now, backtest_days, make_pricer(aws, offline_prices))
+        replayed = replay_history(history, policy.endpoints)
         result.errors.extend(replayed.errors)
         backtest = replayed.to_document()
     if html_file is not None:
@@ -109,6 +112,7 @@ def backtest_command(
         ),
     ] = None,
     output: OutputOpt = Output.table,
+    offline_prices: OfflinePricesOpt = False,
 ) -> None:
     """What-if: replay the endpoint policy hour by hour over the Invocations history. Read-only.
 
@@ -128,7 +132,7 @@ def backtest_command(
         except InputError as exc:
             raise fail(str(exc)) from exc
     now = datetime.now(timezone.utc)
-    history = read_history(aws, regions, now, days)
+    history = read_history(aws, regions, now, days, make_pricer(aws, offline_prices))
     results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
     if other is not None:
         results["compare"] = replay_history(history, other.endpoints)

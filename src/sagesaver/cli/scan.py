@@ -16,6 +16,7 @@ from sagesaver.cli.common import (
     AllRegionsOpt,
     LedgerOpt,
     LivePricesOpt,
+    OfflinePricesOpt,
     OrganizationOpt,
     Output,
     OutputOpt,
@@ -39,6 +40,7 @@ def scan_command(
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     output: OutputOpt = Output.table,
+    offline_prices: OfflinePricesOpt = False,
     live_prices: LivePricesOpt = False,
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
@@ -49,7 +51,14 @@ def scan_command(
     aws, policy, regions = prepare(policy_file, region, all_regions)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
-        aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
+        aws,
+        regions,
+        policy,
+        now,
+        make_pricer(aws, offline_prices),
+        accounts,
+        organization,
+        role_name,
     )
     print_result(result, output)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
@@ -64,6 +73,7 @@ def run_command(
         bool, typer.Option("--apply", help="Carry the decisions out (default: dry run).")
     ] = False,
     output: OutputOpt = Output.table,
+    offline_prices: OfflinePricesOpt = False,
     live_prices: LivePricesOpt = False,
     ledger_path: LedgerOpt = None,
     accounts: AccountsOpt = None,
@@ -91,7 +101,14 @@ def run_command(
     ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
-        aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
+        aws,
+        regions,
+        policy,
+        now,
+        make_pricer(aws, offline_prices),
+        accounts,
+        organization,
+        role_name,
     )
     done = enforce_and_notify(aws, result, policy, now, apply, ledger)
     render_run(result, run_document(done, apply), output.value)

@@ -12,12 +12,14 @@ from sagesaver.cli.common import (
     EXIT_OK,
     AllRegionsOpt,
     LedgerOpt,
+    OfflinePricesOpt,
     Output,
     OutputOpt,
     PolicyOpt,
     RegionOpt,
     app,
     fail,
+    make_pricer,
     open_ledger_or_fail,
     prepare,
 )
@@ -34,6 +36,7 @@ def studio_command(
     ] = False,
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
+    offline_prices: OfflinePricesOpt = False,
 ) -> None:
     """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
     domains and spaces without built-in idle shutdown. Deletes idle apps with --apply and
@@ -47,6 +50,6 @@ def studio_command(
     if apply and policy.notify.sns_topic_arn is None:
         raise fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)
-    result = studio_run(aws, regions, policy, now, apply, ledger)
+    result = studio_run(aws, regions, policy, now, apply, ledger, make_pricer(aws, offline_prices))
     render_studio(result.document(), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)

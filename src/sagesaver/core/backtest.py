@@ -33,6 +33,7 @@ from typing import Any
 
 from sagesaver.core.formats import iso
 from sagesaver.core.model import ScanError
+from sagesaver.core.partitions import currency_of
 from sagesaver.core.policy import EndpointPolicy
 
 HOUR = timedelta(hours=1)
@@ -78,7 +79,9 @@ class EndpointTimeline:
             "name": self.name,
             "region": self.region,
             "created": iso(self.created),
-            "hourly_cost_usd": self.hourly_cost,
+            "hourly_cost": self.hourly_cost,
+            "currency": currency_of(self.region),
+            "hourly_cost_usd": self.hourly_cost if currency_of(self.region) == "USD" else None,
             "instances": self.instances,
             "skipped": self.skipped,
             "flagged_at": [iso(t) for t in self.flagged_at],

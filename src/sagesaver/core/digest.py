@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, minute
+from sagesaver.core.formats import HOURS_PER_30_DAYS, minute, money, money_by_currency
 from sagesaver.core.model import Action, Decision, Kind
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
@@ -26,8 +26,17 @@ class Message:
     body: str
 
 
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.2f}"
+def _money(value: float | None, currency: str) -> str:
+    return money(value, currency, unknown="unknown")
+
+
+def cost_by_currency(decisions: Sequence[Decision]) -> dict[str, float]:
+    """The known hourly costs of ``decisions``, per currency (never added across)."""
+    sums: dict[str, float] = {}
+    for d in decisions:
+        if d.hourly_cost is not None:
+            sums[d.cost_currency] = sums.get(d.cost_currency, 0.0) + d.hourly_cost
+    return sums
 
 
 def clean_subject(text: str) -> str:
@@ -47,7 +56,9 @@ def digest_lines(
 ) -> list[str]:
     """One line per endpoint to report, most expensive first, with its note (by ARN)."""
     chosen = [d for d in decisions if d.action in REPORTED]
-    chosen.sort(key=lambda d: (-(d.hourly_cost_usd or 0.0), d.resource.region, d.resource.name))
+    chosen.sort(
+        key=lambda d: (d.cost_currency, -(d.hourly_cost or 0.0), d.resource.region, d.resource.name)
+    )
     lines = []
     for d in chosen:
         r = d.resource
@@ -56,11 +67,12 @@ def digest_lines(
             for v in r.variants
             if v.instance_count
         ) or (f"1 x {r.instance_type}" if r.instance_type else "")
-        monthly = None if d.hourly_cost_usd is None else d.hourly_cost_usd * HOURS_PER_30_DAYS
+        monthly = None if d.hourly_cost is None else d.hourly_cost * HOURS_PER_30_DAYS
+        currency = d.cost_currency
         lines.append(
             f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "
-            f"{_money(d.hourly_cost_usd)}/h, {_money(monthly)} per 30 days. {r.arn}"
-            + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
+            f"{_money(d.hourly_cost, currency)}/h, {_money(monthly, currency)} per 30 days. "
+            f"{r.arn}" + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
         )
     return lines
 
@@ -123,13 +135,15 @@ def build_digest(
         if len(kinds) == 1
         else "resource"
     )
-    hourly = sum(d.hourly_cost_usd or 0.0 for d in chosen)
-    unknown = sum(1 for d in chosen if d.hourly_cost_usd is None)
+    hourly = cost_by_currency(chosen)
+    monthly = {c: v * HOURS_PER_30_DAYS for c, v in hourly.items()}
+    unknown = sum(1 for d in chosen if d.hourly_cost is None)
     regions = sorted({d.resource.region for d in chosen})
     header = [
         f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
         f"at {minute(now)}.",
-        f"Total: {_money(hourly)} per hour, {_money(hourly * HOURS_PER_30_DAYS)} per 30 days"
+        f"Total: {money_by_currency(hourly, unit=' per hour')}, "
+        f"{money_by_currency(monthly, unit=' per 30 days')}"
         + (f" ({unknown} with unknown price)." if unknown else "."),
         (
             "Each one is deleted when its grace period ends unless it is used again (endpoints "
@@ -157,7 +171,8 @@ def build_digest(
     for index, part in enumerate(parts, start=1):
         marker = f" (part {index}/{total})" if total > 1 else ""
         subject = clean_subject(
-            f"{prefix}: {len(chosen)} idle {noun}(s), {_money(hourly)}/h wasted{marker}"
+            f"{prefix}: {len(chosen)} idle {noun}(s), "
+            f"{money_by_currency(hourly, unit='/h')} wasted{marker}"
         )
         body = "\n".join([*header, *part, *footer])
         messages.append(Message(subject=subject, body=body))

@@ -36,3 +36,24 @@ def stamp(moment: datetime) -> str:
 def minute(moment: datetime | None) -> str:
     """``2026-11-30 10:00 UTC`` for a sentence (``-`` when there is no moment)."""
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥"}
+
+
+def money(amount: float | None, currency: str, places: int = 2, unknown: str = "?") -> str:
+    """``$1,234.50`` / ``¥1,234.50`` (other currencies by code: ``EUR 1,234.50``)."""
+    if amount is None:
+        return unknown
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    number = f"{amount:,.{places}f}"
+    return f"{symbol}{number}" if symbol else f"{currency} {number}"
+
+
+def money_by_currency(
+    amounts: dict[str, float], places: int = 2, unit: str = "", empty: str | None = None
+) -> str:
+    """Amounts of several currencies, never added up: ``$1.20/h + ¥3.40/h``."""
+    if not amounts:
+        return empty if empty is not None else money(0.0, "USD", places) + unit
+    return " + ".join(money(v, c, places) + unit for c, v in sorted(amounts.items()))

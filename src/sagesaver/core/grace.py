@@ -155,7 +155,7 @@ def plan_enforcement(
             due.append(
                 Step(decision, Stage.ACT, action, deadline, f"grace period over; {decision.reason}")
             )
-    due.sort(key=lambda s: (-(s.decision.hourly_cost_usd or 0.0), s.decision.resource.name))
+    due.sort(key=lambda s: (-(s.decision.hourly_cost or 0.0), s.decision.resource.name))
     for index, step in enumerate(due):
         if index < max_actions:
             plan.steps.append(step)

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from sagesaver.core.partitions import currency_of
+
 Session = TypeVar("Session")
 
 
@@ -88,8 +90,23 @@ class Decision:
     reason: str
     idle: bool
     idle_hours: float | None = None
-    hourly_cost_usd: float | None = None
+    # The price per hour in ``currency`` (the region's partition's when not set), where it
+    # came from (live, bundled, unknown) and, when unknown, why.
+    hourly_cost: float | None = None
     protected: bool = False
+    currency: str | None = None
+    price_source: str = "unknown"
+    price_note: str | None = None
+
+    @property
+    def cost_currency(self) -> str:
+        """The currency of :attr:`hourly_cost`."""
+        return self.currency or currency_of(self.resource.region)
+
+    @property
+    def hourly_cost_usd(self) -> float | None:
+        """:attr:`hourly_cost` when it is in USD; None for any other currency."""
+        return self.hourly_cost if self.cost_currency == "USD" else None
 
     @property
     def unknown(self) -> bool:

@@ -60,6 +60,11 @@ def partition_info(name: str) -> Partition:
     return PARTITIONS.get(name) or Partition(name, "amazonaws.com", None, "USD")
 
 
+def currency_of(region: str) -> str:
+    """The currency prices are quoted in for ``region`` (its partition's)."""
+    return partition_info(partition_of(region)).currency
+
+
 def partition_of_arn(arn: str) -> str | None:
     """The partition field of ``arn``, or None when it is not an ARN."""
     match = _ARN_RE.match(arn)

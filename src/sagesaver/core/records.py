@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sagesaver.core.partitions import currency_of
+
 # The steps of one enforcement, in order. A lease in an open state that has expired belongs to
 # a run that stopped half-way: the next run checks the real state and finishes or releases it.
 CLAIMED, BACKED_UP, DELETE_SENT, DONE, RELEASED = (
@@ -31,11 +33,17 @@ class Entry:
     action: str
     rule: str
     reason: str
-    hourly_cost_usd: float | None
+    hourly_cost: float | None  # in the currency of the region's partition (:attr:`currency`)
     dry_run: bool
     outcome: str
     backup_ref: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def currency(self) -> str:
+        """The currency of :attr:`hourly_cost`: the region's partition's (prices are quoted in
+        it, live or bundled)."""
+        return currency_of(self.region)
 
 
 @dataclass(frozen=True)

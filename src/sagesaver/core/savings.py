@@ -8,7 +8,7 @@ same resource) or at ``now``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,12 @@ class OffInterval:
     start: datetime
     end: datetime
     hours: float
-    saved_usd: float | None
+    saved: float | None  # in :attr:`currency`
+
+    @property
+    def currency(self) -> str:
+        """The currency of :attr:`saved` (the entry's)."""
+        return self.entry.currency
 
 
 def _key(entry: Entry) -> tuple[str, str, str, str]:
@@ -57,23 +62,33 @@ def off_intervals(
         if end <= start:
             continue
         hours = (end - start).total_seconds() / 3600
-        saved = None if entry.hourly_cost_usd is None else round(hours * entry.hourly_cost_usd, 6)
+        saved = None if entry.hourly_cost is None else round(hours * entry.hourly_cost, 6)
         intervals.append(OffInterval(entry, start, end, round(hours, 6), saved))
     return intervals
 
 
 @dataclass(frozen=True)
 class Totals:
-    """Hours and dollars by group; ``unknown`` counts intervals with no known price."""
+    """Hours, and money by currency (never added across currencies), by group; ``unknown``
+    counts intervals with no known price."""
 
     hours: float
-    saved_usd: float
+    saved: dict[str, float]
     unknown: int
+
+
+def saved_by_currency(intervals: Iterable[OffInterval]) -> dict[str, float]:
+    """What ``intervals`` saved, per currency (rounded to cents)."""
+    sums: dict[str, float] = defaultdict(float)
+    for interval in intervals:
+        if interval.saved is not None:
+            sums[interval.currency] += interval.saved
+    return {currency: round(value, 2) for currency, value in sorted(sums.items())}
 
 
 def totals_by(intervals: Sequence[OffInterval], group: str) -> dict[str, Totals]:
     """Totals by ``kind``, ``region``, or ``tag:KEY`` (resources without the tag: ``(none)``)."""
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    groups: dict[str, list[OffInterval]] = defaultdict(list)
     for interval in intervals:
         entry = interval.entry
         if group == "kind":
@@ -82,10 +97,12 @@ def totals_by(intervals: Sequence[OffInterval], group: str) -> dict[str, Totals]
             name = entry.region
         else:
             name = entry.tags.get(group.removeprefix("tag:"), "(none)")
-        bucket = sums[name]
-        bucket[0] += interval.hours
-        if interval.saved_usd is None:
-            bucket[2] += 1
-        else:
-            bucket[1] += interval.saved_usd
-    return {k: Totals(round(v[0], 2), round(v[1], 2), int(v[2])) for k, v in sorted(sums.items())}
+        groups[name].append(interval)
+    return {
+        name: Totals(
+            round(sum(i.hours for i in members), 2),
+            saved_by_currency(members),
+            sum(1 for i in members if i.saved is None),
+        )
+        for name, members in sorted(groups.items())
+    }

@@ -29,9 +29,9 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 import boto3
@@ -117,6 +117,10 @@ class Middleware:
         if self.latency_s:
             time.sleep(self.latency_s)
         fault = self.fault(operation, region_of(environ), environ) if self.fault else None
+        if fault is None and operation == "GetProducts":
+            fault = BEHAVIOURS.price_list.refusal(region_of(environ))
+            if fault is None:
+                return BEHAVIOURS.price_list.answer(environ, start_response)
         if fault is None:
             return self.app(environ, start_response)
         with self._lock:
@@ -241,13 +245,84 @@ class IncompleteMetrics:
     mode: str = "InternalError"
 
 
+class PriceList:
+    """A stand-in for the AWS Price List API (moto has none), answering ``GetProducts`` in
+    its real format from small offer files in the real bulk format (``demo/offers``: EXAMPLE
+    figures, not AWS prices): ``aws`` from ``us-east-1`` in USD, ``aws-cn`` from
+    ``cn-northwest-1`` in CNY, as AWS serves them; any other region has no endpoint.
+
+    ``mode``: ``answer`` (the default), ``denied`` (AccessDeniedException, as for a role
+    without ``pricing:GetProducts``) or ``unreachable`` (as from a network without internet).
+    """
+
+    ENDPOINTS: ClassVar[dict[str, str]] = {"us-east-1": "aws", "cn-northwest-1": "aws-cn"}
+
+    def __init__(self) -> None:
+        self.mode = "answer"
+        self._offers: dict[str, dict[str, Any]] = {}
+
+    def offer(self, partition: str) -> dict[str, Any]:
+        """The offer file the stand-in answers from for ``partition``."""
+        if partition not in self._offers:
+            from importlib import resources
+
+            text = resources.files("sagesaver.demo").joinpath(f"offers/{partition}.json")
+            self._offers[partition] = json.loads(text.read_text(encoding="utf-8"))
+        return self._offers[partition]
+
+    def refusal(self, region: str) -> Fault | None:
+        """The error to answer with instead of products, if any."""
+        if self.mode == "denied":
+            return Fault(400, "AccessDeniedException", "not authorized: pricing:GetProducts")
+        if self.mode == "unreachable" or region not in self.ENDPOINTS:
+            # What botocore meets without a route: a connection that never answers in time.
+            return Fault(503, "ServiceUnavailable", f"no Price List endpoint in {region!r}")
+        return None
+
+    def products(self, region: str, filters: list[dict[str, str]]) -> list[str]:
+        """The ``PriceList`` of a GetProducts call (each product a JSON string)."""
+        offer = self.offer(self.ENDPOINTS[region])
+        wanted = {f["Field"]: f["Value"] for f in filters if f.get("Type") == "TERM_MATCH"}
+        found = []
+        for sku, product in sorted(offer["products"].items()):
+            attributes = product.get("attributes", {})
+            if all(attributes.get(k) == v for k, v in wanted.items()):
+                item = {
+                    "product": product,
+                    "serviceCode": offer["offerCode"],
+                    "terms": {"OnDemand": offer["terms"]["OnDemand"].get(sku, {})},
+                    "version": offer["version"],
+                    "publicationDate": offer["publicationDate"],
+                }
+                found.append(json.dumps(item, sort_keys=True))
+        return found
+
+    def answer(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """A GetProducts answer (JSON 1.1) for the request in ``environ``."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        body = json.dumps(
+            {
+                "FormatVersion": "aws_v1",
+                "PriceList": self.products(region_of(environ), request.get("Filters", [])),
+            }
+        ).encode()
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
 @dataclass
 class AwsBehaviours:
-    """AWS behaviours moto lacks that SageSaver's decisions depend on. Off by default."""
+    """AWS behaviours moto lacks that SageSaver's decisions depend on. Off by default, but
+    for the Price List stand-in, which answers unless told otherwise."""
 
     incomplete_metrics: IncompleteMetrics | None = None
     # The tagging API answering with SageMaker ARNs in lower case, as AWS has done.
     lowercase_tagging_arns: bool = False
+    price_list: PriceList = field(default_factory=PriceList)
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -403,6 +478,7 @@ class Simulator:
         self.middleware.latency_s = 0.0
         self.behaviours.incomplete_metrics = None
         self.behaviours.lowercase_tagging_arns = False
+        self.behaviours.price_list.mode = "answer"
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""

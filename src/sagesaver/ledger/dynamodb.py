@@ -113,6 +113,8 @@ class DynamoLedger:
         for item in self._query(ENTRY_PK, utc_iso(since) if since else None):
             document = json.loads(item["doc"]["S"])
             document["at"] = datetime.fromisoformat(document["at"])
+            if "hourly_cost_usd" in document:  # written before prices had a currency
+                document["hourly_cost"] = document.pop("hourly_cost_usd")
             found.append(Entry(**document))
         return found
 

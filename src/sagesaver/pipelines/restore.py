@@ -97,7 +97,7 @@ def restore_backup(
                 action="restore",
                 rule="restore",
                 reason=f"from backup {backup.id}",
-                hourly_cost_usd=None,
+                hourly_cost=None,
                 dry_run=False,
                 outcome="restored",
                 backup_ref=backup.id,

@@ -21,6 +21,7 @@ from sagesaver.core.errors import InputError
 from sagesaver.core.model import (
     Action,
     Activity,
+    Decision,
     Resource,
     ScanError,
     ScanResult,
@@ -28,9 +29,9 @@ from sagesaver.core.model import (
 )
 from sagesaver.core.partitions import one_partition, partition_of, role_arn
 from sagesaver.core.policy import Policy, check_region
-from sagesaver.core.pricing import Pricer
-from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
-from sagesaver.core.rules.notebooks import decide_notebook, notebook_hourly_cost
+from sagesaver.core.pricing import Pricer, Quote, currency_of
+from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_quote, is_idle_candidate
+from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
 
 DESCRIBE_WORKERS = 8
@@ -191,8 +192,14 @@ def _scan_endpoints(
     for endpoint in endpoints:
         variants = details.get(endpoint.name, ())
         enriched = _with_variants(endpoint, variants) if variants else endpoint
-        cost = endpoint_hourly_cost(enriched, pricer) if variants else None
-        decision = decide_endpoint(enriched, activity.get(endpoint.name), rules, now, cost)
+        if variants:
+            quote = endpoint_quote(enriched, pricer)
+        else:  # only idle candidates are described (what keeps the call count low)
+            quote = Quote(None, currency_of(region), "unknown", "not described: not idle")
+        decision = priced(
+            decide_endpoint(enriched, activity.get(endpoint.name), rules, now, quote.amount),
+            quote,
+        )
         if endpoint.name in untagged and decision.idle:
             # Without tags the protect tag and the policy's tag filter are unknown.
             decision = replace(
@@ -204,6 +211,13 @@ def _scan_endpoints(
             )
         result.decisions.append(decision)
     return result
+
+
+def priced(decision: Decision, quote: Quote) -> Decision:
+    """``decision`` with the currency and the source of its price."""
+    return replace(
+        decision, currency=quote.currency, price_source=quote.source, price_note=quote.note
+    )
 
 
 def _with_variants(endpoint: Resource, variants: tuple[Variant, ...]) -> Resource:
@@ -226,8 +240,9 @@ def _scan_notebooks(
         aws, region, inventory.list_notebook_instances, tags.NOTEBOOK_TYPE, result.errors
     )
     for notebook in listing.everything:
-        cost = notebook_hourly_cost(notebook, pricer)
-        result.decisions.append(decide_notebook(notebook, policy.notebooks, cost))
+        quote = notebook_quote(notebook, pricer)
+        decision = decide_notebook(notebook, policy.notebooks, quote.amount)
+        result.decisions.append(priced(decision, quote))
     return result
 
 

@@ -125,7 +125,7 @@ def _entry(outcome: ActionResult, at: datetime) -> Entry:
         action=action.transition.value,
         rule=f"schedule:{action.schedule}",
         reason=action.reason,
-        hourly_cost_usd=price,
+        hourly_cost=price,
         dry_run=False,
         outcome="done" if outcome.applied else f"failed: {outcome.error}",
         tags=dict(action.resource.tags),

@@ -19,7 +19,7 @@ from sagesaver.core.formats import iso
 from sagesaver.core.grace import Step
 from sagesaver.core.model import Decision, Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
-from sagesaver.core.pricing import Pricer
+from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.studio import decide_app
 from sagesaver.ledger import DELETE_SENT, RELEASED, Ledger
 from sagesaver.pipelines.enforce import (
@@ -31,7 +31,7 @@ from sagesaver.pipelines.enforce import (
     lease_key,
     record_done,
 )
-from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
+from sagesaver.pipelines.scan import NotifyOutcome, notify_idle, priced
 from sagesaver.render.scan import error_dict, resource_dict
 
 
@@ -131,10 +131,15 @@ def studio_run(
             continue
         for app in found:
             itype = app.resource.instance_type
-            cost = pricer.hourly(region, "notebook", itype) if itype else None
+            quote = (
+                pricer.quote(region, "notebook", itype)
+                if itype
+                else Quote(None, currency_of(region), "unknown", "no instance type")
+            )
             space = app.space or app.user_profile or ""
             apps[app.resource.arn] = app
-            decisions.append(decide_app(app.resource, space, app.last_activity, rules, now, cost))
+            decision = decide_app(app.resource, space, app.last_activity, rules, now, quote.amount)
+            decisions.append(priced(decision, quote))
     scanned = ScanResult(now, list(regions), decisions, result.errors)
     if rules.action == "delete":
         done = enforce(

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from sagesaver.core.backtest import BacktestResult, compare
+from sagesaver.core.formats import money
 from sagesaver.core.model import ScanError, ScanResult
 from sagesaver.render.scan import print_errors, print_table, stdout_console, to_csv, to_json
 
@@ -63,7 +64,8 @@ def render_studio(document: dict[str, Any], output: str) -> None:
         return
     console = stdout_console()
     for item in document["apps"]:
-        cost = "?" if item["hourly_cost_usd"] is None else f"${item['hourly_cost_usd']:.3f}/h"
+        currency = item.get("currency") or "USD"
+        cost = money(item.get("hourly_cost"), currency, 3) + "/h"
         console.print(
             f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
             f"{item['reason']} -> {item['outcome']}",

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money
 from sagesaver.core.model import Decision, ScanResult
+from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
-from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals
+from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals, saved_by_currency
 from sagesaver.render.scan import summary
 
 TOP_N = 10
@@ -43,12 +45,13 @@ class Bar:
 
 @dataclass(frozen=True)
 class Day:
-    """One day of the ledger: applied actions, USD saved that day, and saved up to its end."""
+    """One day of the ledger: applied actions, saved that day (in the report's currency),
+    and saved up to its end."""
 
     day: date
     actions: int
-    saved_usd: float
-    cumulative_usd: float
+    saved: float
+    cumulative: float
 
 
 def _e(value: object) -> str:
@@ -61,8 +64,31 @@ def _num(value: float, places: int = 4) -> str:
     return "0" if text in ("-0", "") else text
 
 
+# The currency of the report being rendered: a scan covers one partition, so one currency
+# (USD, or CNY in China); amounts in any other currency are left out of its sums.
+_CURRENCY: ContextVar[str] = ContextVar("report_currency", default="USD")
+
+
 def _usd(value: float | None, places: int = 2) -> str:
-    return "?" if value is None else f"${value:,.{places}f}"
+    """An amount in the report's currency (``$`` or ``¥``)."""
+    return money(value, _CURRENCY.get(), places)
+
+
+def _code() -> str:
+    return _CURRENCY.get()
+
+
+def report_currency(scan: ScanResult, entries: Sequence[Entry] = ()) -> str:
+    """The currency of a report: its scan's (one partition), else its entries', else USD."""
+    found = {d.cost_currency for d in scan.decisions}
+    found |= {currency_of(r) for r in scan.regions}
+    if not found:
+        found = {e.currency for e in entries}
+    return sorted(found)[0] if len(found) == 1 else "USD"
+
+
+def _in_currency(decision: Decision) -> float | None:
+    return decision.hourly_cost if decision.cost_currency == _CURRENCY.get() else None
 
 
 def _applied(entry: Entry) -> bool:
@@ -78,7 +104,8 @@ def _owner(decision: Decision, owner_tag: str) -> str:
 
 
 def idle_cost_by(scan: ScanResult, group: str, owner_tag: str = "owner") -> list[Bar]:
-    """Current idle USD per hour by ``kind``, ``region`` or ``owner``, largest first."""
+    """Current idle cost per hour (the report's currency) by ``kind``, ``region`` or
+    ``owner``, largest first."""
     sums: dict[str, float] = {}
     for decision in _idle(scan):
         if group == "kind":
@@ -87,7 +114,7 @@ def idle_cost_by(scan: ScanResult, group: str, owner_tag: str = "owner") -> list
             label = decision.resource.region
         else:
             label = _owner(decision, owner_tag)
-        sums[label] = sums.get(label, 0.0) + (decision.hourly_cost_usd or 0.0)
+        sums[label] = sums.get(label, 0.0) + (_in_currency(decision) or 0.0)
     bars = [Bar(label, round(value, 4)) for label, value in sums.items()]
     return sorted(bars, key=lambda b: (-b.value, b.label))
 
@@ -97,7 +124,7 @@ def top_idle(scan: ScanResult, n: int = TOP_N) -> list[Decision]:
 
     def key(d: Decision) -> tuple[Any, ...]:
         r = d.resource
-        cost = d.hourly_cost_usd
+        cost = _in_currency(d)
         return (cost is None, -(cost or 0.0), r.account, r.region, r.kind.value, r.name)
 
     return sorted(_idle(scan), key=key)[:n]
@@ -106,8 +133,8 @@ def top_idle(scan: ScanResult, n: int = TOP_N) -> list[Decision]:
 def _saved_until(intervals: Sequence[OffInterval], moment: datetime) -> float:
     total = 0.0
     for interval in intervals:
-        cost = interval.entry.hourly_cost_usd
-        if cost is None or interval.start >= moment:
+        cost = interval.entry.hourly_cost
+        if cost is None or interval.currency != _CURRENCY.get() or interval.start >= moment:
             continue
         end = min(interval.end, moment)
         total += (end - interval.start).total_seconds() / 3600 * cost
@@ -115,9 +142,9 @@ def _saved_until(intervals: Sequence[OffInterval], moment: datetime) -> float:
 
 
 def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
-    """Per UTC day, from the first applied action to ``now``: actions applied, USD saved.
+    """Per UTC day, from the first applied action to ``now``: actions applied, money saved.
 
-    At most the last :data:`MAX_DAYS` days; ``cumulative_usd`` of the last day is the total
+    At most the last :data:`MAX_DAYS` days; ``cumulative`` of the last day is the total
     saved so far.
     """
     applied = [e for e in entries if _applied(e) and e.at <= now]
@@ -146,22 +173,28 @@ def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
 
 
 def headline(scan: ScanResult, entries: Sequence[Entry], now: datetime) -> dict[str, Any]:
-    """The headline numbers: idle cost now, idle count, and what the ledger says was saved."""
+    """The headline numbers: idle cost now, idle count, and what the ledger says was saved,
+    in the report's currency (``saved_by_currency`` lists every currency the ledger has)."""
     totals = summary(scan.decisions, scan.errors)
     intervals = off_intervals(entries, now)
-    saved = round(sum(i.saved_usd for i in intervals if i.saved_usd is not None), 2)
+    currency = _CURRENCY.get()
+    costs = totals["costs"].get(currency, {})
+    saved_by = saved_by_currency(intervals)
     return {
-        "idle_hourly_cost_usd": totals["idle_hourly_cost_usd"],
-        "idle_30_day_cost_usd": totals["idle_30_day_cost_usd"],
+        "currency": currency,
+        "idle_hourly_cost": costs.get("idle_hourly", 0.0),
+        "idle_30_day_cost": costs.get("idle_30_day", 0.0),
         "idle": totals["idle"],
         "resources": totals["resources"],
         "idle_with_unknown_cost": totals["idle_with_unknown_cost"],
-        "saved_usd": saved,
+        "saved": saved_by.get(currency, 0.0),
+        "saved_by_currency": saved_by,
         "saved_hours": round(sum(i.hours for i in intervals), 2),
-        "saved_with_unknown_cost": sum(1 for i in intervals if i.saved_usd is None),
+        "saved_with_unknown_cost": sum(1 for i in intervals if i.saved is None),
         "actions_applied": sum(1 for e in entries if _applied(e)),
         "errors": totals["errors"],
-        "price_source": totals["price_source"],
+        "price_sources": totals["price_sources"],
+        "bundled_prices": totals["bundled_prices"],
     }
 
 
@@ -291,7 +324,7 @@ def bar_chart(ids: _Ids, name: str, caption: str, bars: Sequence[Bar], unit: str
     ]
     rows.append([("<strong>Total</strong>", False), (_e(_usd(total, 4)), True), ("100%", True)])
     parts.append("<details><summary>Data table</summary>")
-    parts.append(_table(["Group", f"USD{_e(unit)}", "Share"], rows))
+    parts.append(_table(["Group", f"{_code()}{_e(unit)}", "Share"], rows))
     parts.append("</details></figure>")
     return "".join(parts)
 
@@ -308,19 +341,19 @@ def _describe(bars: Sequence[Bar], unit: str) -> str:
 
 
 def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
-    """Applied actions per day (bars) and cumulative USD saved (line), with the data table."""
+    """Applied actions per day (bars) and cumulative money saved (line), with the data table."""
     fig_id = ids("chart")
-    caption = "Actions applied per day (bars) and cumulative USD saved (line)"
+    caption = f"Actions applied per day (bars) and cumulative {_code()} saved (line)"
     width, left, right, top, plot_h, bottom = 720, 56, 72, 30, 180, 36
     plot_w = width - left - right
     height = top + plot_h + bottom
     n = max(1, len(days))
     slot = plot_w / n
     peak_actions = max((d.actions for d in days), default=0) or 1
-    peak_saved = max((d.cumulative_usd for d in days), default=0.0) or 1.0
+    peak_saved = max((d.cumulative for d in days), default=0.0) or 1.0
     base = top + plot_h
     total_actions = sum(d.actions for d in days)
-    final = days[-1].cumulative_usd if days else 0.0
+    final = days[-1].cumulative if days else 0.0
     desc = (
         f"{len(days)} days from {days[0].day.isoformat()} to {days[-1].day.isoformat()}: "
         f"{total_actions} actions applied, {_usd(final)} saved in all."
@@ -347,7 +380,7 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
         )
     parts.append(
         f'<text x="{left - 6}" y="{top - 14}" text-anchor="end">actions</text>'
-        f'<text x="{left + plot_w + 6}" y="{top - 14}">USD saved</text>'
+        f'<text x="{left + plot_w + 6}" y="{top - 14}">{_code()} saved</text>'
     )
     points: list[str] = []
     for index, d in enumerate(days):
@@ -362,7 +395,7 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
             f"<title>{label}: {d.actions} actions</title></rect>"
         )
         cx = x + slot / 2
-        cy = base - d.cumulative_usd / peak_saved * plot_h
+        cy = base - d.cumulative / peak_saved * plot_h
         points.append(f"{cx:.2f},{cy:.2f}")
     if points:
         parts.append(f'<polyline class="line" points="{" ".join(points)}"/>')
@@ -371,8 +404,8 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
         label = d.day.isoformat()
         parts.append(
             f'<circle class="dot" cx="{dot_x}" cy="{dot_y}" r="3" data-series="cumulative-saved" '
-            f'data-label="{label}" data-value="{_num(d.cumulative_usd, 2)}">'
-            f"<title>{label}: {_e(_usd(d.cumulative_usd))} saved so far</title></circle>"
+            f'data-label="{label}" data-value="{_num(d.cumulative, 2)}">'
+            f"<title>{label}: {_e(_usd(d.cumulative))} saved so far</title></circle>"
         )
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
     if days:
@@ -388,13 +421,16 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
         [
             (d.day.isoformat(), False),
             (str(d.actions), True),
-            (_e(_usd(d.saved_usd)), True),
-            (_e(_usd(d.cumulative_usd)), True),
+            (_e(_usd(d.saved)), True),
+            (_e(_usd(d.cumulative)), True),
         ]
         for d in days
     ]
     parts.append("<details><summary>Data table</summary>")
-    parts.append(_table(["Day (UTC)", "Actions applied", "USD saved", "Cumulative USD"], rows))
+    code = _code()
+    parts.append(
+        _table(["Day (UTC)", "Actions applied", f"{code} saved", f"Cumulative {code}"], rows)
+    )
     parts.append("</details></figure>")
     return "".join(parts)
 
@@ -412,9 +448,10 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
         return '<p class="note">No idle resources.</p>'
     accounts = len({d.resource.account for d in top}) > 1
     headers = ["#", "Name", "Kind", "Region", *(["Account"] if accounts else [])]
-    headers += [f"Owner ({owner_tag})", "Instances", "USD/h", "USD/30 days", "Idle for"]
+    per_hour, per_month = f"{_code()}/h", f"{_code()}/30 days"
+    headers += [f"Owner ({owner_tag})", "Instances", per_hour, per_month, "Idle for"]
     headers += ["Decision", "Reason"]
-    numeric = {"#", "USD/h", "USD/30 days", "Idle for"}
+    numeric = {"#", per_hour, per_month, "Idle for"}
     head = "".join(
         f'<th scope="col" class="num">{_e(h)}</th>'
         if h in numeric
@@ -424,7 +461,7 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
     rows = []
     for rank, d in enumerate(top, 1):
         r = d.resource
-        cost = d.hourly_cost_usd
+        cost = _in_currency(d)
         month = None if cost is None else cost * HOURS_PER_30_DAYS
         cells = [
             f'<td class="num">{rank}</td>',
@@ -510,8 +547,24 @@ def render_html(
     backtest: dict[str, Any] | None = None,
     owner_tag: str = "owner",
 ) -> str:
-    """One self-contained HTML5 document: totals, charts, top idle resources, savings."""
+    """One self-contained HTML5 document: totals, charts, top idle resources, savings, in the
+    scan's currency."""
+    token = _CURRENCY.set(report_currency(scan, entries))
+    try:
+        return _render_html(scan, entries, now, backtest, owner_tag)
+    finally:
+        _CURRENCY.reset(token)
+
+
+def _render_html(
+    scan: ScanResult,
+    entries: list[Entry],
+    now: datetime,
+    backtest: dict[str, Any] | None,
+    owner_tag: str,
+) -> str:
     ids = _Ids()
+    code = _code()
     h = headline(scan, entries, now)
     unknown = h["idle_with_unknown_cost"]
     unknown_note = f"{unknown} idle with unknown price" if unknown else ""
@@ -528,33 +581,37 @@ def render_html(
         "<header><h1>SageSaver report</h1>",
         f'<p class="meta">Generated {_e(iso(now))}; scan of {_e(iso(scan.generated_at))} '
         f"in {_e(', '.join(scan.regions) or '-')}: {h['resources']} resources, "
-        f"{h['errors']} errors. Prices: {_e(h['price_source'])}.</p></header><main>",
+        f"{h['errors']} errors. Prices in {_e(h['currency'])}: "
+        f"{_e(', '.join(h['price_sources']) or 'none known')}; bundled table: "
+        f"{_e(h['bundled_prices'])}.</p></header><main>",
         '<section id="totals"><h2>Totals</h2><dl class="totals">',
         _metric(
-            "idle_hourly_cost_usd",
+            "idle_hourly_cost",
             "Idle cost per hour",
-            h["idle_hourly_cost_usd"],
-            _usd(h["idle_hourly_cost_usd"], 3),
+            h["idle_hourly_cost"],
+            _usd(h["idle_hourly_cost"], 3),
             unknown_note,
         ),
         _metric(
-            "idle_30_day_cost_usd",
+            "idle_30_day_cost",
             "Idle cost per 30 days",
-            h["idle_30_day_cost_usd"],
-            _usd(h["idle_30_day_cost_usd"]),
+            h["idle_30_day_cost"],
+            _usd(h["idle_30_day_cost"]),
         ),
         _metric("idle", "Idle resources", h["idle"], f"{h['idle']} of {h['resources']}"),
-        _metric("saved_usd", "Saved so far", h["saved_usd"], _usd(h["saved_usd"]), saved_note),
+        _metric("saved", "Saved so far", h["saved"], _usd(h["saved"]), saved_note),
         "</dl></section>",
         '<section id="idle-cost"><h2>Current idle cost</h2>',
         bar_chart(
-            ids, "kind", "Idle USD per hour by resource kind", idle_cost_by(scan, "kind"), "/h"
+            ids, "kind", f"Idle {code} per hour by resource kind", idle_cost_by(scan, "kind"), "/h"
         ),
-        bar_chart(ids, "region", "Idle USD per hour by region", idle_cost_by(scan, "region"), "/h"),
+        bar_chart(
+            ids, "region", f"Idle {code} per hour by region", idle_cost_by(scan, "region"), "/h"
+        ),
         bar_chart(
             ids,
             "owner",
-            f"Idle USD per hour by owner (tag {owner_tag})",
+            f"Idle {code} per hour by owner (tag {owner_tag})",
             idle_cost_by(scan, "owner", owner_tag),
             "/h",
         ),
@@ -589,18 +646,32 @@ def render_markdown(
     owner_tag: str = "owner",
 ) -> str:
     """A compact Markdown digest: totals, the top idle resources, and what was saved."""
+    token = _CURRENCY.set(report_currency(scan, entries))
+    try:
+        return _render_markdown(scan, entries, now, backtest, owner_tag)
+    finally:
+        _CURRENCY.reset(token)
+
+
+def _render_markdown(
+    scan: ScanResult,
+    entries: list[Entry],
+    now: datetime,
+    backtest: dict[str, Any] | None,
+    owner_tag: str,
+) -> str:
     h = headline(scan, entries, now)
     lines = [
         f"## SageSaver report ({iso(now)})",
         "",
         f"- **Idle:** {h['idle']} of {h['resources']} resources, "
-        f"{_usd(h['idle_hourly_cost_usd'], 3)}/h = {_usd(h['idle_30_day_cost_usd'])} per 30 days"
+        f"{_usd(h['idle_hourly_cost'], 3)}/h = {_usd(h['idle_30_day_cost'])} per 30 days"
         + (
             f" ({h['idle_with_unknown_cost']} with unknown price)"
             if h["idle_with_unknown_cost"]
             else ""
         ),
-        f"- **Saved so far:** {_usd(h['saved_usd'])} "
+        f"- **Saved so far:** {_usd(h['saved'])} "
         f"({h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off)",
     ]
     if h["errors"]:
@@ -611,12 +682,13 @@ def render_markdown(
             "",
             f"### Top {len(top)} idle resources",
             "",
-            f"| # | Name | Kind | Region | Owner ({_md(owner_tag)}) | USD/h | USD/30 days |",
+            f"| # | Name | Kind | Region | Owner ({_md(owner_tag)}) | {_code()}/h | "
+            f"{_code()}/30 days |",
             "|---:|---|---|---|---|---:|---:|",
         ]
         for rank, d in enumerate(top, 1):
             r = d.resource
-            cost = d.hourly_cost_usd
+            cost = _in_currency(d)
             month = None if cost is None else cost * HOURS_PER_30_DAYS
             lines.append(
                 f"| {rank} | {_md(r.name)} | {_md(r.kind.value)} | {_md(r.region)} | "
@@ -627,7 +699,7 @@ def render_markdown(
         lines += ["", "### Actions applied", "", "| Day (UTC) | Actions | Saved so far |"]
         lines.append("|---|---:|---:|")
         lines += [
-            f"| {d.day.isoformat()} | {d.actions} | {_usd(d.cumulative_usd)} |" for d in days[-7:]
+            f"| {d.day.isoformat()} | {d.actions} | {_usd(d.cumulative)} |" for d in days[-7:]
         ]
     if backtest is not None and isinstance(backtest.get("totals"), dict):
         lines += ["", "### Backtest", ""]

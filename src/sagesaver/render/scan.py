@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does without it
     from rich.console import Console
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
+from sagesaver.core.digest import cost_by_currency
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
 from sagesaver.core.model import Action, Decision, ScanError, ScanResult
 from sagesaver.core.pricing import bundled_table
 
@@ -23,6 +24,9 @@ CSV_FIELDS = [
     "status",
     "instance_type",
     "instance_count",
+    "hourly_cost",
+    "currency",
+    "price_source",
     "hourly_cost_usd",
     "idle",
     "idle_hours",
@@ -45,7 +49,10 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         "status": r.status,
         "instance_type": r.instance_type,
         "instance_count": r.instance_count,
-        "hourly_cost_usd": decision.hourly_cost_usd,
+        "hourly_cost": decision.hourly_cost,
+        "currency": decision.cost_currency,
+        "price_source": decision.price_source,
+        "hourly_cost_usd": decision.hourly_cost_usd,  # USD prices only; null for CNY
         "idle": decision.idle,
         "idle_hours": decision.idle_hours,
         "decision": decision.action.value,
@@ -66,6 +73,8 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
             }
             for v in r.variants
         ]
+    if decision.price_note:
+        item["price_note"] = decision.price_note
     if r.kind.value == "notebook":
         item["lifecycle_config"] = r.lifecycle_config
     return item
@@ -83,16 +92,35 @@ def error_dict(error: ScanError) -> dict[str, Any]:
     }
 
 
+def _sums(decisions: Sequence[Decision]) -> dict[str, float]:
+    return {c: round(v, 4) for c, v in cost_by_currency(decisions).items()}
+
+
 def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[str, Any]:
-    """Counts and money: what is idle, what it costs, what will be acted on."""
+    """Counts and money: what is idle, what it costs, what will be acted on.
+
+    Money is per currency (``costs``: USD for ``aws``, CNY for ``aws-cn``), never added across
+    currencies; the ``*_usd`` keys add up the USD prices only.
+    """
     idle = [d for d in decisions if d.idle]
     acting = [d for d in decisions if d.action is not Action.KEEP]
-    idle_hourly = round(sum(d.hourly_cost_usd or 0.0 for d in idle), 4)
-    acting_hourly = round(sum(d.hourly_cost_usd or 0.0 for d in acting), 4)
     running_nb = [
         d for d in decisions if d.resource.kind.value == "notebook" and d.rule == "no-auto-stop"
     ]
+    idle_hourly, acting_hourly, nb_hourly = _sums(idle), _sums(acting), _sums(running_nb)
+    currencies = sorted({*idle_hourly, *acting_hourly, *nb_hourly})
+    costs = {
+        c: {
+            "idle_hourly": idle_hourly.get(c, 0.0),
+            "idle_30_day": round(idle_hourly.get(c, 0.0) * HOURS_PER_30_DAYS, 2),
+            "actionable_hourly": acting_hourly.get(c, 0.0),
+            "actionable_30_day": round(acting_hourly.get(c, 0.0) * HOURS_PER_30_DAYS, 2),
+            "notebooks_without_auto_stop_hourly": nb_hourly.get(c, 0.0),
+        }
+        for c in currencies
+    }
     table = bundled_table()
+    sources = {d.price_source for d in decisions if d.hourly_cost is not None}
     return {
         "resources": len(decisions),
         "endpoints": sum(1 for d in decisions if d.resource.kind.value == "endpoint"),
@@ -101,17 +129,17 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
         "actions": {
             a.value: sum(1 for d in acting if d.action is a) for a in Action if a is not Action.KEEP
         },
-        "idle_hourly_cost_usd": idle_hourly,
-        "idle_30_day_cost_usd": round(idle_hourly * HOURS_PER_30_DAYS, 2),
-        "idle_with_unknown_cost": sum(1 for d in idle if d.hourly_cost_usd is None),
-        "actionable_hourly_cost_usd": acting_hourly,
-        "actionable_30_day_cost_usd": round(acting_hourly * HOURS_PER_30_DAYS, 2),
+        "costs": costs,
+        "idle_hourly_cost_usd": idle_hourly.get("USD", 0.0),
+        "idle_30_day_cost_usd": round(idle_hourly.get("USD", 0.0) * HOURS_PER_30_DAYS, 2),
+        "idle_with_unknown_cost": sum(1 for d in idle if d.hourly_cost is None),
+        "actionable_hourly_cost_usd": acting_hourly.get("USD", 0.0),
+        "actionable_30_day_cost_usd": round(acting_hourly.get("USD", 0.0) * HOURS_PER_30_DAYS, 2),
         "notebooks_without_auto_stop": len(running_nb),
-        "notebooks_without_auto_stop_hourly_cost_usd": round(
-            sum(d.hourly_cost_usd or 0.0 for d in running_nb), 4
-        ),
+        "notebooks_without_auto_stop_hourly_cost_usd": nb_hourly.get("USD", 0.0),
         "errors": len(errors),
-        "price_source": f"{table.source} ({table.retrieved})",
+        "price_sources": sorted(sources),
+        "bundled_prices": f"{table.source} ({table.retrieved})",
     }
 
 
@@ -119,7 +147,8 @@ def _sort_key(decision: Decision) -> tuple[Any, ...]:
     return (
         decision.resource.kind.value,
         not decision.idle,
-        -(decision.hourly_cost_usd or 0.0),
+        decision.cost_currency,
+        -(decision.hourly_cost or 0.0),
         decision.resource.region,
         decision.resource.name,
     )
@@ -155,8 +184,10 @@ def to_csv(result: ScanResult) -> str:
     return buffer.getvalue()
 
 
-def _money(value: float | None) -> str:
-    return "?" if value is None else f"${value:,.3f}"
+def _per_30_days(totals: dict[str, Any], key: str) -> str:
+    hourly = {c: v[f"{key}_hourly"] for c, v in totals["costs"].items()}
+    monthly = {c: v[f"{key}_30_day"] for c, v in totals["costs"].items()}
+    return f"{money_by_currency(hourly, unit='/h')} = {money_by_currency(monthly)} per 30 days"
 
 
 def print_table(result: ScanResult, console: Console) -> None:
@@ -176,7 +207,7 @@ def print_table(result: ScanResult, console: Console) -> None:
         table.add_column("Region", no_wrap=True)
         table.add_column("Status", no_wrap=True)
         table.add_column("Instances", overflow="fold")
-        table.add_column("USD/h", justify="right", no_wrap=True)
+        table.add_column("Cost/h", justify="right", no_wrap=True)
         table.add_column("Idle", justify="right", no_wrap=True)
         table.add_column("Decision", no_wrap=True)
         table.add_column("Reason", ratio=1, min_width=30)
@@ -187,7 +218,11 @@ def print_table(result: ScanResult, console: Console) -> None:
                 if r.instance_type and r.instance_count is not None
                 else "-"
             )
-            cost = _money(d.hourly_cost_usd) if d.idle or d.hourly_cost_usd is not None else "-"
+            cost = (
+                money(d.hourly_cost, d.cost_currency, 3)
+                if d.idle or d.hourly_cost is not None
+                else "-"
+            )
             style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
             table.add_row(
                 *([r.account] if several_accounts else []),
@@ -205,8 +240,7 @@ def print_table(result: ScanResult, console: Console) -> None:
     totals = summary(decisions, result.errors)
     console.print(
         f"[bold]Idle:[/bold] {totals['idle']} of {totals['resources']} resources, "
-        f"wasting ${totals['idle_hourly_cost_usd']:,.2f}/h = "
-        f"${totals['idle_30_day_cost_usd']:,.2f} per 30 days"
+        f"wasting {_per_30_days(totals, 'idle')}"
         + (
             f" ({totals['idle_with_unknown_cost']} with unknown price)"
             if totals["idle_with_unknown_cost"]
@@ -215,13 +249,16 @@ def print_table(result: ScanResult, console: Console) -> None:
     )
     console.print(
         f"[bold]To act on:[/bold] {sum(totals['actions'].values())} resources, "
-        f"${totals['actionable_hourly_cost_usd']:,.2f}/h = "
-        f"${totals['actionable_30_day_cost_usd']:,.2f} per 30 days"
+        f"{_per_30_days(totals, 'actionable')}"
     )
     if totals["notebooks_without_auto_stop"]:
         console.print(
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "
-            f"notebook instance(s), ${totals['notebooks_without_auto_stop_hourly_cost_usd']:,.2f}/h"
+            "notebook instance(s), "
+            + money_by_currency(
+                {c: v["notebooks_without_auto_stop_hourly"] for c, v in totals["costs"].items()},
+                unit="/h",
+            )
         )
     print_errors(result.errors, console)
 

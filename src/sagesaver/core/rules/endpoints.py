@@ -13,29 +13,33 @@ from datetime import datetime
 from sagesaver.core.formats import fmt_hours, hours_between
 from sagesaver.core.model import Action, Activity, Decision, Resource
 from sagesaver.core.policy import EndpointPolicy
-from sagesaver.core.pricing import Pricer
+from sagesaver.core.pricing import Pricer, Quote, combine, currency_of
 
 IN_SERVICE = "InService"
 
 
-def endpoint_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
-    """USD per hour of the endpoint's instances; None if a variant's price is unknown.
+def endpoint_quote(resource: Resource, pricer: Pricer) -> Quote:
+    """The endpoint's instances' price per hour; unknown if a variant's price is unknown.
 
     Serverless variants cost nothing while idle; variants at 0 instances cost nothing.
     """
+    currency = currency_of(resource.region)
     if not resource.variants:
-        return None
-    total = 0.0
+        return Quote(None, currency, "unknown", "its instances could not be read")
+    parts: list[tuple[Quote, int]] = []
     for variant in resource.variants:
         if variant.serverless or variant.instance_count == 0:
             continue
         if variant.instance_type is None:
-            return None
-        price = pricer.hourly(resource.region, "hosting", variant.instance_type)
-        if price is None:
-            return None
-        total += price * variant.instance_count
-    return round(total, 6)
+            return Quote(None, currency, "unknown", f"variant {variant.name}: no instance type")
+        quote = pricer.quote(resource.region, "hosting", variant.instance_type)
+        parts.append((quote, variant.instance_count))
+    return combine(parts, currency, pricer.mode)
+
+
+def endpoint_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
+    """The amount of :func:`endpoint_quote` (in the region's currency), or None."""
+    return endpoint_quote(resource, pricer).amount
 
 
 def is_idle_candidate(
@@ -70,7 +74,7 @@ def decide_endpoint(
             reason=reason,
             idle=idle,
             idle_hours=idle_hours,
-            hourly_cost_usd=hourly_cost,
+            hourly_cost=hourly_cost,
             protected=protected,
         )
 
@@ -121,6 +125,6 @@ def decide_endpoint(
         reason=idle_reason,
         idle=True,
         idle_hours=idle_hours,
-        hourly_cost_usd=hourly_cost,
+        hourly_cost=hourly_cost,
         protected=False,
     )

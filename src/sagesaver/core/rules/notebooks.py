@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from sagesaver.core.model import Action, Decision, Resource
 from sagesaver.core.policy import NotebookPolicy
-from sagesaver.core.pricing import Pricer
+from sagesaver.core.pricing import Pricer, Quote, currency_of
 
 IN_SERVICE = "InService"
 # States in which the instance is billed for compute.
 BILLED_STATES = frozenset({"InService", "Pending", "Updating", "Stopping"})
 
 
-def notebook_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
-    """USD per hour while the instance runs, 0 when it is stopped, None if unknown."""
+def notebook_quote(resource: Resource, pricer: Pricer) -> Quote:
+    """The price per hour while the instance runs; 0 when it is stopped."""
     if resource.status not in BILLED_STATES:
-        return 0.0
+        return pricer.free(resource.region)
     if resource.instance_type is None:
-        return None
-    return pricer.hourly(resource.region, "notebook", resource.instance_type)
+        return Quote(None, currency_of(resource.region), "unknown", "no instance type")
+    return pricer.quote(resource.region, "notebook", resource.instance_type)
+
+
+def notebook_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
+    """The amount of :func:`notebook_quote` (in the region's currency), or None."""
+    return notebook_quote(resource, pricer).amount
 
 
 def decide_notebook(
@@ -52,6 +57,6 @@ def decide_notebook(
         reason=reason,
         idle=False,
         idle_hours=None,
-        hourly_cost_usd=hourly_cost,
+        hourly_cost=hourly_cost,
         protected=protected,
     )
