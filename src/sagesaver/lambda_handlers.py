@@ -22,7 +22,8 @@ from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
 from sagesaver.core.model import Action
-from sagesaver.core.policy import Policy, parse_policy
+from sagesaver.core.policy import LEDGER_TABLE_RE, Policy, parse_policy
+from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 from sagesaver.pipelines.scan import resolve_regions, scan
 from sagesaver.render import scan as report
@@ -100,6 +101,19 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
     return _finish("schedule-tick", _schedule_tick(event, context))
 
 
+def _live_pricer(aws: Aws, ledger: str | None, regions: list[str]) -> Pricer:
+    """Live prices from the partition's Price List, cached in the ledger's DynamoDB table
+    (a Lambda's disk does not outlive it), the bundled table as the fallback."""
+    from sagesaver.aws.prices import LivePrices, TableCache
+
+    match = LEDGER_TABLE_RE.match(ledger or "")
+    home = os.environ.get("AWS_REGION") or (regions[0] if regions else None)
+    cache = None
+    if match is not None and (match.group("region") or home):
+        cache = TableCache(aws, match.group("region") or str(home), match.group("table"))
+    return Pricer(live=LivePrices(aws, cache))
+
+
 def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     try:
         aws, policy, regions, apply = _configuration(event or {})
@@ -123,7 +137,7 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now)
+    result = scan(aws, regions, policy, now, _live_pricer(aws, location, regions))
     # A retried invocation keeps its request id: its digest is not sent a second time.
     run_id = getattr(context, "aws_request_id", None)
     done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id)

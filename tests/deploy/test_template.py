@@ -211,6 +211,8 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
     expected_scan = {*CAPABILITIES["scan"], *CAPABILITIES["notify"], *LOG_ACTIONS, *LEDGER_ACTIONS}
     # The topic's own key to publish with, and the dead-letter queue for failed invocations.
     expected_scan |= {*TOPIC_KEY_ACTIONS, *DEAD_LETTER_ACTIONS}
+    # Live prices from the partition's Price List (cached in the ledger table).
+    expected_scan |= {*CAPABILITIES["live-prices"]}
     if deletes:
         expected_scan |= {*CAPABILITIES["enforce"]}
         # Configurations are deleted only with delete_config: true.
