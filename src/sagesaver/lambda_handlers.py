@@ -186,5 +186,6 @@ def _schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, A
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    result = schedule_run(aws, regions, policy, now, apply, ledger, only)
+    pricer = _live_pricer(aws, location, list(regions)) if apply and ledger is not None else None
+    result = schedule_run(aws, regions, policy, now, apply, ledger, only, pricer)
     return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

@@ -225,6 +225,7 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
         got = template_actions({"Resources": {"R": roles[f"{SCHEDULE_TICK}Role"]}})
         assert got == {
             *CAPABILITIES["schedule"],
+            *CAPABILITIES["live-prices"],
             *LEDGER_ACTIONS,
             *LOG_ACTIONS,
             *DEAD_LETTER_ACTIONS,

@@ -70,9 +70,9 @@ def test_seed_example_150_instances(cli: Cli, sim: Simulator, fleet: Fleet, tmp_
     assert counts["StartNotebookInstance"] == len(dev_stopped)
     assert counts["ListNotebookInstances"] == math.ceil(150 / 100)
     assert "StopNotebookInstance" not in counts and "DescribeNotebookInstance" not in counts
-    from sagesaver.core.permissions import SCHEDULE
+    from sagesaver.core.permissions import LIVE_PRICES, SCHEDULE
 
-    assert set(counts) <= {action.split(":")[1] for action in SCHEDULE}
+    assert set(counts) <= {action.split(":")[1] for action in SCHEDULE + LIVE_PRICES}
 
     code, doc = run(cli, policy, MONDAY_2105, "--apply", "--ledger", ledger)
     assert code == 0
@@ -106,6 +106,7 @@ def test_api_calls_for_1000_instances(
         "ListNotebookInstances": 10,
         "GetResources": 1,  # no instance is tagged: one page
         "StartNotebookInstance": stopped_dev,
+        "GetProducts": 1,  # the ledger's entries carry the price: one type, asked once
     }
 
 

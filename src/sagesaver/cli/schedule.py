@@ -14,12 +14,14 @@ from sagesaver.cli.common import (
     EXIT_OK,
     AllRegionsOpt,
     LedgerOpt,
+    OfflinePricesOpt,
     Output,
     OutputOpt,
     PolicyOpt,
     RegionOpt,
     app,
     fail,
+    make_pricer,
     parse_at,
     prepare,
 )
@@ -133,8 +135,10 @@ def schedule_run_command(
     ] = False,
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
+    offline_prices: OfflinePricesOpt = False,
 ) -> None:
-    """Start and stop the instances whose schedule boundaries fell since the previous run."""
+    """Start and stop the instances whose schedule boundaries fell since the previous run
+    (the ledger records each with its price, for `sagesaver savings`)."""
     from sagesaver.ledger import open_ledger
     from sagesaver.pipelines.schedules import run_document, schedule_run
 
@@ -149,7 +153,8 @@ def schedule_run_command(
         )
     except InputError as exc:
         raise fail(str(exc)) from exc
-    result = schedule_run(aws, regions, policy, moment, apply, ledger, only)
+    pricer = make_pricer(aws, offline_prices) if apply and ledger is not None else None
+    result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
     document = run_document(result, apply)
     if output is Output.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -67,6 +67,7 @@ def _run_region(
     apply: bool,
     ledger: Ledger | None,
     only: frozenset[str] | None,
+    pricer: Pricer,
 ) -> ScheduleRunResult:
     result = ScheduleRunResult(at=at)
     instances = _targeted_instances(aws, region, policy, result.errors)
@@ -101,20 +102,18 @@ def _run_region(
             result.actions.append(ActionResult(action, applied=True))
     if apply and ledger is not None:
         for outcome in result.actions:
-            ledger.record(_entry(outcome, at))
+            ledger.record(_entry(outcome, at, pricer))
         for schedule in policy.schedules:
             if only is None or schedule in only:
                 ledger.set_schedule_run(schedule, region, at)
     return result
 
 
-def _entry(outcome: ActionResult, at: datetime) -> Entry:
+def _entry(outcome: ActionResult, at: datetime, pricer: Pricer) -> Entry:
     action = outcome.planned
     instance_type = action.resource.instance_type
     price = (
-        Pricer().hourly(action.resource.region, "notebook", instance_type)
-        if instance_type
-        else None
+        pricer.hourly(action.resource.region, "notebook", instance_type) if instance_type else None
     )
     return Entry(
         at=at,
@@ -140,14 +139,17 @@ def schedule_run(
     apply: bool,
     ledger: Ledger | None = None,
     only: frozenset[str] | None = None,
+    pricer: Pricer | None = None,
 ) -> ScheduleRunResult:
     """Run the schedules ``only`` (default: every schedule of the policy) at ``at`` in each
-    region (dry run unless ``apply``)."""
+    region (dry run unless ``apply``); the ledger's entries carry the price ``pricer`` quotes
+    (the bundled table's when None)."""
     total = ScheduleRunResult(at=at)
+    prices = pricer or Pricer()
     workers = max(1, min(REGION_WORKERS, len(regions)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for part in pool.map(
-            lambda r: _run_region(aws, r, policy, at, apply, ledger, only), regions
+            lambda r: _run_region(aws, r, policy, at, apply, ledger, only, prices), regions
         ):
             total.actions.extend(part.actions)
             total.skipped.extend(part.skipped)
