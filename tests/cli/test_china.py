@@ -109,9 +109,16 @@ def test_run_sends_a_digest_in_yuan(cli: Cli, sim: Simulator, china: str, tmp_pa
         "run", "--all-regions", "--policy", str(policy), "--ledger", ledger, "--apply"
     )
     assert code == 0, doc["errors"]
+    total = 2 * cny(sim, BEIJING, "hosting", "ml.g4dn.xlarge") + cny(
+        sim, NINGXIA, "hosting", "ml.m5.large"
+    )
+    [published] = Fleet(sim).published(china)
+    # SNS subjects are ASCII: the currency is named by its code there.
+    assert published["Subject"] == f"SageSaver: 2 idle endpoint(s), CNY {total:,.2f}/h wasted"
     [message] = sim_messages(sim, china)
     gpu = 2 * cny(sim, BEIJING, "hosting", "ml.g4dn.xlarge")
     assert f"¥{gpu:,.2f}/h" in message
+    assert f"Total: ¥{total:,.2f} per hour" in message
     assert "Total: ¥" in message and "$" not in message
 
 

@@ -31,11 +31,11 @@ def _money(value: float | None, currency: str) -> str:
 
 
 def cost_by_currency(decisions: Sequence[Decision]) -> dict[str, float]:
-    """The known hourly costs of ``decisions``, per currency (never added across)."""
+    """The known hourly costs of ``decisions``, per currency (never added across); every
+    currency of ``decisions`` is there, at 0 when none of its prices is known."""
     sums: dict[str, float] = {}
     for d in decisions:
-        if d.hourly_cost is not None:
-            sums[d.cost_currency] = sums.get(d.cost_currency, 0.0) + d.hourly_cost
+        sums[d.cost_currency] = sums.get(d.cost_currency, 0.0) + (d.hourly_cost or 0.0)
     return sums
 
 
@@ -172,7 +172,7 @@ def build_digest(
         marker = f" (part {index}/{total})" if total > 1 else ""
         subject = clean_subject(
             f"{prefix}: {len(chosen)} idle {noun}(s), "
-            f"{money_by_currency(hourly, unit='/h')} wasted{marker}"
+            f"{money_by_currency(hourly, unit='/h', ascii_only=True)} wasted{marker}"
         )
         body = "\n".join([*header, *part, *footer])
         messages.append(Message(subject=subject, body=body))

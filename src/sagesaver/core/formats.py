@@ -41,19 +41,30 @@ def minute(moment: datetime | None) -> str:
 CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥"}
 
 
-def money(amount: float | None, currency: str, places: int = 2, unknown: str = "?") -> str:
-    """``$1,234.50`` / ``¥1,234.50`` (other currencies by code: ``EUR 1,234.50``)."""
+def money(
+    amount: float | None,
+    currency: str,
+    places: int = 2,
+    unknown: str = "?",
+    ascii_only: bool = False,
+) -> str:
+    """``$1,234.50`` / ``¥1,234.50`` (other currencies by code: ``EUR 1,234.50``; with
+    ``ascii_only``, a symbol outside ASCII is replaced by the code: ``CNY 1,234.50``)."""
     if amount is None:
         return unknown
     symbol = CURRENCY_SYMBOLS.get(currency)
+    if ascii_only and symbol is not None and not symbol.isascii():
+        symbol = None
     number = f"{amount:,.{places}f}"
     return f"{symbol}{number}" if symbol else f"{currency} {number}"
 
 
 def money_by_currency(
-    amounts: dict[str, float], places: int = 2, unit: str = "", empty: str | None = None
+    amounts: dict[str, float], places: int = 2, unit: str = "", ascii_only: bool = False
 ) -> str:
     """Amounts of several currencies, never added up: ``$1.20/h + ¥3.40/h``."""
     if not amounts:
-        return empty if empty is not None else money(0.0, "USD", places) + unit
-    return " + ".join(money(v, c, places) + unit for c, v in sorted(amounts.items()))
+        return money(0.0, "USD", places, ascii_only=ascii_only) + unit
+    return " + ".join(
+        money(v, c, places, ascii_only=ascii_only) + unit for c, v in sorted(amounts.items())
+    )

@@ -15,9 +15,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from sagesaver.aws.prices import LivePrices
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso
 from sagesaver.core.policy import EndpointPolicy, NotifyPolicy, Policy
+from sagesaver.core.pricing import Pricer
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 from sagesaver.pipelines.scan import scan
@@ -150,7 +152,7 @@ def _escalation(
     strict = policy.model_copy(
         update={"endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0)}
     )
-    result = scan(aws, REGIONS, strict, now)
+    result = scan(aws, REGIONS, strict, now, Pricer(live=LivePrices(aws, None)))
     steps = [step_dict(s) for s in enforce_and_notify(aws, result, strict, now, True, ledger).steps]
     [backup] = ledger.backups("forgotten-poc")
     restored = restore(aws, backup.document, apply=True)
@@ -205,7 +207,8 @@ def run_demo(output: str = "table") -> int:
                 notify=NotifyPolicy(sns_topic_arn=topic),
             )
             aws = Aws()
-            result = scan(aws, REGIONS, policy, now)
+            # Prices: the simulator's Price List stand-in answers (example figures, not AWS's).
+            result = scan(aws, REGIONS, policy, now, Pricer(live=LivePrices(aws, None)))
             # The same scan -> enforce -> notify pipeline as `run --apply` and the Lambda.
             outcome = enforce_and_notify(aws, result, policy, now, True, None).notified
             assert outcome is not None
@@ -225,6 +228,10 @@ def run_demo(output: str = "table") -> int:
                 console.print_json(json.dumps(json.loads(report.to_json(result, extra))))
                 return 1 if result.errors else 0
             console.print(Rule("1. sagesaver scan (2 regions, simulated)"))
+            console.print(
+                "[dim]Prices come from the simulator's Price List: example figures, not AWS "
+                "prices.[/dim]"
+            )
             report.print_table(result, console)
             console.print(Rule(f"2. sagesaver run --apply: digest sent to {topic}"))
             for message in outcome.messages:
