@@ -233,3 +233,15 @@ def test_the_lambda_handler_caches_prices_in_the_ledger_table(
     [same] = [e for e in again["idle_endpoints"] if e["name"] == "gpu-idle"]
     assert same["hourly_cost"] == gpu["hourly_cost"]
     assert "GetProducts" not in sim.middleware.counts
+
+
+def test_schedule_rules_name_a_china_function_by_default(cli: Cli, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "regions: [cn-north-1]\nschedules:\n  seed:\n    start: cron(0 7 ? * MON-FRI *)\n"
+        "    stop: cron(0 21 ? * MON-FRI *)\n    name_contains: dev-\n"
+    )
+    result = cli("schedule", "rules", "--policy", str(policy))
+    assert result.exit_code == 0, result.stderr
+    rules = json.loads(result.stdout)
+    assert {r["Target"]["Arn"].split(":")[1] for r in rules} == {"aws-cn"}

@@ -182,18 +182,26 @@ def schedule_rules_command(
     policy_file: PolicyOpt = None,
     schedule: ScheduleOpt = None,
     target_arn: Annotated[
-        str,
-        typer.Option("--target-arn", help="ARN of the function the schedules invoke."),
-    ] = "arn:aws:lambda:REGION:ACCOUNT_ID:function:sagesaver-schedule-tick",
+        str | None,
+        typer.Option(
+            "--target-arn",
+            help="ARN of the function the schedules invoke (default: a placeholder in the "
+            "partition of the policy's regions, e.g. arn:aws-cn:lambda:... in China).",
+        ),
+    ] = None,
 ) -> None:
     """The equivalent EventBridge Scheduler definitions (JSON), with their time zones."""
     from sagesaver.core.cron import ScheduleError
+    from sagesaver.core.partitions import partition_of
     from sagesaver.pipelines.schedules import eventbridge_rules
 
     try:
         policy = load_policy(policy_file)
     except InputError as exc:
         raise fail(str(exc)) from exc
+    if target_arn is None:
+        partition = partition_of(policy.regions[0]) if policy.regions else "aws"
+        target_arn = f"arn:{partition}:lambda:REGION:ACCOUNT_ID:function:sagesaver-schedule-tick"
     only = _only_schedules(policy, schedule)
     if only is not None:  # each rule belongs to one schedule: narrowing is safe here
         policy = policy.model_copy(update={"schedules": {n: policy.schedules[n] for n in only}})
