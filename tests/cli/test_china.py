@@ -13,7 +13,7 @@ import pytest
 
 from sagesaver.core.offers import table_from_offer
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
-from tests.conftest import Cli
+from tests.conftest import Cli, run_at
 
 BEIJING, NINGXIA = "cn-north-1", "cn-northwest-1"
 OLD = timedelta(days=3)
@@ -143,17 +143,18 @@ def test_schedule_run_at_beijing_time_records_prices_for_savings(
         "    name_contains: dev-\n"
     )
     ledger = str(tmp_path / "ledger.sqlite")
-    code, doc = cli.json(
-        "schedule", "run", "--policy", str(policy), "--ledger", ledger,
-        "--at", MONDAY_0705_BEIJING, "--apply",
-    )  # fmt: skip
+    with run_at(MONDAY_0705_BEIJING):
+        code, doc = cli.json(
+            "schedule", "run", "--policy", str(policy), "--ledger", ledger, "--apply"
+        )  # fmt: skip
     assert code == 0, doc
     assert {a["name"] for a in doc["actions"] if a["applied"]} == {"dev-stopped"}
     # 21:05 in Beijing: the running ones stop; then the savings count in yuan.
     evening = "2026-11-30T13:05:00Z"
-    code, doc = cli.json(
-        "schedule", "run", "--policy", str(policy), "--ledger", ledger, "--at", evening, "--apply"
-    )
+    with run_at(evening):
+        code, doc = cli.json(
+            "schedule", "run", "--policy", str(policy), "--ledger", ledger, "--apply"
+        )
     assert code == 0, doc
     assert {a["name"] for a in doc["actions"] if a["applied"]} == {"dev-stopped", "dev-running"}
     savings = cli("savings", "--ledger", ledger, "--output", "json")
@@ -235,13 +236,17 @@ def test_the_lambda_handler_caches_prices_in_the_ledger_table(
     assert "GetProducts" not in sim.middleware.counts
 
 
-def test_schedule_rules_name_a_china_function_by_default(cli: Cli, tmp_path: Path) -> None:
+def test_schedule_rules_target_a_china_function(cli: Cli, tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "regions: [cn-north-1]\nschedules:\n  seed:\n    start: cron(0 7 ? * MON-FRI *)\n"
         "    stop: cron(0 21 ? * MON-FRI *)\n    name_contains: dev-\n"
     )
-    result = cli("schedule", "rules", "--policy", str(policy))
+    function = "arn:aws-cn:lambda:cn-north-1:123456789012:function:sagesaver-schedule-tick"
+    role = "arn:aws-cn:iam::123456789012:role/sagesaver-SchedulerRole"
+    result = cli(
+        "schedule", "rules", "--policy", str(policy), "--target-arn", function, "--role-arn", role
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     rules = json.loads(result.stdout)
-    assert {r["Target"]["Arn"].split(":")[1] for r in rules} == {"aws-cn"}
+    assert {r["Target"]["Arn"] for r in rules} == {function}

@@ -190,6 +190,17 @@ def _per_30_days(totals: dict[str, Any], key: str) -> str:
     return f"{money_by_currency(hourly, unit='/h')} = {money_by_currency(monthly)} per 30 days"
 
 
+def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Flat rows as CSV, the columns in the order of the first row (empty: no output)."""
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def print_table(result: ScanResult, console: Console) -> None:
     """A table per resource kind, totals, then the errors."""
     from rich.table import Table
@@ -260,11 +271,15 @@ def print_table(result: ScanResult, console: Console) -> None:
                 unit="/h",
             )
         )
-    print_errors(result.errors, console)
+    print_errors(result.errors)
 
 
-def print_errors(errors: Sequence[ScanError], console: Console) -> None:
-    """One red line per error: region, resource, operation, code and message."""
+def print_errors(errors: Sequence[ScanError]) -> None:
+    """One red line per error on stderr (stdout holds only the result): region, resource,
+    operation, code and message."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     for error in errors:
         where = f" {error.resource}" if error.resource else ""
         code = f"{error.code} " if error.code else ""
