@@ -135,3 +135,37 @@ def test_the_availability_table_is_what_cfn_lint_knows() -> None:
             missing.setdefault(kind, set()).add(region)
     assert missing == {k: set(v) for k, v in NOT_OFFERED.items()}
     assert unknown == set(NOT_KNOWN)
+
+
+def test_without_eventbridge_scheduler_the_functions_run_from_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """No region lacks Scheduler today (see the availability table); should one, render says
+    so and uses EventBridge rules, which cfn-lint accepts there."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    from sagesaver.deploy import availability
+
+    monkeypatch.setitem(availability.NOT_OFFERED, SCHEDULE_TYPE, frozenset({"cn-northwest-1"}))
+    template = _render("cn-northwest-1")
+    kinds = [r["Type"] for r in template["Resources"].values()]
+    assert SCHEDULE_TYPE not in kinds and "AWS::IAM::Role" in kinds
+    rules = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
+    assert sorted(rules) == ["IdleScanSchedule", "ScheduleTickSchedule"]
+    assert rules["ScheduleTickSchedule"]["Properties"]["ScheduleExpression"] == "rate(10 minutes)"
+    permissions = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"
+    ]
+    assert {p["Properties"]["Principal"] for p in permissions} == {"events.amazonaws.com"}
+    assert {p["Properties"]["SourceArn"]["Fn::GetAtt"][0] for p in permissions} == set(rules)
+    assert "SchedulerRole" not in template["Resources"]
+    assert "SchedulerRoleArn" not in template["Outputs"]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(template, indent=2))
+    assert lint_file(path, ManualArgs(regions=["cn-northwest-1"])) == []
+    policy = tmp_path / "p.yaml"
+    policy.write_text(CHINA_POLICY)
+    result = cli("deploy", "render", "--policy", str(policy), "--region", "cn-northwest-1")
+    assert result.exit_code == 0
+    assert f"{SCHEDULE_TYPE} is not offered by CloudFormation in cn-northwest-1" in result.stderr
+    assert "EventBridge rules" in result.stderr

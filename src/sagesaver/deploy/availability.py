@@ -32,9 +32,9 @@ ALTERNATIVES: dict[str, str] = {
         "with `sagesaver lifecycle install --region {region}`"
     ),
     SCHEDULE_TYPE: (
-        "EventBridge rules (AWS::Events::Rule, cron in UTC) can invoke the functions instead; "
-        "SageSaver's template does not generate them: run `sagesaver run` and "
-        "`sagesaver schedule run` from a scheduler you have there"
+        "the template runs the functions from EventBridge rules (AWS::Events::Rule) instead: "
+        "the idle scan at its expression in UTC, the schedule tick at a rate (rules have no "
+        "time zone; SageSaver applies the schedules' own)"
     ),
 }
 

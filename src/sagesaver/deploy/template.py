@@ -660,11 +660,58 @@ def deployment_gaps(policy: Policy, region: str | None) -> list[Gap]:
     if match and match.group("region"):
         named["ledger"] = [match.group("region")]
     one_partition(named)
-    found = gaps(region, {LIFECYCLE_TYPE, SCHEDULE_TYPE})
-    for gap in found:
-        if gap.resource_type == SCHEDULE_TYPE:
-            raise InputError(gap.message)
-    return found
+    return gaps(region, {LIFECYCLE_TYPE, SCHEDULE_TYPE})
+
+
+def _rule(description: str, expression: str, target: str, payload: Json) -> Json:
+    """An EventBridge rule invoking ``target`` (UTC only: rules have no time zones)."""
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Description": description,
+            "ScheduleExpression": expression,
+            "State": "ENABLED",
+            "Targets": [
+                {"Id": target, "Arn": _arn_of(target), "Input": json.dumps(payload, sort_keys=True)}
+            ],
+        },
+    }
+
+
+def _invoke_permission(function: str, rule: str) -> Json:
+    """Lets the EventBridge rule ``rule`` invoke ``function`` (and nothing else)."""
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": _ref(function),
+            "Principal": service_principal("events"),
+            "SourceArn": _arn_of(rule),
+        },
+    }
+
+
+def _rules_instead_of_scheduler(
+    policy: Policy, scan_schedule: str, tick_minutes: int
+) -> dict[str, Json]:
+    """Where EventBridge Scheduler is not offered: EventBridge rules run the functions, the
+    idle scan at its expression (in UTC) and the schedule tick every ``tick_minutes`` (a rule
+    has no time zone, so the tick runs at a rate and follows SageSaver's own DST rules)."""
+    resources = {
+        SCAN_SCHEDULE: _rule("SageSaver: idle endpoint scan", scan_schedule, IDLE_SCAN, {}),
+        f"{IDLE_SCAN}Invoke": _invoke_permission(IDLE_SCAN, SCAN_SCHEDULE),
+    }
+    if policy.schedules:
+        resources["ScheduleTickSchedule"] = _rule(
+            f"SageSaver: schedule tick every {tick_minutes} minutes",
+            _rate(tick_minutes),
+            SCHEDULE_TICK,
+            {},
+        )
+        resources[f"{SCHEDULE_TICK}Invoke"] = _invoke_permission(
+            SCHEDULE_TICK, "ScheduleTickSchedule"
+        )
+    return resources
 
 
 def render_template(
@@ -740,6 +787,9 @@ def render_template(
         )
     for function in functions:
         resources[f"{function}ErrorsAlarm"] = _errors_alarm(function)
+    if SCHEDULE_TYPE in missing:
+        resources.update(_rules_instead_of_scheduler(policy, scan_schedule.strip(), tick_minutes))
+        return _template(policy, resources, functions, scheduler=False)
     resources[SCHEDULER_ROLE] = _role(
         service_principal("scheduler"),
         "sagesaver-invoke",
@@ -757,7 +807,13 @@ def render_template(
     )
     if policy.schedules:
         resources.update(_tick_schedules(policy, tick, tick_minutes))
+    return _template(policy, resources, functions, scheduler=True)
 
+
+def _template(
+    policy: Policy, resources: dict[str, Json], functions: list[str], scheduler: bool
+) -> dict[str, Any]:
+    """The template document: ``resources`` and the outputs the commands read back."""
     outputs: dict[str, Json] = {
         "TopicArn": {"Description": "The notification topic", "Value": _ref(TOPIC)},
         "LedgerTableName": {
@@ -765,7 +821,7 @@ def render_template(
             "Value": policy.ledger_table or _ref(TABLE),
         },
     }
-    if policy.schedules:  # what `sagesaver schedule rules --stack-name` needs
+    if policy.schedules and scheduler:  # what `sagesaver schedule rules --stack-name` needs
         outputs["SchedulerRoleArn"] = {
             "Description": "The role EventBridge Scheduler assumes to invoke the functions",
             "Value": _arn_of(SCHEDULER_ROLE),
