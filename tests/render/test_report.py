@@ -407,3 +407,30 @@ def test_backtest_documents_of_any_shape() -> None:
     assert head == ["total", "a", "b", "difference"]
     assert [c.text() for c in section.find("tbody").find_all("td")] == ["deleted", "1", "3", "2"]
     assert "us-east-1/x, us-east-1/y" in section.text()
+
+
+def test_a_ledger_in_two_currencies_is_never_added_up() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+
+    def stopped(region: str, cost: float) -> Entry:
+        return Entry(
+            at=now - timedelta(hours=10),
+            account="123456789012",
+            region=region,
+            kind="notebook",
+            resource=f"nb-{region}",
+            action="stop",
+            rule="schedule:office",
+            reason="stop at 21:00",
+            hourly_cost=cost,
+            dry_run=False,
+            outcome="done",
+        )
+
+    entries = [stopped("cn-north-1", 1.0), stopped("us-east-1", 0.5)]
+    china = ScanResult(generated_at=now, regions=["cn-north-1"])
+    markdown = render_markdown(china, entries, now)
+    assert "- **Saved so far:** ¥10.00 (2 actions applied, 20.0 h off; also $5.00)" in markdown
+    html = render_html(china, entries, now)
+    assert 'data-metric="saved" data-value="10"' in html
+    assert "also $5.00 in another partition" in html

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
 from sagesaver.core.model import Decision, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
@@ -99,6 +99,12 @@ def _usd(value: float | None, places: int = 2) -> str:
 
 def _code() -> str:
     return _CURRENCY.get()
+
+
+def _other_currencies(h: dict[str, Any]) -> str:
+    """What the ledger saved in currencies other than the report's (never added to it)."""
+    others = {c: v for c, v in h["saved_by_currency"].items() if c != h["currency"]}
+    return money_by_currency(others) if others else ""
 
 
 def report_currency(scan: ScanResult, entries: Sequence[Entry] = ()) -> str:
@@ -600,6 +606,9 @@ def _render_html(
     saved_note = f"{h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
     if h["saved_with_unknown_cost"]:
         saved_note += f", {h['saved_with_unknown_cost']} with unknown price"
+    elsewhere = _other_currencies(h)
+    if elsewhere:
+        saved_note += f"; also {elsewhere} in another partition's currency"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -701,7 +710,9 @@ def _render_markdown(
             else ""
         ),
         f"- **Saved so far:** {_usd(h['saved'])} "
-        f"({h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off)",
+        f"({h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
+        + (f"; also {_other_currencies(h)}" if _other_currencies(h) else "")
+        + ")",
     ]
     if h["errors"]:
         lines.append(f"- **Errors:** {h['errors']} (see the full report)")
