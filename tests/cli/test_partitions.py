@@ -44,16 +44,24 @@ def test_all_regions_from_the_commercial_partition_never_lists_china(
 
 
 def _stubbed_identity(arn: str) -> Aws:
+    """An Aws without a default region whose credentials only the STS of ``arn``'s partition
+    accepts (the others answer InvalidClientTokenId, as AWS does)."""
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=None
     )
     aws = Aws(session)
-    sts = aws.client("sts", "us-east-1")
-    stubber = Stubber(sts)
-    stubber.add_response(
-        "get_caller_identity", {"UserId": "AIDA", "Account": "123456789012", "Arn": arn}
-    )
-    stubber.activate()
+    home = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+    partition = arn.split(":")[1]
+    for name, region in home.items():
+        stubber = Stubber(aws.client("sts", region))
+        if name == partition:
+            identity = {"UserId": "AIDA", "Account": "123456789012", "Arn": arn}
+            stubber.add_response("get_caller_identity", identity)
+        elif list(home).index(name) < list(home).index(partition):
+            stubber.add_client_error(
+                "get_caller_identity", "InvalidClientTokenId", "not valid here"
+            )
+        stubber.activate()
     return aws
 
 

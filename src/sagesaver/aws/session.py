@@ -226,19 +226,23 @@ class Aws:
         return client
 
     def partition(self) -> str:
-        """The caller's partition: the default region's, else the caller identity's
-        (``sts:GetCallerIdentity``, which needs no permission), else ``aws``."""
+        """The caller's partition: the default region's, else the one whose STS accepts the
+        credentials (``GetCallerIdentity``, which needs no permission; its ARN names the
+        partition), else ``aws``."""
         with self._lock:
             known = self._partition
         if known is not None:
             return known
         found = partition_of(self.default_region) if self.default_region else None
-        if found is None:
+        for home in PARTITION_HOME.values():
+            if found is not None:
+                break
             try:
-                identity = self.client("sts", "us-east-1").get_caller_identity()
-                found = partition_of_arn(str(identity.get("Arn", ""))) or "aws"
+                identity = self.client("sts", home).get_caller_identity()
             except AWS_ERRORS:
-                found = "aws"
+                continue  # credentials of another partition are unknown there
+            found = partition_of_arn(str(identity.get("Arn", "")))
+        found = found or "aws"
         with self._lock:
             self._partition = found
         return found
