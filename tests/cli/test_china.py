@@ -189,6 +189,11 @@ def test_report_in_yuan(cli: Cli, sim: Simulator, china: str, tmp_path: Path) ->
     markdown = cli("report", "--region", BEIJING, "--ledger", ledger)
     assert markdown.exit_code == 0
     assert "- **Saved so far:** ¥" in markdown.stdout and "$" not in markdown.stdout
+    # The deleted endpoint comes back from its backup, with its China ARNs.
+    restored = cli("restore", "gpu-idle", "--region", BEIJING, "--ledger", ledger, "--apply")
+    assert restored.exit_code == 0, restored.stdout
+    endpoint = sim.client("sagemaker", BEIJING).describe_endpoint(EndpointName="gpu-idle")
+    assert endpoint["EndpointArn"].startswith("arn:aws-cn:sagemaker:cn-north-1:")
 
 
 def test_deploy_render_for_beijing_passes_cfn_lint(cli: Cli, tmp_path: Path, china: str) -> None:

@@ -40,6 +40,21 @@ ACCOUNT_ID = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sagesaver-demo"
 IMAGE = f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/demo-model:1"
 
+
+def role_in(region: str) -> str:
+    """The demo's execution role, as an ARN of ``region``'s partition."""
+    from sagesaver.core.partitions import partition_of, role_arn
+
+    return role_arn(partition_of(region), ACCOUNT_ID, "sagesaver-demo")
+
+
+def image_in(region: str) -> str:
+    """The demo model's image in ``region``'s ECR (``amazonaws.com.cn`` in China)."""
+    from sagesaver.core.partitions import endpoint_host
+
+    return f"{ACCOUNT_ID}.dkr.{endpoint_host('ecr', region)}/demo-model:1"
+
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -567,7 +582,9 @@ class Fleet:
     def _model(self, region: str, name: str = "demo-model") -> str:
         if (region, name) not in self._models:
             self.sim.client("sagemaker", region, self.account).create_model(
-                ModelName=name, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IMAGE}
+                ModelName=name,
+                ExecutionRoleArn=role_in(region),
+                PrimaryContainer={"Image": image_in(region)},
             )
             self._models.add((region, name))
         return name
@@ -661,7 +678,7 @@ class Fleet:
         arn: str = sagemaker.create_notebook_instance(
             NotebookInstanceName=name,
             InstanceType=instance_type,
-            RoleArn=ROLE_ARN,
+            RoleArn=role_in(region),
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
             **extra,
         )["NotebookInstanceArn"]
