@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from sagesaver.aws.session import Aws
-from sagesaver.demo.simulator import Fault, Fleet, Simulator
+from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
 from tests.conftest import Cli
 
 BEIJING, NINGXIA = "cn-north-1", "cn-northwest-1"
@@ -137,3 +137,26 @@ def test_a_denied_role_in_china_is_named_by_its_china_arn(
     [error] = doc["errors"]
     assert error["operation"] == "AssumeRole"
     assert error["resource"] == "arn:aws-cn:iam::111111111111:role/SageSaverExecution"
+
+
+def test_an_idle_gpu_in_ireland_has_its_own_live_price(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    """eu-west-1 is priced from the Price List (us-east-1 endpoint) with Ireland's own rate,
+    not us-east-1's and not nothing."""
+    from sagesaver.core.offers import table_from_offer
+
+    fleet.endpoint(
+        "eu-west-1",
+        "dublin-gpu",
+        [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 1)],
+        changed=now - OLD,
+    )
+    code, doc = cli.json("scan", "--region", "eu-west-1")
+    assert code == 0, doc["errors"]
+    [gpu] = doc["resources"]
+    regions, _ = table_from_offer(sim.behaviours.price_list.offer("aws"))
+    ireland = regions["eu-west-1"]["hosting"]["ml.g4dn.xlarge"]
+    assert ireland != regions["us-east-1"]["hosting"]["ml.g4dn.xlarge"]
+    assert (gpu["hourly_cost"], gpu["currency"], gpu["price_source"]) == (ireland, "USD", "live")
+    assert gpu["hourly_cost_usd"] == ireland
