@@ -38,6 +38,18 @@ class Variant:
     instance_type: str | None
     instance_count: int
     serverless: bool = False
+    # Serverless variants: the provisioned concurrency (billed by the hour, used or not) and
+    # the memory of each concurrent slot, from ``ServerlessConfig``.
+    provisioned_concurrency: int = 0
+    memory_mb: int | None = None
+
+    @property
+    def bills_while_idle(self) -> bool:
+        """True when the variant costs money with no traffic: instances, or serverless
+        provisioned concurrency."""
+        if self.serverless:
+            return self.provisioned_concurrency > 0
+        return self.instance_count > 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,9 @@ class Resource:
     instance_count: int | None = None
     variants: tuple[Variant, ...] = ()
     lifecycle_config: str | None = None
+    # An asynchronous endpoint (its configuration has AsyncInferenceConfig): its traffic shows
+    # in its own metrics, not in Invocations.
+    asynchronous: bool = False
 
     @property
     def last_changed(self) -> datetime:
@@ -66,11 +81,29 @@ class Resource:
 
 @dataclass(frozen=True)
 class Activity:
-    """Invocations of an endpoint, summed over all its variants, in a look-back window."""
+    """Invocations of an endpoint, summed over all its variants, in a look-back window.
+
+    ``signal`` names what was counted: ``Invocations`` for real-time endpoints, the
+    asynchronous metrics for an asynchronous one.
+    """
 
     invocations: float
     window_hours: float
     variants_seen: tuple[str, ...] = ()
+    signal: str = "Invocations"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Something a person can do to pay less for a resource, with the evidence for it.
+
+    ``kind`` is ``rightsize`` (``to`` names the smaller instance type) or ``scale-to-zero``.
+    """
+
+    kind: str
+    evidence: str
+    to: str | None = None
+    hourly_saving_usd: float | None = None
 
 
 # Rules under which a decision was taken without the facts it needs (metrics, instances or
@@ -90,6 +123,7 @@ class Decision:
     idle_hours: float | None = None
     hourly_cost_usd: float | None = None
     protected: bool = False
+    recommendations: tuple[Recommendation, ...] = ()
 
     @property
     def unknown(self) -> bool:

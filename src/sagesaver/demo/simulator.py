@@ -445,11 +445,30 @@ class Simulator:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A production variant to create: name, instance type and instance count."""
+    """A production variant to create: name, instance type and instance count; or, with
+    ``serverless_memory_mb``, a serverless variant (with ``provisioned_concurrency``)."""
 
     name: str
     instance_type: str = "ml.m5.large"
     count: int = 1
+    serverless_memory_mb: int | None = None
+    provisioned_concurrency: int = 0
+
+    def production_variant(self, model: str) -> dict[str, Any]:
+        """The ``ProductionVariants`` item of CreateEndpointConfig for this variant."""
+        variant: dict[str, Any] = {"VariantName": self.name, "ModelName": model}
+        if self.serverless_memory_mb is None:
+            variant["InstanceType"] = self.instance_type
+            variant["InitialInstanceCount"] = max(1, self.count)
+            return variant
+        serverless: dict[str, Any] = {
+            "MemorySizeInMB": self.serverless_memory_mb,
+            "MaxConcurrency": max(1, self.provisioned_concurrency),
+        }
+        if self.provisioned_concurrency:
+            serverless["ProvisionedConcurrency"] = self.provisioned_concurrency
+        variant["ServerlessConfig"] = serverless
+        return variant
 
 
 def _sagemaker_backend(region: str, account: str = ACCOUNT_ID) -> Any:
@@ -485,26 +504,26 @@ class Fleet:
         variants: Iterable[VariantSpec] = (VariantSpec("AllTraffic"),),
         tags: dict[str, str] | None = None,
         changed: datetime | None = None,
+        asynchronous: bool = False,
     ) -> str:
         """Create an InService endpoint (own configuration); return its ARN.
 
         ``changed`` backdates its creation and last modification. A variant with count 0
         is created with one instance, then scaled to 0 in the simulator's state.
+        ``asynchronous`` gives the configuration an ``AsyncInferenceConfig``.
         """
         specs = list(variants)
         model = self._model(region)
         sagemaker = self.sim.client("sagemaker", region, self.account)
+        extra: dict[str, Any] = {}
+        if asynchronous:
+            extra["AsyncInferenceConfig"] = {
+                "OutputConfig": {"S3OutputPath": f"s3://{name}-results/out/"}
+            }
         sagemaker.create_endpoint_config(
             EndpointConfigName=f"{name}-config",
-            ProductionVariants=[
-                {
-                    "VariantName": v.name,
-                    "ModelName": model,
-                    "InstanceType": v.instance_type,
-                    "InitialInstanceCount": max(1, v.count),
-                }
-                for v in specs
-            ],
+            ProductionVariants=[v.production_variant(model) for v in specs],
+            **extra,
         )
         arn: str = sagemaker.create_endpoint(
             EndpointName=name,
@@ -543,6 +562,29 @@ class Fleet:
             cloudwatch.put_metric_data(
                 Namespace="AWS/SageMaker", MetricData=data[offset : offset + 1000]
             )
+
+    def metric(
+        self,
+        region: str,
+        metric: str,
+        dimensions: dict[str, str],
+        points: Iterable[tuple[datetime, float]],
+        namespace: str = "AWS/SageMaker",
+    ) -> None:
+        """Publish datapoints (time, value) of any metric with the given dimensions."""
+        data = [
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Timestamp": moment,
+                "Value": value,
+                "Unit": "None",
+            }
+            for moment, value in points
+        ]
+        cloudwatch = self.sim.client("cloudwatch", region, self.account)
+        for offset in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[offset : offset + 1000])
 
     def notebook(
         self,

@@ -31,6 +31,7 @@ from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_hourly_cost
 from sagesaver.ledger import Ledger
+from sagesaver.pipelines import signals
 
 DESCRIBE_WORKERS = 8
 REGION_WORKERS = 8
@@ -168,19 +169,28 @@ def _scan_endpoints(
 
     describer = inventory.EndpointDescriber(aws, region)
     details: dict[str, tuple[Variant, ...]] = {}
+    asynchronous: set[str] = set()
 
-    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+    def describe(
+        endpoint: Resource,
+    ) -> tuple[str, tuple[tuple[Variant, ...], bool] | None, ScanError | None]:
         try:
-            return endpoint.name, describer.variants(endpoint.name), None
+            return endpoint.name, describer.describe(endpoint.name), None
         except AWS_ERRORS as exc:
             return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
 
     with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
-        for name, variants, error in pool.map(describe, candidates):
+        for name, described, error in pool.map(describe, candidates):
             if error is not None:
                 result.errors.append(error)
-            elif variants is not None:
-                details[name] = variants
+            elif described is not None:
+                details[name] = described[0]
+                if described[1]:
+                    asynchronous.add(name)
+    # Asynchronous endpoints publish no Invocations: read their own traffic metrics.
+    signals.apply_async_activity(
+        aws, region, asynchronous, activity, rules.idle_hours, now, result.errors
+    )
 
     if timedelta(hours=rules.idle_hours) > LIST_METRICS_HORIZON:
         _recheck_unlisted_variants(
@@ -190,6 +200,8 @@ def _scan_endpoints(
     for endpoint in endpoints:
         variants = details.get(endpoint.name, ())
         enriched = _with_variants(endpoint, variants) if variants else endpoint
+        if endpoint.name in asynchronous:
+            enriched = replace(enriched, asynchronous=True)
         cost = endpoint_hourly_cost(enriched, pricer) if variants else None
         decision = decide_endpoint(enriched, activity.get(endpoint.name), rules, now, cost)
         if endpoint.name in untagged and decision.idle:

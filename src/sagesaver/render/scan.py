@@ -12,7 +12,14 @@ if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does wit
     from rich.console import Console
 
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso
-from sagesaver.core.model import Action, Decision, ScanError, ScanResult
+from sagesaver.core.model import (
+    Action,
+    Decision,
+    Recommendation,
+    ScanError,
+    ScanResult,
+    Variant,
+)
 from sagesaver.core.pricing import bundled_table
 
 CSV_FIELDS = [
@@ -57,18 +64,37 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         "tags": dict(sorted(r.tags.items())),
     }
     if r.variants:
-        item["variants"] = [
-            {
-                "name": v.name,
-                "instance_type": v.instance_type,
-                "instance_count": v.instance_count,
-                "serverless": v.serverless,
-            }
-            for v in r.variants
-        ]
+        item["variants"] = [_variant_dict(v) for v in r.variants]
+    if r.asynchronous:
+        item["asynchronous"] = True
+    if decision.recommendations:
+        item["recommendations"] = [recommendation_dict(x) for x in decision.recommendations]
     if r.kind.value == "notebook":
         item["lifecycle_config"] = r.lifecycle_config
     return item
+
+
+def _variant_dict(variant: Variant) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "name": variant.name,
+        "instance_type": variant.instance_type,
+        "instance_count": variant.instance_count,
+        "serverless": variant.serverless,
+    }
+    if variant.serverless:
+        item["provisioned_concurrency"] = variant.provisioned_concurrency
+        item["memory_mb"] = variant.memory_mb
+    return item
+
+
+def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
+    """The JSON object of one recommendation: kind, to, hourly_saving_usd, evidence."""
+    return {
+        "kind": recommendation.kind,
+        "to": recommendation.to,
+        "hourly_saving_usd": recommendation.hourly_saving_usd,
+        "evidence": recommendation.evidence,
+    }
 
 
 def error_dict(error: ScanError) -> dict[str, Any]:
@@ -218,6 +244,19 @@ def print_table(result: ScanResult, console: Console) -> None:
         f"${totals['actionable_hourly_cost_usd']:,.2f}/h = "
         f"${totals['actionable_30_day_cost_usd']:,.2f} per 30 days"
     )
+    for d in decisions:
+        for rec in d.recommendations:
+            saving = (
+                f", saves ${rec.hourly_saving_usd:,.3f}/h"
+                if rec.hourly_saving_usd is not None
+                else ""
+            )
+            target = f" to {rec.to}" if rec.to else ""
+            console.print(
+                f"[bold]Recommendation[/bold] {d.resource.name} ({d.resource.region}): "
+                f"{rec.kind}{target}{saving}: {rec.evidence}",
+                highlight=False,
+            )
     if totals["notebooks_without_auto_stop"]:
         console.print(
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "

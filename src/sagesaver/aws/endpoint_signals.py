@@ -1,0 +1,116 @@
+"""Endpoint metrics beyond ``Invocations``: asynchronous traffic, batched like the rest.
+
+**Asynchronous endpoints** publish none of the real-time invocation metrics (no
+``Invocations``); their traffic shows in metrics of their own, in namespace ``AWS/SageMaker``
+with the single dimension ``EndpointName`` (AWS: "Alarms and logs for tracking metrics from
+asynchronous endpoints", https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html):
+
+- ``InvocationsProcessed``: requests the endpoint processed (Sum);
+- ``ApproximateBacklogSize``: requests queued, waiting to be processed (Maximum);
+- ``HasBacklogWithoutCapacity``: 1 while requests wait and no instance runs (Maximum).
+
+Any value above zero on any of them, over the window, is activity. Each endpoint takes
+:data:`ASYNC_METRICS` queries; they are read in ``GetMetricData`` calls of up to 500 queries,
+all pages, and a query not answered ``Complete`` makes its endpoint unknown (never idle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sagesaver.aws.metrics import (
+    ENDPOINT_DIM,
+    MAX_QUERIES_PER_CALL,
+    NAMESPACE,
+    period_for,
+    read_metric_data,
+)
+from sagesaver.aws.session import Aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+
+# (metric, statistic): each documented traffic metric of an asynchronous endpoint.
+ASYNC_METRICS: tuple[tuple[str, str], ...] = (
+    ("InvocationsProcessed", "Sum"),
+    ("ApproximateBacklogSize", "Maximum"),
+    ("HasBacklogWithoutCapacity", "Maximum"),
+)
+
+
+@dataclass
+class SignalTotals:
+    """Per resource: the traffic read completely (summed over its queries), or why not."""
+
+    totals: dict[str, float] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def _query(
+    query_id: str, namespace: str, metric: str, stat: str, dims: dict[str, str], period: int
+) -> MetricDataQueryTypeDef:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def read_batched(
+    aws: Aws,
+    region: str,
+    queries: Iterable[tuple[str, MetricDataQueryTypeDef]],
+    start: datetime,
+    end: datetime,
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Run (owner, query) pairs in ``GetMetricData`` calls of 500: the values of every query
+    by owner, and for each owner with a query not answered whole, the first problem.
+    Raises on a failed call."""
+    pending = list(queries)
+    values: dict[str, list[float]] = {}
+    problems: dict[str, str] = {}
+    for offset in range(0, len(pending), MAX_QUERIES_PER_CALL):
+        batch = pending[offset : offset + MAX_QUERIES_PER_CALL]
+        owners = {query["Id"]: owner for owner, query in batch}
+        answered = read_metric_data(aws, region, [q for _, q in batch], start, end)
+        for query_id, series in answered.items():
+            owner = owners[query_id]
+            problem = series.problem
+            if problem is not None:
+                problems.setdefault(owner, problem)
+            values.setdefault(owner, []).extend(series.values)
+    return values, problems
+
+
+def async_traffic(
+    aws: Aws, region: str, endpoints: Iterable[str], start: datetime, end: datetime
+) -> SignalTotals:
+    """The asynchronous traffic of each endpoint over [start, end): the sum of the values of
+    its :data:`ASYNC_METRICS` (0 when all came back ``Complete`` and empty)."""
+    names = sorted(set(endpoints))
+    period = period_for(start, end)
+    queries = [
+        (
+            name,
+            _query(f"a{i}_{m}", NAMESPACE, metric, stat, {ENDPOINT_DIM: name}, period),
+        )
+        for i, name in enumerate(names)
+        for m, (metric, stat) in enumerate(ASYNC_METRICS)
+    ]
+    values, problems = read_batched(aws, region, queries, start, end)
+    result = SignalTotals(problems=problems)
+    for name in names:
+        if name not in problems:
+            result.totals[name] = float(sum(v for v in values.get(name, []) if v > 0))
+    return result
