@@ -136,6 +136,9 @@ class NotifyPolicy(_Strict):
     # A digest goes out when something changed (newly idle, announced, acted on); the same idle
     # set is sent again at most this often, as a reminder (0: every run).
     repeat_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+    # Besides the admin digest, one digest per value of this tag, naming only the resources
+    # carrying it, published with the SNS message attribute ``owner`` = the value.
+    owner_tag: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("sns_topic_arn")
     @classmethod

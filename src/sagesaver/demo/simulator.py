@@ -632,8 +632,16 @@ class Fleet:
         region = topic_arn.split(":")[3]
         topic = sns_backends[ACCOUNT_ID][region].topics[topic_arn]
         return [
-            {"MessageId": message_id, "Message": message, "Subject": subject}
-            for message_id, message, subject, *_ in topic.sent_notifications
+            {
+                "MessageId": message_id,
+                "Message": message,
+                "Subject": subject,
+                "MessageAttributes": {
+                    name: value.get("Value", value.get("StringValue"))
+                    for name, value in (attributes or {}).items()
+                },
+            }
+            for message_id, message, subject, attributes, *_ in topic.sent_notifications
         ]
 
 
