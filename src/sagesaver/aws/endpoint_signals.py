@@ -1,4 +1,5 @@
-"""Endpoint metrics beyond ``Invocations``: asynchronous traffic, batched like the rest.
+"""Endpoint metrics beyond ``Invocations``: asynchronous traffic and instance utilisation,
+batched like the rest.
 
 **Asynchronous endpoints** publish none of the real-time invocation metrics (no
 ``Invocations``); their traffic shows in metrics of their own, in namespace ``AWS/SageMaker``
@@ -12,19 +13,29 @@ asynchronous endpoints", https://docs.aws.amazon.com/sagemaker/latest/dg/async-i
 Any value above zero on any of them, over the window, is activity. Each endpoint takes
 :data:`ASYNC_METRICS` queries; they are read in ``GetMetricData`` calls of up to 500 queries,
 all pages, and a query not answered ``Complete`` makes its endpoint unknown (never idle).
+
+**Utilisation** of endpoint instances is in namespace ``/aws/sagemaker/Endpoints``, dimensions
+``EndpointName`` + ``VariantName``: ``CPUUtilization``, ``MemoryUtilization``,
+``GPUUtilization``, ``GPUMemoryUtilization`` (AWS: "Amazon SageMaker AI metrics in Amazon
+CloudWatch", https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html). One
+``ListMetrics`` listing (``CPUUtilization``, which every instance publishes) finds the variants
+with data; their ``Maximum`` over the window is read four queries a variant, 500 a call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sagesaver.aws.metrics import (
     ENDPOINT_DIM,
     MAX_QUERIES_PER_CALL,
     NAMESPACE,
+    VARIANT_DIM,
+    VariantKey,
     period_for,
     read_metric_data,
 )
@@ -67,19 +78,22 @@ def _query(
     }
 
 
+Owner = TypeVar("Owner", bound=Hashable)
+
+
 def read_batched(
     aws: Aws,
     region: str,
-    queries: Iterable[tuple[str, MetricDataQueryTypeDef]],
+    queries: Iterable[tuple[Owner, MetricDataQueryTypeDef]],
     start: datetime,
     end: datetime,
-) -> tuple[dict[str, list[float]], dict[str, str]]:
+) -> tuple[dict[Owner, list[float]], dict[Owner, str]]:
     """Run (owner, query) pairs in ``GetMetricData`` calls of 500: the values of every query
     by owner, and for each owner with a query not answered whole, the first problem.
     Raises on a failed call."""
     pending = list(queries)
-    values: dict[str, list[float]] = {}
-    problems: dict[str, str] = {}
+    values: dict[Owner, list[float]] = {}
+    problems: dict[Owner, str] = {}
     for offset in range(0, len(pending), MAX_QUERIES_PER_CALL):
         batch = pending[offset : offset + MAX_QUERIES_PER_CALL]
         owners = {query["Id"]: owner for owner, query in batch}
@@ -113,4 +127,71 @@ def async_traffic(
     for name in names:
         if name not in problems:
             result.totals[name] = float(sum(v for v in values.get(name, []) if v > 0))
+    return result
+
+
+UTILIZATION_NAMESPACE = "/aws/sagemaker/Endpoints"
+UTILIZATION_METRICS = (
+    "CPUUtilization",
+    "MemoryUtilization",
+    "GPUUtilization",
+    "GPUMemoryUtilization",
+)
+
+
+def utilization_variants(aws: Aws, region: str) -> dict[str, set[str]]:
+    """Variants with instance utilisation data, by endpoint (exactly EndpointName +
+    VariantName; ``ListMetrics`` lists metrics with data in the last two weeks)."""
+    paginator = aws.cloudwatch(region).get_paginator("list_metrics")
+    found: dict[str, set[str]] = defaultdict(set)
+    for page in paginator.paginate(
+        Namespace=UTILIZATION_NAMESPACE, MetricName=UTILIZATION_METRICS[0]
+    ):
+        for metric in page["Metrics"]:
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            if set(dims) == {ENDPOINT_DIM, VARIANT_DIM}:
+                found[dims[ENDPOINT_DIM]].add(dims[VARIANT_DIM])
+    return dict(found)
+
+
+@dataclass
+class UtilizationPeaks:
+    """Per variant: each metric's peak (None: no datapoint), or why it could not be read."""
+
+    peaks: dict[VariantKey, dict[str, float | None]] = field(default_factory=dict)
+    problems: dict[VariantKey, str] = field(default_factory=dict)
+
+
+def utilization_peaks(
+    aws: Aws, region: str, keys: Iterable[VariantKey], start: datetime, end: datetime
+) -> UtilizationPeaks:
+    """The ``Maximum`` of each :data:`UTILIZATION_METRICS` over [start, end), per variant."""
+    ordered = sorted(set(keys))
+    period = period_for(start, end)
+    queries = [
+        (
+            (key, metric),
+            _query(
+                f"u{i}_{m}",
+                UTILIZATION_NAMESPACE,
+                metric,
+                "Maximum",
+                {ENDPOINT_DIM: key[0], VARIANT_DIM: key[1]},
+                period,
+            ),
+        )
+        for i, key in enumerate(ordered)
+        for m, metric in enumerate(UTILIZATION_METRICS)
+    ]
+    values, problems = read_batched(aws, region, queries, start, end)
+    result = UtilizationPeaks()
+    for (key, metric), problem in problems.items():
+        result.problems.setdefault(key, f"{metric}: {problem}")
+    for key in ordered:
+        if key in result.problems:
+            continue
+        result.peaks[key] = {
+            metric: max(values[(key, metric)]) if values.get((key, metric)) else None
+            for metric in UTILIZATION_METRICS
+        }
     return result

@@ -88,8 +88,19 @@ class Selection(_Strict):
         return value is not None and value.strip().lower() not in FALSE_VALUES
 
 
+class RightsizePolicy(_Strict):
+    """Right-sizing of busy endpoints from their utilisation peaks."""
+
+    enabled: bool = True
+    days: float = Field(default=14.0, gt=0, le=63)
+    # A smaller type is recommended when every peak, scaled to it, stays at or under this.
+    target_peak_percent: float = Field(default=60.0, gt=0, le=100)
+
+
 class EndpointPolicy(Selection):
     """Idle detection for real-time endpoints."""
+
+    rightsize: RightsizePolicy = Field(default_factory=RightsizePolicy)
 
     idle_hours: float = Field(default=24.0, gt=0, le=MAX_LOOKBACK_HOURS)
     min_age_hours: float | None = Field(default=None, ge=0, le=MAX_LOOKBACK_HOURS)

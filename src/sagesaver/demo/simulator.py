@@ -239,6 +239,7 @@ class IncompleteMetrics:
 
     endpoints: frozenset[str]
     mode: str = "InternalError"
+    metrics: frozenset[str] | None = None  # only the queries of these metrics (None: all)
 
 
 @dataclass
@@ -270,6 +271,10 @@ def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
         q["Id"]
         for q in params.get("MetricDataQueries", [])
         if _endpoint_of_query(q) in rule.endpoints
+        and (
+            rule.metrics is None
+            or q.get("MetricStat", {}).get("Metric", {}).get("MetricName") in rule.metrics
+        )
     }
     answer = dict(response.result)  # moto's own keys: id, values, timestamps, status_code
     results = []

@@ -216,6 +216,17 @@ def _scan_endpoints(
                 "tags could not be read, so nothing is done",
             )
         result.decisions.append(decision)
+    result.decisions = signals.with_rightsizing(
+        aws,
+        region,
+        result.decisions,
+        rules.rightsize,
+        pricer,
+        now,
+        describer.variants,
+        _with_variants,
+        result.errors,
+    )
     return result
 
 

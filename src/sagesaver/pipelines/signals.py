@@ -3,18 +3,33 @@
 Asynchronous endpoints publish no ``Invocations``: their activity is replaced by their own
 traffic metrics (:mod:`sagesaver.aws.endpoint_signals`), read in one batch per region for the
 asynchronous endpoints among the described candidates.
+
+Busy endpoints get right-sizing recommendations (:mod:`sagesaver.core.rules.rightsize`): one
+``ListMetrics`` listing finds the variants with utilisation data, one batched read takes their
+peaks, and only the endpoints whose memory peak leaves room for a smaller type are described
+(for their instance types and counts), so the call count stays bounded by what can be saved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sagesaver.aws import endpoint_signals
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
-from sagesaver.core.model import Activity, ScanError
-from sagesaver.core.rules.endpoints import ASYNC_SIGNAL
+from sagesaver.core.instances import same_family
+from sagesaver.core.model import Activity, Decision, Recommendation, Resource, ScanError, Variant
+from sagesaver.core.policy import RightsizePolicy
+from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.endpoints import ASYNC_SIGNAL, endpoint_hourly_cost
+from sagesaver.core.rules.rightsize import Peaks, recommend
+
+DESCRIBE_WORKERS = 8
+Describe = Callable[[str], tuple[Variant, ...]]
+Enrich = Callable[[Resource, tuple[Variant, ...]], Resource]
 
 
 def apply_async_activity(
@@ -62,3 +77,109 @@ def apply_async_activity(
             variants_seen=before.variants_seen if before is not None else (),
             signal=ASYNC_SIGNAL,
         )
+
+
+def _peaks(found: dict[str, float | None]) -> Peaks:
+    return Peaks(
+        cpu=found.get("CPUUtilization"),
+        memory=found.get("MemoryUtilization"),
+        gpu=found.get("GPUUtilization"),
+        gpu_memory=found.get("GPUMemoryUtilization"),
+    )
+
+
+def with_rightsizing(
+    aws: Aws,
+    region: str,
+    decisions: Sequence[Decision],
+    rules: RightsizePolicy,
+    pricer: Pricer,
+    now: datetime,
+    describe: Describe,
+    enrich: Enrich,
+    errors: list[ScanError],
+) -> list[Decision]:
+    """``decisions`` with ``rightsize`` recommendations on the busy endpoints whose 14-day
+    peaks fit a smaller, cheaper type of their family (``describe`` reads an endpoint's
+    variants; ``enrich`` puts them on its resource). A failed read is an error for its
+    region or endpoint, and nothing is recommended there."""
+    busy = {
+        d.resource.name: d
+        for d in decisions
+        if d.rule == "active" and not d.resource.asynchronous and d.resource.status == "InService"
+    }
+    if not rules.enabled or not busy:
+        return list(decisions)
+    start = now - timedelta(days=rules.days)
+    try:
+        listed = endpoint_signals.utilization_variants(aws, region)
+        keys = [(n, v) for n in sorted(busy) for v in sorted(listed.get(n, ()))]
+        read = endpoint_signals.utilization_peaks(aws, region, keys, start, now)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        return list(decisions)
+    # The next size down offers about half the memory (core/instances.py): an endpoint whose
+    # memory peak is above half the target is not described (this may miss a rare move across
+    # GPU counts; it never recommends a wrong one, which the rule checks on every peak).
+    room = rules.target_peak_percent / 2
+    unreadable = {name for name, _ in read.problems}  # unknown is never "low": no advice
+    worth = sorted(
+        {
+            name
+            for (name, _), found in read.peaks.items()
+            if (memory := found.get("MemoryUtilization")) is not None
+            and memory <= room
+            and name not in unreadable
+        }
+    )
+
+    def one(name: str) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+        try:
+            return name, describe(name), None
+        except AWS_ERRORS as exc:
+            return name, None, scan_error(exc, region, "DescribeEndpoint", name)
+
+    described: dict[str, tuple[Variant, ...]] = {}
+    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
+        for name, variants, error in pool.map(one, worth):
+            if error is not None:
+                errors.append(error)
+            elif variants is not None:
+                described[name] = variants
+
+    out = []
+    for decision in decisions:
+        variants = described.get(decision.resource.name)
+        if variants is None:
+            out.append(decision)
+            continue
+        found: list[Recommendation] = []
+        for variant in variants:
+            peaks = read.peaks.get((decision.resource.name, variant.name))
+            if peaks is None or variant.serverless or not variant.instance_type:
+                continue
+            prices = {
+                t: pricer.hourly(region, "hosting", t) for t in same_family(variant.instance_type)
+            }
+            advice = recommend(
+                variant.instance_type,
+                variant.instance_count,
+                _peaks(peaks),
+                prices,
+                rules.target_peak_percent,
+                rules.days,
+            )
+            if advice is not None:
+                if len(variants) > 1:
+                    advice = replace(advice, evidence=f"variant {variant.name}: {advice.evidence}")
+                found.append(advice)
+        resource = enrich(decision.resource, variants)
+        out.append(
+            replace(
+                decision,
+                resource=resource,
+                hourly_cost_usd=endpoint_hourly_cost(resource, pricer),
+                recommendations=(*decision.recommendations, *found),
+            )
+        )
+    return out
