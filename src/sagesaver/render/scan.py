@@ -16,6 +16,7 @@ from sagesaver.core.model import (
     Action,
     Decision,
     Recommendation,
+    Resource,
     ScanError,
     ScanResult,
     Variant,
@@ -95,6 +96,24 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
         "hourly_saving_usd": recommendation.hourly_saving_usd,
         "evidence": recommendation.evidence,
     }
+
+
+def instances_text(resource: Resource) -> str:
+    """What a resource runs on, for people: ``2 x ml.m5.large``, ``serverless, 2 provisioned
+    x 4096 MB``, with ``(async)`` for an asynchronous endpoint; ``-`` when unknown."""
+    parts = []
+    for variant in resource.variants:
+        if variant.serverless:
+            parts.append(
+                f"serverless, {variant.provisioned_concurrency} provisioned x "
+                f"{variant.memory_mb or '?'} MB"
+                if variant.provisioned_concurrency
+                else "serverless (on demand)"
+            )
+    if resource.instance_type and resource.instance_count is not None:
+        parts.insert(0, f"{resource.instance_count} x {resource.instance_type}")
+    text = "; ".join(parts) or "-"
+    return f"{text} (async)" if resource.asynchronous else text
 
 
 def error_dict(error: ScanError) -> dict[str, Any]:
@@ -208,11 +227,7 @@ def print_table(result: ScanResult, console: Console) -> None:
         table.add_column("Reason", ratio=1, min_width=30)
         for d in rows:
             r = d.resource
-            instances = (
-                f"{r.instance_count} x {r.instance_type}"
-                if r.instance_type and r.instance_count is not None
-                else "-"
-            )
+            instances = instances_text(r)
             cost = _money(d.hourly_cost_usd) if d.idle or d.hourly_cost_usd is not None else "-"
             style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
             table.add_row(
