@@ -90,6 +90,10 @@ def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     (advice,) = by_name["fraud-scoring"]["recommendations"]
     assert (advice["kind"], advice["to"]) == ("rightsize", "ml.m5.large")
     assert advice["hourly_saving_usd"] == pytest.approx(0.23)
+    assert by_name["llm-shared-host"]["rule"] == "active"  # chat-assistant is busy
+    assert by_name["legal-summarizer"]["kind"] == "inference-component"
+    assert by_name["legal-summarizer"]["decision"] == "notify"
+    assert by_name["chat-assistant"]["rule"] == "active"
     owners = {n["owner"]: n["body"] for n in doc["owner_notifications"]}
     assert sorted(owners) == ["li.wei", "maria.garcia"]
     assert "recsys-demo-2025" in owners["li.wei"] and "ocr-warm" not in owners["li.wei"]

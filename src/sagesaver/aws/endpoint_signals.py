@@ -60,9 +60,10 @@ class SignalTotals:
     problems: dict[str, str] = field(default_factory=dict)
 
 
-def _query(
+def metric_query(
     query_id: str, namespace: str, metric: str, stat: str, dims: dict[str, str], period: int
 ) -> MetricDataQueryTypeDef:
+    """One ``GetMetricData`` query: ``stat`` of ``metric`` with exactly ``dims``."""
     return {
         "Id": query_id,
         "MetricStat": {
@@ -117,7 +118,7 @@ def async_traffic(
     queries = [
         (
             name,
-            _query(f"a{i}_{m}", NAMESPACE, metric, stat, {ENDPOINT_DIM: name}, period),
+            metric_query(f"a{i}_{m}", NAMESPACE, metric, stat, {ENDPOINT_DIM: name}, period),
         )
         for i, name in enumerate(names)
         for m, (metric, stat) in enumerate(ASYNC_METRICS)
@@ -171,7 +172,7 @@ def utilization_peaks(
     queries = [
         (
             (key, metric),
-            _query(
+            metric_query(
                 f"u{i}_{m}",
                 UTILIZATION_NAMESPACE,
                 metric,

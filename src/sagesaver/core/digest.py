@@ -56,6 +56,8 @@ def digest_lines(
             for v in r.variants
             if v.instance_count
         ) or (f"1 x {r.instance_type}" if r.instance_type else "")
+        if r.kind is Kind.INFERENCE_COMPONENT:
+            types = f"{r.instance_count} copies on endpoint {r.parent}"
         monthly = None if d.hourly_cost_usd is None else d.hourly_cost_usd * HOURS_PER_30_DAYS
         lines.append(
             f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "
@@ -117,9 +119,12 @@ def build_digest(
     deleting = any(d.action is Action.DELETE for d in chosen)
     kinds = {d.resource.kind for d in chosen}
     noun = (
-        {Kind.ENDPOINT: "endpoint", Kind.STUDIO_APP: "Studio app", Kind.NOTEBOOK: "notebook"}.get(
-            next(iter(kinds)), "resource"
-        )
+        {
+            Kind.ENDPOINT: "endpoint",
+            Kind.STUDIO_APP: "Studio app",
+            Kind.NOTEBOOK: "notebook",
+            Kind.INFERENCE_COMPONENT: "inference component",
+        }.get(next(iter(kinds)), "resource")
         if len(kinds) == 1
         else "resource"
     )

@@ -20,6 +20,7 @@ class Kind(str, Enum):
     ENDPOINT = "endpoint"
     NOTEBOOK = "notebook"
     STUDIO_APP = "studio-app"
+    INFERENCE_COMPONENT = "inference-component"
 
 
 class Action(str, Enum):
@@ -72,6 +73,8 @@ class Resource:
     # An asynchronous endpoint (its configuration has AsyncInferenceConfig): its traffic shows
     # in its own metrics, not in Invocations.
     asynchronous: bool = False
+    # An inference component: the endpoint that hosts it (``instance_count`` is its copies).
+    parent: str | None = None
 
     @property
     def last_changed(self) -> datetime:

@@ -15,6 +15,8 @@ SCAN: tuple[str, ...] = (
     "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
     "sagemaker:ListNotebookInstances",
+    "sagemaker:ListInferenceComponents",
+    "sagemaker:DescribeInferenceComponent",
     "cloudwatch:ListMetrics",
     "cloudwatch:GetMetricData",
     "tag:GetResources",
@@ -99,6 +101,7 @@ UNSCOPED_ACTIONS = frozenset(
     {
         "sagemaker:ListEndpoints",
         "sagemaker:ListNotebookInstances",
+        "sagemaker:ListInferenceComponents",
         "sagemaker:ListNotebookInstanceLifecycleConfigs",
         "sagemaker:ListDomains",
         "sagemaker:ListApps",
@@ -117,6 +120,7 @@ UNSCOPED_ACTIONS = frozenset(
 # account and regions.
 SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeEndpoint": ("endpoint",),
+    "sagemaker:DescribeInferenceComponent": ("inference-component",),
     "sagemaker:DeleteEndpoint": ("endpoint",),
     "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
     "sagemaker:DeleteEndpointConfig": ("endpoint-config",),

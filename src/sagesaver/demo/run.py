@@ -33,7 +33,8 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
     The traps a naive scanner falls into are all here: traffic only on a second variant,
     published zeros, an endpoint created an hour ago, a protected one, one at 0 instances;
     serverless endpoints with and without provisioned concurrency, asynchronous ones (idle and
-    busy), a busy endpoint too large for its peaks, and owner tags for the owners' digests.
+    busy), a busy endpoint too large for its peaks, an endpoint hosting a busy and an idle
+    inference component, and owner tags for the owners' digests.
     """
     days = timedelta(days=1)
     hour = timedelta(hours=1)
@@ -140,6 +141,19 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
         "InvocationsProcessed",
         {"EndpointName": "doc-summaries-async"},
         [(now - 2 * hour, 31.0)],
+    )
+
+    fleet.endpoint(
+        east,
+        "llm-shared-host",
+        [VariantSpec("AllTraffic", "ml.g4dn.12xlarge")],
+        tags={"team": "research", "owner": "li.wei"},
+        changed=now - 20 * days,
+    )  # hosts two inference components: one busy, one idle (the host is busy)
+    fleet.inference_component(east, "llm-shared-host", "chat-assistant", 2, now - 20 * days)
+    fleet.inference_component(east, "llm-shared-host", "legal-summarizer", 2, now - 20 * days)
+    fleet.metric(
+        east, "Invocations", {"InferenceComponentName": "chat-assistant"}, [(now - hour, 420.0)]
     )
 
     fleet.endpoint(

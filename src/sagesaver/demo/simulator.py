@@ -229,7 +229,8 @@ class TransientFaults:
 @dataclass
 class IncompleteMetrics:
     """``GetMetricData`` answers that are not complete, as CloudWatch gives them under load,
-    for the queries about ``endpoints`` (moto always answers ``Complete``).
+    for the queries about ``endpoints`` (or inference components; moto always answers
+    ``Complete``).
 
     ``mode``: ``InternalError`` or ``Forbidden`` (that StatusCode, no values); ``PartialData``
     (that StatusCode and no next page); ``paged`` (``PartialData`` with a ``NextToken``, the
@@ -252,12 +253,54 @@ class AwsBehaviours:
 
 
 BEHAVIOURS = AwsBehaviours()
+# moto has no inference components: the simulator keeps them here, by (account, region) and
+# name, and answers ListInferenceComponents and DescribeInferenceComponent from them.
+INFERENCE_COMPONENTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+_PAGE = 100
+
+
+def _list_inference_components(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    found = list(INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).values())
+    endpoint = self._get_param("EndpointNameEquals")
+    status = self._get_param("StatusEquals")
+    found = [
+        c
+        for c in found
+        if (endpoint is None or c["EndpointName"] == endpoint)
+        and (status is None or c["InferenceComponentStatus"] == status)
+    ]
+    found.sort(key=lambda c: c["InferenceComponentName"])
+    start = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxResults") or _PAGE)
+    page = found[start : start + size]
+    summaries = [{k: v for k, v in c.items() if k != "RuntimeConfig"} for c in page]
+    answer: dict[str, Any] = {"InferenceComponents": summaries}
+    if start + size < len(found):
+        answer["NextToken"] = str(start + size)
+    return ActionResult(answer)
+
+
+def _describe_inference_component(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    name = self._get_param("InferenceComponentName")
+    found = INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).get(name)
+    if found is None:
+        raise ValidationError(message=f"Could not find inference component '{name}'.")
+    return ActionResult(dict(found))
+
+
 _PAGED_TOKEN = "sagesaver-simulator-next-page"
 
 
 def _endpoint_of_query(query: dict[str, Any]) -> str | None:
+    """The endpoint (or inference component) a query is about."""
     dims = query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
-    return next((d["Value"] for d in dims if d.get("Name") == "EndpointName"), None)
+    names = ("EndpointName", "InferenceComponentName")
+    return next((d["Value"] for d in dims if d.get("Name") in names), None)
 
 
 def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
@@ -341,6 +384,10 @@ def install_behaviours() -> None:
     def lowercase_resources(self: Any) -> Any:
         return _lowercase_arns(get_resources(self))
 
+    from moto.sagemaker.responses import SageMakerResponse
+
+    setattr(SageMakerResponse, "list_inference_components", _list_inference_components)  # noqa: B010
+    setattr(SageMakerResponse, "describe_inference_component", _describe_inference_component)  # noqa: B010
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
     # Always on: AddTags replaces the value of a key the resource already has, as AWS does
     # (moto appends a second tag with the same key).
@@ -390,6 +437,7 @@ class Simulator:
         self.middleware.latency_s = 0.0
         self.behaviours.incomplete_metrics = None
         self.behaviours.lowercase_tagging_arns = False
+        INFERENCE_COMPONENTS.clear()
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
@@ -567,6 +615,31 @@ class Fleet:
             cloudwatch.put_metric_data(
                 Namespace="AWS/SageMaker", MetricData=data[offset : offset + 1000]
             )
+
+    def inference_component(
+        self,
+        region: str,
+        endpoint: str,
+        name: str,
+        copies: int = 1,
+        changed: datetime | None = None,
+        status: str = "InService",
+    ) -> str:
+        """Add an inference component on ``endpoint`` (kept by the simulator); its ARN."""
+        arn = f"arn:aws:sagemaker:{region}:{self.account}:inference-component/{name}"
+        moment = _naive_utc(changed or datetime.now(timezone.utc))
+        INFERENCE_COMPONENTS.setdefault((self.account, region), {})[name] = {
+            "InferenceComponentName": name,
+            "InferenceComponentArn": arn,
+            "EndpointName": endpoint,
+            "EndpointArn": f"arn:aws:sagemaker:{region}:{self.account}:endpoint/{endpoint}",
+            "VariantName": "AllTraffic",
+            "InferenceComponentStatus": status,
+            "CreationTime": moment,
+            "LastModifiedTime": moment,
+            "RuntimeConfig": {"DesiredCopyCount": copies, "CurrentCopyCount": copies},
+        }
+        return arn
 
     def metric(
         self,

@@ -160,6 +160,9 @@ def _scan_endpoints(
     untagged = {e.name for e in listing.untagged}
 
     activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
+    components = signals.component_activity(
+        aws, region, activity, rules.idle_hours, now, result.errors
+    )
     candidates = [
         e
         for e in endpoints
@@ -216,6 +219,11 @@ def _scan_endpoints(
                 "tags could not be read, so nothing is done",
             )
         result.decisions.append(decision)
+    judged = signals.component_decisions(
+        aws, region, components, endpoints, untagged, rules, now, result.errors
+    )
+    result.decisions = signals.judge_hosts(result.decisions, judged, components.hosts)
+    result.decisions += judged
     result.decisions = signals.with_rightsizing(
         aws,
         region,

@@ -14,16 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sagesaver.aws import endpoint_signals
+from sagesaver.aws import endpoint_signals, inference_components
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.instances import same_family
-from sagesaver.core.model import Activity, Decision, Recommendation, Resource, ScanError, Variant
-from sagesaver.core.policy import RightsizePolicy
+from sagesaver.core.model import (
+    Action,
+    Activity,
+    Decision,
+    Kind,
+    Recommendation,
+    Resource,
+    ScanError,
+    Variant,
+)
+from sagesaver.core.policy import EndpointPolicy, RightsizePolicy
 from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.components import decide_component
 from sagesaver.core.rules.endpoints import ASYNC_SIGNAL, endpoint_hourly_cost
 from sagesaver.core.rules.rightsize import Peaks, recommend
 
@@ -182,4 +192,170 @@ def with_rightsizing(
                 recommendations=(*decision.recommendations, *found),
             )
         )
+    return out
+
+
+@dataclass
+class Components:
+    """The inference components of a region and what was read of them."""
+
+    listed: list[Resource] = field(default_factory=list)
+    activity: dict[str, Activity | None] = field(default_factory=dict)
+    readable: bool = True  # False when the listing failed: hosts are unknown
+
+    @property
+    def hosts(self) -> set[str]:
+        """The endpoints that host at least one component."""
+        return {c.parent for c in self.listed if c.parent}
+
+
+def component_activity(
+    aws: Aws,
+    region: str,
+    endpoint_activity: dict[str, Activity | None],
+    window_hours: float,
+    now: datetime,
+    errors: list[ScanError],
+) -> Components:
+    """List the region's inference components, read their ``Invocations``, and add each
+    component's traffic to its endpoint's activity (an endpoint is idle only when all its
+    components are; one unreadable component makes its endpoint unknown). When the listing
+    fails, no endpoint can be called idle: every endpoint without traffic becomes unknown."""
+    found = Components()
+    try:
+        found.listed = inference_components.list_inference_components(aws, region)
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "ListInferenceComponents"))
+        found.readable = False
+        for name, act in endpoint_activity.items():
+            if act is not None and act.invocations == 0:
+                endpoint_activity[name] = None
+        return found
+    serving = [c for c in found.listed if c.status == "InService"]
+    if not serving:
+        return found
+    try:
+        read = inference_components.component_invocations(
+            aws, region, [c.name for c in serving], now - timedelta(hours=window_hours), now
+        )
+    except AWS_ERRORS as exc:
+        errors.append(scan_error(exc, region, "GetMetricData"))
+        read = endpoint_signals.SignalTotals(
+            problems={c.name: "GetMetricData failed" for c in serving}
+        )
+    for component in serving:
+        problem = read.problems.get(component.name)
+        if problem is not None:
+            errors.append(
+                ScanError(region, "GetMetricData", problem, component.name, "IncompleteData")
+            )
+            found.activity[component.name] = None
+        else:
+            found.activity[component.name] = Activity(
+                read.totals.get(component.name, 0.0), window_hours
+            )
+        parent = component.parent or ""
+        if parent not in endpoint_activity:
+            continue
+        host, mine = endpoint_activity[parent], found.activity[component.name]
+        endpoint_activity[parent] = (
+            None
+            if host is None or mine is None
+            else replace(host, invocations=host.invocations + mine.invocations)
+        )
+    return found
+
+
+def component_decisions(
+    aws: Aws,
+    region: str,
+    components: Components,
+    endpoints: Sequence[Resource],
+    untagged: set[str],
+    rules: EndpointPolicy,
+    now: datetime,
+    errors: list[ScanError],
+) -> list[Decision]:
+    """Decide every listed component with its endpoint's tags; describe (for the copy count)
+    only the idle candidates."""
+    tags = {e.name: e.tags for e in endpoints}
+    candidates = [
+        c.name
+        for c in components.listed
+        if c.status == "InService"
+        and (act := components.activity.get(c.name)) is not None
+        and act.invocations == 0
+        and (c.parent or "") not in untagged
+    ]
+
+    def copies(name: str) -> tuple[str, int | None, ScanError | None]:
+        try:
+            return name, inference_components.current_copies(aws, region, name), None
+        except AWS_ERRORS as exc:
+            return name, None, scan_error(exc, region, "DescribeInferenceComponent", name)
+
+    counts: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
+        for name, count, error in pool.map(copies, candidates):
+            if error is not None:
+                errors.append(error)
+            elif count is not None:
+                counts[name] = count
+    decisions = []
+    for component in components.listed:
+        resource = replace(
+            component,
+            tags=dict(tags.get(component.parent or "", {})),
+            instance_count=counts.get(component.name),
+        )
+        decision = decide_component(resource, components.activity.get(component.name), rules, now)
+        if (component.parent or "") in untagged and decision.idle:
+            decision = replace(
+                decision,
+                action=Action.KEEP,
+                rule="tags-unknown",
+                reason=f"{decision.reason.split(';')[0]}; its endpoint's tags could not be "
+                "read, so nothing is done",
+                recommendations=(),
+            )
+        decisions.append(decision)
+    return decisions
+
+
+def judge_hosts(
+    decisions: Sequence[Decision], components: Sequence[Decision], hosts: set[str]
+) -> list[Decision]:
+    """Endpoint decisions in the light of their inference components: a host is not idle
+    while one of its components is too young to judge, and an idle host is reported, never
+    deleted (its backup would not hold the components). Traffic and unreadable metrics of a
+    component already reached its host's activity."""
+    young = {
+        d.resource.parent: d.resource.name
+        for d in components
+        if d.rule == "min-age" and d.resource.parent
+    }
+    out = []
+    for d in decisions:
+        name = d.resource.name
+        if d.resource.kind is not Kind.ENDPOINT or name not in hosts or not d.idle:
+            out.append(d)
+            continue
+        if name in young:
+            d = replace(
+                d,
+                action=Action.KEEP,
+                rule="min-age",
+                idle=False,
+                idle_hours=None,
+                reason=f"no invocations, but its inference component {young[name]} was "
+                "created or changed recently (min_age_hours)",
+                recommendations=(),
+            )
+        elif d.action is Action.DELETE:
+            d = replace(
+                d,
+                action=Action.NOTIFY,
+                reason=f"{d.reason}; it hosts inference components: reported, never deleted",
+            )
+        out.append(d)
     return out

@@ -72,6 +72,8 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         item["recommendations"] = [recommendation_dict(x) for x in decision.recommendations]
     if r.kind.value == "notebook":
         item["lifecycle_config"] = r.lifecycle_config
+    if r.parent is not None:
+        item["endpoint"] = r.parent
     return item
 
 
@@ -110,6 +112,9 @@ def instances_text(resource: Resource) -> str:
                 if variant.provisioned_concurrency
                 else "serverless (on demand)"
             )
+    if resource.kind.value == "inference-component":
+        copies = "?" if resource.instance_count is None else resource.instance_count
+        parts.append(f"{copies} copies on {resource.parent}")
     if resource.instance_type and resource.instance_count is not None:
         parts.insert(0, f"{resource.instance_count} x {resource.instance_type}")
     text = "; ".join(parts) or "-"
@@ -142,6 +147,9 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
         "resources": len(decisions),
         "endpoints": sum(1 for d in decisions if d.resource.kind.value == "endpoint"),
         "notebooks": sum(1 for d in decisions if d.resource.kind.value == "notebook"),
+        "inference_components": sum(
+            1 for d in decisions if d.resource.kind.value == "inference-component"
+        ),
         "idle": len(idle),
         "actions": {
             a.value: sum(1 for d in acting if d.action is a) for a in Action if a is not Action.KEEP
@@ -209,7 +217,11 @@ def print_table(result: ScanResult, console: Console) -> None:
     from rich.table import Table
 
     decisions = sorted(result.decisions, key=_sort_key)
-    for kind, title in (("endpoint", "Real-time endpoints"), ("notebook", "Notebook instances")):
+    for kind, title in (
+        ("endpoint", "Real-time endpoints"),
+        ("inference-component", "Inference components"),
+        ("notebook", "Notebook instances"),
+    ):
         rows = [d for d in decisions if d.resource.kind.value == kind]
         if not rows:
             continue
