@@ -77,6 +77,7 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:DescribeApp",
     "sagemaker:ListTags",
     "sagemaker:DeleteApp",
+    "cloudwatch:GetMetricData",
 )
 FAN_OUT: tuple[str, ...] = ("sts:AssumeRole", "organizations:ListAccounts")
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)

@@ -119,12 +119,28 @@ class NotebookPolicy(Selection):
     """Inventory of notebook instances (the auto-stop agent and schedules act on them)."""
 
 
-StudioAppType = Literal["JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"]
+StudioAppType = Literal[
+    "JupyterLab",
+    "CodeEditor",
+    "KernelGateway",
+    "JupyterServer",
+    "Canvas",
+    "RSessionGateway",
+    "RStudioServerPro",
+    "TensorBoard",
+    "DetailedProfiler",
+]
+# Every app type Studio can run (CreateApp's AppType); all are judged by default.
 STUDIO_APP_TYPES: tuple[StudioAppType, ...] = (
     "JupyterLab",
     "CodeEditor",
     "KernelGateway",
     "JupyterServer",
+    "Canvas",
+    "RSessionGateway",
+    "RStudioServerPro",
+    "TensorBoard",
+    "DetailedProfiler",
 )
 
 
