@@ -273,7 +273,11 @@ def test_notebooks_are_inventoried(cli: Cli, fleet: Fleet, now: datetime) -> Non
     assert got["dev-unguarded"]["hourly_cost_usd"] == 0.05
     assert got["dev-guarded"]["lifecycle_config"] == "autostop"
     assert got["dev-guarded"]["rule"] == "auto-stop-guard"
-    assert got["stopped"]["status"] == "Stopped" and got["stopped"]["hourly_cost_usd"] == 0
+    stopped = got["stopped"]  # no instance cost, but its 5 GB ML storage volume bills
+    assert stopped["status"] == "Stopped" and stopped["rule"] == "stopped-storage"
+    assert stopped["hourly_cost_usd"] == pytest.approx(5 * 0.14 / 730, abs=1e-6)
+    assert "5 GB ML storage volume bills $0.69 per 30 days" in stopped["reason"]
+    assert stopped["decision"] == "keep" and stopped["idle"] is True
     assert doc["summary"]["notebooks_without_auto_stop"] == 1
 
 

@@ -21,6 +21,9 @@ class Kind(str, Enum):
     NOTEBOOK = "notebook"
     STUDIO_APP = "studio-app"
     INFERENCE_COMPONENT = "inference-component"
+    TRAINING_JOB = "training-job"
+    PROCESSING_JOB = "processing-job"
+    HYPERPOD_CLUSTER = "hyperpod-cluster"
 
 
 class Action(str, Enum):

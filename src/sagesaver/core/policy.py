@@ -155,6 +155,14 @@ class StudioPolicy(Selection):
     max_actions_per_run: int = Field(default=10, ge=0, le=10000)
 
 
+class JobsPolicy(_Strict):
+    """Long-running and parked compute: training jobs holding warm pools, training and
+    processing jobs running beyond a limit, HyperPod clusters (reported, never changed)."""
+
+    enabled: bool = True
+    max_running_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+
+
 class NotifyPolicy(_Strict):
     """Where notifications go."""
 
@@ -288,6 +296,7 @@ class Policy(_Strict):
     endpoints: EndpointPolicy = Field(default_factory=EndpointPolicy)
     notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
     studio_apps: StudioPolicy = Field(default_factory=StudioPolicy)
+    jobs: JobsPolicy = Field(default_factory=JobsPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)

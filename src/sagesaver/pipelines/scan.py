@@ -33,7 +33,7 @@ from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_hourly_cost, is_idle_candidate
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_hourly_cost
 from sagesaver.ledger import Ledger
-from sagesaver.pipelines import signals
+from sagesaver.pipelines import parked, signals
 
 DESCRIBE_WORKERS = 8
 REGION_WORKERS = 8
@@ -271,9 +271,15 @@ def scan_region(
     pricer: Pricer,
     progress: Progress = _no_progress,
 ) -> ScanResult:
-    """Scan one region: endpoints and notebook instances."""
+    """Scan one region: endpoints (and inference components), notebook instances (with the
+    storage of stopped ones), warm pools, long-running jobs and HyperPod clusters."""
     result = _scan_endpoints(aws, region, policy, now, pricer, progress)
-    result.extend(_scan_notebooks(aws, region, policy, now, pricer))
+    notebooks = _scan_notebooks(aws, region, policy, now, pricer)
+    notebooks.decisions = parked.with_notebook_storage(
+        aws, region, notebooks.decisions, policy, now, pricer, notebooks.errors
+    )
+    result.extend(notebooks)
+    result.extend(parked.scan_parked(aws, region, policy, now, pricer))
     return result
 
 

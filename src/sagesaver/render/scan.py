@@ -221,6 +221,9 @@ def print_table(result: ScanResult, console: Console) -> None:
         ("endpoint", "Real-time endpoints"),
         ("inference-component", "Inference components"),
         ("notebook", "Notebook instances"),
+        ("training-job", "Training jobs (warm pools, long runs)"),
+        ("processing-job", "Processing jobs (long runs)"),
+        ("hyperpod-cluster", "HyperPod clusters"),
     ):
         rows = [d for d in decisions if d.resource.kind.value == kind]
         if not rows:
