@@ -55,8 +55,9 @@ def test_each_owner_gets_only_their_resources(
     fleet.endpoint(EAST, "busy-carol", tags={"owner": "carol"}, changed=now - OLD)
     fleet.invocations(EAST, "busy-carol", "AllTraffic", [(now - timedelta(hours=1), 5)])
 
-    with time_machine.travel(now, tick=False):
-        dry = run(cli, setup)
+    with time_machine.travel(now, tick=False):  # a dry run, before any ledger exists
+        code, dry = cli.json("run", "--region", EAST, "--policy", setup["policy"])
+    assert code == 0, dry["errors"]
     assert [d["owner"] for d in dry["owner_notifications"]] == ["alice", "bob"]
     assert fleet.published(setup["topic"]) == []  # a dry run sends nothing
 
