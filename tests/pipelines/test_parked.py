@@ -254,3 +254,24 @@ def test_the_scan_reports_parked_compute_on_the_simulator(fleet: Fleet, now: dat
     (notebook,) = [d for d in result.decisions if d.resource.name == "old-experiment"]
     assert notebook.rule == "stopped-storage" and notebook.idle and notebook.action.value == "keep"
     assert notebook.idle_hours == pytest.approx(40 * 24, abs=0.1)
+
+
+def test_the_digest_names_a_warm_pool_with_its_instance_count() -> None:
+    from sagesaver.core.digest import digest_lines
+    from sagesaver.core.model import Kind, Resource
+    from sagesaver.core.rules.parked import decide_warm_pool
+
+    pool = Resource(
+        Kind.TRAINING_JOB,
+        "tune-7",
+        ARN.format("training-job", "tune-7"),
+        REGION,
+        "123456789012",
+        "WarmPoolAvailable",
+        NOW - timedelta(hours=5),
+        NOW - timedelta(hours=2),
+        instance_type="ml.g5.xlarge",
+        instance_count=2,
+    )
+    (line,) = digest_lines([decide_warm_pool(pool, NOW, 2.816)])
+    assert "tune-7 (us-east-1): idle 2.0 h; 2 x ml.g5.xlarge; $2.82/h" in line

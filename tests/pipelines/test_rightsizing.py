@@ -161,3 +161,25 @@ def test_unreadable_utilisation_gives_no_advice(
         d for d in scan(Aws(), [EAST], Policy(), now).decisions if d.resource.name == "oversized"
     ]
     assert [r.to for r in decision.recommendations] == ["ml.m5.large"]
+
+
+def test_only_endpoints_are_right_sized(sim: Simulator, fleet: Fleet, now: datetime) -> None:
+    fleet.endpoint(
+        EAST, "same-name", [VariantSpec("AllTraffic", "ml.m5.xlarge", 1)], changed=now - OLD
+    )
+    busy(fleet, now, "same-name")
+    utilisation(fleet, now, "same-name", [100], [20])
+    fleet.inference_component(EAST, "same-name", "same-name", 1, now - OLD)
+    fleet.metric(
+        EAST,
+        "Invocations",
+        {"InferenceComponentName": "same-name"},
+        [(now - timedelta(hours=1), 3.0)],
+    )
+    result = scan(Aws(), [EAST], Policy(), now)
+    assert result.errors == []
+    by_kind = {d.resource.kind.value: d for d in result.decisions if d.resource.name == "same-name"}
+    assert [r.to for r in by_kind["endpoint"].recommendations] == ["ml.m5.large"]
+    component = by_kind["inference-component"]
+    assert component.rule == "active" and component.recommendations == ()
+    assert component.resource.variants == () and component.resource.parent == "same-name"

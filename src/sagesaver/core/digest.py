@@ -55,7 +55,7 @@ def digest_lines(
             f"{v.instance_count} x {v.instance_type or 'unknown type'}"
             for v in r.variants
             if v.instance_count
-        ) or (f"1 x {r.instance_type}" if r.instance_type else "")
+        ) or (f"{r.instance_count or 1} x {r.instance_type}" if r.instance_type else "")
         if r.kind is Kind.INFERENCE_COMPONENT:
             types = f"{r.instance_count} copies on endpoint {r.parent}"
         monthly = None if d.hourly_cost_usd is None else d.hourly_cost_usd * HOURS_PER_30_DAYS

@@ -116,7 +116,10 @@ def with_rightsizing(
     busy = {
         d.resource.name: d
         for d in decisions
-        if d.rule == "active" and not d.resource.asynchronous and d.resource.status == "InService"
+        if d.resource.kind is Kind.ENDPOINT
+        and d.rule == "active"
+        and not d.resource.asynchronous
+        and d.resource.status == "InService"
     }
     if not rules.enabled or not busy:
         return list(decisions)
@@ -160,7 +163,7 @@ def with_rightsizing(
     out = []
     for decision in decisions:
         variants = described.get(decision.resource.name)
-        if variants is None:
+        if variants is None or decision.resource.kind is not Kind.ENDPOINT:
             out.append(decision)
             continue
         found: list[Recommendation] = []
