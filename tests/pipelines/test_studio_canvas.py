@@ -93,7 +93,37 @@ def test_canvas_is_judged_by_time_since_last_active(aws: Aws) -> None:  # noqa: 
     assert got["ben/Canvas/default"].rule == "active"
     assert got["cid/Canvas/default"].rule == "activity-unknown"
     assert not got["cid/Canvas/default"].idle
-    assert got["dee/TensorBoard/default"].idle  # every app type is judged
+    # every app type is judged; one that reports no user activity is unknown, never idle
+    assert got["dee/TensorBoard/default"].rule == "activity-unknown"
+    assert not got["dee/TensorBoard/default"].idle
+
+
+def test_other_app_types_are_judged_by_their_reported_activity(aws: Aws) -> None:  # noqa: F811
+    policy = parse_policy("studio_apps: {idle_hours: 3}")
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub.add_response("list_domains", {"Domains": []})
+        kinds = ("RSessionGateway", "TensorBoard", "RStudioServerPro")
+        stub.add_response("list_apps", {"Apps": [app(k.lower(), k) for k in kinds]})
+        lasts = (NOW - timedelta(hours=6), NOW - timedelta(minutes=20), None)
+        for kind, last in zip(kinds, lasts, strict=True):
+            user = kind.lower()
+            answer = describe(user, kind, "default", last, "ml.t3.medium", "UserProfileName")
+            stub.add_response("describe_app", answer, key(user, kind, "default", "UserProfileName"))
+            stub.add_response(
+                "list_tags",
+                {"Tags": []},
+                {"ResourceArn": ARN.format(user, kind.lower(), "default")},
+            )
+        result = studio_run(aws, [REGION], policy, NOW, apply=False, ledger=None)
+        stub.assert_no_pending_responses()
+    got = {a.decision.resource.name.split("/")[1]: a.decision for a in result.apps}
+    assert (got["RSessionGateway"].rule, got["RSessionGateway"].action.value) == (
+        "idle-studio-app",
+        "notify",
+    )
+    assert got["RSessionGateway"].hourly_cost_usd == 0.05
+    assert got["TensorBoard"].rule == "active"
+    assert got["RStudioServerPro"].rule == "activity-unknown"
 
 
 def test_canvas_metric_queries_name_the_user(aws: Aws) -> None:  # noqa: F811

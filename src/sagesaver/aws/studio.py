@@ -133,6 +133,7 @@ def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioA
                 instance_type=spec.get("InstanceType"),
                 instance_count=1 if spec.get("InstanceType") else 0,
             )
+            last = described.get("LastUserActivityTimestamp")
             apps.append(
                 StudioApp(
                     resource=resource,
@@ -141,7 +142,9 @@ def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioA
                     app_name=summary["AppName"],
                     space=summary.get("SpaceName"),
                     user_profile=summary.get("UserProfileName"),
-                    last_activity=described.get("LastUserActivityTimestamp"),
+                    last_activity=last,
+                    # RStudio, TensorBoard, the profiler...: no reported activity is unknown
+                    activity_known=last is not None or summary["AppType"] in CREATION_FALLBACK,
                 )
             )
     return apps
@@ -159,6 +162,9 @@ def _key(
     return key
 
 
+# The app types whose idle rule may count from creation when DescribeApp reports no user
+# activity (a Jupyter-based app that was never opened). Others without it are unknown.
+CREATION_FALLBACK = frozenset({"JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"})
 CANVAS = "Canvas"
 CANVAS_NAMESPACE = "/aws/sagemaker/Canvas/AppActivity"
 CANVAS_METRIC = "TimeSinceLastActive"
@@ -200,7 +206,7 @@ def with_canvas_activity(
         newest = max(range(len(series.timestamps)), key=lambda j: series.timestamps[j])
         at = series.timestamps[newest] + timedelta(seconds=CANVAS_PERIOD)
         last = min(now, at - timedelta(seconds=series.values[newest]))
-        found[app.resource.arn] = replace(app, last_activity=last)
+        found[app.resource.arn] = replace(app, last_activity=last, activity_known=True)
     return [found.get(a.resource.arn, a) for a in apps]
 
 
