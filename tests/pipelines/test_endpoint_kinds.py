@@ -169,3 +169,45 @@ def test_json_carries_the_new_kinds_and_recommendations(fleet: Fleet, now: datet
         }
     ]
     assert "recommendations" not in by_name["sls-pc"]
+
+
+def test_backtest_sees_asynchronous_and_component_traffic(fleet: Fleet, now: datetime) -> None:
+    from sagesaver.aws.history import align_hour
+    from sagesaver.core.policy import parse_policy
+    from sagesaver.pipelines.backtest import read_history, run_backtest
+
+    days = 2
+    start = align_hour(now) - timedelta(days=days)
+    age = now - timedelta(days=40)
+    fleet.endpoint(EAST, "async-busy", asynchronous=True, changed=age)
+    fleet.metric(
+        EAST,
+        "ApproximateBacklogSize",
+        {"EndpointName": "async-busy"},
+        [(start + timedelta(hours=30, minutes=5), 7.0)],
+    )
+    fleet.endpoint(EAST, "async-idle", asynchronous=True, changed=age)
+    fleet.endpoint(EAST, "host", changed=age)
+    fleet.inference_component(EAST, "host", "model-x", 1, age)
+    fleet.metric(
+        EAST,
+        "Invocations",
+        {"InferenceComponentName": "model-x"},
+        [(start + timedelta(hours=40, minutes=1), 2.0)],
+    )
+    history = read_history(Aws(), [EAST], now, days)
+    assert history.errors == []
+    (region,) = history.regions
+    assert region.history["async-busy"][30] == 7.0
+    assert region.history["host"][40] == 2.0
+    assert sum(region.history["async-idle"]) == 0
+    policy = parse_policy("endpoints: {idle_hours: 24, action: delete, grace_hours: 20}")
+    result = run_backtest(Aws(), [EAST], policy, now, days)
+    by_name = {t.name: t for t in result.timelines}
+    # flagged after their first idle day; then the traffic Invocations does not show spares
+    # them: the backlog at hour 30, the component's call at hour 40
+    assert by_name["async-busy"].flagged_at[0] == start + timedelta(hours=24)
+    assert by_name["async-busy"].spared_at == [start + timedelta(hours=31)]
+    assert by_name["host"].spared_at == [start + timedelta(hours=41)]
+    assert by_name["async-busy"].deleted_at is None and by_name["host"].deleted_at is None
+    assert by_name["async-idle"].deleted_at == start + timedelta(hours=44)
