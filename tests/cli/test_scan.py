@@ -273,7 +273,13 @@ def test_notebooks_are_inventoried(cli: Cli, fleet: Fleet, now: datetime) -> Non
     assert got["dev-unguarded"]["hourly_cost_usd"] == 0.05
     assert got["dev-guarded"]["lifecycle_config"] == "autostop"
     assert got["dev-guarded"]["rule"] == "auto-stop-guard"
-    assert got["stopped"]["status"] == "Stopped" and got["stopped"]["hourly_cost_usd"] == 0
+    stopped = got["stopped"]  # no instance cost, but its 5 GB ML storage volume bills
+    assert stopped["status"] == "Stopped" and stopped["rule"] == "stopped-storage"
+    # The shipped table has no figures (generated offline): the storage price is unknown.
+    assert stopped["hourly_cost_usd"] is None and stopped["price_source"] == "unknown"
+    assert "bundled table" in stopped["price_note"]
+    assert "5 GB ML storage volume bills an unknown amount" in stopped["reason"]
+    assert stopped["decision"] == "keep" and stopped["idle"] is True
     assert doc["summary"]["notebooks_without_auto_stop"] == 1
 
 

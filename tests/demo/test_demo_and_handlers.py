@@ -82,6 +82,22 @@ def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert decisions["canary-new-model"] == "keep"  # created an hour ago
     assert decisions["search-ranker-dr"] == "keep"  # protected
     assert decisions["batch-features"] == "keep"  # 0 instances
+    by_name = {r["name"]: r for r in doc["resources"]}
+    assert (by_name["faq-bot"]["rule"], by_name["faq-bot"]["hourly_cost_usd"]) == ("serverless", 0)
+    assert decisions["ocr-warm"] == "notify"  # serverless with provisioned concurrency
+    assert by_name["video-tagging-async"]["recommendations"][0]["kind"] == "scale-to-zero"
+    assert by_name["doc-summaries-async"]["rule"] == "active"  # only its own metrics show it
+    (advice,) = by_name["fraud-scoring"]["recommendations"]
+    assert (advice["kind"], advice["to"]) == ("rightsize", "ml.m5.large")
+    assert advice["hourly_saving_usd"] == pytest.approx(0.23)
+    assert by_name["llm-shared-host"]["rule"] == "active"  # chat-assistant is busy
+    assert by_name["legal-summarizer"]["kind"] == "inference-component"
+    assert by_name["legal-summarizer"]["decision"] == "notify"
+    assert by_name["chat-assistant"]["rule"] == "active"
+    owners = {n["owner"]: n["body"] for n in doc["owner_notifications"]}
+    assert sorted(owners) == ["li.wei", "maria.garcia"]
+    assert "recsys-demo-2025" in owners["li.wei"] and "ocr-warm" not in owners["li.wei"]
+    assert "ocr-warm" in owners["maria.garcia"] and "video-tagging-async" in owners["maria.garcia"]
     assert sorted({r["region"] for r in doc["resources"]}) == ["us-east-1", "us-west-2"]
     assert len(doc["notifications"]) == 1
     assert doc["errors"] == []
@@ -90,6 +106,8 @@ def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         ("llm-playground", "deleted"),
         ("recsys-demo-2025", "deleted"),
         ("forgotten-poc", "deleted"),
+        ("video-tagging-async", "deleted"),
+        ("ocr-warm", "deleted"),
     }
     assert "endpoint forgotten-poc: created" in doc["restored"]
     assert {(a["action"], a["name"]) for a in doc["schedule"]} >= {

@@ -434,3 +434,43 @@ def test_a_ledger_in_two_currencies_is_never_added_up() -> None:
     html = render_html(china, entries, now)
     assert 'data-metric="saved" data-value="10"' in html
     assert "also $5.00 in another partition" in html
+
+
+def test_recommendations_in_html_and_markdown() -> None:
+    from dataclasses import replace
+
+    from sagesaver.core.model import Recommendation, Variant
+
+    base = synthetic()
+    first, second, third = base.decisions
+    rightsize = Recommendation("rightsize", f"peaks low {EVIL}", "ml.m5.large", 0.23)
+    scale = Recommendation("scale-to-zero", "no backlog", None, 0.736)
+    resource = replace(
+        second.resource,
+        asynchronous=True,
+        variants=(
+            Variant("v", None, 0, serverless=True, provisioned_concurrency=2, memory_mb=4096),
+        ),
+    )
+    scanned = ScanResult(
+        NOW,
+        base.regions,
+        [
+            replace(first, recommendations=(rightsize,)),
+            replace(second, resource=resource, recommendations=(scale,)),
+            third,
+        ],
+    )
+    dom = parse(render_html(scanned, [], NOW))
+    rows = dom.find("table", id="recommendations").find_all("tr")[1:]
+    assert [(r.attrs["data-kind"], r.attrs["data-name"]) for r in rows] == [
+        ("scale-to-zero", "a|b*c_d"),  # the larger saving first
+        ("rightsize", EVIL),
+    ]
+    assert "serverless, 2 provisioned × 4096 MB (async)" in rows[0].text()
+    assert "rightsize to ml.m5.large" in rows[1].text() and "$0.230" in rows[1].text()
+    md = render_markdown(scanned, [], NOW)
+    assert "### Recommendations (2)" in md
+    assert "| a\\|b\\*c\\_d | us-west-2 | scale-to-zero | $0.736 | no backlog |" in md
+    assert EVIL not in md
+    assert "No recommendations." in render_html(synthetic(), [], NOW)

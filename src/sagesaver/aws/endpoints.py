@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sagesaver.aws import metrics
+from sagesaver.aws import endpoint_signals, metrics
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Resource
@@ -57,6 +57,14 @@ def fresh_check(
     total = read.total(keys)  # raises UnreadableMetrics: unknown is never idle
     if total > 0:
         return False, f"active again: {total:g} invocations", None
+    if endpoint.asynchronous:  # its traffic is in its own metrics, not in Invocations
+        traffic = endpoint_signals.async_traffic(
+            aws, endpoint.region, [endpoint.name], now - timedelta(hours=window_hours), now
+        )
+        if endpoint.name in traffic.problems:
+            raise metrics.UnreadableMetrics({(endpoint.name, "*"): traffic.problems[endpoint.name]})
+        if traffic.totals.get(endpoint.name, 0.0) > 0:
+            return False, "active again: asynchronous requests processed or queued", None
     return True, "still idle and unchanged", dict(described)
 
 

@@ -5,6 +5,9 @@ with ``GetMetricData`` (``Period=3600``, ``Stat=Sum``, up to 500 queries per cal
 CloudWatch labels each hourly datapoint with the start of its hour, and the window starts on a
 whole hour, so a datapoint's timestamp is the start of hour ``(timestamp - start) / 1 h``.
 
+``signal_history`` adds what ``Invocations`` does not show: the traffic of asynchronous endpoints
+(their own metrics) and of inference components (on their endpoint's hours).
+
 ``read_region`` gathers everything the backtest needs of one region (endpoints, tags,
 instances, prices and history), recording failures as :class:`ScanError` instead of raising.
 """
@@ -15,13 +18,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from sagesaver.aws import inventory, metrics, tags
+from sagesaver.aws import endpoint_signals, inference_components, inventory, metrics, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Resource, ScanError, Variant
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.rules.endpoints import endpoint_hourly_cost
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
 
 HOUR = timedelta(hours=1)
 PERIOD_S = 3600
@@ -93,28 +100,89 @@ def hourly_history(
 
 
 def describe_endpoints(
-    aws: Aws, region: str, endpoints: Sequence[Resource], errors: list[ScanError]
+    aws: Aws,
+    region: str,
+    endpoints: Sequence[Resource],
+    errors: list[ScanError],
+    asynchronous: set[str] | None = None,
 ) -> dict[str, tuple[Variant, ...]]:
-    """The variants (instance type and current count) of each endpoint, in parallel.
+    """The variants (instance type and current count) of each endpoint, in parallel; the
+    names of the asynchronous ones go to ``asynchronous`` when given.
 
     A failed describe is added to ``errors`` and its endpoint is absent from the result.
     """
     describer = inventory.EndpointDescriber(aws, region)
 
-    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+    def describe(
+        endpoint: Resource,
+    ) -> tuple[str, tuple[tuple[Variant, ...], bool] | None, ScanError | None]:
         try:
-            return endpoint.name, describer.variants(endpoint.name), None
+            return endpoint.name, describer.describe(endpoint.name), None
         except AWS_ERRORS as exc:
             return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
 
     details: dict[str, tuple[Variant, ...]] = {}
     with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
-        for name, variants, error in pool.map(describe, endpoints):
+        for name, described, error in pool.map(describe, endpoints):
             if error is not None:
                 errors.append(error)
-            elif variants is not None:
-                details[name] = variants
+            elif described is not None:
+                details[name] = described[0]
+                if described[1] and asynchronous is not None:
+                    asynchronous.add(name)
     return details
+
+
+def signal_history(
+    aws: Aws,
+    region: str,
+    history: dict[str, list[float]],
+    asynchronous: Sequence[str],
+    components: Sequence[Resource],
+    days: int,
+    now: datetime,
+) -> dict[str, str]:
+    """Add to ``history`` (in place) the hourly traffic ``Invocations`` does not show: the
+    asynchronous metrics of asynchronous endpoints (aws/endpoint_signals.py) and the
+    ``Invocations`` of each inference component, on its endpoint's hours. Returns, per
+    endpoint, why a part of it could not be read. Raises on a failed call."""
+    start, end = history_window(now, days)
+    hours = days * 24
+    queries: list[tuple[str, MetricDataQueryTypeDef]] = []
+    for i, name in enumerate(sorted(n for n in asynchronous if n in history)):
+        for m, (metric, stat) in enumerate(endpoint_signals.ASYNC_METRICS):
+            dims = {metrics.ENDPOINT_DIM: name}
+            queries.append(
+                (
+                    name,
+                    endpoint_signals.metric_query(
+                        f"h{i}_{m}", metrics.NAMESPACE, metric, stat, dims, PERIOD_S
+                    ),
+                )
+            )
+    for i, component in enumerate(c for c in components if (c.parent or "") in history):
+        dims = {"InferenceComponentName": component.name}
+        query = endpoint_signals.metric_query(
+            f"ic{i}", metrics.NAMESPACE, metrics.METRIC, "Sum", dims, PERIOD_S
+        )
+        queries.append((component.parent or "", query))
+    problems: dict[str, str] = {}
+    for offset in range(0, len(queries), metrics.MAX_QUERIES_PER_CALL):
+        batch = queries[offset : offset + metrics.MAX_QUERIES_PER_CALL]
+        owners = {query["Id"]: owner for owner, query in batch}
+        answers = metrics.read_metric_data(
+            aws, region, [q for _, q in batch], start, end, "TimestampAscending"
+        )
+        for query_id, series in answers.items():
+            owner = owners[query_id]
+            if series.problem is not None:
+                problems.setdefault(owner, series.problem)
+                continue
+            for moment, value in zip(series.timestamps, series.values, strict=False):
+                index = _hour_index(moment, start)
+                if 0 <= index < hours and value > 0:
+                    history[owner][index] += value
+    return problems
 
 
 @dataclass
@@ -157,8 +225,12 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
     endpoints = listing.tagged
     if not endpoints or not listing.tags_read:
         return found
-    details = describe_endpoints(aws, region, endpoints, found.errors)
-    found.endpoints = [replace(e, variants=details.get(e.name, ())) for e in endpoints]
+    asynchronous: set[str] = set()
+    details = describe_endpoints(aws, region, endpoints, found.errors, asynchronous)
+    found.endpoints = [
+        replace(e, variants=details.get(e.name, ()), asynchronous=e.name in asynchronous)
+        for e in endpoints
+    ]
     for endpoint in found.endpoints:
         if endpoint.name in details:
             variants = details[endpoint.name]
@@ -172,6 +244,19 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
         found.errors.append(scan_error(exc, region, "GetMetricData"))
         found.endpoints = []
         return found
+    # Asynchronous endpoints and inference components: traffic Invocations does not show.
+    try:
+        components = inference_components.list_inference_components(aws, region)
+        more = signal_history(
+            aws, region, found.history, sorted(asynchronous), components, days, now
+        )
+    except AWS_ERRORS as exc:
+        found.errors.append(scan_error(exc, region, "ListInferenceComponents/GetMetricData"))
+        found.endpoints = []
+        return found
+    for name, problem in more.items():
+        problems.setdefault(name, problem)
+        found.history.pop(name, None)
     for name, problem in sorted(problems.items()):
         found.errors.append(ScanError(region, "GetMetricData", problem, name, "IncompleteData"))
     found.endpoints = [e for e in found.endpoints if e.name not in problems]

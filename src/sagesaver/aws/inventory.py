@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Kind, Resource, Variant
@@ -66,46 +68,85 @@ def list_notebook_instances(aws: Aws, region: str) -> list[Resource]:
     return resources
 
 
+@dataclass(frozen=True)
+class _ConfigVariant:
+    instance_type: str | None
+    serverless: bool
+    provisioned_concurrency: int
+    memory_mb: int | None
+
+
+@dataclass(frozen=True)
+class _Config:
+    variants: dict[str, _ConfigVariant]
+    asynchronous: bool
+
+
+def _serverless_facts(config: Mapping[str, Any] | None) -> tuple[int, int | None]:
+    """(ProvisionedConcurrency, MemorySizeInMB) of a ``ServerlessConfig`` (0, None if absent)."""
+    if not config:
+        return 0, None
+    memory = config.get("MemorySizeInMB")
+    return int(config.get("ProvisionedConcurrency") or 0), None if memory is None else int(memory)
+
+
 class EndpointDescriber:
     """Reads an endpoint's variants: instance type from its configuration, count from the
     endpoint. Endpoint configurations shared by several endpoints are read once."""
 
     def __init__(self, aws: Aws, region: str) -> None:
         self.client = aws.sagemaker(region)
-        self._configs: dict[str, dict[str, tuple[str | None, bool]]] = {}
+        self._configs: dict[str, _Config] = {}
         self._config_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def _config(self, name: str) -> dict[str, tuple[str | None, bool]]:
+    def _config(self, name: str) -> _Config:
         with self._lock:
             config_lock = self._config_locks.setdefault(name, threading.Lock())
         with config_lock:  # concurrent describes of endpoints sharing it wait for one read
             cached = self._configs.get(name)
             if cached is None:
                 described = self.client.describe_endpoint_config(EndpointConfigName=name)
-                cached = {
-                    v["VariantName"]: (v.get("InstanceType"), "ServerlessConfig" in v)
-                    for v in described["ProductionVariants"]
-                }
+                variants = {}
+                for v in described["ProductionVariants"]:
+                    serverless = v.get("ServerlessConfig")
+                    concurrency, memory = _serverless_facts(serverless)
+                    variants[v["VariantName"]] = _ConfigVariant(
+                        v.get("InstanceType"), serverless is not None, concurrency, memory
+                    )
+                cached = _Config(variants, bool(described.get("AsyncInferenceConfig")))
                 self._configs[name] = cached
         return cached
 
-    def variants(self, endpoint_name: str) -> tuple[Variant, ...]:
-        """The endpoint's variants with instance type and *current* instance count."""
+    def describe(self, endpoint_name: str) -> tuple[tuple[Variant, ...], bool]:
+        """The endpoint's variants (instance type, *current* instance count, serverless
+        provisioned concurrency) and whether it is asynchronous (``AsyncInferenceConfig``)."""
         endpoint = self.client.describe_endpoint(EndpointName=endpoint_name)
         config = self._config(endpoint["EndpointConfigName"])
         variants = []
         for live in endpoint.get("ProductionVariants", []):
             name = live["VariantName"]
-            instance_type, serverless = config.get(name, (None, False))
-            serverless = serverless or "CurrentServerlessConfig" in live
+            configured = config.variants.get(name, _ConfigVariant(None, False, 0, None))
+            current = live.get("CurrentServerlessConfig")
+            serverless = configured.serverless or current is not None
+            concurrency, memory = (
+                _serverless_facts(current)
+                if current is not None
+                else (configured.provisioned_concurrency, configured.memory_mb)
+            )
             count = live.get("CurrentInstanceCount", live.get("DesiredInstanceCount", 0))
             variants.append(
                 Variant(
                     name=name,
-                    instance_type=instance_type,
+                    instance_type=configured.instance_type,
                     instance_count=0 if serverless else int(count or 0),
                     serverless=serverless,
+                    provisioned_concurrency=concurrency if serverless else 0,
+                    memory_mb=memory if serverless else None,
                 )
             )
-        return tuple(variants)
+        return tuple(variants), config.asynchronous
+
+    def variants(self, endpoint_name: str) -> tuple[Variant, ...]:
+        """The endpoint's variants with instance type and *current* instance count."""
+        return self.describe(endpoint_name)[0]

@@ -1,15 +1,27 @@
 """SageMaker Studio: domains, spaces and apps, and deleting an app (its space's storage stays).
 
+The idle signal of most apps is ``DescribeApp``'s ``LastUserActivityTimestamp``. **Canvas** bills
+its workspace session until the user logs out, and reports its activity as the CloudWatch metric
+``TimeSinceLastActive`` (seconds; namespace ``/aws/sagemaker/Canvas/AppActivity``, dimensions
+``DomainId`` + ``UserProfileName``; AWS: "Automatically shut down idle SageMaker Canvas
+applications" and the Canvas logging-out page,
+https://docs.aws.amazon.com/sagemaker/latest/dg/canvas-log-out.html). The last activity of a
+Canvas app is read from its newest datapoint (one batched ``GetMetricData`` for all Canvas apps
+of a region); a Canvas app with no datapoint in the window has unknown activity, never idle.
+
 moto implements none of the app and space operations; the tests use botocore's Stubber.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from sagesaver.aws.endpoint_signals import metric_query
 from sagesaver.aws.inventory import account_of
+from sagesaver.aws.metrics import read_metric_data
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Kind, Resource
 
@@ -25,6 +37,8 @@ class StudioApp:
     space: str | None
     user_profile: str | None
     last_activity: datetime | None
+    # False when the activity could not be read (a Canvas app without a recent datapoint).
+    activity_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,7 @@ def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioA
                 instance_type=spec.get("InstanceType"),
                 instance_count=1 if spec.get("InstanceType") else 0,
             )
+            last = described.get("LastUserActivityTimestamp")
             apps.append(
                 StudioApp(
                     resource=resource,
@@ -127,7 +142,9 @@ def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioA
                     app_name=summary["AppName"],
                     space=summary.get("SpaceName"),
                     user_profile=summary.get("UserProfileName"),
-                    last_activity=described.get("LastUserActivityTimestamp"),
+                    last_activity=last,
+                    # RStudio, TensorBoard, the profiler...: no reported activity is unknown
+                    activity_known=last is not None or summary["AppType"] in CREATION_FALLBACK,
                 )
             )
     return apps
@@ -145,14 +162,71 @@ def _key(
     return key
 
 
-def still_idle(aws: Aws, app: StudioApp) -> bool:
-    """A fresh describe: still InService with the same last user activity."""
+# The app types whose idle rule may count from creation when DescribeApp reports no user
+# activity (a Jupyter-based app that was never opened). Others without it are unknown.
+CREATION_FALLBACK = frozenset({"JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"})
+CANVAS = "Canvas"
+CANVAS_NAMESPACE = "/aws/sagemaker/Canvas/AppActivity"
+CANVAS_METRIC = "TimeSinceLastActive"
+CANVAS_PERIOD = 300
+
+
+def with_canvas_activity(
+    aws: Aws, region: str, apps: Sequence[StudioApp], window: timedelta, now: datetime
+) -> list[StudioApp]:
+    """``apps`` with the last activity of each Canvas app read from ``TimeSinceLastActive``
+    over the last ``window`` (one batched read; raises on a failed call). The newest datapoint
+    at time ``t`` saying ``v`` seconds gives the latest possible activity, ``t + period - v``:
+    never earlier than the truth, so an app is never called idle too soon."""
+    canvas = [a for a in apps if a.app_type == CANVAS and a.user_profile]
+    if not canvas:
+        return list(apps)
+    queries = [
+        metric_query(
+            f"cv{i}",
+            CANVAS_NAMESPACE,
+            CANVAS_METRIC,
+            "Minimum",
+            {"DomainId": a.domain_id, "UserProfileName": a.user_profile or ""},
+            CANVAS_PERIOD,
+        )
+        for i, a in enumerate(canvas)
+    ]
+    read: dict[str, Any] = {}
+    for offset in range(0, len(queries), 500):
+        read.update(
+            read_metric_data(aws, region, queries[offset : offset + 500], now - window, now)
+        )
+    found: dict[str, StudioApp] = {}
+    for i, app in enumerate(canvas):
+        series = read[f"cv{i}"]
+        if series.problem is not None or not series.timestamps:
+            found[app.resource.arn] = replace(app, last_activity=None, activity_known=False)
+            continue
+        newest = max(range(len(series.timestamps)), key=lambda j: series.timestamps[j])
+        at = series.timestamps[newest] + timedelta(seconds=CANVAS_PERIOD)
+        last = min(now, at - timedelta(seconds=series.values[newest]))
+        found[app.resource.arn] = replace(app, last_activity=last, activity_known=True)
+    return [found.get(a.resource.arn, a) for a in apps]
+
+
+def still_idle(aws: Aws, app: StudioApp, now: datetime, window: timedelta | None = None) -> bool:
+    """A fresh describe: still InService with the same last user activity (for Canvas, its
+    ``TimeSinceLastActive`` read again over ``window`` shows no newer activity)."""
     described = aws.sagemaker(app.resource.region).describe_app(
         **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
     )
-    return bool(
-        described["Status"] == "InService"
-        and described.get("LastUserActivityTimestamp") == app.last_activity
+    if described["Status"] != "InService":
+        return False
+    if app.app_type != CANVAS:
+        return bool(described.get("LastUserActivityTimestamp") == app.last_activity)
+    if app.last_activity is None or window is None:
+        return False
+    (fresh,) = with_canvas_activity(aws, app.resource.region, [app], window, now)
+    return (
+        fresh.activity_known
+        and fresh.last_activity is not None
+        and (fresh.last_activity <= app.last_activity)
     )
 
 

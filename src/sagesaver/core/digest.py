@@ -66,7 +66,9 @@ def digest_lines(
             f"{v.instance_count} x {v.instance_type or 'unknown type'}"
             for v in r.variants
             if v.instance_count
-        ) or (f"1 x {r.instance_type}" if r.instance_type else "")
+        ) or (f"{r.instance_count or 1} x {r.instance_type}" if r.instance_type else "")
+        if r.kind is Kind.INFERENCE_COMPONENT:
+            types = f"{r.instance_count} copies on endpoint {r.parent}"
         monthly = None if d.hourly_cost is None else d.hourly_cost * HOURS_PER_30_DAYS
         currency = d.cost_currency
         lines.append(
@@ -129,9 +131,12 @@ def build_digest(
     deleting = any(d.action is Action.DELETE for d in chosen)
     kinds = {d.resource.kind for d in chosen}
     noun = (
-        {Kind.ENDPOINT: "endpoint", Kind.STUDIO_APP: "Studio app", Kind.NOTEBOOK: "notebook"}.get(
-            next(iter(kinds)), "resource"
-        )
+        {
+            Kind.ENDPOINT: "endpoint",
+            Kind.STUDIO_APP: "Studio app",
+            Kind.NOTEBOOK: "notebook",
+            Kind.INFERENCE_COMPONENT: "inference component",
+        }.get(next(iter(kinds)), "resource")
         if len(kinds) == 1
         else "resource"
     )

@@ -22,6 +22,10 @@ class Kind(str, Enum):
     ENDPOINT = "endpoint"
     NOTEBOOK = "notebook"
     STUDIO_APP = "studio-app"
+    INFERENCE_COMPONENT = "inference-component"
+    TRAINING_JOB = "training-job"
+    PROCESSING_JOB = "processing-job"
+    HYPERPOD_CLUSTER = "hyperpod-cluster"
 
 
 class Action(str, Enum):
@@ -40,6 +44,18 @@ class Variant:
     instance_type: str | None
     instance_count: int
     serverless: bool = False
+    # Serverless variants: the provisioned concurrency (billed by the hour, used or not) and
+    # the memory of each concurrent slot, from ``ServerlessConfig``.
+    provisioned_concurrency: int = 0
+    memory_mb: int | None = None
+
+    @property
+    def bills_while_idle(self) -> bool:
+        """True when the variant costs money with no traffic: instances, or serverless
+        provisioned concurrency."""
+        if self.serverless:
+            return self.provisioned_concurrency > 0
+        return self.instance_count > 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,11 @@ class Resource:
     instance_count: int | None = None
     variants: tuple[Variant, ...] = ()
     lifecycle_config: str | None = None
+    # An asynchronous endpoint (its configuration has AsyncInferenceConfig): its traffic shows
+    # in its own metrics, not in Invocations.
+    asynchronous: bool = False
+    # An inference component: the endpoint that hosts it (``instance_count`` is its copies).
+    parent: str | None = None
 
     @property
     def last_changed(self) -> datetime:
@@ -68,11 +89,29 @@ class Resource:
 
 @dataclass(frozen=True)
 class Activity:
-    """Invocations of an endpoint, summed over all its variants, in a look-back window."""
+    """Invocations of an endpoint, summed over all its variants, in a look-back window.
+
+    ``signal`` names what was counted: ``Invocations`` for real-time endpoints, the
+    asynchronous metrics for an asynchronous one.
+    """
 
     invocations: float
     window_hours: float
     variants_seen: tuple[str, ...] = ()
+    signal: str = "Invocations"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Something a person can do to pay less for a resource, with the evidence for it.
+
+    ``kind`` is ``rightsize`` (``to`` names the smaller instance type) or ``scale-to-zero``.
+    """
+
+    kind: str
+    evidence: str
+    to: str | None = None
+    hourly_saving_usd: float | None = None
 
 
 # Rules under which a decision was taken without the facts it needs (metrics, instances or
@@ -97,6 +136,7 @@ class Decision:
     currency: str | None = None
     price_source: str = "unknown"
     price_note: str | None = None
+    recommendations: tuple[Recommendation, ...] = ()
 
     @property
     def cost_currency(self) -> str:

@@ -17,6 +17,15 @@ SCAN: tuple[str, ...] = (
     "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
     "sagemaker:ListNotebookInstances",
+    "sagemaker:ListInferenceComponents",
+    "sagemaker:DescribeInferenceComponent",
+    "sagemaker:DescribeNotebookInstance",
+    "sagemaker:ListTrainingJobs",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:ListProcessingJobs",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:ListClusters",
+    "sagemaker:DescribeCluster",
     "cloudwatch:ListMetrics",
     "cloudwatch:GetMetricData",
     "tag:GetResources",
@@ -77,6 +86,7 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:DescribeApp",
     "sagemaker:ListTags",
     "sagemaker:DeleteApp",
+    "cloudwatch:GetMetricData",
 )
 FAN_OUT: tuple[str, ...] = ("sts:AssumeRole", "organizations:ListAccounts")
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
@@ -101,6 +111,10 @@ UNSCOPED_ACTIONS = frozenset(
     {
         "sagemaker:ListEndpoints",
         "sagemaker:ListNotebookInstances",
+        "sagemaker:ListInferenceComponents",
+        "sagemaker:ListTrainingJobs",
+        "sagemaker:ListProcessingJobs",
+        "sagemaker:ListClusters",
         "sagemaker:ListNotebookInstanceLifecycleConfigs",
         "sagemaker:ListDomains",
         "sagemaker:ListApps",
@@ -119,6 +133,10 @@ UNSCOPED_ACTIONS = frozenset(
 # account and regions.
 SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeEndpoint": ("endpoint",),
+    "sagemaker:DescribeInferenceComponent": ("inference-component",),
+    "sagemaker:DescribeTrainingJob": ("training-job",),
+    "sagemaker:DescribeProcessingJob": ("processing-job",),
+    "sagemaker:DescribeCluster": ("cluster",),
     "sagemaker:DeleteEndpoint": ("endpoint",),
     "sagemaker:DescribeEndpointConfig": ("endpoint-config",),
     "sagemaker:DeleteEndpointConfig": ("endpoint-config",),

@@ -89,8 +89,19 @@ class Selection(_Strict):
         return value is not None and value.strip().lower() not in FALSE_VALUES
 
 
+class RightsizePolicy(_Strict):
+    """Right-sizing of busy endpoints from their utilisation peaks."""
+
+    enabled: bool = True
+    days: float = Field(default=14.0, gt=0, le=63)
+    # A smaller type is recommended when every peak, scaled to it, stays at or under this.
+    target_peak_percent: float = Field(default=60.0, gt=0, le=100)
+
+
 class EndpointPolicy(Selection):
     """Idle detection for real-time endpoints."""
+
+    rightsize: RightsizePolicy = Field(default_factory=RightsizePolicy)
 
     idle_hours: float = Field(default=24.0, gt=0, le=MAX_LOOKBACK_HOURS)
     min_age_hours: float | None = Field(default=None, ge=0, le=MAX_LOOKBACK_HOURS)
@@ -109,12 +120,28 @@ class NotebookPolicy(Selection):
     """Inventory of notebook instances (the auto-stop agent and schedules act on them)."""
 
 
-StudioAppType = Literal["JupyterLab", "CodeEditor", "KernelGateway", "JupyterServer"]
+StudioAppType = Literal[
+    "JupyterLab",
+    "CodeEditor",
+    "KernelGateway",
+    "JupyterServer",
+    "Canvas",
+    "RSessionGateway",
+    "RStudioServerPro",
+    "TensorBoard",
+    "DetailedProfiler",
+]
+# Every app type Studio can run (CreateApp's AppType); all are judged by default.
 STUDIO_APP_TYPES: tuple[StudioAppType, ...] = (
     "JupyterLab",
     "CodeEditor",
     "KernelGateway",
     "JupyterServer",
+    "Canvas",
+    "RSessionGateway",
+    "RStudioServerPro",
+    "TensorBoard",
+    "DetailedProfiler",
 )
 
 
@@ -129,6 +156,14 @@ class StudioPolicy(Selection):
     max_actions_per_run: int = Field(default=10, ge=0, le=10000)
 
 
+class JobsPolicy(_Strict):
+    """Long-running and parked compute: training jobs holding warm pools, training and
+    processing jobs running beyond a limit, HyperPod clusters (reported, never changed)."""
+
+    enabled: bool = True
+    max_running_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+
+
 class NotifyPolicy(_Strict):
     """Where notifications go."""
 
@@ -137,6 +172,9 @@ class NotifyPolicy(_Strict):
     # A digest goes out when something changed (newly idle, announced, acted on); the same idle
     # set is sent again at most this often, as a reminder (0: every run).
     repeat_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+    # Besides the admin digest, one digest per value of this tag, naming only the resources
+    # carrying it, published with the SNS message attribute ``owner`` = the value.
+    owner_tag: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("sns_topic_arn")
     @classmethod
@@ -259,6 +297,7 @@ class Policy(_Strict):
     endpoints: EndpointPolicy = Field(default_factory=EndpointPolicy)
     notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
     studio_apps: StudioPolicy = Field(default_factory=StudioPolicy)
+    jobs: JobsPolicy = Field(default_factory=JobsPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)

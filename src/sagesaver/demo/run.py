@@ -26,13 +26,17 @@ from sagesaver.pipelines.scan import scan
 from sagesaver.render import scan as report
 
 REGIONS = ("us-east-1", "us-west-2")
+ENDPOINT_METRICS = "/aws/sagemaker/Endpoints"
 
 
 def seed_fleet(fleet: Fleet, now: datetime) -> str:
     """Seed the demo fleet; return the ARN of the administrators' SNS topic.
 
     The traps a naive scanner falls into are all here: traffic only on a second variant,
-    published zeros, an endpoint created an hour ago, a protected one, one at 0 instances.
+    published zeros, an endpoint created an hour ago, a protected one, one at 0 instances;
+    serverless endpoints with and without provisioned concurrency, asynchronous ones (idle and
+    busy), a busy endpoint too large for its peaks, an endpoint hosting a busy and an idle
+    inference component, and owner tags for the owners' digests.
     """
     days = timedelta(days=1)
     hour = timedelta(hours=1)
@@ -50,6 +54,11 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
         changed=now - 30 * days,
     )
     traffic(east, "fraud-scoring", "AllTraffic", [1200, 950, 1100])
+    # busy, but two weeks of peaks fit an ml.m5.large: a right-sizing recommendation
+    usage = {"EndpointName": "fraud-scoring", "VariantName": "AllTraffic"}
+    peaks = [(now - (d + 1) * days, 40.0 + 5 * (d % 7)) for d in range(14)]
+    fleet.metric(east, "CPUUtilization", usage, peaks, ENDPOINT_METRICS)
+    fleet.metric(east, "MemoryUtilization", usage, [(t, 22.0) for t, _ in peaks], ENDPOINT_METRICS)
 
     fleet.endpoint(
         east,
@@ -101,6 +110,53 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
         tags={"team": "data"},
         changed=now - 12 * days,
     )  # scaled to 0 instances
+
+    serverless = VariantSpec("AllTraffic", serverless_memory_mb=2048)
+    fleet.endpoint(
+        east, "faq-bot", [serverless], tags={"team": "support"}, changed=now - 15 * days
+    )  # serverless, on demand: costs nothing while idle
+    fleet.endpoint(
+        east,
+        "ocr-warm",
+        [VariantSpec("AllTraffic", serverless_memory_mb=4096, provisioned_concurrency=2)],
+        tags={"team": "data", "owner": "maria.garcia"},
+        changed=now - 8 * days,
+    )  # serverless with provisioned concurrency: bills by the hour, idle
+    fleet.endpoint(
+        east,
+        "video-tagging-async",
+        [VariantSpec("AllTraffic", "ml.g4dn.xlarge")],
+        tags={"team": "research", "owner": "maria.garcia"},
+        changed=now - 25 * days,
+        asynchronous=True,
+    )  # asynchronous, idle: no InvocationsProcessed, no backlog
+    fleet.endpoint(
+        east,
+        "doc-summaries-async",
+        [VariantSpec("AllTraffic", "ml.m5.xlarge")],
+        tags={"team": "research"},
+        changed=now - 25 * days,
+        asynchronous=True,
+    )  # asynchronous and busy: publishes no Invocations at all, only its own metrics
+    fleet.metric(
+        east,
+        "InvocationsProcessed",
+        {"EndpointName": "doc-summaries-async"},
+        [(now - 2 * hour, 31.0)],
+    )
+
+    fleet.endpoint(
+        east,
+        "llm-shared-host",
+        [VariantSpec("AllTraffic", "ml.g4dn.12xlarge")],
+        tags={"team": "research", "owner": "li.wei"},
+        changed=now - 20 * days,
+    )  # hosts two inference components: one busy, one idle (the host is busy)
+    fleet.inference_component(east, "llm-shared-host", "chat-assistant", 2, now - 20 * days)
+    fleet.inference_component(east, "llm-shared-host", "legal-summarizer", 2, now - 20 * days)
+    fleet.metric(
+        east, "Invocations", {"InferenceComponentName": "chat-assistant"}, [(now - hour, 420.0)]
+    )
 
     fleet.endpoint(
         west,
@@ -204,7 +260,7 @@ def run_demo(output: str = "table") -> int:
             policy = Policy(
                 regions=list(REGIONS),
                 endpoints=EndpointPolicy(idle_hours=24),
-                notify=NotifyPolicy(sns_topic_arn=topic),
+                notify=NotifyPolicy(sns_topic_arn=topic, owner_tag="owner"),
             )
             aws = Aws()
             # Prices: the simulator's Price List stand-in answers (example figures, not AWS's).
@@ -219,6 +275,11 @@ def run_demo(output: str = "table") -> int:
                 extra = {
                     "notifications": [
                         {"subject": m.subject, "body": m.body} for m in outcome.messages
+                    ],
+                    "owner_notifications": [
+                        {"owner": d.owner, "subject": m.subject, "body": m.body}
+                        for d in outcome.owners
+                        for m in d.messages
                     ],
                     "api_calls": calls,
                     "enforcement": steps,
@@ -237,6 +298,11 @@ def run_demo(output: str = "table") -> int:
             for message in outcome.messages:
                 console.print(f"Subject: {message.subject}\n", markup=False)
                 console.print(message.body, markup=False, soft_wrap=True)
+            for digest in outcome.owners:
+                console.print(Rule(f"   and to owner {digest.owner} (message attribute owner)"))
+                for message in digest.messages:
+                    console.print(f"Subject: {message.subject}\n", markup=False)
+                    console.print(message.body, markup=False, soft_wrap=True)
             summary = ", ".join(f"{op} {n}" for op, n in calls.items())
             console.print(f"\nAWS API calls for 1 and 2: {sum(calls.values())} ({summary})")
             console.print(Rule("3. endpoints.action: delete (grace_hours 0 for the demo)"))

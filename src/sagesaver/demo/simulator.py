@@ -248,7 +248,8 @@ class TransientFaults:
 @dataclass
 class IncompleteMetrics:
     """``GetMetricData`` answers that are not complete, as CloudWatch gives them under load,
-    for the queries about ``endpoints`` (moto always answers ``Complete``).
+    for the queries about ``endpoints`` (or inference components; moto always answers
+    ``Complete``).
 
     ``mode``: ``InternalError`` or ``Forbidden`` (that StatusCode, no values); ``PartialData``
     (that StatusCode and no next page); ``paged`` (``PartialData`` with a ``NextToken``, the
@@ -258,6 +259,7 @@ class IncompleteMetrics:
 
     endpoints: frozenset[str]
     mode: str = "InternalError"
+    metrics: frozenset[str] | None = None  # only the queries of these metrics (None: all)
 
 
 class PriceList:
@@ -341,12 +343,54 @@ class AwsBehaviours:
 
 
 BEHAVIOURS = AwsBehaviours()
+# moto has no inference components: the simulator keeps them here, by (account, region) and
+# name, and answers ListInferenceComponents and DescribeInferenceComponent from them.
+INFERENCE_COMPONENTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+_PAGE = 100
+
+
+def _list_inference_components(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    found = list(INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).values())
+    endpoint = self._get_param("EndpointNameEquals")
+    status = self._get_param("StatusEquals")
+    found = [
+        c
+        for c in found
+        if (endpoint is None or c["EndpointName"] == endpoint)
+        and (status is None or c["InferenceComponentStatus"] == status)
+    ]
+    found.sort(key=lambda c: c["InferenceComponentName"])
+    start = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxResults") or _PAGE)
+    page = found[start : start + size]
+    summaries = [{k: v for k, v in c.items() if k != "RuntimeConfig"} for c in page]
+    answer: dict[str, Any] = {"InferenceComponents": summaries}
+    if start + size < len(found):
+        answer["NextToken"] = str(start + size)
+    return ActionResult(answer)
+
+
+def _describe_inference_component(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    name = self._get_param("InferenceComponentName")
+    found = INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).get(name)
+    if found is None:
+        raise ValidationError(message=f"Could not find inference component '{name}'.")
+    return ActionResult(dict(found))
+
+
 _PAGED_TOKEN = "sagesaver-simulator-next-page"
 
 
 def _endpoint_of_query(query: dict[str, Any]) -> str | None:
+    """The endpoint (or inference component) a query is about."""
     dims = query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
-    return next((d["Value"] for d in dims if d.get("Name") == "EndpointName"), None)
+    names = ("EndpointName", "InferenceComponentName")
+    return next((d["Value"] for d in dims if d.get("Name") in names), None)
 
 
 def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
@@ -360,6 +404,10 @@ def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
         q["Id"]
         for q in params.get("MetricDataQueries", [])
         if _endpoint_of_query(q) in rule.endpoints
+        and (
+            rule.metrics is None
+            or q.get("MetricStat", {}).get("Metric", {}).get("MetricName") in rule.metrics
+        )
     }
     answer = dict(response.result)  # moto's own keys: id, values, timestamps, status_code
     results = []
@@ -439,6 +487,10 @@ def install_behaviours() -> None:
     def lowercase_resources(self: Any) -> Any:
         return _lowercase_arns(get_resources(self))
 
+    from moto.sagemaker.responses import SageMakerResponse
+
+    setattr(SageMakerResponse, "list_inference_components", _list_inference_components)  # noqa: B010
+    setattr(SageMakerResponse, "describe_inference_component", _describe_inference_component)  # noqa: B010
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
     # Always on: AddTags replaces the value of a key the resource already has, as AWS does
     # (moto appends a second tag with the same key).
@@ -494,6 +546,7 @@ class Simulator:
         self.behaviours.incomplete_metrics = None
         self.behaviours.lowercase_tagging_arns = False
         self.behaviours.price_list.mode = "answer"
+        INFERENCE_COMPONENTS.clear()
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
@@ -554,11 +607,30 @@ class Simulator:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A production variant to create: name, instance type and instance count."""
+    """A production variant to create: name, instance type and instance count; or, with
+    ``serverless_memory_mb``, a serverless variant (with ``provisioned_concurrency``)."""
 
     name: str
     instance_type: str = "ml.m5.large"
     count: int = 1
+    serverless_memory_mb: int | None = None
+    provisioned_concurrency: int = 0
+
+    def production_variant(self, model: str) -> dict[str, Any]:
+        """The ``ProductionVariants`` item of CreateEndpointConfig for this variant."""
+        variant: dict[str, Any] = {"VariantName": self.name, "ModelName": model}
+        if self.serverless_memory_mb is None:
+            variant["InstanceType"] = self.instance_type
+            variant["InitialInstanceCount"] = max(1, self.count)
+            return variant
+        serverless: dict[str, Any] = {
+            "MemorySizeInMB": self.serverless_memory_mb,
+            "MaxConcurrency": max(1, self.provisioned_concurrency),
+        }
+        if self.provisioned_concurrency:
+            serverless["ProvisionedConcurrency"] = self.provisioned_concurrency
+        variant["ServerlessConfig"] = serverless
+        return variant
 
 
 def _sagemaker_backend(region: str, account: str = ACCOUNT_ID) -> Any:
@@ -596,26 +668,26 @@ class Fleet:
         variants: Iterable[VariantSpec] = (VariantSpec("AllTraffic"),),
         tags: dict[str, str] | None = None,
         changed: datetime | None = None,
+        asynchronous: bool = False,
     ) -> str:
         """Create an InService endpoint (own configuration); return its ARN.
 
         ``changed`` backdates its creation and last modification. A variant with count 0
         is created with one instance, then scaled to 0 in the simulator's state.
+        ``asynchronous`` gives the configuration an ``AsyncInferenceConfig``.
         """
         specs = list(variants)
         model = self._model(region)
         sagemaker = self.sim.client("sagemaker", region, self.account)
+        extra: dict[str, Any] = {}
+        if asynchronous:
+            extra["AsyncInferenceConfig"] = {
+                "OutputConfig": {"S3OutputPath": f"s3://{name}-results/out/"}
+            }
         sagemaker.create_endpoint_config(
             EndpointConfigName=f"{name}-config",
-            ProductionVariants=[
-                {
-                    "VariantName": v.name,
-                    "ModelName": model,
-                    "InstanceType": v.instance_type,
-                    "InitialInstanceCount": max(1, v.count),
-                }
-                for v in specs
-            ],
+            ProductionVariants=[v.production_variant(model) for v in specs],
+            **extra,
         )
         arn: str = sagemaker.create_endpoint(
             EndpointName=name,
@@ -654,6 +726,54 @@ class Fleet:
             cloudwatch.put_metric_data(
                 Namespace="AWS/SageMaker", MetricData=data[offset : offset + 1000]
             )
+
+    def inference_component(
+        self,
+        region: str,
+        endpoint: str,
+        name: str,
+        copies: int = 1,
+        changed: datetime | None = None,
+        status: str = "InService",
+    ) -> str:
+        """Add an inference component on ``endpoint`` (kept by the simulator); its ARN."""
+        arn = f"arn:aws:sagemaker:{region}:{self.account}:inference-component/{name}"
+        moment = _naive_utc(changed or datetime.now(timezone.utc))
+        INFERENCE_COMPONENTS.setdefault((self.account, region), {})[name] = {
+            "InferenceComponentName": name,
+            "InferenceComponentArn": arn,
+            "EndpointName": endpoint,
+            "EndpointArn": f"arn:aws:sagemaker:{region}:{self.account}:endpoint/{endpoint}",
+            "VariantName": "AllTraffic",
+            "InferenceComponentStatus": status,
+            "CreationTime": moment,
+            "LastModifiedTime": moment,
+            "RuntimeConfig": {"DesiredCopyCount": copies, "CurrentCopyCount": copies},
+        }
+        return arn
+
+    def metric(
+        self,
+        region: str,
+        metric: str,
+        dimensions: dict[str, str],
+        points: Iterable[tuple[datetime, float]],
+        namespace: str = "AWS/SageMaker",
+    ) -> None:
+        """Publish datapoints (time, value) of any metric with the given dimensions."""
+        data = [
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Timestamp": moment,
+                "Value": value,
+                "Unit": "None",
+            }
+            for moment, value in points
+        ]
+        cloudwatch = self.sim.client("cloudwatch", region, self.account)
+        for offset in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[offset : offset + 1000])
 
     def notebook(
         self,
@@ -701,8 +821,16 @@ class Fleet:
         region = topic_arn.split(":")[3]
         topic = sns_backends[ACCOUNT_ID][region].topics[topic_arn]
         return [
-            {"MessageId": message_id, "Message": message, "Subject": subject}
-            for message_id, message, subject, *_ in topic.sent_notifications
+            {
+                "MessageId": message_id,
+                "Message": message,
+                "Subject": subject,
+                "MessageAttributes": {
+                    name: value.get("Value", value.get("StringValue"))
+                    for name, value in (attributes or {}).items()
+                },
+            }
+            for message_id, message, subject, attributes, *_ in topic.sent_notifications
         ]
 
 

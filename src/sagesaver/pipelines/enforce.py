@@ -453,11 +453,21 @@ def enforce(
             )
             + (f" ({step.reason})" if step.reason.startswith("deadline tag") else "")
         )
-    news = bool(acting) or any(
-        r.step.stage is Stage.ANNOUNCE and r.applied for r in outcomes.values()
-    )
+    news_arns = {plan.steps[i].decision.resource.arn for i in acting} | {
+        r.step.decision.resource.arn
+        for r in outcomes.values()
+        if r.step.stage is Stage.ANNOUNCE and r.applied
+    }
     notified = notify_idle(
-        aws, result, policy, apply, notes, run_id=run_id, ledger=ledger, news=news
+        aws,
+        result,
+        policy,
+        apply,
+        notes,
+        run_id=run_id,
+        ledger=ledger,
+        news=bool(news_arns),
+        news_arns=news_arns,
     )
     announced_ok = apply and notified.applied
     if (
@@ -547,6 +557,16 @@ def run_document(done: EnforcementRun, apply: bool) -> dict[str, Any]:
         ],
         "message_ids": notified.message_ids if notified else [],
         "digest_held": notified.held if notified else None,
+        "owner_notifications": [
+            {
+                "owner": digest.owner,
+                "applied": digest.applied,
+                "held": digest.held,
+                "message_ids": digest.message_ids,
+                "messages": [{"subject": m.subject, "body": m.body} for m in digest.messages],
+            }
+            for digest in (notified.owners if notified else [])
+        ],
     }
 
 

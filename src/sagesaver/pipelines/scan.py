@@ -7,7 +7,7 @@ the run completes. The CLI, the Lambda handler and the demo all call :func:`scan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -27,12 +27,14 @@ from sagesaver.core.model import (
     ScanResult,
     Variant,
 )
+from sagesaver.core.owners import by_owner
 from sagesaver.core.partitions import one_partition, partition_of, role_arn
 from sagesaver.core.policy import Policy, check_region
 from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_quote, is_idle_candidate
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
+from sagesaver.pipelines import parked, signals
 
 DESCRIBE_WORKERS = 8
 REGION_WORKERS = 8
@@ -159,6 +161,9 @@ def _scan_endpoints(
     untagged = {e.name for e in listing.untagged}
 
     activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
+    components = signals.component_activity(
+        aws, region, activity, rules.idle_hours, now, result.errors
+    )
     candidates = [
         e
         for e in endpoints
@@ -170,19 +175,28 @@ def _scan_endpoints(
 
     describer = inventory.EndpointDescriber(aws, region)
     details: dict[str, tuple[Variant, ...]] = {}
+    asynchronous: set[str] = set()
 
-    def describe(endpoint: Resource) -> tuple[str, tuple[Variant, ...] | None, ScanError | None]:
+    def describe(
+        endpoint: Resource,
+    ) -> tuple[str, tuple[tuple[Variant, ...], bool] | None, ScanError | None]:
         try:
-            return endpoint.name, describer.variants(endpoint.name), None
+            return endpoint.name, describer.describe(endpoint.name), None
         except AWS_ERRORS as exc:
             return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
 
     with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
-        for name, variants, error in pool.map(describe, candidates):
+        for name, described, error in pool.map(describe, candidates):
             if error is not None:
                 result.errors.append(error)
-            elif variants is not None:
-                details[name] = variants
+            elif described is not None:
+                details[name] = described[0]
+                if described[1]:
+                    asynchronous.add(name)
+    # Asynchronous endpoints publish no Invocations: read their own traffic metrics.
+    signals.apply_async_activity(
+        aws, region, asynchronous, activity, rules.idle_hours, now, result.errors
+    )
 
     if timedelta(hours=rules.idle_hours) > LIST_METRICS_HORIZON:
         _recheck_unlisted_variants(
@@ -192,6 +206,8 @@ def _scan_endpoints(
     for endpoint in endpoints:
         variants = details.get(endpoint.name, ())
         enriched = _with_variants(endpoint, variants) if variants else endpoint
+        if endpoint.name in asynchronous:
+            enriched = replace(enriched, asynchronous=True)
         if variants:
             quote = endpoint_quote(enriched, pricer)
         else:  # only idle candidates are described (what keeps the call count low)
@@ -210,6 +226,22 @@ def _scan_endpoints(
                 "tags could not be read, so nothing is done",
             )
         result.decisions.append(decision)
+    judged = signals.component_decisions(
+        aws, region, components, endpoints, untagged, rules, now, result.errors
+    )
+    result.decisions = signals.judge_hosts(result.decisions, judged, components.hosts)
+    result.decisions += judged
+    result.decisions = signals.with_rightsizing(
+        aws,
+        region,
+        result.decisions,
+        rules.rightsize,
+        pricer,
+        now,
+        describer.variants,
+        _with_variants,
+        result.errors,
+    )
     return result
 
 
@@ -254,9 +286,15 @@ def scan_region(
     pricer: Pricer,
     progress: Progress = _no_progress,
 ) -> ScanResult:
-    """Scan one region: endpoints and notebook instances."""
+    """Scan one region: endpoints (and inference components), notebook instances (with the
+    storage of stopped ones), warm pools, long-running jobs and HyperPod clusters."""
     result = _scan_endpoints(aws, region, policy, now, pricer, progress)
-    result.extend(_scan_notebooks(aws, region, policy, now, pricer))
+    notebooks = _scan_notebooks(aws, region, policy, now, pricer)
+    notebooks.decisions = parked.with_notebook_storage(
+        aws, region, notebooks.decisions, policy, now, pricer, notebooks.errors
+    )
+    result.extend(notebooks)
+    result.extend(parked.scan_parked(aws, region, policy, now, pricer))
     return result
 
 
@@ -382,6 +420,17 @@ def resolve_regions(
 
 
 @dataclass
+class OwnerDigest:
+    """The digest of one owner (a value of ``notify.owner_tag``) and what became of it."""
+
+    owner: str
+    messages: list[Message]
+    applied: bool = False
+    message_ids: list[str] = field(default_factory=list)
+    held: str | None = None
+
+
+@dataclass
 class NotifyOutcome:
     """The digest of a run and what became of it."""
 
@@ -390,6 +439,56 @@ class NotifyOutcome:
     topic_arn: str | None
     message_ids: list[str] = field(default_factory=list)
     held: str | None = None  # why an unchanged digest was not sent again
+    owners: list[OwnerDigest] = field(default_factory=list)
+
+
+@dataclass
+class _Stream:
+    """One stream of digests on the topic: the admin's, or one owner's."""
+
+    scope: str  # what the ledger remembers the last digest under
+    once: str | None  # the claim that keeps a retried run from sending it twice
+    keys: list[str]
+    news: bool
+    messages: list[Message]
+    attributes: dict[str, str] | None
+
+
+def _send(
+    aws: Aws,
+    topic: str,
+    stream: _Stream,
+    policy: Policy,
+    result: ScanResult,
+    ledger: Ledger | None,
+) -> tuple[bool, list[str], str | None]:
+    """Send one stream's digest when it is due: (applied, message ids, why it was held)."""
+    if stream.once is not None and ledger is not None and ledger.is_claimed(stream.once):
+        return True, [], None  # sent by an earlier attempt of this same run
+    if ledger is not None:
+        due, why = digest_is_due(
+            stream.keys,
+            stream.news,
+            ledger.last_digest(stream.scope),
+            policy.notify.repeat_hours,
+            result.generated_at,
+        )
+        if not due:
+            return False, [], why
+    try:
+        ids = aws_notify.publish(aws, topic, stream.messages, stream.attributes)
+    except AWS_ERRORS as exc:
+        result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
+        return False, [], None
+    if ledger is not None:
+        ledger.record_digest(stream.scope, result.generated_at, stream.keys)
+        if stream.once is not None:
+            ledger.claim(stream.once, result.generated_at)
+    return True, ids, None
+
+
+def _kinds(decisions: Sequence[Decision]) -> str:
+    return ",".join(sorted({d.resource.kind.value for d in decisions if d.action in REPORTED}))
 
 
 def notify_idle(
@@ -401,48 +500,62 @@ def notify_idle(
     run_id: str | None = None,
     ledger: Ledger | None = None,
     news: bool = False,
+    news_arns: Collection[str] | None = None,
 ) -> NotifyOutcome:
     """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic.
 
-    ``notes`` (by ARN) add what enforcement did or will do. With a ``ledger``, a digest goes
+    ``notes`` (by ARN) add what enforcement did or will do. With a ledger, a digest goes
     out only when it tells of something new (``news``: it announces or acts; or a resource is
     idle that the last digest did not name), or as a reminder every ``notify.repeat_hours``.
     With a ``run_id`` too, the digest of a run is sent once: a retried run (a Lambda retry
     keeps its request id) does not send it again. A failed publish is added to
     ``result.errors``; it never raises.
+
+    With ``notify.owner_tag``, each owner (a value of that tag) also gets a digest naming only
+    their resources, published with the message attribute ``owner`` (and ``digest``: ``owner``;
+    the admin digest carries ``digest``: ``admin``), under the same rules, kept per owner: an
+    owner's digest is news when one of their resources is in ``news_arns`` (the resources
+    announced or acted on; all of them count as news for every owner when it is None).
     """
-    messages = build_digest(
-        result.decisions, result.generated_at, policy.notify.subject_prefix, notes
-    )
+    prefix = policy.notify.subject_prefix
+    messages = build_digest(result.decisions, result.generated_at, prefix, notes)
     topic = policy.notify.sns_topic_arn
     outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
+    owner_tag = policy.notify.owner_tag
+    groups = by_owner(result.decisions, owner_tag) if owner_tag else {}
+    outcome.owners = [
+        OwnerDigest(
+            owner, build_digest(chosen, result.generated_at, f"{prefix} for {owner}", notes)
+        )
+        for owner, chosen in groups.items()
+    ]
     if not apply or not messages or topic is None:
         return outcome
-    once = f"digest|{run_id}" if run_id and ledger is not None else None
-    if once is not None and ledger is not None and ledger.is_claimed(once):
-        outcome.applied = True  # sent by an earlier attempt of this same run
-        return outcome
-    keys = digest_keys(result.decisions)
+    with_ledger = run_id is not None and ledger is not None
     # One stream of digests per topic and kind of resource reported (endpoints, Studio apps).
-    kinds = ",".join(
-        sorted({d.resource.kind.value for d in result.decisions if d.action in REPORTED})
+    admin = _Stream(
+        scope=f"{topic}|{_kinds(result.decisions)}",
+        once=f"digest|{run_id}" if with_ledger else None,
+        keys=digest_keys(result.decisions),
+        news=news,
+        messages=messages,
+        attributes={"digest": "admin"} if owner_tag else None,
     )
-    scope = f"{topic}|{kinds}"
-    if ledger is not None:
-        due, why = digest_is_due(
-            keys, news, ledger.last_digest(scope), policy.notify.repeat_hours, result.generated_at
+    outcome.applied, outcome.message_ids, outcome.held = _send(
+        aws, topic, admin, policy, result, ledger
+    )
+    for digest in outcome.owners:
+        chosen = groups[digest.owner]
+        owner_news = news if news_arns is None else any(d.resource.arn in news_arns for d in chosen)
+        stream = _Stream(
+            scope=f"{topic}|{_kinds(chosen)}|owner={digest.owner}",
+            once=f"digest|{run_id}|owner={digest.owner}" if with_ledger else None,
+            keys=digest_keys(chosen),
+            news=owner_news,
+            messages=digest.messages,
+            attributes={"digest": "owner", "owner": digest.owner},
         )
-        if not due:
-            outcome.held = why
-            return outcome
-    try:
-        outcome.message_ids = aws_notify.publish(aws, topic, messages)
-        outcome.applied = True
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
-        return outcome
-    if ledger is not None:
-        ledger.record_digest(scope, result.generated_at, keys)
-        if once is not None:
-            ledger.claim(once, result.generated_at)
+        digest.applied, digest.message_ids, digest.held = _send(
+            aws, topic, stream, policy, result, ledger
+        )
     return outcome

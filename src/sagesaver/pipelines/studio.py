@@ -8,8 +8,8 @@ Prices of Studio instances are taken from the notebook-instance column of the pr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sagesaver.aws import studio as aws_studio
@@ -33,6 +33,16 @@ from sagesaver.pipelines.enforce import (
 )
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle, priced
 from sagesaver.render.scan import error_dict, resource_dict
+
+CANVAS_NOTE = (
+    "Canvas bills its workspace session until the user logs out; deleting the app logs them "
+    "out and keeps their work"
+)
+
+
+def canvas_window(policy: Policy) -> timedelta:
+    """How far back a Canvas app's TimeSinceLastActive is read: the idle window and an hour."""
+    return timedelta(hours=policy.studio_apps.idle_hours + 1)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ def act_on_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
     def act(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
         resource = step.decision.resource
         app = apps[resource.arn]
-        if not aws_studio.still_idle(aws, app):
+        if not aws_studio.still_idle(aws, app, ctx.now, canvas_window(ctx.policy)):
             return "skipped: used or changed since the scan", False, None
         key = lease_key(resource, resource.created)
         expires = ctx.now + LEASE
@@ -129,6 +139,16 @@ def studio_run(
         except AWS_ERRORS as exc:
             result.errors.append(scan_error(exc, region, "ListApps"))
             continue
+        try:
+            found = aws_studio.with_canvas_activity(aws, region, found, canvas_window(policy), now)
+        except AWS_ERRORS as exc:
+            result.errors.append(scan_error(exc, region, "GetMetricData"))
+            found = [
+                replace(a, last_activity=None, activity_known=False)
+                if a.app_type == aws_studio.CANVAS
+                else a
+                for a in found
+            ]
         for app in found:
             itype = app.resource.instance_type
             quote = (
@@ -138,7 +158,11 @@ def studio_run(
             )
             space = app.space or app.user_profile or ""
             apps[app.resource.arn] = app
-            decision = decide_app(app.resource, space, app.last_activity, rules, now, quote.amount)
+            decision = decide_app(
+                app.resource, space, app.last_activity, rules, now, quote.amount, app.activity_known
+            )
+            if app.app_type == aws_studio.CANVAS and decision.idle:
+                decision = replace(decision, reason=f"{decision.reason}; {CANVAS_NOTE}")
             decisions.append(priced(decision, quote))
     scanned = ScanResult(now, list(regions), decisions, result.errors)
     if rules.action == "delete":

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagesaver.core.backtest import BacktestResult, compare
 from sagesaver.core.formats import money
 from sagesaver.core.model import ScanError, ScanResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
 from sagesaver.render.scan import print_errors, print_table, stdout_console, to_csv, to_json
 
 
@@ -40,15 +44,30 @@ def render_run(result: ScanResult, run: dict[str, Any], output: str) -> None:
         console.print("No idle endpoint to notify about.")
     elif run.get("digest_held"):
         console.print(f"Digest not sent again: {run['digest_held']}.", markup=False)
-        return
-    for message in run["notifications"]:
-        if run["applied"]:
-            verb = f"Sent to {run['sns_topic_arn']}"
+    else:
+        _print_messages(console, run, run["notifications"], run["applied"], "")
+    for digest in run.get("owner_notifications", []):
+        if digest["held"]:
+            console.print(
+                f"Digest for owner {digest['owner']} not sent again: {digest['held']}.",
+                markup=False,
+            )
+            continue
+        owner = f" (owner {digest['owner']})"
+        _print_messages(console, run, digest["messages"], digest["applied"], owner)
+
+
+def _print_messages(
+    console: Console, run: dict[str, Any], messages: list[dict[str, Any]], sent: bool, who: str
+) -> None:
+    for message in messages:
+        if sent:
+            verb = f"Sent to {run['sns_topic_arn']}{who}"
         elif run["dry_run"]:
             target = run["sns_topic_arn"] or "(no notify.sns_topic_arn set)"
-            verb = f"Dry run: would send to {target}"
+            verb = f"Dry run: would send to {target}{who}"
         else:
-            verb = "Not sent (see errors)"
+            verb = f"Not sent{who} (see errors)"
         console.rule(f"{verb}")
         console.print(f"Subject: {message['subject']}\n", markup=False)
         console.print(message["body"], markup=False, soft_wrap=True)

@@ -19,11 +19,11 @@ from html import escape
 from typing import Any
 
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
-from sagesaver.core.model import Decision, ScanResult
+from sagesaver.core.model import Decision, Recommendation, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
 from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals, saved_by_currency
-from sagesaver.render.scan import summary
+from sagesaver.render.scan import instances_text, summary
 
 TOP_N = 10
 NONE_LABEL = "(none)"
@@ -471,10 +471,59 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
 
 
 def _instances(decision: Decision) -> str:
-    r = decision.resource
-    if r.instance_type and r.instance_count is not None:
-        return f"{r.instance_count} × {r.instance_type}"
-    return "-"
+    return instances_text(decision.resource).replace(" x ", " × ")
+
+
+def recommendations(scan: ScanResult) -> list[tuple[Decision, Recommendation]]:
+    """Every recommendation of the scan, the largest hourly saving first (unknown last)."""
+    found = [(d, r) for d in scan.decisions for r in d.recommendations]
+    found.sort(
+        key=lambda pair: (
+            pair[1].hourly_saving_usd is None,
+            -(pair[1].hourly_saving_usd or 0.0),
+            pair[0].resource.region,
+            pair[0].resource.name,
+        )
+    )
+    return found
+
+
+def _recommendations_table(scan: ScanResult) -> str:
+    found = recommendations(scan)
+    if not found:
+        return '<p class="note">No recommendations.</p>'
+    head = "".join(
+        f'<th scope="col" class="num">{_e(h)}</th>'
+        if h.startswith("Saves")
+        else f'<th scope="col">{_e(h)}</th>'
+        for h in (
+            "Name",
+            "Region",
+            "Now",
+            "Recommendation",
+            "Saves USD/h",
+            "Saves USD/30 days",
+            "Evidence",
+        )
+    )
+    rows = []
+    for d, rec in found:
+        saving = rec.hourly_saving_usd
+        month = None if saving is None else saving * HOURS_PER_30_DAYS
+        what = rec.kind + (f" to {rec.to}" if rec.to else "")
+        rows.append(
+            f'<tr data-name="{_e(d.resource.name)}" data-kind="{_e(rec.kind)}">'
+            f'<th scope="row">{_e(d.resource.name)}</th>'
+            f'<td class="nowrap">{_e(d.resource.region)}</td>'
+            f"<td>{_e(_instances(d))}</td><td>{_e(what)}</td>"
+            f'<td class="num">{_e(_usd(saving, 3))}</td><td class="num">{_e(_usd(month))}</td>'
+            f'<td class="reason">{_e(rec.evidence)}</td></tr>'
+        )
+    return (
+        f'<div class="wrap"><table id="recommendations"><caption>{len(found)} '
+        "recommendations, the largest saving first</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _top_table(scan: ScanResult, owner_tag: str) -> str:
@@ -657,6 +706,9 @@ def _render_html(
         '<section id="top"><h2>Most expensive idle resources</h2>',
         _top_table(scan, owner_tag),
         "</section>",
+        '<section id="recommendations-section"><h2>Recommendations</h2>',
+        _recommendations_table(scan),
+        "</section>",
         '<section id="savings"><h2>Actions and savings over time</h2>',
         time_chart(ids, savings_by_day(entries, now)),
         "</section>",
@@ -733,6 +785,21 @@ def _render_markdown(
             lines.append(
                 f"| {rank} | {_md(r.name)} | {_md(r.kind.value)} | {_md(r.region)} | "
                 f"{_md(_owner(d, owner_tag))} | {_usd(cost, 3)} | {_usd(month)} |"
+            )
+    found = recommendations(scan)
+    if found:
+        lines += [
+            "",
+            f"### Recommendations ({len(found)})",
+            "",
+            "| Name | Region | Recommendation | Saves USD/h | Evidence |",
+            "|---|---|---|---:|---|",
+        ]
+        for d, rec in found:
+            what = rec.kind + (f" to {rec.to}" if rec.to else "")
+            lines.append(
+                f"| {_md(d.resource.name)} | {_md(d.resource.region)} | {_md(what)} | "
+                f"{_usd(rec.hourly_saving_usd, 3)} | {_md(rec.evidence)} |"
             )
     days = [d for d in savings_by_day(entries, now) if d.actions]
     if days:

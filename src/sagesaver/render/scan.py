@@ -13,7 +13,15 @@ if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does wit
 
 from sagesaver.core.digest import cost_by_currency
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
-from sagesaver.core.model import Action, Decision, ScanError, ScanResult
+from sagesaver.core.model import (
+    Action,
+    Decision,
+    Recommendation,
+    Resource,
+    ScanError,
+    ScanResult,
+    Variant,
+)
 from sagesaver.core.pricing import bundled_table
 
 CSV_FIELDS = [
@@ -64,20 +72,62 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         "tags": dict(sorted(r.tags.items())),
     }
     if r.variants:
-        item["variants"] = [
-            {
-                "name": v.name,
-                "instance_type": v.instance_type,
-                "instance_count": v.instance_count,
-                "serverless": v.serverless,
-            }
-            for v in r.variants
-        ]
+        item["variants"] = [_variant_dict(v) for v in r.variants]
     if decision.price_note:
         item["price_note"] = decision.price_note
+    if r.asynchronous:
+        item["asynchronous"] = True
+    if decision.recommendations:
+        item["recommendations"] = [recommendation_dict(x) for x in decision.recommendations]
     if r.kind.value == "notebook":
         item["lifecycle_config"] = r.lifecycle_config
+    if r.parent is not None:
+        item["endpoint"] = r.parent
     return item
+
+
+def _variant_dict(variant: Variant) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "name": variant.name,
+        "instance_type": variant.instance_type,
+        "instance_count": variant.instance_count,
+        "serverless": variant.serverless,
+    }
+    if variant.serverless:
+        item["provisioned_concurrency"] = variant.provisioned_concurrency
+        item["memory_mb"] = variant.memory_mb
+    return item
+
+
+def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
+    """The JSON object of one recommendation: kind, to, hourly_saving_usd, evidence."""
+    return {
+        "kind": recommendation.kind,
+        "to": recommendation.to,
+        "hourly_saving_usd": recommendation.hourly_saving_usd,
+        "evidence": recommendation.evidence,
+    }
+
+
+def instances_text(resource: Resource) -> str:
+    """What a resource runs on, for people: ``2 x ml.m5.large``, ``serverless, 2 provisioned
+    x 4096 MB``, with ``(async)`` for an asynchronous endpoint; ``-`` when unknown."""
+    parts = []
+    for variant in resource.variants:
+        if variant.serverless:
+            parts.append(
+                f"serverless, {variant.provisioned_concurrency} provisioned x "
+                f"{variant.memory_mb or '?'} MB"
+                if variant.provisioned_concurrency
+                else "serverless (on demand)"
+            )
+    if resource.kind.value == "inference-component":
+        copies = "?" if resource.instance_count is None else resource.instance_count
+        parts.append(f"{copies} copies on {resource.parent}")
+    if resource.instance_type and resource.instance_count is not None:
+        parts.insert(0, f"{resource.instance_count} x {resource.instance_type}")
+    text = "; ".join(parts) or "-"
+    return f"{text} (async)" if resource.asynchronous else text
 
 
 def error_dict(error: ScanError) -> dict[str, Any]:
@@ -125,6 +175,9 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
         "resources": len(decisions),
         "endpoints": sum(1 for d in decisions if d.resource.kind.value == "endpoint"),
         "notebooks": sum(1 for d in decisions if d.resource.kind.value == "notebook"),
+        "inference_components": sum(
+            1 for d in decisions if d.resource.kind.value == "inference-component"
+        ),
         "idle": len(idle),
         "actions": {
             a.value: sum(1 for d in acting if d.action is a) for a in Action if a is not Action.KEEP
@@ -206,7 +259,14 @@ def print_table(result: ScanResult, console: Console) -> None:
     from rich.table import Table
 
     decisions = sorted(result.decisions, key=_sort_key)
-    for kind, title in (("endpoint", "Real-time endpoints"), ("notebook", "Notebook instances")):
+    for kind, title in (
+        ("endpoint", "Real-time endpoints"),
+        ("inference-component", "Inference components"),
+        ("notebook", "Notebook instances"),
+        ("training-job", "Training jobs (warm pools, long runs)"),
+        ("processing-job", "Processing jobs (long runs)"),
+        ("hyperpod-cluster", "HyperPod clusters"),
+    ):
         rows = [d for d in decisions if d.resource.kind.value == kind]
         if not rows:
             continue
@@ -224,11 +284,7 @@ def print_table(result: ScanResult, console: Console) -> None:
         table.add_column("Reason", ratio=1, min_width=30)
         for d in rows:
             r = d.resource
-            instances = (
-                f"{r.instance_count} x {r.instance_type}"
-                if r.instance_type and r.instance_count is not None
-                else "-"
-            )
+            instances = instances_text(r)
             cost = (
                 money(d.hourly_cost, d.cost_currency, 3)
                 if d.idle or d.hourly_cost is not None
@@ -262,6 +318,19 @@ def print_table(result: ScanResult, console: Console) -> None:
         f"[bold]To act on:[/bold] {sum(totals['actions'].values())} resources, "
         f"{_per_30_days(totals, 'actionable')}"
     )
+    for d in decisions:
+        for rec in d.recommendations:
+            saving = (
+                f", saves ${rec.hourly_saving_usd:,.3f}/h"
+                if rec.hourly_saving_usd is not None
+                else ""
+            )
+            target = f" to {rec.to}" if rec.to else ""
+            console.print(
+                f"[bold]Recommendation[/bold] {d.resource.name} ({d.resource.region}): "
+                f"{rec.kind}{target}{saving}: {rec.evidence}",
+                highlight=False,
+            )
     if totals["notebooks_without_auto_stop"]:
         console.print(
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "

@@ -4,6 +4,15 @@ An endpoint is *idle* when it is at least ``min_age_hours`` old (counted from it
 its last modification, whichever is later) and the ``Invocations`` of **all** its variants sum
 to zero over the last ``idle_hours``. A published zero counts as idle; traffic on any variant
 counts as activity. A missing activity reading never makes an endpoint idle.
+
+Serverless variants (``ServerlessConfig``) cost nothing between requests unless they hold
+``ProvisionedConcurrency``, which bills by the hour used or not: an idle serverless endpoint
+without it is kept at cost 0; with it, it is judged and priced like any endpoint
+(https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html).
+
+Asynchronous endpoints (``AsyncInferenceConfig``) publish no ``Invocations``; their activity is
+read from their own metrics (:data:`ASYNC_SIGNAL`), and an idle one is told how to scale to
+zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
 """
 
 from __future__ import annotations
@@ -11,24 +20,44 @@ from __future__ import annotations
 from datetime import datetime
 
 from sagesaver.core.formats import fmt_hours, hours_between
-from sagesaver.core.model import Action, Activity, Decision, Resource
+from sagesaver.core.model import Action, Activity, Decision, Recommendation, Resource
 from sagesaver.core.policy import EndpointPolicy
 from sagesaver.core.pricing import Pricer, Quote, combine, currency_of
 
 IN_SERVICE = "InService"
+# The price-table entry of one GB-hour of serverless provisioned concurrency (the bundled
+# table has none yet: such an endpoint then has cost null, "unknown price").
+SERVERLESS_PC_PRICE_KEY = "serverless-provisioned-concurrency-gb-hour"
+# What the activity of an asynchronous endpoint is read from (see aws/endpoint_signals.py).
+ASYNC_SIGNAL = "InvocationsProcessed, ApproximateBacklogSize, HasBacklogWithoutCapacity"
+SCALE_TO_ZERO_HOW = (
+    "let it scale to zero: register its variant with Application Auto Scaling with "
+    "MinCapacity 0, a target-tracking policy on ApproximateBacklogSizePerInstance, and a "
+    "step-scaling policy on HasBacklogWithoutCapacity that adds an instance when a request "
+    "waits"
+)
 
 
 def endpoint_quote(resource: Resource, pricer: Pricer) -> Quote:
     """The endpoint's instances' price per hour; unknown if a variant's price is unknown.
 
-    Serverless variants cost nothing while idle; variants at 0 instances cost nothing.
+    Serverless variants cost nothing while idle unless they hold provisioned concurrency
+    (priced per GB-hour); variants at 0 instances cost nothing.
     """
     currency = currency_of(resource.region)
     if not resource.variants:
         return Quote(None, currency, "unknown", "its instances could not be read")
     parts: list[tuple[Quote, int]] = []
     for variant in resource.variants:
-        if variant.serverless or variant.instance_count == 0:
+        if not variant.bills_while_idle:
+            continue
+        if variant.serverless:
+            gb_hour = pricer.quote(resource.region, "hosting", SERVERLESS_PC_PRICE_KEY)
+            if gb_hour.amount is None or variant.memory_mb is None:
+                note = gb_hour.note or "its memory size could not be read"
+                return Quote(None, currency, "unknown", f"variant {variant.name}: {note}")
+            gb_hours = variant.memory_mb / 1024 * variant.provisioned_concurrency
+            parts.append((Quote(gb_hour.amount * gb_hours, gb_hour.currency, gb_hour.source), 1))
             continue
         if variant.instance_type is None:
             return Quote(None, currency, "unknown", f"variant {variant.name}: no instance type")
@@ -40,6 +69,16 @@ def endpoint_quote(resource: Resource, pricer: Pricer) -> Quote:
 def endpoint_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
     """The amount of :func:`endpoint_quote` (in the region's currency), or None."""
     return endpoint_quote(resource, pricer).amount
+
+
+def _activity_words(activity: Activity) -> tuple[str, str]:
+    """How to say "traffic" and "no traffic" for the signal the activity was read from."""
+    if activity.signal == "Invocations":
+        return "invocations", "no Invocations on any variant"
+    return (
+        f"asynchronous requests processed or queued ({activity.signal})",
+        f"no asynchronous request processed or queued ({activity.signal})",
+    )
 
 
 def is_idle_candidate(
@@ -82,10 +121,11 @@ def decide_endpoint(
         return keep("status", f"status is {resource.status}, not {IN_SERVICE}", idle=False)
     if activity is None:
         return keep("activity-unknown", "Invocations could not be read: never idle", idle=False)
+    busy_words, idle_words = _activity_words(activity)
     if activity.invocations > 0:
         return keep(
             "active",
-            f"{activity.invocations:g} invocations in the last {fmt_hours(activity.window_hours)}",
+            f"{activity.invocations:g} {busy_words} in the last {fmt_hours(activity.window_hours)}",
             idle=False,
         )
     if age < policy.min_age:
@@ -97,14 +137,23 @@ def decide_endpoint(
         )
 
     idle_hours = round(min(activity.window_hours, age), 2)
-    idle_reason = f"no Invocations on any variant for {fmt_hours(idle_hours)}"
+    idle_reason = f"{idle_words} for {fmt_hours(idle_hours)}"
     if not in_scope:
         return keep("scope", f"{idle_reason}; not selected: {scope_reason}", True, idle_hours)
     if protected:
         return keep(
             "protected", f"{idle_reason}; protected by tag {policy.protect_tag}", True, idle_hours
         )
-    if resource.variants and all(v.serverless or v.instance_count == 0 for v in resource.variants):
+    if resource.variants and all(v.serverless for v in resource.variants):
+        if not any(v.bills_while_idle for v in resource.variants):
+            return keep(
+                "serverless",
+                f"{idle_reason}; serverless without provisioned concurrency: it costs nothing "
+                "while idle",
+                True,
+                idle_hours,
+            )
+    elif resource.variants and not any(v.bills_while_idle for v in resource.variants):
         return keep(
             "zero-instances",
             f"{idle_reason}; scaled to 0 instances, so it costs nothing",
@@ -118,6 +167,16 @@ def decide_endpoint(
             True,
             idle_hours,
         )
+    recommendations: tuple[Recommendation, ...] = ()
+    if resource.asynchronous:
+        recommendations = (
+            Recommendation(
+                kind="scale-to-zero",
+                evidence=f"{idle_reason}; {SCALE_TO_ZERO_HOW}",
+                hourly_saving_usd=hourly_cost,
+            ),
+        )
+        idle_reason += f"; {SCALE_TO_ZERO_HOW}"
     return Decision(
         resource=resource,
         action=Action(policy.action),
@@ -127,4 +186,5 @@ def decide_endpoint(
         idle_hours=idle_hours,
         hourly_cost=hourly_cost,
         protected=False,
+        recommendations=recommendations,
     )

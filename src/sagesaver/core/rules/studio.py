@@ -1,7 +1,9 @@
 """Idle rule for SageSaver Studio apps. Pure.
 
 An ``InService`` app is idle when its last user activity (``DescribeApp``'s
-``LastUserActivityTimestamp``; its creation when it has none) is older than ``idle_hours``.
+``LastUserActivityTimestamp``; its creation when it has none; for Canvas, the activity its
+``TimeSinceLastActive`` metric gives) is older than ``idle_hours``. An app whose activity could
+not be read is never idle.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ def decide_app(
     policy: StudioPolicy,
     now: datetime,
     hourly_cost: float | None,
+    activity_known: bool = True,
 ) -> Decision:
-    """The decision on one app."""
+    """The decision on one app; ``activity_known`` False when its activity could not be read
+    (never idle)."""
     since = last_activity or resource.created
     idle_hours = round(hours_between(since, now), 2)
     what = "no user activity" if last_activity else "never used since it was created"
@@ -42,6 +46,8 @@ def decide_app(
 
     if resource.status != "InService":
         return keep("status", f"status is {resource.status}", False)
+    if not activity_known:
+        return keep("activity-unknown", "its activity could not be read: never idle", False)
     if idle_hours < policy.idle_hours:
         return keep("active", f"last user activity {fmt_hours(idle_hours)} ago", False)
     reason = f"{what} for {fmt_hours(idle_hours)}"

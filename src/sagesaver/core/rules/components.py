@@ -1,0 +1,77 @@
+"""Idle rules for inference components, and what they mean for the endpoint that hosts them.
+
+A component is idle when it is ``InService``, at least ``min_age_hours`` old and its
+``Invocations`` (dimension ``InferenceComponentName``) sum to zero over ``idle_hours``. It is
+reported on its own, with the advice to set its copies to 0; SageSaver never changes it. It is
+judged by the endpoint policy, with its endpoint's tags (selection, protection, owner). An
+endpoint that hosts components is idle only when its own variants and every component are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sagesaver.core.formats import fmt_hours, hours_between
+from sagesaver.core.model import Action, Activity, Decision, Recommendation, Resource
+from sagesaver.core.policy import EndpointPolicy
+
+IN_SERVICE = "InService"
+COPIES_TO_ZERO = (
+    "set its copies to 0 (UpdateInferenceComponentRuntimeConfig with DesiredCopyCount 0, or an "
+    "Application Auto Scaling target with MinCapacity 0) to free its accelerators and memory"
+)
+
+
+def decide_component(
+    component: Resource, activity: Activity | None, policy: EndpointPolicy, now: datetime
+) -> Decision:
+    """The decision on one inference component (``instance_count``: its copies, None when
+    not read). Never more than ``notify``."""
+    protected = policy.is_protected(component.tags)
+
+    def keep(rule: str, reason: str, idle: bool, idle_hours: float | None = None) -> Decision:
+        return Decision(component, Action.KEEP, rule, reason, idle, idle_hours, None, protected)
+
+    if component.status != IN_SERVICE:
+        return keep("status", f"status is {component.status}, not {IN_SERVICE}", idle=False)
+    if activity is None:
+        return keep("activity-unknown", "Invocations could not be read: never idle", idle=False)
+    if activity.invocations > 0:
+        return keep(
+            "active",
+            f"{activity.invocations:g} invocations in the last {fmt_hours(activity.window_hours)}",
+            idle=False,
+        )
+    age = hours_between(component.last_changed, now)
+    if age < policy.min_age:
+        return keep(
+            "min-age",
+            f"no invocations, but created or changed only {fmt_hours(age)} ago "
+            f"(min_age_hours {policy.min_age:g})",
+            idle=False,
+        )
+    idle_hours = round(min(activity.window_hours, age), 2)
+    reason = f"no Invocations on inference component for {fmt_hours(idle_hours)}"
+    in_scope, why = policy.selects(component.name, component.tags)
+    if not in_scope:
+        return keep("scope", f"{reason}; not selected: {why}", True, idle_hours)
+    if protected:
+        return keep(
+            "protected", f"{reason}; protected by tag {policy.protect_tag}", True, idle_hours
+        )
+    if component.instance_count is None:
+        return keep("details-unknown", f"{reason}; its copies could not be read", True, idle_hours)
+    if component.instance_count == 0:
+        return keep("zero-copies", f"{reason}; already at 0 copies", True, idle_hours)
+    return Decision(
+        resource=component,
+        action=Action.NOTIFY,
+        rule="idle-inference-component",
+        reason=f"{reason} on endpoint {component.parent} ({component.instance_count} copies); "
+        f"{COPIES_TO_ZERO}",
+        idle=True,
+        idle_hours=idle_hours,
+        recommendations=(
+            Recommendation(kind="scale-to-zero", evidence=f"{reason}; {COPIES_TO_ZERO}"),
+        ),
+    )
