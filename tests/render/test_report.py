@@ -161,7 +161,7 @@ def test_report_in_chromium(
     idle_hourly = 3.825 + 2 * 0.736 + 0.115 + 2 * 0.736 + 0.115
     assert totals["idle_hourly_cost_usd"] == pytest.approx(idle_hourly)
     shown = dom.find("dd", data_metric="idle_hourly_cost").text()
-    assert shown == f"${totals['idle_hourly_cost_usd']:,.3f}"
+    assert shown == f"${totals['idle_hourly_cost_usd']:,.2f}"
 
     # (2) each idle-cost chart's bars sum to the idle cost per hour, with the right groups.
     charts = {f.attrs["data-chart"]: f for f in dom.find_all("figure")}
@@ -177,11 +177,11 @@ def test_report_in_chromium(
         assert got == pytest.approx(groups), name
         assert sum(values(bars)) == pytest.approx(totals["idle_hourly_cost_usd"], abs=1e-3)
         assert values(bars) == sorted(values(bars), reverse=True)  # largest first
-        # the fallback table carries the same numbers
+        # the fallback table carries the same numbers, to the cent (money reads with 2 places)
         cells = [row.find_all("td") for row in charts[name].find("tbody").find_all("tr")]
         table = {c[0].text(): float(c[1].text().lstrip("$").replace(",", "")) for c in cells}
-        assert table.pop("Total") == pytest.approx(totals["idle_hourly_cost_usd"], abs=1e-3)
-        assert table == pytest.approx(groups, abs=1e-4)
+        assert table.pop("Total") == pytest.approx(totals["idle_hourly_cost_usd"], abs=0.005)
+        assert table == pytest.approx(groups, abs=0.005)
 
     # Every chart: figure + figcaption, svg role=img with a title and a desc.
     svgs = dom.find_all("svg")
@@ -202,7 +202,7 @@ def test_report_in_chromium(
     assert first.attrs["data-name"] == "llm-playground"
     assert first.find("th").text() == "llm-playground"
     assert EAST in [c.text() for c in first.find_all("td")]
-    assert first.find("td", data_column="hourly").text() == "$3.825"
+    assert first.find("td", data_column="hourly").text() == "$3.83"
     assert first.find("td", data_column="30-days").text() == f"${3.825 * 720:,.2f}"
     hourly = [float(r.attrs["data-hourly"]) for r in rows]
     assert hourly == sorted(hourly, reverse=True)
@@ -351,13 +351,13 @@ def test_markdown_digest() -> None:
     entries = [applied(NOW - timedelta(days=1), "x", 2.0)]
     md = render_markdown(synthetic(), entries, NOW, backtest=BACKTEST, owner_tag="team")
     assert md.startswith("## SageSaver report (2026-11-29T12:00:00Z)\n")
-    assert "- **Idle:** 3 of 3 resources, $1.750/h = $1,260.00 per 30 days (1 with unknown" in md
+    assert "- **Idle:** 3 of 3 resources, $1.75/h = $1,260.00 per 30 days (1 with unknown" in md
     assert "- **Saved so far:** $48.00 (1 actions applied, 24.0 h off)" in md
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| # | Name |")
     assert table[1].startswith("| 1 | &lt;script&gt;x&lt;/script&gt; | endpoint | us-east-1 |")
-    assert "$1.500 | $1,080.00 |" in table[1]
-    assert "| 2 | a\\|b\\*c\\_d | endpoint | us-west-2 | web | $0.250 | $180.00 |" in md
+    assert "$1.50 | $1,080.00 |" in table[1]
+    assert "| 2 | a\\|b\\*c\\_d | endpoint | us-west-2 | web | $0.25 | $180.00 |" in md
     assert "| 3 | unpriced | endpoint | us-east-1 | (none) | ? | ? |" in md
     assert "| 2026-11-28 | 1 | $24.00 |" in md
     assert "- would\\_have\\_saved\\_usd: 123.456" in md
@@ -468,9 +468,9 @@ def test_recommendations_in_html_and_markdown() -> None:
         ("rightsize", EVIL),
     ]
     assert "serverless, 2 provisioned × 4096 MB (async)" in rows[0].text()
-    assert "rightsize to ml.m5.large" in rows[1].text() and "$0.230" in rows[1].text()
+    assert "rightsize to ml.m5.large" in rows[1].text() and "$0.23" in rows[1].text()
     md = render_markdown(scanned, [], NOW)
     assert "### Recommendations (2)" in md
-    assert "| a\\|b\\*c\\_d | us-west-2 | scale-to-zero | $0.736 | no backlog |" in md
+    assert "| a\\|b\\*c\\_d | us-west-2 | scale-to-zero | $0.74 | no backlog |" in md
     assert EVIL not in md
     assert "No recommendations." in render_html(synthetic(), [], NOW)

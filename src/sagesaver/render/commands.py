@@ -85,7 +85,7 @@ def render_studio(document: dict[str, Any], output: str) -> None:
     console = stdout_console()
     for item in document["apps"]:
         currency = item.get("currency") or "USD"
-        cost = money(item.get("hourly_cost"), currency, 3) + "/h"
+        cost = money(item.get("hourly_cost"), currency) + "/h"
         console.print(
             f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
             f"{item['reason']} -> {item['outcome']}",

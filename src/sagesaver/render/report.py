@@ -340,18 +340,18 @@ def bar_chart(ids: _Ids, name: str, caption: str, bars: Sequence[Bar], unit: str
         w = 0.0 if peak <= 0 else bar.value / peak * plot_w
         parts.append(
             f'<g data-label="{_e(bar.label)}" data-value="{_num(bar.value)}">'
-            f"<title>{_e(bar.label)}: {_e(_usd(bar.value, 4))}{_e(unit)}</title>"
+            f"<title>{_e(bar.label)}: {_e(_usd(bar.value))}{_e(unit)}</title>"
             f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{_e(_short(bar.label))}</text>'
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{w:.2f}" height="{row_h - 8}" '
             f'data-label="{_e(bar.label)}" data-value="{_num(bar.value)}"/>'
-            f'<text x="{label_w + w + 6:.2f}" y="{y + 17}">{_e(_usd(bar.value, 3))}</text></g>'
+            f'<text x="{label_w + w + 6:.2f}" y="{y + 17}">{_e(_usd(bar.value))}</text></g>'
         )
     parts.append("</svg>")
     rows = [
-        [(_e(b.label), False), (_e(_usd(b.value, 4)), True), (_e(_share(b.value, total)), True)]
+        [(_e(b.label), False), (_e(_usd(b.value)), True), (_e(_share(b.value, total)), True)]
         for b in bars
     ]
-    rows.append([("<strong>Total</strong>", False), (_e(_usd(total, 4)), True), ("100%", True)])
+    rows.append([("<strong>Total</strong>", False), (_e(_usd(total)), True), ("100%", True)])
     parts.append("<details><summary>Data table</summary>")
     parts.append(_table(["Group", f"{_code()}{_e(unit)}", "Share"], rows))
     parts.append("</details></figure>")
@@ -365,8 +365,8 @@ def _share(value: float, total: float) -> str:
 def _describe(bars: Sequence[Bar], unit: str) -> str:
     if not bars:
         return "No idle cost."
-    listed = "; ".join(f"{b.label}: {_usd(b.value, 4)}{unit}" for b in bars)
-    return f"{len(bars)} groups, total {_usd(sum(b.value for b in bars), 4)}{unit}. {listed}."
+    listed = "; ".join(f"{b.label}: {_usd(b.value)}{unit}" for b in bars)
+    return f"{len(bars)} groups, total {_usd(sum(b.value for b in bars))}{unit}. {listed}."
 
 
 def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
@@ -516,7 +516,7 @@ def _recommendations_table(scan: ScanResult) -> str:
             f'<th scope="row">{_e(d.resource.name)}</th>'
             f'<td class="nowrap">{_e(d.resource.region)}</td>'
             f"<td>{_e(_instances(d))}</td><td>{_e(what)}</td>"
-            f'<td class="num">{_e(_usd(saving, 3))}</td><td class="num">{_e(_usd(month))}</td>'
+            f'<td class="num">{_e(_usd(saving))}</td><td class="num">{_e(_usd(month))}</td>'
             f'<td class="reason">{_e(rec.evidence)}</td></tr>'
         )
     return (
@@ -555,7 +555,7 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
             *([f"<td>{_e(r.account)}</td>"] if accounts else []),
             f"<td>{_e(_owner(d, owner_tag))}</td>",
             f"<td>{_e(_instances(d))}</td>",
-            f'<td class="num" data-column="hourly">{_e(_usd(cost, 3))}</td>',
+            f'<td class="num" data-column="hourly">{_e(_usd(cost))}</td>',
             f'<td class="num" data-column="30-days">{_e(_usd(month))}</td>',
             f'<td class="num">{"-" if d.idle_hours is None else f"{d.idle_hours:.1f} h"}</td>',
             f"<td>{_e(d.action.value)}</td>",
@@ -676,7 +676,7 @@ def _render_html(
             "idle_hourly_cost",
             "Idle cost per hour",
             h["idle_hourly_cost"],
-            _usd(h["idle_hourly_cost"], 3),
+            _usd(h["idle_hourly_cost"]),
             unknown_note,
         ),
         _metric(
@@ -755,7 +755,7 @@ def _render_markdown(
         f"## SageSaver report ({iso(now)})",
         "",
         f"- **Idle:** {h['idle']} of {h['resources']} resources, "
-        f"{_usd(h['idle_hourly_cost'], 3)}/h = {_usd(h['idle_30_day_cost'])} per 30 days"
+        f"{_usd(h['idle_hourly_cost'])}/h = {_usd(h['idle_30_day_cost'])} per 30 days"
         + (
             f" ({h['idle_with_unknown_cost']} with unknown price)"
             if h["idle_with_unknown_cost"]
@@ -784,7 +784,7 @@ def _render_markdown(
             month = None if cost is None else cost * HOURS_PER_30_DAYS
             lines.append(
                 f"| {rank} | {_md(r.name)} | {_md(r.kind.value)} | {_md(r.region)} | "
-                f"{_md(_owner(d, owner_tag))} | {_usd(cost, 3)} | {_usd(month)} |"
+                f"{_md(_owner(d, owner_tag))} | {_usd(cost)} | {_usd(month)} |"
             )
     found = recommendations(scan)
     if found:
@@ -799,7 +799,7 @@ def _render_markdown(
             what = rec.kind + (f" to {rec.to}" if rec.to else "")
             lines.append(
                 f"| {_md(d.resource.name)} | {_md(d.resource.region)} | {_md(what)} | "
-                f"{_usd(rec.hourly_saving_usd, 3)} | {_md(rec.evidence)} |"
+                f"{_usd(rec.hourly_saving_usd)} | {_md(rec.evidence)} |"
             )
     days = [d for d in savings_by_day(entries, now) if d.actions]
     if days:

@@ -286,7 +286,7 @@ def print_table(result: ScanResult, console: Console) -> None:
             r = d.resource
             instances = instances_text(r)
             cost = (
-                money(d.hourly_cost, d.cost_currency, 3)
+                money(d.hourly_cost, d.cost_currency)
                 if d.idle or d.hourly_cost is not None
                 else "-"
             )
@@ -321,7 +321,7 @@ def print_table(result: ScanResult, console: Console) -> None:
     for d in decisions:
         for rec in d.recommendations:
             saving = (
-                f", saves ${rec.hourly_saving_usd:,.3f}/h"
+                f", saves ${rec.hourly_saving_usd:,.2f}/h"
                 if rec.hourly_saving_usd is not None
                 else ""
             )
