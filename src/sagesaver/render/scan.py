@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does without it
-    from rich.console import Console
+    from rich.console import Console, Group
+    from rich.table import Table
 
 from sagesaver.core.digest import cost_by_currency
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
@@ -254,9 +255,105 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+# The columns a narrow terminal goes without, in this order (Region first when every row has
+# the same). Name, account, cost, decision and reason always stay: when they do not fit, each
+# resource is printed as a block instead.
+_OPTIONAL = ("Status", "Instances", "Idle", "Region")
+REASON_MIN_WIDTH = 28  # the longest words of the reasons fit whole
+
+
+def _cells(d: Decision) -> dict[str, str]:
+    r = d.resource
+    cost = money(d.hourly_cost, d.cost_currency) if d.idle or d.hourly_cost is not None else "-"
+    return {
+        "Account": r.account,
+        "Name": r.name,
+        "Region": r.region,
+        "Status": r.status,
+        "Instances": instances_text(r),
+        "Cost/h": cost,
+        "Idle": f"{d.idle_hours:.1f} h" if d.idle_hours is not None else "-",
+        "Decision": d.action.value,
+        "Reason": d.reason,
+    }
+
+
+def table_columns(rows: Sequence[dict[str, str]], width: int) -> list[str] | None:
+    """The columns that fit ``width`` with every name whole and the reason at least
+    :data:`REASON_MIN_WIDTH` wide, leaving out those of :data:`_OPTIONAL` in order; None when
+    not even name, decision and reason fit (then each resource is printed as a block)."""
+    order = ["Account", "Name", "Region", "Status", "Instances", "Cost/h", "Idle", "Decision"]
+    shown = [c for c in order if c != "Account" or len({r["Account"] for r in rows}) > 1]
+    shown.append("Reason")
+
+    def needed(columns: list[str]) -> int:
+        widths = [
+            REASON_MIN_WIDTH if c == "Reason" else max(len(c), *(len(r[c]) for r in rows))
+            for c in columns
+        ]
+        return sum(widths) + 3 * len(columns) + 1  # "│ " before each, " │" at the end
+
+    same_region = len({r["Region"] for r in rows}) == 1
+    for column in ("Region", *_OPTIONAL) if same_region else _OPTIONAL:
+        if needed(shown) <= width:
+            return shown
+        if column in shown:
+            shown.remove(column)
+    return shown if needed(shown) <= width else None
+
+
+def _kind_blocks(title: str, decisions: Sequence[Decision]) -> Group:
+    """One kind as blocks, for a terminal too narrow for its table: each resource's name on
+    its own line, then its facts and reason, indented and wrapped."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    parts: list[Text | Padding] = [Text(title, style="italic")]
+    for d in decisions:
+        cells = _cells(d)
+        facts = " · ".join(
+            [cells["Region"], cells["Decision"], f"{cells['Cost/h']}/h", f"idle {cells['Idle']}"]
+        )
+        style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
+        if cells["Account"] and len({x.resource.account for x in decisions}) > 1:
+            facts = f"{cells['Account']} · {facts}"
+        parts.append(Text(cells["Name"], style=style))
+        details = Text(f"{facts}; {cells['Instances']}\n{cells['Reason']}")
+        parts.append(Padding(details, (0, 0, 0, 2)))
+    return Group(*parts)
+
+
+def _kind_table(title: str, decisions: Sequence[Decision], width: int) -> Table | Group:
+    """One kind's table, fitted to ``width``: names whole, reasons wrapped, never an
+    ellipsis; the columns that say least are left out when it is narrow (the title says
+    which), and below that each resource is a block."""
+    from rich.table import Table
+
+    rows = [_cells(d) for d in decisions]
+    shown = table_columns(rows, width)
+    if shown is None:
+        return _kind_blocks(title, decisions)
+    left_out = [c for c in ("Status", "Region", "Instances", "Idle") if c not in shown]
+    if left_out:
+        title += f" (narrow terminal: without {', '.join(left_out).lower()})"
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in shown:
+        if column == "Reason":
+            table.add_column(column, ratio=1, min_width=REASON_MIN_WIDTH, overflow="fold")
+        elif column == "Instances":
+            table.add_column(column, overflow="fold")
+        else:
+            right = column in ("Cost/h", "Idle")
+            table.add_column(column, no_wrap=True, justify="right" if right else "left")
+    for d, cells in zip(decisions, rows, strict=True):
+        style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
+        table.add_row(*(cells[c] for c in shown), style=style)
+    return table
+
+
 def print_table(result: ScanResult, console: Console) -> None:
     """A table per resource kind, totals, then the errors."""
-    from rich.table import Table
 
     decisions = sorted(result.decisions, key=_sort_key)
     for kind, title in (
@@ -270,40 +367,7 @@ def print_table(result: ScanResult, console: Console) -> None:
         rows = [d for d in decisions if d.resource.kind.value == kind]
         if not rows:
             continue
-        table = Table(title=f"{title} ({len(rows)})", title_justify="left", expand=False)
-        several_accounts = len({d.resource.account for d in rows}) > 1
-        if several_accounts:
-            table.add_column("Account", no_wrap=True)
-        table.add_column("Name", overflow="fold", min_width=12)
-        table.add_column("Region", no_wrap=True)
-        table.add_column("Status", no_wrap=True)
-        table.add_column("Instances", overflow="fold")
-        table.add_column("Cost/h", justify="right", no_wrap=True)
-        table.add_column("Idle", justify="right", no_wrap=True)
-        table.add_column("Decision", no_wrap=True)
-        table.add_column("Reason", ratio=1, min_width=30)
-        for d in rows:
-            r = d.resource
-            instances = instances_text(r)
-            cost = (
-                money(d.hourly_cost, d.cost_currency)
-                if d.idle or d.hourly_cost is not None
-                else "-"
-            )
-            style = "bold yellow" if d.action is not Action.KEEP else ("yellow" if d.idle else "")
-            table.add_row(
-                *([r.account] if several_accounts else []),
-                r.name,
-                r.region,
-                r.status,
-                instances,
-                cost,
-                f"{d.idle_hours:.1f} h" if d.idle_hours is not None else "-",
-                d.action.value,
-                d.reason,
-                style=style,
-            )
-        console.print(table)
+        console.print(_kind_table(f"{title} ({len(rows)})", rows, console.width))
     totals = summary(decisions, result.errors)
     console.print(
         f"[bold]Idle:[/bold] {totals['idle']} of {totals['resources']} resources, "

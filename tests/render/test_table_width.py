@@ -1,0 +1,107 @@
+"""The scan table on a narrow terminal: every name whole, reasons wrapped, no ellipsis, and the
+columns that say least left out first (and named in the title)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from sagesaver.core.model import Action, Decision, Kind, Resource, ScanResult
+from sagesaver.render.scan import print_table
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+REASON = (
+    "no asynchronous request processed or queued (InvocationsProcessed, "
+    "ApproximateBacklogSize, HasBacklogWithoutCapacity) for 24.0 h; let it scale to zero"
+)
+
+
+def endpoint(name: str, region: str = "us-east-1", reason: str = REASON) -> Decision:
+    resource = Resource(
+        kind=Kind.ENDPOINT,
+        name=name,
+        arn=f"arn:aws:sagemaker:{region}:123456789012:endpoint/{name}",
+        region=region,
+        account="123456789012",
+        status="InService",
+        created=NOW - timedelta(days=9),
+        modified=NOW - timedelta(days=9),
+        instance_type="ml.g4dn.xlarge",
+        instance_count=1,
+    )
+    return Decision(resource, Action.NOTIFY, "idle-endpoint", reason, True, 24.0, 0.736)
+
+
+def rendered(decisions: list[Decision], width: int) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, highlight=False, color_system=None)
+    print_table(ScanResult(NOW, ["us-east-1", "eu-west-1"], decisions), console)
+    return out.getvalue()
+
+
+def words(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_names_whole_reasons_wrapped_nothing_cut(width: int) -> None:
+    decisions = [
+        endpoint("recommendation-engine-production-canary-eu-2026"),
+        endpoint("llm", "eu-west-1"),
+    ]
+    text = rendered(decisions, width)
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), [x for x in lines if len(x) > width]
+    assert "…" not in text and "..." not in text
+    for d in decisions:
+        assert any(d.resource.name in line for line in lines), d.resource.name  # on one line
+    flat = words(text)
+    for word in REASON.split():
+        assert word in flat, word  # every word of the reason is shown
+    assert "notify" in flat and "$0.74" in flat  # the cost always stays
+
+
+def test_the_columns_that_say_least_go_first_and_the_title_says_so() -> None:
+    decisions = [endpoint("recsys-canary"), endpoint("llm", "eu-west-1")]
+    wide = rendered(decisions, 200)
+    assert "narrow terminal" not in wide and "InService" in wide and "Region" in wide
+    narrow = rendered(decisions, 80)
+    assert "InService" not in narrow  # Status is the same on every row: it goes first
+    title = next(line for line in narrow.splitlines() if line.startswith("Real-time endpoints"))
+    assert "narrow terminal: without status" in title
+    assert "Decision" in narrow and "Reason" in narrow
+
+
+def test_too_narrow_for_a_table_each_resource_is_a_block() -> None:
+    name = "recommendation-engine-production-canary-eu-west-1-2026"  # 55 characters
+    text = rendered([endpoint(name)], 80)
+    assert "┃" not in text  # no table
+    lines = text.splitlines()
+    assert name in lines
+    assert any("us-east-1 · notify · $0.74/h · idle 24.0 h" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+    for word in REASON.split():
+        assert word in words(text), word
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(
+        st.text(alphabet="abcdefghij-0123456789", min_size=1, max_size=40), min_size=1, max_size=6
+    ),
+    width=st.integers(min_value=80, max_value=140),
+)
+def test_any_fleet_fits_any_terminal_from_80_columns(names: list[str], width: int) -> None:
+    decisions = [replace(endpoint(n), reason=f"{REASON} ({n})") for n in dict.fromkeys(names)]
+    text = rendered(decisions, width)
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "…" not in text
+    for d in decisions:
+        assert any(f" {d.resource.name} " in line for line in lines), d.resource.name
