@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +173,28 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
     }
     table = bundled_table()
     sources = {d.price_source for d in decisions if d.hourly_cost is not None}
+    unpriced = [d for d in acting if d.hourly_cost is None]
+    left_alone = [d for d in idle if d.action is Action.KEEP]
+    protected = [d for d in left_alone if d.protected]
+    free = [d for d in left_alone if not d.protected and d.hourly_cost == 0]
+    kept = [d for d in left_alone if not d.protected and d.hourly_cost != 0]
     return {
+        # What "wasting" means: idle resources SageSaver would act on (notify or delete), their
+        # known cost per currency, and how many have no known price, with why.
+        "wasting": {
+            "resources": len(acting),
+            "hourly": _sums([d for d in acting if d.hourly_cost is not None]),
+            "unknown_price": len(unpriced),
+            "unknown_price_reasons": _reasons(unpriced),
+        },
+        # Idle, but left alone: protected, costing nothing, or kept for another reason.
+        "idle_left_alone": {
+            "protected": len(protected),
+            "protected_hourly": _sums([d for d in protected if d.hourly_cost is not None]),
+            "zero_cost": len(free),
+            "kept": len(kept),
+            "kept_rules": dict(sorted(Counter(d.rule for d in kept).items())),
+        },
         "resources": len(decisions),
         "endpoints": sum(1 for d in decisions if d.resource.kind.value == "endpoint"),
         "notebooks": sum(1 for d in decisions if d.resource.kind.value == "notebook"),
@@ -238,10 +260,45 @@ def to_csv(result: ScanResult) -> str:
     return buffer.getvalue()
 
 
-def _per_30_days(totals: dict[str, Any], key: str) -> str:
-    hourly = {c: v[f"{key}_hourly"] for c, v in totals["costs"].items()}
-    monthly = {c: v[f"{key}_30_day"] for c, v in totals["costs"].items()}
-    return f"{money_by_currency(hourly, unit='/h')} = {money_by_currency(monthly)} per 30 days"
+def _reasons(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Why prices are unknown, and how many each reason covers."""
+    return dict(Counter(d.price_note or "no price known" for d in decisions).most_common())
+
+
+def _wasting_line(totals: dict[str, Any]) -> str:
+    """What SageSaver would act on and what it costs; an unknown price is never shown as 0."""
+    wasting = totals["wasting"]
+    count, hourly, unknown = wasting["resources"], wasting["hourly"], wasting["unknown_price"]
+    if count == 0:
+        return "Wasting: nothing SageSaver would act on"
+    if hourly:
+        monthly = {c: round(v * HOURS_PER_30_DAYS, 2) for c, v in hourly.items()}
+        cost = f"{money_by_currency(hourly, unit='/h')} = {money_by_currency(monthly)} per 30 days"
+        if unknown:
+            cost += f", plus {unknown} with an unknown price"
+    else:
+        cost = "an unknown amount: no price is known for any of them"
+    line = f"Wasting: {count} idle resource(s) SageSaver would act on, {cost}"
+    if unknown:
+        why = "; ".join(f"{n} x {reason}" for reason, n in wasting["unknown_price_reasons"].items())
+        line += f" (unknown: {why})"
+    return line
+
+
+def _left_alone_line(totals: dict[str, Any]) -> str | None:
+    """The idle resources SageSaver leaves alone, apart from the waste it acts on."""
+    alone = totals["idle_left_alone"]
+    parts = []
+    if alone["protected"]:
+        known = alone["protected_hourly"]
+        cost = f", {money_by_currency(known, unit='/h')}" if known else ""
+        parts.append(f"{alone['protected']} protected{cost}")
+    if alone["zero_cost"]:
+        parts.append(f"{alone['zero_cost']} costing nothing")
+    if alone["kept"]:
+        rules = ", ".join(f"{rule} {n}" for rule, n in alone["kept_rules"].items())
+        parts.append(f"{alone['kept']} kept ({rules})")
+    return f"Idle, left alone: {'; '.join(parts)}" if parts else None
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -369,19 +426,10 @@ def print_table(result: ScanResult, console: Console) -> None:
             continue
         console.print(_kind_table(f"{title} ({len(rows)})", rows, console.width))
     totals = summary(decisions, result.errors)
-    console.print(
-        f"[bold]Idle:[/bold] {totals['idle']} of {totals['resources']} resources, "
-        f"wasting {_per_30_days(totals, 'idle')}"
-        + (
-            f" ({totals['idle_with_unknown_cost']} with unknown price)"
-            if totals["idle_with_unknown_cost"]
-            else ""
-        )
-    )
-    console.print(
-        f"[bold]To act on:[/bold] {sum(totals['actions'].values())} resources, "
-        f"{_per_30_days(totals, 'actionable')}"
-    )
+    console.print(_wasting_line(totals), markup=False)
+    alone = _left_alone_line(totals)
+    if alone is not None:
+        console.print(alone, markup=False)
     for d in decisions:
         for rec in d.recommendations:
             saving = (
