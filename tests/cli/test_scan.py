@@ -138,7 +138,7 @@ def test_pagination_and_two_regions(cli: Cli, fleet: Fleet, now: datetime) -> No
 
 
 def test_api_calls_per_operation(cli: Cli, sim: Simulator, fleet: Fleet, now: datetime) -> None:
-    total, idle, listed_variants = 230, 0, 0
+    total, idle, listed_variants, idle_variants = 230, 0, 0, 0
     for i in range(total):
         name = f"ep-{i:03d}"
         variants = [VariantSpec("a"), VariantSpec("b")] if i % 3 == 0 else [VariantSpec("a")]
@@ -149,6 +149,7 @@ def test_api_calls_per_operation(cli: Cli, sim: Simulator, fleet: Fleet, now: da
             fleet.invocations(EAST, name, variants[0].name, hourly(now, [0]))
         else:
             idle += 1
+            idle_variants += len(variants)
             for variant in variants:
                 fleet.invocations(EAST, name, variant.name, hourly(now, [0, 0]))
     sim.middleware.counts.clear()
@@ -159,7 +160,10 @@ def test_api_calls_per_operation(cli: Cli, sim: Simulator, fleet: Fleet, now: da
     assert counts["ListEndpoints"] == math.ceil(total / 100)
     assert counts["DescribeEndpoint"] == idle
     assert counts["DescribeEndpointConfig"] == idle
-    assert counts["GetMetricData"] == math.ceil(listed_variants / 500)
+    # The window's sums for every variant, then the daily sums for the idle ones (how long idle)
+    assert counts["GetMetricData"] == math.ceil(listed_variants / 500) + math.ceil(
+        idle_variants / 500
+    )
     assert counts["GetResources"] == 1  # endpoints only: with no notebook, no notebook tags
     assert counts["ListNotebookInstances"] == 1
     assert "ListTags" not in counts and "GetMetricStatistics" not in counts
@@ -458,4 +462,5 @@ def test_long_windows_read_variants_listmetrics_no_longer_lists(
     assert got["monthly-job"]["idle"] is False
     assert "900 invocations" in got["monthly-job"]["reason"]
     assert got["really-idle"]["idle"] is True
-    assert sim.middleware.counts["GetMetricData"] == 1  # only the re-check: nothing was listed
+    # only the re-check (nothing was listed), then the daily sums of the idle one
+    assert sim.middleware.counts["GetMetricData"] == 2

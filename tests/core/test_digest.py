@@ -43,7 +43,7 @@ def test_digest_lists_idle_endpoints_most_expensive_first_with_totals() -> None:
     assert body.index("- dear (eu-west-1)") < body.index("- cheap (us-east-1)")
     assert "kept" not in body
     assert "Total: $3.10 per hour, $2,232.00 per 30 days." in body
-    assert "2 x ml.m5.large" in body and "idle 30.0 h" in body
+    assert "2 x ml.m5.large" in body and "idle for 30.0 h" in body
     assert messages[0].subject == "SageSaver: 2 idle endpoint(s), $3.10/h wasted"
 
 

@@ -99,8 +99,9 @@ def test_asynchronous_metrics_are_read_in_one_batch(
     sim.middleware.counts.clear()
     got = decisions(now)
     assert sum(1 for d in got.values() if d.idle) == 10
-    # one for Invocations, one for the asynchronous metrics of all five
-    assert sim.middleware.counts["GetMetricData"] == 2
+    # one for Invocations, one for the asynchronous metrics of all five, one for how long
+    # the plain ones have been idle (daily sums)
+    assert sim.middleware.counts["GetMetricData"] == 3
 
 
 @pytest.mark.parametrize("mode", ["InternalError", "PartialData", "omit", "messages"])

@@ -276,4 +276,4 @@ def test_the_digest_names_a_warm_pool_with_its_instance_count() -> None:
         instance_count=2,
     )
     (line,) = digest_lines([decide_warm_pool(pool, NOW, 2.816)])
-    assert "tune-7 (us-east-1): idle 2.0 h; 2 x ml.g5.xlarge; $2.82/h" in line
+    assert "tune-7 (us-east-1): idle for 2.0 h; 2 x ml.g5.xlarge; $2.82/h" in line

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, minute, money, money_by_currency
+from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, minute, money, money_by_currency
 from sagesaver.core.model import Action, Decision, Kind
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
@@ -72,7 +72,7 @@ def digest_lines(
         monthly = None if d.hourly_cost is None else d.hourly_cost * HOURS_PER_30_DAYS
         currency = d.cost_currency
         lines.append(
-            f"- {r.name} ({r.region}): idle {d.idle_hours or 0:.1f} h; {types or 'no instances'}; "
+            f"- {r.name} ({r.region}): {fmt_idle(d.idle_hours or 0)}; {types or 'no instances'}; "
             f"{_money(d.hourly_cost, currency)}/h, {_money(monthly, currency)} per 30 days. "
             f"{r.arn}" + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
         )

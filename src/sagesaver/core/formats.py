@@ -17,6 +17,13 @@ def fmt_hours(hours: float) -> str:
     return f"{hours:.1f} h"
 
 
+def fmt_idle(hours: float) -> str:
+    """``idle for 40 days`` from two days on, ``idle for 26.0 h`` below: what people read."""
+    if hours >= 48:
+        return f"idle for {hours / 24:.0f} days"
+    return f"idle for {hours:.1f} h"
+
+
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` (second precision): what people and JSON documents read."""
     utc = moment.astimezone(timezone.utc).replace(microsecond=0)

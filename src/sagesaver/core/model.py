@@ -137,6 +137,9 @@ class Decision:
     price_source: str = "unknown"
     price_note: str | None = None
     recommendations: tuple[Recommendation, ...] = ()
+    # The end of the last day with traffic, when looked back for (idle endpoints): what
+    # ``idle_hours`` then counts from. None: no traffic in what CloudWatch keeps, or not read.
+    last_activity_at: datetime | None = None
 
     @property
     def cost_currency(self) -> str:

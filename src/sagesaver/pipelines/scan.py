@@ -34,7 +34,7 @@ from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_quote, is_idle_candidate
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
-from sagesaver.pipelines import parked, signals
+from sagesaver.pipelines import lookback, parked, signals
 
 DESCRIBE_WORKERS = 8
 REGION_WORKERS = 8
@@ -289,6 +289,7 @@ def scan_region(
     """Scan one region: endpoints (and inference components), notebook instances (with the
     storage of stopped ones), warm pools, long-running jobs and HyperPod clusters."""
     result = _scan_endpoints(aws, region, policy, now, pricer, progress)
+    result.decisions = lookback.with_idle_since(aws, region, result.decisions, now)
     notebooks = _scan_notebooks(aws, region, policy, now, pricer)
     notebooks.decisions = parked.with_notebook_storage(
         aws, region, notebooks.decisions, policy, now, pricer, notebooks.errors

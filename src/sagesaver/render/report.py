@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
+from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, iso, money, money_by_currency
 from sagesaver.core.model import Decision, Recommendation, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
@@ -557,7 +557,7 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
             f"<td>{_e(_instances(d))}</td>",
             f'<td class="num" data-column="hourly">{_e(_usd(cost))}</td>',
             f'<td class="num" data-column="30-days">{_e(_usd(month))}</td>',
-            f'<td class="num">{"-" if d.idle_hours is None else f"{d.idle_hours:.1f} h"}</td>',
+            f'<td class="num">{"-" if d.idle_hours is None else fmt_idle(d.idle_hours)}</td>',
             f"<td>{_e(d.action.value)}</td>",
             f'<td class="reason">{_e(d.reason)}</td>',
         ]

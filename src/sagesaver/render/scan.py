@@ -77,6 +77,10 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         item["variants"] = [_variant_dict(v) for v in r.variants]
     if decision.price_note:
         item["price_note"] = decision.price_note
+    if decision.idle and r.kind.value == "endpoint":
+        item["last_activity_at"] = (
+            iso(decision.last_activity_at) if decision.last_activity_at else None
+        )
     if r.asynchronous:
         item["asynchronous"] = True
     if decision.recommendations:

@@ -1,0 +1,71 @@
+"""How long an idle endpoint has been idle: since its last traffic, looked back in daily sums
+(up to what CloudWatch keeps), or since its creation; never changes a decision."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
+from tests.conftest import Cli
+
+EAST = "us-east-1"
+
+
+def by_name(document: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {r["name"]: r for r in document["resources"]}  # type: ignore[attr-defined,index]
+
+
+def test_idle_hours_count_from_the_last_invocation_or_the_creation(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint(EAST, "called-40-days-ago", changed=now - timedelta(days=120))
+    fleet.invocations(EAST, "called-40-days-ago", "AllTraffic", [(now - timedelta(days=40), 7.0)])
+    fleet.endpoint(EAST, "never-called", changed=now - timedelta(days=100))
+    fleet.endpoint(EAST, "busy", changed=now - timedelta(days=100))
+    fleet.invocations(EAST, "busy", "AllTraffic", [(now - timedelta(hours=2), 3.0)])
+    code, doc = cli.json("scan", "--region", EAST)
+    assert code == 0, doc["errors"]
+    got = by_name(doc)
+
+    called = got["called-40-days-ago"]
+    day = (now - timedelta(days=40)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert called["last_activity_at"] == (day + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert 39 * 24 <= called["idle_hours"] <= 40 * 24  # about 960 h, not the 24 h window
+    assert f"last invoked on {day:%Y-%m-%d} (idle for " in called["reason"]
+    assert called["decision"] == "notify"  # the decision is the window's, as before
+
+    never = got["never-called"]
+    assert never["last_activity_at"] is None
+    assert never["idle_hours"] == pytest.approx(100 * 24, abs=0.1)
+    assert "never invoked since its creation" in never["reason"]
+    assert "(idle for 100 days)" in never["reason"]
+    assert "last_activity_at" not in got["busy"]  # only idle endpoints are looked back for
+
+    published = cli("run", "--region", EAST)  # the digest a person reads
+    assert "called-40-days-ago (us-east-1): idle for 39 days" in published.stdout or (
+        "called-40-days-ago (us-east-1): idle for 40 days" in published.stdout
+    )
+
+
+def test_unreadable_daily_sums_leave_the_window_and_say_so(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint(EAST, "idle", changed=now - timedelta(days=30))
+    fleet.invocations(EAST, "idle", "AllTraffic", [(now - timedelta(hours=1), 0.0)])
+    calls = {"n": 0}
+
+    def second_read_fails(operation: str, region: str, environ: object) -> Fault | None:
+        if operation != "GetMetricData":
+            return None
+        calls["n"] += 1
+        return Fault(400, "AccessDenied", "no") if calls["n"] > 1 else None
+
+    sim.middleware.fault = second_read_fails
+    code, doc = cli.json("scan", "--region", EAST)
+    assert code == 0  # informative only: no error, the decision stands
+    idle = by_name(doc)["idle"]
+    assert idle["idle"] is True and idle["decision"] == "notify"
+    assert idle["idle_hours"] == 24.0
+    assert "how long before that is unknown" in idle["reason"]
