@@ -109,18 +109,12 @@ def test_a_bad_default_region_is_bad_input(
 def test_a_dynamodb_ledger_is_reached_through_the_profile(
     cli: Cli, sim: Simulator, profiles: Path
 ) -> None:
-    sim.client("dynamodb", WEST).create_table(
-        TableName="team-ledger",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    import boto3
+
+    from sagesaver.aws.session import Aws
+    from sagesaver.ledger.dynamodb import create_table
+
+    create_table(Aws(boto3.Session(profile_name="team")), WEST, "team-ledger")
     result = cli("backups", "--ledger", f"dynamodb://{WEST}/team-ledger", "--profile", "team", "-v")
     assert result.exit_code == 0, result.stderr
     assert "No backups." in result.stdout
