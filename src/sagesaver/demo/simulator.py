@@ -248,6 +248,8 @@ class AwsBehaviours:
     incomplete_metrics: IncompleteMetrics | None = None
     # The tagging API answering with SageMaker ARNs in lower case, as AWS has done.
     lowercase_tagging_arns: bool = False
+    # CloudWatch reads answered from an index (benchmarks; see demo/indexed_cloudwatch.py).
+    indexed_metrics: bool = False
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -327,6 +329,9 @@ def install_behaviours() -> None:
     from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
     from moto.sagemaker.models import SageMakerModelBackend
 
+    from sagesaver.demo import indexed_cloudwatch
+
+    indexed_cloudwatch.install()
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
@@ -385,6 +390,7 @@ class Simulator:
         self.middleware.latency_s = 0.0
         self.behaviours.incomplete_metrics = None
         self.behaviours.lowercase_tagging_arns = False
+        self.behaviours.indexed_metrics = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
