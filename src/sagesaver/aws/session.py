@@ -3,7 +3,8 @@
 Credentials, profile, default region and endpoint URL come from the standard boto3 chain
 (``AWS_PROFILE``, ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``...), so SageSaver runs unchanged
 against AWS, moto or LocalStack. Every client uses botocore's *standard* retry mode with
-bounded attempts and timeouts, and is created once per (service, region) and reused.
+bounded attempts and timeouts (*adaptive* mode: throttling also slows the
+client down), and is created once per (service, region) and reused.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ READ_TIMEOUT_S = 30
 MAX_POOL_CONNECTIONS = 32
 
 
-def _env_number(name: str, default: float, low: float, high: float) -> float:
+def env_number(name: str, default: float, low: float, high: float) -> float:
     """A number from the environment, or ``default``; out-of-range values are bad input."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -47,18 +48,18 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
 
 
 def client_config() -> Config:
-    """The botocore configuration of every client: standard retries, bounded timeouts.
+    """The botocore configuration of every client: adaptive retries, bounded timeouts.
 
     ``SAGESAVER_MAX_ATTEMPTS``, ``SAGESAVER_CONNECT_TIMEOUT`` and ``SAGESAVER_READ_TIMEOUT``
     (seconds) override the defaults.
     """
     return Config(
         retries={
-            "mode": "standard",
-            "max_attempts": int(_env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
+            "mode": "adaptive",
+            "max_attempts": int(env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
         },
-        connect_timeout=_env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
-        read_timeout=_env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
+        connect_timeout=env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
+        read_timeout=env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
         max_pool_connections=MAX_POOL_CONNECTIONS,
         user_agent_extra="sagesaver",
     )

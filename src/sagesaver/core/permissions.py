@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SCAN: tuple[str, ...] = (
+    "sagemaker:Search",  # endpoints in bulk; without it, ListEndpoints + GetResources
+    "sagemaker:ListEndpointConfigs",  # configurations created again since the last run
     "sagemaker:ListEndpoints",
     "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
@@ -97,6 +99,8 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
 # Read-only actions that support no resource-level permissions: they need ``Resource: "*"``.
 UNSCOPED_ACTIONS = frozenset(
     {
+        "sagemaker:Search",
+        "sagemaker:ListEndpointConfigs",
         "sagemaker:ListEndpoints",
         "sagemaker:ListNotebookInstances",
         "sagemaker:ListNotebookInstanceLifecycleConfigs",
@@ -294,9 +298,9 @@ def scoped_document(
 
 
 def is_read_only(action: str) -> bool:
-    """Describe, List and Get actions change nothing."""
+    """Describe, List, Get and Search actions change nothing."""
     verb = action.split(":", 1)[1]
-    return verb.startswith(("Describe", "List", "Get"))
+    return verb.startswith(("Describe", "List", "Get", "Search"))
 
 
 def actions_for(capabilities: Iterable[str]) -> list[str]:

@@ -10,7 +10,8 @@ real AWS round trip does, or answer with faults.
 moto accepts what AWS refuses and answers more kindly than AWS does; :class:`AwsBehaviours`
 adds the AWS behaviours SageSaver's decisions depend on: ``GetMetricData`` answers that are not
 ``Complete``, and a tagging API that answers with lower-case ARNs (both switched on by a test),
-and ``AddTags`` replacing the value of an existing key (always).
+``AddTags`` replacing the value of an existing key, and ``Search`` for endpoints answering in
+pages (both always).
 """
 
 from __future__ import annotations
@@ -317,6 +318,35 @@ def _add_tags_replacing(self: Any, arn: str, tags: list[dict[str, str]]) -> list
     return list(resource.tags)
 
 
+SEARCH_DEFAULT_PAGE = 10
+SEARCH_MAX_PAGE = 100
+
+
+def _paged_endpoint_search(answer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """moto's ``Search`` answer for ``Resource=Endpoint``, paged and ordered as AWS does:
+    ``MaxResults`` (1-100, default 10) per page, ``NextToken`` to go on, newest
+    ``LastModifiedTime`` first by default. moto returns every match in one page."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    size = int(params.get("MaxResults") or SEARCH_DEFAULT_PAGE)
+    if not 1 <= size <= SEARCH_MAX_PAGE:
+        raise ValidationError(message=f"MaxResults {size}: must be from 1 to {SEARCH_MAX_PAGE}")
+    token = str(params.get("NextToken") or "")
+    if token and not token.startswith("endpoints-after-"):
+        raise ValidationError(message="Invalid pagination token")
+    start = int(token.removeprefix("endpoints-after-") or 0)
+    descending = params.get("SortOrder", "Descending") == "Descending"
+    results = sorted(
+        answer["Results"],
+        key=lambda r: (r["Endpoint"]["LastModifiedTime"], r["Endpoint"]["EndpointName"]),
+        reverse=descending,
+    )
+    page: dict[str, Any] = {"Results": results[start : start + size]}
+    if start + size < len(results):
+        page["NextToken"] = f"endpoints-after-{start + size}"
+    return page
+
+
 _BEHAVIOURS_INSTALLED = False
 
 
@@ -328,6 +358,7 @@ def install_behaviours() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
     from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
 
     from sagesaver.demo import indexed_cloudwatch
 
@@ -341,11 +372,23 @@ def install_behaviours() -> None:
     def lowercase_resources(self: Any) -> Any:
         return _lowercase_arns(get_resources(self))
 
+    search = SageMakerResponse.search
+
+    def paged_search(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        answer: Any = search(self)
+        if self._get_param("Resource") != "Endpoint":
+            return answer
+        return ActionResult(_paged_endpoint_search(dict(answer.result), self._get_params()))
+
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
     # Always on: AddTags replaces the value of a key the resource already has, as AWS does
     # (moto appends a second tag with the same key).
     setattr(SageMakerModelBackend, "add_tags", _add_tags_replacing)  # noqa: B010
     setattr(ResourceGroupsTaggingAPIResponse, "get_resources", lowercase_resources)  # noqa: B010
+    # Always on: Search for endpoints pages its answer, as AWS does.
+    setattr(SageMakerResponse, "search", paged_search)  # noqa: B010
     _BEHAVIOURS_INSTALLED = True
 
 
@@ -494,7 +537,8 @@ class Fleet:
     ) -> str:
         """Create an InService endpoint (own configuration); return its ARN.
 
-        ``changed`` backdates its creation and last modification. A variant with count 0
+        ``changed`` backdates its creation and last modification, and its configuration's
+        creation. A variant with count 0
         is created with one instance, then scaled to 0 in the simulator's state.
         """
         specs = list(variants)
@@ -517,9 +561,11 @@ class Fleet:
             EndpointConfigName=f"{name}-config",
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )["EndpointArn"]
-        endpoint = _sagemaker_backend(region, self.account).endpoints[name]
+        backend = _sagemaker_backend(region, self.account)
+        endpoint = backend.endpoints[name]
         if changed is not None:
             endpoint.creation_time = endpoint.last_modified_time = _naive_utc(changed)
+            backend.endpoint_configs[f"{name}-config"].creation_time = _naive_utc(changed)
         counts = {v.name: v.count for v in specs}
         for variant in endpoint.production_variants:
             if counts.get(variant["VariantName"]) == 0:
