@@ -322,11 +322,15 @@ SEARCH_DEFAULT_PAGE = 10
 SEARCH_MAX_PAGE = 100
 
 
-def _paged_endpoint_search(answer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """moto's ``Search`` answer for ``Resource=Endpoint``, paged and ordered as AWS does:
-    ``MaxResults`` (1-100, default 10) per page, ``NextToken`` to go on, newest
-    ``LastModifiedTime`` first by default. moto returns every match in one page."""
+def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``Search`` with ``Resource=Endpoint``, paged and ordered as AWS does: ``MaxResults``
+    (1-100, default 10) per page, ``NextToken`` to go on, newest ``LastModifiedTime`` first
+    by default. moto returns every match in one page and builds every record for it; here
+    only the page's records are built (moto's own ``gen_response_object``), so paging through
+    a large fleet costs the simulator what it costs AWS. Filters: ``Equals`` on an endpoint
+    attribute (as moto matches them)."""
     from moto.sagemaker.exceptions import ValidationError
+    from moto.core.utils import camelcase_to_underscores
 
     size = int(params.get("MaxResults") or SEARCH_DEFAULT_PAGE)
     if not 1 <= size <= SEARCH_MAX_PAGE:
@@ -335,16 +339,40 @@ def _paged_endpoint_search(answer: dict[str, Any], params: dict[str, Any]) -> di
     if token and not token.startswith("endpoints-after-"):
         raise ValidationError(message="Invalid pagination token")
     start = int(token.removeprefix("endpoints-after-") or 0)
-    descending = params.get("SortOrder", "Descending") == "Descending"
-    results = sorted(
-        answer["Results"],
-        key=lambda r: (r["Endpoint"]["LastModifiedTime"], r["Endpoint"]["EndpointName"]),
-        reverse=descending,
+    filters = [
+        (camelcase_to_underscores(f["Name"]), f["Value"])
+        for f in (params.get("SearchExpression") or {}).get("Filters") or []
+    ]
+    found = [
+        endpoint
+        for endpoint in backend.endpoints.values()
+        if all(getattr(endpoint, name, None) == value for name, value in filters)
+    ]
+    found.sort(
+        key=lambda e: (e.last_modified_time, e.endpoint_name),
+        reverse=params.get("SortOrder", "Descending") == "Descending",
     )
-    page: dict[str, Any] = {"Results": results[start : start + size]}
-    if start + size < len(results):
+    page: dict[str, Any] = {
+        "Results": [{"Endpoint": e.gen_response_object()} for e in found[start : start + size]]
+    }
+    if start + size < len(found):
         page["NextToken"] = f"endpoints-after-{start + size}"
     return page
+
+
+def _simple_endpoint_search(params: dict[str, Any]) -> bool:
+    if params.get("Resource") != "Endpoint" or params.get("SortBy") not in (
+        None,
+        "LastModifiedTime",
+    ):
+        return False
+    expression = params.get("SearchExpression") or {}
+    if set(expression) - {"Filters"}:
+        return False
+    return all(
+        f.get("Operator", "Equals") == "Equals" and not str(f.get("Name", "")).startswith("Tags.")
+        for f in expression.get("Filters") or []
+    )
 
 
 _BEHAVIOURS_INSTALLED = False
@@ -377,10 +405,10 @@ def install_behaviours() -> None:
     def paged_search(self: Any) -> Any:
         from moto.core.responses import ActionResult
 
-        answer: Any = search(self)
-        if self._get_param("Resource") != "Endpoint":
-            return answer
-        return ActionResult(_paged_endpoint_search(dict(answer.result), self._get_params()))
+        params = self._get_params()
+        if not _simple_endpoint_search(params):
+            return search(self)
+        return ActionResult(_endpoint_search_page(self.sagemaker_backend, params))
 
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
     # Always on: AddTags replaces the value of a key the resource already has, as AWS does
