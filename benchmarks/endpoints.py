@@ -173,7 +173,7 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
             name,
             [VariantSpec(v) for v in pattern.variants],
             tags={"team": TEAMS[i % len(TEAMS)]},
-            changed=now - AGE,
+            changed=now - AGE - timedelta(seconds=i),  # created a second apart
         )
         data.extend(
             {

@@ -12,8 +12,11 @@ falls back to ``ListEndpoints`` + ``GetResources``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sagesaver.aws import inventory, tags
@@ -59,46 +62,90 @@ def _live_variants(variants: Sequence[Mapping[str, Any]]) -> tuple[LiveVariant, 
     return tuple(live)
 
 
+IN_SERVICE = {"Filters": [{"Name": "EndpointStatus", "Operator": "Equals", "Value": "InService"}]}
+
+
+class _Meeting:
+    """Two chains of ``Search`` pages reading the same list, sorted by ``CreationTime``, from
+    both ends. The ascending chain has seen every endpoint created before the newest time it
+    has seen (``low``); the descending one every endpoint created after the oldest it has seen
+    (``high``). Once ``low > high`` every endpoint has been seen by one or the other."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.low: datetime | None = None
+        self.high: datetime | None = None
+        self.complete = False  # one chain reached the end of the list
+        self.records: dict[str, Any] = {}
+
+    def add(self, results: list[Any], ascending: bool, last: bool) -> bool:
+        """Keep a page's records; True when no more page is needed."""
+        with self.lock:
+            times = []
+            for record in results:
+                found = record.get("Endpoint")
+                if found:
+                    self.records.setdefault(str(found["EndpointName"]), found)
+                    times.append(found["CreationTime"])
+            if times and ascending:
+                self.low = max([*times, *([self.low] if self.low else [])])
+            elif times:
+                self.high = min([*times, *([self.high] if self.high else [])])
+            self.complete = self.complete or last
+            return self.complete or (
+                self.low is not None and self.high is not None and self.low > self.high
+            )
+
+
+def _chain(aws: Aws, region: str, meeting: _Meeting, ascending: bool) -> None:
+    client = aws.sagemaker(region)
+    token: str | None = None
+    while True:
+        request: dict[str, Any] = {
+            "Resource": "Endpoint",
+            "SearchExpression": IN_SERVICE,
+            "SortBy": "CreationTime",
+            "SortOrder": "Ascending" if ascending else "Descending",
+            "MaxResults": SEARCH_PAGE_SIZE,
+        }
+        if token:
+            request["NextToken"] = token
+        page: Any = client.search(**request)
+        token = page.get("NextToken")
+        if meeting.add(page.get("Results", []), ascending, last=not token) or not token:
+            return
+
+
 def search_in_service_endpoints(aws: Aws, region: str) -> EndpointListing:
     """Every ``InService`` endpoint of the region with its tags, configuration name and live
-    variants, through ``Search`` (all pages). Raises on a failed call."""
-    paginator = aws.sagemaker(region).get_paginator("search")
+    variants, through ``Search``: two chains of pages at once, from the oldest and from the
+    newest endpoint, until they meet (about half the wall time of one chain, at most a page
+    more). Raises on a failed call."""
+    meeting = _Meeting()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        chains = [pool.submit(_chain, aws, region, meeting, up) for up in (True, False)]
+        for chain in chains:
+            chain.result()
     listing = EndpointListing(searched=True)
-    seen: set[str] = set()
-    for page in paginator.paginate(
-        Resource="Endpoint",
-        SearchExpression={
-            "Filters": [{"Name": "EndpointStatus", "Operator": "Equals", "Value": "InService"}]
-        },
-        PaginationConfig={"PageSize": SEARCH_PAGE_SIZE},
-    ):
-        for record in page.get("Results", []):
-            found: Any = record.get("Endpoint")
-            if not found or found.get("EndpointStatus") != "InService":
-                continue
-            name = str(found["EndpointName"])
-            if name in seen:  # an endpoint modified while paging can come back twice
-                continue
-            seen.add(name)
-            arn = str(found["EndpointArn"])
-            resource = Resource(
-                kind=Kind.ENDPOINT,
-                name=name,
-                arn=arn,
-                region=region,
-                account=inventory.account_of(arn),
-                status="InService",
-                created=found["CreationTime"],
-                modified=found.get("LastModifiedTime", found["CreationTime"]),
-                tags={str(t["Key"]): str(t["Value"]) for t in found.get("Tags", [])},
-            )
-            listing.tagged.append(resource)
-            listing.everything.append(resource)
-            listing.configs[name] = str(found.get("EndpointConfigName", ""))
-            listing.live[name] = _live_variants(found.get("ProductionVariants", []))
-    # Search orders by last modification, which changes: report in the order of names.
-    listing.tagged.sort(key=lambda r: r.name)
-    listing.everything.sort(key=lambda r: r.name)
+    for name, found in sorted(meeting.records.items()):  # reported in the order of names
+        if found.get("EndpointStatus") != "InService":
+            continue
+        arn = str(found["EndpointArn"])
+        resource = Resource(
+            kind=Kind.ENDPOINT,
+            name=name,
+            arn=arn,
+            region=region,
+            account=inventory.account_of(arn),
+            status="InService",
+            created=found["CreationTime"],
+            modified=found.get("LastModifiedTime", found["CreationTime"]),
+            tags={str(t["Key"]): str(t["Value"]) for t in found.get("Tags", [])},
+        )
+        listing.tagged.append(resource)
+        listing.everything.append(resource)
+        listing.configs[name] = str(found.get("EndpointConfigName", ""))
+        listing.live[name] = _live_variants(found.get("ProductionVariants", []))
     return listing
 
 

@@ -325,12 +325,13 @@ SEARCH_MAX_PAGE = 100
 def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     """``Search`` with ``Resource=Endpoint``, paged and ordered as AWS does: ``MaxResults``
     (1-100, default 10) per page, ``NextToken`` to go on, newest ``LastModifiedTime`` first
-    by default. moto returns every match in one page and builds every record for it; here
+    by default (``SortBy`` ``CreationTime`` too). moto returns every match in one page and
+    builds every record for it; here
     only the page's records are built (moto's own ``gen_response_object``), so paging through
     a large fleet costs the simulator what it costs AWS. Filters: ``Equals`` on an endpoint
     attribute (as moto matches them)."""
-    from moto.sagemaker.exceptions import ValidationError
     from moto.core.utils import camelcase_to_underscores
+    from moto.sagemaker.exceptions import ValidationError
 
     size = int(params.get("MaxResults") or SEARCH_DEFAULT_PAGE)
     if not 1 <= size <= SEARCH_MAX_PAGE:
@@ -348,8 +349,9 @@ def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any
         for endpoint in backend.endpoints.values()
         if all(getattr(endpoint, name, None) == value for name, value in filters)
     ]
+    by_creation = params.get("SortBy") == "CreationTime"
     found.sort(
-        key=lambda e: (e.last_modified_time, e.endpoint_name),
+        key=lambda e: (e.creation_time if by_creation else e.last_modified_time, e.endpoint_name),
         reverse=params.get("SortOrder", "Descending") == "Descending",
     )
     page: dict[str, Any] = {
@@ -361,10 +363,9 @@ def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any
 
 
 def _simple_endpoint_search(params: dict[str, Any]) -> bool:
-    if params.get("Resource") != "Endpoint" or params.get("SortBy") not in (
-        None,
-        "LastModifiedTime",
-    ):
+    if params.get("Resource") != "Endpoint":
+        return False
+    if params.get("SortBy") not in (None, "LastModifiedTime", "CreationTime"):
         return False
     expression = params.get("SearchExpression") or {}
     if set(expression) - {"Filters"}:

@@ -178,11 +178,26 @@ def _scan_endpoints(
     with ThreadPoolExecutor(max_workers=workers()) as pool:
         listing_read = pool.submit(endpoint_search.read_endpoints, aws, region, errors)
         dims_read = pool.submit(metrics.variant_dimensions, aws, region)
+        # GetMetricData needs only ListMetrics' answer: its batches start while the endpoint
+        # listing still pages (a metric of an endpoint no longer in service is read for
+        # nothing, as long as ListMetrics still lists it).
+        try:
+            dims: dict[str, set[str]] | None = dims_read.result()
+        except AWS_ERRORS as exc:
+            errors.append(scan_error(exc, region, "ListMetrics"))
+            dims = None
+        reads: dict[Future[metrics.InvocationSums], list[metrics.VariantKey]] = {}
+        if dims is not None:
+            reads = {
+                pool.submit(metrics.invocation_sums, aws, region, keys, start, now): keys
+                for keys in _metric_batches(sorted(dims), dims)
+            }
         listing = listing_read.result()
         endpoints = listing.everything
         progress(f"{region}: {len(endpoints)} endpoints in service")
         if not endpoints:
-            dims_read.cancel()
+            for read in reads:
+                read.cancel()
             return result
         account = aws.account or endpoints[0].account
         configs = (
@@ -199,9 +214,10 @@ def _scan_endpoints(
 
         def consider(names: Iterable[str]) -> None:
             for name in names:
-                endpoint = by_name[name]
+                endpoint = by_name.get(name)
                 if (
-                    name not in untagged
+                    endpoint is not None
+                    and name not in untagged
                     and is_idle_candidate(endpoint, activity.get(name), rules, now)
                     and rules.selects(name, endpoint.tags)[0]
                 ):
@@ -215,23 +231,13 @@ def _scan_endpoints(
                         listing.live.get(name),
                     )
 
-        try:
-            dims = dims_read.result()
-        except AWS_ERRORS as exc:
-            errors.append(scan_error(exc, region, "ListMetrics"))
-            dims = None
         if dims is not None:
             silent = [name for name in by_name if name not in dims]
             for name in silent:  # no metric at all in two weeks: no invocations
                 activity[name] = Activity(0.0, rules.idle_hours, ())
             consider(silent)
-            batches = _metric_batches([n for n in by_name if n in dims], dims)
-            reads = {
-                pool.submit(metrics.invocation_sums, aws, region, keys, start, now): keys
-                for keys in batches
-            }
             for done in as_completed(reads):
-                keys = reads[done]
+                keys = [key for key in reads[done] if key[0] in by_name]
                 try:
                     batch = _batch_activity(done.result(), region, keys, rules.idle_hours, errors)
                 except AWS_ERRORS as exc:
