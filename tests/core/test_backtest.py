@@ -482,3 +482,19 @@ def test_metric_pages_go_to_the_sink_one_at_a_time() -> None:
     assert received == [("q0", [1.0]), ("q0", [2.0]), ("q0", [3.0])]
     assert seen_before_page == [0, 1, 2]  # each page was consumed before the next was read
     assert series["q0"].problem is None and series["q0"].values == []  # nothing kept
+
+
+def test_aws_answers_parse_timestamps_to_utc() -> None:
+    from datetime import timezone
+
+    from sagesaver.aws.session import utc_timestamp
+
+    expected = datetime(2026, 11, 30, 7, 5, 1, 500000, tzinfo=timezone.utc)
+    assert utc_timestamp(expected.timestamp()) == expected
+    assert utc_timestamp("2026-11-30T07:05:01.5Z") == expected
+    assert utc_timestamp("2026-11-30T08:05:01.500+01:00") == expected
+    assert utc_timestamp("Mon, 30 Nov 2026 07:05:01 GMT") == expected.replace(microsecond=0)
+    assert all(
+        utc_timestamp(v).utcoffset() == timedelta(0)
+        for v in (1.0, "2026-11-30T07:05:01", "2026-11-30T08:05:01+01:00")
+    )

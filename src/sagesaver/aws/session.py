@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.utils import parse_timestamp
 
 from sagesaver.core.errors import InputError
 
@@ -65,11 +67,36 @@ def client_config() -> Config:
     )
 
 
+def utc_timestamp(value: Any) -> datetime:
+    """A timestamp of an AWS answer as an aware UTC datetime.
+
+    botocore's default parser returns local-time datetimes through dateutil's ``tzlocal``,
+    whose conversion costs more than the rest of parsing a page of ``Search`` records or
+    ``GetMetricData`` values; epoch numbers and ISO 8601 strings are parsed directly here,
+    anything else by botocore."""
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return parse_timestamp(value).astimezone(timezone.utc)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _fast_timestamps(session: boto3.Session) -> None:
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=utc_timestamp)
+
+
 class Aws:
     """A boto3 session plus a cache of configured clients and a count of API calls made."""
 
     def __init__(self, session: boto3.Session | None = None, account: str | None = None) -> None:
         self.session = session or boto3.Session()
+        _fast_timestamps(self.session)
         self.account = account
         self.config = client_config()
         self._clients: dict[tuple[str, str], Any] = {}

@@ -27,6 +27,7 @@ import re
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -339,27 +340,41 @@ def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any
     token = str(params.get("NextToken") or "")
     if token and not token.startswith("endpoints-after-"):
         raise ValidationError(message="Invalid pagination token")
-    start = int(token.removeprefix("endpoints-after-") or 0)
-    filters = [
-        (camelcase_to_underscores(f["Name"]), f["Value"])
-        for f in (params.get("SearchExpression") or {}).get("Filters") or []
-    ]
-    found = [
-        endpoint
-        for endpoint in backend.endpoints.values()
-        if all(getattr(endpoint, name, None) == value for name, value in filters)
-    ]
-    by_creation = params.get("SortBy") == "CreationTime"
-    found.sort(
-        key=lambda e: (e.creation_time if by_creation else e.last_modified_time, e.endpoint_name),
-        reverse=params.get("SortOrder", "Descending") == "Descending",
-    )
+    start = int(token.removeprefix("endpoints-after-").split("-", 1)[0] or 0)
+    snapshot = token.split("-", 3)[-1] if token else ""
+    found = _SEARCH_SNAPSHOTS.get(snapshot) if snapshot else None
+    if found is None:  # a first page: the sorted matches are kept for the next pages
+        filters = [
+            (camelcase_to_underscores(f["Name"]), f["Value"])
+            for f in (params.get("SearchExpression") or {}).get("Filters") or []
+        ]
+        found = [
+            endpoint
+            for endpoint in backend.endpoints.values()
+            if all(getattr(endpoint, name, None) == value for name, value in filters)
+        ]
+        by_creation = params.get("SortBy") == "CreationTime"
+        found.sort(
+            key=lambda e: (
+                e.creation_time if by_creation else e.last_modified_time,
+                e.endpoint_name,
+            ),
+            reverse=params.get("SortOrder", "Descending") == "Descending",
+        )
+        snapshot = uuid.uuid4().hex
+        _SEARCH_SNAPSHOTS[snapshot] = found
     page: dict[str, Any] = {
         "Results": [{"Endpoint": e.gen_response_object()} for e in found[start : start + size]]
     }
     if start + size < len(found):
-        page["NextToken"] = f"endpoints-after-{start + size}"
+        page["NextToken"] = f"endpoints-after-{start + size}-{snapshot}"
+    else:
+        _SEARCH_SNAPSHOTS.pop(snapshot, None)
     return page
+
+
+# Search answers being paged, by token (as AWS pages a snapshot of its index, not the live set).
+_SEARCH_SNAPSHOTS: dict[str, list[Any]] = {}
 
 
 def _simple_endpoint_search(params: dict[str, Any]) -> bool:
