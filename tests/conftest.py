@@ -107,6 +107,14 @@ class Cli:
         return result.exit_code, json.loads(result.stdout)
 
 
+def run_at(moment: str) -> Any:
+    """Run the block as if it were ``moment`` (ISO 8601), the clock ticking from there: how a
+    test acts at a given time, since ``--at`` (a what-if) refuses ``--apply``."""
+    import time_machine
+
+    return time_machine.travel(datetime.fromisoformat(moment.replace("Z", "+00:00")))
+
+
 @pytest.fixture
 def cli() -> Cli:
     return Cli()

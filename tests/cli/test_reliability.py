@@ -13,7 +13,7 @@ import pytest
 from botocore.retries import standard
 
 from sagesaver.demo.simulator import Fault, Fleet, Simulator, TransientFaults, VariantSpec
-from tests.conftest import Cli
+from tests.conftest import Cli, run_at
 
 EAST, WEST = "us-east-1", "us-west-2"
 OLD = timedelta(days=4)
@@ -123,21 +123,20 @@ def test_schedule_run_under_faults_acts_once_per_instance(
     policy.write_text(SCHEDULE_POLICY)
     faults = TransientFaults(0.25, seed=11, kinds=("throttle", "500", "503"))
     sim.middleware.fault = faults
-    code, doc = cli.json(
-        "schedule",
-        "run",
-        "--policy",
-        str(policy),
-        "--region",
-        EAST,
-        "--region",
-        WEST,
-        "--at",
-        "2026-11-30T07:05:00Z",
-        "--apply",
-        "--ledger",
-        str(tmp_path / "ledger"),
-    )
+    with run_at("2026-11-30T07:05:00Z"):
+        code, doc = cli.json(
+            "schedule",
+            "run",
+            "--policy",
+            str(policy),
+            "--region",
+            EAST,
+            "--region",
+            WEST,
+            "--apply",
+            "--ledger",
+            str(tmp_path / "ledger"),
+        )
     assert code == 0, doc["errors"]
     stopped_dev = {f"dev-{r[-6:]}-{i:02d}" for r in (EAST, WEST) for i in range(12) if i % 2}
     assert {a["name"] for a in doc["actions"]} == stopped_dev
@@ -159,21 +158,20 @@ def test_no_action_on_an_instance_whose_state_could_not_be_read(
         return None
 
     sim.middleware.fault = unreadable_tags_in_west
-    code, doc = cli.json(
-        "schedule",
-        "run",
-        "--policy",
-        str(policy),
-        "--region",
-        EAST,
-        "--region",
-        WEST,
-        "--at",
-        "2026-11-30T07:05:00Z",
-        "--apply",
-        "--ledger",
-        str(tmp_path / "ledger"),
-    )
+    with run_at("2026-11-30T07:05:00Z"):
+        code, doc = cli.json(
+            "schedule",
+            "run",
+            "--policy",
+            str(policy),
+            "--region",
+            EAST,
+            "--region",
+            WEST,
+            "--apply",
+            "--ledger",
+            str(tmp_path / "ledger"),
+        )
     assert code == 1
     assert [a["name"] for a in doc["actions"]] == ["dev-a"]  # west: protect tag unknown
     assert [(e["region"], e["operation"]) for e in doc["errors"]] == [(WEST, "GetResources")]
@@ -221,15 +219,17 @@ def test_no_secret_reaches_outputs_ledger_or_notifications(
             EAST,
             "--region",
             WEST,
-            "--at",
-            "2026-11-30T07:05:00Z",
             "--apply",
             "--ledger",
             str(ledger),
         ),
         ("schedule", "show", "--region", EAST),
     ):
-        result = cli(*args, "--policy", str(policy))
+        if args[:2] == ("schedule", "run"):  # acting at a Monday 07:05 start
+            with run_at("2026-11-30T07:05:00Z"):
+                result = cli(*args, "--policy", str(policy))
+        else:
+            result = cli(*args, "--policy", str(policy))
         outputs += [result.stdout, result.stderr]
     assert any("AccessDeniedException" in text for text in outputs)  # errors were reported
     with sqlite3.connect(ledger) as db:

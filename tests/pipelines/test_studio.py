@@ -239,7 +239,7 @@ def test_a_failing_region_is_reported_and_the_cli_exits_1(
     from sagesaver import cli
 
     client = aws.sagemaker(REGION)
-    monkeypatch.setattr(cli.common, "Aws", lambda: aws)
+    monkeypatch.setattr(cli.common, "connect", lambda *_: aws)
     with Stubber(client) as stub:
         stub.add_client_error("list_domains", "AccessDeniedException", "not allowed")
         stub.add_client_error("list_apps", "AccessDeniedException", "not allowed either")
@@ -309,7 +309,7 @@ def test_cli_apply_deletes_and_tells_the_topic(
         f"notify: {{sns_topic_arn: '{topic}'}}\n"
     )
     aws = Aws()
-    monkeypatch.setattr(cli.common, "Aws", lambda: aws)
+    monkeypatch.setattr(cli.common, "connect", lambda *_: aws)
     last = NOW - timedelta(hours=10)
     # The stubbed apps' times and the command's clock come from one moment: NOW.
     with time_machine.travel(NOW, tick=False), Stubber(aws.sagemaker(REGION)) as stub:

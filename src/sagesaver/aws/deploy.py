@@ -104,6 +104,14 @@ def discard(aws: Aws, region: str, change_set: ChangeSetPreview) -> None:
         client.delete_stack(StackName=change_set.stack_name)
 
 
+def stack_outputs(aws: Aws, region: str, stack_name: str) -> dict[str, str]:
+    """The outputs of a stack, by key."""
+    client = aws.client("cloudformation", region)
+    stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = stacks[0].get("Outputs", []) if stacks else []
+    return {o["OutputKey"]: o["OutputValue"] for o in outputs if "OutputValue" in o}
+
+
 def delete_stack(aws: Aws, region: str, stack_name: str) -> str:
     """Delete the stack and wait; return DELETE_COMPLETE or the last status seen."""
     client = aws.client("cloudformation", region)

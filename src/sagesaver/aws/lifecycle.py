@@ -8,7 +8,7 @@ waiter, with a timeout), attach, start again.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import WaiterError
 
@@ -59,7 +59,9 @@ def attach(
 ) -> tuple[str, ScanError | None]:
     """Attach ``config`` to ``instance``; return what was done and any error.
 
-    The caller has already decided that the instance may be changed.
+    The caller has already decided that the instance may be changed. An instance this stops
+    (``restart``) is never left stopped: if attaching fails, it is started again, and a
+    failure to start it again is an error that says so.
     """
     client = aws.sagemaker(instance.region)
     name = instance.name
@@ -79,7 +81,13 @@ def attach(
                 },
             )
             step = "UpdateNotebookInstance"
-            client.update_notebook_instance(NotebookInstanceName=name, LifecycleConfigName=config)
+            try:
+                client.update_notebook_instance(
+                    NotebookInstanceName=name, LifecycleConfigName=config
+                )
+            except AWS_ERRORS as exc:
+                error = scan_error(exc, instance.region, step, name)
+                return _start_again(aws, instance, "not attached", error)
             step = "StartNotebookInstance"
             client.start_notebook_instance(NotebookInstanceName=name)
             return "attached (stopped, attached, started again)", None
@@ -87,10 +95,39 @@ def attach(
         return "attached", None
     except WaiterError as exc:
         status = exc.last_response.get("NotebookInstanceStatus", "unknown state")
-        message = f"did not stop within {timeout_s:g} s (last state: {status})"
+        message = (
+            f"did not stop within {timeout_s:g} s (last state: {status}); SageSaver stopped it: "
+            "start it again once it is Stopped, or rerun with a longer --restart-timeout"
+        )
         return f"failed at {step}", scan_error(RuntimeError(message), instance.region, step, name)
     except AWS_ERRORS as exc:
-        return f"failed at {step}", scan_error(exc, instance.region, step, name)
+        error = scan_error(exc, instance.region, step, name)
+        if step == "StartNotebookInstance":  # attached, but stopped by us and not started
+            message = "attached, but SageSaver stopped it and could not start it again: "
+            error = replace(error, message=message + error.message)
+        return f"failed at {step}", error
+
+
+def _start_again(
+    aws: Aws, instance: Resource, done: str, error: ScanError
+) -> tuple[str, ScanError]:
+    """Start an instance SageSaver stopped after attaching failed; say what became of it."""
+    try:
+        aws.sagemaker(instance.region).start_notebook_instance(NotebookInstanceName=instance.name)
+    except AWS_ERRORS as exc:
+        again = scan_error(exc, instance.region, "StartNotebookInstance", instance.name)
+        message = f"{error.message}; SageSaver stopped it and could not start it again: "
+        return f"{done}; left stopped", replace(error, message=message + again.message)
+    return f"{done}; started again", error
+
+
+def notebook_state(aws: Aws, region: str, name: str) -> str:
+    """The instance's state now (``unknown`` when it cannot be read)."""
+    try:
+        found = aws.sagemaker(region).describe_notebook_instance(NotebookInstanceName=name)
+    except AWS_ERRORS:
+        return "unknown"
+    return str(found["NotebookInstanceStatus"])
 
 
 def decode_content(content_b64: str) -> str:

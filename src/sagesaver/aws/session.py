@@ -9,17 +9,23 @@ client down), and is created once per (service, region) and reused.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ProfileNotFound
 from botocore.utils import parse_timestamp
 
 from sagesaver.core.errors import InputError
+from sagesaver.core.policy import check_region
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -33,6 +39,9 @@ RETRY_MAX_ATTEMPTS = 6
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 MAX_POOL_CONNECTIONS = 32
+
+# ``-v/--verbose`` shows this logger's records: one line per AWS call.
+call_log = logging.getLogger("sagesaver.aws.calls")
 
 
 def env_number(name: str, default: float, low: float, high: float) -> float:
@@ -91,6 +100,78 @@ def _fast_timestamps(session: boto3.Session) -> None:
     factory.set_parser_defaults(timestamp_parser=utc_timestamp)
 
 
+def offered_regions(service: str) -> set[str]:
+    """Every region botocore's own data says offers ``service``, in every partition (no call,
+    no credentials needed)."""
+    session = botocore.session.get_session()
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions(service, partition_name=partition)
+    }
+
+
+def open_session(profile: str | None = None) -> boto3.Session:
+    """The boto3 session of ``profile`` (else ``AWS_PROFILE``, else the default chain), checked
+    before any call: an unknown profile, no credentials at all, or a default region that is not
+    a region are :class:`InputError`, named in one line."""
+    setting = f"--profile {profile}" if profile else f"AWS_PROFILE={os.environ.get('AWS_PROFILE')}"
+    try:
+        session = boto3.Session(profile_name=profile)
+        credentials = session.get_credentials()
+        region = session.region_name
+    except ProfileNotFound:
+        known = ", ".join(sorted(botocore.session.get_session().available_profiles))
+        raise InputError(
+            f"{setting}: no such profile in the AWS config or credentials files "
+            f"(known: {known or 'none'})"
+        ) from None
+    except BotoCoreError as exc:  # a profile whose credential settings cannot be used
+        raise InputError(f"AWS credentials: {exc}") from None
+    if credentials is None:
+        raise InputError(
+            "no AWS credentials found: pass --profile NAME, set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure` / `aws sso login`"
+        )
+    if region:
+        where = f"the region of profile {profile}" if profile else "AWS_DEFAULT_REGION"
+        try:
+            check_region(region)
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        regions = {
+            r
+            for partition in session.get_available_partitions()
+            for r in session.get_available_regions("sts", partition_name=partition)
+        }
+        if region not in regions:
+            raise InputError(f"{where}: {region} is not an AWS region this botocore knows")
+    return session
+
+
+def _log_start(region: str, context: dict[str, Any], **_: Any) -> None:
+    context.update(sagesaver_started=time.perf_counter(), sagesaver_region=region)
+
+
+def _log_call(
+    http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+) -> None:
+    started = context.get("sagesaver_started")
+    elapsed = f" in {(time.perf_counter() - started) * 1000:.0f} ms" if started else ""
+    error = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+    retries = (parsed.get("ResponseMetadata") or {}).get("RetryAttempts", 0)
+    call_log.info(
+        "%s %s.%s -> %s%s%s%s",
+        context.get("sagesaver_region", "-"),
+        model.service_model.service_name,
+        model.name,
+        getattr(http_response, "status_code", "-"),
+        f" {error}" if error else "",
+        elapsed,
+        f" after {retries} retries" if retries else "",
+    )
+
+
 class Aws:
     """A boto3 session plus a cache of configured clients and a count of API calls made."""
 
@@ -124,6 +205,11 @@ class Aws:
                     config=self.config,
                 )
                 client.meta.events.register("before-call", self._count)
+                if call_log.isEnabledFor(logging.INFO):
+                    client.meta.events.register(
+                        "before-call", functools.partial(_log_start, region)
+                    )
+                    client.meta.events.register("after-call", _log_call)
                 self._clients[key] = client
         return client
 

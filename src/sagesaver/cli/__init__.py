@@ -16,6 +16,7 @@ from sagesaver.cli import report  # noqa: F401  (report, backtest)
 from sagesaver.cli import deploy  # noqa: F401
 from sagesaver.cli import ledger  # noqa: F401  (backups, restore, savings)
 from sagesaver.cli import permissions  # noqa: F401  (permissions, version)
+from sagesaver.cli import validate  # noqa: F401
 
 # isort: on
 from sagesaver.cli.common import app

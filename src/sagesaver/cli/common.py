@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime, timezone
 from enum import Enum
@@ -13,14 +14,13 @@ from platformdirs import user_cache_dir
 from rich.console import Console
 
 from sagesaver.aws.endpoint_configs import ConfigMemory
-from sagesaver.aws.session import Aws
+from sagesaver.aws.session import Aws, call_log, open_session
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import ScanResult
 from sagesaver.core.policy import Policy, load_policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines.scan import resolve_regions, scan
-from sagesaver.render import scan as report
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -35,6 +35,26 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from sagesaver import __version__
+
+        typer.echo(f"sagesaver {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Find idle Amazon SageMaker resources, show what they cost, and stop them safely."""
+
+
 class Output(str, Enum):
     """Output formats."""
 
@@ -46,31 +66,62 @@ class Output(str, Enum):
 PolicyOpt = Annotated[
     Path | None,
     typer.Option(
-        "--policy", "-p", help="Policy YAML file (default: built-in defaults).", dir_okay=False
+        "--policy",
+        "-p",
+        metavar="FILE",
+        help="Policy YAML file (default: built-in defaults).",
+        dir_okay=False,
     ),
 ]
 RegionOpt = Annotated[
     list[str] | None,
-    typer.Option("--region", "-r", help="Region to scan; repeat for several."),
+    typer.Option("--region", "-r", metavar="REGION", help="Region to scan; repeat for several."),
 ]
 AllRegionsOpt = Annotated[
     bool, typer.Option("--all-regions", help="Scan every enabled region that offers SageMaker.")
 ]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+OutputOpt = Annotated[
+    Output,
+    typer.Option("--output", "-o", metavar="[table|json|csv]", help="Output format."),
+]
 AccountsOpt = Annotated[
     Path | None,
-    typer.Option("--accounts", help="File of account ids to scan (one per line).", dir_okay=False),
+    typer.Option(
+        "--accounts",
+        metavar="FILE",
+        help="File of account ids to scan (one per line).",
+        dir_okay=False,
+    ),
 ]
 OrganizationOpt = Annotated[
     bool, typer.Option("--organization", help="Scan every active account of the organisation.")
 ]
 RoleNameOpt = Annotated[
-    str, typer.Option("--role-name", help="Role assumed in each account of a fan-out.")
+    str,
+    typer.Option("--role-name", metavar="NAME", help="Role assumed in each account of a fan-out."),
 ]
 DEFAULT_ROLE_NAME = "SageSaverExecution"
 LedgerOpt = Annotated[
     str | None,
-    typer.Option("--ledger", help="Ledger file (default: in the user's data directory)."),
+    typer.Option(
+        "--ledger",
+        metavar="LEDGER",
+        help="Where runs, announcements and backups are kept: a file path, or "
+        "dynamodb://REGION/TABLE (default: the policy's ledger, else a file in the user's data "
+        "directory). A named file must exist for commands that only read it.",
+    ),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        help="AWS profile (credentials, region, endpoint) from the AWS config files; "
+        "default: AWS_PROFILE or the standard chain.",
+    ),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log every AWS call to stderr (one line each).")
 ]
 LivePricesOpt = Annotated[
     bool,
@@ -78,9 +129,40 @@ LivePricesOpt = Annotated[
 ]
 
 
+def check_output(output: Output, command: str, *formats: Output) -> None:
+    """Refuse a format ``command`` cannot produce (exit 2) rather than ignore it."""
+    if output not in formats:
+        can = " or ".join(f.value for f in formats)
+        raise fail(f"--output {output.value}: `sagesaver {command}` prints {can}")
+
+
 def fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the current ``sys.stderr`` (not the one at creation), so stdout stays clean."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"aws: {self.format(record)}\n")
+
+
+_CALL_HANDLER = _StderrHandler()
+
+
+def connect(profile: str | None = None, verbose: bool = False) -> Aws:
+    """The AWS connection of a command: its profile's session, checked before any call
+    (exit 2 on an unknown profile, no credentials or a bad default region); with ``verbose``,
+    each AWS call is logged to stderr."""
+    call_log.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose and _CALL_HANDLER not in call_log.handlers:
+        call_log.addHandler(_CALL_HANDLER)
+        call_log.propagate = False
+    try:
+        return Aws(open_session(profile))
+    except InputError as exc:
+        raise fail(str(exc)) from exc
 
 
 def make_pricer(aws: Aws, live: bool) -> Pricer:
@@ -98,12 +180,16 @@ def show_progress(message: str) -> None:
 
 
 def prepare(
-    policy_file: Path | None, regions: list[str] | None, all_regions: bool
+    policy_file: Path | None,
+    regions: list[str] | None,
+    all_regions: bool,
+    profile: str | None = None,
+    verbose: bool = False,
 ) -> tuple[Aws, Policy, list[str]]:
     """Everything that can be wrong with the input is checked here, before any AWS write."""
+    policy = load_policy_or_fail(policy_file)
+    aws = connect(profile, verbose)
     try:
-        policy = load_policy(policy_file)
-        aws = Aws()
         source = str(policy_file) if policy_file else "policy"
         chosen = resolve_regions(aws, regions or [], all_regions, policy, source)
     except InputError as exc:
@@ -182,15 +268,10 @@ def _scan_with_fan_out(
     )
 
 
-def print_result(
-    result: ScanResult, output: Output, extra: dict[str, object] | None = None
-) -> None:
-    if output is Output.json:
-        sys.stdout.write(report.to_json(result, extra) + "\n")
-    elif output is Output.csv:
-        sys.stdout.write(report.to_csv(result))
-    else:
-        report.print_table(result, report.stdout_console())
+def print_result(result: ScanResult, output: Output) -> None:
+    from sagesaver.render.commands import print_scan
+
+    print_scan(result, output.value)
 
 
 def parse_at(text: str | None) -> datetime:
@@ -204,17 +285,25 @@ def parse_at(text: str | None) -> datetime:
 
 
 def open_ledger_or_fail(
-    spec: str | None, read_only: bool = False, policy: Policy | None = None
+    spec: str | None,
+    read_only: bool = False,
+    policy: Policy | None = None,
+    aws: Aws | None = None,
+    profile: str | None = None,
+    verbose: bool = False,
 ) -> Ledger:
     """The ledger of ``--ledger``, else the policy's ``ledger``, else the default file; with
-    ``read_only``, a missing file reads as empty and none is created."""
+    ``read_only``, a missing file reads as empty and none is created. A DynamoDB ledger is
+    reached through ``aws``, else through ``profile``."""
     from sagesaver.ledger import open_ledger
 
     setting = "--ledger"
     if spec is None and policy is not None and policy.ledger is not None:
         spec, setting = policy.ledger, "policy: ledger"
+    if aws is None and spec is not None and spec.startswith("dynamodb://"):
+        aws = connect(profile, verbose)
     try:
-        return open_ledger(spec, read_only=read_only, setting=setting)
+        return open_ledger(spec, read_only=read_only, setting=setting, aws=aws)
     except InputError as exc:
         raise fail(str(exc)) from exc
 

@@ -9,33 +9,41 @@ from typing import Annotated, Any
 
 import typer
 
-from sagesaver.aws.session import Aws
 from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     PolicyOpt,
+    ProfileOpt,
+    VerboseOpt,
     app,
+    connect,
     err,
     fail,
+    show_progress,
 )
 from sagesaver.core.errors import InputError
 from sagesaver.core.policy import load_policy
 from sagesaver.render import scan as report
 
 deploy_app = typer.Typer(
-    help="Run SageSaver serverless: Lambda package, CloudFormation template.",
+    short_help="Run SageSaver serverless (Lambda, CloudFormation).",
+    help="Run SageSaver serverless: Lambda package and CloudFormation stack.",
     no_args_is_help=True,
 )
 app.add_typer(deploy_app, name="deploy")
 
 
-@deploy_app.command("package")
+@deploy_app.command("package", short_help="Build the Lambda deployment package (zip).")
 def deploy_package_command(
-    output_file: Annotated[
-        Path, typer.Option("--output", help="Where to write the zip.", dir_okay=False)
+    zip_file: Annotated[
+        Path,
+        typer.Option("--zip", metavar="FILE", help="Where to write the zip.", dir_okay=False),
     ] = Path("sagesaver-lambda.zip"),
     architecture: Annotated[
-        str, typer.Option("--architecture", help="x86_64 or arm64 (Lambda's).")
+        str,
+        typer.Option(
+            "--architecture", metavar="[x86_64|arm64]", help="x86_64 or arm64 (Lambda's)."
+        ),
     ] = "x86_64",
 ) -> None:
     """Build the Lambda deployment package (Python 3.13): SageSaver and the wheels the
@@ -44,7 +52,7 @@ def deploy_package_command(
     from sagesaver.deploy.package import build_package
 
     try:
-        info = build_package(output_file, architecture)
+        info = build_package(zip_file, architecture, progress=show_progress)
     except InputError as exc:
         raise fail(str(exc)) from exc
     except RuntimeError as exc:
@@ -56,21 +64,31 @@ def deploy_package_command(
 
 
 CodeBucketOpt = Annotated[
-    str, typer.Option("--code-bucket", help="S3 bucket holding the Lambda package.")
+    str,
+    typer.Option("--code-bucket", metavar="BUCKET", help="S3 bucket holding the Lambda package."),
 ]
-CodeKeyOpt = Annotated[str, typer.Option("--code-key", help="S3 key of the Lambda package.")]
+CodeKeyOpt = Annotated[
+    str, typer.Option("--code-key", metavar="KEY", help="S3 key of the Lambda package.")
+]
 EmailOpt = Annotated[
     list[str] | None,
-    typer.Option("--email", help="Subscribe this address to notifications (repeatable)."),
+    typer.Option(
+        "--email", metavar="ADDRESS", help="Subscribe this address to notifications (repeatable)."
+    ),
 ]
 ArchitectureOpt = Annotated[
     str | None,
-    typer.Option("--architecture", help="x86_64 or arm64 (default: the package's, else x86_64)."),
+    typer.Option(
+        "--architecture",
+        metavar="[x86_64|arm64]",
+        help="x86_64 or arm64 (default: the package's, else x86_64).",
+    ),
 ]
 PackageOpt = Annotated[
     Path | None,
     typer.Option(
         "--package",
+        metavar="FILE",
         help="The zip from 'deploy package': the template takes its architecture and runtime.",
         dir_okay=False,
     ),
@@ -106,7 +124,7 @@ def _render(
         raise fail(str(exc)) from exc
 
 
-@deploy_app.command("render")
+@deploy_app.command("render", short_help="Print the CloudFormation template.")
 def deploy_render_command(
     policy_file: PolicyOpt = None,
     code_bucket: CodeBucketOpt = "sagesaver-artifacts",
@@ -121,7 +139,9 @@ def deploy_render_command(
     typer.echo(json.dumps(template, indent=2))
 
 
-StackOpt = Annotated[str, typer.Option("--stack-name", help="CloudFormation stack name.")]
+StackOpt = Annotated[
+    str, typer.Option("--stack-name", metavar="NAME", help="CloudFormation stack name.")
+]
 
 
 def _check_stack_name(name: str) -> None:
@@ -132,13 +152,16 @@ def _check_stack_name(name: str) -> None:
         )
 
 
-@deploy_app.command("apply")
+@deploy_app.command("apply", short_help="Create or update the stack through a change set.")
 def deploy_apply_command(
     stack_name: StackOpt = "sagesaver",
     template_file: Annotated[
         Path | None,
         typer.Option(
-            "--template", help="Apply this template instead of rendering one.", dir_okay=False
+            "--template",
+            metavar="FILE",
+            help="Apply this template instead of rendering one.",
+            dir_okay=False,
         ),
     ] = None,
     policy_file: PolicyOpt = None,
@@ -147,8 +170,12 @@ def deploy_apply_command(
     email: EmailOpt = None,
     architecture: ArchitectureOpt = None,
     package: PackageOpt = None,
-    region: Annotated[str | None, typer.Option("--region", "-r", help="Stack region.")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", "-r", metavar="REGION", help="Stack region.")
+    ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Execute the change set.")] = False,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Show the change set that creates or updates the stack; execute it with --apply."""
     from sagesaver.aws.deploy import discard, execute, preview
@@ -162,7 +189,7 @@ def deploy_apply_command(
             raise fail(f"{template_file}: cannot read the template: {exc}") from exc
     else:
         template = _render(policy_file, code_bucket, code_key, email, architecture, package)
-    aws = Aws()
+    aws = connect(profile, verbose)
     where = region or aws.default_region
     if not where:
         raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
@@ -186,7 +213,7 @@ def deploy_apply_command(
             return
         status = execute(aws, where, change_set)
     except AWS_ERRORS as exc:
-        report.print_errors([scan_error(exc, where, "CloudFormation", stack_name)], console)
+        report.print_errors([scan_error(exc, where, "CloudFormation", stack_name)])
         raise typer.Exit(EXIT_FAILURES) from exc
     console.print(f"Stack {stack_name}: {status}", markup=False)
     raise typer.Exit(
@@ -194,18 +221,22 @@ def deploy_apply_command(
     )
 
 
-@deploy_app.command("delete")
+@deploy_app.command("delete", short_help="Delete the stack (its ledger table is kept).")
 def deploy_delete_command(
     stack_name: StackOpt = "sagesaver",
-    region: Annotated[str | None, typer.Option("--region", "-r", help="Stack region.")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", "-r", metavar="REGION", help="Stack region.")
+    ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Delete the stack.")] = False,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Delete the stack (its ledger table is retained: it holds the backups)."""
     from sagesaver.aws.deploy import delete_stack
     from sagesaver.aws.errors import AWS_ERRORS, scan_error
 
     _check_stack_name(stack_name)
-    aws = Aws()
+    aws = connect(profile, verbose)
     where = region or aws.default_region
     if not where:
         raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
@@ -216,7 +247,7 @@ def deploy_delete_command(
     try:
         status = delete_stack(aws, where, stack_name)
     except AWS_ERRORS as exc:
-        report.print_errors([scan_error(exc, where, "DeleteStack", stack_name)], console)
+        report.print_errors([scan_error(exc, where, "DeleteStack", stack_name)])
         raise typer.Exit(EXIT_FAILURES) from exc
     console.print(f"Stack {stack_name}: {status}", markup=False)
     raise typer.Exit(EXIT_OK if status in ("DELETE_COMPLETE", "DOES_NOT_EXIST") else EXIT_FAILURES)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from sagesaver.aws.session import Aws
 from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -17,7 +16,11 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
+    VerboseOpt,
     app,
+    check_output,
+    connect,
     fail,
     load_policy_or_fail,
     open_ledger_or_fail,
@@ -29,16 +32,23 @@ from sagesaver.render import scan as report
 from sagesaver.render.commands import render_restore
 
 
-@app.command("backups")
+@app.command("backups", short_help="List the backups taken before deletions.")
 def backups_command(
-    name: Annotated[str | None, typer.Argument(help="Only backups of this endpoint.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="ENDPOINT", help="Only backups of this endpoint.")
+    ] = None,
     ledger_path: LedgerOpt = None,
     policy_file: PolicyOpt = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """List the backups taken before deletions (in --ledger, else the policy's ledger)."""
     policy = load_policy_or_fail(policy_file)
-    found = open_ledger_or_fail(ledger_path, read_only=True, policy=policy).backups(name)
+    ledger = open_ledger_or_fail(
+        ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
+    )
+    found = ledger.backups(name)
     rows = [
         {
             "id": b.id,
@@ -54,6 +64,9 @@ def backups_command(
     if output is Output.json:
         sys.stdout.write(json.dumps({"backups": rows}, indent=2) + "\n")
         return
+    if output is Output.csv:
+        sys.stdout.write(report.rows_to_csv(rows))
+        return
     console = report.stdout_console()
     if not rows:
         console.print("No backups.")
@@ -65,25 +78,31 @@ def backups_command(
         )
 
 
-@app.command("restore")
+@app.command("restore", short_help="Recreate a deleted endpoint from its backup.")
 def restore_command(
-    name: Annotated[str, typer.Argument(help="The deleted endpoint's name.")],
-    region: Annotated[str | None, typer.Option("--region", "-r", help="Its region.")] = None,
+    name: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The deleted endpoint's name.")],
+    region: Annotated[
+        str | None, typer.Option("--region", "-r", metavar="REGION", help="Its region.")
+    ] = None,
     backup_id: Annotated[
-        str | None, typer.Option("--backup", help="A backup id (default: the newest).")
+        str | None,
+        typer.Option("--backup", metavar="ID", help="A backup id (default: the newest)."),
     ] = None,
     ledger_path: LedgerOpt = None,
     policy_file: PolicyOpt = None,
     apply: Annotated[bool, typer.Option("--apply", help="Recreate (default: dry run).")] = False,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
     tags, and auto scaling; whatever still exists is left as it is."""
+    check_output(output, "restore", Output.table, Output.json)
     from sagesaver.pipelines.restore import choose_backup, restore_backup
 
     policy = load_policy_or_fail(policy_file)
-    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
-    aws = Aws()
+    aws = connect(profile, verbose)
+    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy, aws=aws)
     try:
         backup = choose_backup(aws, ledger, name, region, backup_id)
     except InputError as exc:
@@ -93,24 +112,33 @@ def restore_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
-@app.command("savings")
+@app.command("savings", short_help="What stopping and deleting saved, from the ledger.")
 def savings_command(
     since: Annotated[
-        str | None, typer.Option("--since", help="Count from this date (ISO 8601).")
+        str | None, typer.Option("--since", metavar="DATE", help="Count from this date (ISO 8601).")
     ] = None,
-    by: Annotated[str, typer.Option("--by", help="Also total by this tag (e.g. team).")] = "team",
+    by: Annotated[
+        str, typer.Option("--by", metavar="KEY", help="Also total by this tag (e.g. team).")
+    ] = "team",
     ledger_path: LedgerOpt = None,
     policy_file: PolicyOpt = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
+    check_output(output, "savings", Output.table, Output.json)
     policy = load_policy_or_fail(policy_file)
     from sagesaver.core.savings import off_intervals, totals_by
 
     start = parse_at(since) if since else None
     now = datetime.now(timezone.utc)
     intervals = off_intervals(
-        open_ledger_or_fail(ledger_path, read_only=True, policy=policy).entries(), now, start
+        open_ledger_or_fail(
+            ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
+        ).entries(),
+        now,
+        start,
     )
     groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
     totals = {label: totals_by(intervals, key) for label, key in groups.items()}

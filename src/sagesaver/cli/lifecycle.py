@@ -13,8 +13,11 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
     RegionOpt,
+    VerboseOpt,
     app,
+    check_output,
     fail,
     prepare,
 )
@@ -29,13 +32,17 @@ from sagesaver.core.lifecycle import (
 from sagesaver.render.commands import render_install
 
 lifecycle_app = typer.Typer(
-    help="Lifecycle configurations that install the on-instance auto-stop agent.",
+    short_help="The on-instance auto-stop agent.",
+    help="The on-instance auto-stop agent, installed by lifecycle configuration.",
     no_args_is_help=True,
 )
 app.add_typer(lifecycle_app, name="lifecycle")
 
 IdleTimeOpt = Annotated[
-    int, typer.Option("--idle-time", help="Seconds without use before the instance stops.")
+    int,
+    typer.Option(
+        "--idle-time", metavar="SECONDS", help="Seconds without use before the instance stops."
+    ),
 ]
 IgnoreConnectionsOpt = Annotated[
     bool,
@@ -52,24 +59,31 @@ MaxBusyHoursOpt = Annotated[
     float,
     typer.Option(
         "--max-busy-hours",
+        metavar="HOURS",
         help="A kernel busy this long with no output and idle CPU no longer counts as use.",
     ),
 ]
 CpuOpt = Annotated[
-    float, typer.Option("--cpu-threshold", help="CPU %% that counts as use (0: off).")
+    float,
+    typer.Option("--cpu-threshold", metavar="PERCENT", help="CPU % that counts as use (0: off)."),
 ]
 GpuOpt = Annotated[
-    float, typer.Option("--gpu-threshold", help="GPU %% that counts as use (0: off).")
+    float,
+    typer.Option("--gpu-threshold", metavar="PERCENT", help="GPU % that counts as use (0: off)."),
 ]
 IntervalOpt = Annotated[
-    int, typer.Option("--interval-minutes", help="How often cron runs the agent.")
+    int,
+    typer.Option("--interval-minutes", metavar="MINUTES", help="How often cron runs the agent."),
 ]
 UrlOpt = Annotated[
-    str | None, typer.Option("--jupyter-url", help="Jupyter server URL (default: the agent's).")
+    str | None,
+    typer.Option("--jupyter-url", metavar="URL", help="Jupyter server URL (default: the agent's)."),
 ]
 MetadataOpt = Annotated[
     str | None,
-    typer.Option("--metadata-file", help="Instance metadata file (default: the agent's)."),
+    typer.Option(
+        "--metadata-file", metavar="FILE", help="Instance metadata file (default: the agent's)."
+    ),
 ]
 
 
@@ -98,7 +112,7 @@ def _agent_options(
         raise fail(str(exc)) from exc
 
 
-@lifecycle_app.command("render")
+@lifecycle_app.command("render", short_help="Print the lifecycle script (or its base64).")
 def lifecycle_render_command(
     idle_time: IdleTimeOpt = 3600,
     ignore_connections: IgnoreConnectionsOpt = False,
@@ -132,9 +146,9 @@ def lifecycle_render_command(
     sys.stdout.write(content + "\n" if base64_output else script)
 
 
-@lifecycle_app.command("install")
+@lifecycle_app.command("install", short_help="Create the configuration and attach it to instances.")
 def lifecycle_install_command(
-    name: Annotated[str, typer.Argument(help="Lifecycle configuration name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Lifecycle configuration name.")],
     idle_time: IdleTimeOpt = 3600,
     ignore_connections: IgnoreConnectionsOpt = False,
     count_connections: CountConnectionsOpt = False,
@@ -146,17 +160,30 @@ def lifecycle_install_command(
     metadata_file: MetadataOpt = None,
     attach: Annotated[
         list[str] | None,
-        typer.Option("--attach", help="Attach to instances whose name matches (glob, repeatable)."),
+        typer.Option(
+            "--attach",
+            metavar="GLOB",
+            help="Attach to instances whose name matches (glob; repeat: any of them). "
+            "With --attach-tag, an instance must match both (AND).",
+        ),
     ] = None,
     attach_tag: Annotated[
         list[str] | None,
-        typer.Option("--attach-tag", help="Attach to instances with this tag (KEY=VALUE)."),
+        typer.Option(
+            "--attach-tag",
+            metavar="KEY=VALUE",
+            help="Attach to instances with this tag (KEY=VALUE; repeat: all of them). "
+            "With --attach, an instance must match both (AND).",
+        ),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Stop, attach and start InService instances.")
     ] = False,
     restart_timeout: Annotated[
-        int, typer.Option("--restart-timeout", help="Seconds to wait for an instance to stop.")
+        int,
+        typer.Option(
+            "--restart-timeout", metavar="SECONDS", help="Seconds to wait for an instance to stop."
+        ),
     ] = 900,
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
@@ -164,8 +191,11 @@ def lifecycle_install_command(
         bool, typer.Option("--apply", help="Make the changes (default: dry run).")
     ] = False,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Create or update the configuration and attach it to matching notebook instances."""
+    check_output(output, "lifecycle install", Output.table, Output.json)
     from sagesaver.pipelines.lifecycle import install_lifecycle
 
     try:
@@ -189,7 +219,7 @@ def lifecycle_install_command(
         content = encoded_content(render_on_start(options))
     except InputError as exc:
         raise fail(str(exc)) from exc
-    aws, policy, regions = prepare(policy_file, region, False)
+    aws, policy, regions = prepare(policy_file, region, False, profile, verbose)
     result = install_lifecycle(
         aws, regions, policy, name, content, attach or [], filters, restart, restart_timeout, apply
     )

@@ -18,24 +18,30 @@ from sagesaver.cli.common import (
     fail,
 )
 from sagesaver.core.errors import InputError
+from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.core.policy import load_policy
 
 
-@app.command("permissions")
+@app.command("permissions", short_help="Print the least-privilege IAM policy.")
 def permissions_command(
     capability: Annotated[
         list[str] | None,
         typer.Option(
             "--capability",
             "-c",
-            help="scan, notify, schedule, lifecycle, enforce, restore, studio, fan-out, "
-            "all-regions, live-prices (repeatable; default: all).",
+            metavar="CAPABILITY",
+            help=f"One of {', '.join(CAPABILITIES)} (repeatable; default: all).",
         ),
     ] = None,
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     account: Annotated[
-        str, typer.Option("--account", help="The account id the resources are in (default: *).")
+        str,
+        typer.Option(
+            "--account",
+            metavar="ACCOUNT_ID",
+            help="The account id the resources are in (default: *).",
+        ),
     ] = "*",
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
 ) -> None:
@@ -47,7 +53,7 @@ def permissions_command(
     only reads that support no resource-level permissions are on "*". What can change
     something: notify (publishes), schedule (starts, stops), lifecycle (configurations,
     attaching), enforce (tags, deletes endpoints), restore (creates), studio (deletes apps)."""
-    from sagesaver.core.permissions import CAPABILITIES, partition_of, scoped_document
+    from sagesaver.core.permissions import partition_of, scoped_document
 
     chosen = capability or list(CAPABILITIES)
     unknown = [c for c in chosen if c not in CAPABILITIES]
@@ -76,7 +82,7 @@ def permissions_command(
     typer.echo(json.dumps(document, indent=2))
 
 
-@app.command("version")
+@app.command("version", short_help="Print the version.")
 def version_command() -> None:
     """Print the version."""
     typer.echo(__version__)

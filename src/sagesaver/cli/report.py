@@ -18,8 +18,11 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
     RegionOpt,
+    VerboseOpt,
     app,
+    check_output,
     err,
     fail,
     open_ledger_or_fail,
@@ -41,25 +44,40 @@ class ReportFormat(str, Enum):
     markdown = "markdown"
 
 
-@app.command("report")
+@app.command("report", short_help="A Markdown or HTML report: idle cost and savings.")
 def report_command(
     html_file: Annotated[
         Path | None,
-        typer.Option("--html", help="Write the self-contained HTML report here.", dir_okay=False),
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the self-contained HTML report here.",
+            dir_okay=False,
+        ),
     ] = None,
     output: Annotated[
-        ReportFormat, typer.Option("--output", "-o", help="Without --html: markdown on stdout.")
+        ReportFormat,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="[markdown|html]",
+            help="Without --html: the format on stdout.",
+        ),
     ] = ReportFormat.markdown,
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     ledger_path: LedgerOpt = None,
     owner_tag: Annotated[
-        str, typer.Option("--owner-tag", help="The tag that names a resource's owner.")
+        str,
+        typer.Option("--owner-tag", metavar="KEY", help="The tag that names a resource's owner."),
     ] = "owner",
     backtest_days: Annotated[
-        int | None, typer.Option("--backtest-days", help="Add a backtest over this many days.")
+        int | None,
+        typer.Option("--backtest-days", metavar="DAYS", help="Add a backtest over this many days."),
     ] = None,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Where the money goes and what was saved: current idle cost by kind, region and owner,
     the most expensive idle resources, actions and savings over time, and a backtest."""
@@ -67,15 +85,16 @@ def report_command(
 
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
-    aws, policy, regions = prepare(policy_file, region, all_regions)
-    entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy).entries()
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws).entries()
     now = datetime.now(timezone.utc)
     result = scan(aws, regions, policy, now, Pricer(), show_progress)
     backtest = None
     if backtest_days is not None:
         from sagesaver.pipelines.backtest import read_history, replay_history
 
-        replayed = replay_history(read_history(aws, regions, now, backtest_days), policy.endpoints)
+        history = read_history(aws, regions, now, backtest_days, progress=show_progress)
+        replayed = replay_history(history, policy.endpoints)
         result.errors.extend(replayed.errors)
         backtest = replayed.to_document()
     if html_file is not None:
@@ -89,38 +108,46 @@ def report_command(
         sys.stdout.write(render_html(result, entries, now, backtest, owner_tag))
     else:
         sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag))
-    report.print_errors(result.errors, err)
+    report.print_errors(result.errors)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
 MAX_BACKTEST_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days
 
 
-@app.command("backtest")
+@app.command("backtest", short_help="Replay the endpoint policy over past metrics.")
 def backtest_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
-    days: Annotated[int, typer.Option("--days", help="How many days of history to replay.")] = 30,
+    days: Annotated[
+        int, typer.Option("--days", metavar="DAYS", help="How many days of history to replay.")
+    ] = 30,
     compare_file: Annotated[
         Path | None,
         typer.Option(
-            "--compare", help="Replay this second policy too, side by side.", dir_okay=False
+            "--compare",
+            metavar="FILE",
+            help="Replay this second policy too, side by side.",
+            dir_okay=False,
         ),
     ] = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """What-if: replay the endpoint policy hour by hour over the Invocations history. Read-only.
 
     Which endpoints it would have flagged, deleted or spared, the instance-hours and dollars it
     would have saved, and how often it would have deleted an endpoint called again later.
     """
+    check_output(output, "backtest", Output.table, Output.json)
     from sagesaver.core.backtest import BacktestResult
     from sagesaver.pipelines.backtest import read_history, replay_history
 
     if not 1 <= days <= MAX_BACKTEST_DAYS:
         raise fail(f"--days {days}: must be from 1 to {MAX_BACKTEST_DAYS} (CloudWatch's retention)")
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     other = None
     if compare_file is not None:
         try:
@@ -128,7 +155,7 @@ def backtest_command(
         except InputError as exc:
             raise fail(str(exc)) from exc
     now = datetime.now(timezone.utc)
-    history = read_history(aws, regions, now, days)
+    history = read_history(aws, regions, now, days, progress=show_progress)
     results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
     if other is not None:
         results["compare"] = replay_history(history, other.endpoints)

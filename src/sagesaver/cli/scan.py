@@ -20,9 +20,12 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
     RegionOpt,
     RoleNameOpt,
+    VerboseOpt,
     app,
+    check_output,
     fail,
     fan_out_requested,
     make_pricer,
@@ -33,7 +36,7 @@ from sagesaver.cli.common import (
 )
 
 
-@app.command("scan")
+@app.command("scan", short_help="Find idle resources and what they cost (read-only).")
 def scan_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
@@ -43,10 +46,12 @@ def scan_command(
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
     fan_out_requested(accounts, organization, role_name)
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
@@ -55,7 +60,7 @@ def scan_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
-@app.command("run")
+@app.command("run", short_help="Scan, notify, and act on idle endpoints (--apply).")
 def run_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
@@ -69,6 +74,8 @@ def run_command(
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Scan, then carry out the decisions: one SNS digest of the idle endpoints, and with
     action 'delete', grace-period tags and deletion with a backup.
@@ -79,7 +86,7 @@ def run_command(
     from sagesaver.render.commands import render_run
 
     fan_out_requested(accounts, organization, role_name)
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     action = policy.endpoints.action
     if apply and policy.notify.sns_topic_arn is None:
         raise fail(
@@ -88,7 +95,7 @@ def run_command(
         )
     # The ledger keeps the announcements and which digest went out last (an unchanged idle set
     # is not re-sent every run). A dry run reads it, but never creates one.
-    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
+    ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy, aws=aws)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws, regions, policy, now, make_pricer(aws, live_prices), accounts, organization, role_name
@@ -98,11 +105,12 @@ def run_command(
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
-@app.command("demo")
+@app.command("demo", short_help="Run the whole job on an embedded AWS simulator.")
 def demo_command(
     output: OutputOpt = Output.table,
 ) -> None:
     """Run scan and run against an embedded AWS simulator (moto) seeded with a sample fleet."""
+    check_output(output, "demo", Output.table, Output.json)
     try:
         from sagesaver.demo.run import run_demo
     except ImportError as exc:  # moto is an optional dependency

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,25 +18,37 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
     RegionOpt,
+    VerboseOpt,
     app,
+    check_output,
+    connect,
     fail,
+    load_policy_or_fail,
     parse_at,
     prepare,
 )
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
-from sagesaver.core.policy import Policy, load_policy
+from sagesaver.core.policy import Policy
 from sagesaver.render import scan as report
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 schedule_app = typer.Typer(
-    help="Time-zone-aware start/stop schedules for notebook instances.", no_args_is_help=True
+    short_help="Start and stop notebook instances on schedules.",
+    help="Start and stop notebook instances on time-zone-aware schedules.",
+    no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
 
 ScheduleOpt = Annotated[
     list[str] | None,
-    typer.Option("--schedule", "-s", help="Only this schedule (repeatable; default: all)."),
+    typer.Option(
+        "--schedule", "-s", metavar="NAME", help="Only this schedule (repeatable; default: all)."
+    ),
 ]
 
 
@@ -61,42 +74,51 @@ def _local_and_utc(moment: datetime | None, tz_name: str | None) -> str:
     return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
 
 
-@schedule_app.command("show")
+@schedule_app.command("show", short_help="Each instance's schedule and next transitions.")
 def schedule_show_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     schedule: ScheduleOpt = None,
-    at: Annotated[str | None, typer.Option("--at", help="Evaluate at this ISO 8601 time.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", metavar="TIME", help="Evaluate at this ISO 8601 time.")
+    ] = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Each targeted instance: its schedule, current and wanted state, next transitions."""
     from sagesaver.pipelines.schedules import schedule_show
 
     now = parse_at(at)
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     only = _only_schedules(policy, schedule)
     rows, errors = schedule_show(aws, regions, policy, now, only)
-    if output is Output.json:
-        document = {
-            "at": iso(now),
-            "instances": [
-                {
-                    "name": r.resource.name,
-                    "region": r.resource.region,
-                    "state": r.resource.status,
-                    "schedule": r.schedule,
-                    "reason": r.reason,
-                    "wanted": r.wanted,
-                    "timezone": r.timezone,
-                    "next_start": iso(r.next_start) if r.next_start else None,
-                    "next_stop": iso(r.next_stop) if r.next_stop else None,
-                }
-                for r in rows
-            ],
-            "errors": [report.error_dict(e) for e in errors],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    if output is not Output.table:
+        instances = [
+            {
+                "name": r.resource.name,
+                "region": r.resource.region,
+                "state": r.resource.status,
+                "schedule": r.schedule,
+                "reason": r.reason,
+                "wanted": r.wanted,
+                "timezone": r.timezone,
+                "next_start": iso(r.next_start) if r.next_start else None,
+                "next_stop": iso(r.next_stop) if r.next_stop else None,
+            }
+            for r in rows
+        ]
+        if output is Output.csv:
+            sys.stdout.write(report.rows_to_csv(instances))
+            report.print_errors(errors)
+        else:
+            document = {
+                "at": iso(now),
+                "instances": instances,
+                "errors": [report.error_dict(e) for e in errors],
+            }
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         from rich.table import Table
 
@@ -115,37 +137,51 @@ def schedule_show_command(
             )
         console = report.stdout_console()
         console.print(table)
-        report.print_errors(errors, console)
+        report.print_errors(errors)
     raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
 
 
-@schedule_app.command("run")
+@schedule_app.command("run", short_help="Start and stop instances at schedule boundaries.")
 def schedule_run_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     schedule: ScheduleOpt = None,
     at: Annotated[
-        str | None, typer.Option("--at", help="Evaluate as if it were this ISO 8601 time.")
+        str | None,
+        typer.Option("--at", metavar="TIME", help="Evaluate as if it were this ISO 8601 time."),
     ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Start and stop instances (default: dry run).")
     ] = False,
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Start and stop the instances whose schedule boundaries fell since the previous run."""
+    """Start and stop the instances whose schedule boundaries fell since the previous run.
+
+    With --at it is a what-if: nothing is changed and nothing recorded, so the next real run
+    is not affected (--at with --apply is refused)."""
+    check_output(output, "schedule run", Output.table, Output.json)
     from sagesaver.ledger import open_ledger
     from sagesaver.pipelines.schedules import run_document, schedule_run
 
+    if at is not None and apply:
+        raise fail(
+            "--at with --apply: a what-if at another time never acts or records anything "
+            "(it would change what the next real run does); drop one of them"
+        )
     moment = parse_at(at)
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     only = _only_schedules(policy, schedule)
     try:
         spec = ledger_path or policy.ledger
         setting = "--ledger" if ledger_path else "policy: ledger"
         ledger = (
-            open_ledger(spec, read_only=not apply, setting=setting) if (apply or spec) else None
+            open_ledger(spec, read_only=not apply, setting=setting, aws=aws)
+            if (apply or spec)
+            else None
         )
     except InputError as exc:
         raise fail(str(exc)) from exc
@@ -165,35 +201,112 @@ def schedule_run_command(
         for item in document["skipped"]:
             console.print(f"[dim]skipped {item['name']} ({item['region']}): {item['reason']}[/dim]")
         if not document["actions"]:
-            console.print("Nothing to start or stop.")
+            _why_nothing(console, document)
         if not apply and document["actions"]:
             console.print("Dry run: add --apply to act.")
-        report.print_errors(result.errors, console)
+        report.print_errors(result.errors)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
-@schedule_app.command("rules")
+def _why_nothing(console: Console, document: dict[str, Any]) -> None:
+    """ "Nothing to start or stop", and why, schedule by schedule."""
+    if not document["quiet"] and not document["skipped"]:
+        console.print(
+            "Nothing to start or stop: no notebook instance is targeted (tag sagesaver:schedule"
+            "=<name>, or the schedule's name_contains/include/tags).",
+            markup=False,
+        )
+        return
+    console.print("Nothing to start or stop.", markup=False)
+    for item in document["quiet"]:
+        console.print(f"  {item['schedule']} ({item['region']}): {item['reason']}", markup=False)
+
+
+@schedule_app.command("rules", short_help="The schedules as EventBridge Scheduler definitions.")
 def schedule_rules_command(
     policy_file: PolicyOpt = None,
     schedule: ScheduleOpt = None,
     target_arn: Annotated[
-        str,
-        typer.Option("--target-arn", help="ARN of the function the schedules invoke."),
-    ] = "arn:aws:lambda:REGION:ACCOUNT_ID:function:sagesaver-schedule-tick",
+        str | None,
+        typer.Option(
+            "--target-arn",
+            metavar="ARN",
+            help="The schedule tick function the schedules invoke (or --stack-name).",
+        ),
+    ] = None,
+    role_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--role-arn",
+            metavar="ARN",
+            help="The role EventBridge Scheduler assumes to invoke it (or --stack-name).",
+        ),
+    ] = None,
+    stack_name: Annotated[
+        str | None,
+        typer.Option(
+            "--stack-name",
+            metavar="NAME",
+            help="Take the function and role from this deployed SageSaver stack.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", metavar="NAME", help="Schedule group (default: default)."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", "-r", metavar="REGION", help="The stack's region.")
+    ] = None,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """The equivalent EventBridge Scheduler definitions (JSON), with their time zones."""
+    """The CreateSchedule requests (JSON) that run the schedule tick at each start and stop,
+    in each schedule's time zone: the same schedules the deployed stack makes. Each one is
+    accepted as it is by `aws scheduler create-schedule --cli-input-json`."""
     from sagesaver.core.cron import ScheduleError
     from sagesaver.pipelines.schedules import eventbridge_rules
 
-    try:
-        policy = load_policy(policy_file)
-    except InputError as exc:
-        raise fail(str(exc)) from exc
+    policy = load_policy_or_fail(policy_file)
     only = _only_schedules(policy, schedule)
     if only is not None:  # each rule belongs to one schedule: narrowing is safe here
         policy = policy.model_copy(update={"schedules": {n: policy.schedules[n] for n in only}})
+    if stack_name is not None:
+        target_arn, role_arn = _stack_targets(stack_name, region, profile, verbose)
+    if target_arn is None or role_arn is None:
+        raise fail("pass --target-arn and --role-arn, or --stack-name of a deployed stack")
+    for option, value, service in (
+        ("--target-arn", target_arn, "lambda"),
+        ("--role-arn", role_arn, "iam"),
+    ):
+        if not re.fullmatch(rf"arn:aws(?:-cn|-us-gov)?:{service}:[^\s]+", value):
+            raise fail(f"{option} {value!r}: not an ARN of {service}")
     try:
-        rules = eventbridge_rules(policy, target_arn)
+        rules = eventbridge_rules(policy, target_arn, role_arn, group)
     except ScheduleError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps(rules, indent=2))
+
+
+def _stack_targets(
+    stack_name: str, region: str | None, profile: str | None, verbose: bool
+) -> tuple[str, str]:
+    """The schedule tick function and the Scheduler role of a deployed stack."""
+    from sagesaver.aws.deploy import stack_outputs
+    from sagesaver.aws.errors import AWS_ERRORS, scan_error
+
+    aws = connect(profile, verbose)
+    where = region or aws.default_region
+    if not where:
+        raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
+    try:
+        outputs = stack_outputs(aws, where, stack_name)
+    except AWS_ERRORS as exc:
+        error = scan_error(exc, where, "DescribeStacks", stack_name)
+        raise fail(f"--stack-name {stack_name}: {error.message}") from exc
+    target, role = outputs.get("ScheduleTickFunctionArn"), outputs.get("SchedulerRoleArn")
+    if target is None or role is None:
+        raise fail(
+            f"--stack-name {stack_name}: the stack has no schedule tick (deploy it with a "
+            "policy that has schedules, with this version of SageSaver)"
+        )
+    return target, role

@@ -15,8 +15,11 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    ProfileOpt,
     RegionOpt,
+    VerboseOpt,
     app,
+    check_output,
     fail,
     open_ledger_or_fail,
     prepare,
@@ -24,7 +27,7 @@ from sagesaver.cli.common import (
 from sagesaver.render.commands import render_studio
 
 
-@app.command("studio")
+@app.command("studio", short_help="Find and delete idle SageMaker Studio apps.")
 def studio_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
@@ -34,13 +37,16 @@ def studio_command(
     ] = False,
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
     domains and spaces without built-in idle shutdown. Deletes idle apps with --apply and
     studio_apps.action: delete (the space's storage is kept)."""
+    check_output(output, "studio", Output.table, Output.json)
     from sagesaver.pipelines.studio import studio_run
 
-    aws, policy, regions = prepare(policy_file, region, all_regions)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     ledger = None
     if policy.studio_apps.action == "delete":
         ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,11 +133,16 @@ def read_manifest(package: Path) -> dict[str, str]:
     return {"architecture": manifest["architecture"], "runtime": manifest["runtime"]}
 
 
-def build_package(output: Path, architecture: str = "x86_64") -> PackageInfo:
-    """Build the Lambda zip at ``output``."""
+def build_package(
+    output: Path, architecture: str = "x86_64", progress: Callable[[str], None] | None = None
+) -> PackageInfo:
+    """Build the Lambda zip at ``output`` (``progress`` hears of each step)."""
+    say = progress or (lambda _: None)
     source = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="sagesaver-wheels-") as tmp:
+        say(f"downloading the wheels for {RUNTIME} on {architecture} (pip)")
         wheels = download_wheels(Path(tmp), architecture)
+        say(f"{len(wheels)} wheels downloaded; writing {output}")
         files = _wheel_files(wheels)
         names = tuple(w.name for w in wheels)
     files.update(_package_files(source))

@@ -59,7 +59,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
+from sagesaver.core.cron import ScheduleError
 from sagesaver.core.errors import InputError
 from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
 from sagesaver.core.permissions import (
@@ -71,6 +71,7 @@ from sagesaver.core.permissions import (
     resource_tag_condition,
 )
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
+from sagesaver.core.rules.schedules import tick_invocations
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 
 RUNTIME = PACKAGE_RUNTIME  # one runtime for the package and the template
@@ -451,36 +452,22 @@ def _tick_schedules(policy: Policy, tick: Tick, tick_minutes: int) -> dict[str, 
                 {},
             )
         }
+    try:
+        invocations = tick_invocations(policy)
+    except ScheduleError as exc:
+        raise InputError(str(exc)) from exc
     schedules: dict[str, Json] = {}
-    for name, spec in sorted(policy.schedules.items()):
-        built = spec.build(name)
-        try:
-            expressions = to_eventbridge_expressions(built)
-        except ScheduleError as exc:
-            raise InputError(f"schedules.{name}: {exc}") from exc
-        base = _logical("Tick", name)
-        seen: set[str] = set()
-        for index, (transition, expression) in enumerate(expressions):
-            if expression in seen:
-                continue  # a stop and a start at the same moment: one run handles both
-            seen.add(expression)
-            label = transition.value.capitalize()
-            schedules[f"{base}{label}{index}"] = _schedule(
-                f"SageSaver: {transition.value} of schedule {name}",
-                expression,
-                SCHEDULE_TICK,
-                {"schedule": name, "transition": transition.value},
-                built.tz.key,
-            )
-        if spec.enforced:
-            minutes = spec.interval_minutes
-            schedules[f"{base}Enforce"] = _schedule(
-                f"SageSaver: enforce schedule {name} every {minutes} minutes",
-                _rate(minutes),
-                SCHEDULE_TICK,
-                {"schedule": name},
-                built.tz.key,
-            )
+    for tick_run in invocations:
+        # The logical ids of earlier versions, so that updating a stack keeps its schedules.
+        label = (tick_run.transition or "enforce").capitalize()
+        index = "" if tick_run.transition is None else str(tick_run.index)
+        schedules[f"{_logical('Tick', tick_run.schedule)}{label}{index}"] = _schedule(
+            tick_run.description,
+            tick_run.expression,
+            SCHEDULE_TICK,
+            tick_run.payload,
+            tick_run.timezone,
+        )
     return schedules
 
 
@@ -750,6 +737,11 @@ def render_template(
             "Value": policy.ledger_table or _ref(TABLE),
         },
     }
+    if policy.schedules:  # what `sagesaver schedule rules --stack-name` needs
+        outputs["SchedulerRoleArn"] = {
+            "Description": "The role EventBridge Scheduler assumes to invoke the functions",
+            "Value": _arn_of(SCHEDULER_ROLE),
+        }
     for function in functions:
         outputs[f"{function}Arn"] = {
             "Description": FUNCTIONS[function].description,

@@ -6,7 +6,8 @@ replays each policy with :func:`replay_history`, then :func:`sagesaver.core.back
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,10 +37,15 @@ class FleetHistory:
 
 
 def read_history(
-    aws: Aws, regions: Sequence[str], now: datetime, days: int, pricer: Pricer | None = None
+    aws: Aws,
+    regions: Sequence[str],
+    now: datetime,
+    days: int,
+    pricer: Pricer | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FleetHistory:
     """Read the last ``days`` of every region (bounded parallelism); never raises for AWS
-    errors, which are in each region's ``errors``."""
+    errors, which are in each region's ``errors``. ``progress`` hears of each region read."""
     if days < 1:
         raise ValueError("days must be at least 1")
     pricer = pricer or Pricer()
@@ -47,7 +53,18 @@ def read_history(
     fleet = FleetHistory(start=start, hours=days * 24)
     workers = max(1, min(REGION_WORKERS, len(regions)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        fleet.regions = list(pool.map(lambda r: read_region(aws, r, days, now, pricer), regions))
+        finished = itertools.count(1)  # next() on a count is atomic: threads share it
+
+        def one(region: str) -> RegionHistory:
+            history = read_region(aws, region, days, now, pricer)
+            if progress is not None:
+                progress(
+                    f"{region}: {days} days of {len(history.endpoints)} endpoints read "
+                    f"({next(finished)}/{len(regions)} regions)"
+                )
+            return history
+
+        fleet.regions = list(pool.map(one, regions))
     return fleet
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sagesaver.aws import inventory, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.lifecycle import attach as attach_config
-from sagesaver.aws.lifecycle import ensure_config
+from sagesaver.aws.lifecycle import ensure_config, notebook_state
 from sagesaver.aws.session import Aws
 from sagesaver.core.lifecycle import plan_attach
 from sagesaver.core.model import ScanError
@@ -76,10 +76,12 @@ def install_lifecycle(
         )
         for item in planned:
             done = "dry run" if item.action != "skip" else item.reason
+            final = item.instance.status
             if apply and item.action != "skip":
                 done, error = attach_config(aws, item.instance, name, restart, restart_timeout)
                 if error is not None:
                     result.errors.append(error)
+                final = notebook_state(aws, region, item.instance.name)
             result.instances.append(
                 {
                     "name": item.instance.name,
@@ -88,6 +90,7 @@ def install_lifecycle(
                     "action": item.action,
                     "reason": item.reason,
                     "result": done,
+                    "final_state": final,
                 }
             )
     return result

@@ -7,6 +7,9 @@ instances), plus one call per instance that must change.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +24,16 @@ from sagesaver.core.formats import iso
 from sagesaver.core.model import Resource, ScanError
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
-from sagesaver.core.rules.schedules import Plan, PlannedAction, Skip, assign, concerns, plan
+from sagesaver.core.rules.schedules import (
+    Plan,
+    PlannedAction,
+    Skip,
+    assign,
+    concerns,
+    is_protected,
+    plan,
+    tick_invocations,
+)
 from sagesaver.ledger import Entry, Ledger
 from sagesaver.render.scan import error_dict
 
@@ -46,6 +58,7 @@ class ScheduleRunResult:
     actions: list[ActionResult] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
+    quiet: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _targeted_instances(
@@ -79,6 +92,7 @@ def _run_region(
 
     planned: Plan = plan(instances, policy, at, last_run, only)
     result.skipped.extend(planned.skipped)
+    result.quiet.update(planned.quiet)
     if not apply:
         result.actions.extend(ActionResult(action, applied=False) for action in planned.actions)
     else:
@@ -159,6 +173,7 @@ def schedule_run(
             total.actions.extend(part.actions)
             total.skipped.extend(part.skipped)
             total.errors.extend(part.errors)
+            total.quiet.update(part.quiet)
     return total
 
 
@@ -188,6 +203,10 @@ def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
                 "reason": s.reason,
             }
             for s in result.skipped
+        ],
+        "quiet": [
+            {"schedule": schedule, "region": region, "reason": reason}
+            for (schedule, region), reason in sorted(result.quiet.items())
         ],
         "errors": [error_dict(e) for e in result.errors],
     }
@@ -227,6 +246,10 @@ def schedule_show(
                 rows.append(ShowRow(resource, None, assignment.reason, None, None, None, None))
                 continue
             schedule = schedules[assignment.schedule]
+            if is_protected(resource, policy.schedule_protect_tag):  # as `schedule run` does
+                reason = f"protected by tag {policy.schedule_protect_tag}: never started or stopped"
+                rows.append(ShowRow(resource, assignment.schedule, reason, None, None, None, None))
+                continue
             desired = schedule.desired(now)
             upcoming = schedule.next_transitions(now)
             rows.append(
@@ -245,24 +268,42 @@ def schedule_show(
     return rows, errors
 
 
-def eventbridge_rules(policy: Policy, target_arn: str) -> list[dict[str, Any]]:
-    """EventBridge Scheduler definitions equivalent to the policy's schedules."""
-    from sagesaver.core.cron import to_eventbridge_expressions
+SCHEDULER_NAME_MAX = 64  # CreateSchedule: Name is [0-9a-zA-Z-_.]+, 1 to 64 characters
 
-    definitions = []
-    for name, spec in sorted(policy.schedules.items()):
-        schedule = spec.build(name)
-        for index, (transition, expression) in enumerate(to_eventbridge_expressions(schedule)):
-            definitions.append(
-                {
-                    "Name": f"sagesaver-{name}-{transition.value}-{index}"[:64],
-                    "ScheduleExpression": expression,
-                    "ScheduleExpressionTimezone": schedule.tz.key,
-                    "FlexibleTimeWindow": {"Mode": "OFF"},
-                    "Target": {
-                        "Arn": target_arn,
-                        "Input": f'{{"schedule": "{name}", "transition": "{transition.value}"}}',
-                    },
-                }
-            )
-    return definitions
+
+def scheduler_name(key: str) -> str:
+    """``sagesaver-<key>`` as a valid, unique Scheduler name (a digest replaces what does not
+    fit or is not allowed)."""
+    name = f"sagesaver-{key}"
+    clean = re.sub(r"[^0-9A-Za-z_.-]", "-", name)
+    if clean == name and len(name) <= SCHEDULER_NAME_MAX:
+        return name
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+    return f"{clean[: SCHEDULER_NAME_MAX - 9]}-{digest}"
+
+
+def eventbridge_rules(
+    policy: Policy, target_arn: str, role_arn: str, group: str | None = None
+) -> list[dict[str, Any]]:
+    """The ``CreateSchedule`` requests that run the schedule tick as the deployed stack does
+    (the same :func:`~sagesaver.core.rules.schedules.tick_invocations`), ready for
+    ``aws scheduler create-schedule --cli-input-json``."""
+    requests = []
+    for tick_run in tick_invocations(policy):
+        request: dict[str, Any] = {
+            "Name": scheduler_name(tick_run.key),
+            "Description": tick_run.description,
+            "ScheduleExpression": tick_run.expression,
+            "ScheduleExpressionTimezone": tick_run.timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": role_arn,
+                "Input": json.dumps(tick_run.payload, sort_keys=True),
+            },
+        }
+        if group is not None:
+            request["GroupName"] = group
+        requests.append(request)
+    return requests

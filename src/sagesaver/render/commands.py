@@ -18,6 +18,7 @@ def print_scan(result: ScanResult, output: str, extra: dict[str, Any] | None = N
         sys.stdout.write(to_json(result, extra) + "\n")
     elif output == "csv":
         sys.stdout.write(to_csv(result))
+        print_errors(result.errors)  # on stderr: the CSV holds resources only
     else:
         print_table(result, stdout_console())
 
@@ -53,7 +54,7 @@ def render_run(result: ScanResult, run: dict[str, Any], output: str) -> None:
 
 
 def _print_errors(errors: list[dict[str, Any]]) -> None:
-    print_errors([ScanError(**error) for error in errors], stdout_console())
+    print_errors([ScanError(**error) for error in errors])
 
 
 def render_studio(document: dict[str, Any], output: str) -> None:
@@ -93,8 +94,11 @@ def render_install(document: dict[str, Any], output: str) -> None:
         )
         console.print(f"lifecycle configuration {config['name']} ({config['region']}): {verb}")
     for row in document["instances"]:
+        now = "" if row["final_state"] == row["state"] else f"; now {row['final_state']}"
         console.print(
-            f"{row['name']} ({row['region']}, {row['state']}): {row['action']}: {row['result']}"
+            f"{row['name']} ({row['region']}, {row['state']}): {row['action']}: "
+            f"{row['result']}{now}",
+            markup=False,
         )
     if document["dry_run"]:
         console.print("Dry run: add --apply to make these changes.")
@@ -153,4 +157,4 @@ def render_backtest(
                 f"{timeline.deleted_at:%Y-%m-%d %H:%M} UTC{mistake}",
                 markup=False,
             )
-    print_errors(results["policy"].errors, console)
+    print_errors(results["policy"].errors)

@@ -10,6 +10,7 @@ The same inputs always give the same output.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -59,6 +60,28 @@ def _num(value: float, places: int = 4) -> str:
     """A plain, locale-free number for ``data-value`` attributes."""
     text = f"{round(value, places):.{places}f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def nice_ticks(peak: float, integer: bool = False, most: int = 5) -> list[float]:
+    """0 and evenly spaced round values (steps of 1, 2 or 5 x 10^k; whole steps with
+    ``integer``) up to the first at or above ``peak``: at most ``most`` ticks."""
+    if peak <= 0:
+        return [0.0, 1.0]
+    raw = peak / (most - 1)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    if integer:
+        step = float(max(1, math.ceil(step)))
+    count = max(1, math.ceil(peak / step))
+    while count * step < peak:  # float rounding: the top tick must not fall short
+        count += 1
+    return [i * step for i in range(count + 1)]
+
+
+def tick_decimals(ticks: Sequence[float]) -> int:
+    """Enough decimals that no two ticks read the same."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
 def _usd(value: float | None, places: int = 2) -> str:
@@ -316,8 +339,9 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
     height = top + plot_h + bottom
     n = max(1, len(days))
     slot = plot_w / n
-    peak_actions = max((d.actions for d in days), default=0) or 1
-    peak_saved = max((d.cumulative_usd for d in days), default=0.0) or 1.0
+    action_ticks = nice_ticks(max((d.actions for d in days), default=0), integer=True)
+    saved_ticks = nice_ticks(max((d.cumulative_usd for d in days), default=0.0))
+    peak_actions, peak_saved = action_ticks[-1], saved_ticks[-1]
     base = top + plot_h
     total_actions = sum(d.actions for d in days)
     final = days[-1].cumulative_usd if days else 0.0
@@ -336,14 +360,19 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
         f'<title id="{fig_id}-title">{_e(caption)}</title>',
         f'<desc id="{fig_id}-desc">{_e(desc)}</desc>',
     ]
-    for fraction in (0.0, 0.5, 1.0):
-        y = base - fraction * plot_h
+    for tick in action_ticks:  # whole actions, none repeated, with their grid lines
+        y = base - tick / peak_actions * plot_h
         parts.append(
             f'<line class="grid" x1="{left}" y1="{y:.2f}" x2="{left + plot_w}" y2="{y:.2f}"/>'
-            f'<text x="{left - 6}" y="{y + 4:.2f}" text-anchor="end">'
-            f"{_num(peak_actions * fraction, 1)}</text>"
-            f'<text x="{left + plot_w + 6}" y="{y + 4:.2f}">'
-            f"{_e(_usd(peak_saved * fraction, 0 if peak_saved >= 100 else 2))}</text>"
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.2f}" text-anchor="end">'
+            f"{tick:,.0f}</text>"
+        )
+    places = tick_decimals(saved_ticks)
+    for tick in saved_ticks:
+        y = base - tick / peak_saved * plot_h
+        parts.append(
+            f'<text class="tick" x="{left + plot_w + 6}" y="{y + 4:.2f}">'
+            f"{_e(_usd(tick, places))}</text>"
         )
     parts.append(
         f'<text x="{left - 6}" y="{top - 14}" text-anchor="end">actions</text>'

@@ -155,6 +155,17 @@ def to_csv(result: ScanResult) -> str:
     return buffer.getvalue()
 
 
+def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Flat rows as CSV, the columns in the order of the first row (empty: no output)."""
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def _money(value: float | None) -> str:
     return "?" if value is None else f"${value:,.3f}"
 
@@ -223,11 +234,15 @@ def print_table(result: ScanResult, console: Console) -> None:
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "
             f"notebook instance(s), ${totals['notebooks_without_auto_stop_hourly_cost_usd']:,.2f}/h"
         )
-    print_errors(result.errors, console)
+    print_errors(result.errors)
 
 
-def print_errors(errors: Sequence[ScanError], console: Console) -> None:
-    """One red line per error: region, resource, operation, code and message."""
+def print_errors(errors: Sequence[ScanError]) -> None:
+    """One red line per error on stderr (stdout holds only the result): region, resource,
+    operation, code and message."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     for error in errors:
         where = f" {error.resource}" if error.resource else ""
         code = f"{error.code} " if error.code else ""

@@ -63,6 +63,8 @@ class Plan:
 
     actions: list[PlannedAction] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    # Why a (schedule, region) asked for nothing at this run: "nothing to do" always says why.
+    quiet: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def assign(resource: Resource, policy: Policy) -> Assignment | None:
@@ -126,11 +128,17 @@ def wanted_transition(
         desired = schedule.desired(now)
         return desired, f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
     since = last_run if last_run is not None and last_run < now else None
+    window = "since the previous run"
     if since is None:
         since = now - timedelta(minutes=interval_minutes)
+        window = f"in the {interval_minutes} minutes before (no previous run recorded)"
     latest = schedule.latest_boundary(since, now)
     if latest is None:
-        return None, "no boundary since the previous run"
+        local = since.astimezone(schedule.tz), now.astimezone(schedule.tz)
+        return None, (
+            f"not enforced (acts only at its boundaries), and no start or stop fell {window}: "
+            f"{local[0]:%a %H:%M} to {local[1]:%a %H:%M %Z}"
+        )
     moment = latest.at.astimezone(schedule.tz)
     return (
         latest.transition,
@@ -192,10 +200,13 @@ def plan(
             )
         transition, why = wanted[key]
         if transition is None:
+            result.quiet[key] = why
             continue
         if resource.status in ALREADY[transition]:
             if schedules[name].enforced:
-                continue  # the normal case of an enforced schedule: nothing to report
+                # the normal case of an enforced schedule: one line for all such instances
+                result.quiet[key] = f"{why}; its instances already are"
+                continue
             result.skipped.append(Skip(resource, name, f"{why}: already {resource.status}"))
             continue
         origin = STARTABLE if transition is Transition.START else STOPPABLE
@@ -222,3 +233,71 @@ def plan(
                 continue
         result.actions.append(PlannedAction(resource, name, transition, why))
     return result
+
+
+@dataclass(frozen=True)
+class TickInvocation:
+    """One EventBridge Scheduler schedule that runs the schedule tick: its expression, time
+    zone and the payload the tick receives. The deployed stack and ``schedule rules`` make
+    the same set from this, so they cannot disagree."""
+
+    schedule: str
+    transition: str | None  # start or stop; None: the enforced schedule's rate
+    index: int
+    description: str
+    expression: str
+    timezone: str
+    payload: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """Unique within a policy: ``<schedule>-<transition><index>`` or ``<schedule>-enforce``."""
+        if self.transition is None:
+            return f"{self.schedule}-enforce"
+        return f"{self.schedule}-{self.transition}{self.index}"
+
+
+def tick_invocations(policy: Policy) -> list[TickInvocation]:
+    """The schedules that run the tick at each start and stop of each policy schedule (a start
+    and a stop at the same moment share one run), plus a rate for each enforced schedule.
+    Raises :class:`~sagesaver.core.cron.ScheduleError` for a schedule Scheduler cannot express.
+    """
+    from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
+
+    invocations = []
+    for name, spec in sorted(policy.schedules.items()):
+        built = spec.build(name)
+        try:
+            expressions = to_eventbridge_expressions(built)
+        except ScheduleError as exc:
+            raise ScheduleError(f"schedules.{name}: {exc}") from exc
+        seen: set[str] = set()
+        for index, (transition, expression) in enumerate(expressions):
+            if expression in seen:
+                continue
+            seen.add(expression)
+            invocations.append(
+                TickInvocation(
+                    name,
+                    transition.value,
+                    index,
+                    f"SageSaver: {transition.value} of schedule {name}",
+                    expression,
+                    built.tz.key,
+                    {"schedule": name, "transition": transition.value},
+                )
+            )
+        if spec.enforced:
+            minutes = spec.interval_minutes
+            invocations.append(
+                TickInvocation(
+                    name,
+                    None,
+                    0,
+                    f"SageSaver: enforce schedule {name} every {minutes} minutes",
+                    f"rate({minutes} minute{'s' if minutes != 1 else ''})",
+                    built.tz.key,
+                    {"schedule": name},
+                )
+            )
+    return invocations

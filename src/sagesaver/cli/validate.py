@@ -1,0 +1,132 @@
+"""``sagesaver validate``: check a policy file without calling AWS."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sagesaver.aws.session import offered_regions
+from sagesaver.cli.common import Output, OutputOpt, app, check_output, fail, load_policy_or_fail
+from sagesaver.core.cron import Transition
+from sagesaver.core.formats import iso
+from sagesaver.core.permissions import partition_of
+from sagesaver.core.policy import Policy
+
+
+def _region_problem(policy: Policy, source: str) -> str | None:
+    """What is wrong with the policy's regions and topic that botocore's own data can tell."""
+    sagemaker = offered_regions("sagemaker")
+    missing = [r for r in policy.regions if r not in sagemaker]
+    if missing:
+        return f"{source}: regions: SageMaker is not offered in {', '.join(missing)}"
+    topic_region = policy.notify.topic_region
+    if topic_region is not None and topic_region not in offered_regions("sns"):
+        return f"{source}: notify.sns_topic_arn: {topic_region} is not a region that offers SNS"
+    partitions = {partition_of(r) for r in policy.regions}
+    if topic_region is not None:
+        partitions.add(partition_of(topic_region))
+    if len(partitions) > 1:
+        return (
+            f"{source}: regions and notify.sns_topic_arn span several partitions "
+            f"({', '.join(sorted(partitions))}); one set of credentials reaches only one"
+        )
+    return None
+
+
+def summary(policy: Policy, now: datetime) -> dict[str, Any]:
+    """What the policy will do, in the words the other commands use."""
+    endpoints = policy.endpoints
+    schedules = {}
+    for name, spec in policy.schedules.items():
+        upcoming = spec.build(name).next_transitions(now)
+        start, stop = upcoming.get(Transition.START), upcoming.get(Transition.STOP)
+        schedules[name] = {
+            "timezone": spec.timezone,
+            "enforced": spec.enforced,
+            "next_start": iso(start) if start else None,
+            "next_stop": iso(stop) if stop else None,
+        }
+    return {
+        "regions": policy.regions or None,
+        "endpoints": {
+            "idle_hours": endpoints.idle_hours,
+            "action": endpoints.action,
+            "grace_hours": endpoints.grace_hours if endpoints.action == "delete" else None,
+            "max_actions_per_run": endpoints.max_actions_per_run,
+            "protect_tag": endpoints.protect_tag,
+        },
+        "studio_apps": {
+            "idle_hours": policy.studio_apps.idle_hours,
+            "action": policy.studio_apps.action,
+            "app_types": list(policy.studio_apps.app_types),
+        },
+        "notify": {
+            "sns_topic_arn": policy.notify.sns_topic_arn,
+            "repeat_hours": policy.notify.repeat_hours,
+        },
+        "schedules": schedules,
+        "ledger": policy.ledger,
+    }
+
+
+def _lines(document: dict[str, Any]) -> list[str]:
+    endpoints, studio, notify = document["endpoints"], document["studio_apps"], document["notify"]
+    act = (
+        f"delete after a {endpoints['grace_hours']:g} h notice"
+        if endpoints["action"] == "delete"
+        else "notify only"
+    )
+    lines = [
+        "regions      "
+        + (", ".join(document["regions"]) if document["regions"] else "from --region or AWS"),
+        f"endpoints    idle after {endpoints['idle_hours']:g} h without invocations: {act}, "
+        f"at most {endpoints['max_actions_per_run']} per run; tag {endpoints['protect_tag']} "
+        "protects",
+        f"studio apps  idle after {studio['idle_hours']:g} h: {studio['action']} "
+        f"({', '.join(studio['app_types'])})",
+        "notify       "
+        + (
+            f"{notify['sns_topic_arn']}, the same digest again after {notify['repeat_hours']:g} h"
+            if notify["sns_topic_arn"]
+            else "no SNS topic: digests are printed, `run --apply` is refused"
+        ),
+    ]
+    for name, schedule in document["schedules"].items():
+        mode = "enforced" if schedule["enforced"] else "at boundaries only"
+        lines.append(
+            f"schedule     {name} ({schedule['timezone']}, {mode}): next start "
+            f"{schedule['next_start'] or '-'}, next stop {schedule['next_stop'] or '-'}"
+        )
+    lines.append("ledger       " + (document["ledger"] or "--ledger, else the default file"))
+    return lines
+
+
+@app.command("validate", short_help="Check a policy file without calling AWS.")
+def validate_command(
+    policy_file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="The policy YAML file to check.", dir_okay=False),
+    ],
+    output: OutputOpt = Output.table,
+) -> None:
+    """Check a policy file without calling AWS: YAML, every key and value, regions, the topic,
+    schedules and the ledger. Exit 0 and a summary when valid, exit 2 and the problem if not."""
+    check_output(output, "validate", Output.table, Output.json)
+    policy = load_policy_or_fail(policy_file)
+    problem = _region_problem(policy, str(policy_file))
+    if problem is not None:
+        raise fail(problem)
+    document = summary(policy, datetime.now(timezone.utc))
+    if output is Output.json:
+        sys.stdout.write(
+            json.dumps({"file": str(policy_file), "valid": True, **document}, indent=2) + "\n"
+        )
+        return
+    typer.echo(f"{policy_file}: valid")
+    for line in _lines(document):
+        typer.echo(f"  {line}")
