@@ -44,7 +44,7 @@ test-shifted: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -p no:cacheprovider --shift-clock=365
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks.endpoints
+	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.agent
 
 clean:

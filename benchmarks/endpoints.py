@@ -162,6 +162,7 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
     """
     started = time.perf_counter()
     sim.reset()
+    sim.behaviours.indexed_metrics = True  # CloudWatch as AWS scales it, not moto's scans
     fleet = Fleet(sim)
     patterns = [pattern_of(i) for i in range(size)]
     data: list[dict[str, Any]] = []
@@ -172,7 +173,7 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
             name,
             [VariantSpec(v) for v in pattern.variants],
             tags={"team": TEAMS[i % len(TEAMS)]},
-            changed=now - AGE,
+            changed=now - AGE - timedelta(seconds=i),  # created a second apart
         )
         data.extend(
             {
@@ -545,9 +546,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--latency-size",
-        type=int,
+        type=_sizes,
         default=None,
-        help="fleet size of the latency case (default: the smallest of --sizes)",
+        help="fleet sizes of the latency case, comma-separated (default: the smallest of --sizes)",
     )
     parser.add_argument(
         "--repeat",
@@ -563,10 +564,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.latency_size = [200], 200
+        args.sizes, args.latency_size = [200], [200]
     if args.latency_size is None:
-        args.latency_size = min(args.sizes)
-    if args.latency_ms < 0 or args.latency_size < 1 or args.repeat < 1:
+        args.latency_size = [min(args.sizes)]
+    if args.latency_ms < 0 or args.repeat < 1:
         parser.error("--latency-ms must be >= 0, --latency-size and --repeat >= 1")
     return args
 
@@ -579,7 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in args.sizes:
         plan.setdefault(size, []).append(0.0)
     if args.latency_ms > 0:
-        plan.setdefault(args.latency_size, []).append(args.latency_ms)
+        for size in args.latency_size:
+            plan.setdefault(size, []).append(args.latency_ms)
 
     cases: list[CaseResult] = []
     sim = Simulator()

@@ -64,6 +64,16 @@ def _own_price_cache(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def config_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test remembers endpoint configurations in its own directory, never the user's."""
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SAGESAVER_CACHE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator()

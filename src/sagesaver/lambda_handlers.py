@@ -18,6 +18,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
@@ -114,6 +115,16 @@ def _live_pricer(aws: Aws, ledger: str | None, regions: list[str]) -> Pricer:
     return Pricer(live=LivePrices(aws, cache))
 
 
+def _config_memory(ledger: object) -> ConfigMemory:
+    """Endpoint configurations remembered in the ledger table (none without one: the
+    function's disk does not outlive it)."""
+    from sagesaver.ledger.dynamodb import DynamoConfigStore, DynamoLedger
+
+    if isinstance(ledger, DynamoLedger):
+        return ConfigMemory(DynamoConfigStore(ledger))
+    return ConfigMemory(None)
+
+
 def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     try:
         aws, policy, regions, apply = _configuration(event or {})
@@ -137,7 +148,9 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now, _live_pricer(aws, location, regions))
+    memory = _config_memory(ledger)
+    result = scan(aws, regions, policy, now, _live_pricer(aws, location, regions), configs=memory)
+    memory.save()
     # A retried invocation keeps its request id: its digest is not sent a second time.
     run_id = getattr(context, "aws_request_id", None)
     done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id)

@@ -53,7 +53,7 @@ def test_verbose_logs_each_call_to_stderr_and_keeps_stdout_clean(
     assert result.exit_code == 0, result.stderr
     json.loads(result.stdout)  # nothing but the document
     calls = [line for line in result.stderr.splitlines() if line.startswith("aws: ")]
-    assert any(f"aws: {WEST} sagemaker.ListEndpoints -> 200" in line for line in calls), calls
+    assert any(f"aws: {WEST} sagemaker.Search -> 200" in line for line in calls), calls
     assert any(f"aws: {WEST} cloudwatch.ListMetrics -> 200" in line for line in calls), calls
     quiet = cli("scan", "--profile", "team", "--output", "json")
     assert "aws: " not in quiet.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.demo.simulator import Fault, Fleet, Simulator, VariantSpec
@@ -137,39 +138,190 @@ def test_pagination_and_two_regions(cli: Cli, fleet: Fleet, now: datetime) -> No
     assert {r["region"] for r in endpoints if r["name"].startswith("west")} == {WEST}
 
 
-def test_api_calls_per_operation(cli: Cli, sim: Simulator, fleet: Fleet, now: datetime) -> None:
-    total, idle, listed_variants, idle_variants = 230, 0, 0, 0
+def seed_calls_fleet(fleet: Fleet, now: datetime, total: int = 230) -> tuple[int, int]:
+    """``total`` endpoints, a third with two variants, half idle; returns (idle, variants)."""
+    idle, listed_variants = 0, 0
     for i in range(total):
         name = f"ep-{i:03d}"
         variants = [VariantSpec("a"), VariantSpec("b")] if i % 3 == 0 else [VariantSpec("a")]
-        fleet.endpoint(EAST, name, variants, changed=now - OLD)
+        # Created a second apart, as endpoints are: Search pages meet in the middle.
+        fleet.endpoint(EAST, name, variants, changed=now - OLD - timedelta(seconds=i))
         listed_variants += len(variants)
         if i % 2:
             fleet.invocations(EAST, name, variants[-1].name, hourly(now, [3]))
             fleet.invocations(EAST, name, variants[0].name, hourly(now, [0]))
         else:
             idle += 1
-            idle_variants += len(variants)
             for variant in variants:
                 fleet.invocations(EAST, name, variant.name, hourly(now, [0, 0]))
+    return idle, listed_variants
+
+
+def idle_variant_count(total: int) -> int:
+    """How many variants the idle endpoints of :func:`seed_calls_fleet` have."""
+    return sum(2 if i % 3 == 0 else 1 for i in range(total) if i % 2 == 0)
+
+
+def deny(*operations: str) -> Any:
+    def rule(operation: str, region: str, _: object) -> Fault | None:
+        if operation in operations:
+            return Fault(400, "AccessDeniedException", f"not authorized to {operation}")
+        return None
+
+    return rule
+
+
+def test_api_calls_per_operation(cli: Cli, sim: Simulator, fleet: Fleet, now: datetime) -> None:
+    total = 230
+    idle, listed_variants = seed_calls_fleet(fleet, now, total)
     sim.middleware.counts.clear()
 
     code, doc = cli.json("scan", "--region", EAST)
     assert code == 0 and doc["summary"]["idle"] == idle
     counts = dict(sim.middleware.counts)
-    assert counts["ListEndpoints"] == math.ceil(total / 100)
-    assert counts["DescribeEndpoint"] == idle
+    # Search reads endpoints, their tags, configuration names and instance counts in bulk:
+    # from both ends at once, so the two chains may each read one page past their meeting.
+    assert math.ceil(total / 100) <= counts["Search"] <= math.ceil(total / 100) + 1
+    assert len(doc["resources"]) == total
+    assert "ListEndpoints" not in counts and "DescribeEndpoint" not in counts
+    assert "GetResources" not in counts  # endpoint tags came with Search; no notebook
     assert counts["DescribeEndpointConfig"] == idle
     # The window's sums for every variant, then the daily sums for the idle ones (how long idle)
+    idle_variants = idle_variant_count(total)
     assert counts["GetMetricData"] == math.ceil(listed_variants / 500) + math.ceil(
         idle_variants / 500
     )
-    assert counts["GetResources"] == 1  # endpoints only: with no notebook, no notebook tags
     assert counts["ListNotebookInstances"] == 1
     assert "ListTags" not in counts and "GetMetricStatistics" not in counts
-    endpoint_calls = sum(counts.values()) - counts["ListNotebookInstances"]
-    budget = counts["ListEndpoints"] + counts["ListMetrics"] + counts["GetMetricData"] + 2 * idle
-    assert endpoint_calls <= 1.2 * budget
+    # The region's other reads, one listing each, whatever the fleet: inference components,
+    # parked compute (warm pools and long training runs, processing jobs, HyperPod) and the
+    # Price List for the one instance type.
+    others = {
+        "ListInferenceComponents": 1,
+        "ListTrainingJobs": 2,
+        "ListProcessingJobs": 1,
+        "ListClusters": 1,
+        "GetProducts": 1,
+    }
+    assert {op: counts.get(op, 0) for op in others} == others
+    endpoint_calls = sum(counts.values()) - counts["ListNotebookInstances"] - sum(others.values())
+    budget = counts["Search"] + counts["ListMetrics"] + counts["GetMetricData"] + idle
+    assert endpoint_calls == budget
+    costs = {r["name"]: r["hourly_cost_usd"] for r in doc["resources"] if r["idle"]}
+    assert all(cost and cost > 0 for cost in costs.values())
+
+
+def test_without_search_the_scan_lists_and_describes(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    total = 230
+    idle, listed_variants = seed_calls_fleet(fleet, now, total)
+    code, searched = cli.json("scan", "--region", EAST)
+    assert code == 0
+    sim.middleware.counts.clear()
+    sim.middleware.fault = deny("Search")
+    code, listed = cli.json("scan", "--region", EAST, "--output", "json")
+    assert code == 0, listed["errors"]
+    counts = dict(sim.middleware.counts)
+    assert counts["Search"] <= 2  # each chain's first page, denied: the older reads follow
+    assert counts["ListEndpoints"] == math.ceil(total / 100)
+    assert counts["GetResources"] == 1
+    assert counts["DescribeEndpoint"] == idle
+    # Its configurations were remembered by the first scan: not described again.
+    assert "DescribeEndpointConfig" not in counts
+    # the window's sums, then the daily sums of the idle ones (how long they have been idle)
+    idle_variants = idle_variant_count(total)
+    assert counts["GetMetricData"] == math.ceil(listed_variants / 500) + math.ceil(
+        idle_variants / 500
+    )
+
+    def decisions(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+        keys = ("name", "idle", "action", "reason", "instance_type", "hourly_cost_usd")
+        return sorted(tuple(r.get(k) for k in keys) for r in doc["resources"])
+
+    assert decisions(listed) == decisions(searched)
+
+
+def test_a_repeat_scan_costs_at_most_one_call_per_25_endpoints(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    total = 230
+    idle, _ = seed_calls_fleet(fleet, now, total)
+    with time_machine.travel(now + timedelta(minutes=1), tick=False):  # one moment: same output
+        code, first = cli.json("scan", "--region", EAST)
+        assert code == 0
+        sim.middleware.counts.clear()
+        code, again = cli.json("scan", "--region", EAST)
+    assert code == 0
+    counts = dict(sim.middleware.counts)
+    assert "DescribeEndpointConfig" not in counts
+    assert counts["ListEndpointConfigs"] == 1  # nothing created since the last check
+    # Reads a region costs whatever its fleet (issues 17 and 13): inference components, parked
+    # compute (warm pools and long training runs, processing jobs, HyperPod), and the one
+    # ListMetrics page of the busy endpoints' utilisation (right-sizing). The rest is per
+    # endpoint.
+    per_region = {
+        "ListInferenceComponents": 1,
+        "ListTrainingJobs": 2,
+        "ListProcessingJobs": 1,
+        "ListClusters": 1,
+    }
+    assert {op: counts.get(op, 0) for op in per_region} == per_region
+    utilisation_listing = 1
+    # How long the idle endpoints have been idle (issue 14): their daily Invocations sums, one
+    # GetMetricData call per 500 of their variants, not cached; counted apart like the above.
+    daily_sums = math.ceil(idle_variant_count(total) / 500)
+    fixed = sum(per_region.values()) + utilisation_listing + daily_sums
+    assert sum(counts.values()) - fixed <= total / 25
+    assert again["resources"] == first["resources"]
+    assert again["summary"]["idle"] == idle
+
+
+def test_a_configuration_created_again_under_its_name_is_read_again(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint(EAST, "reused", changed=now - OLD)
+    fleet.endpoint(EAST, "kept", changed=now - OLD)
+    code, first = cli.json("scan", "--region", EAST)
+    assert code == 0
+    assert {r["name"]: r["instance_type"] for r in first["resources"]} == {
+        "reused": "ml.m5.large",
+        "kept": "ml.m5.large",
+    }
+    client = sim.client("sagemaker", EAST)
+    client.delete_endpoint_config(EndpointConfigName="reused-config")
+    client.create_endpoint_config(
+        EndpointConfigName="reused-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "demo-model",
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sim.middleware.counts.clear()
+    code, second = cli.json("scan", "--region", EAST)
+    assert code == 0
+    assert {r["name"]: r["instance_type"] for r in second["resources"]} == {
+        "reused": "ml.g4dn.xlarge",
+        "kept": "ml.m5.large",
+    }
+    assert sim.middleware.counts["DescribeEndpointConfig"] == 1  # the new one only
+
+
+def test_an_unreadable_cache_is_rebuilt(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, config_cache_dir: Path
+) -> None:
+    fleet.endpoint(EAST, "idle-one", changed=now - OLD)
+    (config_cache_dir / "endpoint-configs.json.gz").write_bytes(b"not gzip at all")
+    code, doc = cli.json("scan", "--region", EAST)
+    assert code == 0 and doc["summary"]["idle"] == 1
+    assert sim.middleware.counts["DescribeEndpointConfig"] == 1
+    sim.middleware.counts.clear()
+    code, _ = cli.json("scan", "--region", EAST)
+    assert code == 0 and "DescribeEndpointConfig" not in sim.middleware.counts
 
 
 def test_shared_endpoint_config_is_described_once(
@@ -189,7 +341,7 @@ def test_shared_endpoint_config_is_described_once(
     sim.middleware.counts.clear()
     code, doc = cli.json("scan", "--region", EAST)
     assert code == 0 and doc["summary"]["idle"] == 3
-    assert sim.middleware.counts["DescribeEndpoint"] == 3
+    assert "DescribeEndpoint" not in sim.middleware.counts  # Search named its configuration
     assert sim.middleware.counts["DescribeEndpointConfig"] == 1
 
 
@@ -200,7 +352,7 @@ def test_a_denied_region_does_not_stop_the_others(
     fleet.endpoint(WEST, "west-idle", changed=now - OLD)
 
     def deny_west(operation: str, region: str, _: object) -> Fault | None:
-        if region == WEST and operation == "ListEndpoints":
+        if region == WEST and operation in ("Search", "ListEndpoints"):
             return Fault(400, "AccessDeniedException", "User is not authorized")
         return None
 
@@ -227,7 +379,7 @@ def test_a_failed_describe_affects_only_its_endpoint(
         fleet.endpoint(EAST, name, changed=now - OLD)
 
     def break_b(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
-        if operation != "DescribeEndpoint":
+        if operation not in ("DescribeEndpoint", "DescribeEndpointConfig"):
             return None
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
@@ -246,7 +398,7 @@ def test_a_failed_describe_affects_only_its_endpoint(
     assert got["b-idle"]["decision"] == "keep"
     assert got["b-idle"]["rule"] == "details-unknown"
     assert [(e["operation"], e["resource"]) for e in doc["errors"]] == [
-        ("DescribeEndpoint", "b-idle")
+        ("DescribeEndpointConfig", "b-idle")
     ]
 
 
@@ -433,9 +585,7 @@ def test_every_operation_is_a_declared_permission(
     assert cli("scan", "--all-regions").exit_code == 0
     declared = {a.split(":", 1)[1] for actions in CAPABILITIES.values() for a in actions}
     assert set(sim.middleware.counts) <= declared
-    assert {"ListEndpoints", "GetMetricData", "Publish", "DescribeRegions"} <= set(
-        sim.middleware.counts
-    )
+    assert {"Search", "GetMetricData", "Publish", "DescribeRegions"} <= set(sim.middleware.counts)
 
 
 def test_long_windows_read_variants_listmetrics_no_longer_lists(

@@ -449,3 +449,56 @@ def test_hourly_history_batches_500_queries_and_reads_every_page() -> None:
     expected = [0.0] * 24
     expected[3], expected[5] = 1.0, 2.5
     assert len(history) == 601 and all(series == expected for series in history.values())
+
+
+def test_metric_pages_go_to_the_sink_one_at_a_time() -> None:
+    from sagesaver.aws import metrics
+
+    received: list[tuple[str, list[float]]] = []
+    seen_before_page: list[int] = []
+
+    def pages(**kwargs: Any) -> Any:
+        start = kwargs["StartTime"]
+        for page in range(3):
+            seen_before_page.append(len(received))  # what was consumed before this page
+            yield {
+                "MetricDataResults": [
+                    {
+                        "Id": "q0",
+                        "Timestamps": [start + page * H],
+                        "Values": [float(page + 1)],
+                        "StatusCode": "PartialData" if page < 2 else "Complete",
+                    }
+                ]
+            }
+
+    client = type("C", (), {"get_paginator": lambda self, name: _FakePaginator(pages)})()
+    aws: Any = type("FakeAws", (), {"cloudwatch": lambda self, region: client})()
+    query = metrics.invocations_query("q0", "ep", "AllTraffic", 3600)
+    series = metrics.read_metric_data(
+        aws,
+        "us-east-1",
+        [query],
+        START,
+        START + 3 * H,
+        sink=lambda qid, moments, values: received.append((qid, list(values))),
+    )
+    assert received == [("q0", [1.0]), ("q0", [2.0]), ("q0", [3.0])]
+    assert seen_before_page == [0, 1, 2]  # each page was consumed before the next was read
+    assert series["q0"].problem is None and series["q0"].values == []  # nothing kept
+
+
+def test_aws_answers_parse_timestamps_to_utc() -> None:
+    from datetime import timezone
+
+    from sagesaver.aws.session import utc_timestamp
+
+    expected = datetime(2026, 11, 30, 7, 5, 1, 500000, tzinfo=timezone.utc)
+    assert utc_timestamp(expected.timestamp()) == expected
+    assert utc_timestamp("2026-11-30T07:05:01.5Z") == expected
+    assert utc_timestamp("2026-11-30T08:05:01.500+01:00") == expected
+    assert utc_timestamp("Mon, 30 Nov 2026 07:05:01 GMT") == expected.replace(microsecond=0)
+    assert all(
+        utc_timestamp(v).utcoffset() == timedelta(0)
+        for v in (1.0, "2026-11-30T07:05:01", "2026-11-30T08:05:01+01:00")
+    )

@@ -158,3 +158,26 @@ def test_handler_enforces_with_a_dynamodb_ledger(
     ]
     assert result["enforcement"][0]["backup_id"].startswith("idle-one-")
     assert idle_endpoints({}, None)["enforcement"] == []  # a second run is a no-op
+
+
+def test_the_scheduled_scan_remembers_configurations_in_the_ledger_table(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagesaver.aws.session import Aws
+    from sagesaver.ledger.dynamodb import create_table
+
+    for i in range(30):
+        fleet.endpoint("us-east-1", f"idle-{i:02d}", changed=now - OLD)
+    create_table(Aws(), "us-east-1", "ledger")
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
+    monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
+    sim.middleware.counts.clear()
+    first = idle_endpoints({}, None)
+    assert first["summary"]["idle"] == 30
+    assert sim.middleware.counts["DescribeEndpointConfig"] == 30
+    sim.middleware.counts.clear()
+    again = idle_endpoints({}, None)  # a new invocation: nothing kept in memory
+    assert again["summary"] == first["summary"]
+    assert again["idle_endpoints"] == first["idle_endpoints"]
+    assert "DescribeEndpointConfig" not in sim.middleware.counts
+    assert sim.middleware.counts["ListEndpointConfigs"] == 1

@@ -244,7 +244,7 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
 
 
 def _is_read_only(action: str) -> bool:
-    return action.split(":", 1)[1].startswith(("Describe", "List", "Get"))
+    return action.split(":", 1)[1].startswith(("Describe", "List", "Get", "Search"))
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))

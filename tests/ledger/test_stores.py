@@ -105,3 +105,30 @@ def test_bad_ledger_locations_are_input_errors(sim: Simulator, tmp_path: Path) -
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="cannot open the ledger"):
         SqliteLedger(tmp_path / "file" / "ledger.sqlite")
+
+
+def test_the_table_keeps_remembered_configurations_in_parts(sim: Simulator) -> None:
+    from sagesaver.ledger.dynamodb import CACHE_PART_BYTES, DynamoConfigStore, DynamoLedger
+
+    create_table(Aws(), "us-east-1", "sagesaver-ledger")
+    table = DynamoLedger(Aws(), "us-east-1", "sagesaver-ledger")
+    store = DynamoConfigStore(table)
+    assert store.load() is None
+    big = bytes(range(256)) * (CACHE_PART_BYTES * 2 // 256 + 7)  # three parts
+    store.save(big)
+    assert store.load() == big
+    store.save(b"small")  # fewer parts than before: the old ones are ignored
+    assert store.load() == b"small"
+    # A part left by another write (torn by a concurrent run) is never mixed in.
+    store.save(big)
+    client = Aws().client("dynamodb", "us-east-1")
+    client.put_item(
+        TableName="sagesaver-ledger",
+        Item={
+            "pk": {"S": "cache#endpoint-configs"},
+            "sk": {"S": "part#0001"},
+            "write": {"S": "another-write"},
+            "data": {"B": b"x"},
+        },
+    )
+    assert store.load() is None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from sagesaver.aws import endpoints as aws_endpoints
+from sagesaver.aws.endpoint_configs import ConfigMemory, FileConfigStore
 from sagesaver.aws.session import Aws
+from sagesaver.core.model import Decision
 from sagesaver.core.policy import Policy
-from sagesaver.demo.simulator import Fleet, IncompleteMetrics, Simulator, VariantSpec
+from sagesaver.demo.simulator import Fault, Fleet, IncompleteMetrics, Simulator, VariantSpec
 from sagesaver.pipelines.scan import scan
 from sagesaver.render.scan import to_document
 from tests.prices import example_pricer
@@ -215,3 +218,52 @@ def test_backtest_sees_asynchronous_and_component_traffic(fleet: Fleet, now: dat
     assert by_name["host"].spared_at == [start + timedelta(hours=41)]
     assert by_name["async-busy"].deleted_at is None and by_name["host"].deleted_at is None
     assert by_name["async-idle"].deleted_at == start + timedelta(hours=44)
+
+
+@pytest.mark.parametrize("search", [True, False])
+def test_remembered_configurations_keep_serverless_and_asynchronous_facts(
+    sim: Simulator, fleet: Fleet, now: datetime, tmp_path: Path, search: bool
+) -> None:
+    """The configuration cache (issue 19) carries what the describer reads (issue 17): a
+    repeat scan served from it, through Search or its fallback, judges alike."""
+    fleet.endpoint(
+        EAST,
+        "sls-provisioned",
+        [VariantSpec("v", serverless_memory_mb=4096, provisioned_concurrency=2)],
+        changed=now - OLD,
+    )
+    fleet.endpoint(EAST, "async-idle", asynchronous=True, changed=now - OLD)
+    fleet.metric(
+        EAST, "InvocationsProcessed", {"EndpointName": "async-idle"}, [(now - OLD / 2, 0.0)]
+    )
+    if not search:
+        sim.middleware.fault = deny_search
+
+    def remembered_scan() -> dict[str, Decision]:
+        memory = ConfigMemory(FileConfigStore(tmp_path / "configs.json.gz"))
+        result = scan(Aws(), [EAST], Policy(), now, example_pricer(), configs=memory)
+        memory.save()
+        assert result.errors == []
+        return {d.resource.name: d for d in result.decisions}
+
+    first = remembered_scan()
+    sim.middleware.counts.clear()
+    again = remembered_scan()
+    assert "DescribeEndpointConfig" not in sim.middleware.counts
+    assert ("DescribeEndpoint" in sim.middleware.counts) is not search
+    assert again == first
+    (variant,) = again["sls-provisioned"].resource.variants
+    assert (variant.serverless, variant.provisioned_concurrency, variant.memory_mb) == (
+        True,
+        2,
+        4096,
+    )
+    idle = again["async-idle"]
+    assert idle.resource.asynchronous and idle.idle
+    assert "scale to zero" in idle.reason
+
+
+def deny_search(operation: str, region: str, _: object) -> Fault | None:
+    if operation == "Search":
+        return Fault(400, "AccessDeniedException", "not authorized to Search")
+    return None

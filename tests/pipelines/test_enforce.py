@@ -248,7 +248,9 @@ def test_a_change_between_scan_and_action_skips_the_deletion(
     def modify_after_scan(operation: str, region: str, _: object) -> None:
         if operation == "DescribeEndpoint":
             seen.append(operation)
-            if len(seen) == 2:  # the fresh describe just before acting
+            # The scan reads endpoints through Search: the first describe is the fresh one,
+            # just before acting.
+            if len(seen) == 1:
                 backend().endpoints["changing"].last_modified_time = datetime.now(
                     timezone.utc
                 ).replace(tzinfo=None)

@@ -92,7 +92,10 @@ def test_busy_endpoint_with_low_peaks_gets_a_smaller_type(
     counts = sim.middleware.counts
     # one listing; 4 metrics x 3 variants with data in one call; describes only where it helps
     assert counts["GetMetricData"] == 2  # Invocations, then utilisation
-    assert counts["DescribeEndpoint"] == 2  # oversized and old-peak; right-sized's memory is high
+    # Search (issue 19) brought every endpoint's configuration name and instance counts, so
+    # only the configurations are read: oversized and old-peak; right-sized's memory is high.
+    assert "DescribeEndpoint" not in counts
+    assert counts["DescribeEndpointConfig"] == 2
 
     document = to_document(scan(Aws(), [EAST], Policy(), now, example_pricer()))
     (item,) = [r for r in document["resources"] if r["name"] == "oversized"]

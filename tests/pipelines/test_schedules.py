@@ -486,6 +486,44 @@ def test_a_run_of_one_schedule_still_sees_ambiguity(
     ] == [("dev-b", True)]
 
 
+def test_starts_are_made_at_once_not_one_after_the_other(
+    cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    for i in range(40):
+        fleet.notebook(EAST, f"dev-{i:02d}", status="Stopped")
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def overlap(operation: str, region: str, _: object) -> Fault | None:
+        if operation != "StartNotebookInstance":
+            return None
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)  # a round trip long enough for concurrent calls to meet
+        with lock:
+            in_flight[0] -= 1
+        return None
+
+    sim.middleware.fault = overlap
+    code, doc = run(
+        cli,
+        write(tmp_path, SEED_POLICY),
+        MONDAY_0705,
+        "--apply",
+        "--ledger",
+        str(tmp_path / "ledger.sqlite"),
+    )
+    assert code == 0
+    assert sorted(a["name"] for a in doc["actions"]) == [f"dev-{i:02d}" for i in range(40)]
+    assert [a["name"] for a in doc["actions"]] == sorted(a["name"] for a in doc["actions"])
+    assert all(s == "InService" for s in states(sim).values())
+    assert most[0] > 1
+
+
 def test_a_what_if_with_apply_is_refused_and_records_nothing(
     cli: Cli, sim: Simulator, fleet: Fleet, tmp_path: Path
 ) -> None:

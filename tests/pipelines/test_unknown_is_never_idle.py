@@ -123,6 +123,7 @@ def test_unreadable_facts_keep_an_announced_deadline(
     now: datetime,
     tmp_path: Path,
     unreadable: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     topic = fleet.topic(EAST, "admins")
     policy = tmp_path / "policy.yaml"
@@ -149,6 +150,8 @@ def test_unreadable_facts_keep_an_announced_deadline(
             return None
 
         sim.middleware.fault = config_unreadable  # type: ignore[assignment]
+        # Nothing remembered from the first run: the configuration must be read again.
+        monkeypatch.setenv("SAGESAVER_CACHE_DIR", str(tmp_path / "fresh-cache"))
     sim.middleware.counts.clear()
     code, doc = cli.json(*args)
     assert code == 1

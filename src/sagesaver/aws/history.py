@@ -78,22 +78,29 @@ def hourly_history(
             for variant in dims.get(e.name, set()) | {v.name for v in e.variants}
         }
     )
+    endpoint_of: dict[str, str] = {}  # query id -> endpoint name, over every batch
+
+    def add(query_id: str, moments: Sequence[datetime], values: Sequence[float]) -> None:
+        hourly = history[endpoint_of[query_id]]
+        for moment, value in zip(moments, values, strict=False):
+            index = _hour_index(moment, start)
+            if 0 <= index < hours:
+                hourly[index] += float(value)
+
     for offset in range(0, len(keys), metrics.MAX_QUERIES_PER_CALL):
         batch = keys[offset : offset + metrics.MAX_QUERIES_PER_CALL]
         by_id = {f"q{offset + i}": key for i, key in enumerate(batch)}
+        endpoint_of.update((query_id, key[0]) for query_id, key in by_id.items())
         queries = [
             metrics.invocations_query(query_id, *key, PERIOD_S) for query_id, key in by_id.items()
         ]
-        answers = metrics.read_metric_data(aws, region, queries, start, end, "TimestampAscending")
+        # Page by page: each page's values are added to the hourly sums as it arrives.
+        answers = metrics.read_metric_data(
+            aws, region, queries, start, end, "TimestampAscending", sink=add
+        )
         for query_id, series in answers.items():
-            name = by_id[query_id][0]
             if series.problem is not None:
-                problems.setdefault(name, series.problem)
-                continue
-            for moment, value in zip(series.timestamps, series.values, strict=False):
-                index = _hour_index(moment, start)
-                if 0 <= index < hours:
-                    history[name][index] += value
+                problems.setdefault(by_id[query_id][0], series.problem)
     for name in problems:
         history.pop(name, None)
     return history, problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,9 @@ def _message_text(messages: Iterable[Any]) -> list[str]:
     return [f"{m.get('Code', '?')}: {m.get('Value', '')}".strip() for m in messages]
 
 
+ValuesSink = Callable[[str, Sequence[datetime], Sequence[float]], None]
+
+
 def read_metric_data(
     aws: Aws,
     region: str,
@@ -98,9 +101,14 @@ def read_metric_data(
     start: datetime,
     end: datetime,
     scan_by: ScanByType = "TimestampDescending",
+    sink: ValuesSink | None = None,
 ) -> dict[str, MetricSeries]:
     """Every query's series by query id, through all pages (``PartialData`` goes on with the
-    next token). Raises on a failed call. Check each series' :attr:`MetricSeries.problem`."""
+    next token). Raises on a failed call. Check each series' :attr:`MetricSeries.problem`.
+
+    With a ``sink``, each page's values go to ``sink(query_id, timestamps, values)`` as the
+    page arrives and are not kept (a page holds up to 100,800 datapoints; a long history has
+    many): the series then carry only their status."""
     series = {q["Id"]: MetricSeries() for q in queries}
     page_messages: list[str] = []
     paginator = aws.cloudwatch(region).get_paginator("get_metric_data")
@@ -109,14 +117,19 @@ def read_metric_data(
     ):
         page_messages += _message_text(page.get("Messages", []))
         for result in page["MetricDataResults"]:
-            found = series.get(result.get("Id", ""))
+            query_id = result.get("Id", "")
+            found = series.get(query_id)
             if found is None:
                 continue
-            found.timestamps += result.get("Timestamps", [])
-            found.values += [float(v) for v in result.get("Values", [])]
+            if sink is None:
+                found.timestamps += result.get("Timestamps", [])
+                found.values += [float(v) for v in result.get("Values", [])]
+            else:
+                sink(query_id, result.get("Timestamps", []), result.get("Values", []))
             found.answered = True
             found.status = result.get("StatusCode")
             found.messages += _message_text(result.get("Messages", []))
+        del page  # the next page replaces it: one page in memory at a time
     if page_messages:  # a message about the whole answer concerns every query in it
         for found in series.values():
             found.messages += page_messages

@@ -3,7 +3,8 @@
 Credentials, profile, default region and endpoint URL come from the standard boto3 chain
 (``AWS_PROFILE``, ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``...), so SageSaver runs unchanged
 against AWS, moto or LocalStack. Every client uses botocore's *standard* retry mode with
-bounded attempts and timeouts, and is created once per (service, region) and reused.
+bounded attempts and timeouts (*adaptive* mode: throttling also slows the
+client down), and is created once per (service, region) and reused.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import os
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ProfileNotFound
+from botocore.utils import parse_timestamp
 
 from sagesaver.aws.errors import AWS_ERRORS
 from sagesaver.core.errors import InputError
@@ -45,7 +48,7 @@ PARTITION_HOME = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-
 call_log = logging.getLogger("sagesaver.aws.calls")
 
 
-def _env_number(name: str, default: float, low: float, high: float) -> float:
+def env_number(name: str, default: float, low: float, high: float) -> float:
     """A number from the environment, or ``default``; out-of-range values are bad input."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -60,21 +63,45 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
 
 
 def client_config() -> Config:
-    """The botocore configuration of every client: standard retries, bounded timeouts.
+    """The botocore configuration of every client: adaptive retries, bounded timeouts.
 
     ``SAGESAVER_MAX_ATTEMPTS``, ``SAGESAVER_CONNECT_TIMEOUT`` and ``SAGESAVER_READ_TIMEOUT``
     (seconds) override the defaults.
     """
     return Config(
         retries={
-            "mode": "standard",
-            "max_attempts": int(_env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
+            "mode": "adaptive",
+            "max_attempts": int(env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
         },
-        connect_timeout=_env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
-        read_timeout=_env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
+        connect_timeout=env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
+        read_timeout=env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
         max_pool_connections=MAX_POOL_CONNECTIONS,
         user_agent_extra="sagesaver",
     )
+
+
+def utc_timestamp(value: Any) -> datetime:
+    """A timestamp of an AWS answer as an aware UTC datetime.
+
+    botocore's default parser returns local-time datetimes through dateutil's ``tzlocal``,
+    whose conversion costs more than the rest of parsing a page of ``Search`` records or
+    ``GetMetricData`` values; epoch numbers and ISO 8601 strings are parsed directly here,
+    anything else by botocore."""
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return parse_timestamp(value).astimezone(timezone.utc)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _fast_timestamps(session: boto3.Session) -> None:
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=utc_timestamp)
 
 
 def offered_regions(service: str) -> set[str]:
@@ -154,6 +181,7 @@ class Aws:
 
     def __init__(self, session: boto3.Session | None = None, account: str | None = None) -> None:
         self.session = session or boto3.Session()
+        _fast_timestamps(self.session)
         self.account = account
         self.config = client_config()
         self._clients: dict[tuple[str, str], Any] = {}

@@ -13,6 +13,7 @@ import typer
 from platformdirs import user_cache_dir
 from rich.console import Console
 
+from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws, call_log, open_session
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import ScanResult
@@ -227,13 +228,38 @@ def scan_with_fan_out(
     organization: bool,
     role_name: str,
 ) -> ScanResult:
-    """One account (the caller's), or a fan-out over accounts with an assumed role."""
+    """One account (the caller's), or a fan-out over accounts with an assumed role.
+
+    Endpoint configurations are remembered across runs in the user's cache directory
+    (``$SAGESAVER_CACHE_DIR`` to move it)."""
+    from sagesaver.aws.endpoint_configs import ConfigMemory, default_file_store
+
+    memory = ConfigMemory(default_file_store())
+    try:
+        return _scan_with_fan_out(
+            aws, regions, policy, now, pricer, accounts_file, organization, role_name, memory
+        )
+    finally:
+        memory.save()
+
+
+def _scan_with_fan_out(
+    aws: Aws,
+    regions: list[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    accounts_file: Path | None,
+    organization: bool,
+    role_name: str,
+    memory: ConfigMemory,
+) -> ScanResult:
     from sagesaver.aws.errors import AWS_ERRORS, scan_error
     from sagesaver.core.accounts import load_accounts
     from sagesaver.pipelines.scan import scan_accounts
 
     if accounts_file is None and not organization:
-        return scan(aws, regions, policy, now, pricer, show_progress)
+        return scan(aws, regions, policy, now, pricer, show_progress, memory)
     if accounts_file is not None:
         try:
             accounts = load_accounts(accounts_file)
@@ -245,7 +271,9 @@ def scan_with_fan_out(
         except AWS_ERRORS as exc:
             error = scan_error(exc, aws.default_region or "-", "ListAccounts")
             return ScanResult(generated_at=now, regions=regions, errors=[error])
-    return scan_accounts(aws, accounts, role_name, regions, policy, now, pricer, show_progress)
+    return scan_accounts(
+        aws, accounts, role_name, regions, policy, now, pricer, show_progress, memory
+    )
 
 
 def print_result(result: ScanResult, output: Output) -> None:

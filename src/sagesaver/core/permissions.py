@@ -13,6 +13,8 @@ from typing import Any
 from sagesaver.core.partitions import service_principal
 
 SCAN: tuple[str, ...] = (
+    "sagemaker:Search",  # endpoints in bulk; without it, ListEndpoints + GetResources
+    "sagemaker:ListEndpointConfigs",  # configurations created again since the last run
     "sagemaker:ListEndpoints",
     "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
@@ -109,6 +111,8 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
 # Read-only actions that support no resource-level permissions: they need ``Resource: "*"``.
 UNSCOPED_ACTIONS = frozenset(
     {
+        "sagemaker:Search",
+        "sagemaker:ListEndpointConfigs",
         "sagemaker:ListEndpoints",
         "sagemaker:ListNotebookInstances",
         "sagemaker:ListInferenceComponents",
@@ -305,9 +309,9 @@ def scoped_document(
 
 
 def is_read_only(action: str) -> bool:
-    """Describe, List and Get actions change nothing."""
+    """Describe, List, Get and Search actions change nothing."""
     verb = action.split(":", 1)[1]
-    return verb.startswith(("Describe", "List", "Get"))
+    return verb.startswith(("Describe", "List", "Get", "Search"))
 
 
 def actions_for(capabilities: Iterable[str]) -> list[str]:

@@ -10,7 +10,8 @@ real AWS round trip does, or answer with faults.
 moto accepts what AWS refuses and answers more kindly than AWS does; :class:`AwsBehaviours`
 adds the AWS behaviours SageSaver's decisions depend on: ``GetMetricData`` answers that are not
 ``Complete``, and a tagging API that answers with lower-case ARNs (both switched on by a test),
-and ``AddTags`` replacing the value of an existing key (always).
+``AddTags`` replacing the value of an existing key, and ``Search`` for endpoints answering in
+pages (both always).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -340,6 +342,8 @@ class AwsBehaviours:
     # The tagging API answering with SageMaker ARNs in lower case, as AWS has done.
     lowercase_tagging_arns: bool = False
     price_list: PriceList = field(default_factory=PriceList)
+    # CloudWatch reads answered from an index (benchmarks; see demo/indexed_cloudwatch.py).
+    indexed_metrics: bool = False
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -465,6 +469,78 @@ def _add_tags_replacing(self: Any, arn: str, tags: list[dict[str, str]]) -> list
     return list(resource.tags)
 
 
+SEARCH_DEFAULT_PAGE = 10
+SEARCH_MAX_PAGE = 100
+
+
+def _endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``Search`` with ``Resource=Endpoint``, paged and ordered as AWS does: ``MaxResults``
+    (1-100, default 10) per page, ``NextToken`` to go on, newest ``LastModifiedTime`` first
+    by default (``SortBy`` ``CreationTime`` too). moto returns every match in one page and
+    builds every record for it; here
+    only the page's records are built (moto's own ``gen_response_object``), so paging through
+    a large fleet costs the simulator what it costs AWS. Filters: ``Equals`` on an endpoint
+    attribute (as moto matches them)."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.sagemaker.exceptions import ValidationError
+
+    size = int(params.get("MaxResults") or SEARCH_DEFAULT_PAGE)
+    if not 1 <= size <= SEARCH_MAX_PAGE:
+        raise ValidationError(message=f"MaxResults {size}: must be from 1 to {SEARCH_MAX_PAGE}")
+    token = str(params.get("NextToken") or "")
+    if token and not token.startswith("endpoints-after-"):
+        raise ValidationError(message="Invalid pagination token")
+    start = int(token.removeprefix("endpoints-after-").split("-", 1)[0] or 0)
+    snapshot = token.split("-", 3)[-1] if token else ""
+    found = _SEARCH_SNAPSHOTS.get(snapshot) if snapshot else None
+    if found is None:  # a first page: the sorted matches are kept for the next pages
+        filters = [
+            (camelcase_to_underscores(f["Name"]), f["Value"])
+            for f in (params.get("SearchExpression") or {}).get("Filters") or []
+        ]
+        found = [
+            endpoint
+            for endpoint in backend.endpoints.values()
+            if all(getattr(endpoint, name, None) == value for name, value in filters)
+        ]
+        by_creation = params.get("SortBy") == "CreationTime"
+        found.sort(
+            key=lambda e: (
+                e.creation_time if by_creation else e.last_modified_time,
+                e.endpoint_name,
+            ),
+            reverse=params.get("SortOrder", "Descending") == "Descending",
+        )
+        snapshot = uuid.uuid4().hex
+        _SEARCH_SNAPSHOTS[snapshot] = found
+    page: dict[str, Any] = {
+        "Results": [{"Endpoint": e.gen_response_object()} for e in found[start : start + size]]
+    }
+    if start + size < len(found):
+        page["NextToken"] = f"endpoints-after-{start + size}-{snapshot}"
+    else:
+        _SEARCH_SNAPSHOTS.pop(snapshot, None)
+    return page
+
+
+# Search answers being paged, by token (as AWS pages a snapshot of its index, not the live set).
+_SEARCH_SNAPSHOTS: dict[str, list[Any]] = {}
+
+
+def _simple_endpoint_search(params: dict[str, Any]) -> bool:
+    if params.get("Resource") != "Endpoint":
+        return False
+    if params.get("SortBy") not in (None, "LastModifiedTime", "CreationTime"):
+        return False
+    expression = params.get("SearchExpression") or {}
+    if set(expression) - {"Filters"}:
+        return False
+    return all(
+        f.get("Operator", "Equals") == "Equals" and not str(f.get("Name", "")).startswith("Tags.")
+        for f in expression.get("Filters") or []
+    )
+
+
 _BEHAVIOURS_INSTALLED = False
 
 
@@ -477,7 +553,11 @@ def install_behaviours() -> None:
     from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
     from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
     from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
 
+    from sagesaver.demo import indexed_cloudwatch
+
+    indexed_cloudwatch.install()
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
@@ -487,10 +567,18 @@ def install_behaviours() -> None:
     def lowercase_resources(self: Any) -> Any:
         return _lowercase_arns(get_resources(self))
 
-    from moto.sagemaker.responses import SageMakerResponse
-
     setattr(SageMakerResponse, "list_inference_components", _list_inference_components)  # noqa: B010
     setattr(SageMakerResponse, "describe_inference_component", _describe_inference_component)  # noqa: B010
+    search = SageMakerResponse.search
+
+    def paged_search(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        params = self._get_params()
+        if not _simple_endpoint_search(params):
+            return search(self)
+        return ActionResult(_endpoint_search_page(self.sagemaker_backend, params))
+
     setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
     # Always on: AddTags replaces the value of a key the resource already has, as AWS does
     # (moto appends a second tag with the same key).
@@ -501,6 +589,8 @@ def install_behaviours() -> None:
     setattr(  # noqa: B010
         RegionsAndZonesBackend, "describe_regions", _regions_of_own_partition(regions)
     )
+    # Always on: Search for endpoints pages its answer, as AWS does.
+    setattr(SageMakerResponse, "search", paged_search)  # noqa: B010
     _BEHAVIOURS_INSTALLED = True
 
 
@@ -547,6 +637,7 @@ class Simulator:
         self.behaviours.lowercase_tagging_arns = False
         self.behaviours.price_list.mode = "answer"
         INFERENCE_COMPONENTS.clear()
+        self.behaviours.indexed_metrics = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
@@ -672,7 +763,8 @@ class Fleet:
     ) -> str:
         """Create an InService endpoint (own configuration); return its ARN.
 
-        ``changed`` backdates its creation and last modification. A variant with count 0
+        ``changed`` backdates its creation and last modification, and its configuration's
+        creation. A variant with count 0
         is created with one instance, then scaled to 0 in the simulator's state.
         ``asynchronous`` gives the configuration an ``AsyncInferenceConfig``.
         """
@@ -694,9 +786,11 @@ class Fleet:
             EndpointConfigName=f"{name}-config",
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )["EndpointArn"]
-        endpoint = _sagemaker_backend(region, self.account).endpoints[name]
+        backend = _sagemaker_backend(region, self.account)
+        endpoint = backend.endpoints[name]
         if changed is not None:
             endpoint.creation_time = endpoint.last_modified_time = _naive_utc(changed)
+            backend.endpoint_configs[f"{name}-config"].creation_time = _naive_utc(changed)
         counts = {v.name: v.count for v in specs}
         for variant in endpoint.production_variants:
             if counts.get(variant["VariantName"]) == 0:

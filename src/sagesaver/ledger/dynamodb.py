@@ -306,3 +306,56 @@ class DynamoLedger:
                     )
                 )
         return sorted(found, key=lambda b: (b.at, b.id), reverse=True)
+
+
+CACHE_PART_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the keys
+
+
+class DynamoConfigStore:
+    """A :class:`~sagesaver.aws.endpoint_configs.ConfigStore` in the ledger's table (for
+    Lambda): the document in parts of at most 350 KB under one partition key; part 0, written
+    last, says how many parts and which write they belong to."""
+
+    def __init__(self, ledger: DynamoLedger, name: str = "endpoint-configs") -> None:
+        self.ledger = ledger
+        self.client = ledger.client
+        self.table = ledger.table
+        self.pk = f"cache#{name}"
+
+    def load(self) -> bytes | None:
+        """The saved document, or None when absent or torn by a concurrent write."""
+        try:
+            items = self.ledger._query(self.pk)
+        except ClientError:
+            return None
+        parts = {item["sk"]["S"]: item for item in items}
+        head = parts.get("part#0000")
+        if head is None:
+            return None
+        write, count = head["write"]["S"], int(head["parts"]["N"])
+        chunks = []
+        for i in range(count):
+            part = parts.get(f"part#{i:04d}")
+            if part is None or part["write"]["S"] != write:
+                return None
+            chunks.append(part["data"]["B"])
+        return b"".join(chunks)
+
+    def save(self, data: bytes) -> None:
+        """Write the parts, the first one last; a failure leaves the cache to be rebuilt."""
+        write = uuid.uuid4().hex
+        chunks = [data[i : i + CACHE_PART_BYTES] for i in range(0, len(data), CACHE_PART_BYTES)]
+        chunks = chunks or [b""]
+        try:
+            for i in reversed(range(len(chunks))):
+                item: dict[str, Any] = {
+                    "pk": {"S": self.pk},
+                    "sk": {"S": f"part#{i:04d}"},
+                    "write": {"S": write},
+                    "data": {"B": chunks[i]},
+                }
+                if i == 0:
+                    item["parts"] = {"N": str(len(chunks))}
+                self.client.put_item(TableName=self.table, Item=item)
+        except ClientError:
+            pass  # a cache that cannot be written only costs calls next time

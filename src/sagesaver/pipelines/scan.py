@@ -8,14 +8,15 @@ the run completes. The CLI, the Lambda handler and the demo all call :func:`scan
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sagesaver.aws import inventory, metrics, tags
+from sagesaver.aws import endpoint_search, inventory, metrics, tags
 from sagesaver.aws import notify as aws_notify
+from sagesaver.aws.endpoint_configs import ConfigMemory, RegionConfigs
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
-from sagesaver.aws.session import Aws
+from sagesaver.aws.session import Aws, env_number
 from sagesaver.core.digest import REPORTED, Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import (
@@ -36,7 +37,7 @@ from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines import lookback, parked, signals
 
-DESCRIBE_WORKERS = 8
+DEFAULT_WORKERS = 16
 REGION_WORKERS = 8
 # CloudWatch's ListMetrics only returns metrics with data in the last two weeks.
 LIST_METRICS_HORIZON = timedelta(days=14)
@@ -46,40 +47,6 @@ Progress = Callable[[str], None]
 
 def _no_progress(_: str) -> None:
     return None
-
-
-def _endpoint_activity(
-    aws: Aws,
-    region: str,
-    endpoints: Sequence[Resource],
-    window_hours: float,
-    now: datetime,
-    errors: list[ScanError],
-) -> dict[str, Activity | None]:
-    """Invocations summed over all variants, per endpoint name; None when unreadable."""
-    start = now - timedelta(hours=window_hours)
-    try:
-        dims = metrics.variant_dimensions(aws, region)
-    except AWS_ERRORS as exc:
-        errors.append(scan_error(exc, region, "ListMetrics"))
-        return dict.fromkeys((e.name for e in endpoints), None)
-    names = {e.name for e in endpoints}
-    keys = [(name, variant) for name in names for variant in dims.get(name, ())]
-    try:
-        read = metrics.invocation_sums(aws, region, keys, start, now)
-    except AWS_ERRORS as exc:
-        errors.append(scan_error(exc, region, "GetMetricData"))
-        return dict.fromkeys(names, None)
-    activity: dict[str, Activity | None] = {}
-    for name in sorted(names):
-        variants = tuple(sorted(dims.get(name, ())))
-        total = _total(read, region, name, variants, errors)
-        activity[name] = (
-            None
-            if total is None
-            else Activity(invocations=total, window_hours=window_hours, variants_seen=variants)
-        )
-    return activity
 
 
 def _total(
@@ -145,63 +112,174 @@ def _recheck_unlisted_variants(
         )
 
 
+def workers() -> int:
+    """Threads per region for the reads that fan out (``SAGESAVER_WORKERS``, default 16).
+
+    Clients retry in botocore's *adaptive* mode, so throttling slows the pool down instead of
+    failing it."""
+    return int(env_number("SAGESAVER_WORKERS", DEFAULT_WORKERS, 1, 128))
+
+
+def _metric_batches(
+    names: Sequence[str], dims: Mapping[str, set[str]]
+) -> list[list[metrics.VariantKey]]:
+    """(endpoint, variant) keys in batches of at most one ``GetMetricData`` call each, an
+    endpoint's variants never split across two batches (so each batch decides whole
+    endpoints as soon as it returns)."""
+    batches: list[list[metrics.VariantKey]] = []
+    current: list[metrics.VariantKey] = []
+    for name in sorted(names):
+        keys = [(name, variant) for variant in sorted(dims.get(name, ()))]
+        if current and len(current) + len(keys) > metrics.MAX_QUERIES_PER_CALL:
+            batches.append(current)
+            current = []
+        current += keys
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _batch_activity(
+    read: metrics.InvocationSums,
+    region: str,
+    keys: Sequence[metrics.VariantKey],
+    window_hours: float,
+    errors: list[ScanError],
+) -> dict[str, Activity | None]:
+    by_name: dict[str, list[str]] = {}
+    for name, variant in keys:
+        by_name.setdefault(name, []).append(variant)
+    activity: dict[str, Activity | None] = {}
+    for name, variants in by_name.items():
+        total = _total(read, region, name, variants, errors)
+        activity[name] = (
+            None
+            if total is None
+            else Activity(
+                invocations=total, window_hours=window_hours, variants_seen=tuple(variants)
+            )
+        )
+    return activity
+
+
 def _scan_endpoints(
-    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer, progress: Progress
+    aws: Aws,
+    region: str,
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    progress: Progress,
+    memory: ConfigMemory | None = None,
 ) -> ScanResult:
+    """Endpoints of one region. The independent reads run at once on one pool: the endpoint
+    listing (``Search``, or ``ListEndpoints`` + ``GetResources``), ``ListMetrics``, and the
+    check of remembered configurations; each ``GetMetricData`` batch, as it returns, starts
+    the reads of its idle candidates' instances."""
     result = ScanResult(generated_at=now, regions=[region])
+    errors = result.errors
     rules = policy.endpoints
-    listing = tags.list_with_tags(
-        aws, region, inventory.list_in_service_endpoints, tags.ENDPOINT_TYPE, result.errors
-    )
-    endpoints = listing.everything
-    progress(f"{region}: {len(endpoints)} endpoints in service")
-    if not endpoints:
-        return result
-    # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
-    untagged = {e.name for e in listing.untagged}
-
-    activity = _endpoint_activity(aws, region, endpoints, rules.idle_hours, now, result.errors)
-    components = signals.component_activity(
-        aws, region, activity, rules.idle_hours, now, result.errors
-    )
-    candidates = [
-        e
-        for e in endpoints
-        if e.name not in untagged
-        and is_idle_candidate(e, activity.get(e.name), rules, now)
-        and rules.selects(e.name, e.tags)[0]
-    ]
-    progress(f"{region}: describing {len(candidates)} idle candidates")
-
-    describer = inventory.EndpointDescriber(aws, region)
-    details: dict[str, tuple[Variant, ...]] = {}
-    asynchronous: set[str] = set()
-
-    def describe(
-        endpoint: Resource,
-    ) -> tuple[str, tuple[tuple[Variant, ...], bool] | None, ScanError | None]:
+    start = now - timedelta(hours=rules.idle_hours)
+    component_errors: list[ScanError] = []
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        listing_read = pool.submit(endpoint_search.read_endpoints, aws, region, errors)
+        dims_read = pool.submit(metrics.variant_dimensions, aws, region)
+        # Inference components (their traffic counts for their host endpoint before its
+        # candidacy is judged) are read alongside, independent of the endpoints' own metrics.
+        components_read = pool.submit(
+            signals.read_components, aws, region, rules.idle_hours, now, component_errors
+        )
+        # GetMetricData needs only ListMetrics' answer: its batches start while the endpoint
+        # listing still pages (a metric of an endpoint no longer in service is read for
+        # nothing, as long as ListMetrics still lists it).
         try:
-            return endpoint.name, describer.describe(endpoint.name), None
+            dims: dict[str, set[str]] | None = dims_read.result()
         except AWS_ERRORS as exc:
-            return endpoint.name, None, scan_error(exc, region, "DescribeEndpoint", endpoint.name)
+            errors.append(scan_error(exc, region, "ListMetrics"))
+            dims = None
+        reads: dict[Future[metrics.InvocationSums], list[metrics.VariantKey]] = {}
+        if dims is not None:
+            reads = {
+                pool.submit(metrics.invocation_sums, aws, region, keys, start, now): keys
+                for keys in _metric_batches(sorted(dims), dims)
+            }
+        listing = listing_read.result()
+        endpoints = listing.everything
+        progress(f"{region}: {len(endpoints)} endpoints in service")
+        if not endpoints:
+            for read in reads:
+                read.cancel()
+            components_read.cancel()
+            return result
+        account = aws.account or endpoints[0].account
+        configs = (
+            memory.region(aws, region, account)
+            if memory is not None
+            else RegionConfigs(aws, region, None, f"{account}|{region}")
+        )
+        pool.submit(configs.validate)
+        # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
+        untagged = {e.name for e in listing.untagged}
+        by_name = {e.name: e for e in endpoints}
+        activity: dict[str, Activity | None] = {}
+        described: dict[str, Future[tuple[tuple[Variant, ...], bool]]] = {}
+        components = components_read.result()
 
-    with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS) as pool:
-        for name, described, error in pool.map(describe, candidates):
-            if error is not None:
-                result.errors.append(error)
-            elif described is not None:
-                details[name] = described[0]
-                if described[1]:
+        def consider(batch: dict[str, Activity | None]) -> None:
+            """Add the components' traffic to a batch of endpoints' activity, then start the
+            reads of the batch's idle candidates."""
+            signals.add_component_activity(components, batch)
+            activity.update(batch)
+            for name in batch:
+                endpoint = by_name.get(name)
+                if (
+                    endpoint is not None
+                    and name not in untagged
+                    and is_idle_candidate(endpoint, activity.get(name), rules, now)
+                    and rules.selects(name, endpoint.tags)[0]
+                ):
+                    described[name] = pool.submit(
+                        endpoint_search.endpoint_variants,
+                        aws,
+                        region,
+                        configs,
+                        name,
+                        listing.configs.get(name),
+                        listing.live.get(name),
+                    )
+
+        if dims is not None:
+            # No metric at all in two weeks: no invocations.
+            consider(
+                {name: Activity(0.0, rules.idle_hours, ()) for name in by_name if name not in dims}
+            )
+            for done in as_completed(reads):
+                keys = [key for key in reads[done] if key[0] in by_name]
+                try:
+                    batch = _batch_activity(done.result(), region, keys, rules.idle_hours, errors)
+                except AWS_ERRORS as exc:
+                    errors.append(scan_error(exc, region, "GetMetricData"))
+                    batch = dict.fromkeys((name for name, _ in keys), None)
+                consider(batch)
+        else:
+            consider(dict.fromkeys(by_name, None))
+        errors.extend(component_errors)
+        progress(f"{region}: describing {len(described)} idle candidates")
+        details: dict[str, tuple[Variant, ...]] = {}
+        asynchronous: set[str] = set()
+        for name, future in described.items():
+            try:
+                details[name], is_async = future.result()
+            except AWS_ERRORS as exc:
+                operation = getattr(exc, "operation_name", None) or "DescribeEndpoint"
+                errors.append(scan_error(exc, region, operation, name))
+            else:
+                if is_async:
                     asynchronous.add(name)
     # Asynchronous endpoints publish no Invocations: read their own traffic metrics.
-    signals.apply_async_activity(
-        aws, region, asynchronous, activity, rules.idle_hours, now, result.errors
-    )
+    signals.apply_async_activity(aws, region, asynchronous, activity, rules.idle_hours, now, errors)
 
     if timedelta(hours=rules.idle_hours) > LIST_METRICS_HORIZON:
-        _recheck_unlisted_variants(
-            aws, region, details, activity, rules.idle_hours, now, result.errors
-        )
+        _recheck_unlisted_variants(aws, region, details, activity, rules.idle_hours, now, errors)
 
     for endpoint in endpoints:
         variants = details.get(endpoint.name, ())
@@ -238,10 +316,13 @@ def _scan_endpoints(
         rules.rightsize,
         pricer,
         now,
-        describer.variants,
+        lambda name: endpoint_search.endpoint_variants(
+            aws, region, configs, name, listing.configs.get(name), listing.live.get(name)
+        )[0],
         _with_variants,
         result.errors,
     )
+    configs.remember()
     return result
 
 
@@ -278,6 +359,16 @@ def _scan_notebooks(
     return result
 
 
+def _region_notebooks(
+    aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer
+) -> ScanResult:
+    notebooks = _scan_notebooks(aws, region, policy, now, pricer)
+    notebooks.decisions = parked.with_notebook_storage(
+        aws, region, notebooks.decisions, policy, now, pricer, notebooks.errors
+    )
+    return notebooks
+
+
 def scan_region(
     aws: Aws,
     region: str,
@@ -285,17 +376,18 @@ def scan_region(
     now: datetime,
     pricer: Pricer,
     progress: Progress = _no_progress,
+    memory: ConfigMemory | None = None,
 ) -> ScanResult:
     """Scan one region: endpoints (and inference components), notebook instances (with the
-    storage of stopped ones), warm pools, long-running jobs and HyperPod clusters."""
-    result = _scan_endpoints(aws, region, policy, now, pricer, progress)
-    result.decisions = lookback.with_idle_since(aws, region, result.decisions, now)
-    notebooks = _scan_notebooks(aws, region, policy, now, pricer)
-    notebooks.decisions = parked.with_notebook_storage(
-        aws, region, notebooks.decisions, policy, now, pricer, notebooks.errors
-    )
-    result.extend(notebooks)
-    result.extend(parked.scan_parked(aws, region, policy, now, pricer))
+    storage of stopped ones), warm pools, long-running jobs and HyperPod clusters; the
+    notebooks and the parked compute are read while the endpoints are."""
+    with ThreadPoolExecutor(max_workers=2) as side:
+        notebooks = side.submit(_region_notebooks, aws, region, policy, now, pricer)
+        parked_read = side.submit(parked.scan_parked, aws, region, policy, now, pricer)
+        result = _scan_endpoints(aws, region, policy, now, pricer, progress, memory)
+        result.decisions = lookback.with_idle_since(aws, region, result.decisions, now)
+        result.extend(notebooks.result())
+        result.extend(parked_read.result())
     return result
 
 
@@ -306,13 +398,19 @@ def scan(
     now: datetime,
     pricer: Pricer | None = None,
     progress: Progress = _no_progress,
+    configs: ConfigMemory | None = None,
 ) -> ScanResult:
-    """Scan every region in parallel (bounded) and merge the results in region order."""
+    """Scan every region in parallel (bounded) and merge the results in region order.
+
+    ``configs`` remembers endpoint configurations across runs (see
+    :mod:`sagesaver.aws.endpoint_configs`); the caller saves it."""
     pricer = pricer or Pricer()
     total = ScanResult(generated_at=now, regions=list(regions))
-    workers = max(1, min(REGION_WORKERS, len(regions)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda r: scan_region(aws, r, policy, now, pricer, progress), regions)
+    region_workers = max(1, min(REGION_WORKERS, len(regions)))
+    with ThreadPoolExecutor(max_workers=region_workers) as pool:
+        results = pool.map(
+            lambda r: scan_region(aws, r, policy, now, pricer, progress, configs), regions
+        )
         for region_result in results:
             total.extend(region_result)
     return total
@@ -330,6 +428,7 @@ def scan_accounts(
     now: datetime,
     pricer: Pricer | None = None,
     progress: Progress = _no_progress,
+    configs: ConfigMemory | None = None,
 ) -> ScanResult:
     """Scan every region of every account, assuming ``role_name`` in each (bounded pool).
 
@@ -345,7 +444,7 @@ def scan_accounts(
             role = role_arn(partition, account, role_name)
             error = scan_error(exc, "-", "AssumeRole", role)
             return ScanResult(now, list(regions), errors=[replace(error, account=account)])
-        part = scan(member, regions, policy, now, pricer, progress)
+        part = scan(member, regions, policy, now, pricer, progress, configs)
         part.errors = [replace(e, account=e.account or account) for e in part.errors]
         part.sessions[account] = member
         return part

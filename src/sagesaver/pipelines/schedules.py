@@ -38,6 +38,7 @@ from sagesaver.ledger import Entry, Ledger
 from sagesaver.render.scan import error_dict
 
 REGION_WORKERS = 8
+ACTION_WORKERS = 16  # starts and stops at once per region (botocore adaptive retries)
 
 
 @dataclass(frozen=True)
@@ -93,27 +94,17 @@ def _run_region(
     planned: Plan = plan(instances, policy, at, last_run, only)
     result.skipped.extend(planned.skipped)
     result.quiet.update(planned.quiet)
-    for action in planned.actions:
-        if not apply:
-            result.actions.append(ActionResult(action, applied=False))
-            continue
-        name = action.resource.name
-        operation = (
-            "StartNotebookInstance"
-            if action.transition is Transition.START
-            else "StopNotebookInstance"
-        )
-        try:
-            if action.transition is Transition.START:
-                actions.start_notebook(aws, region, name)
-            else:
-                actions.stop_notebook(aws, region, name)
-        except AWS_ERRORS as exc:
-            error = scan_error(exc, region, operation, name)
-            result.errors.append(error)
-            result.actions.append(ActionResult(action, applied=False, error=error.message))
-        else:
-            result.actions.append(ActionResult(action, applied=True))
+    if not apply:
+        result.actions.extend(ActionResult(action, applied=False) for action in planned.actions)
+    else:
+        # One call per instance, independent of the others: made at once on a bounded pool,
+        # reported in the plan's order.
+        with ThreadPoolExecutor(max_workers=ACTION_WORKERS) as pool:
+            outcomes = list(pool.map(lambda a: _act(aws, region, a), planned.actions))
+        for outcome, error in outcomes:
+            result.actions.append(outcome)
+            if error is not None:
+                result.errors.append(error)
     if apply and ledger is not None:
         for outcome in result.actions:
             ledger.record(_entry(outcome, at, pricer))
@@ -121,6 +112,22 @@ def _run_region(
             if only is None or schedule in only:
                 ledger.set_schedule_run(schedule, region, at)
     return result
+
+
+def _act(aws: Aws, region: str, action: PlannedAction) -> tuple[ActionResult, ScanError | None]:
+    """Start or stop one instance; a failure is its own, never the others'."""
+    name = action.resource.name
+    start = action.transition is Transition.START
+    try:
+        if start:
+            actions.start_notebook(aws, region, name)
+        else:
+            actions.stop_notebook(aws, region, name)
+    except AWS_ERRORS as exc:
+        operation = "StartNotebookInstance" if start else "StopNotebookInstance"
+        error = scan_error(exc, region, operation, name)
+        return ActionResult(action, applied=False, error=error.message), error
+    return ActionResult(action, applied=True), None
 
 
 def _entry(outcome: ActionResult, at: datetime, pricer: Pricer) -> Entry:

@@ -230,15 +230,23 @@ def component_activity(
     component's traffic to its endpoint's activity (an endpoint is idle only when all its
     components are; one unreadable component makes its endpoint unknown). When the listing
     fails, no endpoint can be called idle: every endpoint without traffic becomes unknown."""
+    found = read_components(aws, region, window_hours, now, errors)
+    add_component_activity(found, endpoint_activity)
+    return found
+
+
+def read_components(
+    aws: Aws, region: str, window_hours: float, now: datetime, errors: list[ScanError]
+) -> Components:
+    """The region's inference components and each serving one's activity over the window
+    (None when unreadable); ``readable`` is False when the listing failed. Independent of the
+    endpoints' own metrics, so a scan can read it while those are read."""
     found = Components()
     try:
         found.listed = inference_components.list_inference_components(aws, region)
     except AWS_ERRORS as exc:
         errors.append(scan_error(exc, region, "ListInferenceComponents"))
         found.readable = False
-        for name, act in endpoint_activity.items():
-            if act is not None and act.invocations == 0:
-                endpoint_activity[name] = None
         return found
     serving = [c for c in found.listed if c.status == "InService"]
     if not serving:
@@ -263,6 +271,23 @@ def component_activity(
             found.activity[component.name] = Activity(
                 read.totals.get(component.name, 0.0), window_hours
             )
+    return found
+
+
+def add_component_activity(
+    found: Components, endpoint_activity: dict[str, Activity | None]
+) -> None:
+    """Add the components' traffic to the activity of their endpoints among
+    ``endpoint_activity`` (in place); after a failed listing, every endpoint there without
+    traffic becomes unknown."""
+    if not found.readable:
+        for name, act in endpoint_activity.items():
+            if act is not None and act.invocations == 0:
+                endpoint_activity[name] = None
+        return
+    for component in found.listed:
+        if component.name not in found.activity:  # not serving
+            continue
         parent = component.parent or ""
         if parent not in endpoint_activity:
             continue
@@ -272,7 +297,6 @@ def component_activity(
             if host is None or mine is None
             else replace(host, invocations=host.invocations + mine.invocations)
         )
-    return found
 
 
 def component_decisions(

@@ -1,0 +1,192 @@
+"""CloudWatch reads answered from an index, for benchmarks at fleet scale.
+
+moto answers each ``GetMetricData`` query and each ``GetMetricStatistics`` call by scanning
+every stored datapoint, and ``ListMetrics`` by comparing each datapoint with every metric found
+so far: its server time grows with the square of the fleet and hides the client's. Real
+CloudWatch does not work that way. With :attr:`AwsBehaviours.indexed_metrics` on, the simulator
+keeps an index of the stored datapoints by metric and runs moto's *own* code on the few
+datapoints a query can match, so the answers are moto's, in a time that follows the query.
+
+Differences from moto, on purpose: ``ListMetrics`` lists each metric once, as CloudWatch does
+(moto 5.2 repeats a metric with two or more dimensions once per datapoint). Queries this index
+does not cover (metric math, a ``ListMetrics`` filtered by dimension) go to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+DimsKey = tuple[tuple[str, str], ...]
+_INDEX_ATTRIBUTE = "_sagesaver_metric_index"
+_CREATE_LOCK = threading.Lock()
+
+
+def _dims_key(dimensions: Any) -> DimsKey:
+    return tuple(sorted((str(d.name), str(d.value)) for d in dimensions))
+
+
+class MetricIndex:
+    """The datapoints of one CloudWatch backend by metric; follows appends to its lists."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._sources: tuple[int, int] = (0, 0)  # datapoints of each list already indexed
+        self.exact: dict[tuple[str, DimsKey], list[Any]] = {}  # (name, dims): GetMetricData
+        self.by_name: dict[tuple[str, str], list[Any]] = {}  # (namespace, name)
+        self.by_dimension: dict[tuple[str, str, str, str], list[Any]] = {}
+        self.metrics: dict[tuple[str, str, DimsKey], Any] = {}  # first datapoint of each
+
+    def refresh(self, backend: Any) -> None:
+        """Index the datapoints stored since the last call (moto only appends)."""
+        user, aws = backend.metric_data, backend.aws_metric_data
+        if (len(user), len(aws)) == self._sources:
+            return
+        done_user, done_aws = self._sources
+        if len(user) < done_user or len(aws) < done_aws:  # lists replaced: start again
+            self._clear()
+            done_user = done_aws = 0
+        for datum in [*user[done_user:], *aws[done_aws:]]:
+            dims = _dims_key(datum.dimensions)
+            self.exact.setdefault((datum.name, dims), []).append(datum)
+            self.by_name.setdefault((datum.namespace, datum.name), []).append(datum)
+            for dim_name, dim_value in dims:
+                key = (datum.namespace, datum.name, dim_name, dim_value)
+                self.by_dimension.setdefault(key, []).append(datum)
+            self.metrics.setdefault((datum.namespace, datum.name, dims), datum)
+        self._sources = (len(user), len(aws))
+
+
+def index_of(backend: Any) -> MetricIndex:
+    """The backend's index, brought up to date."""
+    with _CREATE_LOCK:
+        index: MetricIndex | None = getattr(backend, _INDEX_ATTRIBUTE, None)
+        if index is None:
+            index = MetricIndex()
+            setattr(backend, _INDEX_ATTRIBUTE, index)
+    with index.lock:
+        index.refresh(backend)
+    return index
+
+
+class _Narrowed:
+    """The backend, seen through a smaller set of datapoints: moto's own code runs on it."""
+
+    def __init__(self, backend: Any, datapoints: list[Any]) -> None:
+        self._backend = backend
+        self._datapoints = datapoints
+
+    def get_all_metrics(self) -> list[Any]:
+        return self._datapoints
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def _candidates_for_query(index: MetricIndex, query: dict[str, Any]) -> list[Any]:
+    metric = query["MetricStat"]["Metric"]
+    dimensions = metric.get("Dimensions") or []
+    if dimensions:  # moto then matches name and exact dimensions (namespace ignored)
+        dims = tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
+        return list(index.exact.get((metric["MetricName"], dims), ()))
+    return list(index.by_name.get((metric["Namespace"], metric["MetricName"]), ()))
+
+
+def indexed_get_metric_data(
+    original: Callable[..., list[dict[str, Any]]],
+) -> Callable[..., list[dict[str, Any]]]:
+    """``get_metric_data`` answering each ``MetricStat`` query from its own datapoints."""
+
+    def get_metric_data(
+        self: Any,
+        queries: list[dict[str, Any]],
+        start_time: datetime,
+        end_time: datetime,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        from sagesaver.demo.simulator import BEHAVIOURS
+
+        if not BEHAVIOURS.indexed_metrics or any("MetricStat" not in q for q in queries):
+            return original(self, queries, start_time, end_time, scan_by)
+        index = index_of(self)
+        results: list[dict[str, Any]] = []
+        for query in queries:
+            narrowed = _Narrowed(self, _candidates_for_query(index, query))
+            results += original(narrowed, [query], start_time, end_time, scan_by)
+        if not queries:
+            return original(self, queries, start_time, end_time, scan_by)
+        return results
+
+    return get_metric_data
+
+
+def indexed_get_metric_statistics(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_metric_statistics`` run on the datapoints of its first dimension only."""
+
+    def get_metric_statistics(
+        self: Any,
+        namespace: str,
+        metric_name: str,
+        start_time: datetime,
+        end_time: datetime,
+        period: int,
+        stats: list[str],
+        dimensions: list[dict[str, str]],
+        unit: str | None = None,
+    ) -> Any:
+        from sagesaver.demo.simulator import BEHAVIOURS
+
+        args = (namespace, metric_name, start_time, end_time, period, stats)
+        if not BEHAVIOURS.indexed_metrics or any(d.get("Value") is None for d in dimensions):
+            return original(self, *args, dimensions=dimensions, unit=unit)
+        index = index_of(self)
+        if dimensions:  # moto matches the query's dimensions as a subset: any one narrows
+            first = dimensions[0]
+            key = (namespace, metric_name, str(first["Name"]), str(first["Value"]))
+            candidates = list(index.by_dimension.get(key, ()))
+        else:
+            candidates = list(index.by_name.get((namespace, metric_name), ()))
+        return original(_Narrowed(self, candidates), *args, dimensions=dimensions, unit=unit)
+
+    return get_metric_statistics
+
+
+def indexed_get_filtered_metrics(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_filtered_metrics`` (``ListMetrics``): each metric once, in order of first put."""
+
+    def get_filtered_metrics(
+        self: Any, metric_name: str, namespace: str, dimensions: list[dict[str, str]]
+    ) -> Any:
+        from sagesaver.demo.simulator import BEHAVIOURS
+
+        if not BEHAVIOURS.indexed_metrics or dimensions or not namespace:
+            return original(self, metric_name, namespace, dimensions)
+        index = index_of(self)
+        with index.lock:
+            return [
+                datum
+                for (space, name, _), datum in index.metrics.items()
+                if space == namespace and (not metric_name or name == metric_name)
+            ]
+
+    return get_filtered_metrics
+
+
+def install() -> None:
+    """Wrap moto's CloudWatch backend methods (once per process)."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    if getattr(CloudWatchBackend, "_sagesaver_indexed", False):
+        return
+    for name, wrap in (
+        ("get_metric_data", indexed_get_metric_data),
+        ("get_metric_statistics", indexed_get_metric_statistics),
+        ("get_filtered_metrics", indexed_get_filtered_metrics),
+    ):
+        setattr(CloudWatchBackend, name, wrap(getattr(CloudWatchBackend, name)))
+    setattr(CloudWatchBackend, "_sagesaver_indexed", True)  # noqa: B010
