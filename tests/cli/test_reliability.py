@@ -67,20 +67,26 @@ def test_scan_and_run_are_unchanged_by_20_percent_transient_faults(
     policy = tmp_path / "p.yaml"
     policy.write_text(f"notify: {{sns_topic_arn: '{topic}'}}\n")
     args = ("--policy", str(policy), "--region", EAST, "--region", WEST)
-    code, clean = cli.json("scan", *args)
+    # Each command starts at the same moment (the clock ticking from there): idle_hours count
+    # from an endpoint's last traffic, so only the faults may differ between the runs.
+    moment = (now + timedelta(minutes=1)).isoformat()
+    with run_at(moment):
+        code, clean = cli.json("scan", *args)
     assert code == 0 and clean["summary"]["idle"] > 0
 
     faults = TransientFaults(0.2, seed=7, kinds=("throttle", "429", "500", "503"))
     sim.middleware.fault = faults
     # Nothing remembered from the clean scan: every read is made again, under faults.
     monkeypatch.setenv("SAGESAVER_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    code, faulty = cli.json("scan", *args)
+    with run_at(moment):
+        code, faulty = cli.json("scan", *args)
     assert code == 0, faulty["errors"]
     assert comparable(faulty) == comparable(clean)
     assert sum(faults.injected.values()) >= 15  # of about 90 calls (Search reads in bulk)
     assert set(faults.injected) == {"throttle", "429", "500", "503"}
 
-    code, sent = cli.json("run", *args, "--apply")
+    with run_at(moment):
+        code, sent = cli.json("run", *args, "--apply")
     assert code == 0, sent["errors"]
     assert len(fleet.published(topic)) == 1  # a retried Publish is still one digest
     assert comparable(sent)["resources"] == clean["resources"]
