@@ -106,3 +106,65 @@ def test_offline_the_script_records_why_each_partition_is_missing(tmp_path: Path
     assert document["regions"] == {}
     assert set(document["missing"]) == {"aws", "aws-cn"}
     assert document["retrieved"].startswith("nothing retrieved")
+
+
+def _regional_files(root: Path, partition: str, code: str) -> None:
+    """The bulk layout AWS serves, built from the fixture: a region index and one offer file
+    per region (same products and terms, split by regionCode)."""
+    whole = offer(partition)
+    base = f"/offers/v1.0/{code}/AmazonSageMaker"
+    regions: dict[str, Any] = {}
+    codes = sorted({p["attributes"]["regionCode"] for p in whole["products"].values()})
+    for region in codes:
+        skus = {s for s, p in whole["products"].items() if p["attributes"]["regionCode"] == region}
+        part = {
+            **whole,
+            "products": {s: p for s, p in whole["products"].items() if s in skus},
+            "terms": {
+                "OnDemand": {s: t for s, t in whole["terms"]["OnDemand"].items() if s in skus}
+            },
+        }
+        url = f"{base}/{whole['version']}/{region}/index.json"
+        (root / url.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / url.lstrip("/")).write_text(json.dumps(part))
+        regions[region] = {"regionCode": region, "currentVersionUrl": url}
+    index = root / f"{base.lstrip('/')}/current/region_index.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"formatVersion": "v1.0", "regions": regions}))
+
+
+def test_the_script_walks_the_region_index_of_each_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both partitions' bulk layouts, served over HTTP on loopback as AWS serves them."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    _regional_files(tmp_path / "www", "aws", "aws")
+    _regional_files(tmp_path / "www", "aws-cn", "cn")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = runpy.run_path(str(SCRIPT))
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        bulk = script["BULK"]
+        monkeypatch.setitem(bulk, "aws", url)
+        monkeypatch.setitem(bulk, "aws-cn", url)
+        out = tmp_path / "prices.json"
+        assert script["main"](["--output", str(out)]) == 0
+    finally:
+        server.shutdown()
+    document = json.loads(out.read_text())
+    assert sorted(document["regions"]) == [
+        "cn-north-1",
+        "cn-northwest-1",
+        "eu-west-1",
+        "us-east-1",
+        "us-west-2",
+    ]
+    files = document["partitions"]["aws-cn"]["files"]
+    assert [f["regions"] for f in files] == [["cn-north-1"], ["cn-northwest-1"]]
+    assert all(f["url"].startswith(url + "/offers/v1.0/cn/") for f in files)
+    assert document["regions"]["cn-north-1"]["currency"] == "CNY"
