@@ -33,6 +33,24 @@ class _Made:
     def physical_resource_id(self) -> str:
         return self.physical_id
 
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> _Made:
+        """moto's hook: make the resource in its service's backend, keep its physical id."""
+        properties = cloudformation_json["Properties"]
+        return cls(cls.make(resource_name, properties, account_id, region_name))
+
+    @staticmethod
+    def make(name: str, properties: dict[str, Any], account_id: str, region_name: str) -> str:
+        """Create the resource in moto's backend; return its physical id."""
+        raise NotImplementedError
+
 
 class StackSubscription(_Made, CloudFormationModel):
     @staticmethod
@@ -43,20 +61,12 @@ class StackSubscription(_Made, CloudFormationModel):
     def cloudformation_name_type() -> str:
         return ""
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> StackSubscription:
-        properties = cloudformation_json["Properties"]
+    @staticmethod
+    def make(name: str, properties: dict[str, Any], account_id: str, region_name: str) -> str:
         made = sns_backends[account_id][region_name].subscribe(
             properties["TopicArn"], properties["Endpoint"], properties["Protocol"]
         )
-        return cls(made.arn)
+        return str(made.arn)
 
 
 class StackAlarm(_Made, CloudFormationModel):
@@ -68,19 +78,11 @@ class StackAlarm(_Made, CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "AlarmName"
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> StackAlarm:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("AlarmName") or resource_name
+    @staticmethod
+    def make(name: str, properties: dict[str, Any], account_id: str, region_name: str) -> str:
+        alarm = properties.get("AlarmName") or name
         cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=name,
+            name=alarm,
             namespace=properties["Namespace"],
             metric_name=properties["MetricName"],
             comparison_operator=properties["ComparisonOperator"],
@@ -93,7 +95,7 @@ class StackAlarm(_Made, CloudFormationModel):
             alarm_actions=list(properties.get("AlarmActions", [])),
             treat_missing_data=properties.get("TreatMissingData"),
         )
-        return cls(name)
+        return str(alarm)
 
 
 class StackSchedule(_Made, CloudFormationModel):
@@ -105,24 +107,16 @@ class StackSchedule(_Made, CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "Name"
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> StackSchedule:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("Name") or resource_name
+    @staticmethod
+    def make(name: str, properties: dict[str, Any], account_id: str, region_name: str) -> str:
+        schedule = properties.get("Name") or name
         scheduler_backends[account_id][region_name].create_schedule(
             description=properties.get("Description", ""),
             end_date=properties.get("EndDate"),
             flexible_time_window=properties["FlexibleTimeWindow"],
             group_name=properties.get("GroupName", "default"),
             kms_key_arn=properties.get("KmsKeyArn"),
-            name=name,
+            name=schedule,
             schedule_expression=properties["ScheduleExpression"],
             schedule_expression_timezone=properties.get("ScheduleExpressionTimezone", "UTC"),
             start_date=properties.get("StartDate"),
@@ -130,7 +124,7 @@ class StackSchedule(_Made, CloudFormationModel):
             target=properties["Target"],
             action_after_completion=None,
         )
-        return cls(name)
+        return str(schedule)
 
 
 # moto caches its map of types to models; let it see these.
