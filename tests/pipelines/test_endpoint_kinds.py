@@ -267,3 +267,43 @@ def deny_search(operation: str, region: str, _: object) -> Fault | None:
     if operation == "Search":
         return Fault(400, "AccessDeniedException", "not authorized to Search")
     return None
+
+
+def deny_search_and_tags(operation: str, region: str, _: object) -> Fault | None:
+    if operation in ("Search", "GetResources"):
+        return Fault(400, "AccessDeniedException", f"not authorized to {operation}")
+    return None
+
+
+@pytest.mark.parametrize("why", ["out of selection", "tags unreadable"])
+def test_asynchronous_endpoint_left_alone_is_judged_by_its_own_metrics(
+    sim: Simulator, fleet: Fleet, now: datetime, why: str
+) -> None:
+    """An asynchronous endpoint publishes no Invocations: one the policy leaves alone (out of
+    its selection, or with unknown tags) is still judged by its asynchronous traffic, never
+    shown idle because Invocations are missing."""
+    fleet.endpoint(EAST, "async-busy", asynchronous=True, changed=now - OLD)
+    fleet.endpoint(EAST, "async-quiet", asynchronous=True, changed=now - OLD)
+    fleet.metric(
+        EAST, "InvocationsProcessed", {"EndpointName": "async-busy"}, [(now - OLD / 10, 4.0)]
+    )
+    if why == "out of selection":
+        policy = Policy.model_validate({"endpoints": {"include": ["other-*"]}})
+    else:
+        policy = Policy()
+        sim.middleware.fault = deny_search_and_tags
+    result = scan(Aws(), [EAST], policy, now, example_pricer())
+    got = {d.resource.name: d for d in result.decisions}
+    busy, quiet = got["async-busy"], got["async-quiet"]
+    assert busy.resource.asynchronous and not busy.idle and busy.action.value == "keep"
+    assert "asynchronous requests processed or queued" in busy.reason
+    assert quiet.resource.asynchronous and quiet.idle and quiet.action.value == "keep"
+    assert quiet.hourly_cost_usd == pytest.approx(0.115)  # described: its cost is known
+    if why == "tags unreadable":
+        assert {(e.operation, e.code) for e in result.errors} == {
+            ("GetResources", "AccessDeniedException")
+        }
+        assert quiet.rule == "tags-unknown"
+        assert quiet.reason.startswith("no asynchronous request processed or queued")
+    else:
+        assert quiet.rule == "scope" and "not selected" in quiet.reason

@@ -20,7 +20,6 @@ from sagesaver.aws.session import Aws, env_number
 from sagesaver.core.digest import REPORTED, Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
 from sagesaver.core.model import (
-    Action,
     Activity,
     Decision,
     Resource,
@@ -32,7 +31,12 @@ from sagesaver.core.owners import by_owner
 from sagesaver.core.partitions import one_partition, partition_of, role_arn
 from sagesaver.core.policy import Policy, check_region
 from sagesaver.core.pricing import Pricer, Quote, currency_of
-from sagesaver.core.rules.endpoints import decide_endpoint, endpoint_quote, is_idle_candidate
+from sagesaver.core.rules.endpoints import (
+    decide_endpoint,
+    endpoint_quote,
+    is_idle_candidate,
+    tags_unknown,
+)
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines import lookback, parked, signals
@@ -217,7 +221,9 @@ def _scan_endpoints(
             else RegionConfigs(aws, region, None, f"{account}|{region}")
         )
         pool.submit(configs.validate)
-        # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on.
+        # Endpoints whose tags are unknown (the protect tag could hide there) are never acted on,
+        # but they are described like the others: an idle one's cost is shown, and one that
+        # turns out asynchronous is judged by its own traffic.
         untagged = {e.name for e in listing.untagged}
         by_name = {e.name: e for e in endpoints}
         activity: dict[str, Activity | None] = {}
@@ -226,16 +232,16 @@ def _scan_endpoints(
 
         def consider(batch: dict[str, Activity | None]) -> None:
             """Add the components' traffic to a batch of endpoints' activity, then start the
-            reads of the batch's idle candidates."""
+            reads of the batch's idle candidates: every one, in the policy's selection or not,
+            since only its configuration says whether it is asynchronous (and so judged by
+            other metrics than Invocations) and what it costs; remembered configurations make
+            this free on later runs."""
             signals.add_component_activity(components, batch)
             activity.update(batch)
             for name in batch:
                 endpoint = by_name.get(name)
-                if (
-                    endpoint is not None
-                    and name not in untagged
-                    and is_idle_candidate(endpoint, activity.get(name), rules, now)
-                    and rules.selects(name, endpoint.tags)[0]
+                if endpoint is not None and is_idle_candidate(
+                    endpoint, activity.get(name), rules, now
                 ):
                     described[name] = pool.submit(
                         endpoint_search.endpoint_variants,
@@ -296,13 +302,7 @@ def _scan_endpoints(
         )
         if endpoint.name in untagged and decision.idle:
             # Without tags the protect tag and the policy's tag filter are unknown.
-            decision = replace(
-                decision,
-                action=Action.KEEP,
-                rule="tags-unknown",
-                reason=f"no Invocations on any variant for {decision.idle_hours or 0:.1f} h; "
-                "tags could not be read, so nothing is done",
-            )
+            decision = tags_unknown(decision, activity.get(endpoint.name))
         result.decisions.append(decision)
     judged = signals.component_decisions(
         aws, region, components, endpoints, untagged, rules, now, result.errors

@@ -17,6 +17,7 @@ zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sagesaver.core.formats import fmt_hours, hours_between
@@ -71,13 +72,28 @@ def endpoint_hourly_cost(resource: Resource, pricer: Pricer) -> float | None:
     return endpoint_quote(resource, pricer).amount
 
 
-def _activity_words(activity: Activity) -> tuple[str, str]:
+def activity_words(activity: Activity) -> tuple[str, str]:
     """How to say "traffic" and "no traffic" for the signal the activity was read from."""
     if activity.signal == "Invocations":
         return "invocations", "no Invocations on any variant"
     return (
         f"asynchronous requests processed or queued ({activity.signal})",
         f"no asynchronous request processed or queued ({activity.signal})",
+    )
+
+
+def tags_unknown(decision: Decision, activity: Activity | None) -> Decision:
+    """``decision`` on an endpoint whose tags could not be read: kept when idle, since the
+    protect tag and the policy's tag filters are unknown (an active one is unchanged)."""
+    if not decision.idle or activity is None:
+        return decision
+    _, idle_words = activity_words(activity)
+    return replace(
+        decision,
+        action=Action.KEEP,
+        rule="tags-unknown",
+        reason=f"{idle_words} for {fmt_hours(decision.idle_hours or 0)}; "
+        "tags could not be read, so nothing is done",
     )
 
 
@@ -121,7 +137,7 @@ def decide_endpoint(
         return keep("status", f"status is {resource.status}, not {IN_SERVICE}", idle=False)
     if activity is None:
         return keep("activity-unknown", "Invocations could not be read: never idle", idle=False)
-    busy_words, idle_words = _activity_words(activity)
+    busy_words, idle_words = activity_words(activity)
     if activity.invocations > 0:
         return keep(
             "active",
