@@ -4,7 +4,9 @@ batched like the rest.
 **Asynchronous endpoints** publish none of the real-time invocation metrics (no
 ``Invocations``); their traffic shows in metrics of their own, in namespace ``AWS/SageMaker``
 with the single dimension ``EndpointName`` (AWS: "Alarms and logs for tracking metrics from
-asynchronous endpoints", https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html):
+asynchronous endpoints", https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html,
+which calls its list exhaustive and names ``Invocations`` among the metrics not published once
+an endpoint is asynchronous; checked 2026-12-01):
 
 - ``InvocationsProcessed``: requests the endpoint processed (Sum);
 - ``ApproximateBacklogSize``: requests queued, waiting to be processed (Maximum);

@@ -5,7 +5,10 @@ its workspace session until the user logs out, and reports its activity as the C
 ``TimeSinceLastActive`` (seconds; namespace ``/aws/sagemaker/Canvas/AppActivity``, dimensions
 ``DomainId`` + ``UserProfileName``; AWS: "Automatically shut down idle SageMaker Canvas
 applications" and the Canvas logging-out page,
-https://docs.aws.amazon.com/sagemaker/latest/dg/canvas-log-out.html). The last activity of a
+https://docs.aws.amazon.com/sagemaker/latest/dg/canvas-log-out.html; AWS's own sample,
+github.com/aws-samples/sagemaker-canvas-auto-shutdown-on-idle, reads the metric with this
+namespace and these two dimensions and deletes the app named ``default``; checked 2026-12-01;
+the metric's reference page itself was not available to check). The last activity of a
 Canvas app is read from its newest datapoint (one batched ``GetMetricData`` for all Canvas apps
 of a region); a Canvas app with no datapoint in the window has unknown activity, never idle.
 
