@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,10 @@ def test_report_in_chromium(
     assert metric["idle_hourly_cost"] == pytest.approx(totals["idle_hourly_cost_usd"])
     assert metric["idle_30_day_cost"] == pytest.approx(totals["idle_30_day_cost_usd"])
     assert metric["idle"] == totals["idle"] == 5
+    assert metric["wasting"] == totals["wasting"]["resources"]
+    assert metric["left_alone"] == sum(
+        totals["idle_left_alone"][k] for k in ("protected", "zero_cost", "kept")
+    )
     saved = sum(i.saved or 0.0 for i in off_intervals(entries, now))
     assert saved == pytest.approx(2.0 * 72 + 0.5 * 24)
     assert metric["saved"] == pytest.approx(saved, abs=0.005)
@@ -246,6 +251,8 @@ def test_empty_report_in_chromium(chromium: Chromium, tmp_path: Path) -> None:
     dom = parse(chromium.dump_dom(page))
     metric = {n.attrs["data-metric"]: float(n.attrs["data-value"]) for n in dom.find_all("dd")}
     assert metric == {
+        "wasting": 0,
+        "left_alone": 0,
         "idle_hourly_cost": 0,
         "idle_30_day_cost": 0,
         "idle": 0,
@@ -474,3 +481,61 @@ def test_recommendations_in_html_and_markdown() -> None:
     assert "| a\\|b\\*c\\_d | us-west-2 | scale-to-zero | $0.74 | no backlog |" in md
     assert EVIL not in md
     assert "No recommendations." in render_html(synthetic(), [], NOW)
+
+
+def left_alone(name: str, cost: float | None, rule: str, protected: bool = False) -> Decision:
+    """An idle endpoint SageSaver keeps (protected, costing nothing, or kept by ``rule``)."""
+    acting = decision(name, cost)
+    return replace(acting, action=Action.KEEP, rule=rule, protected=protected)
+
+
+def note_of(card: Node) -> str:
+    """The note under a totals card."""
+    assert card.parent is not None
+    (note,) = [n for n in card.parent.find_all("div") if n.attrs.get("class") == "note"]
+    return note.text()
+
+
+def test_headline_splits_wasting_from_idle_left_alone() -> None:
+    """The report's totals say what SageSaver would act on and what it leaves alone, as the
+    scan's table and JSON do, rather than one count of everything idle."""
+    scan = ScanResult(
+        NOW,
+        [EAST],
+        [
+            decision("acting-priced", 1.5),
+            decision("acting-unpriced", None),
+            left_alone("guarded", 2.0, "protected", protected=True),
+            left_alone("serverless", 0.0, "serverless"),
+            left_alone("outside", 0.5, "scope"),
+        ],
+    )
+    html = render_html(scan, [], NOW)
+    dom = parse(html)
+    cards = {n.attrs["data-metric"]: n for n in dom.find_all("dd")}
+    assert float(cards["wasting"].attrs["data-value"]) == 2
+    assert cards["wasting"].text() == "2 resources, $1.50/h"
+    wasting_note = note_of(cards["wasting"])
+    assert "1 with an unknown price" in wasting_note
+    assert float(cards["left_alone"].attrs["data-value"]) == 3
+    alone_note = note_of(cards["left_alone"])
+    assert alone_note == "1 protected, $2.00/h; 1 costing nothing; 1 kept (scope 1)"
+    md = render_markdown(scan, [], NOW)
+    assert (
+        "- **Wasting:** 2 idle resource(s) SageSaver would act on, $1.50/h = $1,080.00 per "
+        "30 days, plus 1 with an unknown price" in md
+    )
+    assert "- **Idle, left alone:** 1 protected, $2.00/h; 1 costing nothing; 1 kept (scope 1)" in md
+
+
+def test_no_known_price_is_never_shown_as_zero() -> None:
+    scan = ScanResult(NOW, [EAST], [decision("a", None), decision("b", None)])
+    dom = parse(render_html(scan, [], NOW))
+    cards = {n.attrs["data-metric"]: n for n in dom.find_all("dd")}
+    assert cards["wasting"].text() == "2 resources, an unknown amount"
+    assert cards["idle_hourly_cost"].text() == "unknown"
+    assert cards["idle_30_day_cost"].text() == "unknown"
+    assert "$0.00" not in cards["idle_hourly_cost"].text()
+    md = render_markdown(scan, [], NOW)
+    assert "an unknown amount: no price is known for any of them" in md
+    assert "$0.00/h" not in md

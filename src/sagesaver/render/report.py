@@ -23,7 +23,7 @@ from sagesaver.core.model import Decision, Recommendation, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
 from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals, saved_by_currency
-from sagesaver.render.scan import instances_text, summary
+from sagesaver.render.scan import instances_text, left_alone_text, summary, wasting_text
 
 TOP_N = 10
 NONE_LABEL = "(none)"
@@ -216,6 +216,13 @@ def headline(scan: ScanResult, entries: Sequence[Entry], now: datetime) -> dict[
         "idle": totals["idle"],
         "resources": totals["resources"],
         "idle_with_unknown_cost": totals["idle_with_unknown_cost"],
+        # What SageSaver would act on, and the idle resources it leaves alone (as the scan).
+        "wasting": totals["wasting"]["resources"],
+        "wasting_hourly_cost": totals["wasting"]["hourly"].get(currency),
+        "wasting_with_unknown_cost": totals["wasting"]["unknown_price"],
+        "wasting_text": wasting_text(totals),
+        "left_alone": sum(totals["idle_left_alone"][k] for k in ("protected", "zero_cost", "kept")),
+        "left_alone_text": left_alone_text(totals),
         "saved": saved_by.get(currency, 0.0),
         "saved_by_currency": saved_by,
         "saved_hours": round(sum(i.hours for i in intervals), 2),
@@ -624,6 +631,19 @@ def _metric(name: str, label: str, value: float | int, shown: str, note: str = "
     )
 
 
+def _wasting_metric(h: dict[str, Any]) -> str:
+    """The card of what SageSaver would act on: how many, and their known cost per hour."""
+    count, hourly, unknown = h["wasting"], h["wasting_hourly_cost"], h["wasting_with_unknown_cost"]
+    if count == 0:
+        shown = "nothing"
+    elif hourly is None:
+        shown = f"{count} resources, an unknown amount"
+    else:
+        shown = f"{count} resources, {_usd(hourly)}/h"
+    note = f"{unknown} with an unknown price" if unknown and hourly is not None else ""
+    return _metric("wasting", "Wasting (SageSaver would act on)", count, shown, note)
+
+
 def render_html(
     scan: ScanResult,
     entries: list[Entry],
@@ -652,6 +672,8 @@ def _render_html(
     h = headline(scan, entries, now)
     unknown = h["idle_with_unknown_cost"]
     unknown_note = f"{unknown} idle with unknown price" if unknown else ""
+    # Idle resources, none with a known price: the amount is unknown, never 0.
+    no_price = bool(h["idle"]) and unknown == h["idle"]
     saved_note = f"{h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
     if h["saved_with_unknown_cost"]:
         saved_note += f", {h['saved_with_unknown_cost']} with unknown price"
@@ -672,18 +694,26 @@ def _render_html(
         f"{_e(', '.join(h['price_sources']) or 'none known')}; bundled table: "
         f"{_e(h['bundled_prices'])}.</p></header><main>",
         '<section id="totals"><h2>Totals</h2><dl class="totals">',
+        _wasting_metric(h),
+        _metric(
+            "left_alone",
+            "Idle, left alone",
+            h["left_alone"],
+            f"{h['left_alone']}",
+            h["left_alone_text"] or "",
+        ),
         _metric(
             "idle_hourly_cost",
-            "Idle cost per hour",
+            "Idle cost per hour (all idle)",
             h["idle_hourly_cost"],
-            _usd(h["idle_hourly_cost"]),
+            "unknown" if no_price else _usd(h["idle_hourly_cost"]),
             unknown_note,
         ),
         _metric(
             "idle_30_day_cost",
-            "Idle cost per 30 days",
+            "Idle cost per 30 days (all idle)",
             h["idle_30_day_cost"],
-            _usd(h["idle_30_day_cost"]),
+            "unknown" if no_price else _usd(h["idle_30_day_cost"]),
         ),
         _metric("idle", "Idle resources", h["idle"], f"{h['idle']} of {h['resources']}"),
         _metric("saved", "Saved so far", h["saved"], _usd(h["saved"]), saved_note),
@@ -751,14 +781,21 @@ def _render_markdown(
     owner_tag: str,
 ) -> str:
     h = headline(scan, entries, now)
+    no_price = bool(h["idle"]) and h["idle_with_unknown_cost"] == h["idle"]
+    idle_cost = (
+        "an unknown amount"
+        if no_price
+        else f"{_usd(h['idle_hourly_cost'])}/h = {_usd(h['idle_30_day_cost'])} per 30 days"
+    )
     lines = [
         f"## SageSaver report ({iso(now)})",
         "",
-        f"- **Idle:** {h['idle']} of {h['resources']} resources, "
-        f"{_usd(h['idle_hourly_cost'])}/h = {_usd(h['idle_30_day_cost'])} per 30 days"
+        f"- **Wasting:** {h['wasting_text']}",
+        *([f"- **Idle, left alone:** {h['left_alone_text']}"] if h["left_alone_text"] else []),
+        f"- **Idle:** {h['idle']} of {h['resources']} resources, {idle_cost}"
         + (
             f" ({h['idle_with_unknown_cost']} with unknown price)"
-            if h["idle_with_unknown_cost"]
+            if h["idle_with_unknown_cost"] and not no_price
             else ""
         ),
         f"- **Saved so far:** {_usd(h['saved'])} "

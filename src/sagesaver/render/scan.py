@@ -269,12 +269,13 @@ def _reasons(decisions: Sequence[Decision]) -> dict[str, int]:
     return dict(Counter(d.price_note or "no price known" for d in decisions).most_common())
 
 
-def _wasting_line(totals: dict[str, Any]) -> str:
-    """What SageSaver would act on and what it costs; an unknown price is never shown as 0."""
+def wasting_text(totals: dict[str, Any]) -> str:
+    """What SageSaver would act on and what it costs (a :func:`summary`'s ``wasting``); an
+    unknown price is never shown as 0."""
     wasting = totals["wasting"]
     count, hourly, unknown = wasting["resources"], wasting["hourly"], wasting["unknown_price"]
     if count == 0:
-        return "Wasting: nothing SageSaver would act on"
+        return "nothing SageSaver would act on"
     if hourly:
         monthly = {c: round(v * HOURS_PER_30_DAYS, 2) for c, v in hourly.items()}
         cost = f"{money_by_currency(hourly, unit='/h')} = {money_by_currency(monthly)} per 30 days"
@@ -282,15 +283,16 @@ def _wasting_line(totals: dict[str, Any]) -> str:
             cost += f", plus {unknown} with an unknown price"
     else:
         cost = "an unknown amount: no price is known for any of them"
-    line = f"Wasting: {count} idle resource(s) SageSaver would act on, {cost}"
+    line = f"{count} idle resource(s) SageSaver would act on, {cost}"
     if unknown:
         why = "; ".join(f"{n} x {reason}" for reason, n in wasting["unknown_price_reasons"].items())
         line += f" (unknown: {why})"
     return line
 
 
-def _left_alone_line(totals: dict[str, Any]) -> str | None:
-    """The idle resources SageSaver leaves alone, apart from the waste it acts on."""
+def left_alone_text(totals: dict[str, Any]) -> str | None:
+    """The idle resources SageSaver leaves alone, apart from the waste it acts on (None when
+    there are none)."""
     alone = totals["idle_left_alone"]
     parts = []
     if alone["protected"]:
@@ -302,7 +304,7 @@ def _left_alone_line(totals: dict[str, Any]) -> str | None:
     if alone["kept"]:
         rules = ", ".join(f"{rule} {n}" for rule, n in alone["kept_rules"].items())
         parts.append(f"{alone['kept']} kept ({rules})")
-    return f"Idle, left alone: {'; '.join(parts)}" if parts else None
+    return "; ".join(parts) if parts else None
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -430,10 +432,10 @@ def print_table(result: ScanResult, console: Console) -> None:
             continue
         console.print(_kind_table(f"{title} ({len(rows)})", rows, console.width))
     totals = summary(decisions, result.errors)
-    console.print(_wasting_line(totals), markup=False)
-    alone = _left_alone_line(totals)
+    console.print(f"Wasting: {wasting_text(totals)}", markup=False)
+    alone = left_alone_text(totals)
     if alone is not None:
-        console.print(alone, markup=False)
+        console.print(f"Idle, left alone: {alone}", markup=False)
     for d in decisions:
         for rec in d.recommendations:
             saving = (
