@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from sagesaver.core.digest import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, build_digest, clean_subject
@@ -51,6 +52,34 @@ def test_unknown_prices_are_said() -> None:
     body = build_digest([decision("a", None), decision("b", 1.0)], NOW)[0].body
     assert "(1 with unknown price)" in body
     assert "$unknown" not in body and "unknown/h" in body
+
+
+def test_each_line_says_what_the_resource_runs_on_as_the_table_does() -> None:
+    """A serverless endpoint with provisioned concurrency is not "no instances"; a two-type
+    endpoint names both types; an endpoint whose variants were not read says so."""
+    serverless = replace(
+        decision("sls", None).resource,
+        variants=(
+            Variant("v", None, 0, serverless=True, provisioned_concurrency=2, memory_mb=4096),
+        ),
+    )
+    mixed = replace(
+        decision("mixed", 1.0).resource,
+        variants=(Variant("a", "ml.m5.large", 1), Variant("b", "ml.g4dn.xlarge", 2)),
+        asynchronous=True,
+    )
+    unread = replace(decision("unread", None).resource, variants=())
+    body = build_digest(
+        [
+            Decision(r, Action.NOTIFY, "idle-endpoint", "idle", True, 30.0, None)
+            for r in (serverless, mixed, unread)
+        ],
+        NOW,
+    )[0].body
+    lines = {line.split(" ")[1]: line for line in body.splitlines() if line.startswith("- ")}
+    assert "; serverless, 2 provisioned x 4096 MB; " in lines["sls"]
+    assert "; 2 x ml.g4dn.xlarge, 1 x ml.m5.large (async); " in lines["mixed"]
+    assert "; instances unknown; " in lines["unread"]
 
 
 def test_large_digests_are_split_under_the_sns_limit() -> None:

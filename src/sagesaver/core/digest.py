@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, minute, money, money_by_currency
-from sagesaver.core.model import Action, Decision, Kind
+from sagesaver.core.model import Action, Decision, Kind, instances_text
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
 # 100 printable ASCII characters with no line break.
@@ -62,17 +62,11 @@ def digest_lines(
     lines = []
     for d in chosen:
         r = d.resource
-        types = ", ".join(
-            f"{v.instance_count} x {v.instance_type or 'unknown type'}"
-            for v in r.variants
-            if v.instance_count
-        ) or (f"{r.instance_count or 1} x {r.instance_type}" if r.instance_type else "")
-        if r.kind is Kind.INFERENCE_COMPONENT:
-            types = f"{r.instance_count} copies on endpoint {r.parent}"
+        types = instances_text(r) or "instances unknown"
         monthly = None if d.hourly_cost is None else d.hourly_cost * HOURS_PER_30_DAYS
         currency = d.cost_currency
         lines.append(
-            f"- {r.name} ({r.region}): {fmt_idle(d.idle_hours or 0)}; {types or 'no instances'}; "
+            f"- {r.name} ({r.region}): {fmt_idle(d.idle_hours or 0)}; {types}; "
             f"{_money(d.hourly_cost, currency)}/h, {_money(monthly, currency)} per 30 days. "
             f"{r.arn}" + (f" -- {notes[r.arn]}" if notes and r.arn in notes else "")
         )

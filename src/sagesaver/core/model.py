@@ -87,6 +87,37 @@ class Resource:
         return max(self.created, self.modified)
 
 
+def instances_text(resource: Resource) -> str:
+    """What a resource runs on, for people: ``2 x ml.m5.large`` (counts summed per type, so a
+    two-type endpoint reads ``1 x ml.g4dn.xlarge, 1 x ml.m5.large``), ``serverless,
+    2 provisioned x 4096 MB``, ``3 copies on host``, with ``(async)`` for an asynchronous
+    endpoint; empty when unknown. The one wording of the table, the reports and the digest."""
+    counts: dict[str, int] = {}
+    for variant in resource.variants:
+        if variant.instance_type and not variant.serverless:
+            counts[variant.instance_type] = counts.get(variant.instance_type, 0) + (
+                variant.instance_count
+            )
+    running = {t: n for t, n in counts.items() if n}
+    types = ", ".join(f"{n} x {t}" for t, n in sorted((running or counts).items()))
+    parts = [types] if types else []
+    if not resource.variants and resource.instance_type and resource.instance_count is not None:
+        parts.append(f"{resource.instance_count} x {resource.instance_type}")
+    for variant in resource.variants:
+        if variant.serverless:
+            parts.append(
+                f"serverless, {variant.provisioned_concurrency} provisioned x "
+                f"{variant.memory_mb or '?'} MB"
+                if variant.provisioned_concurrency
+                else "serverless (on demand)"
+            )
+    if resource.kind is Kind.INFERENCE_COMPONENT:
+        copies = "?" if resource.instance_count is None else resource.instance_count
+        parts.append(f"{copies} copies on {resource.parent}")
+    text = "; ".join(parts)
+    return f"{text} (async)" if text and resource.asynchronous else text
+
+
 @dataclass(frozen=True)
 class Activity:
     """Invocations of an endpoint, summed over all its variants, in a look-back window.

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does wit
     from rich.console import Console, Group
     from rich.table import Table
 
+from sagesaver.core import model
 from sagesaver.core.digest import cost_by_currency
 from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
 from sagesaver.core.model import (
@@ -116,24 +117,9 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
 
 
 def instances_text(resource: Resource) -> str:
-    """What a resource runs on, for people: ``2 x ml.m5.large``, ``serverless, 2 provisioned
-    x 4096 MB``, with ``(async)`` for an asynchronous endpoint; ``-`` when unknown."""
-    parts = []
-    for variant in resource.variants:
-        if variant.serverless:
-            parts.append(
-                f"serverless, {variant.provisioned_concurrency} provisioned x "
-                f"{variant.memory_mb or '?'} MB"
-                if variant.provisioned_concurrency
-                else "serverless (on demand)"
-            )
-    if resource.kind.value == "inference-component":
-        copies = "?" if resource.instance_count is None else resource.instance_count
-        parts.append(f"{copies} copies on {resource.parent}")
-    if resource.instance_type and resource.instance_count is not None:
-        parts.insert(0, f"{resource.instance_count} x {resource.instance_type}")
-    text = "; ".join(parts) or "-"
-    return f"{text} (async)" if resource.asynchronous else text
+    """What a resource runs on (:func:`sagesaver.core.model.instances_text`); ``-`` when
+    unknown."""
+    return model.instances_text(resource) or "-"
 
 
 def error_dict(error: ScanError) -> dict[str, Any]:
