@@ -237,3 +237,17 @@ def test_run_through_the_command_line(
     [step] = [s for s in done["enforcement"] if s["name"] == "tune-7"]
     assert code == 0 and step["applied"] and step["action"] == "release"
     assert fleet.warm_pool(EAST, "tune-7") == "Terminated"
+
+
+def test_a_releasing_run_calls_only_what_its_capabilities_declare(
+    sim: Simulator, fleet: Fleet, tmp_path: Path
+) -> None:
+    from sagesaver.core.permissions import CAPABILITIES
+
+    topic = fleet.topic(EAST, "admins")
+    fleet.training_job(EAST, "tune-7", NOW - timedelta(hours=2), tags={"team": "cv"})
+    sim.middleware.counts.clear()
+    one_run(policy_with(topic), SqliteLedger(tmp_path / "ledger.sqlite"))
+    assert sim.middleware.counts["UpdateTrainingJob"] == 1
+    granted = {*CAPABILITIES["scan"], *CAPABILITIES["notify"], *CAPABILITIES["release-warm-pools"]}
+    assert set(sim.middleware.counts) <= {action.split(":", 1)[1] for action in granted}
