@@ -133,10 +133,18 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     from sagesaver.ledger import open_ledger
 
     location = os.environ.get("SAGESAVER_LEDGER")
-    if policy.endpoints.action == "delete" and apply and not location:
+    acting = [
+        what
+        for what, on in (
+            ("endpoints.action 'delete'", policy.endpoints.action == "delete"),
+            ("jobs.warm_pools.action 'release'", policy.jobs.warm_pools.action == "release"),
+        )
+        if on
+    ]
+    if acting and apply and not location:
         return {
             "ok": False,
-            "input_error": "action 'delete' needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
+            "input_error": f"{' and '.join(acting)} needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
             "errors": [],
         }
     try:

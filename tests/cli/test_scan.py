@@ -106,7 +106,7 @@ def test_json_document_shape(cli: Cli, fleet: Fleet, now: datetime) -> None:
         assert isinstance(resource["idle"], bool)
     summary = doc["summary"]
     assert summary["idle"] == 5
-    assert summary["actions"] == {"notify": 3, "delete": 0}
+    assert summary["actions"] == {"notify": 3, "delete": 0, "release": 0}
     notified = [r for r in doc["resources"] if r["decision"] == "notify"]
     assert summary["actionable_hourly_cost_usd"] == pytest.approx(
         sum(r["hourly_cost_usd"] for r in notified)

@@ -138,3 +138,25 @@ def test_a_glob_iam_cannot_express_keeps_the_plain_grant() -> None:
     doc = document(tags={"team": "[ab]*"})
     assert not any("Condition" in s and "sagemaker:DeleteEndpoint" in s["Action"]
                    for s in doc["Statement"])  # fmt: skip
+
+
+def test_releasing_warm_pools_changes_training_jobs_and_nothing_else() -> None:
+    grants = by_action(document())
+    release = grants["sagemaker:UpdateTrainingJob"]
+    assert release["Action"] == ["sagemaker:UpdateTrainingJob"]  # a statement of its own
+    assert release["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:123456789012:training-job/*",
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/*",
+    ]
+    assert not any(
+        "training-job" in resource
+        for action, statement in grants.items()
+        if action.startswith("sagemaker:")
+        and not is_read_only(action)
+        and action != "sagemaker:UpdateTrainingJob"
+        for resource in statement["Resource"]
+    )
+    only = scoped_document(["scan", "release-warm-pools"], ["us-east-1"], "123456789012")
+    changes = {a for s in only["Statement"] for a in s["Action"] if not is_read_only(a)}
+    assert changes == {"sagemaker:UpdateTrainingJob"}
+    assert analyze_policy_string(json.dumps(only)).findings == []

@@ -145,3 +145,39 @@ def test_protect_tag_values(value: str, protected: bool) -> None:
     rules = Policy().endpoints
     assert rules.is_protected({DEFAULT_PROTECT_TAG: value}) is protected
     assert rules.is_protected({}) is False
+
+
+def test_warm_pools_are_only_reported_unless_the_policy_releases_them() -> None:
+    pools = Policy().jobs.warm_pools
+    assert (pools.action, pools.idle_hours, pools.protect_tag) == (
+        "notify",
+        0.5,
+        DEFAULT_PROTECT_TAG,
+    )
+    chosen = parse_policy(
+        "jobs:\n  warm_pools: {action: release, idle_hours: 2, exclude: ['prod-*']}\n"
+    ).jobs.warm_pools
+    assert (chosen.action, chosen.idle_hours, chosen.exclude) == ("release", 2, ["prod-*"])
+    assert chosen.selects("prod-train", {}) == (False, "name matches exclude 'prod-*'")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("jobs: {warm_pools: {action: delete}}", "jobs.warm_pools.action"),
+        ("jobs: {warm_pools: {idle_hours: 7}}", "jobs.warm_pools.idle_hours"),  # a pool lives 6 h
+        ("jobs: {warm_pools: {grace_hours: 1}}", "jobs.warm_pools.grace_hours: unknown key"),
+    ],
+)
+def test_bad_warm_pool_settings_name_their_key(text: str, fragment: str) -> None:
+    with pytest.raises(PolicyError, match=fragment.replace(".", r"\.")):
+        parse_policy(text)
+
+
+def test_the_readme_policy_reference_is_a_valid_policy() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    reference = readme.split("## Policy reference", 1)[1]
+    block = reference.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(block, "README.md")
+    assert policy.jobs.warm_pools.action == "notify"  # the documented default
+    assert policy.jobs.warm_pools.idle_hours == 0.5

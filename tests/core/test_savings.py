@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -64,3 +65,20 @@ def test_since_clips_and_unknown_prices_are_counted() -> None:
     [interval] = off_intervals(entries, now, since=T0 + timedelta(hours=4))
     assert interval.hours == pytest.approx(6.0) and interval.saved is None
     assert totals_by([interval], "region")["us-east-1"].unknown == 1
+
+
+def test_a_released_warm_pool_saves_only_until_it_would_have_ended_by_itself() -> None:
+    released = replace(
+        entry(1, "tune-7", "release", cost=2.0, outcome="released: ...", kind="training-job"),
+        off_until=T0 + timedelta(hours=1, minutes=30),
+    )
+    [interval] = off_intervals([released], now=T0 + timedelta(hours=10))
+    assert (interval.start, interval.end) == (T0 + timedelta(hours=1), released.off_until)
+    assert (interval.hours, interval.saved) == (0.5, 1.0)
+    # Before its keep-alive end, the interval is clipped to now.
+    [early] = off_intervals([released], now=T0 + timedelta(hours=1, minutes=6))
+    assert early.hours == pytest.approx(0.1)
+    # A dry run or a skipped release saves nothing.
+    skipped = replace(released, outcome="skipped: its warm pool is now InUse")
+    assert off_intervals([skipped, replace(released, dry_run=True)], T0 + timedelta(hours=9)) == []
+    assert totals_by([interval], "kind")["training-job"].saved == {"USD": 1.0}

@@ -73,6 +73,19 @@ def test_handler_bad_policy_is_an_input_error(
     assert sum(sim.middleware.counts.values()) == 0
 
 
+def test_the_handler_needs_a_ledger_to_release_warm_pools(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGESAVER_POLICY", "jobs: {warm_pools: {action: release}}")
+    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    monkeypatch.delenv("SAGESAVER_LEDGER", raising=False)
+    with pytest.raises(RunFailed) as failed:
+        idle_endpoints(None, None)
+    message = failed.value.summary["input_error"]
+    assert message.startswith("jobs.warm_pools.action 'release' needs SAGESAVER_LEDGER")
+    assert sum(sim.middleware.counts.values()) == 0
+
+
 def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo("json") == 0
     doc = json.loads(capsys.readouterr().out)

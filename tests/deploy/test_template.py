@@ -84,7 +84,12 @@ schedules:
     interval_minutes: 5
     tags: {shift: night}
 """
-POLICIES = {"scheduled": SCHEDULED, "plain": PLAIN, "enforced": ENFORCED}
+# Releasing idle warm pools, endpoints only reported.
+RELEASING = """
+jobs:
+  warm_pools: {action: release, idle_hours: 1}
+"""
+POLICIES = {"scheduled": SCHEDULED, "plain": PLAIN, "enforced": ENFORCED, "releasing": RELEASING}
 
 
 def policy(name: str) -> Policy:
@@ -104,6 +109,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "plain": ("plain", {}),
     "enforced": ("enforced", {}),
+    "releasing": ("releasing", {}),
 }
 
 
@@ -218,6 +224,9 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
         # Configurations are deleted only with delete_config: true.
         if not chosen.endpoints.delete_config:
             expected_scan.discard("sagemaker:DeleteEndpointConfig")
+    # Warm pools are ended only when the policy releases them.
+    if chosen.jobs.warm_pools.action == "release":
+        expected_scan |= {*CAPABILITIES["release-warm-pools"]}
     got = template_actions({"Resources": {"R": roles[f"{IDLE_SCAN}Role"]}})
     assert got == expected_scan
     assert sorted(got) == FUNCTIONS[IDLE_SCAN].actions_for(chosen)
@@ -296,14 +305,21 @@ def test_resources_are_narrowed(name: str) -> None:
             if a.startswith("sagemaker:") and not _is_read_only(a)
         ]
         expected_changes = {
-            IDLE_SCAN: {
-                "sagemaker:AddTags",
-                "sagemaker:DeleteTags",
-                "sagemaker:DeleteEndpoint",
-                *(["sagemaker:DeleteEndpointConfig"] if chosen.endpoints.delete_config else []),
-            }
-            if chosen.endpoints.action == "delete"
-            else set(),
+            IDLE_SCAN: (
+                {
+                    "sagemaker:AddTags",
+                    "sagemaker:DeleteTags",
+                    "sagemaker:DeleteEndpoint",
+                    *(["sagemaker:DeleteEndpointConfig"] if chosen.endpoints.delete_config else []),
+                }
+                if chosen.endpoints.action == "delete"
+                else set()
+            )
+            | (
+                {"sagemaker:UpdateTrainingJob"}
+                if chosen.jobs.warm_pools.action == "release"
+                else set()
+            ),
             SCHEDULE_TICK: {"sagemaker:StartNotebookInstance", "sagemaker:StopNotebookInstance"},
         }[function]
         assert set(changes) == expected_changes
@@ -866,6 +882,22 @@ def test_configurations_are_deleted_only_with_delete_config() -> None:
     assert "sagemaker:DeleteEndpointConfig" in FUNCTIONS[IDLE_SCAN].actions_for(deleted)
     assert "sagemaker:DeleteEndpointConfig" not in FUNCTIONS[IDLE_SCAN].actions_for(kept)
     assert "sagemaker:DeleteEndpoint" in FUNCTIONS[IDLE_SCAN].actions_for(kept)
+
+
+@pytest.mark.parametrize("endpoints", ["", "endpoints: {action: delete, tags: {team: ml}}\n"])
+def test_training_jobs_are_changed_only_when_warm_pools_are_released(endpoints: str) -> None:
+    reporting = parse_policy(endpoints, "reporting")
+    releasing = parse_policy(endpoints + "jobs: {warm_pools: {action: release}}", "releasing")
+    assert "sagemaker:UpdateTrainingJob" not in FUNCTIONS[IDLE_SCAN].actions_for(reporting)
+    assert "sagemaker:UpdateTrainingJob" in FUNCTIONS[IDLE_SCAN].actions_for(releasing)
+    assert FUNCTIONS[IDLE_SCAN].uses_ledger(releasing)
+    template = render_template(releasing, BUCKET, KEY, list(EMAILS))
+    role = resources_of(template, "AWS::IAM::Role")[f"{IDLE_SCAN}Role"]
+    [grant] = [s for s in statements_of(role) if "sagemaker:UpdateTrainingJob" in s["Action"]]
+    assert [r["Fn::Sub"] for r in as_list(grant["Resource"])] == [
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*"
+    ]
+    assert "Condition" not in grant  # the endpoints' tag selection is not the jobs'
 
 
 def test_endpoints_are_changed_only_when_they_carry_the_selected_tags() -> None:

@@ -63,6 +63,40 @@ def test_entries_round_trip_in_time_order(ledger: Ledger) -> None:
     assert [e.resource for e in ledger.entries(since=T0 + timedelta(hours=1))] == ["b"]
 
 
+def test_the_end_of_a_released_pool_round_trips(ledger: Ledger) -> None:
+    until = T0 + timedelta(minutes=45)
+    released = entry(T0, "tune-7", "release", kind="training-job", off_until=until)
+    ledger.record(released)
+    ledger.record(entry(T0 + timedelta(minutes=1), "ep"))
+    assert [e.off_until for e in ledger.entries()] == [until, None]
+    assert ledger.entries()[0] == released
+
+
+def test_a_ledger_of_an_earlier_version_gains_the_new_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the entries table as an earlier version made it
+        db.execute(
+            "CREATE TABLE entries (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
+            " account TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,"
+            " resource TEXT NOT NULL, action TEXT NOT NULL, rule TEXT NOT NULL,"
+            " reason TEXT NOT NULL, hourly_cost_usd REAL, dry_run INTEGER NOT NULL,"
+            " outcome TEXT NOT NULL, backup_ref TEXT)"
+        )
+        db.execute(
+            "INSERT INTO entries (at, account, region, kind, resource, action, rule, reason,"
+            " hourly_cost_usd, dry_run, outcome) VALUES (?, '1', 'us-east-1', 'endpoint', 'ep',"
+            " 'delete', 'r', 'x', 0.5, 0, 'deleted')",
+            (T0.isoformat(),),
+        )
+    read_only = SqliteLedger(path, read_only=True)  # not migrated: still readable
+    assert [(e.resource, e.tags, e.off_until) for e in read_only.entries()] == [("ep", {}, None)]
+    writable = SqliteLedger(path)
+    writable.record(entry(T0, "tune-7", "release", off_until=T0 + timedelta(hours=1)))
+    assert [e.off_until for e in writable.entries()] == [None, T0 + timedelta(hours=1)]
+
+
 def test_claims_are_taken_once(ledger: Ledger) -> None:
     assert ledger.claim("arn:1|delete", T0) is True
     assert ledger.claim("arn:1|delete", T0) is False

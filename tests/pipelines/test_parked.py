@@ -89,6 +89,11 @@ def test_warm_pools_long_jobs_and_clusters_are_reported_with_cost(aws: Aws) -> N
             {"TrainingJobName": "tune-7"},
         )
         stub.add_response(
+            "list_tags",
+            {"Tags": [{"Key": "owner", "Value": "ana"}]},
+            {"ResourceArn": ARN.format("training-job", "tune-7")},
+        )
+        stub.add_response(
             "list_training_jobs",
             {
                 "TrainingJobSummaries": [

@@ -88,7 +88,8 @@ def run_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Scan, then carry out the decisions: one SNS digest of the idle endpoints, and with
-    action 'delete', grace-period tags and deletion with a backup.
+    action 'delete', grace-period tags and deletion with a backup; with
+    jobs.warm_pools.action 'release', idle warm pools of training jobs are ended.
 
     Without --apply nothing is changed or sent: the digest is printed instead.
     """

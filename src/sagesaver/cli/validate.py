@@ -65,6 +65,12 @@ def summary(policy: Policy, now: datetime) -> dict[str, Any]:
             "action": policy.studio_apps.action,
             "app_types": list(policy.studio_apps.app_types),
         },
+        "warm_pools": {
+            "action": policy.jobs.warm_pools.action if policy.jobs.enabled else "off",
+            "idle_hours": policy.jobs.warm_pools.idle_hours,
+            "max_actions_per_run": policy.jobs.warm_pools.max_actions_per_run,
+            "protect_tag": policy.jobs.warm_pools.protect_tag,
+        },
         "notify": {
             "sns_topic_arn": policy.notify.sns_topic_arn,
             "repeat_hours": policy.notify.repeat_hours,
@@ -76,6 +82,7 @@ def summary(policy: Policy, now: datetime) -> dict[str, Any]:
 
 def _lines(document: dict[str, Any]) -> list[str]:
     endpoints, studio, notify = document["endpoints"], document["studio_apps"], document["notify"]
+    pools = document["warm_pools"]
     act = (
         f"delete after a {endpoints['grace_hours']:g} h notice"
         if endpoints["action"] == "delete"
@@ -89,6 +96,14 @@ def _lines(document: dict[str, Any]) -> list[str]:
         "protects",
         f"studio apps  idle after {studio['idle_hours']:g} h: {studio['action']} "
         f"({', '.join(studio['app_types'])})",
+        "warm pools   "
+        + (
+            f"released after {pools['idle_hours']:g} h unused, at most "
+            f"{pools['max_actions_per_run']} per run; tag {pools['protect_tag']} protects"
+            if pools["action"] == "release"
+            else f"{'reported' if pools['action'] == 'notify' else 'not scanned'} "
+            "(jobs.warm_pools.action: release ends idle ones)"
+        ),
         "notify       "
         + (
             f"{notify['sns_topic_arn']}, the same digest again after {notify['repeat_hours']:g} h"

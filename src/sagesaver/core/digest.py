@@ -48,7 +48,7 @@ def clean_subject(text: str) -> str:
     return single
 
 
-REPORTED = (Action.NOTIFY, Action.DELETE)
+REPORTED = (Action.NOTIFY, Action.DELETE, Action.RELEASE)
 
 
 def digest_lines(
@@ -123,6 +123,7 @@ def build_digest(
         return []
     chosen = [d for d in decisions if d.action in REPORTED]
     deleting = any(d.action is Action.DELETE for d in chosen)
+    releasing = any(d.action is Action.RELEASE for d in chosen)
     kinds = {d.resource.kind for d in chosen}
     noun = (
         {
@@ -150,6 +151,14 @@ def build_digest(
             "sagesaver:scheduled-action."
             if deleting
             else "Check each endpoint's Invocations graph before deleting it; nothing was deleted."
+        ),
+        *(
+            [
+                "Warm pools to be released are ended in this run, after a fresh check that each "
+                "is still unused (the training job and its model are kept)."
+            ]
+            if releasing
+            else []
         ),
         "",
     ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
-from sagesaver.core.model import Action, Decision, Resource
+from sagesaver.core.model import ACTED_ON, Decision, Resource
 
 SCHEDULED_TAG = "sagesaver:scheduled-action"
 
@@ -110,7 +110,7 @@ def plan_enforcement(
     plan = EnforcementPlan()
     due: list[Step] = []
     for decision in decisions:
-        destructive = decision.action is Action.DELETE
+        destructive = decision.action in ACTED_ON
         raw = decision.resource.tags.get(SCHEDULED_TAG)
         scheduled = parse_tag(raw) if raw is not None else None
         if decision.unknown:

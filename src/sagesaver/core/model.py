@@ -29,11 +29,17 @@ class Kind(str, Enum):
 
 
 class Action(str, Enum):
-    """What a decision asks for. ``keep`` means: leave the resource alone."""
+    """What a decision asks for. ``keep`` means: leave the resource alone; ``delete`` and
+    ``release`` are carried out by the enforcement executor (:data:`ACTED_ON`)."""
 
     KEEP = "keep"
     NOTIFY = "notify"
     DELETE = "delete"
+    RELEASE = "release"  # a training job's warm pool, ended (the job itself is untouched)
+
+
+# The actions the enforcement executor carries out (after its guards), not only reports.
+ACTED_ON = frozenset({Action.DELETE, Action.RELEASE})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ SCAN: tuple[str, ...] = (
     "sagemaker:DescribeNotebookInstance",
     "sagemaker:ListTrainingJobs",
     "sagemaker:DescribeTrainingJob",
+    "sagemaker:ListTags",  # the protect and owner tags of training jobs holding warm pools
     "sagemaker:ListProcessingJobs",
     "sagemaker:DescribeProcessingJob",
     "sagemaker:ListClusters",
@@ -90,6 +91,13 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:DeleteApp",
     "cloudwatch:GetMetricData",
 )
+# Ending an idle warm pool: re-read the job and its tags, then UpdateTrainingJob with
+# ResourceConfig.KeepAlivePeriodInSeconds 0 (the job and its model are kept).
+RELEASE_WARM_POOLS: tuple[str, ...] = (
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:ListTags",
+    "sagemaker:UpdateTrainingJob",
+)
 FAN_OUT: tuple[str, ...] = ("sts:AssumeRole", "organizations:ListAccounts")
 ALL_REGIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
 LIVE_PRICES: tuple[str, ...] = ("pricing:GetProducts",)
@@ -102,6 +110,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "enforce": ENFORCE,
     "restore": RESTORE,
     "studio": STUDIO,
+    "release-warm-pools": RELEASE_WARM_POOLS,
     "fan-out": FAN_OUT,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
@@ -133,12 +142,14 @@ UNSCOPED_ACTIONS = frozenset(
         "pricing:GetProducts",
     }
 )
+TRAINING_JOBS: tuple[str, ...] = ("training-job",)
 # The SageMaker resource types each action is used on; others get every type (``*``) of the
 # account and regions.
 SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeEndpoint": ("endpoint",),
     "sagemaker:DescribeInferenceComponent": ("inference-component",),
     "sagemaker:DescribeTrainingJob": ("training-job",),
+    "sagemaker:UpdateTrainingJob": TRAINING_JOBS,
     "sagemaker:DescribeProcessingJob": ("processing-job",),
     "sagemaker:DescribeCluster": ("cluster",),
     "sagemaker:DeleteEndpoint": ("endpoint",),
@@ -147,7 +158,7 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeModel": ("model",),
     "sagemaker:AddTags": ("endpoint", "endpoint-config"),
     "sagemaker:DeleteTags": ("endpoint",),
-    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model"),
+    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model", "training-job"),
     "sagemaker:StartNotebookInstance": ("notebook-instance",),
     "sagemaker:StopNotebookInstance": ("notebook-instance",),
     "sagemaker:DescribeNotebookInstance": ("notebook-instance",),
@@ -181,6 +192,7 @@ CHANGES: dict[str, str] = {
     "enforce": "tags and deletes endpoints (and their configurations with delete_config)",
     "restore": "creates models, endpoint configurations, endpoints and their auto scaling",
     "studio": "deletes Studio apps",
+    "release-warm-pools": "ends idle warm pools of training jobs (the jobs are kept)",
     "fan-out": "nothing itself: assumes the member role",
     "all-regions": "nothing (reads only)",
     "live-prices": "nothing (reads only)",
@@ -265,6 +277,11 @@ def scoped_document(
     add("ReadOnlyNoResourceLevel", unscoped, "*")
     add("SageMakerRead", {a for a in sagemaker if is_read_only(a)}, sagemaker_arns(sagemaker))
     changes = {a for a in sagemaker if not is_read_only(a)}
+    # Changes to training jobs (warm pools) on their own: sharing the endpoints' statement
+    # would grant each change on the other's resource types too.
+    jobs = {a for a in changes if SAGEMAKER_RESOURCE_TYPES.get(a) == TRAINING_JOBS}
+    add("SageMakerChangeTrainingJobs", jobs, sagemaker_arns(jobs))
+    changes -= jobs
     condition = resource_tag_condition(tags or {})
     selected = changes & SELECTED_ENDPOINT_CHANGES
     if condition is not None and selected:

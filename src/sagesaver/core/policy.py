@@ -156,12 +156,35 @@ class StudioPolicy(Selection):
     max_actions_per_run: int = Field(default=10, ge=0, le=10000)
 
 
+# UpdateTrainingJob's longest KeepAlivePeriodInSeconds (21,600 s, botocore's service model): a
+# warm pool never stays Available longer after its job ends.
+MAX_KEEP_ALIVE_HOURS = 6.0
+
+
+class WarmPoolPolicy(Selection):
+    """Training jobs whose warm pool is ``Available`` (retained, billed, unused). Names matched
+    by include/exclude are training job names.
+
+    ``action: release`` ends the pool with ``UpdateTrainingJob`` (``KeepAlivePeriodInSeconds``
+    0) once it has waited ``idle_hours`` since its job ended; ``notify`` (the default) only
+    reports it. There is no grace tag: a pool lives at most 6 hours, so the release is announced
+    in the digest of the run that makes it, sent before it.
+    """
+
+    action: Literal["notify", "release"] = "notify"
+    # How long a pool may wait for a matching job before it is released: reuse is what it is for.
+    idle_hours: float = Field(default=0.5, ge=0, le=MAX_KEEP_ALIVE_HOURS)
+    max_actions_per_run: int = Field(default=10, ge=0, le=10000)
+
+
 class JobsPolicy(_Strict):
-    """Long-running and parked compute: training jobs holding warm pools, training and
-    processing jobs running beyond a limit, HyperPod clusters (reported, never changed)."""
+    """Long-running and parked compute: training jobs holding warm pools (released only with
+    ``warm_pools.action: release``), training and processing jobs running beyond a limit,
+    HyperPod clusters (reported, never changed)."""
 
     enabled: bool = True
     max_running_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+    warm_pools: WarmPoolPolicy = Field(default_factory=WarmPoolPolicy)
 
 
 class NotifyPolicy(_Strict):

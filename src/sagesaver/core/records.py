@@ -38,6 +38,9 @@ class Entry:
     outcome: str
     backup_ref: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # When the resource would have stopped billing by itself had nothing been done (a released
+    # warm pool: its job's end plus its keep-alive period); the savings stop counting there.
+    off_until: datetime | None = None
 
     @property
     def currency(self) -> str:

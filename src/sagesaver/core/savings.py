@@ -1,8 +1,10 @@
 """What SageSaver saved: hours each stopped or deleted resource stayed off, times its price.
 
-Pure: computed from ledger entries. An interval starts at an applied ``stop`` or ``delete``
-and ends when the resource was seen running again (a schedule ``start`` or a ``restore`` of the
-same resource) or at ``now``.
+Pure: computed from ledger entries. An interval starts at an applied ``stop``, ``delete`` or
+``release`` (of a warm pool) and ends when the resource was seen running again (a schedule
+``start`` or a ``restore`` of the same resource) or at ``now``; and, when the entry says when the
+resource would have stopped billing by itself (``off_until``: a warm pool's keep-alive end), at
+that moment at the latest.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from datetime import datetime
 
 from sagesaver.core.records import Entry
 
-OFF_ACTIONS = frozenset({"stop", "delete"})
+OFF_ACTIONS = frozenset({"stop", "delete", "release"})
 ON_ACTIONS = frozenset({"start", "restore"})
-DONE_PREFIXES = ("done", "deleted", "restored")
+DONE_PREFIXES = ("done", "deleted", "restored", "released")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def off_intervals(
             if _key(later) == _key(entry) and later.action in ON_ACTIONS | OFF_ACTIONS:
                 end = later.at
                 break
+        if entry.off_until is not None:
+            end = min(end, entry.off_until)
         start = max(entry.at, since) if since is not None else entry.at
         if end <= start:
             continue

@@ -10,8 +10,8 @@ real AWS round trip does, or answer with faults.
 moto accepts what AWS refuses and answers more kindly than AWS does; :class:`AwsBehaviours`
 adds the AWS behaviours SageSaver's decisions depend on: ``GetMetricData`` answers that are not
 ``Complete``, and a tagging API that answers with lower-case ARNs (both switched on by a test),
-``AddTags`` replacing the value of an existing key, and ``Search`` for endpoints answering in
-pages (both always).
+``AddTags`` replacing the value of an existing key, ``Search`` for endpoints answering in
+pages, and training jobs' warm pools with ``UpdateTrainingJob`` (all always).
 """
 
 from __future__ import annotations
@@ -387,6 +387,70 @@ def _describe_inference_component(self: Any) -> Any:
     return ActionResult(dict(found))
 
 
+# moto keeps training jobs but no warm pools and no UpdateTrainingJob: the simulator keeps
+# each job's warm pool status here, by (account, region, job name), adds ``WarmPoolStatus`` to
+# DescribeTrainingJob and ListTrainingJobs (and honours ``WarmPoolStatusEquals``), and answers
+# UpdateTrainingJob: ``KeepAlivePeriodInSeconds`` 0 terminates an ``Available`` pool. Updating
+# the keep-alive of a pool that is no longer ``Available`` or ``InUse`` (``Terminated``,
+# ``Reused``) is refused with a ValidationException: such a pool cannot be kept alive again.
+WARM_POOLS: dict[tuple[str, str, str], dict[str, Any]] = {}
+_LIVE_POOLS = ("Available", "InUse")
+
+
+def _with_warm_pool(self: Any, item: dict[str, Any]) -> dict[str, Any]:
+    pool = WARM_POOLS.get((self.current_account, self.region, item.get("TrainingJobName", "")))
+    return {**item, "WarmPoolStatus": dict(pool)} if pool is not None else item
+
+
+def _describe_training_job(describe: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_training_job(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        return ActionResult(_with_warm_pool(self, dict(describe(self).result)))
+
+    return describe_training_job
+
+
+def _list_training_jobs(listing: Callable[..., Any]) -> Callable[..., Any]:
+    def list_training_jobs(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        answer = dict(listing(self).result)
+        wanted = self._get_param("WarmPoolStatusEquals")
+        summaries = [_with_warm_pool(self, s) for s in answer["TrainingJobSummaries"]]
+        if wanted is not None:
+            summaries = [
+                s for s in summaries if (s.get("WarmPoolStatus") or {}).get("Status") == wanted
+            ]
+        answer["TrainingJobSummaries"] = summaries
+        return ActionResult(answer)
+
+    return list_training_jobs
+
+
+def _update_training_job(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    name = self._get_param("TrainingJobName")
+    job = self.sagemaker_backend.training_jobs.get(name)
+    if job is None:
+        raise ValidationError(message=f"Requested resource not found: training job {name}")
+    keep = (self._get_param("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
+    if keep is not None:
+        pool = WARM_POOLS.get((self.current_account, self.region, name))
+        if pool is None or pool["Status"] not in _LIVE_POOLS:
+            status = "none" if pool is None else pool["Status"]
+            raise ValidationError(
+                message=f"The warm pool of training job {name} is {status}: its keep-alive "
+                "period cannot be updated"
+            )
+        job.resource_config = {**job.resource_config, "KeepAlivePeriodInSeconds": int(keep)}
+        if int(keep) == 0 and pool["Status"] == "Available":
+            pool["Status"] = "Terminated"
+    return ActionResult({"TrainingJobArn": job.arn})
+
+
 _PAGED_TOKEN = "sagesaver-simulator-next-page"
 
 
@@ -568,6 +632,14 @@ def install_behaviours() -> None:
         return _lowercase_arns(get_resources(self))
 
     setattr(SageMakerResponse, "list_inference_components", _list_inference_components)  # noqa: B010
+    # Always on: warm pools of training jobs, and UpdateTrainingJob (see WARM_POOLS).
+    describe_job, list_jobs = (
+        SageMakerResponse.describe_training_job,
+        SageMakerResponse.list_training_jobs,
+    )
+    setattr(SageMakerResponse, "describe_training_job", _describe_training_job(describe_job))  # noqa: B010
+    setattr(SageMakerResponse, "list_training_jobs", _list_training_jobs(list_jobs))  # noqa: B010
+    setattr(SageMakerResponse, "update_training_job", _update_training_job)  # noqa: B010
     setattr(SageMakerResponse, "describe_inference_component", _describe_inference_component)  # noqa: B010
     search = SageMakerResponse.search
 
@@ -637,6 +709,7 @@ class Simulator:
         self.behaviours.lowercase_tagging_arns = False
         self.behaviours.price_list.mode = "answer"
         INFERENCE_COMPONENTS.clear()
+        WARM_POOLS.clear()
         self.behaviours.indexed_metrics = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
@@ -902,6 +975,52 @@ class Fleet:
             instance = _sagemaker_backend(region, self.account).notebook_instances[name]
             instance.creation_time = instance.last_modified_time = _naive_utc(changed)
         return arn
+
+    def training_job(
+        self,
+        region: str,
+        name: str,
+        ended: datetime,
+        instance_type: str = "ml.m5.large",
+        count: int = 1,
+        warm_pool: str | None = "Available",
+        keep_alive_s: int = 3600,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """A completed training job that ended at ``ended`` (started an hour before), with a
+        warm pool in state ``warm_pool`` (None: none) kept ``keep_alive_s``; return its ARN."""
+        sagemaker = self.sim.client("sagemaker", region, self.account)
+        config: dict[str, Any] = {
+            "InstanceType": instance_type,
+            "InstanceCount": count,
+            "VolumeSizeInGB": 30,
+        }
+        if warm_pool is not None:
+            config["KeepAlivePeriodInSeconds"] = keep_alive_s
+        arn: str = sagemaker.create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={"TrainingImage": image_in(region), "TrainingInputMode": "File"},
+            RoleArn=role_in(region),
+            OutputDataConfig={"S3OutputPath": f"s3://{name}-output/"},
+            ResourceConfig=config,
+            StoppingCondition={"MaxRuntimeInSeconds": 86400},
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )["TrainingJobArn"]
+        job = _sagemaker_backend(region, self.account).training_jobs[name]
+        job.creation_time = job.training_start_time = _naive_utc(ended - timedelta(hours=1))
+        job.training_end_time = job.last_modified_time = _naive_utc(ended)
+        if warm_pool is not None:
+            WARM_POOLS[(self.account, region, name)] = {"Status": warm_pool}
+        return arn
+
+    def warm_pool(self, region: str, name: str) -> str | None:
+        """The status of a training job's warm pool in the simulator (None: it has none)."""
+        pool = WARM_POOLS.get((self.account, region, name))
+        return None if pool is None else str(pool["Status"])
+
+    def set_warm_pool(self, region: str, name: str, status: str) -> None:
+        """Change a warm pool's status, as SageMaker does when a job reuses it."""
+        WARM_POOLS[(self.account, region, name)] = {"Status": status}
 
     def topic(self, region: str, name: str) -> str:
         """Create an SNS topic; return its ARN."""

@@ -67,6 +67,7 @@ from sagesaver.core.permissions import (
     CAPABILITIES,
     SAGEMAKER_RESOURCE_TYPES,
     SELECTED_ENDPOINT_CHANGES,
+    TRAINING_JOBS,
     UNSCOPED_ACTIONS,
     is_read_only,
     resource_tag_condition,
@@ -132,8 +133,10 @@ class FunctionSpec:
 
     ``capabilities`` name entries of :data:`sagesaver.core.permissions.CAPABILITIES`;
     ``deleting`` are added when the policy's ``endpoints.action`` is ``delete`` (the only case
-    in which the function changes endpoints). ``ledger`` says when it uses the DynamoDB ledger
-    (:data:`LEDGER_ACTIONS`): ``"always"`` or ``"deleting"``.
+    in which the function changes endpoints), ``releasing`` when ``jobs.warm_pools.action`` is
+    ``release`` (the only case in which it changes training jobs). ``ledger`` says when it uses
+    the DynamoDB ledger (:data:`LEDGER_ACTIONS`): ``"always"`` or ``"deleting"`` (deleting or
+    releasing).
     """
 
     handler: str
@@ -141,17 +144,22 @@ class FunctionSpec:
     description: str
     capabilities: tuple[str, ...]
     deleting: tuple[str, ...] = ()
+    releasing: tuple[str, ...] = ()
     ledger: Literal["always", "deleting"] = "always"
     memory_mb: int = 512
     timeout_s: int = 300
 
     def capabilities_for(self, policy: Policy) -> tuple[str, ...]:
         """The capabilities the function needs under ``policy``."""
-        return self.capabilities + (self.deleting if _deletes(policy) else ())
+        return (
+            self.capabilities
+            + (self.deleting if _deletes(policy) else ())
+            + (self.releasing if _releases(policy) else ())
+        )
 
     def uses_ledger(self, policy: Policy) -> bool:
         """Whether the function reads or writes the ledger under ``policy``."""
-        return self.ledger == "always" or _deletes(policy)
+        return self.ledger == "always" or _deletes(policy) or _releases(policy)
 
     def actions_for(self, policy: Policy) -> list[str]:
         """Every IAM action the function's role is granted under ``policy``, sorted."""
@@ -174,6 +182,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         description="SageSaver: report idle SageMaker endpoints (and delete them per policy)",
         capabilities=("scan", "notify", "live-prices"),
         deleting=("enforce",),
+        releasing=("release-warm-pools",),
         ledger="always",  # a retried invocation must not send its digest twice
         memory_mb=512,
         timeout_s=600,
@@ -199,6 +208,10 @@ def declared_actions() -> set[str]:
 
 def _deletes(policy: Policy) -> bool:
     return policy.endpoints.action == "delete"
+
+
+def _releases(policy: Policy) -> bool:
+    return policy.jobs.enabled and policy.jobs.warm_pools.action == "release"
 
 
 def _sub(text: str) -> Json:
@@ -310,6 +323,11 @@ def _function_statements(
 
     add("ReadOnlyNoResourceLevel", unscoped, "*")
     add("SageMakerRead", sagemaker_read, _sagemaker_arns(sagemaker_read, regions))
+    # Changes to training jobs (warm pools) on their own: sharing the endpoints' statement
+    # would grant each change on the other's resource types too.
+    jobs_write = [a for a in sagemaker_write if SAGEMAKER_RESOURCE_TYPES.get(a) == TRAINING_JOBS]
+    sagemaker_write = [a for a in sagemaker_write if a not in jobs_write]
+    add("SageMakerChangeTrainingJobs", jobs_write, _sagemaker_arns(jobs_write, regions))
     condition = resource_tag_condition(policy.endpoints.tags)
     selected = [a for a in sagemaker_write if a in SELECTED_ENDPOINT_CHANGES]
     if condition is None or not selected:

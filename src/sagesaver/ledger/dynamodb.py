@@ -98,6 +98,7 @@ class DynamoLedger:
         """Append one entry."""
         document = asdict(entry)
         document["at"] = utc_iso(entry.at)
+        document["off_until"] = utc_iso(entry.off_until) if entry.off_until else None
         self.client.put_item(
             TableName=self.table,
             Item={
@@ -113,6 +114,8 @@ class DynamoLedger:
         for item in self._query(ENTRY_PK, utc_iso(since) if since else None):
             document = json.loads(item["doc"]["S"])
             document["at"] = datetime.fromisoformat(document["at"])
+            until = document.get("off_until")
+            document["off_until"] = datetime.fromisoformat(until) if until else None
             if "hourly_cost_usd" in document:  # written before prices had a currency
                 document["hourly_cost"] = document.pop("hourly_cost_usd")
             found.append(Entry(**document))

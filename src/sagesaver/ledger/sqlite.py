@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS entries (
     dry_run INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     backup_ref TEXT,
-    tags TEXT NOT NULL DEFAULT '{}'
+    tags TEXT NOT NULL DEFAULT '{}',
+    off_until TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
 CREATE TABLE IF NOT EXISTS backups (
@@ -124,6 +125,8 @@ class SqliteLedger:
                     columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
                     if "tags" not in columns:  # a ledger written by an earlier version
                         db.execute("ALTER TABLE entries ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+                    if "off_until" not in columns:  # written before warm pools were released
+                        db.execute("ALTER TABLE entries ADD COLUMN off_until TEXT")
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{where}: not a readable SageSaver ledger ({exc})") from exc
         except OSError as exc:
@@ -175,8 +178,8 @@ class SqliteLedger:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO entries (at, account, region, kind, resource, action, rule, reason,"
-                " hourly_cost_usd, dry_run, outcome, backup_ref, tags)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hourly_cost_usd, dry_run, outcome, backup_ref, tags, off_until)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     utc_iso(entry.at),
                     entry.account,
@@ -191,21 +194,27 @@ class SqliteLedger:
                     entry.outcome,
                     entry.backup_ref,
                     json.dumps(entry.tags, sort_keys=True),
+                    utc_iso(entry.off_until) if entry.off_until else None,
                 ),
             )
 
     def entries(self, since: datetime | None = None) -> list[Entry]:
         """Entries at or after ``since``, oldest first."""
-        query = (
-            "SELECT at, account, region, kind, resource, action, rule, reason, hourly_cost_usd,"
-            " dry_run, outcome, backup_ref, tags FROM entries"
-        )
         params: tuple[str, ...] = ()
+        where = ""
         if since is not None:
-            query += " WHERE at >= ?"
+            where = " WHERE at >= ?"
             params = (utc_iso(since),)
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY at, id", params).fetchall()
+            # A ledger of an earlier version opened read-only was not given the new columns.
+            columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+            tags = "tags" if "tags" in columns else "'{}'"
+            until = "off_until" if "off_until" in columns else "NULL"
+            query = (
+                "SELECT at, account, region, kind, resource, action, rule, reason, hourly_cost_usd,"
+                f" dry_run, outcome, backup_ref, {tags}, {until} FROM entries"
+            )
+            rows = db.execute(query + where + " ORDER BY at, id", params).fetchall()
         return [
             Entry(
                 at=datetime.fromisoformat(r[0]),
@@ -221,6 +230,7 @@ class SqliteLedger:
                 outcome=r[10],
                 backup_ref=r[11],
                 tags=json.loads(r[12] or "{}"),
+                off_until=datetime.fromisoformat(r[13]) if r[13] else None,
             )
             for r in rows
         ]

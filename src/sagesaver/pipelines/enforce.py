@@ -16,6 +16,12 @@ One executor for every resource kind. A run:
    (``backed-up``); the delete (``delete-sent``); then ``done``. A run that dies half-way
    leaves an expired lease that the next run resolves by looking at the real state.
 
+Each kind under enforcement is a :class:`Lane`: endpoints (deleted after a backup), Studio
+apps (deleted, their space kept), and training jobs' idle warm pools (released with
+``UpdateTrainingJob``: no backup is needed, the job and its model stay; no grace tag, since a
+pool lives at most 6 hours: the digest sent before the act announces it). All lanes of a run
+share its one digest.
+
 One resource's failure never stops the others.
 """
 
@@ -28,13 +34,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
-from sagesaver.aws import tags
+from sagesaver.aws import jobs, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso, minute
 from sagesaver.core.grace import (
     SCHEDULED_TAG,
+    EnforcementPlan,
     Stage,
     Step,
     announcement_key,
@@ -120,7 +127,12 @@ def step_dict(result: StepResult) -> dict[str, Any]:
 
 
 def _entry(
-    step: Step, now: datetime, outcome: str, dry_run: bool, backup_id: str | None = None
+    step: Step,
+    now: datetime,
+    outcome: str,
+    dry_run: bool,
+    backup_id: str | None = None,
+    off_until: datetime | None = None,
 ) -> Entry:
     resource = step.decision.resource
     return Entry(
@@ -137,6 +149,7 @@ def _entry(
         outcome=outcome,
         backup_ref=backup_id,
         tags={k: v for k, v in resource.tags.items() if k not in (SCHEDULED_TAG, CLAIM_TAG)},
+        off_until=off_until,
     )
 
 
@@ -269,14 +282,97 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
 
 
 def record_done(
-    ctx: RunContext, step: Step, key: str, outcome: str, backup_id: str | None = None
+    ctx: RunContext,
+    step: Step,
+    key: str,
+    outcome: str,
+    backup_id: str | None = None,
+    off_until: datetime | None = None,
 ) -> None:
     """Record the action in the ledger, then close its lease. A run that dies in between
-    leaves the lease open: the next run finds the entry and only closes it."""
+    leaves the lease open: the next run finds the entry and only closes it. ``off_until``:
+    when the resource would have stopped billing by itself (the savings stop there)."""
     if backup_id is not None:
         outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
-    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id))
+    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id, off_until))
     ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
+
+
+# --- releasing an idle warm pool ------------------------------------------------------------
+
+
+def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+    """Re-read the training job (``DescribeTrainingJob``) and its tags; release its warm pool
+    only if it is still ``Available``, is the same job, and is not protected now; a lease in
+    the ledger keeps two runs from acting at once. A failed read raises (nothing is done)."""
+    resource = step.decision.resource
+    rules = ctx.policy.jobs.warm_pools
+    pool = jobs.warm_pool_now(aws, resource.region, resource.name)
+    if pool.status != "Available":
+        return f"skipped: its warm pool is now {pool.status or 'gone'}", False, None
+    if pool.created != resource.created:
+        return "skipped: a different training job has its name now", False, None
+    if rules.is_protected(jobs.job_tags(aws, resource.region, resource.arn)):
+        return f"skipped: protected by tag {rules.protect_tag} since the scan", False, None
+    key = lease_key(resource, pool.created, "release")
+    subject = _subject(resource, pool.created)
+    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+        return "skipped: another run is acting on it", False, None
+    ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
+    try:
+        jobs.release_warm_pool(aws, resource.region, resource.name)
+    except AWS_ERRORS:
+        ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+        raise
+    outcome = "released: KeepAlivePeriodInSeconds set to 0 (the job and its model are kept)"
+    # The saving ends where the pool would have ended by itself; unknown counts nothing.
+    off_until = ctx.now
+    if pool.expires is None:
+        outcome += "; its keep-alive end is unknown, so no saving is counted"
+    elif pool.expires > ctx.now:
+        off_until = pool.expires
+        outcome += f"; it would have billed until {minute(pool.expires)}"
+    record_done(ctx, step, key, outcome, off_until=off_until)
+    return outcome, True, None
+
+
+# --- the kinds under enforcement -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One kind of resource under enforcement: its grace period, how many a run may act on,
+    how one is acted on, and what the dry run says would happen first."""
+
+    kind: Kind
+    grace_hours: float
+    max_actions: int
+    act: Act
+    would: str
+
+
+def endpoint_lane(policy: Policy) -> Lane:
+    """Idle endpoints: deleted after a fresh check and a backup."""
+    rules = policy.endpoints
+    return Lane(
+        Kind.ENDPOINT,
+        rules.grace_hours,
+        rules.max_actions_per_run,
+        act_on_endpoint,
+        "after a fresh check and a backup",
+    )
+
+
+def warm_pool_lane(policy: Policy) -> Lane:
+    """Idle warm pools: released after a fresh check, with no grace tag (see the module
+    docstring)."""
+    return Lane(
+        Kind.TRAINING_JOB,
+        0.0,
+        policy.jobs.warm_pools.max_actions_per_run,
+        act_on_warm_pool,
+        "after a fresh check that it is still Available",
+    )
 
 
 # --- resuming or releasing what a run left half-done -----------------------------------------
@@ -409,23 +505,27 @@ def enforce(
     apply: bool,
     ledger: Ledger | None,
     run_id: str | None = None,
-    kind: Kind = Kind.ENDPOINT,
-    act: Act = act_on_endpoint,
+    lanes: Sequence[Lane] | None = None,
 ) -> EnforcementRun:
-    """Plan, announce, notify, then act on the ``kind`` resources of ``result`` (module
-    docstring). Errors go to ``result.errors``; the digest goes out once per ``run_id``."""
+    """Plan, announce, notify, then act on the resources of ``result`` of each lane's kind
+    (endpoints when no lane is given; module docstring). Errors go to ``result.errors``; the
+    digest goes out once per ``run_id``."""
     run_id = run_id or new_run_id()
-    rules = policy.studio_apps if kind is Kind.STUDIO_APP else policy.endpoints
-    decisions = [d for d in result.decisions if d.resource.kind is kind]
-    if apply and ledger is not None and kind is Kind.ENDPOINT:
+    lanes = list(lanes) if lanes else [endpoint_lane(policy)]
+    by_kind = {lane.kind: lane for lane in lanes}
+    if apply and ledger is not None and Kind.ENDPOINT in by_kind:
         context = RunContext(run_id, now, policy, ledger)
         _, errors = recover(
             lambda account: result.session_for(account, aws), ledger, result.regions, context
         )
         result.errors.extend(errors)
-    keys = [announcement_key(d.resource) for d in decisions if SCHEDULED_TAG in d.resource.tags]
-    announced = ledger.announced_deadlines(keys) if ledger is not None and keys else {}
-    plan = plan_enforcement(decisions, rules.grace_hours, rules.max_actions_per_run, now, announced)
+    plan = EnforcementPlan()
+    for lane in lanes:
+        decisions = [d for d in result.decisions if d.resource.kind is lane.kind]
+        keys = [announcement_key(d.resource) for d in decisions if SCHEDULED_TAG in d.resource.tags]
+        announced = ledger.announced_deadlines(keys) if ledger is not None and keys else {}
+        lane_plan = plan_enforcement(decisions, lane.grace_hours, lane.max_actions, now, announced)
+        plan.steps.extend(lane_plan.steps)
 
     outcomes: dict[int, StepResult] = {}
     for index, step in enumerate(plan.steps):
@@ -448,7 +548,7 @@ def enforce(
             f"to be {step.action}d in this run, after a fresh check"
             + (
                 f" and a backup kept in {ledger.location}"
-                if kind is Kind.ENDPOINT and ledger
+                if step.decision.resource.kind is Kind.ENDPOINT and ledger
                 else ""
             )
             + (f" ({step.reason})" if step.reason.startswith("deadline tag") else "")
@@ -495,13 +595,9 @@ def enforce(
     for index in acting:
         step = plan.steps[index]
         resource = step.decision.resource
+        lane = by_kind[resource.kind]
         if not apply:
-            what = (
-                "after a fresh check and a backup"
-                if kind is Kind.ENDPOINT
-                else "after a fresh check; space storage kept"
-            )
-            outcomes[index] = StepResult(step, False, f"would {step.action} ({what})")
+            outcomes[index] = StepResult(step, False, f"would {step.action} ({lane.would})")
             continue
         if ledger is None:
             outcomes[index] = StepResult(step, False, "skipped: a ledger is needed to act")
@@ -513,7 +609,7 @@ def enforce(
             continue
         context = RunContext(run_id, now, policy, ledger)
         try:
-            outcome, applied, backup_id = act(
+            outcome, applied, backup_id = lane.act(
                 result.session_for(resource.account, aws), step, context
             )
         except UnreadableMetrics as exc:
@@ -579,9 +675,20 @@ def enforce_and_notify(
     ledger: Ledger | None,
     run_id: str | None = None,
 ) -> EnforcementRun:
-    """The endpoint part of a run after its scan, shared by the CLI, the Lambda handler and
-    the demo: with action ``delete``, :func:`enforce` (which sends the digest first); with
-    ``notify``, the digest alone."""
-    if policy.endpoints.action == "delete":
-        return enforce(aws, result, policy, now, apply, ledger, run_id)
+    """The acting part of a run after its scan, shared by the CLI, the Lambda handler and
+    the demo: with ``endpoints.action: delete`` and/or ``jobs.warm_pools.action: release``,
+    :func:`enforce` on those lanes (which sends the digest first); otherwise the digest alone."""
+    lanes = run_lanes(policy)
+    if lanes:
+        return enforce(aws, result, policy, now, apply, ledger, run_id, lanes)
     return EnforcementRun([], notify_idle(aws, result, policy, apply, None, run_id, ledger))
+
+
+def run_lanes(policy: Policy) -> list[Lane]:
+    """The kinds a run acts on under ``policy`` (none: it only reports)."""
+    lanes = []
+    if policy.endpoints.action == "delete":
+        lanes.append(endpoint_lane(policy))
+    if policy.jobs.enabled and policy.jobs.warm_pools.action == "release":
+        lanes.append(warm_pool_lane(policy))
+    return lanes

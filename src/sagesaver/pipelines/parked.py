@@ -48,16 +48,40 @@ def _one(resource: Resource, pricer: Pricer) -> float | None:
     )
 
 
+def _warm_pool_decision(
+    aws: Aws, pool: jobs.WarmPool, policy: Policy, now: datetime, pricer: Pricer, result: ScanResult
+) -> Decision:
+    """A warm pool judged with its tags; when they cannot be read it is reported, never
+    released (unknown is never unprotected)."""
+    resource = pool.resource
+    cost = _one(resource, pricer)
+    try:
+        resource = replace(resource, tags=jobs.job_tags(aws, resource.region, resource.arn))
+    except AWS_ERRORS as exc:
+        error = scan_error(exc, resource.region, "ListTags", resource.name)
+        result.errors.append(error)
+        decided = decide_warm_pool(resource, now, cost, None, pool.expires)
+        return replace(
+            decided,
+            rule="tags-unknown",
+            reason=f"{decided.reason}; its tags could not be read, so it is not released: "
+            f"{error.message}",
+        )
+    return decide_warm_pool(resource, now, cost, policy.jobs.warm_pools, pool.expires)
+
+
 def scan_parked(aws: Aws, region: str, policy: Policy, now: datetime, pricer: Pricer) -> ScanResult:
     """Warm pools, long-running jobs and HyperPod clusters of one region, with their cost."""
     result = ScanResult(generated_at=now, regions=[region])
     if not policy.jobs.enabled:
         return result
     try:
-        for pool in jobs.warm_pools(aws, region):
-            result.decisions.append(decide_warm_pool(pool, now, _one(pool, pricer)))
+        pools = jobs.warm_pools(aws, region)
     except AWS_ERRORS as exc:
+        pools = []
         result.errors.append(scan_error(exc, region, "ListTrainingJobs"))
+    for pool in pools:
+        result.decisions.append(_warm_pool_decision(aws, pool, policy, now, pricer, result))
     limit = now - timedelta(hours=policy.jobs.max_running_hours)
     try:
         for job in jobs.running_jobs(aws, region, limit):

@@ -26,6 +26,7 @@ from sagesaver.pipelines.enforce import (
     LEASE,
     Act,
     EnforcementRun,
+    Lane,
     RunContext,
     enforce,
     lease_key,
@@ -166,9 +167,14 @@ def studio_run(
             decisions.append(priced(decision, quote))
     scanned = ScanResult(now, list(regions), decisions, result.errors)
     if rules.action == "delete":
-        done = enforce(
-            aws, scanned, policy, now, apply, ledger, run_id, Kind.STUDIO_APP, act_on_apps(apps)
+        lane = Lane(
+            Kind.STUDIO_APP,
+            rules.grace_hours,
+            rules.max_actions_per_run,
+            act_on_apps(apps),
+            "after a fresh check; space storage kept",
         )
+        done = enforce(aws, scanned, policy, now, apply, ledger, run_id, [lane])
     else:
         done = EnforcementRun([], notify_idle(aws, scanned, policy, apply, None, run_id, ledger))
     by_arn = {s.step.decision.resource.arn: s for s in done.steps}

@@ -4,7 +4,11 @@
   instances, billed, until ``KeepAlivePeriodInSeconds`` runs out after the job ended
   (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html). It is reported with
   its cost; the safe way to release it is ``UpdateTrainingJob`` with
-  ``ResourceConfig.KeepAlivePeriodInSeconds`` 0 (SageSaver recommends it, and does not call it).
+  ``ResourceConfig.KeepAlivePeriodInSeconds`` 0, which terminates the pool and keeps the job
+  and its model (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-how-to-use.html,
+  "Using the low-level SageMaker APIs"). With ``jobs.warm_pools.action: release`` a pool unused
+  for ``idle_hours`` since its job ended, selected and not protected, is decided ``release``;
+  otherwise it is reported (``notify``) with the recommendation.
 - A **training or processing job** running longer than ``jobs.max_running_hours`` is reported
   with its cost. Stopping it could lose work: SageSaver never does.
 - A **HyperPod cluster** bills for every instance of its groups until it is deleted; there is
@@ -21,9 +25,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_hours, hours_between
+from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_hours, hours_between, minute
 from sagesaver.core.model import Action, Decision, Recommendation, Resource
-from sagesaver.core.policy import JobsPolicy, NotebookPolicy
+from sagesaver.core.policy import JobsPolicy, NotebookPolicy, WarmPoolPolicy
 
 # SageMaker ML storage of notebook instances, USD per GB-month, in the regions of the bundled
 # price table (Amazon SageMaker AI pricing page, "ML storage", us-east-1; transcribed by hand).
@@ -39,23 +43,56 @@ def storage_hourly_cost(volume_gb: int | None, region_known: bool) -> float | No
     return round(volume_gb * ML_STORAGE_USD_PER_GB_MONTH / HOURS_PER_MONTH, 6)
 
 
-def decide_warm_pool(resource: Resource, now: datetime, hourly_cost: float | None) -> Decision:
-    """A finished training job whose warm pool still holds (and bills) its instances."""
+def decide_warm_pool(
+    resource: Resource,
+    now: datetime,
+    hourly_cost: float | None,
+    policy: WarmPoolPolicy | None = None,
+    expires: datetime | None = None,
+) -> Decision:
+    """A finished training job whose warm pool still holds (and bills) its instances:
+    ``release`` when the policy releases warm pools and this one is selected, unprotected and
+    unused for ``idle_hours``; else ``notify``. ``expires``: when the pool would end by itself
+    (the job's end plus its ``KeepAlivePeriodInSeconds``), if known."""
     held = round(hours_between(resource.modified, now), 2)
     what = f"{resource.instance_count} x {resource.instance_type}"
     release = (
         "release it with UpdateTrainingJob, ResourceConfig.KeepAlivePeriodInSeconds = 0 "
         "(or reuse it by starting a matching training job)"
     )
+    until = f"until {minute(expires)}" if expires else "until its keep-alive period ends"
+    reason = f"training ended {fmt_hours(held)} ago; its warm pool keeps {what} billing {until}"
+    action, protected = Action.NOTIFY, False
+    if policy is None or policy.action == "notify":
+        reason += f"; {release}"
+    else:
+        selected, why = policy.selects(resource.name, resource.tags)
+        if not selected:
+            reason += f"; not released: {why}; {release}"
+        elif policy.is_protected(resource.tags):
+            protected = True
+            reason += f"; protected by tag {policy.protect_tag}: never released"
+        elif held < policy.idle_hours:
+            reason += (
+                f"; released once unused for {fmt_hours(policy.idle_hours)} "
+                "(jobs.warm_pools.idle_hours), if no matching job reuses it first"
+            )
+        else:
+            action = Action.RELEASE
+            reason += (
+                f"; unused for {fmt_hours(held)} (jobs.warm_pools.idle_hours "
+                f"{policy.idle_hours:g}): released with UpdateTrainingJob, "
+                "KeepAlivePeriodInSeconds = 0 (the job and its model are kept)"
+            )
     return Decision(
         resource=resource,
-        action=Action.NOTIFY,
+        action=action,
         rule="warm-pool",
-        reason=f"training ended {fmt_hours(held)} ago; its warm pool keeps {what} billing "
-        f"until its keep-alive period ends; {release}",
+        reason=reason,
         idle=True,
         idle_hours=held,
         hourly_cost=hourly_cost,
+        protected=protected,
         recommendations=(
             Recommendation(
                 kind="release-warm-pool", evidence=release, hourly_saving_usd=hourly_cost
