@@ -3,6 +3,7 @@ what it acts on, checked by parliament (AWS's IAM definitions) and by rule."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,34 @@ def test_releasing_warm_pools_changes_training_jobs_and_nothing_else() -> None:
     changes = {a for s in only["Statement"] for a in s["Action"] if not is_read_only(a)}
     assert changes == {"sagemaker:UpdateTrainingJob"}
     assert analyze_policy_string(json.dumps(only)).findings == []
+
+
+APP = "arn:aws:sagemaker:us-east-1:123456789012:app/d-abc123def456/alice/jupyterlab/default"
+
+
+@pytest.mark.parametrize(
+    ("capability", "action", "arn"),
+    [
+        # Studio reads each app's tags (the protect and owner tags) before judging it.
+        ("studio", "sagemaker:ListTags", APP),
+        ("studio", "sagemaker:DescribeApp", APP),
+        ("studio", "sagemaker:DeleteApp", APP),
+        ("scan", "sagemaker:ListTags", "arn:aws:sagemaker:us-east-1:123456789012:training-job/t"),
+        ("enforce", "sagemaker:ListTags", "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"),
+    ],
+)
+def test_the_arns_each_capability_calls_are_granted(capability: str, action: str, arn: str) -> None:
+    """Each call a capability makes is allowed on the ARN it makes it on (IAM wildcards)."""
+    doc = scoped_document([capability], ["us-east-1"], "123456789012")
+    allowed = [
+        resource
+        for statement in doc["Statement"]
+        if action in statement["Action"]
+        for resource in (
+            [statement["Resource"]]
+            if isinstance(statement["Resource"], str)
+            else statement["Resource"]
+        )
+        if fnmatch.fnmatchcase(arn, resource)
+    ]
+    assert allowed, f"{action} on {arn} is not granted by the {capability} policy"

@@ -158,7 +158,7 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeModel": ("model",),
     "sagemaker:AddTags": ("endpoint", "endpoint-config"),
     "sagemaker:DeleteTags": ("endpoint",),
-    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model", "training-job"),
+    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model", "training-job", "app"),
     "sagemaker:StartNotebookInstance": ("notebook-instance",),
     "sagemaker:StopNotebookInstance": ("notebook-instance",),
     "sagemaker:DescribeNotebookInstance": ("notebook-instance",),
