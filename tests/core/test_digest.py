@@ -82,6 +82,23 @@ def test_each_line_says_what_the_resource_runs_on_as_the_table_does() -> None:
     assert "; instances unknown; " in lines["unread"]
 
 
+def test_the_advice_fits_what_is_reported() -> None:
+    """Endpoint advice only where endpoints are reported; otherwise the plain fact."""
+    job = replace(
+        decision("train-1", 1.0).resource,
+        kind=Kind.TRAINING_JOB,
+        arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/train-1",
+        variants=(),
+    )
+    released = Decision(job, Action.RELEASE, "warm-pool", "idle pool", True, 1.0, 1.0)
+    (alone,) = build_digest([released], NOW)
+    assert "Invocations graph" not in alone.body and "Nothing was deleted." in alone.body
+    assert "Warm pools to be released are ended in this run" in alone.body
+    assert alone.subject.startswith("SageSaver: 1 idle training job(s)")
+    (both,) = build_digest([released, decision("e", 1.0)], NOW)
+    assert "Check each endpoint's Invocations graph" in both.body
+
+
 def test_large_digests_are_split_under_the_sns_limit() -> None:
     decisions = [decision(f"endpoint-with-a-rather-long-name-{i:05d}", 1.0) for i in range(3000)]
     messages = build_digest(decisions, NOW)

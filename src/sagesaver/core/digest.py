@@ -131,6 +131,8 @@ def build_digest(
             Kind.STUDIO_APP: "Studio app",
             Kind.NOTEBOOK: "notebook",
             Kind.INFERENCE_COMPONENT: "inference component",
+            Kind.TRAINING_JOB: "training job",
+            Kind.PROCESSING_JOB: "processing job",
         }.get(next(iter(kinds)), "resource")
         if len(kinds) == 1
         else "resource"
@@ -151,6 +153,8 @@ def build_digest(
             "sagesaver:scheduled-action."
             if deleting
             else "Check each endpoint's Invocations graph before deleting it; nothing was deleted."
+            if kinds & {Kind.ENDPOINT, Kind.INFERENCE_COMPONENT}
+            else "Nothing was deleted."
         ),
         *(
             [
