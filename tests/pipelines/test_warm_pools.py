@@ -5,12 +5,14 @@ release, the fresh re-read, protection, the default, and one failure confined to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sagesaver.aws import jobs
 from sagesaver.aws.session import Aws
 from sagesaver.core.policy import Policy, parse_policy
 from sagesaver.demo.simulator import Fault, Fleet, Simulator
@@ -31,11 +33,13 @@ def policy_with(topic: str, text: str = RELEASE) -> Policy:
     return parse_policy(text.format(topic))
 
 
-def one_run(policy: Policy, ledger: SqliteLedger, apply: bool = True) -> tuple[Any, EnforcementRun]:
-    """One scan and its enforcement at NOW, as `run` does."""
+def one_run(
+    policy: Policy, ledger: SqliteLedger, apply: bool = True, at: datetime = NOW
+) -> tuple[Any, EnforcementRun]:
+    """One scan and its enforcement at ``at``, as `run` does."""
     aws = Aws()
-    result = scan(aws, [EAST], policy, NOW, example_pricer())
-    return result, enforce_and_notify(aws, result, policy, NOW, apply, ledger)
+    result = scan(aws, [EAST], policy, at, example_pricer())
+    return result, enforce_and_notify(aws, result, policy, at, apply, ledger)
 
 
 def steps_by_name(done: EnforcementRun) -> dict[str, Any]:
@@ -251,3 +255,68 @@ def test_a_releasing_run_calls_only_what_its_capabilities_declare(
     assert sim.middleware.counts["UpdateTrainingJob"] == 1
     granted = {*CAPABILITIES["scan"], *CAPABILITIES["notify"], *CAPABILITIES["release-warm-pools"]}
     assert set(sim.middleware.counts) <= {action.split(":", 1)[1] for action in granted}
+
+
+class Killed(BaseException):
+    """The process dies here."""
+
+
+def _kill_before(real: Callable[..., Any]) -> Callable[..., Any]:
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise Killed
+
+    return killed
+
+
+def _kill_after(real: Callable[..., Any]) -> Callable[..., Any]:
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise Killed
+
+    return killed
+
+
+def _kill_on_done(real: Callable[..., Any]) -> Callable[..., Any]:
+    def advance(self: Any, key: str, holder: str, state: str, backup_id: str | None = None) -> Any:
+        if state == "done":
+            raise Killed
+        return real(self, key, holder, state, backup_id)
+
+    return advance
+
+
+# Where the first run dies: (patched object, attribute, replacement factory, releases sent).
+RELEASE_KILL_POINTS: dict[str, tuple[Any, str, Callable[[Any], Any], int]] = {
+    "as the release is sent": (jobs, "release_warm_pool", _kill_before, 0),
+    "right after the release": (jobs, "release_warm_pool", _kill_after, 1),
+    "after the ledger entry, before the lease is closed": (
+        SqliteLedger, "advance_lease", _kill_on_done, 1,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("point", sorted(RELEASE_KILL_POINTS))
+def test_a_release_cut_short_is_finished_by_the_next_run_and_recorded_once(
+    sim: Simulator, fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    topic = fleet.topic(EAST, "admins")
+    fleet.training_job(EAST, "tune-k", NOW - timedelta(hours=2))
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    owner, attribute, factory, sent = RELEASE_KILL_POINTS[point]
+    with monkeypatch.context() as patch:
+        patch.setattr(owner, attribute, factory(getattr(owner, attribute)))
+        with pytest.raises(Killed):
+            one_run(policy_with(topic), ledger)
+    assert updates(sim) == sent
+    assert [lease.subject["name"] for lease in ledger.open_leases()] == ["tune-k"]
+
+    later = NOW + timedelta(minutes=20)  # the dead run's lease has expired
+    result, _ = one_run(policy_with(topic), ledger, at=later)
+    assert result.errors == []
+    assert fleet.warm_pool(EAST, "tune-k") == "Terminated"
+    assert updates(sim) == 1  # never sent twice
+    released = [e for e in ledger.entries() if e.action == "release"]
+    assert len(released) == 1, released  # recorded exactly once
+    if point == "right after the release":  # ended, and by whom is unknown: no saving
+        assert released[0].rule == "recover" and released[0].hourly_cost is None
+    assert ledger.open_leases() == []  # nothing stuck

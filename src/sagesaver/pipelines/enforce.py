@@ -378,29 +378,41 @@ def warm_pool_lane(policy: Policy) -> Lane:
 # --- resuming or releasing what a run left half-done -----------------------------------------
 
 
-def recover(
-    sessions: Callable[[str], Aws], ledger: Ledger, regions: Sequence[str], ctx: RunContext
-) -> tuple[list[Entry], list[ScanError]]:
-    """Resolve every expired open lease of an endpoint in ``regions`` by its real state.
+# The kinds whose half-done actions a later run resolves by their real state.
+RECOVERABLE = frozenset({Kind.ENDPOINT, Kind.TRAINING_JOB})
 
-    The endpoint is gone (or ``Deleting``, or replaced by a newer one of the same name) after
-    the delete was sent: the deletion is recorded, with its backup. Otherwise the lease is
-    released (and the stale claim tag removed), and the endpoint is judged afresh.
+
+def recover(
+    sessions: Callable[[str], Aws],
+    ledger: Ledger,
+    regions: Sequence[str],
+    ctx: RunContext,
+    kinds: frozenset[Kind] | set[Kind] = frozenset({Kind.ENDPOINT}),
+) -> tuple[list[Entry], list[ScanError]]:
+    """Resolve every expired open lease of a resource of ``kinds`` in ``regions`` by its real
+    state.
+
+    An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after the
+    delete was sent: the deletion is recorded, with its backup. Otherwise the lease is released
+    (and the stale claim tag removed), and the endpoint is judged afresh. A warm pool: see
+    :func:`_resolve_warm_pool`.
     """
     entries: list[Entry] = []
     errors: list[ScanError] = []
+    wanted = {kind.value for kind in kinds}
     for lease in ledger.open_leases():
         subject = lease.subject
         if (
-            subject.get("kind") != Kind.ENDPOINT.value
+            subject.get("kind") not in wanted
             or subject.get("region") not in regions
             or lease.expires > ctx.now
         ):
             continue
         if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
             continue  # another run is resolving it
+        resolve = _resolve_warm_pool if subject["kind"] == Kind.TRAINING_JOB.value else _resolve
         try:
-            entry = _resolve(sessions(subject["account"]), ledger, lease, ctx)
+            entry = resolve(sessions(subject["account"]), ledger, lease, ctx)
         except AWS_ERRORS as exc:
             ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
             errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
@@ -459,6 +471,44 @@ def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry |
     )
 
 
+def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    """A release a run left half-done. Recorded already (the run died before closing its
+    lease): the lease is closed. The ``UpdateTrainingJob`` may have been sent and the same
+    job's pool has ended: the release is recorded once, with no saving counted (whether it
+    ended by the release or by its own keep-alive is unknown). Otherwise (never sent, or the
+    pool is in use again): the lease is given back and the pool judged afresh."""
+    subject = lease.subject
+    recorded = any(
+        e.action == "release"
+        and e.resource == subject["name"]
+        and e.region == subject["region"]
+        and e.at >= lease.at
+        for e in ledger.entries()
+    )
+    if recorded:
+        ledger.advance_lease(lease.key, ctx.run_id, DONE)
+        return None
+    pool = jobs.warm_pool_now(aws, subject["region"], subject["name"])
+    same = iso(pool.created) == subject["created"]
+    if lease.state != DELETE_SENT or not same or pool.status != "Terminated":
+        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+        return None
+    return Entry(
+        at=ctx.now,
+        account=subject["account"],
+        region=subject["region"],
+        kind=subject["kind"],
+        resource=subject["name"],
+        action="release",
+        rule="recover",
+        reason=f"the run {lease.holder} stopped at '{lease.state}'",
+        hourly_cost=None,
+        dry_run=False,
+        outcome="warm pool ended (confirmed by a later run; no saving counted)",
+        off_until=ctx.now,
+    )
+
+
 def _resource_of(subject: dict[str, str]) -> Resource:
     created = parse_moment(subject["created"]) or datetime.min.replace(tzinfo=timezone.utc)
     return Resource(
@@ -513,10 +563,14 @@ def enforce(
     run_id = run_id or new_run_id()
     lanes = list(lanes) if lanes else [endpoint_lane(policy)]
     by_kind = {lane.kind: lane for lane in lanes}
-    if apply and ledger is not None and Kind.ENDPOINT in by_kind:
+    if apply and ledger is not None and by_kind.keys() & RECOVERABLE:
         context = RunContext(run_id, now, policy, ledger)
         _, errors = recover(
-            lambda account: result.session_for(account, aws), ledger, result.regions, context
+            lambda account: result.session_for(account, aws),
+            ledger,
+            result.regions,
+            context,
+            by_kind.keys() & RECOVERABLE,
         )
         result.errors.extend(errors)
     plan = EnforcementPlan()
