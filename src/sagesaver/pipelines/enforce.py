@@ -455,6 +455,20 @@ def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry |
             return None
         outcome = "released: it was gone before any backup"
         action = "delete:released"
+    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id)
+
+
+def _recovered(
+    lease: Lease,
+    ctx: RunContext,
+    action: str,
+    outcome: str,
+    backup_ref: str | None = None,
+    off_until: datetime | None = None,
+) -> Entry:
+    """The ledger entry of what a later run found a dead run's action had done (no price: no
+    saving is counted from it)."""
+    subject = lease.subject
     return Entry(
         at=ctx.now,
         account=subject["account"],
@@ -467,7 +481,8 @@ def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry |
         hourly_cost=None,
         dry_run=False,
         outcome=outcome,
-        backup_ref=lease.backup_id,
+        backup_ref=backup_ref,
+        off_until=off_until,
     )
 
 
@@ -493,20 +508,8 @@ def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) 
     if lease.state != DELETE_SENT or not same or pool.status != "Terminated":
         ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
         return None
-    return Entry(
-        at=ctx.now,
-        account=subject["account"],
-        region=subject["region"],
-        kind=subject["kind"],
-        resource=subject["name"],
-        action="release",
-        rule="recover",
-        reason=f"the run {lease.holder} stopped at '{lease.state}'",
-        hourly_cost=None,
-        dry_run=False,
-        outcome="warm pool ended (confirmed by a later run; no saving counted)",
-        off_until=ctx.now,
-    )
+    outcome = "warm pool ended (confirmed by a later run; no saving counted)"
+    return _recovered(lease, ctx, "release", outcome, off_until=ctx.now)
 
 
 def _resource_of(subject: dict[str, str]) -> Resource:
