@@ -114,14 +114,17 @@ def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted({r["region"] for r in doc["resources"]}) == ["us-east-1", "us-west-2"]
     assert len(doc["notifications"]) == 1
     assert doc["errors"] == []
-    deleted = {(e["name"], e["outcome"]) for e in doc["enforcement"]}
+    deleted = {(e["name"], e["outcome"].split(":")[0]) for e in doc["enforcement"]}
     assert deleted == {
         ("llm-playground", "deleted"),
         ("recsys-demo-2025", "deleted"),
         ("forgotten-poc", "deleted"),
         ("video-tagging-async", "deleted"),
         ("ocr-warm", "deleted"),
+        ("tune-resnet-42", "released"),
     }
+    pool = by_name["tune-resnet-42"]
+    assert (pool["kind"], pool["decision"]) == ("training-job", "notify")  # the scan only reports
     assert "endpoint forgotten-poc: created" in doc["restored"]
     assert {(a["action"], a["name"]) for a in doc["schedule"]} >= {
         ("start", "dev-dana"),

@@ -18,7 +18,13 @@ from rich.rule import Rule
 from sagesaver.aws.prices import LivePrices
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso
-from sagesaver.core.policy import EndpointPolicy, NotifyPolicy, Policy
+from sagesaver.core.policy import (
+    EndpointPolicy,
+    JobsPolicy,
+    NotifyPolicy,
+    Policy,
+    WarmPoolPolicy,
+)
 from sagesaver.core.pricing import Pricer
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
@@ -175,6 +181,17 @@ def seed_fleet(fleet: Fleet, now: datetime) -> str:
         changed=now - 60 * days,
     )
 
+    # A tuning job that ended 2 hours ago and keeps its warm pool (2 GPU instances) for 6.
+    fleet.training_job(
+        east,
+        "tune-resnet-42",
+        now - 2 * hour,
+        "ml.g4dn.xlarge",
+        2,
+        keep_alive_s=6 * 3600,
+        tags={"team": "vision", "owner": "li.wei"},
+    )
+
     fleet.notebook(east, "dev-alice", "ml.t3.medium", changed=now - 3 * days)
     fleet.notebook(
         east,
@@ -200,13 +217,17 @@ def _next_monday(now: datetime, hour: int, minute: int) -> datetime:
 def _escalation(
     aws: Aws, policy: Policy, now: datetime, workdir: Path
 ) -> tuple[list[dict[str, object]], list[str]]:
-    """Part 2: delete the idle endpoints (no grace period, for the demo) and restore one."""
+    """Part 2: delete the idle endpoints (no grace period, for the demo), release the idle
+    warm pool, and restore one endpoint."""
     from sagesaver.aws.endpoints import restore
     from sagesaver.ledger import SqliteLedger
 
     ledger = SqliteLedger(workdir / "ledger.sqlite")
     strict = policy.model_copy(
-        update={"endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0)}
+        update={
+            "endpoints": EndpointPolicy(idle_hours=24, action="delete", grace_hours=0),
+            "jobs": JobsPolicy(warm_pools=WarmPoolPolicy(action="release", idle_hours=1)),
+        }
     )
     result = scan(aws, REGIONS, strict, now, Pricer(live=LivePrices(aws, None)))
     steps = [step_dict(s) for s in enforce_and_notify(aws, result, strict, now, True, ledger).steps]
@@ -305,7 +326,12 @@ def run_demo(output: str = "table") -> int:
                     console.print(message.body, markup=False, soft_wrap=True)
             summary = ", ".join(f"{op} {n}" for op, n in calls.items())
             console.print(f"\nAWS API calls for 1 and 2: {sum(calls.values())} ({summary})")
-            console.print(Rule("3. endpoints.action: delete (grace_hours 0 for the demo)"))
+            console.print(
+                Rule(
+                    "3. endpoints.action: delete (grace_hours 0 for the demo), "
+                    "jobs.warm_pools.action: release"
+                )
+            )
             for step in steps:
                 console.print(
                     f"{step['stage']:>6} {step['name']} ({step['region']}): {step['outcome']}"
