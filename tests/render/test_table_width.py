@@ -103,5 +103,5 @@ def test_any_fleet_fits_any_terminal_from_80_columns(names: list[str], width: in
     lines = text.splitlines()
     assert all(len(line) <= width for line in lines)
     assert "…" not in text
-    for d in decisions:
-        assert any(f" {d.resource.name} " in line for line in lines), d.resource.name
+    for d in decisions:  # whole, in a table cell or on its own line (the block layout)
+        assert any(f" {d.resource.name} " in f" {line} " for line in lines), d.resource.name
