@@ -110,8 +110,42 @@ class Fault:
 FaultRule = Callable[[str, str, Environ], "Fault | None"]
 
 
+@dataclass
+class Served:
+    """What the simulator spent on the requests of one operation (``Middleware.served``).
+
+    ``service_s``: wall time inside moto and the AWS behaviours, from the middleware's call to
+    the last byte of the answer's body, the added latency aside; ``service_cpu_s``: the CPU
+    time of the serving thread in that span (wall minus CPU is mostly waiting for the GIL
+    other threads of this process hold). ``latency_s``: the latency added on purpose.
+    ``request_s`` / ``request_cpu_s``: the whole request in the HTTP server (reading and
+    parsing it, the middleware, writing the answer, closing the connection), so the HTTP
+    front costs ``request - service - latency``.
+    """
+
+    requests: int = 0
+    service_s: float = 0.0
+    service_cpu_s: float = 0.0
+    latency_s: float = 0.0
+    request_s: float = 0.0
+    request_cpu_s: float = 0.0
+
+    def add(self, other: Served) -> None:
+        """Add ``other``'s figures to these."""
+        self.requests += other.requests
+        self.service_s += other.service_s
+        self.service_cpu_s += other.service_cpu_s
+        self.latency_s += other.latency_s
+        self.request_s += other.request_s
+        self.request_cpu_s += other.request_cpu_s
+
+
+OPERATION_KEY = "sagesaver.operation"
+
+
 class Middleware:
-    """Counts requests per operation; optionally adds latency or answers with a fault.
+    """Counts requests per operation and times how long the simulator takes to serve them
+    (``served``); optionally adds latency or answers with a fault.
 
     ``fault`` is called with (operation, region, environ) and may return a :class:`Fault`.
     """
@@ -122,17 +156,55 @@ class Middleware:
         self.fault: FaultRule | None = None
         self.counts: Counter[str] = Counter()
         self.faults_sent: Counter[str] = Counter()
+        self.served: dict[str, Served] = {}
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget the counts and times of the requests served so far."""
+        with self._lock:
+            self.counts.clear()
+            self.served.clear()
+
+    def note(self, operation: str, figures: Served) -> None:
+        """Add ``figures`` to what ``operation``'s requests cost."""
+        with self._lock:
+            self.served.setdefault(operation, Served()).add(figures)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        wall, cpu = time.perf_counter(), time.thread_time()
         operation = operation_of(environ)
+        environ[OPERATION_KEY] = operation
         with self._lock:
             self.counts[operation] += 1
+        slept = 0.0
         if self.latency_s:
+            before = time.perf_counter()
             time.sleep(self.latency_s)
+            slept = time.perf_counter() - before
+        answer: Iterable[bytes] = ()
+        try:
+            answer = self._answer(operation, environ, start_response)
+            body = list(answer)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+            self.note(
+                operation,
+                Served(
+                    service_s=time.perf_counter() - wall - slept,
+                    service_cpu_s=time.thread_time() - cpu,
+                    latency_s=slept,
+                ),
+            )
+        return body
+
+    def _answer(
+        self, operation: str, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
         fault = self.fault(operation, region_of(environ), environ) if self.fault else None
         if fault is None and operation == "GetProducts":
             fault = BEHAVIOURS.price_list.refusal(region_of(environ))
@@ -609,8 +681,30 @@ class Simulator:
         install_behaviours()
         self.behaviours = BEHAVIOURS
         self.middleware = Middleware(DomainDispatcherApplication(create_backend_app))
+
+        class TimedRequestHandler(MotoRequestHandler):
+            """moto's request handler, timing each request for :class:`Served`."""
+
+            def handle(self) -> None:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                try:
+                    super().handle()
+                finally:
+                    environ = getattr(self, "environ", None) or {}
+                    operation = environ.get(OPERATION_KEY)
+                    if operation is not None:
+                        middleware.note(
+                            str(operation),
+                            Served(
+                                requests=1,
+                                request_s=time.perf_counter() - wall,
+                                request_cpu_s=time.thread_time() - cpu,
+                            ),
+                        )
+
+        middleware = self.middleware
         self._server = make_server(
-            "127.0.0.1", 0, self.middleware, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", 0, self.middleware, threaded=True, request_handler=TimedRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -629,7 +723,7 @@ class Simulator:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-        self.middleware.counts.clear()
+        self.middleware.clear()
         self.middleware.faults_sent.clear()
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
