@@ -666,21 +666,40 @@ def install_behaviours() -> None:
     _BEHAVIOURS_INSTALLED = True
 
 
+def _remembering_dispatcher(create_app: Callable[[Any], Any]) -> WsgiApp:
+    """moto's dispatcher of requests to its service apps, remembering which backend serves a
+    host. moto finds it anew for every request, under one lock for the whole server: it lists
+    its own package directory (``os.listdir`` and one ``stat`` per service, about 200) and
+    tries its URL patterns, so concurrent requests wait for one another there. Both only
+    depend on the host name and on the installed moto, so the first answer for a host is the
+    answer for every later request to it."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class RememberingDispatcher(DomainDispatcherApplication):
+        def __init__(self, create: Callable[[Any], Any]) -> None:
+            super().__init__(create)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backends:  # moto calls this under its own lock
+                self._backends[host] = super().get_backend_for_host(host)
+            return self._backends[host]
+
+    dispatcher: WsgiApp = RememberingDispatcher(create_app)
+    return dispatcher
+
+
 class Simulator:
     """moto's server on a free loopback port, in a background thread."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         install_behaviours()
         self.behaviours = BEHAVIOURS
-        self.middleware = Middleware(DomainDispatcherApplication(create_backend_app))
+        self.middleware = Middleware(_remembering_dispatcher(create_backend_app))
 
         class TimedRequestHandler(MotoRequestHandler):
             """moto's request handler, timing each request for :class:`Served`."""
