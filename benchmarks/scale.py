@@ -111,6 +111,7 @@ def run_child(
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         process_seconds = time.perf_counter() - started
+        sim.middleware.settle()  # the last answers' request threads have finished
         after = resource.getrusage(resource.RUSAGE_SELF)
         calls = dict(sorted(sim.middleware.counts.items()))
         served = {op: asdict(f) for op, f in sorted(sim.middleware.served.items())}

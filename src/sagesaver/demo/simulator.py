@@ -165,6 +165,21 @@ class Middleware:
             self.counts.clear()
             self.served.clear()
 
+    def settle(self, timeout_s: float = 2.0) -> bool:
+        """Wait (up to ``timeout_s``) until every request counted has been noted whole: a
+        client has its answer a moment before the server's request thread is done with it.
+        True when none is missing."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                noted = sum(f.requests for f in self.served.values())
+                counted = sum(self.counts.values())
+            if noted >= counted:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
     def note(self, operation: str, figures: Served) -> None:
         """Add ``figures`` to what ``operation``'s requests cost."""
         with self._lock:
@@ -416,6 +431,9 @@ class AwsBehaviours:
     price_list: PriceList = field(default_factory=PriceList)
     # CloudWatch reads answered from an index (benchmarks; see demo/indexed_cloudwatch.py).
     indexed_metrics: bool = False
+    # moto's answers serialized without most of its per-member lookups (benchmarks; the same
+    # bytes: see demo/fast_serialization.py).
+    fast_serialization: bool = False
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -627,9 +645,10 @@ def install_behaviours() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    from sagesaver.demo import indexed_cloudwatch
+    from sagesaver.demo import fast_serialization, indexed_cloudwatch
 
     indexed_cloudwatch.install()
+    fast_serialization.install()
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
@@ -751,6 +770,7 @@ class Simulator:
         self.behaviours.price_list.mode = "answer"
         INFERENCE_COMPONENTS.clear()
         self.behaviours.indexed_metrics = False
+        self.behaviours.fast_serialization = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
