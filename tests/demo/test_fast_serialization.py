@@ -134,3 +134,68 @@ def test_fast_serialization_answers_as_moto_does(
         assert ours == theirs, op
     # the short path was taken: moto's providers were asked for a small share of the members
     assert len(lookups) < slow / 5
+
+
+def _members(shape: Any, seen: set[int]) -> list[tuple[Any, str, Any]]:
+    """(structure, member key, member shape) of every structure reachable from ``shape``."""
+    if id(shape) in seen:
+        return []
+    seen.add(id(shape))
+    found = []
+    if shape.type_name == "structure":
+        for key, member in shape.members.items():
+            member.parent = shape  # as moto's serializer sets it
+            found.append((shape, key, member))
+            found += _members(member, seen)
+    elif shape.type_name == "list":
+        found += _members(shape.member, seen)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("service", "operations"),
+    [
+        ("sagemaker", ["Search", "DescribeEndpointConfig", "ListEndpointConfigs"]),
+        ("cloudwatch", ["GetMetricData", "ListMetrics"]),
+    ],
+)
+def test_each_member_of_a_dict_is_picked_as_moto_picks_it(
+    sim: Simulator, service: str, operations: list[str]
+) -> None:
+    """Every name moto's providers could give a member (the key, its snake_case form, the
+    shape's name, in every combination) present in a dict with its own value: the faster
+    lookup finds the value moto finds, and applies moto's response transformers alike."""
+    from botocore import xform_name
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    model = get_service_model(service)
+    protocol = "json" if "json" in model.metadata.get("protocols", []) else model.protocol
+    serializer_class = get_serializer_class(service, protocol)
+    checked = 0
+    for operation in operations:
+        operation_model = model.operation_model(operation)
+        members = _members(operation_model.output_shape, set())
+        assert members
+        for structure, key, member in members:
+            names = list(
+                dict.fromkeys([key, xform_name(key), member.name, xform_name(member.name)])
+            )
+            for mask in range(1 << len(names)):
+                value = {n: f"value of {n}" for i, n in enumerate(names) if mask >> i & 1}
+                transformers = {f"{structure.name}.{key}": lambda v: ("transformed", v)}
+                for picker_transformers in ({}, transformers):
+                    answers = []
+                    for fast in (False, True):
+                        sim.behaviours.fast_serialization = fast
+                        serializer = serializer_class(
+                            operation_model=operation_model,
+                            value_picker=XFormedAttributePicker(
+                                response_transformers=picker_transformers
+                            ),
+                        )
+                        serializer.path.append(structure.name)
+                        answers.append(serializer.get_value(value, key, member))
+                    assert answers[0] == answers[1], (operation, key, sorted(value))
+                    checked += 1
+    assert checked > 100

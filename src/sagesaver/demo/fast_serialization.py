@@ -25,59 +25,74 @@ _INSTALLED_FLAG = "_sagesaver_fast_serialization"
 MAX_REMEMBERED = 100_000
 
 
-def _fast_picker(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """``XFormedAttributePicker.__call__`` that, for a member of a ``dict``, tries the names
-    moto's providers give for that member's key and shape, remembered."""
+def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ResponseSerializer.get_value`` that, for a member of a ``dict`` and moto's own
+    picker, tries the names moto's providers give for that member's key and shape,
+    remembered, without building a context for each member."""
     from moto.core.constants import MISSING
-    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS
+    from moto.core.serialize import (
+        DEFAULT_ALIAS_PROVIDERS,
+        AttributePickerContext,
+        XFormedAttributePicker,
+    )
     from moto.core.utils import get_value
 
     # (key, id(shape)) -> (shape, names): the shape is kept, so its id is not reused
     remembered: dict[tuple[str, int], tuple[Any, tuple[str, ...]]] = {}
 
-    def names_for(picker: Any, context: Any) -> tuple[str, ...]:
-        entry = (context.key, id(context.shape))
+    def names_for(serializer: Any, picker: Any, value: Any, key: str, shape: Any) -> Any:
+        entry = (key, id(shape))
         found = remembered.get(entry)
-        if found is not None and found[0] is context.shape:
+        if found is not None and found[0] is shape:
             return found[1]
+        context = AttributePickerContext(
+            obj=value,
+            key=key,
+            shape=shape,
+            operation_model=serializer.operation_model,
+            service_model=serializer.operation_model.service_model,
+            key_path=".".join(serializer.path),
+        )
         names = tuple(picker.get_possible_keys(context))
         if len(remembered) > MAX_REMEMBERED:
             remembered.clear()
-        remembered[entry] = (context.shape, names)
+        remembered[entry] = (shape, names)
         return names
 
-    def pick(self: Any, context: Any) -> Any:
+    def fast(self: Any, value: Any, key: str, shape: Any) -> Any:
         from sagesaver.demo.simulator import BEHAVIOURS
 
-        obj = context.obj
+        picker = self._value_picker
         if (
             not BEHAVIOURS.fast_serialization
-            or type(obj) is not dict
-            or self.alias_providers is not DEFAULT_ALIAS_PROVIDERS
+            or type(value) is not dict
+            or type(picker) is not XFormedAttributePicker
+            or picker.alias_providers is not DEFAULT_ALIAS_PROVIDERS
         ):
-            return original(self, context)
-        value = None
-        for name in names_for(self, context):
-            found = get_value(obj, name, MISSING)
+            return original(self, value, key, shape)
+        member = None
+        for name in names_for(self, picker, value, key, shape):
+            found = get_value(value, name, MISSING)
             if found is not MISSING:
-                value = found
+                member = found
                 break
-        key_path = f"{context.key_path}.{context.key}"
-        for transform_path, transform in self.response_transformers.items():
-            if key_path.endswith(transform_path):
-                return transform(value)
-        return value
+        if picker.response_transformers:
+            key_path = ".".join(self.path) + "." + key
+            for transform_path, transform in picker.response_transformers.items():
+                if key_path.endswith(transform_path):
+                    return transform(member)
+        return member
 
-    return pick
+    return fast
 
 
 def install() -> None:
-    """Wrap moto's attribute picker (once per process); it acts only while
+    """Wrap moto's serializer (once per process); it acts only while
     :attr:`AwsBehaviours.fast_serialization` is on."""
-    from moto.core.serialize import XFormedAttributePicker
+    from moto.core.serialize import ResponseSerializer
 
-    if getattr(XFormedAttributePicker, _INSTALLED_FLAG, False):
+    if getattr(ResponseSerializer, _INSTALLED_FLAG, False):
         return
-    picker = XFormedAttributePicker.__call__
-    setattr(XFormedAttributePicker, "__call__", _fast_picker(picker))  # noqa: B010
-    setattr(XFormedAttributePicker, _INSTALLED_FLAG, True)
+    get_value = ResponseSerializer.get_value
+    setattr(ResponseSerializer, "get_value", _fast_get_value(get_value))  # noqa: B010
+    setattr(ResponseSerializer, _INSTALLED_FLAG, True)
