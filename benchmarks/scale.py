@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.endpoints import REGION, Seeded, log, machine, seed, write_json
+from benchmarks.endpoints import REGION, Seeded, log, machine, pattern_of, seed, write_json
 from sagesaver.demo.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,14 +147,34 @@ def _brief(run: Measured) -> str:
     )
 
 
+# What a scan reads once per region whatever its fleet (issues 13, 14, 17): inference
+# components, warm pools and long training runs, processing jobs, HyperPod clusters, and the
+# one ListMetrics page of the busy endpoints' utilisation (right-sizing).
+REGION_READS = {
+    "ListInferenceComponents": 1,
+    "ListTrainingJobs": 2,
+    "ListProcessingJobs": 1,
+    "ListClusters": 1,
+    "ListMetrics": 1,
+}
+
+
+def idle_variants(seeded: Seeded) -> int:
+    """The variants of the seeded idle endpoints."""
+    return sum(len(pattern_of(i).variants) for i in range(seeded.size) if pattern_of(i).idle)
+
+
 def lower_bound(seeded: Seeded, repeat: bool) -> int:
     """The fewest calls a scan of this fleet can make with the APIs SageSaver uses: every
     ``Search`` page (100 endpoints), every ``ListMetrics`` page and ``GetMetricData`` call
-    (500 metrics each; one datapoint per metric here), ``ListNotebookInstances``; then one
-    ``DescribeEndpointConfig`` per idle endpoint (each has its own configuration) on a first
-    scan, or one ``ListEndpointConfigs`` page on a repeat."""
+    (500 metrics each; one datapoint per metric here), ``ListNotebookInstances``, the reads
+    of :data:`REGION_READS`, the daily sums of the idle endpoints' variants (how long they
+    have been idle: one ``GetMetricData`` call per 500); then one ``DescribeEndpointConfig``
+    per idle endpoint (each has its own configuration) on a first scan, or one
+    ``ListEndpointConfigs`` page on a repeat."""
     metric_pages = max(1, math.ceil(seeded.datapoints / 500))
     base = math.ceil(seeded.size / 100) + 2 * metric_pages + 1
+    base += sum(REGION_READS.values()) + math.ceil(idle_variants(seeded) / 500)
     return base + (1 if repeat else len(seeded.idle))
 
 

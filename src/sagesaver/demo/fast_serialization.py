@@ -37,8 +37,8 @@ def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
     )
     from moto.core.utils import get_value
 
-    # (key, id(shape)) -> (shape, names): the shape is kept, so its id is not reused
-    remembered: dict[tuple[str, int], tuple[Any, tuple[str, ...]]] = {}
+    # (key, id(shape)) -> (shape, (name, dotted)...): the shape is kept, so its id is not reused
+    remembered: dict[tuple[str, int], tuple[Any, tuple[tuple[str, bool], ...]]] = {}
 
     def names_for(serializer: Any, picker: Any, value: Any, key: str, shape: Any) -> Any:
         entry = (key, id(shape))
@@ -53,7 +53,8 @@ def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
             service_model=serializer.operation_model.service_model,
             key_path=".".join(serializer.path),
         )
-        names = tuple(picker.get_possible_keys(context))
+        # moto's lookup of an undotted name in a dict is the dict's own; a dotted one is a path
+        names = tuple((name, "." in name) for name in picker.get_possible_keys(context))
         if len(remembered) > MAX_REMEMBERED:
             remembered.clear()
         remembered[entry] = (shape, names)
@@ -71,8 +72,8 @@ def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
         ):
             return original(self, value, key, shape)
         member = None
-        for name in names_for(self, picker, value, key, shape):
-            found = get_value(value, name, MISSING)
+        for name, dotted in names_for(self, picker, value, key, shape):
+            found = get_value(value, name, MISSING) if dotted else value.get(name, MISSING)
             if found is not MISSING:
                 member = found
                 break
