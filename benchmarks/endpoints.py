@@ -164,7 +164,6 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
     sim.reset()
     sim.behaviours.indexed_metrics = True  # CloudWatch as AWS scales it, not moto's scans
     sim.behaviours.fast_serialization = True  # moto's answers, without its per-member lookups
-    sim.behaviours.keep_alive = True  # connections kept open between requests, as AWS does
     fleet = Fleet(sim)
     patterns = [pattern_of(i) for i in range(size)]
     data: list[dict[str, Any]] = []

@@ -64,37 +64,3 @@ def test_each_request_is_timed_with_the_added_latency_apart(sim: Simulator) -> N
         assert figures.service_cpu_s <= figures.request_cpu_s
     sim.middleware.clear()
     assert not sim.middleware.served and not sim.middleware.counts
-
-
-@pytest.mark.parametrize("keep_alive", [False, True])
-def test_kept_alive_connections_serve_one_request_after_another(
-    sim: Simulator, keep_alive: bool
-) -> None:
-    import boto3
-
-    from sagesaver.demo.simulator import Fault
-
-    sim.behaviours.keep_alive = keep_alive
-    sim.middleware.clear()
-    client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=sim.url)
-    names = []
-    for i in range(3):
-        client.create_notebook_instance_lifecycle_config(
-            NotebookInstanceLifecycleConfigName=f"lc-{i}", OnStart=[{"Content": "IyEvYmluL2Jhc2gK"}]
-        )
-        names.append(f"lc-{i}")
-    # a request whose body the simulator never reads (a fault answers it), then more requests
-    sim.middleware.fault = lambda op, region, environ: (
-        Fault(400, "ValidationException", "refused") if op == "DescribeEndpoint" else None
-    )
-    with pytest.raises(client.exceptions.ClientError):
-        client.describe_endpoint(EndpointName="x" * 60)
-    for name in names:
-        described = client.describe_notebook_instance_lifecycle_config(
-            NotebookInstanceLifecycleConfigName=name
-        )
-        assert described["NotebookInstanceLifecycleConfigName"] == name
-        assert described["OnStart"] == [{"Content": "IyEvYmluL2Jhc2gK"}]
-    assert sim.middleware.settle()
-    assert sim.middleware.connections == (1 if keep_alive else 7)
-    assert sum(f.requests for f in sim.middleware.served.values()) >= 7

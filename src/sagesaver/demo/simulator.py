@@ -157,20 +157,13 @@ class Middleware:
         self.counts: Counter[str] = Counter()
         self.faults_sent: Counter[str] = Counter()
         self.served: dict[str, Served] = {}
-        self.connections = 0  # connections the server accepted
         self._lock = threading.Lock()
-
-    def connected(self) -> None:
-        """Count a connection the server accepted."""
-        with self._lock:
-            self.connections += 1
 
     def clear(self) -> None:
         """Forget the counts and times of the requests served so far."""
         with self._lock:
             self.counts.clear()
             self.served.clear()
-            self.connections = 0
 
     def settle(self, timeout_s: float = 2.0) -> bool:
         """Wait (up to ``timeout_s``) until every request counted has been noted whole: a
@@ -441,9 +434,6 @@ class AwsBehaviours:
     # moto's answers serialized without most of its per-member lookups (benchmarks; the same
     # bytes: see demo/fast_serialization.py).
     fast_serialization: bool = False
-    # Connections kept open between requests, as AWS keeps them (werkzeug's server closes
-    # each after one answer, so every call pays a new connection and a new server thread).
-    keep_alive: bool = False
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -695,33 +685,6 @@ def install_behaviours() -> None:
     _BEHAVIOURS_INSTALLED = True
 
 
-class _RequestBody(io.RawIOBase):
-    """A request's body on a kept-alive connection: at most its ``Content-Length`` is read,
-    and what the application left unread is read away before the next request."""
-
-    def __init__(self, stream: Any, length: int) -> None:
-        super().__init__()
-        self._stream = stream
-        self._left = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._left <= 0:
-            return 0
-        wanted = min(len(buffer), self._left)
-        data = self._stream.read(wanted)
-        buffer[: len(data)] = data
-        self._left -= len(data)
-        return len(data)
-
-    def drain(self) -> None:
-        """Read what is left of the body."""
-        while self._left > 0 and self.read(min(self._left, 65536)):
-            pass
-
-
 def _remembering_dispatcher(create_app: Callable[[Any], Any]) -> WsgiApp:
     """moto's dispatcher of requests to its service apps, remembering which backend serves a
     host. moto finds it anew for every request, under one lock for the whole server: it lists
@@ -758,41 +721,16 @@ class Simulator:
         self.middleware = Middleware(_remembering_dispatcher(create_backend_app))
 
         class TimedRequestHandler(MotoRequestHandler):
-            """moto's request handler, timing each request for :class:`Served`; with
-            :attr:`AwsBehaviours.keep_alive`, a connection serves one request after another."""
-
-            _sagesaver_rfile: Any = None  # the connection's own reader, while it is hidden
-            _sagesaver_started: tuple[float, float] | None = None
+            """moto's request handler, timing each request for :class:`Served`."""
 
             def handle(self) -> None:
-                # http.server's own loop: one request per pass until the connection closes
-                middleware.connected()
-                self.close_connection = True
-                self._timed_request()
-                while not self.close_connection:
-                    self._timed_request()
-
-            def parse_request(self) -> bool:
-                # the request has begun (its first line read): its time starts here, not
-                # while a kept-alive connection waits for it
-                self._sagesaver_started = (time.perf_counter(), time.thread_time())
-                return bool(super().parse_request())
-
-            def _timed_request(self) -> None:
-                self._sagesaver_started = None
-                self.environ = {}
+                wall, cpu = time.perf_counter(), time.thread_time()
                 try:
-                    super().handle_one_request()
-                except (ConnectionError, TimeoutError):
-                    self.close_connection = True
+                    super().handle()
                 finally:
                     environ = getattr(self, "environ", None) or {}
-                    body = environ.get("wsgi.input")
-                    if isinstance(body, _RequestBody):
-                        body.drain()  # the next request starts after this one's body
                     operation = environ.get(OPERATION_KEY)
-                    if operation is not None and self._sagesaver_started is not None:
-                        wall, cpu = self._sagesaver_started
+                    if operation is not None:
                         middleware.note(
                             str(operation),
                             Served(
@@ -801,44 +739,6 @@ class Simulator:
                                 request_cpu_s=time.thread_time() - cpu,
                             ),
                         )
-
-            def run_wsgi(self) -> None:
-                if not BEHAVIOURS.keep_alive:
-                    super().run_wsgi()
-                    return
-                # After its answer werkzeug reads away whatever the socket holds (it closes
-                # the connection anyway): on a kept-alive connection, that is the next
-                # request. It reads through self.rfile, which answers nothing meanwhile; the
-                # application reads its body through wsgi.input (make_environ).
-                real, self.rfile = self.rfile, io.BytesIO()
-                self._sagesaver_rfile = real
-                try:
-                    super().run_wsgi()
-                finally:
-                    self.rfile = real
-                    self._sagesaver_rfile = None
-
-            def make_environ(self) -> dict[str, Any]:
-                environ: dict[str, Any] = super().make_environ()
-                real = getattr(self, "_sagesaver_rfile", None)
-                if real is not None:
-                    if environ.get("wsgi.input_terminated"):  # chunked: close after it
-                        self.close_connection = True
-                        environ["wsgi.input"] = real
-                        self.rfile = real
-                    else:
-                        length = int(environ.get("CONTENT_LENGTH") or 0)
-                        environ["wsgi.input"] = _RequestBody(real, length)
-                return environ
-
-            def send_header(self, keyword: str, value: str) -> None:
-                # werkzeug closes every connection after its answer; AWS keeps it open
-                keep = BEHAVIOURS.keep_alive and isinstance(self.environ, dict)
-                if keep and keyword.lower() == "connection" and value.lower() == "close":
-                    body = self.environ.get("wsgi.input")
-                    if isinstance(body, _RequestBody):
-                        return
-                super().send_header(keyword, value)
 
         middleware = self.middleware
         self._server = make_server(
@@ -871,7 +771,6 @@ class Simulator:
         INFERENCE_COMPONENTS.clear()
         self.behaviours.indexed_metrics = False
         self.behaviours.fast_serialization = False
-        self.behaviours.keep_alive = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
