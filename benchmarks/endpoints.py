@@ -163,6 +163,7 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
     started = time.perf_counter()
     sim.reset()
     sim.behaviours.indexed_metrics = True  # CloudWatch as AWS scales it, not moto's scans
+    sim.behaviours.fast_serialization = True  # moto's answers, without its per-member lookups
     fleet = Fleet(sim)
     patterns = [pattern_of(i) for i in range(size)]
     data: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.endpoints import REGION, Seeded, log, machine, seed, write_json
+from benchmarks.endpoints import REGION, Seeded, log, machine, pattern_of, seed, write_json
 from sagesaver.demo.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +58,24 @@ class Measured:
     errors: list[str] = field(default_factory=list)
     workers: int | None = None
     lower_bound: int | None = None
+    # CPU time of the scan itself (the child's process_time around it), and of the whole
+    # child process (user + system, from os.wait4's rusage: imports included).
+    cpu_seconds: float = 0.0
+    process_cpu_seconds: float = 0.0
+    # The simulator's process (this one) meanwhile: its CPU time (user + system, every
+    # thread: HTTP server, moto, the harness waiting), and per operation what serving the
+    # scan's requests cost it (Served: service, latency added on purpose, whole request).
+    simulator_cpu_seconds: float = 0.0
+    served: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def total_calls(self) -> int:
         """Every API call the simulator served during the scan."""
         return sum(self.calls.values())
+
+    def served_total(self, what: str) -> float:
+        """One figure of :class:`Served` summed over every operation."""
+        return sum(figures[what] for figures in self.served.values())
 
     @property
     def exact(self) -> bool:
@@ -90,13 +104,17 @@ def run_child(
         env["SAGESAVER_WORKERS"] = str(workers)
         command = [sys.executable, "-m", "benchmarks.child", tool, "--region", REGION]
         command += ["--now", seeded.now.isoformat(), "--output", str(output)]
-        sim.middleware.counts.clear()
+        sim.middleware.clear()
+        ours = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, cwd=ROOT)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         process_seconds = time.perf_counter() - started
+        sim.middleware.settle()  # the last answers' request threads have finished
+        after = resource.getrusage(resource.RUSAGE_SELF)
         calls = dict(sorted(sim.middleware.counts.items()))
+        served = {op: asdict(f) for op, f in sorted(sim.middleware.served.items())}
         if child.returncode != 0:
             raise SystemExit(f"{tool} child failed with exit code {child.returncode}")
         data = json.loads(output.read_text(encoding="utf-8"))
@@ -113,17 +131,50 @@ def run_child(
         false_negatives=len(seeded.idle - found),
         errors=list(data["errors"]),
         workers=workers if tool == "sagesaver" else None,
+        cpu_seconds=float(data.get("cpu_seconds", 0.0)),
+        process_cpu_seconds=usage.ru_utime + usage.ru_stime,
+        simulator_cpu_seconds=(after.ru_utime + after.ru_stime) - (ours.ru_utime + ours.ru_stime),
+        served=served,
     )
+
+
+def _brief(run: Measured) -> str:
+    return (
+        f"{run.seconds:.2f} s, {run.total_calls} calls; scan CPU {run.cpu_seconds:.2f} s; "
+        f"simulator CPU {run.simulator_cpu_seconds:.2f} s "
+        f"(service {run.served_total('service_s'):.2f} s wall, "
+        f"{run.served_total('service_cpu_s'):.2f} s CPU)"
+    )
+
+
+# What a scan reads once per region whatever its fleet (issues 13, 14, 17): inference
+# components, warm pools and long training runs, processing jobs, HyperPod clusters, and the
+# one ListMetrics page of the busy endpoints' utilisation (right-sizing).
+REGION_READS = {
+    "ListInferenceComponents": 1,
+    "ListTrainingJobs": 2,
+    "ListProcessingJobs": 1,
+    "ListClusters": 1,
+    "ListMetrics": 1,
+}
+
+
+def idle_variants(seeded: Seeded) -> int:
+    """The variants of the seeded idle endpoints."""
+    return sum(len(pattern_of(i).variants) for i in range(seeded.size) if pattern_of(i).idle)
 
 
 def lower_bound(seeded: Seeded, repeat: bool) -> int:
     """The fewest calls a scan of this fleet can make with the APIs SageSaver uses: every
     ``Search`` page (100 endpoints), every ``ListMetrics`` page and ``GetMetricData`` call
-    (500 metrics each; one datapoint per metric here), ``ListNotebookInstances``; then one
-    ``DescribeEndpointConfig`` per idle endpoint (each has its own configuration) on a first
-    scan, or one ``ListEndpointConfigs`` page on a repeat."""
+    (500 metrics each; one datapoint per metric here), ``ListNotebookInstances``, the reads
+    of :data:`REGION_READS`, the daily sums of the idle endpoints' variants (how long they
+    have been idle: one ``GetMetricData`` call per 500); then one ``DescribeEndpointConfig``
+    per idle endpoint (each has its own configuration) on a first scan, or one
+    ``ListEndpointConfigs`` page on a repeat."""
     metric_pages = max(1, math.ceil(seeded.datapoints / 500))
     base = math.ceil(seeded.size / 100) + 2 * metric_pages + 1
+    base += sum(REGION_READS.values()) + math.ceil(idle_variants(seeded) / 500)
     return base + (1 if repeat else len(seeded.idle))
 
 
@@ -230,9 +281,9 @@ def run_case(
         with tempfile.TemporaryDirectory() as cache:
             log(f"{name}: SageSaver first scan...")
             first = run_child(sim, "sagesaver", "first scan", seeded, Path(cache))
-            log(f"{name}: first {first.seconds:.2f} s; repeat scan...")
+            log(f"{name}: first {_brief(first)}; repeat scan...")
             repeat = run_child(sim, "sagesaver", "repeat scan", seeded, Path(cache))
-            log(f"{name}: repeat {repeat.seconds:.2f} s")
+            log(f"{name}: repeat {_brief(repeat)}")
         first.lower_bound = lower_bound(seeded, repeat=False)
         repeat.lower_bound = lower_bound(seeded, repeat=True)
         swept = []
@@ -280,6 +331,13 @@ def render(case: Case) -> str:
     rows = [
         ["scan time (s)", *(f"{r.seconds:.2f}" for r in runs)],
         ["process time (s)", *(f"{r.process_seconds:.2f}" for r in runs)],
+        ["scan CPU (s)", *(f"{r.cpu_seconds:.2f}" for r in runs)],
+        ["process CPU (s)", *(f"{r.process_cpu_seconds:.2f}" for r in runs)],
+        ["simulator CPU (s)", *(f"{r.simulator_cpu_seconds:.2f}" for r in runs)],
+        ["simulator service (s)", *(f"{r.served_total('service_s'):.2f}" for r in runs)],
+        ["  of it CPU (s)", *(f"{r.served_total('service_cpu_s'):.2f}" for r in runs)],
+        ["simulator requests (s)", *(f"{r.served_total('request_s'):.2f}" for r in runs)],
+        ["added latency (s)", *(f"{r.served_total('latency_s'):.2f}" for r in runs)],
         ["peak RSS (MB)", *(f"{r.peak_rss_mb:.0f}" for r in runs)],
         ["API calls", *(str(r.total_calls) for r in runs)],
         ["lower bound", *(str(r.lower_bound) if r.lower_bound else "-" for r in runs)],
@@ -321,6 +379,19 @@ def render(case: Case) -> str:
             f"{case.before.total_calls - case.repeat.total_calls} fewer calls.",
             "",
         ]
+    lines += [
+        "Simulator time per operation, SageSaver's scans (requests; service wall / CPU, "
+        "whole request wall, in seconds; latency aside):",
+        "",
+    ]
+    for run in (case.first, case.repeat):
+        parts = [
+            f"{op} {f['requests']:.0f}: {f['service_s']:.2f} / {f['service_cpu_s']:.2f}, "
+            f"{f['request_s'] - f['latency_s']:.2f}"
+            for op, f in run.served.items()
+        ]
+        lines.append(f"- {run.label}: " + "; ".join(parts))
+    lines.append("")
     lines += [f"- {'PASS' if ok else 'FAIL'} {name}: {detail}" for name, ok, detail in case.targets]
     return "\n".join(lines) + "\n"
 
@@ -363,6 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the naive scan where its calls one at a time take longer (default 120)",
     )
     parser.add_argument(
+        "--no-naive",
+        action="store_true",
+        help="never run the naive scan (with --workers 16: SageSaver's first and repeat only)",
+    )
+    parser.add_argument(
         "--before",
         metavar="REV",
         help="also measure the scan of this git revision (e.g. main), from `git archive`",
@@ -385,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if size == max(sizes) and latency == max(args.latencies_ms)
                     else []
                 )
-                cases.append(run_case(sim, seeded, latency, args.naive_max_s, sweep, source))
+                naive_max_s = -1.0 if args.no_naive else args.naive_max_s
+                cases.append(run_case(sim, seeded, latency, naive_max_s, sweep, source))
     finally:
         sim.stop()
     elapsed = time.perf_counter() - started

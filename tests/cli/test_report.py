@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.ledger.sqlite import SqliteLedger
 from tests.conftest import Cli
 
 
@@ -61,3 +62,40 @@ def test_report_bad_input(cli: Cli, sim: Simulator, tmp_path: Path) -> None:
         "report", "--region", "us-east-1", "--backtest-days", "0", "--ledger", str(tmp_path / "l")
     )
     assert result.exit_code == 2 and "--backtest-days 0" in result.stderr
+
+
+def _empty_ledger(folder: Path) -> str:
+    path = folder / "ledger.sqlite"
+    SqliteLedger(path)  # creates it: report only reads a ledger
+    return str(path)
+
+
+def test_a_second_report_describes_no_endpoint_configuration(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, config_cache_dir: Path
+) -> None:
+    for name in ("idle-a", "idle-b"):
+        fleet.endpoint("us-east-1", name, changed=now - timedelta(days=9))
+    ledger = _empty_ledger(config_cache_dir)
+    sim.middleware.counts.clear()
+    first = cli("report", "--region", "us-east-1", "--ledger", ledger)
+    assert first.exit_code == 0, first.stderr
+    assert sim.middleware.counts["DescribeEndpointConfig"] == 2  # nothing remembered yet
+    assert (config_cache_dir / "endpoint-configs.json.gz").exists()
+    sim.middleware.counts.clear()
+    second = cli("report", "--region", "us-east-1", "--ledger", ledger)
+    assert second.exit_code == 0, second.stderr
+    assert "DescribeEndpointConfig" not in sim.middleware.counts
+    assert sim.middleware.counts["ListEndpointConfigs"] == 1  # the check for ones made again
+    assert "idle-a" in second.stdout and "idle-b" in second.stdout
+
+
+def test_a_report_uses_what_a_scan_remembered(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, tmp_path: Path
+) -> None:
+    fleet.endpoint("us-east-1", "idle-one", changed=now - timedelta(days=9))
+    assert cli("scan", "--region", "us-east-1").exit_code == 0
+    sim.middleware.counts.clear()
+    report = cli("report", "--region", "us-east-1", "--ledger", _empty_ledger(tmp_path))
+    assert report.exit_code == 0, report.stderr
+    assert "DescribeEndpointConfig" not in sim.middleware.counts
+    assert "idle-one" in report.stdout

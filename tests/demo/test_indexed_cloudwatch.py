@@ -117,7 +117,7 @@ def _answers(sim: Simulator, now: datetime) -> dict[str, Any]:
         )
     ]
     for scan_by in ("TimestampDescending", "TimestampAscending"):
-        for start_hours in (24, 48):
+        for start_hours in (24, 48, 24 * 20 + 0.3):  # and a window of periods mostly empty
             for offset in range(0, len(queries), 100):
                 answer = cloudwatch.get_metric_data(
                     MetricDataQueries=queries[offset : offset + 100],

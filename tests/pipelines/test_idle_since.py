@@ -69,3 +69,31 @@ def test_unreadable_daily_sums_leave_the_window_and_say_so(
     assert idle["idle"] is True and idle["decision"] == "notify"
     assert idle["idle_hours"] == 24.0
     assert "how long before that is unknown" in idle["reason"]
+
+
+def test_daily_sums_in_several_calls_at_once_find_each_endpoints_last_day(
+    sim: Simulator, fleet: Fleet, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagesaver.aws import metrics
+    from sagesaver.aws.session import Aws
+    from sagesaver.core.rules.idle_since import lookback_start
+
+    variants: dict[str, list[str]] = {}
+    expected: dict[str, datetime | None] = {}
+    for i in range(7):
+        name = f"ep-{i}"
+        variants[name] = ["a", "b"]  # 14 queries: 5 calls of 3, one endpoint split across two
+        if i % 3 == 2:
+            expected[name] = None  # no traffic in the days kept
+            continue
+        when = now - timedelta(days=10 + i)
+        fleet.metric(EAST, "Invocations", {"EndpointName": name, "VariantName": "b"}, [(when, 2.0)])
+        expected[name] = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(metrics, "MAX_QUERIES_PER_CALL", 3)
+    start = lookback_start(now)
+    aws = Aws()
+    found = metrics.last_traffic_days(aws, EAST, variants, start, now, workers=4)
+    assert aws.calls["GetMetricData"] == 5
+    assert {name: day and day.replace(tzinfo=None) for name, day in found.items()} == {
+        name: day and day.replace(tzinfo=None) for name, day in expected.items()
+    }

@@ -2,12 +2,29 @@
 
 One page carries, per endpoint, what a scan otherwise reads with ``ListEndpoints``,
 ``GetResources`` and a ``DescribeEndpoint`` each: its configuration name, its variants with
-their instance counts, and its tags. The API reference describes ``Search`` as finding the
-resources that match a query and promises nothing about how soon a change shows in it, so it is
-taken as possibly behind: a scan uses it to find candidates and to estimate cost, and every
-action is preceded by its own fresh ``DescribeEndpoint`` (``aws.endpoints.fresh_check``). When
-``Search`` is denied (a role without ``sagemaker:Search``) or fails, :func:`read_endpoints`
-falls back to ``ListEndpoints`` + ``GetResources``.
+their instance counts, and its tags. When ``Search`` is denied (a role without
+``sagemaker:Search``) or fails, :func:`read_endpoints` falls back to ``ListEndpoints`` +
+``GetResources``.
+
+What AWS documents, and what it does not (checked against the SageMaker API Reference,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Search.html, and the SDK
+references generated from the same model):
+
+- ``Endpoint`` is one of the resources ``Search`` accepts, and its ``SearchRecord`` carries
+  an ``Endpoint`` object (``API_SearchRecord``, ``API_Endpoint``).
+- Sorting: "You can sort the search results by any resource property in a ascending or
+  descending order"; ``SortBy`` is "the name of the resource property used to sort the
+  SearchResults. The default is LastModifiedTime"; ``SortOrder``: "Valid values are
+  Ascending or Descending. The default is Descending". Nothing there is specific to
+  ``Resource=Endpoint``: sorting endpoints by ``CreationTime`` (the two chains below) rests
+  on that general statement and on ``CreationTime`` being an ``Endpoint`` property; not
+  confirmed for endpoints in particular.
+- Paging: ``NextToken`` "can be passed to the next SearchRequest to continue retrieving
+  results"; whether pages read a snapshot or the live set is not said.
+- Freshness: no AWS page found says how soon a created, updated or deleted endpoint shows in
+  ``Search`` (nor that it is immediate): **not confirmed**. So ``Search`` is taken as possibly
+  behind: a scan uses it to find candidates and estimate cost, and every action is preceded by
+  its own fresh ``DescribeEndpoint`` (``aws.endpoints.fresh_check``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -213,12 +214,18 @@ DAY_SECONDS = 86400
 
 
 def last_traffic_days(
-    aws: Aws, region: str, variants: Mapping[str, Sequence[str]], start: datetime, end: datetime
+    aws: Aws,
+    region: str,
+    variants: Mapping[str, Sequence[str]],
+    start: datetime,
+    end: datetime,
+    workers: int = 8,
 ) -> dict[str, datetime | None]:
     """For each endpoint, the start of the last day from ``start`` to ``end`` whose daily
     ``Invocations`` sum on any of its ``variants`` is above 0 (None: no traffic then); an
     endpoint any of whose series did not come back whole is left out. One ``GetMetricData``
-    call per 500 variants, every page. Raises on a failed call."""
+    call per 500 variants, every page, up to ``workers`` calls at once (an endpoint's variants
+    may land in two calls: it is judged on both). Raises on a failed call."""
     queries: list[MetricDataQueryTypeDef] = []
     owner: dict[str, str] = {}
     for endpoint, names in variants.items():
@@ -226,17 +233,22 @@ def last_traffic_days(
             query_id = f"d{len(queries)}"
             queries.append(invocations_query(query_id, endpoint, name, DAY_SECONDS))
             owner[query_id] = endpoint
+    batches = [
+        queries[first : first + MAX_QUERIES_PER_CALL]
+        for first in range(0, len(queries), MAX_QUERIES_PER_CALL)
+    ]
     found: dict[str, datetime | None] = dict.fromkeys(variants)
     incomplete: set[str] = set()
-    for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
-        batch = queries[first : first + MAX_QUERIES_PER_CALL]
-        for query_id, series in read_metric_data(aws, region, batch, start, end).items():
-            endpoint = owner[query_id]
-            if series.problem is not None:
-                incomplete.add(endpoint)
-                continue
-            for moment, value in zip(series.timestamps, series.values, strict=True):
-                latest = found[endpoint]
-                if value > 0 and (latest is None or moment > latest):
-                    found[endpoint] = moment
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(batches)))) as pool:
+        reads = [pool.submit(read_metric_data, aws, region, batch, start, end) for batch in batches]
+        for read in reads:
+            for query_id, series in read.result().items():
+                endpoint = owner[query_id]
+                if series.problem is not None:
+                    incomplete.add(endpoint)
+                    continue
+                for moment, value in zip(series.timestamps, series.values, strict=True):
+                    latest = found[endpoint]
+                    if value > 0 and (latest is None or moment > latest):
+                        found[endpoint] = moment
     return {e: day for e, day in found.items() if e not in incomplete}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -218,6 +220,20 @@ def fan_out_requested(accounts_file: Path | None, organization: bool, role_name:
     return accounts_file is not None or organization
 
 
+@contextmanager
+def remembered_configs() -> Iterator[ConfigMemory]:
+    """The endpoint configurations remembered across runs (every command that scans uses the
+    same: ``endpoint-configs.json.gz`` in the user's cache directory, or in
+    ``$SAGESAVER_CACHE_DIR``), saved when the block ends, even by an error."""
+    from sagesaver.aws.endpoint_configs import default_file_store
+
+    memory = ConfigMemory(default_file_store())
+    try:
+        yield memory
+    finally:
+        memory.save()
+
+
 def scan_with_fan_out(
     aws: Aws,
     regions: list[str],
@@ -228,19 +244,12 @@ def scan_with_fan_out(
     organization: bool,
     role_name: str,
 ) -> ScanResult:
-    """One account (the caller's), or a fan-out over accounts with an assumed role.
-
-    Endpoint configurations are remembered across runs in the user's cache directory
-    (``$SAGESAVER_CACHE_DIR`` to move it)."""
-    from sagesaver.aws.endpoint_configs import ConfigMemory, default_file_store
-
-    memory = ConfigMemory(default_file_store())
-    try:
+    """One account (the caller's), or a fan-out over accounts with an assumed role, with the
+    remembered endpoint configurations (:func:`remembered_configs`)."""
+    with remembered_configs() as memory:
         return _scan_with_fan_out(
             aws, regions, policy, now, pricer, accounts_file, organization, role_name, memory
         )
-    finally:
-        memory.save()
 
 
 def _scan_with_fan_out(

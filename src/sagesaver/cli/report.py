@@ -29,6 +29,7 @@ from sagesaver.cli.common import (
     make_pricer,
     open_ledger_or_fail,
     prepare,
+    remembered_configs,
     show_progress,
 )
 from sagesaver.core.errors import InputError
@@ -90,7 +91,9 @@ def report_command(
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws).entries()
     now = datetime.now(timezone.utc)
-    result = scan(aws, regions, policy, now, make_pricer(aws, offline_prices), show_progress)
+    with remembered_configs() as memory:  # the same configurations as `scan` remembers
+        pricer = make_pricer(aws, offline_prices)
+        result = scan(aws, regions, policy, now, pricer, show_progress, memory)
     backtest = None
     if backtest_days is not None:
         from sagesaver.pipelines.backtest import read_history, replay_history

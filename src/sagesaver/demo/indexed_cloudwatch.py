@@ -5,7 +5,9 @@ every stored datapoint, and ``ListMetrics`` by comparing each datapoint with eve
 so far: its server time grows with the square of the fleet and hides the client's. Real
 CloudWatch does not work that way. With :attr:`AwsBehaviours.indexed_metrics` on, the simulator
 keeps an index of the stored datapoints by metric and runs moto's *own* code on the few
-datapoints a query can match, so the answers are moto's, in a time that follows the query.
+datapoints a query can match, and for ``GetMetricData`` on the periods of the window that hold
+them (moto walks every period of the window, one by one), so the answers are moto's, in a
+time that follows the query.
 
 Differences from moto, on purpose: ``ListMetrics`` lists each metric once, as CloudWatch does
 (moto 5.2 repeats a metric with two or more dimensions once per datapoint). Queries this index
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 DimsKey = tuple[tuple[str, str], ...]
@@ -97,6 +99,32 @@ def _candidates_for_query(index: MetricIndex, query: dict[str, Any]) -> list[Any
     return list(index.by_name.get((metric["Namespace"], metric["MetricName"]), ()))
 
 
+def _periods_with_data(
+    candidates: list[Any], query: dict[str, Any], start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """The part of [start, end) that moto needs to walk for ``query``: from the first to the
+    last of its periods that holds a candidate datapoint, on the same period boundaries.
+
+    moto walks every period of the window one by one (a daily sum over 455 days is 456 steps
+    per query, each filtering the datapoints); periods without a datapoint add nothing to its
+    answer, so the answer over the narrower window is the same. Anything unusual (a window
+    moto refuses, a period that is not a positive number) keeps the window as asked."""
+    first_second, last_second = start.replace(microsecond=0), end.replace(microsecond=0)
+    try:
+        period = timedelta(seconds=int(query["MetricStat"]["Period"]))
+    except (KeyError, TypeError, ValueError):
+        return start, end
+    if period <= timedelta(0) or first_second >= last_second:
+        return start, end
+    inside = [d.timestamp for d in candidates if first_second <= d.timestamp < last_second]
+    first = (min(inside) - first_second) // period if inside else 0
+    last = (max(inside) - first_second) // period if inside else 0
+    return (
+        first_second + first * period,
+        min(last_second, first_second + (last + 1) * period),
+    )
+
+
 def indexed_get_metric_data(
     original: Callable[..., list[dict[str, Any]]],
 ) -> Callable[..., list[dict[str, Any]]]:
@@ -116,8 +144,10 @@ def indexed_get_metric_data(
         index = index_of(self)
         results: list[dict[str, Any]] = []
         for query in queries:
-            narrowed = _Narrowed(self, _candidates_for_query(index, query))
-            results += original(narrowed, [query], start_time, end_time, scan_by)
+            candidates = _candidates_for_query(index, query)
+            narrowed = _Narrowed(self, candidates)
+            first, last = _periods_with_data(candidates, query, start_time, end_time)
+            results += original(narrowed, [query], first, last, scan_by)
         if not queries:
             return original(self, queries, start_time, end_time, scan_by)
         return results

@@ -110,8 +110,42 @@ class Fault:
 FaultRule = Callable[[str, str, Environ], "Fault | None"]
 
 
+@dataclass
+class Served:
+    """What the simulator spent on the requests of one operation (``Middleware.served``).
+
+    ``service_s``: wall time inside moto and the AWS behaviours, from the middleware's call to
+    the last byte of the answer's body, the added latency aside; ``service_cpu_s``: the CPU
+    time of the serving thread in that span (wall minus CPU is mostly waiting for the GIL
+    other threads of this process hold). ``latency_s``: the latency added on purpose.
+    ``request_s`` / ``request_cpu_s``: the whole request in the HTTP server (reading and
+    parsing it, the middleware, writing the answer, closing the connection), so the HTTP
+    front costs ``request - service - latency``.
+    """
+
+    requests: int = 0
+    service_s: float = 0.0
+    service_cpu_s: float = 0.0
+    latency_s: float = 0.0
+    request_s: float = 0.0
+    request_cpu_s: float = 0.0
+
+    def add(self, other: Served) -> None:
+        """Add ``other``'s figures to these."""
+        self.requests += other.requests
+        self.service_s += other.service_s
+        self.service_cpu_s += other.service_cpu_s
+        self.latency_s += other.latency_s
+        self.request_s += other.request_s
+        self.request_cpu_s += other.request_cpu_s
+
+
+OPERATION_KEY = "sagesaver.operation"
+
+
 class Middleware:
-    """Counts requests per operation; optionally adds latency or answers with a fault.
+    """Counts requests per operation and times how long the simulator takes to serve them
+    (``served``); optionally adds latency or answers with a fault.
 
     ``fault`` is called with (operation, region, environ) and may return a :class:`Fault`.
     """
@@ -122,17 +156,70 @@ class Middleware:
         self.fault: FaultRule | None = None
         self.counts: Counter[str] = Counter()
         self.faults_sent: Counter[str] = Counter()
+        self.served: dict[str, Served] = {}
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget the counts and times of the requests served so far."""
+        with self._lock:
+            self.counts.clear()
+            self.served.clear()
+
+    def settle(self, timeout_s: float = 2.0) -> bool:
+        """Wait (up to ``timeout_s``) until every request counted has been noted whole: a
+        client has its answer a moment before the server's request thread is done with it.
+        True when none is missing."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                noted = sum(f.requests for f in self.served.values())
+                counted = sum(self.counts.values())
+            if noted >= counted:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
+    def note(self, operation: str, figures: Served) -> None:
+        """Add ``figures`` to what ``operation``'s requests cost."""
+        with self._lock:
+            self.served.setdefault(operation, Served()).add(figures)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        wall, cpu = time.perf_counter(), time.thread_time()
         operation = operation_of(environ)
+        environ[OPERATION_KEY] = operation
         with self._lock:
             self.counts[operation] += 1
+        slept = 0.0
         if self.latency_s:
+            before = time.perf_counter()
             time.sleep(self.latency_s)
+            slept = time.perf_counter() - before
+        answer: Iterable[bytes] = ()
+        try:
+            answer = self._answer(operation, environ, start_response)
+            body = list(answer)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+            self.note(
+                operation,
+                Served(
+                    service_s=time.perf_counter() - wall - slept,
+                    service_cpu_s=time.thread_time() - cpu,
+                    latency_s=slept,
+                ),
+            )
+        return body
+
+    def _answer(
+        self, operation: str, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
         fault = self.fault(operation, region_of(environ), environ) if self.fault else None
         if fault is None and operation == "GetProducts":
             fault = BEHAVIOURS.price_list.refusal(region_of(environ))
@@ -344,6 +431,9 @@ class AwsBehaviours:
     price_list: PriceList = field(default_factory=PriceList)
     # CloudWatch reads answered from an index (benchmarks; see demo/indexed_cloudwatch.py).
     indexed_metrics: bool = False
+    # moto's answers serialized without most of its per-member lookups (benchmarks; the same
+    # bytes: see demo/fast_serialization.py).
+    fast_serialization: bool = False
 
 
 BEHAVIOURS = AwsBehaviours()
@@ -619,9 +709,10 @@ def install_behaviours() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    from sagesaver.demo import indexed_cloudwatch
+    from sagesaver.demo import fast_serialization, indexed_cloudwatch
 
     indexed_cloudwatch.install()
+    fast_serialization.install()
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
@@ -666,23 +757,64 @@ def install_behaviours() -> None:
     _BEHAVIOURS_INSTALLED = True
 
 
+def _remembering_dispatcher(create_app: Callable[[Any], Any]) -> WsgiApp:
+    """moto's dispatcher of requests to its service apps, remembering which backend serves a
+    host. moto finds it anew for every request, under one lock for the whole server: it lists
+    its own package directory (``os.listdir`` and one ``stat`` per service, about 200) and
+    tries its URL patterns, so concurrent requests wait for one another there. Both only
+    depend on the host name and on the installed moto, so the first answer for a host is the
+    answer for every later request to it."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class RememberingDispatcher(DomainDispatcherApplication):
+        def __init__(self, create: Callable[[Any], Any]) -> None:
+            super().__init__(create)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backends:  # moto calls this under its own lock
+                self._backends[host] = super().get_backend_for_host(host)
+            return self._backends[host]
+
+    dispatcher: WsgiApp = RememberingDispatcher(create_app)
+    return dispatcher
+
+
 class Simulator:
     """moto's server on a free loopback port, in a background thread."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         install_behaviours()
         self.behaviours = BEHAVIOURS
-        self.middleware = Middleware(DomainDispatcherApplication(create_backend_app))
+        self.middleware = Middleware(_remembering_dispatcher(create_backend_app))
+
+        class TimedRequestHandler(MotoRequestHandler):
+            """moto's request handler, timing each request for :class:`Served`."""
+
+            def handle(self) -> None:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                try:
+                    super().handle()
+                finally:
+                    environ = getattr(self, "environ", None) or {}
+                    operation = environ.get(OPERATION_KEY)
+                    if operation is not None:
+                        middleware.note(
+                            str(operation),
+                            Served(
+                                requests=1,
+                                request_s=time.perf_counter() - wall,
+                                request_cpu_s=time.thread_time() - cpu,
+                            ),
+                        )
+
+        middleware = self.middleware
         self._server = make_server(
-            "127.0.0.1", 0, self.middleware, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", 0, self.middleware, threaded=True, request_handler=TimedRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -701,7 +833,7 @@ class Simulator:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-        self.middleware.counts.clear()
+        self.middleware.clear()
         self.middleware.faults_sent.clear()
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
@@ -711,6 +843,7 @@ class Simulator:
         INFERENCE_COMPONENTS.clear()
         WARM_POOLS.clear()
         self.behaviours.indexed_metrics = False
+        self.behaviours.fast_serialization = False
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""

@@ -34,15 +34,16 @@ def _looked_back(decision: Decision) -> bool:
 
 
 def with_idle_since(
-    aws: Aws, region: str, decisions: Sequence[Decision], now: datetime
+    aws: Aws, region: str, decisions: Sequence[Decision], now: datetime, workers: int = 8
 ) -> list[Decision]:
-    """``decisions`` with the idle endpoints' time since their last traffic."""
+    """``decisions`` with the idle endpoints' time since their last traffic (their daily sums
+    read in up to ``workers`` calls at once)."""
     chosen = {d.resource.name: d for d in decisions if _looked_back(d)}
     if not chosen:
         return list(decisions)
     variants = {name: [v.name for v in d.resource.variants] for name, d in chosen.items()}
     try:
-        days = last_traffic_days(aws, region, variants, lookback_start(now), now)
+        days = last_traffic_days(aws, region, variants, lookback_start(now), now, workers)
     except AWS_ERRORS:
         days = {}
     out = []
