@@ -20,6 +20,7 @@ from sagesaver.ledger import SqliteLedger
 from sagesaver.pipelines.enforce import EnforcementRun, enforce_and_notify
 from sagesaver.pipelines.scan import scan
 from tests.conftest import Cli
+from tests.pipelines.test_enforce_faults import Killed, kill_after, kill_before, kill_on_done
 from tests.prices import example_pricer
 
 EAST = "us-east-1"
@@ -257,40 +258,12 @@ def test_a_releasing_run_calls_only_what_its_capabilities_declare(
     assert set(sim.middleware.counts) <= {action.split(":", 1)[1] for action in granted}
 
 
-class Killed(BaseException):
-    """The process dies here."""
-
-
-def _kill_before(real: Callable[..., Any]) -> Callable[..., Any]:
-    def killed(*args: Any, **kwargs: Any) -> Any:
-        raise Killed
-
-    return killed
-
-
-def _kill_after(real: Callable[..., Any]) -> Callable[..., Any]:
-    def killed(*args: Any, **kwargs: Any) -> Any:
-        real(*args, **kwargs)
-        raise Killed
-
-    return killed
-
-
-def _kill_on_done(real: Callable[..., Any]) -> Callable[..., Any]:
-    def advance(self: Any, key: str, holder: str, state: str, backup_id: str | None = None) -> Any:
-        if state == "done":
-            raise Killed
-        return real(self, key, holder, state, backup_id)
-
-    return advance
-
-
 # Where the first run dies: (patched object, attribute, replacement factory, releases sent).
 RELEASE_KILL_POINTS: dict[str, tuple[Any, str, Callable[[Any], Any], int]] = {
-    "as the release is sent": (jobs, "release_warm_pool", _kill_before, 0),
-    "right after the release": (jobs, "release_warm_pool", _kill_after, 1),
+    "as the release is sent": (jobs, "release_warm_pool", kill_before, 0),
+    "right after the release": (jobs, "release_warm_pool", kill_after, 1),
     "after the ledger entry, before the lease is closed": (
-        SqliteLedger, "advance_lease", _kill_on_done, 1,
+        SqliteLedger, "advance_lease", kill_on_done, 1,
     ),
 }  # fmt: skip
 
