@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -132,17 +132,7 @@ StudioAppType = Literal[
     "DetailedProfiler",
 ]
 # Every app type Studio can run (CreateApp's AppType); all are judged by default.
-STUDIO_APP_TYPES: tuple[StudioAppType, ...] = (
-    "JupyterLab",
-    "CodeEditor",
-    "KernelGateway",
-    "JupyterServer",
-    "Canvas",
-    "RSessionGateway",
-    "RStudioServerPro",
-    "TensorBoard",
-    "DetailedProfiler",
-)
+STUDIO_APP_TYPES: tuple[StudioAppType, ...] = get_args(StudioAppType)
 
 
 class StudioPolicy(Selection):
