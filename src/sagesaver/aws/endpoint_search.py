@@ -21,6 +21,17 @@ references generated from the same model):
   confirmed for endpoints in particular.
 - Paging: ``NextToken`` "can be passed to the next SearchRequest to continue retrieving
   results"; whether pages read a snapshot or the live set is not said.
+- Ranges (``API_Filter``): ``GreaterThanOrEqualTo`` and ``LessThan`` compare a property with
+  the filter's ``Value``, "not supported for text-based properties"; "for timestamp
+  properties, Value must be an ISO 8601 date-time string of the following format:
+  YYYY-mm-dd'T'HH:MM:SS". The time zone of that string is not said: the slices below are
+  open at both outer ends, so every endpoint is in one slice whatever zone AWS reads it
+  in (only the balance between slices would suffer). A refused range
+  (``ValidationException``) makes the scan read the list from its two ends instead.
+- ``TotalHits`` (``API_Search``, ``API_TotalHits``): "the total number of matching results",
+  exact or a lower bound (``Relation`` ``EqualTo`` or ``GreaterThanOrEqualTo``). The slices
+  are used only when it is given, and their endpoints are checked against it: fewer than
+  it counts and the list is read from its two ends after all.
 - Freshness: no AWS page found says how soon a created, updated or deleted endpoint shows in
   ``Search`` (nor that it is immediate): **not confirmed**. So ``Search`` is taken as possibly
   behind: a scan uses it to find candidates and estimate cost, and every action is preceded by
@@ -33,8 +44,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from sagesaver.aws import inventory, tags
 from sagesaver.aws.endpoint_configs import ConfigVariant, RegionConfigs
@@ -44,6 +57,11 @@ from sagesaver.aws.session import Aws
 from sagesaver.core.model import Kind, Resource, ScanError, Variant
 
 SEARCH_PAGE_SIZE = 100
+# The middle of a large list is read in at most this many slices of CreationTime at once...
+SEARCH_SLICES = 8
+# ...of about this many endpoints each, at least (a slice costs up to one page more than
+# its share of the list; fewer endpoints: the two ends are read until they meet).
+SLICE_ENDPOINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,9 @@ def _live_variants(variants: Sequence[Mapping[str, Any]]) -> tuple[LiveVariant, 
     return tuple(live)
 
 
-IN_SERVICE = {"Filters": [{"Name": "EndpointStatus", "Operator": "Equals", "Value": "InService"}]}
+IN_SERVICE_FILTER = {"Name": "EndpointStatus", "Operator": "Equals", "Value": "InService"}
+IN_SERVICE = {"Filters": [IN_SERVICE_FILTER]}
+SEARCH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # the format API_Filter documents for timestamps
 
 
 class _Meeting:
@@ -119,36 +139,126 @@ class _Meeting:
                 self.low is not None and self.high is not None and self.low > self.high
             )
 
+    def keep(self, results: list[Any]) -> None:
+        """Keep the records of a page of a slice."""
+        with self.lock:
+            for record in results:
+                found = record.get("Endpoint")
+                if found:
+                    self.records.setdefault(str(found["EndpointName"]), found)
 
-def _chain(aws: Aws, region: str, meeting: _Meeting, ascending: bool) -> None:
+
+def _request(ascending: bool, token: str | None, *ranges: dict[str, str]) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "Resource": "Endpoint",
+        "SearchExpression": {"Filters": [IN_SERVICE_FILTER, *ranges]},
+        "SortBy": "CreationTime",
+        "SortOrder": "Ascending" if ascending else "Descending",
+        "MaxResults": SEARCH_PAGE_SIZE,
+    }
+    if token:
+        request["NextToken"] = token
+    return request
+
+
+def _chain(aws: Aws, region: str, meeting: _Meeting, ascending: bool, token: str | None) -> None:
+    """The pages of one end from ``token`` on, until the two ends meet."""
     client = aws.sagemaker(region)
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {
-            "Resource": "Endpoint",
-            "SearchExpression": IN_SERVICE,
-            "SortBy": "CreationTime",
-            "SortOrder": "Ascending" if ascending else "Descending",
-            "MaxResults": SEARCH_PAGE_SIZE,
-        }
-        if token:
-            request["NextToken"] = token
-        page: Any = client.search(**request)
+    while token:
+        page: Any = client.search(**_request(ascending, token))
         token = page.get("NextToken")
-        if meeting.add(page.get("Results", []), ascending, last=not token) or not token:
+        if meeting.add(page.get("Results", []), ascending, last=not token):
             return
 
 
-def search_in_service_endpoints(aws: Aws, region: str) -> EndpointListing:
+def _slice(aws: Aws, region: str, meeting: _Meeting, ranges: list[dict[str, str]]) -> None:
+    """Every page of one slice of ``CreationTime``."""
+    client = aws.sagemaker(region)
+    token: str | None = None
+    while True:
+        page: Any = client.search(**_request(True, token, *ranges))
+        meeting.keep(page.get("Results", []))
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _bound(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(SEARCH_TIME_FORMAT)
+
+
+def slices(
+    meeting: _Meeting, total: int, slice_endpoints: int = SLICE_ENDPOINTS
+) -> list[list[dict[str, str]]]:
+    """The range filters of the slices the middle of a list of ``total`` endpoints is read
+    in, once both ends' first pages are read: one per ``slice_endpoints`` endpoints, at most
+    :data:`SEARCH_SLICES`, cut in equal spans of time on whole seconds (the filters'
+    precision); none when fewer than two would do. The first slice is open below and the
+    last above."""
+    low, high = meeting.low, meeting.high
+    if low is None or high is None:
+        return []
+    low = low.replace(microsecond=0)
+    middle = (high - low).total_seconds()
+    count = int(min(SEARCH_SLICES, total / slice_endpoints, middle))
+    if count < 2:
+        return []
+    cuts = sorted({low + timedelta(seconds=round(i * middle / count)) for i in range(1, count)})
+    filters: list[list[dict[str, str]]] = []
+    previous: str | None = None
+    for cut in [*cuts, None]:
+        ranges = []
+        if previous is not None:
+            ranges.append(
+                {"Name": "CreationTime", "Operator": "GreaterThanOrEqualTo", "Value": previous}
+            )
+        if cut is not None:
+            previous = _bound(cut)
+            ranges.append({"Name": "CreationTime", "Operator": "LessThan", "Value": previous})
+        filters.append(ranges)
+    return filters
+
+
+def _refused(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ValidationException"
+
+
+def search_in_service_endpoints(
+    aws: Aws, region: str, slice_endpoints: int = SLICE_ENDPOINTS
+) -> EndpointListing:
     """Every ``InService`` endpoint of the region with its tags, configuration name and live
-    variants, through ``Search``: two chains of pages at once, from the oldest and from the
-    newest endpoint, until they meet (about half the wall time of one chain, at most a page
-    more). Raises on a failed call."""
+    variants, through ``Search``, sorted by ``CreationTime``. The first page from the oldest
+    and from the newest endpoint are read at once. When their ``TotalHits`` says the list is
+    long, its middle is then read in time slices at once (:func:`slices`); and when it is
+    shorter, created within too short a time, of an unknown length, when AWS refuses the
+    range filters, or when the slices found fewer endpoints than ``TotalHits`` counted, by
+    going on from both ends until they meet (about half the wall time of one chain, at most
+    a page more). Raises on a failed call."""
     meeting = _Meeting()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        chains = [pool.submit(_chain, aws, region, meeting, up) for up in (True, False)]
-        for chain in chains:
-            chain.result()
+    client = aws.sagemaker(region)
+    with ThreadPoolExecutor(max_workers=SEARCH_SLICES) as pool:
+        ends = {up: pool.submit(client.search, **_request(up, None)) for up in (True, False)}
+        tokens: dict[bool, str | None] = {}
+        done, total = False, 0
+        for up, first in ends.items():
+            page: Any = first.result()
+            tokens[up] = page.get("NextToken")
+            done = meeting.add(page.get("Results", []), up, last=not tokens[up]) or done
+            total = max(total, int((page.get("TotalHits") or {}).get("Value", 0)))
+        parts = [] if done else slices(meeting, total, slice_endpoints)
+        try:
+            for part in [pool.submit(_slice, aws, region, meeting, ranges) for ranges in parts]:
+                part.result()
+        except ClientError as exc:
+            if not _refused(exc):
+                raise
+            parts = []
+        if parts and len(meeting.records) < total:
+            parts = []  # the slices missed some: a range filter not read as documented
+        if not done and not parts:
+            chains = [pool.submit(_chain, aws, region, meeting, up, tokens[up]) for up in ends]
+            for chain in chains:
+                chain.result()
     listing = EndpointListing(searched=True)
     for name, found in sorted(meeting.records.items()):  # reported in the order of names
         if found.get("EndpointStatus") != "InService":
