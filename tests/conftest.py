@@ -74,6 +74,34 @@ def config_cache_dir(
     return path
 
 
+def check_against_model(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore's own check of a request's parameters against the operation's model."""
+    from botocore.validate import ParamValidator
+
+    report = ParamValidator().validate(params, model.input_shape)
+    if report.has_errors():
+        raise AssertionError(f"{model.name}: {report.generate_report()}")
+
+
+@pytest.fixture(autouse=True)
+def _cloudwatch_requests_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SageSaver's CloudWatch clients skip botocore's check of each request's parameters
+    (``Aws.cloudwatch``); in the tests every CloudWatch request is checked against the model
+    as botocore would, so a malformed ``GetMetricData`` query fails the test that made it."""
+    from sagesaver.aws.session import Aws
+
+    unchecked = Aws.cloudwatch
+
+    def checked(self: Aws, region: str) -> Any:
+        client: Any = unchecked(self, region)
+        if not getattr(client, "_checked_by_tests", False):
+            client.meta.events.register("provide-client-params.cloudwatch", check_against_model)
+            client._checked_by_tests = True
+        return client
+
+    monkeypatch.setattr(Aws, "cloudwatch", checked)
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator()

@@ -38,6 +38,7 @@ from sagesaver.aws.metrics import (
     NAMESPACE,
     VARIANT_DIM,
     VariantKey,
+    metric_query,
     period_for,
     read_metric_data,
 )
@@ -60,25 +61,6 @@ class SignalTotals:
 
     totals: dict[str, float] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-
-
-def metric_query(
-    query_id: str, namespace: str, metric: str, stat: str, dims: dict[str, str], period: int
-) -> MetricDataQueryTypeDef:
-    """One ``GetMetricData`` query: ``stat`` of ``metric`` with exactly ``dims``."""
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": namespace,
-                "MetricName": metric,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-            },
-            "Period": period,
-            "Stat": stat,
-        },
-        "ReturnData": True,
-    }
 
 
 Owner = TypeVar("Owner", bound=Hashable)

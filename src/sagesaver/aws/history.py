@@ -162,14 +162,14 @@ def signal_history(
             queries.append(
                 (
                     name,
-                    endpoint_signals.metric_query(
+                    metrics.metric_query(
                         f"h{i}_{m}", metrics.NAMESPACE, metric, stat, dims, PERIOD_S
                     ),
                 )
             )
     for i, component in enumerate(c for c in components if (c.parent or "") in history):
         dims = {"InferenceComponentName": component.name}
-        query = endpoint_signals.metric_query(
+        query = metrics.metric_query(
             f"ic{i}", metrics.NAMESPACE, metrics.METRIC, "Sum", dims, PERIOD_S
         )
         queries.append((component.parent or "", query))

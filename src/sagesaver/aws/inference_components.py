@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sagesaver.aws.endpoint_signals import SignalTotals, metric_query, read_batched
+from sagesaver.aws.endpoint_signals import SignalTotals, read_batched
 from sagesaver.aws.inventory import PAGE_SIZE, account_of
-from sagesaver.aws.metrics import METRIC, NAMESPACE, period_for
+from sagesaver.aws.metrics import METRIC, NAMESPACE, metric_query, period_for
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Kind, Resource
 

@@ -188,26 +188,31 @@ def invocation_sums(
     return result
 
 
-def invocations_query(
-    query_id: str, endpoint: str, variant: str, period: int
+def metric_query(
+    query_id: str, namespace: str, metric: str, stat: str, dims: dict[str, str], period: int
 ) -> MetricDataQueryTypeDef:
-    """The query for the ``Invocations`` sum of one variant, per ``period`` seconds."""
+    """One ``GetMetricData`` query: ``stat`` of ``metric`` with exactly ``dims``."""
     return {
         "Id": query_id,
         "MetricStat": {
             "Metric": {
-                "Namespace": NAMESPACE,
-                "MetricName": METRIC,
-                "Dimensions": [
-                    {"Name": ENDPOINT_DIM, "Value": endpoint},
-                    {"Name": VARIANT_DIM, "Value": variant},
-                ],
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
             },
             "Period": period,
-            "Stat": "Sum",
+            "Stat": stat,
         },
         "ReturnData": True,
     }
+
+
+def invocations_query(
+    query_id: str, endpoint: str, variant: str, period: int
+) -> MetricDataQueryTypeDef:
+    """The query for the ``Invocations`` sum of one variant, per ``period`` seconds."""
+    dims = {ENDPOINT_DIM: endpoint, VARIANT_DIM: variant}
+    return metric_query(query_id, NAMESPACE, METRIC, "Sum", dims, period)
 
 
 DAY_SECONDS = 86400

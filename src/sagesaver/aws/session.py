@@ -225,8 +225,15 @@ class Aws:
         return client
 
     def cloudwatch(self, region: str) -> CloudWatchClient:
-        """CloudWatch client for ``region``."""
-        client: CloudWatchClient = self.client("cloudwatch", region)
+        """CloudWatch client for ``region``, for reads only (``ListMetrics``,
+        ``GetMetricData``), without botocore's check of each request's parameters: a
+        ``GetMetricData`` of 500 queries spends more time in that check than in the rest of
+        building and sending it. Every query is built by ``metrics.metric_query``; the tests
+        check every CloudWatch request they make against the same model
+        (``tests/conftest.py``, ``tests/pipelines/test_metric_requests.py``), and AWS checks
+        them again."""
+        unchecked = Config(parameter_validation=False)
+        client: CloudWatchClient = self.client("cloudwatch", region, unchecked)
         return client
 
     def tagging(self, region: str) -> ResourceGroupsTaggingAPIClient:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sagesaver.aws.endpoint_signals import metric_query
 from sagesaver.aws.inventory import account_of
-from sagesaver.aws.metrics import read_metric_data
+from sagesaver.aws.metrics import metric_query, read_metric_data
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Kind, Resource
 
