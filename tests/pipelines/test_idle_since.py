@@ -97,3 +97,101 @@ def test_daily_sums_in_several_calls_at_once_find_each_endpoints_last_day(
     assert {name: day and day.replace(tzinfo=None) for name, day in found.items()} == {
         name: day and day.replace(tzinfo=None) for name, day in expected.items()
     }
+
+
+@pytest.fixture
+def daily_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The endpoints of each reading of daily sums a scan makes."""
+    from sagesaver.pipelines import lookback
+
+    reads: list[list[str]] = []
+    read = lookback.last_traffic_days
+
+    def counted(aws: object, region: str, variants: dict[str, list[str]], *args: object) -> object:
+        reads.append(sorted(variants))
+        return read(aws, region, variants, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lookback, "last_traffic_days", counted)
+    return reads
+
+
+def test_a_later_scan_remembers_the_daily_sums_of_endpoints_still_idle(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, daily_reads: list[list[str]]
+) -> None:
+    from tests.conftest import run_at
+
+    fleet.endpoint(EAST, "called-40-days-ago", changed=now - timedelta(days=120))
+    fleet.invocations(EAST, "called-40-days-ago", "AllTraffic", [(now - timedelta(days=40), 7.0)])
+    fleet.endpoint(EAST, "never-called", changed=now - timedelta(days=100))
+    code, first = cli.json("scan", "--region", EAST)
+    assert code == 0, first["errors"]
+    assert daily_reads == [["called-40-days-ago", "never-called"]]
+    with run_at((now + timedelta(hours=1)).isoformat()):
+        code, later = cli.json("scan", "--region", EAST)
+    assert code == 0, later["errors"]
+    assert len(daily_reads) == 1  # nothing new to read: both were idle all along
+    for name in ("called-40-days-ago", "never-called"):
+        before, after = by_name(first)[name], by_name(later)[name]
+        assert after["last_activity_at"] == before["last_activity_at"]
+        assert after["idle_hours"] == pytest.approx(before["idle_hours"] + 1, abs=0.05)
+        assert (
+            after["reason"].split("; ")[-1].split(" (")[0]
+            == (before["reason"].split("; ")[-1].split(" (")[0])
+        )
+
+
+def test_an_endpoint_created_again_under_its_name_is_read_afresh(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, daily_reads: list[list[str]]
+) -> None:
+    from sagesaver.demo.simulator import _sagemaker_backend
+
+    fleet.endpoint(EAST, "reborn", changed=now - timedelta(days=120))
+    fleet.invocations(EAST, "reborn", "AllTraffic", [(now - timedelta(days=40), 7.0)])
+    code, first = cli.json("scan", "--region", EAST)
+    assert "last invoked on" in by_name(first)["reborn"]["reason"]
+
+    backend = _sagemaker_backend(EAST)
+    del backend.endpoints["reborn"]
+    del backend.endpoint_configs["reborn-config"]
+    fleet.endpoint(EAST, "reborn", changed=now - timedelta(days=10))
+    called = now - timedelta(days=5)  # the new endpoint's own traffic
+    fleet.invocations(EAST, "reborn", "AllTraffic", [(called, 1.0)])
+    code, later = cli.json("scan", "--region", EAST)
+    assert code == 0, later["errors"]
+    assert daily_reads == [["reborn"], ["reborn"]]
+    assert f"last invoked on {called:%Y-%m-%d}" in by_name(later)["reborn"]["reason"]
+
+
+def test_a_reading_older_than_the_idle_window_is_not_trusted(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, daily_reads: list[list[str]]
+) -> None:
+    """Two days later, with a 24 h window: what happened between the two scans is unknown
+    to the window, so the daily sums are read again (and find the traffic of that time)."""
+    from tests.conftest import run_at
+
+    fleet.endpoint(EAST, "called-in-between", changed=now - timedelta(days=120))
+    fleet.invocations(EAST, "called-in-between", "AllTraffic", [(now - timedelta(days=40), 7.0)])
+    code, first = cli.json("scan", "--region", EAST)
+    assert "last invoked on" in by_name(first)["called-in-between"]["reason"]
+    called = now + timedelta(hours=12)
+    fleet.invocations(EAST, "called-in-between", "AllTraffic", [(called, 2.0)])
+    with run_at((now + timedelta(days=2)).isoformat()):
+        code, later = cli.json("scan", "--region", EAST)
+    assert code == 0, later["errors"]
+    assert daily_reads == [["called-in-between"], ["called-in-between"]]
+    assert f"last invoked on {called:%Y-%m-%d}" in by_name(later)["called-in-between"]["reason"]
+
+
+def test_traffic_of_an_earlier_endpoint_of_the_same_name_is_not_the_new_ones(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    """CloudWatch keeps metrics by name: an endpoint created 10 days ago, whose name was
+    called 40 days ago by the endpoint it replaced, has been idle for 10 days, not 40."""
+    fleet.endpoint(EAST, "replaced", changed=now - timedelta(days=10))
+    fleet.invocations(EAST, "replaced", "AllTraffic", [(now - timedelta(days=40), 7.0)])
+    code, doc = cli.json("scan", "--region", EAST)
+    assert code == 0, doc["errors"]
+    replaced = by_name(doc)["replaced"]
+    assert replaced["last_activity_at"] is None
+    assert "never invoked since its creation" in replaced["reason"]
+    assert replaced["idle_hours"] == pytest.approx(10 * 24, abs=0.1)

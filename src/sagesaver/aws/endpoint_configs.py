@@ -186,6 +186,13 @@ class ConfigMemory:
                 }
             self._changed = True
 
+    def put(self, key: str, document: dict[str, Any]) -> None:
+        """Replace the raw document of one scope (other kinds of facts than configurations
+        keep theirs under keys of their own)."""
+        with self._lock:
+            self._scopes[key] = document
+            self._changed = True
+
     def save(self) -> None:
         """Write every scope back to the store (when anything changed)."""
         if self.store is None or not self._changed:

@@ -385,7 +385,9 @@ def scan_region(
         notebooks = side.submit(_region_notebooks, aws, region, policy, now, pricer)
         parked_read = side.submit(parked.scan_parked, aws, region, policy, now, pricer)
         result = _scan_endpoints(aws, region, policy, now, pricer, progress, memory)
-        result.decisions = lookback.with_idle_since(aws, region, result.decisions, now, workers())
+        result.decisions = lookback.with_idle_since(
+            aws, region, result.decisions, now, workers(), memory
+        )
         result.extend(notebooks.result())
         result.extend(parked_read.result())
     return result
