@@ -168,14 +168,16 @@ def lower_bound(seeded: Seeded, repeat: bool) -> int:
     """The fewest calls a scan of this fleet can make with the APIs SageSaver uses: every
     ``Search`` page (100 endpoints), every ``ListMetrics`` page and ``GetMetricData`` call
     (500 metrics each; one datapoint per metric here), ``ListNotebookInstances``, the reads
-    of :data:`REGION_READS`, the daily sums of the idle endpoints' variants (how long they
-    have been idle: one ``GetMetricData`` call per 500); then one ``DescribeEndpointConfig``
-    per idle endpoint (each has its own configuration) on a first scan, or one
-    ``ListEndpointConfigs`` page on a repeat."""
+    of :data:`REGION_READS`; then, on a first scan, the daily sums of the idle endpoints'
+    variants (how long they have been idle: one ``GetMetricData`` call per 500) and one
+    ``DescribeEndpointConfig`` per idle endpoint (each has its own configuration), or, on a
+    repeat, one ``ListEndpointConfigs`` page (configurations and daily sums remembered)."""
     metric_pages = max(1, math.ceil(seeded.datapoints / 500))
     base = math.ceil(seeded.size / 100) + 2 * metric_pages + 1
-    base += sum(REGION_READS.values()) + math.ceil(idle_variants(seeded) / 500)
-    return base + (1 if repeat else len(seeded.idle))
+    base += sum(REGION_READS.values())
+    if repeat:
+        return base + 1
+    return base + math.ceil(idle_variants(seeded) / 500) + len(seeded.idle)
 
 
 def todays_calls(seeded: Seeded) -> int:
