@@ -271,6 +271,12 @@ class RegionConfigs:
             with self._lock:
                 self._entries.update(entries)
 
+    def ready(self, name: str) -> bool:
+        """Whether :meth:`config` answers ``name`` without a call: the check of remembered
+        configurations is done and ``name`` is among them (or was read already)."""
+        with self._lock:
+            return self._validated and name in self._entries
+
     def variants(self, name: str) -> ConfigVariants:
         """Each variant of configuration ``name``, by variant name."""
         return self.config(name).variants

@@ -228,6 +228,7 @@ def _scan_endpoints(
         by_name = {e.name: e for e in endpoints}
         activity: dict[str, Activity | None] = {}
         described: dict[str, Future[tuple[tuple[Variant, ...], bool]]] = {}
+        known: dict[str, tuple[tuple[Variant, ...], bool]] = {}  # answered without a call
         components = components_read.result()
 
         def consider(batch: dict[str, Activity | None]) -> None:
@@ -240,18 +241,25 @@ def _scan_endpoints(
             activity.update(batch)
             for name in batch:
                 endpoint = by_name.get(name)
-                if endpoint is not None and is_idle_candidate(
+                if endpoint is None or not is_idle_candidate(
                     endpoint, activity.get(name), rules, now
                 ):
-                    described[name] = pool.submit(
-                        endpoint_search.endpoint_variants,
-                        aws,
-                        region,
-                        configs,
-                        name,
-                        listing.configs.get(name),
-                        listing.live.get(name),
-                    )
+                    continue
+                config_name, live = listing.configs.get(name), listing.live.get(name)
+                if config_name and live is not None and configs.ready(config_name):
+                    known[name] = endpoint_search.endpoint_variants(
+                        aws, region, configs, name, config_name, live
+                    )  # remembered: no call, so not worth a thread
+                    continue
+                described[name] = pool.submit(
+                    endpoint_search.endpoint_variants,
+                    aws,
+                    region,
+                    configs,
+                    name,
+                    config_name,
+                    live,
+                )
 
         if dims is not None:
             # No metric at all in two weeks: no invocations.
@@ -270,8 +278,8 @@ def _scan_endpoints(
             consider(dict.fromkeys(by_name, None))
         errors.extend(component_errors)
         progress(f"{region}: describing {len(described)} idle candidates")
-        details: dict[str, tuple[Variant, ...]] = {}
-        asynchronous: set[str] = set()
+        details = {name: variants for name, (variants, _) in known.items()}
+        asynchronous = {name for name, (_, is_async) in known.items() if is_async}
         for name, future in described.items():
             try:
                 details[name], is_async = future.result()
