@@ -369,6 +369,7 @@ def _seed(sim: Simulator, fleet: Fleet, now: datetime) -> list[tuple[str, str]]:
             fleet.invocations(
                 EAST, name, variant.name, [(m, values[(i + k) % 4]) for k, m in enumerate(moments)]
             )
+    fleet.training_job(EAST, "job-1", ended=now - timedelta(hours=2), tags={"team": "t1"})
     # more metrics than a ListMetrics page holds (500)
     fleet.metric(EAST, "ModelLatency", {"EndpointName": "ep-00"}, [(now, 1.0)])
     for offset in range(0, 520, 260):
@@ -410,6 +411,14 @@ def _raw_answers(
                     PaginationConfig={"PageSize": 11},
                 )
             )
+        # answered by moto's own search (another resource, a filter on tags)
+        sagemaker.search(Resource="TrainingJob")
+        sagemaker.search(
+            Resource="Endpoint",
+            SearchExpression={
+                "Filters": [{"Name": "Tags.team", "Operator": "Equals", "Value": "t1"}]
+            },
+        )
         for namespace in ("AWS/SageMaker", "Other"):
             list(cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace))
         queries = [
@@ -477,6 +486,7 @@ def test_the_simulator_answers_as_moto_does(
     assert bodies["Search"].count(b'"NextToken"') >= 4
     assert b"ServerlessConfig" in bodies["Search"]
     assert b'"Tags": [{"Key"' in bodies["Search"]
+    assert b'"TrainingJobName": "job-1"' in bodies["Search"]
     assert b'"NextToken"' in bodies["ListMetrics"]
     metric_data = b"".join(a[3] for a in moto if a[0] == "GetMetricData")
     for seen in (b"PartialData", b'"Messages"', b'"Values": []', b"1e-07", b"1.5", b"0.0"):
