@@ -431,8 +431,10 @@ class AwsBehaviours:
     price_list: PriceList = field(default_factory=PriceList)
     # CloudWatch reads answered from an index (benchmarks; see demo/indexed_cloudwatch.py).
     indexed_metrics: bool = False
-    # moto's answers serialized without most of its per-member lookups (benchmarks; the same
-    # bytes: see demo/fast_serialization.py).
+    # moto's answers serialized without most of its per-member lookups, the biggest ones by
+    # a writer compiled from their shape, and GetMetricData requests read by a reader compiled
+    # from theirs (benchmarks; the same bytes and parameters: see demo/fast_serialization.py,
+    # demo/answer_writer.py and demo/request_reader.py).
     fast_serialization: bool = False
 
 
@@ -755,10 +757,17 @@ def install_behaviours() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    from sagesaver.demo import fast_serialization, indexed_cloudwatch
+    from sagesaver.demo import (
+        answer_writer,
+        fast_serialization,
+        indexed_cloudwatch,
+        request_reader,
+    )
 
     indexed_cloudwatch.install()
     fast_serialization.install()
+    answer_writer.install()
+    request_reader.install()
     metric_data = CloudWatchResponse.get_metric_data
     get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
