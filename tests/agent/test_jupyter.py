@@ -114,14 +114,20 @@ class RealJupyter:
 
         jupyter_server reports a new kernel as ``starting`` until it sees the kernel's answer
         to a client on the IOPub channel; now and then its IOPub subscription misses them all
-        (the kernel then stays "starting" for good), so such a kernel is replaced.
+        (the kernel then stays "starting" for good), so such a kernel is replaced, as is one
+        the client gave up on while it started ("Kernel died before replying to kernel_info":
+        on a loaded machine a starting kernel can miss heartbeats for seconds).
         """
         for _attempt in range(3):
             kernel_id = str(self.api("POST", "/api/kernels", {"name": "python3"})["id"])
             if not ready:
                 return kernel_id
             with self.client(kernel_id) as client:
-                client.wait_for_ready(timeout=60)
+                try:
+                    client.wait_for_ready(timeout=60)
+                except RuntimeError:
+                    self.api("DELETE", f"/api/kernels/{kernel_id}")
+                    continue
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
                     if self.kernel_state(kernel_id) == "idle":
