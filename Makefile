@@ -44,8 +44,8 @@ test-shifted: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -p no:cacheprovider --shift-clock=365
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks.scale
-	$(BIN)/python -m benchmarks.agent
+	# both run; a failed target of either fails the whole (scale's exit code kept for the end)
+	$(BIN)/python -m benchmarks.scale; scale=$$?; $(BIN)/python -m benchmarks.agent && exit $$scale
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
