@@ -43,8 +43,8 @@ test-fast: $(VENV)/.dev-installed
 test-shifted: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -p no:cacheprovider --shift-clock=365
 
+# Both benchmarks run; a failed target of either fails the whole (scale's exit code kept).
 bench: $(VENV)/.dev-installed
-	# both run; a failed target of either fails the whole (scale's exit code kept for the end)
 	$(BIN)/python -m benchmarks.scale; scale=$$?; $(BIN)/python -m benchmarks.agent && exit $$scale
 
 clean:
