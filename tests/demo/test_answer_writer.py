@@ -411,6 +411,8 @@ def _raw_answers(
                     PaginationConfig={"PageSize": 11},
                 )
             )
+        for i in range(28):  # serverless, provisioned, asynchronous, one or two variants
+            sagemaker.describe_endpoint_config(EndpointConfigName=f"ep-{i:02d}-config")
         # answered by moto's own search (another resource, a filter on tags)
         sagemaker.search(Resource="TrainingJob")
         sagemaker.search(
@@ -488,6 +490,9 @@ def test_the_simulator_answers_as_moto_does(
     assert b'"Tags": [{"Key"' in bodies["Search"]
     assert b'"TrainingJobName": "job-1"' in bodies["Search"]
     assert b'"NextToken"' in bodies["ListMetrics"]
+    configs = b"".join(a[3] for a in moto if a[0] == "DescribeEndpointConfig")
+    for seen in (b"AsyncInferenceConfig", b"ProvisionedConcurrency", b'"InstanceType"'):
+        assert seen in configs, seen
     metric_data = b"".join(a[3] for a in moto if a[0] == "GetMetricData")
     for seen in (b"PartialData", b'"Messages"', b'"Values": []', b"1e-07", b"1.5", b"0.0"):
         assert seen in metric_data, seen

@@ -30,7 +30,12 @@ from enum import Enum
 from typing import Any
 
 WRITTEN_OPERATIONS = frozenset(
-    {("cloudwatch", "GetMetricData"), ("cloudwatch", "ListMetrics"), ("sagemaker", "Search")}
+    {
+        ("cloudwatch", "GetMetricData"),
+        ("cloudwatch", "ListMetrics"),
+        ("sagemaker", "Search"),
+        ("sagemaker", "DescribeEndpointConfig"),  # 10,000 of them in a first scan of 20,000
+    }
 )
 _INSTALLED_FLAG = "_sagesaver_answer_writer"
 MAX_PLANS = 10_000  # per structure: sets of dict keys (or classes) remembered
