@@ -148,6 +148,26 @@ def _ranged(params: dict[str, object]) -> bool:
     return any(f["Name"] == "CreationTime" for f in expression["Filters"])
 
 
+LONG = [f"ep-{i:03d}" for i in range(450)]
+
+
+def _search_long_list(
+    fleet: Fleet, now: datetime, apart: timedelta
+) -> tuple[list[str], list[dict[str, object]]]:
+    """:data:`LONG` created ``apart`` from one another, read through ``Search`` with a slice
+    per 50 endpoints: the names found, and every ``Search`` call's parameters."""
+    from sagesaver.aws.endpoint_search import search_in_service_endpoints
+    from sagesaver.aws.session import Aws
+
+    start = (now - timedelta(days=3)).replace(microsecond=0)
+    for i, name in enumerate(LONG):
+        fleet.endpoint("us-east-1", name, changed=start + i * apart)
+    aws = Aws()
+    searches = _searches(aws, "us-east-1")
+    listing = search_in_service_endpoints(aws, "us-east-1", slice_endpoints=50)
+    return [e.name for e in listing.everything], searches
+
+
 @pytest.mark.parametrize("offset_hours", [0, 8, -8])
 def test_a_long_list_is_read_in_time_slices_at_once_and_whole(
     sim: Simulator,
@@ -158,8 +178,7 @@ def test_a_long_list_is_read_in_time_slices_at_once_and_whole(
 ) -> None:
     """The middle of the list is read in slices of CreationTime; the outer slices are open,
     so a service reading the bounds in another time zone still returns every endpoint."""
-    from sagesaver.aws.endpoint_search import SEARCH_SLICES, search_in_service_endpoints
-    from sagesaver.aws.session import Aws
+    from sagesaver.aws.endpoint_search import SEARCH_SLICES
     from sagesaver.demo import simulator
 
     if offset_hours:  # the service reads a bound as a time in a zone offset_hours from UTC
@@ -169,13 +188,8 @@ def test_a_long_list_is_read_in_time_slices_at_once_and_whole(
             "search_time_value",
             lambda value: utc(value) - timedelta(hours=offset_hours),
         )
-    start = now - timedelta(days=3)
-    for i in range(450):
-        fleet.endpoint("us-east-1", f"ep-{i:03d}", changed=start + i * timedelta(seconds=7))
-    aws = Aws()
-    searches = _searches(aws, "us-east-1")
-    listing = search_in_service_endpoints(aws, "us-east-1", slice_endpoints=50)
-    assert [e.name for e in listing.everything] == [f"ep-{i:03d}" for i in range(450)]
+    names, searches = _search_long_list(fleet, now, timedelta(seconds=7))
+    assert names == LONG
     ranged = [s for s in searches if _ranged(s)]
     first_pages = [s for s in ranged if "NextToken" not in s]
     assert 2 <= len(first_pages) <= SEARCH_SLICES  # slices, read at once
@@ -190,21 +204,14 @@ def test_a_refused_range_reads_the_list_from_both_ends(
 ) -> None:
     from moto.sagemaker.exceptions import ValidationError
 
-    from sagesaver.aws.endpoint_search import search_in_service_endpoints
-    from sagesaver.aws.session import Aws
     from sagesaver.demo import simulator
 
     def refused(value: str) -> datetime:
         raise ValidationError(message=f"Unsupported filter value {value}")
 
     monkeypatch.setattr(simulator, "search_time_value", refused)
-    start = now - timedelta(days=3)
-    for i in range(450):
-        fleet.endpoint("us-east-1", f"ep-{i:03d}", changed=start + i * timedelta(seconds=7))
-    aws = Aws()
-    searches = _searches(aws, "us-east-1")
-    listing = search_in_service_endpoints(aws, "us-east-1", slice_endpoints=50)
-    assert [e.name for e in listing.everything] == [f"ep-{i:03d}" for i in range(450)]
+    names, searches = _search_long_list(fleet, now, timedelta(seconds=7))
+    assert names == LONG
     unranged = [s for s in searches if not _ranged(s)]
     assert len(unranged) <= 5 + 1  # both ends went on until they met
     assert len(searches) - len(unranged) >= 1  # the slices were tried first
@@ -213,16 +220,8 @@ def test_a_refused_range_reads_the_list_from_both_ends(
 def test_endpoints_created_in_one_second_are_read_from_both_ends(
     sim: Simulator, fleet: Fleet, now: datetime
 ) -> None:
-    from sagesaver.aws.endpoint_search import search_in_service_endpoints
-    from sagesaver.aws.session import Aws
-
-    start = (now - timedelta(days=3)).replace(microsecond=0)
-    for i in range(450):
-        fleet.endpoint("us-east-1", f"ep-{i:03d}", changed=start + i * timedelta(milliseconds=2))
-    aws = Aws()
-    searches = _searches(aws, "us-east-1")
-    listing = search_in_service_endpoints(aws, "us-east-1", slice_endpoints=50)
-    assert [e.name for e in listing.everything] == [f"ep-{i:03d}" for i in range(450)]
+    names, searches = _search_long_list(fleet, now, timedelta(milliseconds=2))
+    assert names == LONG
     assert not [s for s in searches if _ranged(s)]  # no whole second to cut the list on
     assert len(searches) <= 5 + 1
 
@@ -233,17 +232,10 @@ def test_slices_that_miss_endpoints_are_not_trusted(
     """A service that answered the range filters with nothing (as moto's own Search does,
     reading any operator as Equals): fewer endpoints than TotalHits counted, so the list is
     read from both ends after all."""
-    from sagesaver.aws.endpoint_search import search_in_service_endpoints
-    from sagesaver.aws.session import Aws
     from sagesaver.demo import simulator
 
     monkeypatch.setitem(simulator.SEARCH_RANGES, "GreaterThanOrEqualTo", lambda a, b: a == b)
     monkeypatch.setitem(simulator.SEARCH_RANGES, "LessThan", lambda a, b: a == b)
-    start = now - timedelta(days=3)
-    for i in range(450):
-        fleet.endpoint("us-east-1", f"ep-{i:03d}", changed=start + i * timedelta(seconds=7))
-    aws = Aws()
-    searches = _searches(aws, "us-east-1")
-    listing = search_in_service_endpoints(aws, "us-east-1", slice_endpoints=50)
-    assert [e.name for e in listing.everything] == [f"ep-{i:03d}" for i in range(450)]
+    names, searches = _search_long_list(fleet, now, timedelta(seconds=7))
+    assert names == LONG
     assert [s for s in searches if _ranged(s)]  # tried, found wanting
