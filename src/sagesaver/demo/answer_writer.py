@@ -337,8 +337,6 @@ def install() -> None:
     :attr:`AwsBehaviours.fast_serialization` is on."""
     from moto.core.serialize import JSONSerializer
 
-    if getattr(JSONSerializer, _INSTALLED_FLAG, False):
-        return
-    original = JSONSerializer._serialize_result
-    setattr(JSONSerializer, "_serialize_result", _writing_serialize_result(original))  # noqa: B010
-    setattr(JSONSerializer, _INSTALLED_FLAG, True)
+    from sagesaver.demo.fast_serialization import wrap_once
+
+    wrap_once(JSONSerializer, "_serialize_result", _writing_serialize_result, _INSTALLED_FLAG)

@@ -87,13 +87,18 @@ def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
     return fast
 
 
+def wrap_once(owner: type, attribute: str, wrap: Callable[[Any], Any], flag: str) -> None:
+    """Replace ``owner.attribute`` by ``wrap(owner.attribute)``, once per process (``flag``,
+    set on ``owner``, says it is done)."""
+    if getattr(owner, flag, False):
+        return
+    setattr(owner, attribute, wrap(getattr(owner, attribute)))
+    setattr(owner, flag, True)
+
+
 def install() -> None:
     """Wrap moto's serializer (once per process); it acts only while
     :attr:`AwsBehaviours.fast_serialization` is on."""
     from moto.core.serialize import ResponseSerializer
 
-    if getattr(ResponseSerializer, _INSTALLED_FLAG, False):
-        return
-    get_value = ResponseSerializer.get_value
-    setattr(ResponseSerializer, "get_value", _fast_get_value(get_value))  # noqa: B010
-    setattr(ResponseSerializer, _INSTALLED_FLAG, True)
+    wrap_once(ResponseSerializer, "get_value", _fast_get_value, _INSTALLED_FLAG)

@@ -155,8 +155,6 @@ def install() -> None:
     :attr:`AwsBehaviours.fast_serialization` is on."""
     from moto.core.responses import BaseResponse
 
-    if getattr(BaseResponse, _INSTALLED_FLAG, False):
-        return
-    original = BaseResponse.parse_parameters
-    setattr(BaseResponse, "parse_parameters", _reading_parse_parameters(original))  # noqa: B010
-    setattr(BaseResponse, _INSTALLED_FLAG, True)
+    from sagesaver.demo.fast_serialization import wrap_once
+
+    wrap_once(BaseResponse, "parse_parameters", _reading_parse_parameters, _INSTALLED_FLAG)
