@@ -31,10 +31,10 @@ from typing import Any
 
 from benchmarks.endpoints import REGION, Seeded, log, machine, pattern_of, seed, write_json
 from sagesaver.demo.simulator import Simulator
+from sagesaver.pipelines.scan import DEFAULT_WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
-DEFAULT_WORKERS = 16
 REPEAT_CALLS_PER_ENDPOINT = 1 / 25
 REPEAT_TARGET_MIN_SIZE = 500
 FIRST_SCAN_TARGET_S = 30.0
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-naive",
         action="store_true",
-        help="never run the naive scan (with --workers 16: SageSaver's first and repeat only)",
+        help="never run the naive scan (with --workers 32: SageSaver's first and repeat only)",
     )
     parser.add_argument(
         "--before",

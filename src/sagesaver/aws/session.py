@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 RETRY_MAX_ATTEMPTS = 6
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
-MAX_POOL_CONNECTIONS = 32
+# A region's scan runs SAGESAVER_WORKERS (32) reads at once, and its Search slices alongside:
+# more connections than the pool keeps would be opened and dropped for each call.
+MAX_POOL_CONNECTIONS = 64
 # A region to call a partition's regional services from when no region is configured.
 PARTITION_HOME = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 

@@ -41,7 +41,9 @@ from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines import lookback, parked, signals
 
-DEFAULT_WORKERS = 16
+# Measured (benchmarks/README.md): at 25 ms a call, 20,000 endpoints' first scan takes
+# 35-36 s on 16 threads and 28-29 s on 32; throttling slows the adaptive retry mode down.
+DEFAULT_WORKERS = 32
 REGION_WORKERS = 8
 # CloudWatch's ListMetrics only returns metrics with data in the last two weeks.
 LIST_METRICS_HORIZON = timedelta(days=14)
@@ -117,7 +119,7 @@ def _recheck_unlisted_variants(
 
 
 def workers() -> int:
-    """Threads per region for the reads that fan out (``SAGESAVER_WORKERS``, default 16).
+    """Threads per region for the reads that fan out (``SAGESAVER_WORKERS``, default 32).
 
     Clients retry in botocore's *adaptive* mode, so throttling slows the pool down instead of
     failing it."""
