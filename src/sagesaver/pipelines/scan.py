@@ -41,8 +41,8 @@ from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines import lookback, parked, signals
 
-# Measured (benchmarks/README.md): at 25 ms a call, 20,000 endpoints' first scan takes
-# 35-36 s on 16 threads and 28-29 s on 32; throttling slows the adaptive retry mode down.
+# Measured (benchmarks/README.md, make bench): at 25 ms a call, 20,000 endpoints' first scan
+# took 31.6 s on 16 threads and 25.0 s on 32; AWS's throttling slows the adaptive retry mode.
 DEFAULT_WORKERS = 32
 REGION_WORKERS = 8
 # CloudWatch's ListMetrics only returns metrics with data in the last two weeks.
