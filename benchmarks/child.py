@@ -16,6 +16,22 @@ from datetime import datetime
 from pathlib import Path
 
 
+def peak_rss_mb() -> float | None:
+    """This process's own peak resident memory (Linux ``VmHWM``), or None where there is none.
+
+    ``ru_maxrss`` from the parent's ``os.wait4`` cannot say it: Linux keeps, across ``exec``, the
+    peak of the address space the child was forked from, so every child of the benchmark's
+    process (the simulator, 200-400 MB) reported about that process's size, whatever the scan
+    itself used."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one scan and write what it found."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.child")
@@ -75,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 "idle": idle,
                 "errors": errors,
                 "client_calls": calls,
+                "peak_rss_mb": peak_rss_mb(),
             }
         ),
         encoding="utf-8",

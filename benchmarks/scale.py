@@ -124,7 +124,8 @@ def run_child(
         label=label,
         seconds=float(data["seconds"]),
         process_seconds=process_seconds,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
+        # the child's own peak; ru_maxrss (KiB on Linux) carries this process's size over
+        peak_rss_mb=float(data.get("peak_rss_mb") or usage.ru_maxrss / 1024),
         calls=calls,
         found=len(found),
         false_positives=len(found - seeded.idle),
