@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -200,4 +201,29 @@ def test_an_application_error_is_a_500_and_closes_the_connection(
     answer.read()
     connection.close()
     monkeypatch.undo()
+    assert sim.client("sagemaker", "us-east-1").list_endpoints()["Endpoints"] == []
+
+
+def test_a_client_that_gives_up_waiting_leaves_the_server_serving(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ReadTimeoutError
+
+    from sagesaver.demo.simulator import Fault
+
+    slow = Fault(500, "InternalFailure", "slow", delay_s=1.0)
+    monkeypatch.setattr(sim.middleware, "fault", lambda op, region, environ: slow)
+    client = boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=sim.url,
+        config=Config(read_timeout=0.2, retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(ReadTimeoutError):
+        client.list_endpoints()
+    monkeypatch.setattr(sim.middleware, "fault", None)
+    time.sleep(1.2)  # the server writes its late answer to a connection the client closed
+    assert client.list_endpoints()["Endpoints"] == []
     assert sim.client("sagemaker", "us-east-1").list_endpoints()["Endpoints"] == []
