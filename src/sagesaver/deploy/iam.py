@@ -1,0 +1,288 @@
+"""The stack's IAM: the Lambda functions (:data:`FUNCTIONS`) and the actions their roles are
+granted, each on the narrowest resources the services allow (one statement per kind of grant);
+the roles; and the actions a template grants, for the checks.
+
+Pure: no AWS calls, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sagesaver.core.partitions import service_principal
+from sagesaver.core.permissions import (
+    CAPABILITIES,
+    SAGEMAKER_RESOURCE_TYPES,
+    SELECTED_ENDPOINT_CHANGES,
+    TRAINING_JOBS,
+    UNSCOPED_ACTIONS,
+    is_read_only,
+    resource_tag_condition,
+)
+from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
+from sagesaver.deploy.names import (
+    DEAD_LETTERS,
+    IDLE_SCAN,
+    SCHEDULE_TICK,
+    TABLE,
+    TOPIC,
+    TOPIC_KEY,
+    Json,
+    _arn_of,
+    _log_group_id,
+    _ref,
+    _sub,
+)
+
+# Actions the stack grants beyond :data:`sagesaver.core.permissions.CAPABILITIES`.
+LEDGER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",  # leases, announcements and backups are read by key prefix
+    "dynamodb:UpdateItem",  # a lease moves on, conditionally, step by step
+)
+LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
+INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
+# Publishing to the topic encrypted with the stack's key needs the key too.
+TOPIC_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
+# A failed asynchronous invocation (after Lambda's retries) lands in the dead-letter queue.
+DEAD_LETTER_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
+EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ledger": LEDGER_ACTIONS,
+    "logs": LOG_ACTIONS,
+    "invoke": INVOKE_ACTIONS,
+    "topic-key": TOPIC_KEY_ACTIONS,
+    "dead-letter": DEAD_LETTER_ACTIONS,
+}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function of the stack and what its role may do.
+
+    ``capabilities`` name entries of :data:`sagesaver.core.permissions.CAPABILITIES`;
+    ``deleting`` are added when the policy's ``endpoints.action`` is ``delete`` (the only case
+    in which the function changes endpoints), ``releasing`` when ``jobs.warm_pools.action`` is
+    ``release`` (the only case in which it changes training jobs). ``ledger`` says when it uses
+    the DynamoDB ledger (:data:`LEDGER_ACTIONS`): ``"always"`` or ``"deleting"`` (deleting or
+    releasing).
+    """
+
+    handler: str
+    name: str
+    description: str
+    capabilities: tuple[str, ...]
+    deleting: tuple[str, ...] = ()
+    releasing: tuple[str, ...] = ()
+    ledger: Literal["always", "deleting"] = "always"
+    memory_mb: int = 512
+    timeout_s: int = 300
+
+    def capabilities_for(self, policy: Policy) -> tuple[str, ...]:
+        """The capabilities the function needs under ``policy``."""
+        return (
+            self.capabilities
+            + (self.deleting if _deletes(policy) else ())
+            + (self.releasing if _releases(policy) else ())
+        )
+
+    def uses_ledger(self, policy: Policy) -> bool:
+        """Whether the function reads or writes the ledger under ``policy``."""
+        return self.ledger == "always" or _deletes(policy) or _releases(policy)
+
+    def actions_for(self, policy: Policy) -> list[str]:
+        """Every IAM action the function's role is granted under ``policy``, sorted."""
+        actions = {a for c in self.capabilities_for(policy) for a in CAPABILITIES[c]}
+        if not policy.endpoints.delete_config:  # configurations are kept unless asked
+            actions.discard("sagemaker:DeleteEndpointConfig")
+        if self.uses_ledger(policy):
+            actions.update(LEDGER_ACTIONS)
+        if "sns:Publish" in actions:
+            actions.update(TOPIC_KEY_ACTIONS)
+        actions.update(LOG_ACTIONS)
+        actions.update(DEAD_LETTER_ACTIONS)
+        return sorted(actions)
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    IDLE_SCAN: FunctionSpec(
+        handler="sagesaver.lambda_handlers.idle_endpoints",
+        name="idle-scan",
+        description="SageSaver: report idle SageMaker endpoints (and delete them per policy)",
+        capabilities=("scan", "notify", "live-prices"),
+        deleting=("enforce",),
+        releasing=("release-warm-pools",),
+        ledger="always",  # a retried invocation must not send its digest twice
+        memory_mb=512,
+        timeout_s=600,
+    ),
+    SCHEDULE_TICK: FunctionSpec(
+        handler="sagesaver.lambda_handlers.schedule_tick",
+        name="schedule-tick",
+        description="SageSaver: start and stop notebook instances on their schedules",
+        capabilities=("schedule", "live-prices"),
+        ledger="always",
+        memory_mb=256,
+        timeout_s=300,
+    ),
+}
+
+
+def declared_actions() -> set[str]:
+    """Every action the template may grant: all capabilities plus :data:`EXTRA_ACTIONS`."""
+    found = {a for actions in CAPABILITIES.values() for a in actions}
+    found.update(a for actions in EXTRA_ACTIONS.values() for a in actions)
+    return found
+
+
+def _deletes(policy: Policy) -> bool:
+    return policy.endpoints.action == "delete"
+
+
+def _releases(policy: Policy) -> bool:
+    return policy.jobs.enabled and policy.jobs.warm_pools.action == "release"
+
+
+def _sagemaker_arns(
+    actions: Iterable[str], regions: Sequence[str], only: Iterable[str] | None = None
+) -> list[Json]:
+    """Account- and region-scoped ARNs of the resource types ``actions`` act on (``only``
+    those types, when given)."""
+    types: set[str] = set()
+    for action in actions:
+        types.update(SAGEMAKER_RESOURCE_TYPES.get(action, ("*",)))
+    if only is not None:
+        types &= set(only)
+    patterns = sorted("*" if t == "*" else f"{t}/*" for t in types)
+    if "*" in patterns:
+        patterns = ["*"]
+    return [
+        _sub(f"arn:${{AWS::Partition}}:sagemaker:{region}:${{AWS::AccountId}}:{pattern}")
+        for region in regions
+        for pattern in patterns
+    ]
+
+
+def _function_statements(
+    function: str, spec: FunctionSpec, policy: Policy, regions: Sequence[str]
+) -> list[Json]:
+    """The inline policy statements of one function's role, one Sid per kind of grant."""
+    unscoped: list[str] = []
+    sagemaker_read: list[str] = []
+    sagemaker_write: list[str] = []
+    publish: list[str] = []
+    ledger: list[str] = []
+    logs: list[str] = []
+    topic_key: list[str] = []
+    dead_letters: list[str] = []
+    for action in spec.actions_for(policy):
+        service = action.split(":", 1)[0]
+        if action in UNSCOPED_ACTIONS:
+            unscoped.append(action)
+        elif service == "sagemaker":
+            (sagemaker_read if is_read_only(action) else sagemaker_write).append(action)
+        elif action == "sns:Publish":
+            publish.append(action)
+        elif action in LEDGER_ACTIONS:
+            ledger.append(action)
+        elif action in LOG_ACTIONS:
+            logs.append(action)
+        elif action in TOPIC_KEY_ACTIONS:
+            topic_key.append(action)
+        elif action in DEAD_LETTER_ACTIONS:
+            dead_letters.append(action)
+        else:
+            raise ValueError(f"{function}: no resource scoping is declared for {action}")
+    statements: list[Json] = []
+
+    def add(sid: str, actions: list[str], resource: Any) -> None:
+        if actions:
+            statements.append(
+                {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+            )
+
+    add("ReadOnlyNoResourceLevel", unscoped, "*")
+    add("SageMakerRead", sagemaker_read, _sagemaker_arns(sagemaker_read, regions))
+    # Changes to training jobs (warm pools) on their own: sharing the endpoints' statement
+    # would grant each change on the other's resource types too.
+    jobs_write = [a for a in sagemaker_write if SAGEMAKER_RESOURCE_TYPES.get(a) == TRAINING_JOBS]
+    sagemaker_write = [a for a in sagemaker_write if a not in jobs_write]
+    add("SageMakerChangeTrainingJobs", jobs_write, _sagemaker_arns(jobs_write, regions))
+    condition = resource_tag_condition(policy.endpoints.tags)
+    selected = [a for a in sagemaker_write if a in SELECTED_ENDPOINT_CHANGES]
+    if condition is None or not selected:
+        add("SageMakerChange", sagemaker_write, _sagemaker_arns(sagemaker_write, regions))
+    else:
+        # Endpoints are changed only when they carry the tags the policy selects by.
+        add(
+            "SageMakerChangeSelectedEndpoints",
+            selected,
+            _sagemaker_arns(selected, regions, only=["endpoint"]),
+        )
+        statements[-1]["Condition"] = condition
+        rest = [a for a in sagemaker_write if a not in selected or a == "sagemaker:AddTags"]
+        other_types = {
+            t for a in rest for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",)) if t != "endpoint"
+        }
+        add("SageMakerChange", rest, _sagemaker_arns(rest, regions, only=other_types))
+    add("Notify", publish, _ref(TOPIC))
+    add("Ledger", ledger, _ledger_arn(policy))
+    add("Logs", logs, _arn_of(_log_group_id(function)))
+    add("TopicKey", topic_key, _arn_of(TOPIC_KEY))
+    add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
+    return statements
+
+
+def _role(service: str, policy_name: str, statements: list[Json]) -> Json:
+    trust: Json = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if service == service_principal("scheduler"):
+        trust["Condition"] = {"StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}}
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]},
+            "Policies": [
+                {
+                    "PolicyName": policy_name,
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
+        },
+    }
+
+
+def template_actions(template: dict[str, Any]) -> set[str]:
+    """Every IAM action in every inline policy of ``template`` (roles, policies)."""
+    found: set[str] = set()
+    documents: list[Any] = []
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        kind = resource.get("Type")
+        if kind in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
+            documents += [p.get("PolicyDocument", {}) for p in properties.get("Policies", [])]
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+            documents.append(properties.get("PolicyDocument", {}))
+    for document in documents:
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            for key in ("Action", "NotAction"):
+                value = statement.get(key, [])
+                found.update([value] if isinstance(value, str) else value)
+    return found
+
+
+def _ledger_arn(policy: Policy) -> Any:
+    """The ledger table's ARN: the team's table the policy names, else the stack's own."""
+    table = policy.ledger_table
+    if table is None:
+        return _arn_of(TABLE)
+    match = LEDGER_TABLE_RE.match(policy.ledger or "")
+    region = (match.group("region") if match else None) or "${AWS::Region}"
+    return _sub(f"arn:${{AWS::Partition}}:dynamodb:{region}:${{AWS::AccountId}}:table/{table}")

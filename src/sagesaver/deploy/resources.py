@@ -1,0 +1,319 @@
+"""The stack's resources beyond IAM: the schedules (EventBridge Scheduler, or EventBridge
+rules where Scheduler is not offered), the ledger table, the topic's key, the error alarms, and
+each function with its log group, role and environment.
+
+Pure: no AWS calls, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from sagesaver.core.cron import ScheduleError
+from sagesaver.core.errors import InputError
+from sagesaver.core.partitions import service_principal
+from sagesaver.core.policy import Policy
+from sagesaver.core.rules.schedules import tick_invocations
+from sagesaver.deploy.iam import TOPIC_KEY_ACTIONS, FunctionSpec, _function_statements, _role
+from sagesaver.deploy.names import (
+    DEAD_LETTERS,
+    IDLE_SCAN,
+    SCAN_SCHEDULE,
+    SCHEDULE_TICK,
+    SCHEDULER_ROLE,
+    TABLE,
+    TOPIC,
+    Json,
+    _arn_of,
+    _log_group_id,
+    _logical,
+    _ref,
+    _role_id,
+    _sub,
+)
+
+LOG_RETENTION_DAYS = 30
+# Lambda's limit on the total size of a function's environment variables.
+ENV_LIMIT_BYTES = 4096
+# The longest values CloudFormation can substitute: a topic ARN (partition, region, account
+# and a generated name of up to 256 characters) and a generated table name.
+TOPIC_ARN_MAX = 320
+TABLE_NAME_MAX = 255
+REGION_MAX = 20
+
+Tick = Literal["boundaries", "rate"]
+
+
+def _function_name(spec: FunctionSpec) -> Json:
+    return _sub(f"${{AWS::StackName}}-{spec.name}")
+
+
+def _schedule(
+    description: str,
+    expression: str,
+    target: str,
+    payload: Json | None = None,
+    timezone: str | None = None,
+) -> Json:
+    target_json: Json = {"Arn": _arn_of(target), "RoleArn": _arn_of(SCHEDULER_ROLE)}
+    if payload is not None:
+        target_json["Input"] = json.dumps(payload, sort_keys=True)
+    properties: Json = {
+        "Description": description,
+        "ScheduleExpression": expression,
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED",
+        "Target": target_json,
+    }
+    if timezone is not None:
+        properties["ScheduleExpressionTimezone"] = timezone
+    return {"Type": "AWS::Scheduler::Schedule", "Properties": properties}
+
+
+def _rate(minutes: int) -> str:
+    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+
+
+def _tick_schedules(policy: Policy, tick: Tick, tick_minutes: int) -> dict[str, Json]:
+    """The schedules that run the schedule tick (see :mod:`sagesaver.deploy.template`)."""
+    if tick == "rate":
+        return {
+            "ScheduleTickSchedule": _schedule(
+                f"SageSaver: schedule tick every {tick_minutes} minutes",
+                _rate(tick_minutes),
+                SCHEDULE_TICK,
+                {},
+            )
+        }
+    try:
+        invocations = tick_invocations(policy)
+    except ScheduleError as exc:
+        raise InputError(str(exc)) from exc
+    schedules: dict[str, Json] = {}
+    for tick_run in invocations:
+        # The logical ids of earlier versions, so that updating a stack keeps its schedules.
+        label = (tick_run.transition or "enforce").capitalize()
+        index = "" if tick_run.transition is None else str(tick_run.index)
+        schedules[f"{_logical('Tick', tick_run.schedule)}{label}{index}"] = _schedule(
+            tick_run.description,
+            tick_run.expression,
+            SCHEDULE_TICK,
+            tick_run.payload,
+            tick_run.timezone,
+        )
+    return schedules
+
+
+def _ledger_table() -> Json:
+    """The stack's own ledger table (when the policy names none)."""
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        # The ledger holds the backups that `sagesaver restore` needs: keep it.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+
+
+def _ledger_setting(policy: Policy) -> Any:
+    """SAGESAVER_LEDGER: the policy's DynamoDB ledger (a team shares it with the laptops that
+    run the same policy), else the stack's own table."""
+    if policy.ledger_table is not None:
+        return policy.ledger
+    return _sub(f"dynamodb://${{{TABLE}}}")
+
+
+def _environment(policy: Policy, text: str) -> Json:
+    """The functions' environment; raises when it could exceed Lambda's 4 KB."""
+    regions: Any = ",".join(policy.regions) if policy.regions else _ref("AWS::Region")
+    variables: Json = {
+        "SAGESAVER_POLICY": _sub(text),
+        "SAGESAVER_APPLY": "true",
+        "SAGESAVER_LEDGER": _ledger_setting(policy),
+        "SAGESAVER_REGIONS": regions,
+    }
+    policy_bytes = len(text.encode("utf-8")) - len(f"${{{TOPIC}}}") + TOPIC_ARN_MAX
+    size = (
+        sum(len(key) for key in variables)
+        + policy_bytes
+        + len("true")
+        + len("dynamodb://")
+        + TABLE_NAME_MAX
+        + (len(regions) if isinstance(regions, str) else REGION_MAX)
+    )
+    if size > ENV_LIMIT_BYTES:
+        raise InputError(
+            f"the policy is {len(text.encode('utf-8'))} bytes as YAML: with the other settings "
+            f"it could exceed the {ENV_LIMIT_BYTES} bytes Lambda allows for a function's "
+            "environment; shorten it"
+        )
+    return {"Variables": variables}
+
+
+def _function_resources(
+    function: str,
+    spec: FunctionSpec,
+    policy: Policy,
+    environment: Json,
+    code_bucket: str,
+    code_key: str,
+    architecture: str,
+    runtime: str,
+) -> dict[str, Json]:
+    regions = policy.regions or ["${AWS::Region}"]
+    return {
+        _log_group_id(function): {
+            "Type": "AWS::Logs::LogGroup",
+            # Named after the function: a retained group would block re-creating the stack.
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "LogGroupName": _sub(f"/aws/lambda/${{AWS::StackName}}-{spec.name}"),
+                "RetentionInDays": LOG_RETENTION_DAYS,
+            },
+        },
+        _role_id(function): _role(
+            service_principal("lambda"),
+            f"sagesaver-{spec.name}",
+            _function_statements(function, spec, policy, regions),
+        ),
+        function: {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": _function_name(spec),
+                "Description": spec.description,
+                "Runtime": runtime,
+                "Architectures": [architecture],
+                "Handler": spec.handler,
+                "Code": {"S3Bucket": code_bucket, "S3Key": code_key},
+                "MemorySize": spec.memory_mb,
+                "Timeout": spec.timeout_s,
+                # One run at a time: a slow run and the next scheduled one never overlap.
+                "ReservedConcurrentExecutions": 1,
+                "DeadLetterConfig": {"TargetArn": _arn_of(DEAD_LETTERS)},
+                "Role": _arn_of(_role_id(function)),
+                "Environment": environment,
+            },
+        },
+    }
+
+
+def _topic_key() -> Json:
+    """The topic's KMS key: the account administers it; CloudWatch may use it to publish
+    alarms to the topic (the functions get their own grant in their roles)."""
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    return {
+        "Type": "AWS::KMS::Key",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "Description": "SageSaver: the notification topic's key",
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": account_root},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": service_principal("cloudwatch")},
+                        "Action": list(TOPIC_KEY_ACTIONS),
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}
+                        },
+                    },
+                ],
+            },
+        },
+    }
+
+
+def _errors_alarm(function: str) -> Json:
+    """An alarm that tells the topic when a run of ``function`` failed (it raises then)."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": f"SageSaver: a run of {function} failed; see its log group",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": _ref(function)}],
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [_ref(TOPIC)],
+        },
+    }
+
+
+def _rule(description: str, expression: str, target: str, payload: Json) -> Json:
+    """An EventBridge rule invoking ``target`` (UTC only: rules have no time zones)."""
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Description": description,
+            "ScheduleExpression": expression,
+            "State": "ENABLED",
+            "Targets": [
+                {"Id": target, "Arn": _arn_of(target), "Input": json.dumps(payload, sort_keys=True)}
+            ],
+        },
+    }
+
+
+def _invoke_permission(function: str, rule: str) -> Json:
+    """Lets the EventBridge rule ``rule`` invoke ``function`` (and nothing else)."""
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": _ref(function),
+            "Principal": service_principal("events"),
+            "SourceArn": _arn_of(rule),
+        },
+    }
+
+
+def _rules_instead_of_scheduler(
+    policy: Policy, scan_schedule: str, tick_minutes: int
+) -> dict[str, Json]:
+    """Where EventBridge Scheduler is not offered: EventBridge rules run the functions, the
+    idle scan at its expression (in UTC) and the schedule tick every ``tick_minutes`` (a rule
+    has no time zone, so the tick runs at a rate and follows SageSaver's own DST rules)."""
+    resources = {
+        SCAN_SCHEDULE: _rule("SageSaver: idle endpoint scan", scan_schedule, IDLE_SCAN, {}),
+        f"{IDLE_SCAN}Invoke": _invoke_permission(IDLE_SCAN, SCAN_SCHEDULE),
+    }
+    if policy.schedules:
+        resources["ScheduleTickSchedule"] = _rule(
+            f"SageSaver: schedule tick every {tick_minutes} minutes",
+            _rate(tick_minutes),
+            SCHEDULE_TICK,
+            {},
+        )
+        resources[f"{SCHEDULE_TICK}Invoke"] = _invoke_permission(
+            SCHEDULE_TICK, "ScheduleTickSchedule"
+        )
+    return resources

@@ -1,0 +1,201 @@
+"""The figures of the report: what is idle and what it costs, by group and at the top, what
+the ledger saved per day, the headline numbers and the recommendations.
+
+Pure, like the report: amounts are in the report's currency (:data:`_CURRENCY`, set while a
+report is rendered); amounts in any other currency are left out of its sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sagesaver.core.formats import money
+from sagesaver.core.model import Decision, Recommendation, ScanResult
+from sagesaver.core.partitions import currency_of
+from sagesaver.core.records import Entry
+from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals, saved_by_currency
+from sagesaver.render.scan import left_alone_text, summary, wasting_text
+
+TOP_N = 10
+NONE_LABEL = "(none)"
+# The savings-over-time chart shows at most this many days (the latest ones); the cumulative
+# figure still counts everything saved before them.
+MAX_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart: a label and its value."""
+
+    label: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Day:
+    """One day of the ledger: applied actions, saved that day (in the report's currency),
+    and saved up to its end."""
+
+    day: date
+    actions: int
+    saved: float
+    cumulative: float
+
+
+# The currency of the report being rendered: a scan covers one partition, so one currency
+# (USD, or CNY in China); amounts in any other currency are left out of its sums.
+_CURRENCY: ContextVar[str] = ContextVar("report_currency", default="USD")
+
+
+def _usd(value: float | None, places: int = 2) -> str:
+    """An amount in the report's currency (``$`` or ``¥``)."""
+    return money(value, _CURRENCY.get(), places)
+
+
+def _code() -> str:
+    return _CURRENCY.get()
+
+
+def report_currency(scan: ScanResult, entries: Sequence[Entry] = ()) -> str:
+    """The currency of a report: its scan's (one partition), else its entries', else USD."""
+    found = {d.cost_currency for d in scan.decisions}
+    found |= {currency_of(r) for r in scan.regions}
+    if not found:
+        found = {e.currency for e in entries}
+    return sorted(found)[0] if len(found) == 1 else "USD"
+
+
+def _in_currency(decision: Decision) -> float | None:
+    return decision.hourly_cost if decision.cost_currency == _CURRENCY.get() else None
+
+
+def _applied(entry: Entry) -> bool:
+    return not entry.dry_run and entry.outcome.startswith(DONE_PREFIXES)
+
+
+def _idle(scan: ScanResult) -> list[Decision]:
+    return [d for d in scan.decisions if d.idle]
+
+
+def _owner(decision: Decision, owner_tag: str) -> str:
+    return decision.resource.tags.get(owner_tag) or NONE_LABEL
+
+
+def idle_cost_by(scan: ScanResult, group: str, owner_tag: str = "owner") -> list[Bar]:
+    """Current idle cost per hour (the report's currency) by ``kind``, ``region`` or
+    ``owner``, largest first."""
+    sums: dict[str, float] = {}
+    for decision in _idle(scan):
+        if group == "kind":
+            label = decision.resource.kind.value
+        elif group == "region":
+            label = decision.resource.region
+        else:
+            label = _owner(decision, owner_tag)
+        sums[label] = sums.get(label, 0.0) + (_in_currency(decision) or 0.0)
+    bars = [Bar(label, round(value, 4)) for label, value in sums.items()]
+    return sorted(bars, key=lambda b: (-b.value, b.label))
+
+
+def top_idle(scan: ScanResult, n: int = TOP_N) -> list[Decision]:
+    """The ``n`` most expensive idle resources (unknown prices last)."""
+
+    def key(d: Decision) -> tuple[Any, ...]:
+        r = d.resource
+        cost = _in_currency(d)
+        return (cost is None, -(cost or 0.0), r.account, r.region, r.kind.value, r.name)
+
+    return sorted(_idle(scan), key=key)[:n]
+
+
+def _saved_until(intervals: Sequence[OffInterval], moment: datetime) -> float:
+    total = 0.0
+    for interval in intervals:
+        cost = interval.entry.hourly_cost
+        if cost is None or interval.currency != _CURRENCY.get() or interval.start >= moment:
+            continue
+        end = min(interval.end, moment)
+        total += (end - interval.start).total_seconds() / 3600 * cost
+    return total
+
+
+def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
+    """Per UTC day, from the first applied action to ``now``: actions applied, money saved.
+
+    At most the last :data:`MAX_DAYS` days; ``cumulative`` of the last day is the total
+    saved so far.
+    """
+    applied = [e for e in entries if _applied(e) and e.at <= now]
+    if not applied:
+        return []
+    intervals = off_intervals(entries, now)
+    counts: dict[date, int] = {}
+    for entry in applied:
+        day = entry.at.astimezone(timezone.utc).date()
+        counts[day] = counts.get(day, 0) + 1
+    first = min(counts)
+    last = now.astimezone(timezone.utc).date()
+    first = max(first, last - timedelta(days=MAX_DAYS - 1))
+    days: list[Day] = []
+    day = first
+    previous = _saved_until(intervals, datetime.combine(first, time(), timezone.utc))
+    while day <= last:
+        end = min(datetime.combine(day + timedelta(days=1), time(), timezone.utc), now)
+        cumulative = _saved_until(intervals, end)
+        days.append(
+            Day(day, counts.get(day, 0), round(cumulative - previous, 2), round(cumulative, 2))
+        )
+        previous = cumulative
+        day += timedelta(days=1)
+    return days
+
+
+def headline(scan: ScanResult, entries: Sequence[Entry], now: datetime) -> dict[str, Any]:
+    """The headline numbers: idle cost now, idle count, and what the ledger says was saved,
+    in the report's currency (``saved_by_currency`` lists every currency the ledger has)."""
+    totals = summary(scan.decisions, scan.errors)
+    intervals = off_intervals(entries, now)
+    currency = _CURRENCY.get()
+    costs = totals["costs"].get(currency, {})
+    saved_by = saved_by_currency(intervals)
+    return {
+        "currency": currency,
+        "idle_hourly_cost": costs.get("idle_hourly", 0.0),
+        "idle_30_day_cost": costs.get("idle_30_day", 0.0),
+        "idle": totals["idle"],
+        "resources": totals["resources"],
+        "idle_with_unknown_cost": totals["idle_with_unknown_cost"],
+        # What SageSaver would act on, and the idle resources it leaves alone (as the scan).
+        "wasting": totals["wasting"]["resources"],
+        "wasting_hourly_cost": totals["wasting"]["hourly"].get(currency),
+        "wasting_with_unknown_cost": totals["wasting"]["unknown_price"],
+        "wasting_text": wasting_text(totals),
+        "left_alone": sum(totals["idle_left_alone"][k] for k in ("protected", "zero_cost", "kept")),
+        "left_alone_text": left_alone_text(totals),
+        "saved": saved_by.get(currency, 0.0),
+        "saved_by_currency": saved_by,
+        "saved_hours": round(sum(i.hours for i in intervals), 2),
+        "saved_with_unknown_cost": sum(1 for i in intervals if i.saved is None),
+        "actions_applied": sum(1 for e in entries if _applied(e)),
+        "errors": totals["errors"],
+        "price_sources": totals["price_sources"],
+        "bundled_prices": totals["bundled_prices"],
+    }
+
+
+def recommendations(scan: ScanResult) -> list[tuple[Decision, Recommendation]]:
+    """Every recommendation of the scan, the largest hourly saving first (unknown last)."""
+    found = [(d, r) for d in scan.decisions for r in d.recommendations]
+    found.sort(
+        key=lambda pair: (
+            pair[1].hourly_saving_usd is None,
+            -(pair[1].hourly_saving_usd or 0.0),
+            pair[0].resource.region,
+            pair[0].resource.name,
+        )
+    )
+    return found
