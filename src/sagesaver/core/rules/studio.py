@@ -27,7 +27,8 @@ def decide_app(
     """The decision on one app; ``activity_known`` False when its activity could not be read
     (never idle)."""
     since = last_activity or resource.created
-    idle_hours = round(hours_between(since, now), 2)
+    hours = hours_between(since, now)
+    idle_hours = round(hours, 2)  # for the reason and the report, never for the threshold
     what = "no user activity" if last_activity else "never used since it was created"
     protected = policy.is_protected(resource.tags)
     in_scope, scope_reason = policy.selects(space, resource.tags)
@@ -48,7 +49,7 @@ def decide_app(
         return keep("status", f"status is {resource.status}", False)
     if not activity_known:
         return keep("activity-unknown", "its activity could not be read: never idle", False)
-    if idle_hours < policy.idle_hours:
+    if hours < policy.idle_hours:
         return keep("active", f"last user activity {fmt_hours(idle_hours)} ago", False)
     reason = f"{what} for {fmt_hours(idle_hours)}"
     if not in_scope:
