@@ -211,3 +211,13 @@ def test_property_only_a_billed_state_costs_anything(
         assert cost == 0.0
     else:
         assert cost == (None if instance_type is None else 0.05)
+
+
+@pytest.mark.parametrize("status", ["Pending", "Updating", "Stopping"])
+def test_a_notebook_in_a_billed_state_is_not_said_to_cost_nothing(status: str) -> None:
+    """Its instance bills while it changes state (``BILLED_STATES``): the reason says so, as
+    its cost does."""
+    resource = notebook(status=status)
+    assert notebook_hourly_cost(resource, PRICER) == 0.05
+    decision = decide_notebook(resource, RULES, 0.05)
+    assert decision.reason == f"status is {status}: the instance bills while it changes state"

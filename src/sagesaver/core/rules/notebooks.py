@@ -36,7 +36,10 @@ def decide_notebook(
     """The (for now, report-only) decision on one notebook instance."""
     protected = policy.is_protected(resource.tags)
     in_scope, scope_reason = policy.selects(resource.name, resource.tags)
-    if resource.status != IN_SERVICE:
+    if resource.status in BILLED_STATES - {IN_SERVICE}:
+        rule = "status"
+        reason = f"status is {resource.status}: the instance bills while it changes state"
+    elif resource.status != IN_SERVICE:
         rule, reason = "status", f"status is {resource.status}: no instance cost"
     elif resource.lifecycle_config is None:
         rule, reason = (
