@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import naive
+from benchmarks.fast_moto.simulator import FastSimulator
 from sagesaver.aws.session import Aws
 from sagesaver.core.policy import Policy
-from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from sagesaver.demo.simulator import Fleet, VariantSpec
 from sagesaver.pipelines.scan import scan
 
 REGION = "us-east-1"
@@ -154,7 +155,7 @@ class Seeded:
     seconds: float
 
 
-def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
+def seed(sim: FastSimulator, size: int, now: datetime) -> Seeded:
     """Reset the simulator and seed ``size`` endpoints in ``REGION``, all ``AGE`` old.
 
     Endpoints go through the API (``Fleet.endpoint``: two calls each, then backdated);
@@ -162,8 +163,8 @@ def seed(sim: Simulator, size: int, now: datetime) -> Seeded:
     """
     started = time.perf_counter()
     sim.reset()
-    sim.behaviours.indexed_metrics = True  # CloudWatch as AWS scales it, not moto's scans
-    sim.behaviours.fast_serialization = True  # moto's answers, without its per-member lookups
+    sim.speedups.indexed_metrics = True  # CloudWatch as AWS scales it, not moto's scans
+    sim.speedups.fast_serialization = True  # moto's answers, without its per-member lookups
     fleet = Fleet(sim)
     patterns = [pattern_of(i) for i in range(size)]
     data: list[dict[str, Any]] = []
@@ -245,7 +246,7 @@ class Run:
 
 
 def _measure(
-    sim: Simulator,
+    sim: FastSimulator,
     seeded: Seeded,
     algorithm: Callable[[], tuple[set[str], list[str], dict[str, int] | None]],
 ) -> Run:
@@ -267,7 +268,7 @@ def _measure(
     )
 
 
-def measure_sagesaver(sim: Simulator, seeded: Seeded) -> Run:
+def measure_sagesaver(sim: FastSimulator, seeded: Seeded) -> Run:
     """Time ``sagesaver.pipelines.scan.scan`` with default policy, a new ``Aws()`` per run."""
 
     def algorithm() -> tuple[set[str], list[str], dict[str, int] | None]:
@@ -284,7 +285,7 @@ def measure_sagesaver(sim: Simulator, seeded: Seeded) -> Run:
     return _measure(sim, seeded, algorithm)
 
 
-def measure_naive(sim: Simulator, seeded: Seeded) -> Run:
+def measure_naive(sim: FastSimulator, seeded: Seeded) -> Run:
     """Time the naive per-endpoint scan (``benchmarks.naive``) on the same data."""
 
     def algorithm() -> tuple[set[str], list[str], dict[str, int] | None]:
@@ -407,7 +408,7 @@ def check(
     return targets
 
 
-def run_case(sim: Simulator, seeded: Seeded, latency_ms: float, repeat: int = 1) -> CaseResult:
+def run_case(sim: FastSimulator, seeded: Seeded, latency_ms: float, repeat: int = 1) -> CaseResult:
     """Measure SageSaver then the naive scan on ``seeded`` with ``latency_ms`` per request,
     ``repeat`` times in turn; report each algorithm's median run."""
     name = f"{seeded.size:,} endpoints, " + (
@@ -585,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan.setdefault(size, []).append(args.latency_ms)
 
     cases: list[CaseResult] = []
-    sim = Simulator()
+    sim = FastSimulator()
     try:
         for size, latencies in plan.items():
             now = datetime.now(timezone.utc)

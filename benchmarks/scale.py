@@ -2,7 +2,7 @@
 
 Run from the repository root: ``python -m benchmarks.scale`` (``make bench``). Each scan runs
 in its own process (``benchmarks.child``) against the embedded simulator of this process, with
-CloudWatch answered from an index (``AwsBehaviours.indexed_metrics``). For each fleet size and
+CloudWatch answered from an index (``benchmarks.fast_moto``). For each fleet size and
 added latency it measures SageSaver's first scan (nothing remembered) and its repeat scan
 (endpoint configurations remembered on disk), and the naive per-endpoint scan: wall time, API
 calls by operation as the simulator saw them, the calls against SageSaver's lower bound, peak
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.endpoints import REGION, Seeded, log, machine, pattern_of, seed, write_json
-from sagesaver.demo.simulator import Simulator
+from benchmarks.fast_moto.simulator import FastSimulator
 from sagesaver.pipelines.scan import DEFAULT_WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ class Measured:
 
 
 def run_child(
-    sim: Simulator,
+    sim: FastSimulator,
     tool: str,
     label: str,
     seeded: Seeded,
@@ -269,7 +269,7 @@ def check(case: Case) -> list[tuple[str, bool, str]]:
 
 
 def run_case(
-    sim: Simulator,
+    sim: FastSimulator,
     seeded: Seeded,
     latency_ms: float,
     naive_max_s: float,
@@ -452,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes]
     started = time.perf_counter()
     cases: list[Case] = []
-    sim = Simulator()
+    sim = FastSimulator()
     try:
         for size in sizes:
             log(f"seeding {size:,} endpoints...")

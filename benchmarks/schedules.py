@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.endpoints import REGION, log
+from benchmarks.fast_moto.simulator import FastSimulator
 from benchmarks.scale import ROOT, _checkout
-from sagesaver.demo.simulator import Fleet, Simulator
+from sagesaver.demo.simulator import Fleet
 
 POLICY = """
 schedules:
@@ -34,7 +35,7 @@ RUN = "from sagesaver.cli import app; app()"
 
 
 def measure(
-    sim: Simulator, label: str, source: Path | None, size: int, latency_ms: float
+    sim: FastSimulator, label: str, source: Path | None, size: int, latency_ms: float
 ) -> dict[str, object]:
     """Seed, then time one ``schedule run --apply`` in a child process."""
     sim.reset()
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--before", metavar="REV")
     args = parser.parse_args(argv)
-    sim = Simulator()
+    sim = FastSimulator()
     try:
         runs = [measure(sim, "this revision", None, args.size, args.latency_ms)]
         if args.before:

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from benchmarks.fast_moto.simulator import FastSimulator
+from sagesaver.demo.simulator import Fleet, VariantSpec
 
 EAST = "us-east-1"
 
 
-def _seed(sim: Simulator, fleet: Fleet, count: int, now: datetime) -> list[tuple[str, str]]:
+def _seed(sim: FastSimulator, fleet: Fleet, count: int, now: datetime) -> list[tuple[str, str]]:
     metrics: list[tuple[str, str]] = []
     points = []
     for i in range(count):
@@ -59,7 +60,7 @@ def _seed(sim: Simulator, fleet: Fleet, count: int, now: datetime) -> list[tuple
 
 
 def _requests(
-    sim: Simulator, metrics: list[tuple[str, str]], now: datetime
+    sim: FastSimulator, metrics: list[tuple[str, str]], now: datetime
 ) -> dict[str, Callable[[], Any]]:
     sagemaker, cloudwatch = sim.client("sagemaker", EAST), sim.client("cloudwatch", EAST)
     queries = [
@@ -100,14 +101,14 @@ def _requests(
     }
 
 
-def _served_cpu_ms(sim: Simulator, operation: str, call: Callable[[], Any]) -> float:
+def _served_cpu_ms(sim: FastSimulator, operation: str, call: Callable[[], Any]) -> float:
     sim.middleware.clear()
     call()
     sim.middleware.settle()
     return sim.middleware.served[operation].service_cpu_s * 1000
 
 
-def _serialize_only_ms(sim: Simulator, operation: str, call: Callable[[], Any]) -> float:
+def _serialize_only_ms(sim: FastSimulator, operation: str, call: Callable[[], Any]) -> float:
     """CPU time of moto's serializer alone on the answer of one request (captured)."""
     from moto.core.serialize import ResponseSerializer
 
@@ -136,9 +137,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=600)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    sim = Simulator()
+    sim = FastSimulator()
     try:
-        sim.behaviours.indexed_metrics = True
+        sim.speedups.indexed_metrics = True
         now = datetime.now(timezone.utc).replace(microsecond=0)
         metrics = _seed(sim, Fleet(sim), args.endpoints, now)
         calls = _requests(sim, metrics, now)
@@ -146,11 +147,11 @@ def main() -> None:
         alone: dict[tuple[str, bool], list[float]] = {}
         for operation, call in calls.items():
             for fast in (False, True):  # warm both paths
-                sim.behaviours.fast_serialization = fast
+                sim.speedups.fast_serialization = fast
                 call()
             for _ in range(args.repeat):
                 for fast in (False, True):
-                    sim.behaviours.fast_serialization = fast
+                    sim.speedups.fast_serialization = fast
                     served.setdefault((operation, fast), []).append(
                         _served_cpu_ms(sim, operation, call)
                     )

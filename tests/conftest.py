@@ -20,39 +20,39 @@ pytest_plugins = ["tests.shifted_clock"]
 
 
 # What makes a test slow: a server (moto, Jupyter, a fake Jupyter or metadata service), a
-# browser, or a child process. `make test-fast` runs the rest (`pytest -m "not slow"`).
+# browser, or a child process. A test says so with ``@pytest.mark.slow`` (or its module with
+# ``pytestmark``), or by asking for one of these fixtures, which start such a thing; the rest
+# run in ``make test-fast`` (``pytest -m "not slow"``). A test not marked slow that binds a
+# socket or starts a process fails at once (``_fast_tests_stay_fast``), so the mark cannot drift
+# from what the test does.
 SLOW_FIXTURES = frozenset({"simulator", "sim", "fleet", "agent", "package", "chromium"})
-SLOW_MARKS = (
-    "subprocess",
-    "Popen",
-    "FakeJupyter",
-    "RealJupyter",
-    "ThreadingHTTPServer",
-    "Simulator(",
-    "run_demo(",
-    "build_package(",
-)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark slow every test that needs a server, a browser or a child process."""
-    sources: dict[str, str] = {}
+    """Mark slow every test that asks for a fixture that starts a server or a process."""
     for item in items:
-        function = getattr(item, "function", None)
-        source = ""
-        if function is not None:
-            key = function.__qualname__ + function.__module__
-            if key not in sources:
-                import inspect
-
-                try:
-                    sources[key] = inspect.getsource(function)
-                except (OSError, TypeError):
-                    sources[key] = ""
-            source = sources[key]
-        uses = set(getattr(item, "fixturenames", ()))
-        if uses & SLOW_FIXTURES or any(mark in source for mark in SLOW_MARKS):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_stay_fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked slow may not open a listening socket or start a child process."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import socket
+    import subprocess
+
+    def refused(what: str) -> Any:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(
+                f"{request.node.nodeid} {what}: mark it @pytest.mark.slow (tests/conftest.py)"
+            )
+
+        return refuse
+
+    monkeypatch.setattr(socket.socket, "bind", refused("binds a socket (a server)"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refused("starts a child process"))
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,7 @@ def test_imports_only_the_standard_library() -> None:
     assert "__future__" in roots
 
 
+@pytest.mark.slow  # a child process
 def test_boto3_and_subprocess_are_imported_lazily() -> None:
     """Start-up stays cheap: heavy or rarely needed modules are imported where they are used."""
     tree = ast.parse(SOURCE)
@@ -158,6 +159,7 @@ def python37() -> str | None:
 PYTHON37 = python37()
 
 
+@pytest.mark.slow  # a child process
 def test_runs_on_python_3_7(tmp_path: Path) -> None:
     interpreter = PYTHON37
     assert interpreter is not None, "a Python 3.7 interpreter is needed (pyenv ships 3.7.16)"
@@ -412,6 +414,7 @@ def test_default_fallback_honours_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
 # ------------------------------------------------------------------------------ options
 
 
+@pytest.mark.slow  # the agent runs as a child process
 @pytest.mark.parametrize(
     "args",
     [
@@ -440,6 +443,7 @@ def test_bad_options_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert len(run.stderr.strip().splitlines()[-1]) < 200
 
 
+@pytest.mark.slow  # the agent runs as a child process
 def test_bad_now_seam_exits_2(tmp_path: Path) -> None:
     agent = Agent(tmp_path)
     run = agent("--time", "60", env=agent.env(SAGESAVER_AGENT_NOW="soon"), defaults=False)
@@ -447,12 +451,14 @@ def test_bad_now_seam_exits_2(tmp_path: Path) -> None:
     assert "SAGESAVER_AGENT_NOW" in run.stderr
 
 
+@pytest.mark.slow  # the agent runs as a child process
 def test_bad_url_message_does_not_echo_the_url(tmp_path: Path) -> None:
     run = Agent(tmp_path)("--time", "60", "--url", "https://h/?token=hush", defaults=False)
     assert run.code == 2
     assert "hush" not in run.stderr
 
 
+@pytest.mark.slow  # the agent runs as a child process
 def test_help_mentions_every_option(tmp_path: Path) -> None:
     run = Agent(tmp_path)("--help", defaults=False)
     assert run.code == 0

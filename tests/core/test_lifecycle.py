@@ -52,6 +52,7 @@ def test_compact_agent_is_the_same_program() -> None:
     assert "-> " not in compact and ") -> " not in compact
 
 
+@pytest.mark.slow  # a child process
 def test_compact_agent_compiles_and_runs_on_python_3_7(tmp_path: Path) -> None:
     import subprocess
 
@@ -304,6 +305,7 @@ def cron_command(line: str) -> str:
 HOSTILE_NAME = 'm $(touch pwned1) `touch pwned2` $HOME ${IFS} "q" 50% it\'s;touch pwned3.json'
 
 
+@pytest.mark.slow  # a child process
 def test_hostile_option_values_reach_the_cron_entry_exactly(tmp_path: Path) -> None:
     """No command substitution, no expansion, no broken quotes; % escaped for cron."""
     import os
@@ -369,6 +371,7 @@ def shlex_quote(text: str) -> str:
     return shlex.quote(text)
 
 
+@pytest.mark.slow  # a child process
 def test_rendered_script_in_a_sandbox_installs_one_entry_that_runs(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -133,6 +133,7 @@ def _regional_files(root: Path, partition: str, code: str) -> None:
     index.write_text(json.dumps({"formatVersion": "v1.0", "regions": regions}))
 
 
+@pytest.mark.slow  # a child process
 def test_the_script_walks_the_region_index_of_each_partition(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

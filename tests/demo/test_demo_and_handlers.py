@@ -86,6 +86,7 @@ def test_the_handler_needs_a_ledger_to_release_warm_pools(
     assert sum(sim.middleware.counts.values()) == 0
 
 
+@pytest.mark.slow  # a child process
 def test_demo_runs_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo("json") == 0
     doc = json.loads(capsys.readouterr().out)

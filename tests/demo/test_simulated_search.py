@@ -179,12 +179,12 @@ def test_a_long_list_is_read_in_time_slices_at_once_and_whole(
     """The middle of the list is read in slices of CreationTime; the outer slices are open,
     so a service reading the bounds in another time zone still returns every endpoint."""
     from sagesaver.aws.endpoint_search import SEARCH_SLICES
-    from sagesaver.demo import simulator
+    from sagesaver.demo import search
 
     if offset_hours:  # the service reads a bound as a time in a zone offset_hours from UTC
-        utc = simulator.search_time_value
+        utc = search.search_time_value
         monkeypatch.setattr(
-            simulator,
+            search,
             "search_time_value",
             lambda value: utc(value) - timedelta(hours=offset_hours),
         )
@@ -204,12 +204,12 @@ def test_a_refused_range_reads_the_list_from_both_ends(
 ) -> None:
     from moto.sagemaker.exceptions import ValidationError
 
-    from sagesaver.demo import simulator
+    from sagesaver.demo import search
 
     def refused(value: str) -> datetime:
         raise ValidationError(message=f"Unsupported filter value {value}")
 
-    monkeypatch.setattr(simulator, "search_time_value", refused)
+    monkeypatch.setattr(search, "search_time_value", refused)
     names, searches = _search_long_list(fleet, now, timedelta(seconds=7))
     assert names == LONG
     unranged = [s for s in searches if not _ranged(s)]
@@ -232,10 +232,10 @@ def test_slices_that_miss_endpoints_are_not_trusted(
     """A service that answered the range filters with nothing (as moto's own Search does,
     reading any operator as Equals): fewer endpoints than TotalHits counted, so the list is
     read from both ends after all."""
-    from sagesaver.demo import simulator
+    from sagesaver.demo import search
 
-    monkeypatch.setitem(simulator.SEARCH_RANGES, "GreaterThanOrEqualTo", lambda a, b: a == b)
-    monkeypatch.setitem(simulator.SEARCH_RANGES, "LessThan", lambda a, b: a == b)
+    monkeypatch.setitem(search.SEARCH_RANGES, "GreaterThanOrEqualTo", lambda a, b: a == b)
+    monkeypatch.setitem(search.SEARCH_RANGES, "LessThan", lambda a, b: a == b)
     names, searches = _search_long_list(fleet, now, timedelta(seconds=7))
     assert names == LONG
     assert [s for s in searches if _ranged(s)]  # tried, found wanting

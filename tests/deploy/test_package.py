@@ -43,6 +43,7 @@ def test_package_is_reproducible_small_and_complete(package: PackageInfo, tmp_pa
     assert any(n.startswith("pydantic_core/") and machine in n for n in names)
 
 
+@pytest.mark.slow  # a child process
 def test_arm64_package_has_arm_binaries(tmp_path: Path) -> None:
     other = "x86_64" if ARCH == "arm64" else "arm64"
     built = build_package(tmp_path / f"{other}.zip", other)

@@ -3,7 +3,7 @@
 moto answers each ``GetMetricData`` query and each ``GetMetricStatistics`` call by scanning
 every stored datapoint, and ``ListMetrics`` by comparing each datapoint with every metric found
 so far: its server time grows with the square of the fleet and hides the client's. Real
-CloudWatch does not work that way. With :attr:`AwsBehaviours.indexed_metrics` on, the simulator
+CloudWatch does not work that way. With :attr:`SpeedUps.indexed_metrics` on, the simulator
 keeps an index of the stored datapoints by metric and runs moto's *own* code on the few
 datapoints a query can match, and for ``GetMetricData`` on the periods of the window that hold
 them (moto walks every period of the window, one by one), so the answers are moto's, in a
@@ -137,9 +137,9 @@ def indexed_get_metric_data(
         end_time: datetime,
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
-        from sagesaver.demo.simulator import BEHAVIOURS
+        from benchmarks.fast_moto.flags import SPEEDUPS
 
-        if not BEHAVIOURS.indexed_metrics or any("MetricStat" not in q for q in queries):
+        if not SPEEDUPS.indexed_metrics or any("MetricStat" not in q for q in queries):
             return original(self, queries, start_time, end_time, scan_by)
         index = index_of(self)
         results: list[dict[str, Any]] = []
@@ -169,10 +169,10 @@ def indexed_get_metric_statistics(original: Callable[..., Any]) -> Callable[...,
         dimensions: list[dict[str, str]],
         unit: str | None = None,
     ) -> Any:
-        from sagesaver.demo.simulator import BEHAVIOURS
+        from benchmarks.fast_moto.flags import SPEEDUPS
 
         args = (namespace, metric_name, start_time, end_time, period, stats)
-        if not BEHAVIOURS.indexed_metrics or any(d.get("Value") is None for d in dimensions):
+        if not SPEEDUPS.indexed_metrics or any(d.get("Value") is None for d in dimensions):
             return original(self, *args, dimensions=dimensions, unit=unit)
         index = index_of(self)
         if dimensions:  # moto matches the query's dimensions as a subset: any one narrows
@@ -192,9 +192,9 @@ def indexed_get_filtered_metrics(original: Callable[..., Any]) -> Callable[..., 
     def get_filtered_metrics(
         self: Any, metric_name: str, namespace: str, dimensions: list[dict[str, str]]
     ) -> Any:
-        from sagesaver.demo.simulator import BEHAVIOURS
+        from benchmarks.fast_moto.flags import SPEEDUPS
 
-        if not BEHAVIOURS.indexed_metrics or dimensions or not namespace:
+        if not SPEEDUPS.indexed_metrics or dimensions or not namespace:
             return original(self, metric_name, namespace, dimensions)
         index = index_of(self)
         with index.lock:

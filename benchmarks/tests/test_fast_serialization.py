@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sagesaver.demo.simulator import Fleet, Simulator, VariantSpec
+from benchmarks.fast_moto.simulator import FastSimulator
+from sagesaver.demo.simulator import Fleet, VariantSpec
 
 EAST = "us-east-1"
 TOKEN = re.compile(rb"endpoints-after-\d+-[0-9a-f]{32}")  # the simulator's Search snapshots
@@ -38,7 +39,7 @@ def _seed(fleet: Fleet, now: datetime) -> list[str]:
     return names
 
 
-def _answers(sim: Simulator, names: list[str], now: datetime) -> list[tuple[str, bytes]]:
+def _answers(sim: FastSimulator, names: list[str], now: datetime) -> list[tuple[str, bytes]]:
     """The raw bodies of the scan's kinds of requests, in order."""
     bodies: list[tuple[str, bytes]] = []
 
@@ -108,12 +109,12 @@ def _answers(sim: Simulator, names: list[str], now: datetime) -> list[tuple[str,
 
 @pytest.mark.parametrize("indexed", [False, True])
 def test_fast_serialization_answers_as_moto_does(
-    sim: Simulator, fleet: Fleet, now: datetime, indexed: bool, monkeypatch: pytest.MonkeyPatch
+    sim: FastSimulator, fleet: Fleet, now: datetime, indexed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.core.serialize import AttributePicker
 
     names = _seed(fleet, now)
-    sim.behaviours.indexed_metrics = indexed
+    sim.speedups.indexed_metrics = indexed
     lookups = []
     providers = AttributePicker.get_possible_keys
 
@@ -122,11 +123,11 @@ def test_fast_serialization_answers_as_moto_does(
         return providers(self, context)
 
     monkeypatch.setattr(AttributePicker, "get_possible_keys", counted)
-    sim.behaviours.fast_serialization = False
+    sim.speedups.fast_serialization = False
     moto_own = _answers(sim, names, now)
     slow = len(lookups)
     lookups.clear()
-    sim.behaviours.fast_serialization = True
+    sim.speedups.fast_serialization = True
     faster = _answers(sim, names, now)
     assert [op for op, _ in faster] == [op for op, _ in moto_own]
     assert len(moto_own) > 2 * len(names)
@@ -160,7 +161,7 @@ def _members(shape: Any, seen: set[int]) -> list[tuple[Any, str, Any]]:
     ],
 )
 def test_each_member_of_a_dict_is_picked_as_moto_picks_it(
-    sim: Simulator, service: str, operations: list[str]
+    sim: FastSimulator, service: str, operations: list[str]
 ) -> None:
     """Every name moto's providers could give a member (the key, its snake_case form, the
     shape's name, in every combination) present in a dict with its own value: the faster
@@ -187,7 +188,7 @@ def test_each_member_of_a_dict_is_picked_as_moto_picks_it(
                 for picker_transformers in ({}, transformers):
                     answers = []
                     for fast in (False, True):
-                        sim.behaviours.fast_serialization = fast
+                        sim.speedups.fast_serialization = fast
                         serializer = serializer_class(
                             operation_model=operation_model,
                             value_picker=XFormedAttributePicker(

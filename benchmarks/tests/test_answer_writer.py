@@ -13,15 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sagesaver.demo import answer_writer
-from sagesaver.demo.simulator import (
-    BEHAVIOURS,
-    Fleet,
-    IncompleteMetrics,
-    Simulator,
-    VariantSpec,
-    install_behaviours,
-)
+from benchmarks.fast_moto import answer_writer
+from benchmarks.fast_moto.flags import SPEEDUPS
+from benchmarks.fast_moto.simulator import FastSimulator, install_speedups
+from sagesaver.demo.simulator import Fleet, IncompleteMetrics, VariantSpec, install_behaviours
 
 EAST = "us-east-1"
 # the simulator's Search snapshots, moto's ListMetrics tokens (uuid4)
@@ -32,6 +27,7 @@ TOKEN = re.compile(rb"endpoints-after-\d+-[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4
 def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The operations whose answers the compiled writer built (not moto's serializer)."""
     install_behaviours()
+    install_speedups()
     built: list[str] = []
     original = answer_writer.written_result
 
@@ -63,7 +59,7 @@ def _both(
     """moto's serialized answer and the writer's, each for a fresh copy of the result."""
     answers = []
     for fast in (False, True):
-        monkeypatch.setattr(BEHAVIOURS, "fast_serialization", fast)
+        monkeypatch.setattr(SPEEDUPS, "fast_serialization", fast)
         answers.append(_serializer(service, operation).serialize(result()))
     return answers[0], answers[1]
 
@@ -314,7 +310,7 @@ def test_what_the_writer_does_not_handle_goes_to_moto(
         written.clear()
         outcomes = []
         for fast in (False, True):
-            monkeypatch.setattr(BEHAVIOURS, "fast_serialization", fast)
+            monkeypatch.setattr(SPEEDUPS, "fast_serialization", fast)
             try:
                 outcomes.append(_serializer(service, operation).serialize(answer()))
             except Exception as error:  # the same error both ways
@@ -325,7 +321,7 @@ def test_what_the_writer_does_not_handle_goes_to_moto(
     # response transformers (set by some moto services for the whole process): moto's path
     transformers = {"MetricDataResult.Label": lambda v: "changed"}
     written.clear()
-    monkeypatch.setattr(BEHAVIOURS, "fast_serialization", True)
+    monkeypatch.setattr(SPEEDUPS, "fast_serialization", True)
     from moto.core.serialize import JSONSerializer, XFormedAttributePicker
     from moto.core.utils import get_service_model
 
@@ -341,7 +337,7 @@ def test_what_the_writer_does_not_handle_goes_to_moto(
 # --- over HTTP: the simulator's own answers ------------------------------------------------
 
 
-def _seed(sim: Simulator, fleet: Fleet, now: datetime) -> list[tuple[str, str]]:
+def _seed(sim: FastSimulator, fleet: Fleet, now: datetime) -> list[tuple[str, str]]:
     metrics = []
     for i in range(28):
         name = f"ep-{i:02d}"
@@ -384,7 +380,7 @@ def _seed(sim: Simulator, fleet: Fleet, now: datetime) -> list[tuple[str, str]]:
 
 
 def _raw_answers(
-    sim: Simulator, metrics: list[tuple[str, str]], now: datetime
+    sim: FastSimulator, metrics: list[tuple[str, str]], now: datetime
 ) -> list[tuple[str, int, dict[str, str], bytes]]:
     """(operation, status, headers, body) of the requests whose answers the writer builds."""
     answers: list[tuple[str, int, dict[str, str], bytes]] = []
@@ -470,14 +466,14 @@ def _raw_answers(
 
 @pytest.mark.parametrize("indexed", [False, True])
 def test_the_simulator_answers_as_moto_does(
-    sim: Simulator, fleet: Fleet, now: datetime, indexed: bool, written: list[str]
+    sim: FastSimulator, fleet: Fleet, now: datetime, indexed: bool, written: list[str]
 ) -> None:
     metrics = _seed(sim, fleet, now)
-    sim.behaviours.indexed_metrics = indexed
-    sim.behaviours.fast_serialization = False
+    sim.speedups.indexed_metrics = indexed
+    sim.speedups.fast_serialization = False
     moto = _raw_answers(sim, metrics, now)
     assert written == []
-    sim.behaviours.fast_serialization = True
+    sim.speedups.fast_serialization = True
     ours = _raw_answers(sim, metrics, now)
     assert [a[0] for a in ours] == [a[0] for a in moto]
     for mine, theirs in zip(ours, moto, strict=True):

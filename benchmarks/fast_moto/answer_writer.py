@@ -8,7 +8,7 @@ item). A ``GetMetricData`` answer of 500 results, a ``ListMetrics`` page of 500 
 ``Search`` page of 100 endpoints cost it 20-40 ms each, which a benchmark at 20,000 endpoints
 then measures instead of SageSaver.
 
-With :attr:`AwsBehaviours.fast_serialization` on, the answers of :data:`WRITTEN_OPERATIONS`
+With :attr:`SpeedUps.fast_serialization` on, the answers of :data:`WRITTEN_OPERATIONS`
 (JSON protocol, moto's default value picker, no response transformers) are built by a writer
 compiled once per output shape: for each structure, and each set of keys of a plain ``dict``
 (or each class of a plain object), which key or attribute holds each member is decided once,
@@ -17,7 +17,7 @@ with moto's own alias providers and in their order; each member is then converte
 the body and headers. Anything the writer does not know (another operation, a mapping that is
 not a ``dict``, an object with ``Meta`` aliases, a shape with names moto handles oddly) or any
 error goes to moto's own path, which then gives moto's answer or moto's error.
-``tests/demo/test_answer_writer.py`` compares the answers byte for byte.
+``benchmarks/tests/test_answer_writer.py`` compares the answers byte for byte.
 """
 
 from __future__ import annotations
@@ -303,12 +303,12 @@ def written_result(serializer: Any, result: Any) -> dict[str, Any]:
 def _applies(serializer: Any) -> bool:
     from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, JSONSerializer, XFormedAttributePicker
 
-    from sagesaver.demo.simulator import BEHAVIOURS
+    from benchmarks.fast_moto.flags import SPEEDUPS
 
     model = serializer.operation_model
     picker = serializer._value_picker
     return bool(
-        BEHAVIOURS.fast_serialization
+        SPEEDUPS.fast_serialization
         and type(serializer) is JSONSerializer
         and (model.service_model.service_name, model.name) in WRITTEN_OPERATIONS
         and type(picker) is XFormedAttributePicker
@@ -334,9 +334,9 @@ def _writing_serialize_result(original: Callable[..., Any]) -> Callable[..., Any
 
 def install() -> None:
     """Wrap moto's JSON serializer (once per process); it writes only while
-    :attr:`AwsBehaviours.fast_serialization` is on."""
+    :attr:`SpeedUps.fast_serialization` is on."""
     from moto.core.serialize import JSONSerializer
 
-    from sagesaver.demo.fast_serialization import wrap_once
+    from benchmarks.fast_moto.fast_serialization import wrap_once
 
     wrap_once(JSONSerializer, "_serialize_result", _writing_serialize_result, _INSTALLED_FLAG)

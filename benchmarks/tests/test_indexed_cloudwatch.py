@@ -6,12 +6,12 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sagesaver.demo.simulator import Simulator
+from benchmarks.fast_moto.simulator import FastSimulator
 
 NAMESPACE = "AWS/SageMaker"
 
 
-def _seed(sim: Simulator, now: datetime) -> None:
+def _seed(sim: FastSimulator, now: datetime) -> None:
     """Several metrics, names, namespaces, units and dimension sets; one datapoint per metric
     for ``Invocations`` (where moto's ListMetrics is right), many for ``ModelLatency``."""
     draw = random.Random(7)
@@ -86,7 +86,7 @@ def _query(qid: str, name: str, dims: list[tuple[str, str]], period: int, **extr
     }
 
 
-def _answers(sim: Simulator, now: datetime) -> dict[str, Any]:
+def _answers(sim: FastSimulator, now: datetime) -> dict[str, Any]:
     cloudwatch = sim.client("cloudwatch", "us-east-1")
     answers: dict[str, Any] = {}
     queries = [
@@ -152,10 +152,10 @@ def _answers(sim: Simulator, now: datetime) -> dict[str, Any]:
     return answers
 
 
-def test_indexed_answers_equal_moto_answers(sim: Simulator, now: datetime) -> None:
+def test_indexed_answers_equal_moto_answers(sim: FastSimulator, now: datetime) -> None:
     _seed(sim, now)
     moto = _answers(sim, now)
-    sim.behaviours.indexed_metrics = True
+    sim.speedups.indexed_metrics = True
     indexed = _answers(sim, now)
     assert indexed.keys() == moto.keys()
     for key, expected in moto.items():
@@ -166,8 +166,8 @@ def test_indexed_answers_equal_moto_answers(sim: Simulator, now: datetime) -> No
     assert any(moto[k] for k in moto if k.startswith("gms"))
 
 
-def test_the_index_follows_new_datapoints(sim: Simulator, now: datetime) -> None:
-    sim.behaviours.indexed_metrics = True
+def test_the_index_follows_new_datapoints(sim: FastSimulator, now: datetime) -> None:
+    sim.speedups.indexed_metrics = True
     cloudwatch = sim.client("cloudwatch", "us-east-1")
     dims = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "v"}]
     query = [_query("q", "Invocations", [("EndpointName", "e"), ("VariantName", "v")], 86400)]
@@ -189,5 +189,5 @@ def test_the_index_follows_new_datapoints(sim: Simulator, now: datetime) -> None
     )
     assert total() == 8
     sim.reset()  # a new backend: the index starts again
-    sim.behaviours.indexed_metrics = True
+    sim.speedups.indexed_metrics = True
     assert total() == 0

@@ -7,12 +7,12 @@ its value, then trying each of their names and a snake_case form of each. A page
 serializing them is most of what moto spends on such a request, and real AWS spends nothing
 like it per member.
 
-With :attr:`AwsBehaviours.fast_serialization` on, the names to try for a member of a plain
+With :attr:`SpeedUps.fast_serialization` on, the names to try for a member of a plain
 ``dict`` (what moto's SageMaker and CloudWatch answers are made of) are asked of moto's
 providers once per member key and shape, then remembered: for a ``dict`` they depend on
 nothing else (it has no ``Meta`` aliases, and its class name is always ``dict``). The names are
 tried in moto's order with moto's own lookup, and moto's response transformers applied, so
-the value found, and the answer, are moto's (``tests/demo/test_fast_serialization.py``
+the value found, and the answer, are moto's (``benchmarks/tests/test_fast_serialization.py``
 compares answers byte for byte); other objects always go through moto's own picker.
 """
 
@@ -61,11 +61,11 @@ def _fast_get_value(original: Callable[..., Any]) -> Callable[..., Any]:
         return names
 
     def fast(self: Any, value: Any, key: str, shape: Any) -> Any:
-        from sagesaver.demo.simulator import BEHAVIOURS
+        from benchmarks.fast_moto.flags import SPEEDUPS
 
         picker = self._value_picker
         if (
-            not BEHAVIOURS.fast_serialization
+            not SPEEDUPS.fast_serialization
             or type(value) is not dict
             or type(picker) is not XFormedAttributePicker
             or picker.alias_providers is not DEFAULT_ALIAS_PROVIDERS
@@ -98,7 +98,7 @@ def wrap_once(owner: type, attribute: str, wrap: Callable[[Any], Any], flag: str
 
 def install() -> None:
     """Wrap moto's serializer (once per process); it acts only while
-    :attr:`AwsBehaviours.fast_serialization` is on."""
+    :attr:`SpeedUps.fast_serialization` is on."""
     from moto.core.serialize import ResponseSerializer
 
     wrap_once(ResponseSerializer, "get_value", _fast_get_value, _INSTALLED_FLAG)

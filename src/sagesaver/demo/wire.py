@@ -1,0 +1,99 @@
+"""What the simulator reads of a request and how it writes an error: the operation asked for
+(JSON target, RPC v2 path or query ``Action``), the region it was signed for, and a fault
+answered in the request's own protocol (JSON, CBOR or XML)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_OPERATION_IN_PATH = re.compile(r"/operation/([A-Za-z0-9]+)$")
+
+
+def operation_of(environ: Environ) -> str:
+    """The AWS operation a request asks for (JSON target, RPC v2 path or query Action).
+
+    Reads and restores the body for query-protocol requests.
+    """
+    target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    match = _OPERATION_IN_PATH.search(str(environ.get("PATH_INFO", "")))
+    if match:
+        return str(match.group(1))
+    query: dict[str, list[str]] = parse_qs(str(environ.get("QUERY_STRING", "")))
+    if "Action" in query:
+        return query["Action"][0]
+    if str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        form: dict[str, list[str]] = parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    return f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+
+
+_REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+def region_of(environ: Environ) -> str:
+    """The region a request was signed for (from its SigV4 credential scope)."""
+    match = _REGION_IN_AUTH.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An error response to send instead of the real answer, after ``delay_s`` seconds."""
+
+    status: int
+    code: str
+    message: str
+    delay_s: float = 0.0
+
+
+FaultRule = Callable[[str, str, Environ], "Fault | None"]
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode("utf-8")
+    if len(data) < 24:
+        return bytes([0x60 + len(data)]) + data
+    if len(data) < 256:
+        return bytes([0x78, len(data)]) + data
+    return bytes([0x79]) + len(data).to_bytes(2, "big") + data
+
+
+def error_body(environ: Environ, fault: Fault) -> tuple[str, bytes]:
+    """The error response in the protocol the request used (JSON, CBOR or XML)."""
+    if str(environ.get("HTTP_SMITHY_PROTOCOL", "")).startswith("rpc-v2-cbor"):
+        fields = {"__type": fault.code, "message": fault.message}
+        body = bytes([0xA0 + len(fields)]) + b"".join(
+            _cbor_text(k) + _cbor_text(v) for k, v in fields.items()
+        )
+        return "application/cbor", body
+    if environ.get("HTTP_X_AMZ_TARGET") or "json" in str(environ.get("CONTENT_TYPE", "")):
+        return "application/x-amz-json-1.1", json.dumps(
+            {"__type": fault.code, "message": fault.message}
+        ).encode()
+    xml = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
+        "<RequestId>fault</RequestId></ErrorResponse>"
+    )
+    if "ec2" in str(environ.get("HTTP_AUTHORIZATION", "")):
+        xml = (
+            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            "</Error></Errors><RequestID>fault</RequestID></Response>"
+        )
+    return "text/xml", xml.encode()
