@@ -23,6 +23,7 @@ import pytest
 import time_machine
 
 OFFSET_VARIABLE = "TEST_CLOCK_OFFSET_SECONDS"
+SHIFTED_PID_VARIABLE = "TEST_CLOCK_SHIFTED_PID"  # set by sitecustomize in the process it moved
 SITE_DIR = Path(__file__).resolve().parent / "shifted_site"
 _TRAVELLER = pytest.StashKey[time_machine.travel]()
 
@@ -43,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     offset = days * 86400.0
     os.environ.update(child_env({}, offset))
+    if os.environ.get(SHIFTED_PID_VARIABLE) == str(os.getpid()):
+        return  # an xdist worker, started with the offset: sitecustomize has moved it
     traveller = time_machine.travel(time.time() + offset, tick=True)
     traveller.start()
     config.stash[_TRAVELLER] = traveller

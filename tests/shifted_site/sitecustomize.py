@@ -17,3 +17,5 @@ if _OFFSET:
         pass
     else:
         time_machine.travel(time.time() + float(_OFFSET), tick=True).start()
+        # this process is moved: the pytest plugin must not move it again (an xdist worker)
+        os.environ["TEST_CLOCK_SHIFTED_PID"] = str(os.getpid())

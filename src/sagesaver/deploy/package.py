@@ -1,8 +1,10 @@
 """The AWS Lambda deployment package: SageSaver and what the Python runtime lacks.
 
 The runtime already has boto3 and its dependencies, so they are left out; the rest is
-downloaded as wheels for the chosen architecture (``pip download --only-binary``), unpacked,
-and zipped with SageSaver's own modules. The zip is reproducible: sorted entries, fixed
+downloaded as wheels for the chosen architecture (``pip download --only-binary``), at the
+versions and hashes of the lock shipped with SageSaver (:data:`LOCK`, written by ``make lock``
+from :data:`REQUIREMENTS`; pip refuses any file whose hash differs), unpacked, and zipped with
+SageSaver's own modules. The zip is reproducible: sorted entries, fixed
 timestamps and permissions, no ``__pycache__``. The command line, the demo and the simulator
 are not shipped (the handlers import neither typer nor rich nor moto). The zip carries a
 manifest (:data:`MANIFEST`) naming its architecture and runtime, which ``deploy render
@@ -37,6 +39,8 @@ REQUIREMENTS = (
     "croniter>=2.0,<8",
     "tzdata>=2024.1",
 )
+# REQUIREMENTS resolved for the runtime, pinned with every file's hash (``make lock``).
+LOCK = Path(__file__).resolve().parent.parent / "data" / "lambda-requirements.txt"
 # Distributions the Lambda Python runtime already has (boto3 and its dependencies).
 PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3"}
@@ -62,7 +66,8 @@ def _distribution(wheel: Path) -> str:
 
 
 def download_wheels(directory: Path, architecture: str) -> list[Path]:
-    """Wheels of :data:`REQUIREMENTS` and their dependencies for Lambda's platform."""
+    """Wheels of :data:`REQUIREMENTS` and their dependencies for Lambda's platform, as
+    pinned and hashed in :data:`LOCK`."""
     if architecture not in ARCHITECTURES:
         raise InputError(
             f"--architecture {architecture}: use one of {', '.join(sorted(ARCHITECTURES))}"
@@ -71,7 +76,7 @@ def download_wheels(directory: Path, architecture: str) -> list[Path]:
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--only-binary=:all:", "--platform", ARCHITECTURES[architecture],
         "--python-version", PYTHON_VERSION, "--implementation", "cp",
-        "--dest", str(directory), *REQUIREMENTS,
+        "--require-hashes", "--no-deps", "--dest", str(directory), "-r", str(LOCK),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
