@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.fast_moto import answer_writer, fast_serialization, indexed_cloudwatch
+from benchmarks.fast_moto import answer_writer, fast_serialization, indexed_cloudwatch, search
 from benchmarks.fast_moto.flags import SPEEDUPS, SpeedUps
 from benchmarks.fast_moto.front import remember_method_names, remembering_dispatcher
 from sagesaver.demo.simulator import Simulator
@@ -13,13 +13,15 @@ _INSTALLED: list[bool] = []
 
 def install_speedups() -> None:
     """Patch moto once in this process (what each patch does is switched by :data:`SPEEDUPS`,
-    but for the remembered method lists, always on)."""
+    but for the remembered method lists and the paged Search, always on: the shipped
+    simulator's own paging is off in a :class:`FastSimulator`)."""
     if _INSTALLED:
         return
     remember_method_names()
     indexed_cloudwatch.install()
     fast_serialization.install()
     answer_writer.install()
+    search.install()
     _INSTALLED.append(True)
 
 
@@ -31,6 +33,7 @@ class FastSimulator(Simulator):
         install_speedups()
         self.speedups: SpeedUps = SPEEDUPS
         super().__init__()
+        self.behaviours.page_endpoint_search = False  # paged inside moto (fast_moto/search.py)
 
     def backend_app(self) -> WsgiApp:
         """moto's dispatcher, remembering which backend serves each host."""
@@ -41,5 +44,6 @@ class FastSimulator(Simulator):
     def reset(self) -> None:
         """Forget every resource and count; both speed-ups off."""
         super().reset()
+        self.behaviours.page_endpoint_search = False
         self.speedups.indexed_metrics = False
         self.speedups.fast_serialization = False

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from benchmarks.fast_moto import answer_writer
 from benchmarks.fast_moto.flags import SPEEDUPS
 from benchmarks.fast_moto.simulator import FastSimulator, install_speedups
-from sagesaver.demo.simulator import Fleet, IncompleteMetrics, VariantSpec, install_behaviours
+from sagesaver.demo.simulator import Fleet, IncompleteMetrics, VariantSpec
 
 EAST = "us-east-1"
 # the simulator's Search snapshots, moto's ListMetrics tokens (uuid4)
@@ -26,7 +26,6 @@ TOKEN = re.compile(rb"endpoints-after-\d+-[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4
 @pytest.fixture
 def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The operations whose answers the compiled writer built (not moto's serializer)."""
-    install_behaviours()
     install_speedups()
     built: list[str] = []
     original = answer_writer.written_result

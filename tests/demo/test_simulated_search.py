@@ -202,12 +202,10 @@ def test_a_long_list_is_read_in_time_slices_at_once_and_whole(
 def test_a_refused_range_reads_the_list_from_both_ends(
     sim: Simulator, fleet: Fleet, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.sagemaker.exceptions import ValidationError
-
     from sagesaver.demo import search
 
     def refused(value: str) -> datetime:
-        raise ValidationError(message=f"Unsupported filter value {value}")
+        raise search.SearchRefused(f"Unsupported filter value {value}")
 
     monkeypatch.setattr(search, "search_time_value", refused)
     names, searches = _search_long_list(fleet, now, timedelta(seconds=7))

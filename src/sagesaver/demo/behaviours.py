@@ -1,65 +1,187 @@
-"""AWS behaviours moto lacks that SageSaver's decisions depend on, added to moto's own
-services by :func:`install_behaviours` (once per process): inference components, training
-jobs' warm pools and ``UpdateTrainingJob``, ``GetMetricData`` answers that are not
-``Complete`` and a tagging API answering with lower-case ARNs (both switched on by a test),
-``AddTags`` replacing a key's value, ``DescribeRegions`` of the caller's partition only, and
-``Search`` for endpoints answering in pages. Each is a small, named extension of a moto
-service's responses or backend, as the project's DESIGN.md allows for what moto lacks; nothing
-here changes how moto reads, routes or writes requests (the benchmarks' speed-ups that do live
+"""AWS behaviours moto lacks that SageSaver's decisions depend on, added at the wire.
+
+Each behaviour reads the request in its AWS protocol and either answers it itself, or asks
+moto's own server (as a client would, with the request's credentials) and rewrites moto's
+answer. Nothing here imports moto: a moto release may change its internals without changing
+these answers, and nothing of moto is patched (the benchmarks' speed-ups that do patch it live
 in ``benchmarks/fast_moto``).
+
+Always on:
+- inference components (``ListInferenceComponents``, ``DescribeInferenceComponent``: moto has
+  none), kept in :data:`INFERENCE_COMPONENTS` by (account, region) and name;
+- training jobs' warm pools (:data:`WARM_POOLS`): ``WarmPoolStatus`` added to
+  ``DescribeTrainingJob`` and ``ListTrainingJobs`` (and ``WarmPoolStatusEquals`` honoured),
+  and ``UpdateTrainingJob``, which moto lacks: ``KeepAlivePeriodInSeconds`` 0 terminates an
+  ``Available`` pool; updating a pool that is no longer ``Available`` or ``InUse``
+  (``Terminated``, ``Reused``) is refused with a ``ValidationException``;
+- ``AddTags`` replacing the value of a key the resource already has (moto appends a second
+  tag with the same key);
+- ``DescribeRegions`` answering with the caller's partition's regions only (moto lists every
+  partition's);
+- ``Search`` for endpoints answering in pages (``search.py``);
+- the Price List stand-in (``price_list.py``), unless told otherwise.
+
+Switched on by a test: ``GetMetricData`` answers that are not ``Complete``
+(:class:`IncompleteMetrics`), and a tagging API answering with lower-case SageMaker ARNs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
+from sagesaver.demo import metric_data
+from sagesaver.demo.metric_data import IncompleteMetrics
 from sagesaver.demo.price_list import PriceList
-from sagesaver.demo.search import endpoint_search_page, simple_endpoint_search
+from sagesaver.demo.search import EndpointSearch, SearchRefused, records_of, simple_endpoint_search
+from sagesaver.demo.wire import (
+    JSON_1_1,
+    Answer,
+    Environ,
+    StartResponse,
+    WsgiApp,
+    call,
+    error_answer,
+    json_answer,
+    read_body,
+    region_of,
+    request_for,
+    service_of,
+)
+
+# By (account, region) and name: what ListInferenceComponents and DescribeInferenceComponent
+# answer from.
+INFERENCE_COMPONENTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+# By (account, region, job name): each job's warm pool status (``Status`` and what AWS gives
+# with it) and, once UpdateTrainingJob set it, the pool's keep-alive period.
+WARM_POOLS: dict[tuple[str, str, str], dict[str, Any]] = {}
+KEEP_ALIVE = "KeepAlivePeriodInSeconds"
+_LIVE_POOLS = ("Available", "InUse")
+_PAGE = 100
+_PAGED_TOKEN = "sagesaver-simulator-next-page"
+_ACCOUNT_IN_XML = re.compile(rb"<Account>(\d{12})</Account>")
+_KEY_IN_SCOPE = re.compile(r"Credential=([^/]+)/")
+_ITEM = re.compile(rb"<item>(.*?)</item>", re.S)
+_REGION_NAME = re.compile(rb"<regionName>([^<]*)</regionName>")
+
+Handler = Callable[["Request"], Answer]
 
 
 @dataclass
-class IncompleteMetrics:
-    """``GetMetricData`` answers that are not complete, as CloudWatch gives them under load,
-    for the queries about ``endpoints`` (or inference components; moto always answers
-    ``Complete``).
+class Request:
+    """One request to a behaviour: its operation and environ, and moto's server to ask."""
 
-    ``mode``: ``InternalError`` or ``Forbidden`` (that StatusCode, no values); ``PartialData``
-    (that StatusCode and no next page); ``paged`` (``PartialData`` with a ``NextToken``, the
-    rest on the next page, then ``Complete``: a correct reader pages on); ``omit`` (the query
-    is left out of the answer); ``messages`` (``Complete`` but with a message on the query).
-    """
+    operation: str
+    environ: Environ
+    moto: WsgiApp
+    behaviours: AwsBehaviours
 
-    endpoints: frozenset[str]
-    mode: str = "InternalError"
-    metrics: frozenset[str] | None = None  # only the queries of these metrics (None: all)
+    @property
+    def region(self) -> str:
+        """The region the request was signed for."""
+        return region_of(self.environ)
+
+    def params(self) -> dict[str, Any]:
+        """The JSON body's parameters."""
+        parsed: dict[str, Any] = json.loads(read_body(self.environ) or b"{}")
+        return parsed
+
+    def forward(self) -> Answer:
+        """moto's answer to the request as it is."""
+        read_body(self.environ)  # whatever read it before, moto reads it from the start
+        return call(self.moto, self.environ)
+
+    def sagemaker(self, operation: str, params: dict[str, Any]) -> Answer:
+        """moto's answer to another SageMaker call with this request's credentials."""
+        body = json.dumps(params).encode()
+        made = request_for(self.environ, "sagemaker", body, JSON_1_1, f"SageMaker.{operation}")
+        return call(self.moto, made)
+
+    @property
+    def account(self) -> str:
+        """The account of the request's credentials, as moto's STS knows it (remembered per
+        access key)."""
+        key_match = _KEY_IN_SCOPE.search(str(self.environ.get("HTTP_AUTHORIZATION", "")))
+        key = key_match.group(1) if key_match else ""
+        return self.behaviours.account_of(key, self._ask_account)
+
+    def _ask_account(self) -> str:
+        body = urlencode({"Action": "GetCallerIdentity", "Version": "2011-06-15"}).encode()
+        made = request_for(self.environ, "sts", body, "application/x-www-form-urlencoded")
+        found = _ACCOUNT_IN_XML.search(call(self.moto, made).body)
+        if found is None:
+            raise RuntimeError("the simulator's STS did not say the caller's account")
+        return found.group(1).decode()
 
 
 @dataclass
 class AwsBehaviours:
-    """AWS behaviours moto lacks that SageSaver's decisions depend on. Off by default, but
-    for the Price List stand-in, which answers unless told otherwise."""
+    """AWS behaviours moto lacks. Off by default, but for those always on (module docstring)."""
 
     incomplete_metrics: IncompleteMetrics | None = None
     # The tagging API answering with SageMaker ARNs in lower case, as AWS has done.
     lowercase_tagging_arns: bool = False
     price_list: PriceList = field(default_factory=PriceList)
+    # Search for endpoints paged here (the benchmarks' simulator pages it inside moto).
+    page_endpoint_search: bool = True
+    endpoint_search: EndpointSearch = field(default_factory=EndpointSearch)
+    _accounts: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def account_of(self, access_key: str, ask: Callable[[], str]) -> str:
+        """The account of ``access_key`` (``ask`` moto's STS the first time)."""
+        with self._lock:
+            found = self._accounts.get(access_key)
+        if found is None:
+            found = ask()
+            with self._lock:
+                self._accounts[access_key] = found
+        return found
+
+    def reset(self) -> None:
+        """Everything off and forgotten, as after moto's reset."""
+        self.incomplete_metrics = None
+        self.lowercase_tagging_arns = False
+        self.price_list.mode = "answer"
+        self.endpoint_search.clear()
+        with self._lock:
+            self._accounts.clear()
+        INFERENCE_COMPONENTS.clear()
+        WARM_POOLS.clear()
+
+    def answer(
+        self, operation: str, environ: Environ, start_response: StartResponse, moto: WsgiApp
+    ) -> Iterable[bytes]:
+        """The answer to one request: a behaviour's, or moto's own."""
+        if operation == "GetProducts":
+            fault = self.price_list.refusal(region_of(environ))
+            if fault is None:
+                return self.price_list.answer(environ, start_response)
+            return error_answer(environ, fault.code, fault.message, fault.status).send(
+                start_response
+            )
+        handler = _HANDLERS.get((service_of(environ), operation))
+        if handler is None:
+            return moto(environ, start_response)
+        return handler(Request(operation, environ, moto, self)).send(start_response)
 
 
 BEHAVIOURS = AwsBehaviours()
-# moto has no inference components: the simulator keeps them here, by (account, region) and
-# name, and answers ListInferenceComponents and DescribeInferenceComponent from them.
-INFERENCE_COMPONENTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-_PAGE = 100
 
 
-def _list_inference_components(self: Any) -> Any:
-    from moto.core.responses import ActionResult
+def _validation(request: Request, message: str) -> Answer:
+    return error_answer(request.environ, "ValidationException", message)
 
-    found = list(INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).values())
-    endpoint = self._get_param("EndpointNameEquals")
-    status = self._get_param("StatusEquals")
+
+def _list_inference_components(request: Request) -> Answer:
+    params = request.params()
+    found = list(INFERENCE_COMPONENTS.get((request.account, request.region), {}).values())
+    endpoint, status = params.get("EndpointNameEquals"), params.get("StatusEquals")
     found = [
         c
         for c in found
@@ -67,226 +189,158 @@ def _list_inference_components(self: Any) -> Any:
         and (status is None or c["InferenceComponentStatus"] == status)
     ]
     found.sort(key=lambda c: c["InferenceComponentName"])
-    start = int(self._get_param("NextToken") or 0)
-    size = int(self._get_param("MaxResults") or _PAGE)
+    start = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or _PAGE)
     page = found[start : start + size]
     summaries = [{k: v for k, v in c.items() if k != "RuntimeConfig"} for c in page]
     answer: dict[str, Any] = {"InferenceComponents": summaries}
     if start + size < len(found):
         answer["NextToken"] = str(start + size)
-    return ActionResult(answer)
+    return json_answer(answer)
 
 
-def _describe_inference_component(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-    from moto.sagemaker.exceptions import ValidationError
-
-    name = self._get_param("InferenceComponentName")
-    found = INFERENCE_COMPONENTS.get((self.current_account, self.region), {}).get(name)
+def _describe_inference_component(request: Request) -> Answer:
+    name = request.params().get("InferenceComponentName")
+    found = INFERENCE_COMPONENTS.get((request.account, request.region), {}).get(str(name))
     if found is None:
-        raise ValidationError(message=f"Could not find inference component '{name}'.")
-    return ActionResult(dict(found))
+        return _validation(request, f"Could not find inference component '{name}'.")
+    return json_answer(found)
 
 
-# moto keeps training jobs but no warm pools and no UpdateTrainingJob: the simulator keeps
-# each job's warm pool status here, by (account, region, job name), adds ``WarmPoolStatus`` to
-# DescribeTrainingJob and ListTrainingJobs (and honours ``WarmPoolStatusEquals``), and answers
-# UpdateTrainingJob: ``KeepAlivePeriodInSeconds`` 0 terminates an ``Available`` pool. Updating
-# the keep-alive of a pool that is no longer ``Available`` or ``InUse`` (``Terminated``,
-# ``Reused``) is refused with a ValidationException: such a pool cannot be kept alive again.
-WARM_POOLS: dict[tuple[str, str, str], dict[str, Any]] = {}
-_LIVE_POOLS = ("Available", "InUse")
+def _with_warm_pool(request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    key = (request.account, request.region, str(item.get("TrainingJobName", "")))
+    pool = WARM_POOLS.get(key)
+    if pool is None:
+        return item
+    item = {**item, "WarmPoolStatus": {k: v for k, v in pool.items() if k != KEEP_ALIVE}}
+    if KEEP_ALIVE in pool and isinstance(item.get("ResourceConfig"), dict):
+        item["ResourceConfig"] = {**item["ResourceConfig"], KEEP_ALIVE: pool[KEEP_ALIVE]}
+    return item
 
 
-def _with_warm_pool(self: Any, item: dict[str, Any]) -> dict[str, Any]:
-    pool = WARM_POOLS.get((self.current_account, self.region, item.get("TrainingJobName", "")))
-    return {**item, "WarmPoolStatus": dict(pool)} if pool is not None else item
+def _describe_training_job(request: Request) -> Answer:
+    answer = request.forward()
+    if answer.status != 200:
+        return answer
+    described = _with_warm_pool(request, json.loads(answer.body))
+    return answer.with_body(json.dumps(described).encode())
 
 
-def _describe_training_job(describe: Callable[..., Any]) -> Callable[..., Any]:
-    def describe_training_job(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        return ActionResult(_with_warm_pool(self, dict(describe(self).result)))
-
-    return describe_training_job
-
-
-def _list_training_jobs(listing: Callable[..., Any]) -> Callable[..., Any]:
-    def list_training_jobs(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        answer = dict(listing(self).result)
-        wanted = self._get_param("WarmPoolStatusEquals")
-        summaries = [_with_warm_pool(self, s) for s in answer["TrainingJobSummaries"]]
-        if wanted is not None:
-            summaries = [
-                s for s in summaries if (s.get("WarmPoolStatus") or {}).get("Status") == wanted
-            ]
-        answer["TrainingJobSummaries"] = summaries
-        return ActionResult(answer)
-
-    return list_training_jobs
+def _list_training_jobs(request: Request) -> Answer:
+    wanted = request.params().get("WarmPoolStatusEquals")
+    answer = request.forward()
+    if answer.status != 200:
+        return answer
+    listing = json.loads(answer.body)
+    summaries = [_with_warm_pool(request, s) for s in listing.get("TrainingJobSummaries", [])]
+    if wanted is not None:
+        summaries = [
+            s for s in summaries if (s.get("WarmPoolStatus") or {}).get("Status") == wanted
+        ]
+    listing["TrainingJobSummaries"] = summaries
+    return answer.with_body(json.dumps(listing).encode())
 
 
-def _update_training_job(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-    from moto.sagemaker.exceptions import ValidationError
-
-    name = self._get_param("TrainingJobName")
-    job = self.sagemaker_backend.training_jobs.get(name)
-    if job is None:
-        raise ValidationError(message=f"Requested resource not found: training job {name}")
-    keep = (self._get_param("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
+def _update_training_job(request: Request) -> Answer:
+    params = request.params()
+    name = str(params.get("TrainingJobName"))
+    described = request.sagemaker("DescribeTrainingJob", {"TrainingJobName": name})
+    if described.status != 200:
+        return _validation(request, f"Requested resource not found: training job {name}")
+    keep = (params.get("ResourceConfig") or {}).get(KEEP_ALIVE)
     if keep is not None:
-        pool = WARM_POOLS.get((self.current_account, self.region, name))
+        pool = WARM_POOLS.get((request.account, request.region, name))
         if pool is None or pool["Status"] not in _LIVE_POOLS:
             status = "none" if pool is None else pool["Status"]
-            raise ValidationError(
-                message=f"The warm pool of training job {name} is {status}: its keep-alive "
-                "period cannot be updated"
+            return _validation(
+                request,
+                f"The warm pool of training job {name} is {status}: its keep-alive period "
+                "cannot be updated",
             )
-        job.resource_config = {**job.resource_config, "KeepAlivePeriodInSeconds": int(keep)}
+        pool[KEEP_ALIVE] = int(keep)
         if int(keep) == 0 and pool["Status"] == "Available":
             pool["Status"] = "Terminated"
-    return ActionResult({"TrainingJobArn": job.arn})
+    return json_answer({"TrainingJobArn": json.loads(described.body)["TrainingJobArn"]})
 
 
-_PAGED_TOKEN = "sagesaver-simulator-next-page"
+def _add_tags_replacing(request: Request) -> Answer:
+    params = request.params()
+    keys = [t["Key"] for t in params.get("Tags") or [] if "Key" in t]
+    if keys and params.get("ResourceArn"):
+        request.sagemaker("DeleteTags", {"ResourceArn": params["ResourceArn"], "TagKeys": keys})
+    return request.forward()
 
 
-def _endpoint_of_query(query: dict[str, Any]) -> str | None:
-    """The endpoint (or inference component) a query is about."""
-    dims = query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
-    names = ("EndpointName", "InferenceComponentName")
-    return next((d["Value"] for d in dims if d.get("Name") in names), None)
+def _search(request: Request) -> Answer:
+    params = request.params()
+    if not request.behaviours.page_endpoint_search or not simple_endpoint_search(params):
+        return request.forward()
+
+    def records() -> list[dict[str, Any]]:
+        everything = request.sagemaker("Search", {"Resource": "Endpoint"})
+        if everything.status != 200:
+            raise SearchRefused(everything.body.decode("utf-8", "replace"))
+        return records_of(everything.body)
+
+    try:
+        return json_answer(request.behaviours.endpoint_search.page(params, records))
+    except SearchRefused as refused:
+        return _validation(request, str(refused))
 
 
-def _degrade_metric_data(response: Any, params: dict[str, Any]) -> Any:
-    """Rewrite moto's ``GetMetricData`` answer by :attr:`AwsBehaviours.incomplete_metrics`."""
-    from moto.core.responses import ActionResult
-
-    rule = BEHAVIOURS.incomplete_metrics
-    if rule is None:
-        return response
-    affected = {
-        q["Id"]
-        for q in params.get("MetricDataQueries", [])
-        if _endpoint_of_query(q) in rule.endpoints
-        and (
-            rule.metrics is None
-            or q.get("MetricStat", {}).get("Metric", {}).get("MetricName") in rule.metrics
-        )
-    }
-    answer = dict(response.result)  # moto's own keys: id, values, timestamps, status_code
-    results = []
-    second_page = params.get("NextToken") == _PAGED_TOKEN
-    nothing: dict[str, list[Any]] = {"values": [], "timestamps": []}
-    for result in answer["MetricDataResults"]:
-        if result["id"] not in affected:
-            results.append(result if not second_page else {**result, **nothing})
-            continue
-        if rule.mode == "omit":
-            continue
-        if rule.mode == "messages":
-            message = {"code": "Warning", "value": "some data could not be read"}
-            results.append({**result, "messages": [message]})
-        elif rule.mode == "paged":
-            if second_page:
-                results.append(result)
-            else:
-                results.append({**result, **nothing, "status_code": "PartialData"})
-                answer["NextToken"] = _PAGED_TOKEN
-        else:
-            results.append({**result, **nothing, "status_code": rule.mode})
-    answer["MetricDataResults"] = results
-    return ActionResult(answer)
-
-
-def _lowercase_arns(response: Any) -> Any:
-    from moto.core.responses import ActionResult
-
-    if not BEHAVIOURS.lowercase_tagging_arns:
-        return response
-    answer = dict(response.result)
-    answer["ResourceTagMappingList"] = [
-        {**m, "ResourceARN": m["ResourceARN"].lower()} for m in answer["ResourceTagMappingList"]
+def _lowercase_arns(request: Request) -> Answer:
+    answer = request.forward()
+    if not request.behaviours.lowercase_tagging_arns or answer.status != 200:
+        return answer
+    listing = json.loads(answer.body)
+    listing["ResourceTagMappingList"] = [
+        {**m, "ResourceARN": str(m["ResourceARN"]).lower()}
+        for m in listing.get("ResourceTagMappingList", [])
     ]
-    return ActionResult(answer)
+    return answer.with_body(json.dumps(listing).encode())
 
 
-def _regions_of_own_partition(describe: Callable[..., Any]) -> Callable[..., Any]:
-    """``DescribeRegions`` as AWS answers it: the regions of the caller's partition only
-    (moto lists every partition's regions wherever it is asked)."""
+def _regions_of_own_partition(request: Request) -> Answer:
     from sagesaver.core.partitions import partition_of
 
-    def describe_regions(self: Any, region_names: list[str] | None = None) -> Any:
-        own = partition_of(self.region_name)
-        return [r for r in describe(self, region_names) if partition_of(r.name) == own]
+    answer = request.forward()
+    if answer.status != 200:
+        return answer
+    own = partition_of(request.region or "us-east-1")
 
-    return describe_regions
+    def kept(item: re.Match[bytes]) -> bytes:
+        name = _REGION_NAME.search(item.group(1))
+        if name is None or partition_of(name.group(1).decode()) == own:
+            return item.group(0)
+        return b""
 
-
-def _add_tags_replacing(self: Any, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
-    resource = self._get_resource_from_arn(arn)
-    keys = {t["Key"] for t in tags}
-    resource.tags = [t for t in resource.tags if t["Key"] not in keys] + list(tags)
-    return list(resource.tags)
-
-
-_BEHAVIOURS_INSTALLED = False
+    return answer.with_body(_ITEM.sub(kept, answer.body))
 
 
-def install_behaviours() -> None:
-    """Wrap moto's responses once, in this process, so :data:`BEHAVIOURS` can act on them."""
-    global _BEHAVIOURS_INSTALLED
-    if _BEHAVIOURS_INSTALLED:
-        return
-    from moto.cloudwatch.responses import CloudWatchResponse
-    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
-    from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
-    from moto.sagemaker.models import SageMakerModelBackend
-    from moto.sagemaker.responses import SageMakerResponse
+def _degraded_metric_data(request: Request) -> Answer:
+    rule = request.behaviours.incomplete_metrics
+    if rule is None:
+        return request.forward()
+    protocol = metric_data.protocol_of(request.environ)
+    if protocol is None:  # the query protocol (XML): not rewritten
+        return request.forward()
+    params = protocol.read(read_body(request.environ))
+    answer = request.forward()
+    if answer.status != 200:
+        return answer
+    degraded = metric_data.degrade(protocol.read(answer.body), params, rule, _PAGED_TOKEN)
+    return answer.with_body(protocol.write(degraded))
 
-    metric_data = CloudWatchResponse.get_metric_data
-    get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 
-    def degraded_metric_data(self: Any) -> Any:
-        return _degrade_metric_data(metric_data(self), self._get_params())
-
-    def lowercase_resources(self: Any) -> Any:
-        return _lowercase_arns(get_resources(self))
-
-    setattr(SageMakerResponse, "list_inference_components", _list_inference_components)  # noqa: B010
-    # Always on: warm pools of training jobs, and UpdateTrainingJob (see WARM_POOLS).
-    describe_job, list_jobs = (
-        SageMakerResponse.describe_training_job,
-        SageMakerResponse.list_training_jobs,
-    )
-    setattr(SageMakerResponse, "describe_training_job", _describe_training_job(describe_job))  # noqa: B010
-    setattr(SageMakerResponse, "list_training_jobs", _list_training_jobs(list_jobs))  # noqa: B010
-    setattr(SageMakerResponse, "update_training_job", _update_training_job)  # noqa: B010
-    setattr(SageMakerResponse, "describe_inference_component", _describe_inference_component)  # noqa: B010
-    search = SageMakerResponse.search
-
-    def paged_search(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        params = self._get_params()
-        if not simple_endpoint_search(params):
-            return search(self)
-        return ActionResult(endpoint_search_page(self.sagemaker_backend, params))
-
-    setattr(CloudWatchResponse, "get_metric_data", degraded_metric_data)  # noqa: B010
-    # Always on: AddTags replaces the value of a key the resource already has, as AWS does
-    # (moto appends a second tag with the same key).
-    setattr(SageMakerModelBackend, "add_tags", _add_tags_replacing)  # noqa: B010
-    setattr(ResourceGroupsTaggingAPIResponse, "get_resources", lowercase_resources)  # noqa: B010
-    # Always on: DescribeRegions answers with the caller's partition's regions only.
-    regions = RegionsAndZonesBackend.describe_regions
-    setattr(  # noqa: B010
-        RegionsAndZonesBackend, "describe_regions", _regions_of_own_partition(regions)
-    )
-    # Always on: Search for endpoints pages its answer, as AWS does.
-    setattr(SageMakerResponse, "search", paged_search)  # noqa: B010
-    _BEHAVIOURS_INSTALLED = True
+_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("sagemaker", "ListInferenceComponents"): _list_inference_components,
+    ("sagemaker", "DescribeInferenceComponent"): _describe_inference_component,
+    ("sagemaker", "DescribeTrainingJob"): _describe_training_job,
+    ("sagemaker", "ListTrainingJobs"): _list_training_jobs,
+    ("sagemaker", "UpdateTrainingJob"): _update_training_job,
+    ("sagemaker", "AddTags"): _add_tags_replacing,
+    ("sagemaker", "Search"): _search,
+    ("tagging", "GetResources"): _lowercase_arns,
+    ("ec2", "DescribeRegions"): _regions_of_own_partition,
+    ("monitoring", "GetMetricData"): _degraded_metric_data,
+}

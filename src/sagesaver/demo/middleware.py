@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sagesaver.demo.behaviours import BEHAVIOURS
+from sagesaver.demo.behaviours import AwsBehaviours
 from sagesaver.demo.wire import (
     Environ,
     Fault,
@@ -63,11 +63,13 @@ class Middleware:
     """Counts requests per operation and times how long the simulator takes to serve them
     (``served``); optionally adds latency or answers with a fault.
 
-    ``fault`` is called with (operation, region, environ) and may return a :class:`Fault`.
+    ``fault`` is called with (operation, region, environ) and may return a :class:`Fault`;
+    ``behaviours`` answer what moto lacks, ``app`` (moto's server) the rest.
     """
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, behaviours: AwsBehaviours) -> None:
         self.app = app
+        self.behaviours = behaviours
         self.latency_s = 0.0
         self.fault: FaultRule | None = None
         self.counts: Counter[str] = Counter()
@@ -138,11 +140,9 @@ class Middleware:
     ) -> Iterable[bytes]:
         fault = self.fault(operation, region_of(environ), environ) if self.fault else None
         if fault is None and operation == "GetProducts":
-            fault = BEHAVIOURS.price_list.refusal(region_of(environ))
-            if fault is None:
-                return BEHAVIOURS.price_list.answer(environ, start_response)
+            fault = self.behaviours.price_list.refusal(region_of(environ))
         if fault is None:
-            return self.app(environ, start_response)
+            return self.behaviours.answer(operation, environ, start_response, self.app)
         with self._lock:
             self.faults_sent[operation] += 1
         if fault.delay_s:

@@ -27,13 +27,8 @@ from typing import Any
 
 import boto3
 
-from sagesaver.demo.behaviours import (
-    BEHAVIOURS,
-    INFERENCE_COMPONENTS,
-    WARM_POOLS,
-    IncompleteMetrics,
-    install_behaviours,
-)
+from sagesaver.demo.behaviours import BEHAVIOURS, INFERENCE_COMPONENTS, WARM_POOLS
+from sagesaver.demo.metric_data import IncompleteMetrics
 from sagesaver.demo.middleware import Middleware, TransientFaults
 from sagesaver.demo.server import request_handler
 from sagesaver.demo.wire import Fault, WsgiApp
@@ -51,7 +46,6 @@ __all__ = [
     "VariantSpec",
     "hours_ago",
     "image_in",
-    "install_behaviours",
     "role_in",
 ]
 
@@ -82,9 +76,8 @@ class Simulator:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        install_behaviours()
         self.behaviours = BEHAVIOURS
-        self.middleware = Middleware(self.backend_app())
+        self.middleware = Middleware(self.backend_app(), self.behaviours)
 
         self._server = make_server(
             "127.0.0.1",
@@ -122,11 +115,7 @@ class Simulator:
         self.middleware.faults_sent.clear()
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
-        self.behaviours.incomplete_metrics = None
-        self.behaviours.lowercase_tagging_arns = False
-        self.behaviours.price_list.mode = "answer"
-        INFERENCE_COMPONENTS.clear()
-        WARM_POOLS.clear()
+        self.behaviours.reset()
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
@@ -214,9 +203,9 @@ class VariantSpec:
 
 
 def _sagemaker_backend(region: str, account: str = ACCOUNT_ID) -> Any:
-    from moto.sagemaker.models import sagemaker_backends
+    from moto.backends import get_backend
 
-    return sagemaker_backends[account][region]
+    return get_backend("sagemaker")[account][region]
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -445,10 +434,10 @@ class Fleet:
 
     def published(self, topic_arn: str) -> list[dict[str, Any]]:
         """Messages published to a topic, as the simulator recorded them."""
-        from moto.sns.models import sns_backends
+        from moto.backends import get_backend
 
         region = topic_arn.split(":")[3]
-        topic = sns_backends[ACCOUNT_ID][region].topics[topic_arn]
+        topic = get_backend("sns")[ACCOUNT_ID][region].topics[topic_arn]
         return [
             {
                 "MessageId": message_id,
