@@ -121,7 +121,7 @@ def test_unreadable_asynchronous_metrics_are_unknown_never_idle(
     assert [(e.resource, e.code) for e in result.errors] == [("async-unread", "IncompleteData")]
 
 
-def test_fresh_check_sees_asynchronous_traffic_come_back(fleet: Fleet, now: datetime) -> None:
+def test_the_guards_read_sees_asynchronous_traffic_come_back(fleet: Fleet, now: datetime) -> None:
     fleet.endpoint(EAST, "async-back", asynchronous=True, changed=now - OLD)
     (decision,) = [
         d
@@ -129,17 +129,18 @@ def test_fresh_check_sees_asynchronous_traffic_come_back(fleet: Fleet, now: date
         if d.resource.name == "async-back"
     ]
     assert decision.idle and decision.resource.asynchronous
-    ok, why, _ = aws_endpoints.fresh_check(Aws(), decision.resource, 24, now)
-    assert ok, why
+    since = now - timedelta(hours=24)
+    observed, _ = aws_endpoints.read_for_guard(Aws(), decision.resource, since, now)
+    assert observed.invocations == 0 and observed.status == "InService"
     fleet.metric(
         EAST,
         "ApproximateBacklogSize",
         {"EndpointName": "async-back"},
         [(now - timedelta(minutes=5), 4.0)],
     )
-    ok, why, described = aws_endpoints.fresh_check(Aws(), decision.resource, 24, now)
-    assert not ok and described is None
-    assert "asynchronous requests" in why
+    observed, described = aws_endpoints.read_for_guard(Aws(), decision.resource, since, now)
+    assert observed.invocations > 0  # queued asynchronous requests are traffic
+    assert described["EndpointName"] == "async-back"
 
 
 def test_json_carries_the_new_kinds_and_recommendations(fleet: Fleet, now: datetime) -> None:

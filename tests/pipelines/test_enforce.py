@@ -48,21 +48,24 @@ def setup(fleet: Fleet, tmp_path: Path) -> dict[str, Any]:
     return {"topic": topic, "policy": str(policy), "ledger": str(tmp_path / "ledger.sqlite")}
 
 
-def announced_and_due(sim: Simulator, ledger: str, arn: str) -> None:
+def announced_and_due(sim: Simulator, ledger: str, arn: str, grace_hours: float = 24) -> None:
     """Put the endpoint where a run leaves it when its announced deadline has passed: the
-    scheduled-action tag, and the announcement recorded in the ledger after its digest."""
-    from sagesaver.core.grace import announcement_key
+    scheduled-action tag, and the announcement recorded in the ledger after its digest (a
+    minute after the endpoint's last change, the deadline ``grace_hours`` later)."""
+    from sagesaver.core.grace import announcement_key, tag_value
     from sagesaver.core.model import Kind, Resource
     from sagesaver.ledger import open_ledger
 
     sagemaker = sim.client("sagemaker", EAST)
-    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": PAST}])
-    created = sagemaker.describe_endpoint(EndpointName=arn.split("/")[-1])["CreationTime"]
-    resource = Resource(Kind.ENDPOINT, "-", arn, EAST, ACCOUNT_ID, "InService", created, created)
-    deadline = parse_tag(PAST)[1]  # type: ignore[index]
-    open_ledger(ledger).record_announcement(
-        announcement_key(resource), deadline, deadline, ["message-1"]
+    described = sagemaker.describe_endpoint(EndpointName=arn.split("/")[-1])
+    created, modified = described["CreationTime"], described["LastModifiedTime"]
+    at = modified + timedelta(minutes=1)
+    deadline = at + timedelta(hours=grace_hours)
+    sagemaker.add_tags(
+        ResourceArn=arn, Tags=[{"Key": SCHEDULED_TAG, "Value": tag_value("delete", deadline)}]
     )
+    resource = Resource(Kind.ENDPOINT, "-", arn, EAST, ACCOUNT_ID, "InService", created, created)
+    open_ledger(ledger).record_announcement(announcement_key(resource), deadline, at, ["message-1"])
 
 
 def run(cli: Cli, setup: dict[str, Any], *extra: str) -> tuple[int, dict[str, Any]]:
@@ -258,9 +261,12 @@ def test_a_change_between_scan_and_action_skips_the_deletion(
 
     sim.middleware.fault = modify_after_scan  # type: ignore[assignment]
     _, doc = run(cli, setup, "--apply")
-    assert doc["enforcement"][0]["outcome"] == "skipped: modified since the scan"
+    outcome = doc["enforcement"][0]["outcome"]
+    assert outcome.startswith("skipped: changed at") and "after it was announced" in outcome
     assert "changing" in backend().endpoints
     assert "DeleteEndpoint" not in sim.middleware.counts
+    # a change is a sign of work: the announcement is cancelled, a new one must go out first
+    assert SCHEDULED_TAG not in tags_of(sim, arn)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "dynamodb"])

@@ -21,6 +21,7 @@ from sagesaver.aws import endpoints as aws_endpoints
 from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
 from sagesaver.demo.simulator import ACCOUNT_ID, Fault, Fleet, Simulator
 from sagesaver.ledger import BACKED_UP, DELETE_SENT, SqliteLedger
+from sagesaver.pipelines import acts
 from sagesaver.pipelines import enforce as enforcement
 from tests.conftest import Cli
 from tests.pipelines.test_enforce import announced_and_due
@@ -78,7 +79,7 @@ def kill_after(target: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def kill_at_state(state: str) -> Callable[..., Any]:
-    real = enforcement._advance
+    real = acts._advance
 
     def advance(ctx: Any, key: str, reached: str, backup_id: str | None = None) -> None:
         if reached == state:
@@ -99,13 +100,13 @@ def kill_on_done(real: Callable[..., Any]) -> Callable[..., Any]:
 
 # Where the first run dies: (patched object, attribute, replacement factory).
 KILL_POINTS: dict[str, tuple[Any, str, Callable[[Any], Any]]] = {
-    "1 after the lease, before the claim tag": (enforcement, "_claim_on_resource", kill_before),
+    "1 after the lease, before the claim tag": (acts, "_claim_on_resource", kill_before),
     "2 after the claim tag, before the backup": (aws_endpoints, "backup", kill_before),
     "3 after the backup, before it is recorded": (
-        enforcement, "_advance", lambda _: kill_at_state(BACKED_UP),
+        acts, "_advance", lambda _: kill_at_state(BACKED_UP),
     ),
     "4 after the backup, before the delete is sent": (
-        enforcement, "_advance", lambda _: kill_at_state(DELETE_SENT),
+        acts, "_advance", lambda _: kill_at_state(DELETE_SENT),
     ),
     "5 as the delete is sent": (aws_endpoints, "delete", kill_before),
     "6 right after the delete": (aws_endpoints, "delete", kill_after),
@@ -131,7 +132,7 @@ def test_a_run_killed_at_any_step_is_finished_by_the_next_one(
     replacement = factory(getattr(owner, attribute))
     with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
         patch.setattr(owner, attribute, replacement)
-        patch.setattr(enforcement, "_release", lambda *args: None)  # a dead process cleans nothing
+        patch.setattr(acts, "_release", lambda *args: None)  # a dead process cleans nothing
         with pytest.raises(Killed):
             cli.runner.invoke(
                 cli_app(),

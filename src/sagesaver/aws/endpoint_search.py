@@ -35,7 +35,7 @@ references generated from the same model):
 - Freshness: no AWS page found says how soon a created, updated or deleted endpoint shows in
   ``Search`` (nor that it is immediate): **not confirmed**. So ``Search`` is taken as possibly
   behind: a scan uses it to find candidates and estimate cost, and every action is preceded by
-  its own fresh ``DescribeEndpoint`` (``aws.endpoints.fresh_check``).
+  its own fresh ``DescribeEndpoint`` (``aws.endpoints.read_for_guard``).
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ Application Auto Scaling targets, policies and scheduled actions of its variants
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sagesaver.aws import endpoint_signals, metrics
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
+from sagesaver.core.guard import Observed
 from sagesaver.core.model import Resource
 
 SCALING_NAMESPACE = "sagemaker"
@@ -38,34 +39,36 @@ def _tags(aws: Aws, region: str, arn: str) -> list[dict[str, str]]:
     return found
 
 
-def fresh_check(
-    aws: Aws, endpoint: Resource, window_hours: float, now: datetime
-) -> tuple[bool, str, dict[str, Any] | None]:
-    """Re-read the endpoint just before acting: still ``InService``, not modified since the
-    scan, and still no invocations on any variant. Returns (ok, reason, describe answer)."""
+def read_for_guard(
+    aws: Aws, endpoint: Resource, since: datetime, until: datetime, now: datetime | None = None
+) -> tuple[Observed, dict[str, Any]]:
+    """Everything the last-moment guard checks, read now: the endpoint (``DescribeEndpoint``),
+    its tags, and its traffic from ``since`` to ``until`` on every variant (its asynchronous
+    traffic too), as of ``now`` (default ``until``). Raises on any failed read, and
+    :class:`metrics.UnreadableMetrics` when a metric is not complete: unknown is never idle.
+    Returns the facts and the describe answer."""
     client = aws.sagemaker(endpoint.region)
-    described = client.describe_endpoint(EndpointName=endpoint.name)
-    if described["EndpointStatus"] != "InService":
-        return False, f"state is now {described['EndpointStatus']}", None
-    if described["LastModifiedTime"] != endpoint.modified:
-        return False, "modified since the scan", None
+    described: dict[str, Any] = dict(client.describe_endpoint(EndpointName=endpoint.name))
     variants = [v["VariantName"] for v in described.get("ProductionVariants", [])]
     keys = [(endpoint.name, v) for v in variants]
-    read = metrics.invocation_sums(
-        aws, endpoint.region, keys, now - timedelta(hours=window_hours), now
-    )
-    total = read.total(keys)  # raises UnreadableMetrics: unknown is never idle
-    if total > 0:
-        return False, f"active again: {total:g} invocations", None
+    total = metrics.invocation_sums(aws, endpoint.region, keys, since, until).total(keys)
     if endpoint.asynchronous:  # its traffic is in its own metrics, not in Invocations
         traffic = endpoint_signals.async_traffic(
-            aws, endpoint.region, [endpoint.name], now - timedelta(hours=window_hours), now
+            aws, endpoint.region, [endpoint.name], since, until
         )
         if endpoint.name in traffic.problems:
             raise metrics.UnreadableMetrics({(endpoint.name, "*"): traffic.problems[endpoint.name]})
-        if traffic.totals.get(endpoint.name, 0.0) > 0:
-            return False, "active again: asynchronous requests processed or queued", None
-    return True, "still idle and unchanged", dict(described)
+        total += traffic.totals.get(endpoint.name, 0.0)
+    tags = {t["Key"]: t["Value"] for t in _tags(aws, endpoint.region, endpoint.arn)}
+    observed = Observed(
+        status=str(described["EndpointStatus"]),
+        created=described["CreationTime"],
+        modified=described["LastModifiedTime"],
+        tags=tags,
+        invocations=total,
+        at=until if now is None else now,
+    )
+    return observed, described
 
 
 def _accepted(client: Any, operation: str, answer: dict[str, Any]) -> dict[str, Any]:

@@ -76,3 +76,17 @@ class Lease:
     state: str
     backup_id: str | None = None
     subject: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Announced:
+    """The latest announcement the ledger holds for a resource."""
+
+    deadline: datetime
+    at: datetime
+    message_ids: tuple[str, ...]
+
+    @property
+    def delivered(self) -> bool:
+        """A digest carrying it was accepted by the notification service."""
+        return bool(self.message_ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sagesaver.core.records import Backup, Entry, Lease
+from sagesaver.core.records import Announced, Backup, Entry, Lease
 
 
 class Ledger(Protocol):
@@ -79,6 +79,11 @@ class Ledger(Protocol):
 
     def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
         """For each key, the deadline of its latest announcement (absent: never announced)."""
+        ...
+
+    def announcements(self, keys: list[str]) -> dict[str, Announced]:
+        """For each key, its latest announcement: deadline, when it was made and the message
+        ids of the digest that carried it (absent: never announced)."""
         ...
 
     def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import stamp, utc_iso
+from sagesaver.core.records import Announced
 from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease
 
 ENTRY_PK = "entry"
@@ -248,6 +249,21 @@ class DynamoLedger:
             if items:
                 latest = max(items, key=lambda item: item["sk"]["S"])
                 found[key] = datetime.fromisoformat(latest["deadline"]["S"])
+        return found
+
+    def announcements(self, keys: list[str]) -> dict[str, Announced]:
+        """The latest announcement of each key (one query per key)."""
+        found: dict[str, Announced] = {}
+        for key in dict.fromkeys(keys):
+            items = self._query(f"announce#{key}")
+            if items:
+                latest = max(items, key=lambda item: item["sk"]["S"])
+                at = latest["sk"]["S"].split("#", 1)[0]
+                found[key] = Announced(
+                    datetime.fromisoformat(latest["deadline"]["S"]),
+                    datetime.fromisoformat(at),
+                    tuple(json.loads(latest["message_ids"]["S"])),
+                )
         return found
 
     def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:

@@ -21,6 +21,7 @@ from sagesaver.core.records import (
     DONE,
     OPEN_STATES,
     RELEASED,
+    Announced,
     Backup,
     Entry,
     Lease,
@@ -332,6 +333,25 @@ class SqliteLedger:
                 ).fetchall()
                 for key, deadline in rows:  # oldest first: the latest one wins
                     found[key] = datetime.fromisoformat(deadline)
+        return found
+
+    def announcements(self, keys: list[str]) -> dict[str, Announced]:
+        """The latest announcement of each key."""
+        found: dict[str, Announced] = {}
+        with self._connect() as db:
+            for offset in range(0, len(keys), 500):
+                batch = keys[offset : offset + 500]
+                rows = db.execute(
+                    "SELECT key, deadline, at, message_ids FROM announcements"
+                    f" WHERE key IN ({', '.join('?' for _ in batch)}) ORDER BY at, deadline",
+                    batch,
+                ).fetchall()
+                for key, deadline, at, message_ids in rows:  # oldest first: the latest wins
+                    found[key] = Announced(
+                        datetime.fromisoformat(deadline),
+                        datetime.fromisoformat(at),
+                        tuple(json.loads(message_ids)),
+                    )
         return found
 
     def last_digest(self, scope: str) -> tuple[datetime, list[str]] | None:

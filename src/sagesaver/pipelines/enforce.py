@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
@@ -56,17 +56,22 @@ from sagesaver.ledger import (
     DELETE_SENT,
     DONE,
     RELEASED,
-    Backup,
     Entry,
     Lease,
     Ledger,
 )
+from sagesaver.pipelines.acts import (
+    CLAIM_TAG,
+    LEASE,
+    Act,
+    LeaseLost,
+    RunContext,
+    _entry,
+    act_on_endpoint,
+    act_on_warm_pool,
+    backup_location,
+)
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
-
-# How long a run's claim on one resource holds. Long enough for a backup and a delete (a
-# Lambda run lasts 15 minutes at most); a run that died frees the resource this long after.
-LEASE = timedelta(minutes=15)
-CLAIM_TAG = "sagesaver:claim"
 
 
 @dataclass(frozen=True)
@@ -78,20 +83,6 @@ class StepResult:
     outcome: str
     backup_id: str | None = None
     backup_location: str | None = None
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What every step of one enforcement run shares."""
-
-    run_id: str
-    now: datetime
-    policy: Policy
-    ledger: Ledger
-
-
-# Acting on one due resource: (outcome, applied, backup id). Raises on AWS errors.
-Act = Callable[[Aws, Step, RunContext], tuple[str, bool, str | None]]
 
 
 @dataclass
@@ -124,216 +115,6 @@ def step_dict(result: StepResult) -> dict[str, Any]:
         "backup_id": result.backup_id,
         "backup_location": result.backup_location,
     }
-
-
-def _entry(
-    step: Step,
-    now: datetime,
-    outcome: str,
-    dry_run: bool,
-    backup_id: str | None = None,
-    off_until: datetime | None = None,
-) -> Entry:
-    resource = step.decision.resource
-    return Entry(
-        at=now,
-        account=resource.account,
-        region=resource.region,
-        kind=resource.kind.value,
-        resource=resource.name,
-        action=step.action if step.stage is Stage.ACT else f"{step.action}:{step.stage.value}",
-        rule=step.decision.rule,
-        reason=step.reason,
-        hourly_cost=step.decision.hourly_cost,
-        dry_run=dry_run,
-        outcome=outcome,
-        backup_ref=backup_id,
-        tags={k: v for k, v in resource.tags.items() if k not in (SCHEDULED_TAG, CLAIM_TAG)},
-        off_until=off_until,
-    )
-
-
-# --- the claim: a lease in the ledger and the same claim as a tag on the resource -----------
-
-
-class LeaseLost(Exception):
-    """This run's lease expired and another run took the resource over."""
-
-
-def lease_key(resource: Resource, created: datetime, action: str = "delete") -> str:
-    """The lease of one action on one resource (not on another later given its name)."""
-    return f"{announcement_key(replace(resource, created=created))}|{action}"
-
-
-def claim_tag_value(holder: str, expires: datetime) -> str:
-    """``RUN@EXPIRES``: who claims the resource, and until when."""
-    return f"{holder}@{iso(expires)}"
-
-
-def parse_claim_tag(value: str) -> tuple[str, datetime] | None:
-    """(holder, expiry) of a claim tag, or None when it is not one."""
-    holder, sep, moment = value.rpartition("@")
-    expires = parse_moment(moment) if sep else None
-    return (holder, expires) if holder and expires is not None else None
-
-
-def _claim_on_resource(aws: Aws, resource: Resource, ctx: RunContext, expires: datetime) -> str:
-    """Put this run's claim on the resource and read it back. Returns why another run holds
-    it, or "" when the claim is this run's."""
-    current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
-    other = parse_claim_tag(current) if current else None
-    if other is not None and other[0] != ctx.run_id and other[1] > ctx.now:
-        return f"another run ({other[0]}) holds it until {minute(other[1])}"
-    mine = claim_tag_value(ctx.run_id, expires)
-    tags.set_tag(aws, resource, CLAIM_TAG, mine)
-    back = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
-    if back != mine:
-        return "another run claimed it at the same moment"
-    return ""
-
-
-def _advance(ctx: RunContext, key: str, state: str, backup_id: str | None = None) -> None:
-    if not ctx.ledger.advance_lease(key, ctx.run_id, state, backup_id):
-        raise LeaseLost(key)
-
-
-def _release(aws: Aws, ctx: RunContext, key: str, resource: Resource | None) -> None:
-    """Give the resource back after a failure before the delete (best effort for the tag)."""
-    ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-    if resource is not None:
-        try:
-            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
-            if current.startswith(f"{ctx.run_id}@"):
-                tags.remove_tag(aws, resource, CLAIM_TAG)
-        except AWS_ERRORS:
-            pass  # an expired claim tag is ignored by every run
-
-
-def _subject(resource: Resource, created: datetime) -> dict[str, str]:
-    return {
-        "kind": resource.kind.value,
-        "account": resource.account,
-        "region": resource.region,
-        "name": resource.name,
-        "arn": resource.arn,
-        "created": iso(created),
-    }
-
-
-# --- acting on one endpoint ---------------------------------------------------------------
-
-
-def backup_location(ledger: Ledger, backup_id: str) -> str:
-    """Where a backup is kept, as a person passes it to ``restore``."""
-    return f"{ledger.location} (backup {backup_id})"
-
-
-def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
-    """Re-check, claim, back up, delete; each step recorded in the lease."""
-    endpoint = step.decision.resource
-    rules = ctx.policy.endpoints
-    ok, why, described = aws_endpoints.fresh_check(aws, endpoint, rules.idle_hours, ctx.now)
-    if not ok or described is None:
-        return f"skipped: {why}", False, None
-    created = described["CreationTime"]
-    key = lease_key(endpoint, created)
-    expires = ctx.now + LEASE
-    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, _subject(endpoint, created)):
-        return "skipped: another run is acting on it", False, None
-    try:
-        blocked = _claim_on_resource(aws, endpoint, ctx, expires)
-        if blocked:
-            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-            return f"skipped: {blocked}", False, None
-        document = aws_endpoints.backup(aws, endpoint, described)
-        document["endpoint"]["Tags"] = [
-            t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
-        ]
-        backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-        ctx.ledger.save_backup(
-            Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
-        )
-        _advance(ctx, key, BACKED_UP, backup_id)
-        where = backup_location(ctx.ledger, backup_id)
-        config_name = described["EndpointConfigName"]
-        if not rules.delete_config:
-            config_arn = document["endpoint_config"]["arn"]
-            aws_endpoints.mark_backup_location(
-                aws, endpoint.region, config_arn, endpoint.name, where
-            )
-        _advance(ctx, key, DELETE_SENT, backup_id)
-    except AWS_ERRORS:
-        _release(aws, ctx, key, endpoint)
-        raise
-    try:
-        outcome = aws_endpoints.delete(aws, endpoint, None)
-    except AWS_ERRORS:
-        _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
-        raise
-    if rules.delete_config:
-        try:
-            aws.sagemaker(endpoint.region).delete_endpoint_config(EndpointConfigName=config_name)
-            outcome += " with its configuration"
-        except AWS_ERRORS as exc:
-            error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
-            outcome += f"; its configuration was kept: {error.message}"
-    record_done(ctx, step, key, outcome, backup_id)
-    return outcome, True, backup_id
-
-
-def record_done(
-    ctx: RunContext,
-    step: Step,
-    key: str,
-    outcome: str,
-    backup_id: str | None = None,
-    off_until: datetime | None = None,
-) -> None:
-    """Record the action in the ledger, then close its lease. A run that dies in between
-    leaves the lease open: the next run finds the entry and only closes it. ``off_until``:
-    when the resource would have stopped billing by itself (the savings stop there)."""
-    if backup_id is not None:
-        outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
-    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id, off_until))
-    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
-
-
-# --- releasing an idle warm pool ------------------------------------------------------------
-
-
-def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
-    """Re-read the training job (``DescribeTrainingJob``) and its tags; release its warm pool
-    only if it is still ``Available``, is the same job, and is not protected now; a lease in
-    the ledger keeps two runs from acting at once. A failed read raises (nothing is done)."""
-    resource = step.decision.resource
-    rules = ctx.policy.jobs.warm_pools
-    pool = jobs.warm_pool_now(aws, resource.region, resource.name)
-    if pool.status != "Available":
-        return f"skipped: its warm pool is now {pool.status or 'gone'}", False, None
-    if pool.created != resource.created:
-        return "skipped: a different training job has its name now", False, None
-    if rules.is_protected(jobs.job_tags(aws, resource.region, resource.arn)):
-        return f"skipped: protected by tag {rules.protect_tag} since the scan", False, None
-    key = lease_key(resource, pool.created, "release")
-    subject = _subject(resource, pool.created)
-    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
-        return "skipped: another run is acting on it", False, None
-    ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
-    try:
-        jobs.release_warm_pool(aws, resource.region, resource.name)
-    except AWS_ERRORS:
-        ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-        raise
-    outcome = "released: KeepAlivePeriodInSeconds set to 0 (the job and its model are kept)"
-    # The saving ends where the pool would have ended by itself; unknown counts nothing.
-    off_until = ctx.now
-    if pool.expires is None:
-        outcome += "; its keep-alive end is unknown, so no saving is counted"
-    elif pool.expires > ctx.now:
-        off_until = pool.expires
-        outcome += f"; it would have billed until {minute(pool.expires)}"
-    record_done(ctx, step, key, outcome, off_until=off_until)
-    return outcome, True, None
 
 
 # --- the kinds under enforcement -------------------------------------------------------------
@@ -580,7 +361,9 @@ def enforce(
     for lane in lanes:
         decisions = [d for d in result.decisions if d.resource.kind is lane.kind]
         keys = [announcement_key(d.resource) for d in decisions if SCHEDULED_TAG in d.resource.tags]
-        announced = ledger.announced_deadlines(keys) if ledger is not None and keys else {}
+        delivered = ledger.announcements(keys) if ledger is not None and keys else {}
+        # only an announcement a digest carried counts: one made in silence is made again
+        announced = {k: a.deadline for k, a in delivered.items() if a.delivered}
         lane_plan = plan_enforcement(decisions, lane.grace_hours, lane.max_actions, now, announced)
         plan.steps.extend(lane_plan.steps)
 
@@ -642,12 +425,20 @@ def enforce(
                 code="NotAnnounced",
             )
         )
-    if announced_ok and ledger is not None:
+    if announced_ok and ledger is not None and notified.message_ids:
         for step_result in outcomes.values():
             step = step_result.step
             if step.stage is Stage.ANNOUNCE and step_result.applied and step.deadline:
                 key = announcement_key(step.decision.resource)
                 ledger.record_announcement(key, step.deadline, now, notified.message_ids)
+        # A step due now that no delivered digest announced before (a grace period of 0):
+        # this run's digest, which names it, is its announcement. The guard still refuses it
+        # unless the grace period has passed since then.
+        acting_keys = [announcement_key(plan.steps[i].decision.resource) for i in acting]
+        before = ledger.announcements(acting_keys) if acting_keys else {}
+        for key in acting_keys:
+            if key not in before or not before[key].delivered:
+                ledger.record_announcement(key, now, now, notified.message_ids)
 
     for index in acting:
         step = plan.steps[index]

@@ -22,16 +22,8 @@ from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.studio import decide_app
 from sagesaver.ledger import DELETE_SENT, RELEASED, Ledger
-from sagesaver.pipelines.enforce import (
-    LEASE,
-    Act,
-    EnforcementRun,
-    Lane,
-    RunContext,
-    enforce,
-    lease_key,
-    record_done,
-)
+from sagesaver.pipelines.acts import LEASE, Act, RunContext, lease_key, record_done
+from sagesaver.pipelines.enforce import EnforcementRun, Lane, enforce
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle, priced
 from sagesaver.render.scan import error_dict, resource_dict
 

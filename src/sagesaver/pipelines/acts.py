@@ -1,0 +1,310 @@
+"""Acting on one due resource: the claim (a lease in the ledger and the same claim as a tag
+on the resource), the last-moment guard, the backup and the irreversible call, each step
+recorded; one function per kind that acts (:data:`Act`), used by the executor
+(``enforce.py``) and by Studio's lane (``studio.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sagesaver.aws import endpoints as aws_endpoints
+from sagesaver.aws import jobs, tags
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.metrics import UnreadableMetrics
+from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso, minute
+from sagesaver.core.grace import (
+    SCHEDULED_TAG,
+    Stage,
+    Step,
+    announcement_key,
+    parse_moment,
+)
+from sagesaver.core.guard import Guarded, Verdict, guard_endpoint, traffic_window_start
+from sagesaver.core.model import Resource
+from sagesaver.core.policy import Policy
+from sagesaver.core.records import Announced
+from sagesaver.ledger import (
+    BACKED_UP,
+    DELETE_SENT,
+    DONE,
+    RELEASED,
+    Backup,
+    Entry,
+    Ledger,
+)
+
+# How long a run's claim on one resource holds. Long enough for a backup and a delete (a
+# Lambda run lasts 15 minutes at most); a run that died frees the resource this long after.
+LEASE = timedelta(minutes=15)
+CLAIM_TAG = "sagesaver:claim"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step of one enforcement run shares."""
+
+    run_id: str
+    now: datetime
+    policy: Policy
+    ledger: Ledger
+    # The time at the moment of an act (the last-moment guard reads up to it); ``now`` is
+    # when the run started.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
+# Acting on one due resource: (outcome, applied, backup id). Raises on AWS errors.
+Act = Callable[[Aws, Step, RunContext], tuple[str, bool, str | None]]
+
+
+def _entry(
+    step: Step,
+    now: datetime,
+    outcome: str,
+    dry_run: bool,
+    backup_id: str | None = None,
+    off_until: datetime | None = None,
+) -> Entry:
+    resource = step.decision.resource
+    return Entry(
+        at=now,
+        account=resource.account,
+        region=resource.region,
+        kind=resource.kind.value,
+        resource=resource.name,
+        action=step.action if step.stage is Stage.ACT else f"{step.action}:{step.stage.value}",
+        rule=step.decision.rule,
+        reason=step.reason,
+        hourly_cost=step.decision.hourly_cost,
+        dry_run=dry_run,
+        outcome=outcome,
+        backup_ref=backup_id,
+        tags={k: v for k, v in resource.tags.items() if k not in (SCHEDULED_TAG, CLAIM_TAG)},
+        off_until=off_until,
+    )
+
+
+# --- the claim: a lease in the ledger and the same claim as a tag on the resource -----------
+
+
+class LeaseLost(Exception):
+    """This run's lease expired and another run took the resource over."""
+
+
+def lease_key(resource: Resource, created: datetime, action: str = "delete") -> str:
+    """The lease of one action on one resource (not on another later given its name)."""
+    return f"{announcement_key(replace(resource, created=created))}|{action}"
+
+
+def claim_tag_value(holder: str, expires: datetime) -> str:
+    """``RUN@EXPIRES``: who claims the resource, and until when."""
+    return f"{holder}@{iso(expires)}"
+
+
+def parse_claim_tag(value: str) -> tuple[str, datetime] | None:
+    """(holder, expiry) of a claim tag, or None when it is not one."""
+    holder, sep, moment = value.rpartition("@")
+    expires = parse_moment(moment) if sep else None
+    return (holder, expires) if holder and expires is not None else None
+
+
+def _claim_on_resource(aws: Aws, resource: Resource, ctx: RunContext, expires: datetime) -> str:
+    """Put this run's claim on the resource and read it back. Returns why another run holds
+    it, or "" when the claim is this run's."""
+    current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
+    other = parse_claim_tag(current) if current else None
+    if other is not None and other[0] != ctx.run_id and other[1] > ctx.now:
+        return f"another run ({other[0]}) holds it until {minute(other[1])}"
+    mine = claim_tag_value(ctx.run_id, expires)
+    tags.set_tag(aws, resource, CLAIM_TAG, mine)
+    back = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG)
+    if back != mine:
+        return "another run claimed it at the same moment"
+    return ""
+
+
+def _advance(ctx: RunContext, key: str, state: str, backup_id: str | None = None) -> None:
+    if not ctx.ledger.advance_lease(key, ctx.run_id, state, backup_id):
+        raise LeaseLost(key)
+
+
+def _release(aws: Aws, ctx: RunContext, key: str, resource: Resource | None) -> None:
+    """Give the resource back after a failure before the delete (best effort for the tag)."""
+    ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+    if resource is not None:
+        try:
+            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
+            if current.startswith(f"{ctx.run_id}@"):
+                tags.remove_tag(aws, resource, CLAIM_TAG)
+        except AWS_ERRORS:
+            pass  # an expired claim tag is ignored by every run
+
+
+def _subject(resource: Resource, created: datetime) -> dict[str, str]:
+    return {
+        "kind": resource.kind.value,
+        "account": resource.account,
+        "region": resource.region,
+        "name": resource.name,
+        "arn": resource.arn,
+        "created": iso(created),
+    }
+
+
+# --- acting on one endpoint ---------------------------------------------------------------
+
+
+def backup_location(ledger: Ledger, backup_id: str) -> str:
+    """Where a backup is kept, as a person passes it to ``restore``."""
+    return f"{ledger.location} (backup {backup_id})"
+
+
+def _guard(
+    aws: Aws, endpoint: Resource, ctx: RunContext, announced: Announced | None
+) -> tuple[Guarded, dict[str, Any]]:
+    """The last-moment guard for deleting ``endpoint``: everything read again, now."""
+    rules = ctx.policy.endpoints
+    at = ctx.clock()
+    since = traffic_window_start(announced, rules.idle_hours, at)
+    # The read ends at the next whole minute: CloudWatch takes whole seconds, and a datapoint
+    # of this very second must not fall after the window (a later end only finds more).
+    until = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    observed, described = aws_endpoints.read_for_guard(aws, endpoint, since, until, at)
+    protected = rules.is_protected(observed.tags)
+    verdict = guard_endpoint(endpoint.created, announced, observed, rules.grace_hours, protected)
+    return verdict, described
+
+
+def _not_now(aws: Aws, endpoint: Resource, guarded: Guarded) -> str:
+    """What a refused act leaves behind: a cancelled announcement loses its deadline tag, so
+    the next run announces afresh before it may act."""
+    if guarded.verdict is not Verdict.CANCEL:
+        return f"skipped: {guarded.reason}"
+    try:
+        tags.remove_tag(aws, endpoint, SCHEDULED_TAG)
+    except AWS_ERRORS as exc:  # the guard will refuse again, for the same reason
+        return f"skipped: {guarded.reason} (its deadline tag could not be removed: {exc})"
+    return f"skipped: {guarded.reason}; its announcement is cancelled: a new one goes out first"
+
+
+def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+    """Guard, claim, back up, guard again at the last moment, delete; each step recorded in
+    the lease. The guard (:mod:`sagesaver.core.guard`) runs before anything is written, and
+    again immediately before ``DeleteEndpoint``, after the backup was read: a protect tag, a
+    later deadline, traffic or a redeployment that lands while the run works is seen."""
+    endpoint = step.decision.resource
+    rules = ctx.policy.endpoints
+    announced = ctx.ledger.announcements([announcement_key(endpoint)]).get(
+        announcement_key(endpoint)
+    )
+    guarded, described = _guard(aws, endpoint, ctx, announced)
+    if not guarded.act:
+        return _not_now(aws, endpoint, guarded), False, None
+    created = described["CreationTime"]
+    key = lease_key(endpoint, created)
+    expires = ctx.now + LEASE
+    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, _subject(endpoint, created)):
+        return "skipped: another run is acting on it", False, None
+    try:
+        blocked = _claim_on_resource(aws, endpoint, ctx, expires)
+        if blocked:
+            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+            return f"skipped: {blocked}", False, None
+        document = aws_endpoints.backup(aws, endpoint, described)
+        document["endpoint"]["Tags"] = [
+            t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
+        ]
+        guarded, _ = _guard(aws, endpoint, ctx, announced)  # the last moment
+        if not guarded.act:
+            _release(aws, ctx, key, endpoint)
+            return _not_now(aws, endpoint, guarded), False, None
+        backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        ctx.ledger.save_backup(
+            Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
+        )
+        _advance(ctx, key, BACKED_UP, backup_id)
+        where = backup_location(ctx.ledger, backup_id)
+        config_name = described["EndpointConfigName"]
+        if not rules.delete_config:
+            config_arn = document["endpoint_config"]["arn"]
+            aws_endpoints.mark_backup_location(
+                aws, endpoint.region, config_arn, endpoint.name, where
+            )
+        _advance(ctx, key, DELETE_SENT, backup_id)
+    except (*AWS_ERRORS, UnreadableMetrics):
+        _release(aws, ctx, key, endpoint)
+        raise
+    try:
+        outcome = aws_endpoints.delete(aws, endpoint, None)
+    except AWS_ERRORS:
+        _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
+        raise
+    if rules.delete_config:
+        try:
+            aws.sagemaker(endpoint.region).delete_endpoint_config(EndpointConfigName=config_name)
+            outcome += " with its configuration"
+        except AWS_ERRORS as exc:
+            error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
+            outcome += f"; its configuration was kept: {error.message}"
+    record_done(ctx, step, key, outcome, backup_id)
+    return outcome, True, backup_id
+
+
+def record_done(
+    ctx: RunContext,
+    step: Step,
+    key: str,
+    outcome: str,
+    backup_id: str | None = None,
+    off_until: datetime | None = None,
+) -> None:
+    """Record the action in the ledger, then close its lease. A run that dies in between
+    leaves the lease open: the next run finds the entry and only closes it. ``off_until``:
+    when the resource would have stopped billing by itself (the savings stop there)."""
+    if backup_id is not None:
+        outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
+    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id, off_until))
+    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
+
+
+# --- releasing an idle warm pool ------------------------------------------------------------
+
+
+def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+    """Re-read the training job (``DescribeTrainingJob``) and its tags; release its warm pool
+    only if it is still ``Available``, is the same job, and is not protected now; a lease in
+    the ledger keeps two runs from acting at once. A failed read raises (nothing is done)."""
+    resource = step.decision.resource
+    rules = ctx.policy.jobs.warm_pools
+    pool = jobs.warm_pool_now(aws, resource.region, resource.name)
+    if pool.status != "Available":
+        return f"skipped: its warm pool is now {pool.status or 'gone'}", False, None
+    if pool.created != resource.created:
+        return "skipped: a different training job has its name now", False, None
+    if rules.is_protected(jobs.job_tags(aws, resource.region, resource.arn)):
+        return f"skipped: protected by tag {rules.protect_tag} since the scan", False, None
+    key = lease_key(resource, pool.created, "release")
+    subject = _subject(resource, pool.created)
+    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+        return "skipped: another run is acting on it", False, None
+    ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
+    try:
+        jobs.release_warm_pool(aws, resource.region, resource.name)
+    except AWS_ERRORS:
+        ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+        raise
+    outcome = "released: KeepAlivePeriodInSeconds set to 0 (the job and its model are kept)"
+    # The saving ends where the pool would have ended by itself; unknown counts nothing.
+    off_until = ctx.now
+    if pool.expires is None:
+        outcome += "; its keep-alive end is unknown, so no saving is counted"
+    elif pool.expires > ctx.now:
+        off_until = pool.expires
+        outcome += f"; it would have billed until {minute(pool.expires)}"
+    record_done(ctx, step, key, outcome, off_until=off_until)
+    return outcome, True, None
