@@ -388,3 +388,11 @@ def test_unreadable_and_missing_policy_files(
 
 def test_the_catalogue_is_large_enough() -> None:
     assert len(POLICY_CASES) + len(OPTION_CASES) + len(ENV_CASES) + 3 >= 40
+
+
+def test_a_policy_nested_too_deeply_exits_2(cli: Cli, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("endpoints: " + "[" * 20000 + "]" * 20000 + "\n", encoding="utf-8")
+    result = cli("validate", str(deep))
+    assert result.exit_code == 2
+    assert "nested too deeply" in result.stderr and "Traceback" not in result.stderr

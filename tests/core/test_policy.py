@@ -181,3 +181,11 @@ def test_the_readme_policy_reference_is_a_valid_policy() -> None:
     policy = parse_policy(block, "README.md")
     assert policy.jobs.warm_pools.action == "notify"  # the documented default
     assert policy.jobs.warm_pools.idle_hours == 0.5
+
+
+def test_a_policy_nested_too_deeply_is_bad_input_not_a_crash() -> None:
+    """YAML nested thousands deep overflows the parser's recursion: a clear error (exit 2
+    in the CLI), never a RecursionError traceback."""
+    text = "endpoints: " + "[" * 20000 + "]" * 20000 + "\n"
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        parse_policy(text, "deep.yaml")

@@ -427,6 +427,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError(f"{source}{where}: not valid YAML: {problem}") from exc
+    except RecursionError as exc:  # the YAML parser recurses once per level of nesting
+        raise PolicyError(f"{source}: not a policy: nested too deeply") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -435,6 +437,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         )
     try:
         return Policy.model_validate(data)
+    except RecursionError as exc:
+        raise PolicyError(f"{source}: not a policy: nested too deeply") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
