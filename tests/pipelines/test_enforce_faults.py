@@ -302,3 +302,50 @@ def test_nothing_is_deleted_when_the_digest_cannot_be_sent(
     sim.middleware.fault = None
     code, doc = run(cli, setup)  # SNS is back: announced first, then deleted
     assert code == 0 and doc["enforcement"][0]["outcome"].startswith("deleted")
+
+
+def test_recovery_that_cannot_read_the_state_keeps_the_lease_for_the_next_run(
+    cli: Cli,
+    sim: Simulator,
+    fleet: Fleet,
+    now: datetime,
+    setup: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run dies right after DeleteEndpoint; the run that recovers it cannot read the
+    endpoint (DescribeEndpoint fails): the lease keeps what it knew (delete sent, the backup),
+    so the run after records the deletion once, instead of it never being recorded."""
+    arn = fleet.endpoint(EAST, "doomed", changed=now - OLD)
+    announced_and_due(sim, setup["ledger"], arn)
+    with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
+        patch.setattr(aws_endpoints, "delete", kill_after(aws_endpoints.delete))
+        patch.setattr(acts, "_release", lambda *args: None)
+        with pytest.raises(Killed):
+            cli.runner.invoke(
+                cli_app(),
+                ["run", "--region", EAST, "--policy", setup["policy"],
+                 "--ledger", setup["ledger"], "--apply"],
+                catch_exceptions=False,
+            )  # fmt: skip
+    assert "doomed" not in endpoints_left()
+
+    def unreadable(operation: str, region: str, _: object) -> Fault | None:
+        if operation == "DescribeEndpoint":
+            return Fault(500, "InternalFailure", "try again")
+        return None
+
+    sim.middleware.fault = unreadable
+    with time_machine.travel(now + LATER, tick=False):
+        code, doc = run(cli, setup)
+    assert code == 1 and any(e["operation"] == "recover" for e in doc["errors"])
+    ledger = SqliteLedger(Path(setup["ledger"]))
+    [lease] = ledger.open_leases()
+    assert lease.state == DELETE_SENT and lease.backup_id is not None  # nothing forgotten
+
+    sim.middleware.fault = None
+    with time_machine.travel(now + 3 * LATER, tick=False):
+        code, doc = run(cli, setup)
+    assert code == 0, doc["errors"]
+    deleted = [e for e in ledger.entries() if e.action == "delete" and e.resource == "doomed"]
+    assert len(deleted) == 1 and deleted[0].backup_ref == lease.backup_id
+    assert ledger.open_leases() == []

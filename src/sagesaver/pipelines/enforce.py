@@ -195,7 +195,10 @@ def recover(
         try:
             entry = resolve(sessions(subject["account"]), ledger, lease, ctx)
         except AWS_ERRORS as exc:
-            ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+            # The outcome is not known: the lease keeps what it knew (its state and backup)
+            # and this run's expiry, and a later run resolves it. Released, a deletion that
+            # happened would never be recorded.
+            ledger.advance_lease(lease.key, ctx.run_id, lease.state, lease.backup_id)
             errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
             continue
         if entry is not None:
