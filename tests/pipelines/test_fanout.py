@@ -97,3 +97,63 @@ def test_organization_accounts(cli: Cli, sim: Simulator, now: datetime) -> None:
     code, doc = cli.json("scan", "--organization", "--region", "us-east-1")
     assert code == 0, doc["errors"]
     assert {(r["account"], r["name"]) for r in doc["resources"]} == {(member_id, "member-idle")}
+
+
+def test_recovery_waits_for_an_account_it_cannot_reach(
+    cli: Cli, sim: Simulator, now: datetime, tmp_path: Path
+) -> None:
+    """A member account's lease, left open by a run that died after its delete was sent, is
+    resolved in that account only: while its role cannot be assumed, it waits (it used to be
+    resolved in the caller's account, found 'gone', and recorded as a deletion)."""
+    from sagesaver.core.formats import iso
+    from sagesaver.ledger import DELETE_SENT, SqliteLedger
+
+    member = ACCOUNTS[1]
+    arn = Fleet(sim, member).endpoint(REGIONS[0], "still-there", changed=now - OLD)
+    created = sim.client("sagemaker", REGIONS[0], member).describe_endpoint(
+        EndpointName="still-there"
+    )["CreationTime"]
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    subject = {
+        "kind": "endpoint",
+        "account": member,
+        "region": REGIONS[0],
+        "name": "still-there",
+        "arn": arn,
+        "created": iso(created),
+    }
+    key = f"{arn.lower()}|{iso(created)}|delete"
+    assert ledger.take_lease(
+        key, "dead-run", now - timedelta(hours=2), now - timedelta(hours=1), subject
+    )
+    assert ledger.advance_lease(key, "dead-run", DELETE_SENT, "backup-1")
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text(f"{ACCOUNTS[0]}\n{member}\n")
+    policy = tmp_path / "policy.yaml"
+    topic = Fleet(sim).topic(REGIONS[0], "admins")
+    policy.write_text(f"endpoints: {{action: delete}}\nnotify: {{sns_topic_arn: '{topic}'}}\n")
+
+    def deny_member(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
+        if operation != "AssumeRole":
+            return None
+        import io
+
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        if member.encode() in body:
+            return Fault(403, "AccessDenied", "not authorized to perform sts:AssumeRole")
+        return None
+
+    sim.middleware.fault = deny_member
+    code, doc = cli.json(
+        "run", "--accounts", str(accounts), "--role-name", "SageSaverExecution",
+        "--region", REGIONS[0], "--policy", str(policy),
+        "--ledger", str(tmp_path / "ledger.sqlite"), "--apply",
+    )  # fmt: skip
+    assert code == 1
+    assert not [e for e in ledger.entries() if e.resource == "still-there"]  # nothing recorded
+    [lease] = ledger.open_leases()
+    assert (lease.state, lease.backup_id) == (DELETE_SENT, "backup-1")
+    assert any(
+        e["operation"] == "recover" and e["resource"] == "still-there" for e in doc["errors"]
+    )

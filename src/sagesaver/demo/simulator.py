@@ -116,6 +116,8 @@ class Simulator:
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
         self.behaviours.reset()
+        with self._clients_lock:  # another account's credentials died with moto's STS state
+            self._clients = {k: c for k, c in self._clients.items() if k[2] == ACCOUNT_ID}
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""

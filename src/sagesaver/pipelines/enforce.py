@@ -163,8 +163,27 @@ def warm_pool_lane(policy: Policy) -> Lane:
 RECOVERABLE = frozenset({Kind.ENDPOINT, Kind.TRAINING_JOB})
 
 
+def _reach(result: ScanResult, aws: Aws) -> Callable[[str], Aws | None]:
+    """The session to resolve a lease of an account with: the fanned-out account's own, or
+    the caller's for the caller's own account; None for any other (never the caller's
+    session in another account's stead: the resource would look gone there)."""
+    own: list[str] = []
+
+    def reach(account: str) -> Aws | None:
+        if result.sessions:
+            found: Aws | None = result.sessions.get(account)
+            return found
+        if not own:
+            region = result.regions[0] if result.regions else None
+            identity = aws.client("sts", region or "us-east-1").get_caller_identity()
+            own.append(str(identity["Account"]))
+        return aws if account == own[0] else None
+
+    return reach
+
+
 def recover(
-    sessions: Callable[[str], Aws],
+    sessions: Callable[[str], Aws | None],
     ledger: Ledger,
     regions: Sequence[str],
     ctx: RunContext,
@@ -189,11 +208,29 @@ def recover(
             or lease.expires > ctx.now
         ):
             continue
+        try:
+            session = sessions(subject["account"])
+        except AWS_ERRORS as exc:
+            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
+            continue
+        if session is None:  # the lease waits, untouched, for a run that reaches its account
+            errors.append(
+                ScanError(
+                    subject["region"],
+                    "recover",
+                    f"account {subject['account']} is not reachable in this run: its "
+                    f"unfinished {subject['kind']} action waits for one that reaches it",
+                    subject["name"],
+                    "AccountUnreachable",
+                    subject["account"],
+                )
+            )
+            continue
         if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
             continue  # another run is resolving it
         resolve = _resolve_warm_pool if subject["kind"] == Kind.TRAINING_JOB.value else _resolve
         try:
-            entry = resolve(sessions(subject["account"]), ledger, lease, ctx)
+            entry = resolve(session, ledger, lease, ctx)
         except AWS_ERRORS as exc:
             # The outcome is not known: the lease keeps what it knew (its state and backup)
             # and this run's expiry, and a later run resolves it. Released, a deletion that
@@ -353,7 +390,7 @@ def enforce(
     if apply and ledger is not None and by_kind.keys() & RECOVERABLE:
         context = RunContext(run_id, now, policy, ledger)
         _, errors = recover(
-            lambda account: result.session_for(account, aws),
+            _reach(result, aws),
             ledger,
             result.regions,
             context,
