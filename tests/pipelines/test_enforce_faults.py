@@ -349,3 +349,43 @@ def test_recovery_that_cannot_read_the_state_keeps_the_lease_for_the_next_run(
     deleted = [e for e in ledger.entries() if e.action == "delete" and e.resource == "doomed"]
     assert len(deleted) == 1 and deleted[0].backup_ref == lease.backup_id
     assert ledger.open_leases() == []
+
+
+def test_a_deletion_the_ledger_cannot_record_is_a_deletion_recorded_by_the_next_run(
+    cli: Cli,
+    sim: Simulator,
+    fleet: Fleet,
+    now: datetime,
+    setup: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ledger refuses every write of the deletion's entry (a throttled table, a locked
+    file): the deletion happened, so it is reported as one, never as 'failed'; the next run
+    records it once from AWS."""
+    import sqlite3
+
+    arn = fleet.endpoint(EAST, "doomed", changed=now - OLD)
+    announced_and_due(sim, setup["ledger"], arn)
+    real = SqliteLedger.record
+
+    def refused(self: SqliteLedger, entry: Any) -> None:
+        if entry.action == "delete":
+            raise sqlite3.OperationalError("database is locked")
+        real(self, entry)
+
+    with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
+        patch.setattr(SqliteLedger, "record", refused)
+        patch.setattr("time.sleep", lambda seconds: None)
+        code, doc = run(cli, setup)
+    [step] = doc["enforcement"]
+    assert step["applied"] and step["outcome"].startswith("deleted")
+    assert "not yet in the ledger (OperationalError: database is locked)" in step["outcome"]
+    assert "doomed" not in endpoints_left()
+
+    with time_machine.travel(now + LATER, tick=False):
+        code, doc = run(cli, setup)
+    assert code == 0, doc["errors"]
+    ledger = SqliteLedger(Path(setup["ledger"]))
+    deleted = [e for e in ledger.entries() if e.action == "delete" and e.resource == "doomed"]
+    assert len(deleted) == 1 and deleted[0].backup_ref == step["backup_id"]
+    assert ledger.open_leases() == []

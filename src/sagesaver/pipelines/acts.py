@@ -6,6 +6,9 @@ recorded; one function per kind that acts (:data:`Act`), used by the executor
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -251,8 +254,13 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
         except AWS_ERRORS as exc:
             error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
             outcome += f"; its configuration was kept: {error.message}"
-    record_done(ctx, step, key, outcome, backup_id)
+    outcome = record_done(ctx, step, key, outcome, backup_id)
     return outcome, True, backup_id
+
+
+# What a ledger store raises when a write fails: the SQLite file's errors, DynamoDB's.
+LEDGER_ERRORS = (sqlite3.Error, *AWS_ERRORS)
+LEDGER_WRITE_TRIES = 3
 
 
 def record_done(
@@ -262,14 +270,31 @@ def record_done(
     outcome: str,
     backup_id: str | None = None,
     off_until: datetime | None = None,
-) -> None:
-    """Record the action in the ledger, then close its lease. A run that dies in between
-    leaves the lease open: the next run finds the entry and only closes it. ``off_until``:
-    when the resource would have stopped billing by itself (the savings stop there)."""
+) -> str:
+    """Record the action in the ledger, then close its lease; returns the outcome as it
+    stands. A run that dies in between leaves the lease open: the next run finds the entry
+    and only closes it. ``off_until``: when the resource would have stopped billing by itself
+    (the savings stop there).
+
+    The act has happened: a ledger that cannot be written (tried :data:`LEDGER_WRITE_TRIES`
+    times) never turns it into a failure. The lease stays open at its last state, and the
+    next run's recovery records the act from what AWS says."""
     if backup_id is not None:
         outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
-    ctx.ledger.record(_entry(step, ctx.now, outcome, False, backup_id, off_until))
-    ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)
+    entry = _entry(step, ctx.now, outcome, False, backup_id, off_until)
+    for attempt in range(LEDGER_WRITE_TRIES):
+        try:
+            ctx.ledger.record(entry)
+            break
+        except LEDGER_ERRORS as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            if attempt + 1 < LEDGER_WRITE_TRIES:
+                time.sleep(0.2 * 2**attempt)
+    else:
+        return f"{outcome}; not yet in the ledger ({problem}): the next run records it"
+    with contextlib.suppress(*LEDGER_ERRORS):  # the entry is written: the next run finds it
+        ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)  # and closes the lease
+    return outcome
 
 
 # --- releasing an idle warm pool ------------------------------------------------------------
@@ -306,5 +331,5 @@ def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, 
     elif pool.expires > ctx.now:
         off_until = pool.expires
         outcome += f"; it would have billed until {minute(pool.expires)}"
-    record_done(ctx, step, key, outcome, off_until=off_until)
+    outcome = record_done(ctx, step, key, outcome, off_until=off_until)
     return outcome, True, None

@@ -97,8 +97,7 @@ def act_on_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
         except AWS_ERRORS:
             ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
             raise
-        outcome = "deleted (the space and its storage are kept)"
-        record_done(ctx, step, key, outcome)
+        outcome = record_done(ctx, step, key, "deleted (the space and its storage are kept)")
         return outcome, True, None
 
     return act
