@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 WORKERS ?= auto
 PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadscope
 
-.PHONY: demo test test-fast test-shifted test-latest lint typecheck pytest bench lock clean
+.PHONY: demo test test-fast test-shifted test-latest test-deep lint typecheck pytest bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test-fast: $(VENV)/.dev-installed
 # a test that depends on today's date fails here (tests/shifted_clock.py).
 test-shifted: $(VENV)/.dev-installed
 	$(PYTEST) -p no:cacheprovider --shift-clock=365
+
+# The model-based search for wrongful deletions, long and random (make test runs a fixed-seed
+# budget of it): tests/pipelines/test_model_based.py.
+test-deep: $(VENV)/.dev-installed
+	SAGESAVER_DEEP=1 $(BIN)/pytest -q -p no:cacheprovider tests/pipelines/test_model_based.py
 
 # The newest versions pyproject.toml allows, in a throwaway venv, the locks untouched: run it
 # to see whether an upstream release breaks SageSaver (or the benchmarks' simulator speed-ups)
