@@ -10,14 +10,18 @@ same pages.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-SEARCH_DEFAULT_PAGE = 10
-SEARCH_MAX_PAGE = 100
+from sagesaver.demo.search import (
+    SEARCH_DEFAULT_PAGE,
+    SEARCH_MAX_PAGE,
+    SEARCH_RANGES,
+    SEARCH_TIME_FORMAT,
+    SEARCH_TIMESTAMPS,
+    search_time_value,
+)
 
 
 def endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -71,25 +75,6 @@ def endpoint_search_page(backend: Any, params: dict[str, Any]) -> dict[str, Any]
     return page
 
 
-SEARCH_RANGES: dict[str, Callable[[Any, Any], bool]] = {
-    "GreaterThan": lambda actual, value: actual > value,
-    "GreaterThanOrEqualTo": lambda actual, value: actual >= value,
-    "LessThan": lambda actual, value: actual < value,
-    "LessThanOrEqualTo": lambda actual, value: actual <= value,
-}
-SEARCH_TIMESTAMPS = ("CreationTime", "LastModifiedTime")
-# "For timestamp properties, Value must be an ISO 8601 date-time string of the following
-# format: YYYY-mm-dd'T'HH:MM:SS" (SageMaker API Reference, Filter); read here as UTC.
-SEARCH_TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
-
-
-def search_time_value(value: str) -> datetime:
-    """A range filter's ``Value`` as the (naive UTC) time moto keeps: the documented
-    ``YYYY-mm-ddTHH:MM:SS`` only (a suffix, a space or fractions are refused, so SageSaver
-    sends what AWS documents)."""
-    return datetime.strptime(value + "+0000", "%Y-%m-%dT%H:%M:%S%z").replace(tzinfo=None)
-
-
 def _search_filter(spec: dict[str, Any]) -> Callable[[Any], bool]:
     """One ``Search`` filter on an endpoint: ``Equals`` on an attribute (as moto matches it),
     or a range operator on a timestamp property compared at the endpoint's own precision.
@@ -111,7 +96,7 @@ def _search_filter(spec: dict[str, Any]) -> Callable[[Any], bool]:
         raise ValidationError(
             message=f"Value {value!r} of {name}: must be an ISO 8601 date-time YYYY-mm-ddTHH:MM:SS"
         )
-    bound = search_time_value(str(value))
+    bound = search_time_value(str(value)).replace(tzinfo=None)  # as moto keeps its times
     return lambda endpoint: compare(getattr(endpoint, attribute), bound)
 
 

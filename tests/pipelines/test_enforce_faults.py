@@ -116,6 +116,28 @@ KILL_POINTS: dict[str, tuple[Any, str, Callable[[Any], Any]]] = {
 }  # fmt: skip
 
 
+def killed_run(
+    cli: Cli,
+    setup: dict[str, str],
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    owner: Any,
+    attribute: str,
+    replacement: Any,
+) -> None:
+    """A ``run --apply`` at ``now`` whose process dies where ``replacement`` raises."""
+    with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
+        patch.setattr(owner, attribute, replacement)
+        patch.setattr(acts, "_release", lambda *args: None)  # a dead process cleans nothing
+        with pytest.raises(Killed):
+            cli.runner.invoke(
+                cli_app(),
+                ["run", "--region", EAST, "--policy", setup["policy"],
+                 "--ledger", setup["ledger"], "--apply"],
+                catch_exceptions=False,
+            )  # fmt: skip
+
+
 @pytest.mark.parametrize("point", sorted(KILL_POINTS))
 def test_a_run_killed_at_any_step_is_finished_by_the_next_one(
     cli: Cli,
@@ -130,16 +152,7 @@ def test_a_run_killed_at_any_step_is_finished_by_the_next_one(
     announced_and_due(sim, setup["ledger"], arn)
     owner, attribute, factory = KILL_POINTS[point]
     replacement = factory(getattr(owner, attribute))
-    with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
-        patch.setattr(owner, attribute, replacement)
-        patch.setattr(acts, "_release", lambda *args: None)  # a dead process cleans nothing
-        with pytest.raises(Killed):
-            cli.runner.invoke(
-                cli_app(),
-                ["run", "--region", EAST, "--policy", setup["policy"],
-                 "--ledger", setup["ledger"], "--apply"],
-                catch_exceptions=False,
-            )  # fmt: skip
+    killed_run(cli, setup, now, monkeypatch, owner, attribute, replacement)
 
     with time_machine.travel(now + LATER, tick=False):
         code, doc = run(cli, setup)
@@ -317,16 +330,8 @@ def test_recovery_that_cannot_read_the_state_keeps_the_lease_for_the_next_run(
     so the run after records the deletion once, instead of it never being recorded."""
     arn = fleet.endpoint(EAST, "doomed", changed=now - OLD)
     announced_and_due(sim, setup["ledger"], arn)
-    with monkeypatch.context() as patch, time_machine.travel(now, tick=False):
-        patch.setattr(aws_endpoints, "delete", kill_after(aws_endpoints.delete))
-        patch.setattr(acts, "_release", lambda *args: None)
-        with pytest.raises(Killed):
-            cli.runner.invoke(
-                cli_app(),
-                ["run", "--region", EAST, "--policy", setup["policy"],
-                 "--ledger", setup["ledger"], "--apply"],
-                catch_exceptions=False,
-            )  # fmt: skip
+    killed = kill_after(aws_endpoints.delete)
+    killed_run(cli, setup, now, monkeypatch, aws_endpoints, "delete", killed)
     assert "doomed" not in endpoints_left()
 
     def unreadable(operation: str, region: str, _: object) -> Fault | None:

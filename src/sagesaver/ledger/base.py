@@ -77,10 +77,6 @@ class Ledger(Protocol):
         """Record that SageSaver announced ``deadline`` for ``key`` in a digest that was sent."""
         ...
 
-    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
-        """For each key, the deadline of its latest announcement (absent: never announced)."""
-        ...
-
     def announcements(self, keys: list[str]) -> dict[str, Announced]:
         """For each key, its latest announcement: deadline, when it was made and the message
         ids of the digest that carried it (absent: never announced)."""

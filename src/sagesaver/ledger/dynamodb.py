@@ -241,16 +241,6 @@ class DynamoLedger:
             },
         )
 
-    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
-        """The latest announced deadline of each key (one query per key)."""
-        found: dict[str, datetime] = {}
-        for key in dict.fromkeys(keys):
-            items = self._query(f"announce#{key}")
-            if items:
-                latest = max(items, key=lambda item: item["sk"]["S"])
-                found[key] = datetime.fromisoformat(latest["deadline"]["S"])
-        return found
-
     def announcements(self, keys: list[str]) -> dict[str, Announced]:
         """The latest announcement of each key (one query per key)."""
         found: dict[str, Announced] = {}

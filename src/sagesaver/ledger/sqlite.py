@@ -320,21 +320,6 @@ class SqliteLedger:
                 (key, utc_iso(deadline), utc_iso(at), json.dumps(message_ids)),
             )
 
-    def announced_deadlines(self, keys: list[str]) -> dict[str, datetime]:
-        """The latest announced deadline of each key."""
-        found: dict[str, datetime] = {}
-        with self._connect() as db:
-            for offset in range(0, len(keys), 500):
-                batch = keys[offset : offset + 500]
-                rows = db.execute(
-                    "SELECT key, deadline FROM announcements"
-                    f" WHERE key IN ({', '.join('?' for _ in batch)}) ORDER BY at, deadline",
-                    batch,
-                ).fetchall()
-                for key, deadline in rows:  # oldest first: the latest one wins
-                    found[key] = datetime.fromisoformat(deadline)
-        return found
-
     def announcements(self, keys: list[str]) -> dict[str, Announced]:
         """The latest announcement of each key."""
         found: dict[str, Announced] = {}
