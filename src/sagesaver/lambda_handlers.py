@@ -161,7 +161,9 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     memory.save()
     # A retried invocation keeps its request id: its digest is not sent a second time.
     run_id = getattr(context, "aws_request_id", None)
-    done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_left = (lambda: remaining() / 1000.0) if callable(remaining) else None
+    done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id, time_left)
     steps, outcome = done.steps, done.notified
     assert outcome is not None
     return {

@@ -198,3 +198,40 @@ def test_the_scheduled_scan_remembers_configurations_in_the_ledger_table(
     assert again["idle_endpoints"] == first["idle_endpoints"]
     assert "DescribeEndpointConfig" not in sim.middleware.counts
     assert sim.middleware.counts["ListEndpointConfigs"] == 1
+
+
+class _Invocation:
+    """A Lambda context with ``seconds`` left."""
+
+    def __init__(self, seconds: float, request_id: str) -> None:
+        self.seconds, self.aws_request_id = seconds, request_id
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+def test_a_lambda_run_short_of_time_starts_no_act_and_says_what_it_left(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Less than 2 minutes left: no deletion is started (one cut short by the time-out would
+    be left half-done); the run says what it left, and the next invocation does it."""
+    from sagesaver.aws.session import Aws
+    from sagesaver.ledger.dynamodb import create_table
+
+    topic = fleet.topic("us-east-1", "admins")
+    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
+    create_table(Aws(), "us-east-1", "ledger")
+    monkeypatch.setenv(
+        "SAGESAVER_POLICY",
+        f"endpoints: {{action: delete, grace_hours: 0}}\nnotify: {{sns_topic_arn: '{topic}'}}",
+    )
+    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
+    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
+    short = idle_endpoints({}, _Invocation(90, "request-1"))
+    [step] = short["enforcement"]
+    assert (step["stage"], step["applied"]) == ("act", False)
+    assert step["outcome"].startswith("left for the next run: 90 s of this invocation remain")
+    assert "DeleteEndpoint" not in sim.middleware.counts
+    later = idle_endpoints({}, _Invocation(600, "request-2"))
+    assert [(s["name"], s["outcome"]) for s in later["enforcement"]] == [("idle-one", "deleted")]

@@ -279,9 +279,10 @@ def record_done(
     The act has happened: a ledger that cannot be written (tried :data:`LEDGER_WRITE_TRIES`
     times) never turns it into a failure. The lease stays open at its last state, and the
     next run's recovery records the act from what AWS says."""
+    recorded = outcome
     if backup_id is not None:
-        outcome += f"; backup in {backup_location(ctx.ledger, backup_id)}"
-    entry = _entry(step, ctx.now, outcome, False, backup_id, off_until)
+        recorded += f"; backup in {backup_location(ctx.ledger, backup_id)}"
+    entry = _entry(step, ctx.now, recorded, False, backup_id, off_until)
     for attempt in range(LEDGER_WRITE_TRIES):
         try:
             ctx.ledger.record(entry)

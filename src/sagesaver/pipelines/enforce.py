@@ -117,6 +117,11 @@ def step_dict(result: StepResult) -> dict[str, Any]:
     }
 
 
+# No act starts with less time left than this (a Lambda invocation's): a guard, a backup and a
+# delete take seconds, and one cut short by the time-out is left for recovery to sort out.
+ACT_RESERVE_S = 120.0
+
+
 # --- the kinds under enforcement -------------------------------------------------------------
 
 
@@ -380,6 +385,7 @@ def enforce(
     ledger: Ledger | None,
     run_id: str | None = None,
     lanes: Sequence[Lane] | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> EnforcementRun:
     """Plan, announce, notify, then act on the resources of ``result`` of each lane's kind
     (endpoints when no lane is given; module docstring). Errors go to ``result.errors``; the
@@ -495,6 +501,15 @@ def enforce(
                 step, False, "not done: the digest announcing it could not be sent"
             )
             continue
+        left = time_left() if time_left is not None else None
+        if left is not None and left < ACT_RESERVE_S:
+            outcomes[index] = StepResult(
+                step,
+                False,
+                f"left for the next run: {left:.0f} s of this invocation remain, an act is "
+                f"started with {ACT_RESERVE_S:.0f} s or more",
+            )
+            continue
         context = RunContext(run_id, now, policy, ledger)
         try:
             outcome, applied, backup_id = lane.act(
@@ -562,13 +577,16 @@ def enforce_and_notify(
     apply: bool,
     ledger: Ledger | None,
     run_id: str | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> EnforcementRun:
     """The acting part of a run after its scan, shared by the CLI, the Lambda handler and
     the demo: with ``endpoints.action: delete`` and/or ``jobs.warm_pools.action: release``,
-    :func:`enforce` on those lanes (which sends the digest first); otherwise the digest alone."""
+    :func:`enforce` on those lanes (which sends the digest first); otherwise the digest alone.
+    ``time_left``: seconds the run may still take (a Lambda invocation's), checked before
+    each act."""
     lanes = run_lanes(policy)
     if lanes:
-        return enforce(aws, result, policy, now, apply, ledger, run_id, lanes)
+        return enforce(aws, result, policy, now, apply, ledger, run_id, lanes, time_left)
     return EnforcementRun([], notify_idle(aws, result, policy, apply, None, run_id, ledger))
 
 
