@@ -7,9 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # pytest-xdist: one worker per core, each with its own simulator; a module's tests stay on
-# one worker, so a module-scoped fixture (a built package, a Jupyter server) is made once.
+# one worker, so a module-scoped fixture (a built package, a Jupyter server) is made once. A
+# worker that dies ends the run at once, naming its test (restarted, xdist was seen to hang).
 WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadscope
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadscope --max-worker-restart=0
 
 .PHONY: demo test test-fast test-shifted test-latest test-deep lint typecheck pytest bench lock clean
 
