@@ -109,13 +109,18 @@ def simulator() -> Iterator[Simulator]:
     sim.stop()
 
 
-@pytest.fixture
-def sim(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    """A freshly reset simulator, with the boto3 chain pointed at it."""
+def reset_and_point(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reset the simulator and point this test's boto3 chain at it."""
     simulator.reset()
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for key, value in simulator.env("us-east-1").items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def sim(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """A freshly reset simulator, with the boto3 chain pointed at it."""
+    reset_and_point(simulator, monkeypatch)
     return simulator
 
 

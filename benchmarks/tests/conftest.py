@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import pytest
 
 from benchmarks.fast_moto.simulator import FastSimulator
-from sagesaver.demo.simulator import Fleet
+from tests.conftest import fleet, now, reset_and_point
+
+__all__ = ["fleet", "now"]  # the shared fixtures, on the benchmarks' simulator
 
 
 @pytest.fixture(scope="session")
@@ -21,18 +22,5 @@ def simulator() -> Iterator[FastSimulator]:
 @pytest.fixture
 def sim(simulator: FastSimulator, monkeypatch: pytest.MonkeyPatch) -> FastSimulator:
     """A freshly reset simulator (speed-ups off), with the boto3 chain pointed at it."""
-    simulator.reset()
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    for key, value in simulator.env("us-east-1").items():
-        monkeypatch.setenv(key, value)
+    reset_and_point(simulator, monkeypatch)
     return simulator
-
-
-@pytest.fixture
-def fleet(sim: FastSimulator) -> Fleet:
-    return Fleet(sim)
-
-
-@pytest.fixture
-def now() -> datetime:
-    return datetime.now(timezone.utc)

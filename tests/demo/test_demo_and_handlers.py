@@ -150,9 +150,9 @@ def test_console_script_scans_the_simulator(sim: Simulator, fleet: Fleet, now: d
     assert [r["name"] for r in doc["resources"] if r["idle"]] == ["idle-one"]
 
 
-def test_handler_enforces_with_a_dynamodb_ledger(
-    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def deleting_handler(fleet: Fleet, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle-scan handler set to delete at once (grace 0), one idle endpoint, a table for a
+    ledger (``SAGESAVER_LEDGER`` left to the test)."""
     from sagesaver.aws.session import Aws
     from sagesaver.ledger.dynamodb import create_table
 
@@ -165,6 +165,12 @@ def test_handler_enforces_with_a_dynamodb_ledger(
     )
     monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
     monkeypatch.setenv("SAGESAVER_APPLY", "true")
+
+
+def test_handler_enforces_with_a_dynamodb_ledger(
+    fleet: Fleet, sim: Simulator, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deleting_handler(fleet, now, monkeypatch)
     with pytest.raises(RunFailed, match="SAGESAVER_LEDGER"):
         idle_endpoints({}, None)
     monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
@@ -215,18 +221,7 @@ def test_a_lambda_run_short_of_time_starts_no_act_and_says_what_it_left(
 ) -> None:
     """Less than 2 minutes left: no deletion is started (one cut short by the time-out would
     be left half-done); the run says what it left, and the next invocation does it."""
-    from sagesaver.aws.session import Aws
-    from sagesaver.ledger.dynamodb import create_table
-
-    topic = fleet.topic("us-east-1", "admins")
-    fleet.endpoint("us-east-1", "idle-one", changed=now - OLD)
-    create_table(Aws(), "us-east-1", "ledger")
-    monkeypatch.setenv(
-        "SAGESAVER_POLICY",
-        f"endpoints: {{action: delete, grace_hours: 0}}\nnotify: {{sns_topic_arn: '{topic}'}}",
-    )
-    monkeypatch.setenv("SAGESAVER_REGIONS", "us-east-1")
-    monkeypatch.setenv("SAGESAVER_APPLY", "true")
+    deleting_handler(fleet, now, monkeypatch)
     monkeypatch.setenv("SAGESAVER_LEDGER", "dynamodb://ledger")
     short = idle_endpoints({}, _Invocation(90, "request-1"))
     [step] = short["enforcement"]
