@@ -334,3 +334,10 @@ class Aws:
             home = PARTITION_HOME.get(partition, "us-east-1")
         enabled = self.ec2(home).describe_regions(AllRegions=False)["Regions"]
         return sorted(r["RegionName"] for r in enabled if r["RegionName"] in offered)
+
+
+def caller_account(aws: Aws, region: str | None) -> str:
+    """The account of the caller's credentials (STS ``GetCallerIdentity``, which needs no
+    permission), asked in ``region`` or else the caller's default region."""
+    home = region or aws.default_region or "us-east-1"
+    return str(aws.client("sts", home).get_caller_identity()["Account"])

@@ -37,7 +37,7 @@ from sagesaver.aws import endpoints as aws_endpoints
 from sagesaver.aws import jobs, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
-from sagesaver.aws.session import Aws
+from sagesaver.aws.session import Aws, caller_account
 from sagesaver.core.formats import iso, minute
 from sagesaver.core.grace import (
     SCHEDULED_TAG,
@@ -179,9 +179,7 @@ def _reach(result: ScanResult, aws: Aws) -> Callable[[str], Aws | None]:
             found: Aws | None = result.sessions.get(account)
             return found
         if not own:
-            region = result.regions[0] if result.regions else None
-            identity = aws.client("sts", region or "us-east-1").get_caller_identity()
-            own.append(str(identity["Account"]))
+            own.append(caller_account(aws, result.regions[0] if result.regions else None))
         return aws if account == own[0] else None
 
     return reach
