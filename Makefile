@@ -78,7 +78,8 @@ test-latest:
 LAMBDA := import sagesaver.deploy.package as p; print(
 UV_COMPILE := $(BIN)/uv pip compile --quiet --upgrade --generate-hashes --custom-compile-command "make lock"
 lock: $(VENV)/.dev-installed
-	$(UV_COMPILE) --universal --python-version 3.10 pyproject.toml --extra dev -o requirements/dev.txt
+	$(UV_COMPILE) --universal --python-version 3.10 pyproject.toml --extra dev \
+		-c requirements/constraints.txt -o requirements/dev.txt
 	$(UV_COMPILE) --universal --python-version 3.10 pyproject.toml --extra demo \
 		-c requirements/dev.txt -o requirements/demo.txt
 	$(BIN)/python -c "$(LAMBDA)*p.REQUIREMENTS, sep='\n')" | $(UV_COMPILE) \
