@@ -131,6 +131,15 @@ def test_backups_newest_first_and_filtered(ledger: Ledger) -> None:
     assert ledger.backups("ep")[0].document == document
 
 
+def test_a_backup_of_a_deletion_that_did_not_happen_is_dropped(ledger: Ledger) -> None:
+    document = {"endpoint": {"EndpointName": "ep"}}
+    ledger.save_backup(Backup("b1", T0, "123456789012", "us-east-1", "ep", document))
+    ledger.save_backup(Backup("b2", T0, "123456789012", "us-east-1", "ep", document))
+    ledger.drop_backup("b1")
+    ledger.drop_backup("missing")  # nothing to drop is not an error
+    assert [b.id for b in ledger.backups("ep")] == ["b2"]
+
+
 def test_bad_ledger_locations_are_input_errors(sim: Simulator, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="use a file path or dynamodb://"):
         open_ledger("s3://bucket/ledger")

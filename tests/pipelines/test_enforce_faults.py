@@ -153,6 +153,12 @@ def test_a_run_killed_at_any_step_is_finished_by_the_next_one(
     owner, attribute, factory = KILL_POINTS[point]
     replacement = factory(getattr(owner, attribute))
     killed_run(cli, setup, now, monkeypatch, owner, attribute, replacement)
+    # In between, no backup is listed as the backup of a deletion that is not recorded.
+    code, listed = cli.json("backups", "--ledger", setup["ledger"])
+    assert code == 0
+    recorded = {e.backup_ref for e in SqliteLedger(Path(setup["ledger"])).entries()}
+    for row in listed["backups"]:
+        assert row["deletion"] == ("recorded" if row["id"] in recorded else "pending"), row
 
     with time_machine.travel(now + LATER, tick=False):
         code, doc = run(cli, setup)
@@ -161,8 +167,10 @@ def test_a_run_killed_at_any_step_is_finished_by_the_next_one(
     deleted = [e for e in ledger.entries() if e.action == "delete" and e.resource == "doomed"]
     assert "doomed" not in endpoints_left()  # finished
     assert len(deleted) == 1, deleted  # recorded exactly once
-    assert deleted[0].backup_ref is not None and ledger.backups("doomed")  # never without a backup
-    assert [b.id for b in ledger.backups("doomed")].count(deleted[0].backup_ref) == 1
+    # never without a backup, and one backup for one deletion
+    assert [b.id for b in ledger.backups("doomed")] == [deleted[0].backup_ref]
+    code, listed = cli.json("backups", "--ledger", setup["ledger"])
+    assert [row["deletion"] for row in listed["backups"]] == ["recorded"]
     deletes = sim.middleware.counts["DeleteEndpoint"]
     assert deletes <= 2  # the killed "as the delete is sent" never reached AWS
     assert ledger.open_leases() == []  # nothing stuck
@@ -393,4 +401,46 @@ def test_a_deletion_the_ledger_cannot_record_is_a_deletion_recorded_by_the_next_
     ledger = SqliteLedger(Path(setup["ledger"]))
     deleted = [e for e in ledger.entries() if e.action == "delete" and e.resource == "doomed"]
     assert len(deleted) == 1 and deleted[0].backup_ref == step["backup_id"]
+    assert ledger.open_leases() == []
+
+
+def test_a_delete_whose_result_cannot_be_read_keeps_its_backup_and_lease(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, str]
+) -> None:
+    """DeleteEndpoint is carried out but every answer is lost, and the endpoint cannot be
+    read afterwards: whether it was deleted is unknown. It is not reported 'failed', its
+    backup is kept and its lease stays open; the next run records the deletion once."""
+    arn = fleet.endpoint(EAST, "doomed", changed=now - OLD)
+    announced_and_due(sim, setup["ledger"], arn)
+    deleted: list[str] = []
+
+    def lost(operation: str, region: str, environ: Any) -> Fault | None:
+        if operation == "DeleteEndpoint":
+            if not deleted:
+                from moto.sagemaker.models import sagemaker_backends
+
+                sagemaker_backends[ACCOUNT_ID][EAST].delete_endpoint("doomed")
+                deleted.append("doomed")
+            return Fault(500, "InternalFailure", "the answer was lost")
+        if operation == "DescribeEndpoint" and deleted:
+            return Fault(500, "InternalFailure", "try again")
+        return None
+
+    sim.middleware.fault = lost  # type: ignore[assignment]
+    with time_machine.travel(now, tick=True):
+        code, doc = run(cli, setup)
+    [step] = doc["enforcement"]
+    assert not step["outcome"].startswith("failed"), step
+    assert "not confirmed" in step["outcome"]
+    ledger = SqliteLedger(Path(setup["ledger"]))
+    [lease] = ledger.open_leases()
+    assert lease.state == DELETE_SENT and lease.backup_id is not None
+    assert [b.id for b in ledger.backups("doomed")] == [lease.backup_id]
+
+    sim.middleware.fault = None
+    with time_machine.travel(now + LATER, tick=False):
+        code, doc = run(cli, setup)
+    assert code == 0, doc["errors"]
+    entries = [e for e in ledger.entries() if e.outcome.startswith("deleted")]
+    assert [(e.action, e.backup_ref) for e in entries] == [("delete", lease.backup_id)]
     assert ledger.open_leases() == []

@@ -182,18 +182,34 @@ def endpoint_state(aws: Aws, region: str, name: str) -> tuple[str, datetime] | N
     return described["EndpointStatus"], described["CreationTime"]
 
 
+class DeleteUnconfirmed(Exception):
+    """``DeleteEndpoint`` failed as far as the caller saw, and the endpoint could not be read
+    afterwards: whether it was deleted is unknown (an answer lost on the way back deletes it
+    all the same)."""
+
+    def __init__(self, failed: Exception, unreadable: Exception) -> None:
+        super().__init__(
+            f"DeleteEndpoint was sent but its result could not be read ({failed}; then "
+            f"DescribeEndpoint: {unreadable})"
+        )
+
+
 def delete(aws: Aws, endpoint: Resource, config_name: str | None) -> str:
     """Delete the endpoint, and its configuration when ``config_name`` is given.
 
     A delete whose answer was lost and was retried (``Could not find endpoint``), or one that
-    found the endpoint already ``Deleting``, has done its work: that is a success.
+    found the endpoint already ``Deleting``, has done its work: that is a success. A failed
+    delete whose endpoint cannot be read afterwards raises :class:`DeleteUnconfirmed`.
     """
     client = aws.sagemaker(endpoint.region)
     outcome = "deleted"
     try:
         client.delete_endpoint(EndpointName=endpoint.name)
-    except AWS_ERRORS:
-        state = endpoint_state(aws, endpoint.region, endpoint.name)
+    except AWS_ERRORS as failed:
+        try:
+            state = endpoint_state(aws, endpoint.region, endpoint.name)
+        except AWS_ERRORS as unreadable:
+            raise DeleteUnconfirmed(failed, unreadable) from failed
         if state is not None and state[0] != "Deleting":
             raise
         outcome = "deleted (it was already being deleted)"

@@ -49,6 +49,11 @@ def backups_command(
         ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
     )
     found = ledger.backups(name)
+    # A backup is of a deletion once the ledger records that deletion; until then (a run
+    # stopped between the backup and the delete) it is pending: the next run confirms it or
+    # forgets it.
+    since = min((b.at for b in found), default=None)
+    recorded = {e.backup_ref for e in ledger.entries(since) if e.backup_ref} if found else set()
     rows = [
         {
             "id": b.id,
@@ -56,6 +61,7 @@ def backups_command(
             "account": b.account,
             "region": b.region,
             "name": b.name,
+            "deletion": "recorded" if b.id in recorded else "pending",
             "models": len(b.document.get("models", [])),
             "scaling_policies": len(b.document.get("scaling", {}).get("policies", [])),
         }
@@ -73,7 +79,8 @@ def backups_command(
     for row in rows:
         console.print(
             f"{row['at']}  {row['name']} ({row['region']}, {row['account']})  id {row['id']}  "
-            f"{row['models']} model(s), {row['scaling_policies']} scaling polic(ies)",
+            f"{row['models']} model(s), {row['scaling_policies']} scaling polic(ies)"
+            + ("" if row["deletion"] == "recorded" else "  (its deletion is not confirmed yet)"),
             markup=False,
         )
 

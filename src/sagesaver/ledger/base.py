@@ -97,3 +97,8 @@ class Ledger(Protocol):
     def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
         """Stored backups, newest first, optionally of one resource name and region."""
         ...
+
+    def drop_backup(self, backup_id: str) -> None:
+        """Forget a backup taken for a deletion that did not happen (its resource is still
+        there); nothing when there is none of that id."""
+        ...

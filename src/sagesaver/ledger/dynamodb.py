@@ -316,6 +316,14 @@ class DynamoLedger:
                 )
         return sorted(found, key=lambda b: (b.at, b.id), reverse=True)
 
+    def drop_backup(self, backup_id: str) -> None:
+        """Forget a backup taken for a deletion that did not happen."""
+        for item in self._query(BACKUP_PK):
+            if item["sk"]["S"].endswith(f"#{backup_id}"):
+                self.client.delete_item(
+                    TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]}
+                )
+
 
 CACHE_PART_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the keys
 

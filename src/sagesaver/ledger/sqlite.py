@@ -387,6 +387,11 @@ class SqliteLedger:
             for r in rows
         ]
 
+    def drop_backup(self, backup_id: str) -> None:
+        """Forget a backup taken for a deletion that did not happen."""
+        with self._connect() as db:
+            db.execute("DELETE FROM backups WHERE id = ?", (backup_id,))
+
 
 def _create_private(path: Path) -> None:
     """Create an empty ledger file readable by its owner only, in a private folder if new."""

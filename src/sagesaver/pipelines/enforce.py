@@ -70,6 +70,7 @@ from sagesaver.pipelines.acts import (
     act_on_endpoint,
     act_on_warm_pool,
     backup_location,
+    drop_unconfirmed_backups,
 )
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
@@ -271,6 +272,7 @@ def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry |
     else:
         ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
         if same:
+            drop_unconfirmed_backups(ledger, subject["region"], subject["name"])
             resource = _resource_of(subject)
             current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
             if current.startswith(f"{lease.holder}@"):
