@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sagesaver.demo.simulator import Fleet, Simulator
+from sagesaver.demo.simulator import Fault, Fleet, Simulator
 from tests.conftest import Cli
 
 
@@ -50,3 +50,27 @@ def test_backtest_days_out_of_range(cli: Cli, sim: Simulator) -> None:
     result = cli("backtest", "--region", "us-east-1", "--days", "500")
     assert result.exit_code == 2 and "--days 500" in result.stderr
     assert sum(sim.middleware.counts.values()) == 0
+
+
+def test_a_failed_component_listing_leaves_out_only_the_endpoints_that_could_host_them(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint("us-east-1", "model-idle", changed=now - timedelta(days=40))
+    fleet.endpoint("us-east-1", "host-idle", changed=now - timedelta(days=40), models=False)
+
+    def deny(operation: str, region: str, _: object) -> Fault | None:
+        if operation == "ListInferenceComponents":
+            return Fault(400, "AccessDeniedException", "not authorized")
+        return None
+
+    sim.middleware.fault = deny
+    code, doc = cli.json("backtest", "--region", "us-east-1", "--days", "5")
+    assert code == 1
+    replayed = doc["policy"]
+    assert [t["name"] for t in replayed["endpoints"]] == ["model-idle"]  # judged as usual
+    assert (replayed["totals"]["endpoints"], replayed["totals"]["flagged"]) == (1, 1)
+    assert [(e["operation"], e["resource"], e["code"]) for e in replayed["errors"]] == [
+        ("ListInferenceComponents", None, "AccessDeniedException"),
+        ("ListInferenceComponents", "host-idle", "AccessDeniedException"),
+    ]
+    assert "could host inference components" in replayed["errors"][1]["message"]

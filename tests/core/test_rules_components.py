@@ -4,15 +4,22 @@ scale-to-zero advice, which is never more than a notification. Pure: one fixed `
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sagesaver.core.model import Action, Activity, Decision, Kind, Resource
+from sagesaver.core.model import Action, Activity, Decision, Kind, Resource, Variant
 from sagesaver.core.policy import EndpointPolicy
-from sagesaver.core.rules.components import COPIES_TO_ZERO, decide_component
+from sagesaver.core.rules.components import (
+    COPIES_TO_ZERO,
+    components_unknown,
+    decide_component,
+    may_host_components,
+)
+from sagesaver.core.rules.endpoints import decide_endpoint
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 RULES = EndpointPolicy()  # idle_hours 24, min_age defaults to idle_hours
@@ -267,3 +274,49 @@ def test_property_an_idle_component_stays_idle_as_time_passes(
     after = decide(resource, Activity(0, window), rules, now=NOW + timedelta(hours=later))
     if before.idle:
         assert after.idle and after.action is before.action and after.rule == before.rule
+
+
+def endpoint(*models: str | None) -> Resource:
+    """An endpoint whose variants name these models (None: a variant naming none)."""
+    return Resource(
+        kind=Kind.ENDPOINT,
+        name="ep",
+        arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep",
+        region="us-east-1",
+        account="123456789012",
+        status="InService",
+        created=NOW - timedelta(days=10),
+        modified=NOW - timedelta(days=10),
+        variants=tuple(
+            Variant(f"v{i}", "ml.m5.large", 1, model=model) for i, model in enumerate(models)
+        ),
+    )
+
+
+def test_only_an_endpoint_with_a_variant_naming_no_model_may_host_components() -> None:
+    assert not may_host_components(endpoint("m1"))
+    assert not may_host_components(endpoint("m1", "m2"))
+    assert may_host_components(endpoint("m1", None))
+    assert may_host_components(endpoint())  # variants not read: nothing says it cannot
+
+
+@given(
+    models=st.lists(st.sampled_from(["m1", None]), max_size=3),
+    invocations=st.sampled_from([0.0, 0.5, 7.0]),
+    protected=st.booleans(),
+)
+def test_property_unlisted_components_make_unknown_exactly_the_idle_possible_hosts(
+    models: list[str | None], invocations: float, protected: bool
+) -> None:
+    resource = replace(endpoint(*models), tags=PROTECTED if protected else {})
+    decision = decide_endpoint(resource, Activity(invocations, 24), RULES, NOW, 1.0)
+    judged = components_unknown(decision, "ListInferenceComponents: AccessDeniedException")
+    if decision.idle and may_host_components(resource):
+        assert judged.rule == "activity-unknown" and judged.unknown
+        assert not judged.idle and judged.action is Action.KEEP and judged.idle_hours is None
+        assert judged.reason == (
+            f"{decision.reason.split(';')[0]}, but its inference components could not be listed "
+            "(ListInferenceComponents: AccessDeniedException): never idle"
+        )
+    else:
+        assert judged == decision  # busy, or names a model in every variant: judged as usual

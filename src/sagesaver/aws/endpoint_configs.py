@@ -2,10 +2,10 @@
 
 An endpoint configuration cannot be modified, only deleted and created again, possibly under
 the same name. So what ``DescribeEndpointConfig`` said about it (each variant's instance type,
-serverless or not with its provisioned concurrency and memory, and whether the endpoint is
-asynchronous) stays true for as long as that *same* configuration exists, and is kept in
-a :class:`ConfigStore` (a file for the CLI, the ledger table for Lambda), keyed by its ARN and
-its ``CreationTime``.
+serverless or not with its provisioned concurrency and memory, the model it names, and whether
+the endpoint is asynchronous) stays true for as long as that *same* configuration exists, and
+is kept in a :class:`ConfigStore` (a file for the CLI, the ledger table for Lambda), keyed by
+its ARN and its ``CreationTime``.
 
 Before serving a remembered configuration, a run asks ``ListEndpointConfigs`` for the
 configurations created since the last check (``CreationTimeAfter``, one page when nothing is
@@ -31,7 +31,9 @@ from sagesaver.aws.errors import AWS_ERRORS
 from sagesaver.aws.inventory import _serverless_facts
 from sagesaver.aws.session import Aws
 
-FORMAT = 2  # 2: serverless provisioned concurrency and memory, the asynchronous flag
+# 2: serverless provisioned concurrency and memory, the asynchronous flag; 3: each variant's
+# ModelName (an older document is forgotten: it cannot say which endpoints can host components)
+FORMAT = 3
 CHECK_MARGIN = timedelta(minutes=15)  # clock skew and the Date header's 1 s resolution
 CACHE_DIR_ENV = "SAGESAVER_CACHE_DIR"
 
@@ -44,6 +46,7 @@ class ConfigVariant:
     serverless: bool = False
     provisioned_concurrency: int = 0  # ServerlessConfig's ProvisionedConcurrency
     memory_mb: int | None = None  # ServerlessConfig's MemorySizeInMB
+    model: str | None = None  # ModelName; None in a configuration made for inference components
 
 
 ConfigVariants = dict[str, ConfigVariant]  # by variant name
@@ -64,16 +67,18 @@ def _variant_json(variant: ConfigVariant) -> list[Any]:
         variant.serverless,
         variant.provisioned_concurrency,
         variant.memory_mb,
+        variant.model,
     ]
 
 
 def _variant_of(raw: Sequence[Any]) -> ConfigVariant:
-    memory = raw[3]
+    memory, model = raw[3], raw[4]
     return ConfigVariant(
         None if raw[0] is None else str(raw[0]),
         bool(raw[1]),
         int(raw[2] or 0),
         None if memory is None else int(memory),
+        None if model is None else str(model),
     )
 
 
@@ -302,7 +307,11 @@ class RegionConfigs:
                 serverless = v.get("ServerlessConfig")
                 concurrency, memory = _serverless_facts(serverless)
                 variants[v["VariantName"]] = ConfigVariant(
-                    v.get("InstanceType"), serverless is not None, concurrency, memory
+                    v.get("InstanceType"),
+                    serverless is not None,
+                    concurrency,
+                    memory,
+                    v.get("ModelName"),
                 )
             config = EndpointConfig(variants, bool(described.get("AsyncInferenceConfig")))
             entry = _Entry(

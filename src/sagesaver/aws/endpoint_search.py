@@ -311,11 +311,12 @@ def endpoint_variants(
     config_name: str | None = None,
     live: tuple[LiveVariant, ...] | None = None,
 ) -> tuple[tuple[Variant, ...], bool]:
-    """The endpoint's variants with instance type (from its configuration), instance count
-    (as it runs) and serverless provisioned concurrency and memory (as it runs, else as
-    configured), and whether it is asynchronous (its configuration's ``AsyncInferenceConfig``),
-    as :meth:`inventory.EndpointDescriber.describe` answers. Without ``config_name`` and
-    ``live`` (the listing had no ``Search``), one ``DescribeEndpoint`` reads them."""
+    """The endpoint's variants with instance type and model (from its configuration),
+    instance count (as it runs), serverless provisioned concurrency and memory (as it runs,
+    else as configured), and whether it is asynchronous (its configuration's
+    ``AsyncInferenceConfig``), as :meth:`inventory.EndpointDescriber.describe` answers.
+    Without ``config_name`` and ``live`` (the listing had no ``Search``), one
+    ``DescribeEndpoint`` reads them."""
     if not config_name or live is None:
         described = aws.sagemaker(region).describe_endpoint(EndpointName=name)
         config_name = described["EndpointConfigName"]
@@ -338,6 +339,7 @@ def endpoint_variants(
                 serverless=serverless,
                 provisioned_concurrency=concurrency if serverless else 0,
                 memory_mb=memory if serverless else None,
+                model=configured.model,
             )
         )
     return tuple(variants), config.asynchronous

@@ -25,6 +25,7 @@ from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.model import Resource, ScanError, Variant
 from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.components import may_host_components
 from sagesaver.core.rules.endpoints import endpoint_hourly_cost
 
 if TYPE_CHECKING:
@@ -218,6 +219,24 @@ class RegionHistory:
         return {e.name: e.tags for e in self.endpoints}
 
 
+def _leave_out_possible_hosts(found: RegionHistory, failure: ScanError) -> None:
+    """After a failed ``ListInferenceComponents``: the error once, then each endpoint that
+    could host components (a variant naming no model, or variants unknown) left out, named in
+    an error of its own; the endpoints that name a model in every variant stay."""
+    found.errors.append(failure)
+    hosts = sorted(e.name for e in found.endpoints if may_host_components(e))
+    for name in hosts:
+        found.errors.append(
+            replace(
+                failure,
+                resource=name,
+                message="it could host inference components, which could not be listed: left out",
+            )
+        )
+        found.history.pop(name, None)
+    found.endpoints = [e for e in found.endpoints if e.name not in hosts]
+
+
 def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer) -> RegionHistory:
     """Every InService endpoint of ``region`` with its tags, instances, hourly cost and
     history. Never raises for AWS errors: they are in ``errors``, and an endpoint whose tags
@@ -254,11 +273,16 @@ def read_region(aws: Aws, region: str, days: int, now: datetime, pricer: Pricer)
     # Asynchronous endpoints and inference components: traffic Invocations does not show.
     try:
         components = inference_components.list_inference_components(aws, region)
+    except AWS_ERRORS as exc:
+        # Unlisted components hide traffic only on endpoints that could host them.
+        components = []
+        _leave_out_possible_hosts(found, scan_error(exc, region, "ListInferenceComponents"))
+    try:
         more = signal_history(
             aws, region, found.history, sorted(asynchronous), components, days, now
         )
     except AWS_ERRORS as exc:
-        found.errors.append(scan_error(exc, region, "ListInferenceComponents/GetMetricData"))
+        found.errors.append(scan_error(exc, region, "GetMetricData"))
         found.endpoints = []
         return found
     for name, problem in more.items():

@@ -74,6 +74,7 @@ class _ConfigVariant:
     serverless: bool
     provisioned_concurrency: int
     memory_mb: int | None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,11 @@ class EndpointDescriber:
                     serverless = v.get("ServerlessConfig")
                     concurrency, memory = _serverless_facts(serverless)
                     variants[v["VariantName"]] = _ConfigVariant(
-                        v.get("InstanceType"), serverless is not None, concurrency, memory
+                        v.get("InstanceType"),
+                        serverless is not None,
+                        concurrency,
+                        memory,
+                        v.get("ModelName"),
                     )
                 cached = _Config(variants, bool(described.get("AsyncInferenceConfig")))
                 self._configs[name] = cached
@@ -120,7 +125,8 @@ class EndpointDescriber:
 
     def describe(self, endpoint_name: str) -> tuple[tuple[Variant, ...], bool]:
         """The endpoint's variants (instance type, *current* instance count, serverless
-        provisioned concurrency) and whether it is asynchronous (``AsyncInferenceConfig``)."""
+        provisioned concurrency, model) and whether it is asynchronous
+        (``AsyncInferenceConfig``)."""
         endpoint = self.client.describe_endpoint(EndpointName=endpoint_name)
         config = self._config(endpoint["EndpointConfigName"])
         variants = []
@@ -143,6 +149,7 @@ class EndpointDescriber:
                     serverless=serverless,
                     provisioned_concurrency=concurrency if serverless else 0,
                     memory_mb=memory if serverless else None,
+                    model=configured.model,
                 )
             )
         return tuple(variants), config.asynchronous

@@ -54,6 +54,9 @@ class Variant:
     # the memory of each concurrent slot, from ``ServerlessConfig``.
     provisioned_concurrency: int = 0
     memory_mb: int | None = None
+    # The model its configuration names (``ModelName``). None: it names none (a variant made
+    # to host inference components), or the configuration was not read.
+    model: str | None = None
 
     @property
     def bills_while_idle(self) -> bool:

@@ -240,13 +240,16 @@ class Fleet:
         tags: dict[str, str] | None = None,
         changed: datetime | None = None,
         asynchronous: bool = False,
+        models: bool = True,
     ) -> str:
         """Create an InService endpoint (own configuration); return its ARN.
 
         ``changed`` backdates its creation and last modification, and its configuration's
         creation. A variant with count 0
         is created with one instance, then scaled to 0 in the simulator's state.
-        ``asynchronous`` gives the configuration an ``AsyncInferenceConfig``.
+        ``asynchronous`` gives the configuration an ``AsyncInferenceConfig``. ``models=False``
+        leaves ``ModelName`` out of its variants, as a configuration made to host inference
+        components is (moto requires one: it is removed from the simulator's state).
         """
         specs = list(variants)
         model = self._model(region)
@@ -268,6 +271,8 @@ class Fleet:
         )["EndpointArn"]
         backend = _sagemaker_backend(region, self.account)
         endpoint = backend.endpoints[name]
+        if not models:
+            self._without_models(region, name)
         if changed is not None:
             endpoint.creation_time = endpoint.last_modified_time = _naive_utc(changed)
             backend.endpoint_configs[f"{name}-config"].creation_time = _naive_utc(changed)
@@ -277,6 +282,14 @@ class Fleet:
                 variant["CurrentInstanceCount"] = 0
                 variant["DesiredInstanceCount"] = 0
         return arn
+
+    def _without_models(self, region: str, endpoint: str) -> None:
+        """Remove ``ModelName`` from the variants of ``endpoint``'s configuration."""
+        backend = _sagemaker_backend(region, self.account)
+        found = backend.endpoints.get(endpoint)
+        config = backend.endpoint_configs.get(found.endpoint_config_name) if found else None
+        for variant in config.production_variants if config is not None else ():
+            variant.pop("ModelName", None)
 
     def invocations(
         self, region: str, endpoint: str, variant: str, points: Iterable[tuple[datetime, float]]
@@ -310,7 +323,10 @@ class Fleet:
         changed: datetime | None = None,
         status: str = "InService",
     ) -> str:
-        """Add an inference component on ``endpoint`` (kept by the simulator); its ARN."""
+        """Add an inference component on ``endpoint`` (kept by the simulator); its ARN. The
+        endpoint's configuration, when the simulator has it, then names no model, as the
+        configuration of an endpoint that hosts inference components does."""
+        self._without_models(region, endpoint)
         arn = f"arn:aws:sagemaker:{region}:{self.account}:inference-component/{name}"
         moment = _naive_utc(changed or datetime.now(timezone.utc))
         INFERENCE_COMPONENTS.setdefault((self.account, region), {})[name] = {

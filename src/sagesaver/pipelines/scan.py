@@ -313,7 +313,8 @@ def _scan_endpoints(
         if endpoint.name in untagged and decision.idle:
             # Without tags the protect tag and the policy's tag filter are unknown.
             decision = tags_unknown(decision, activity.get(endpoint.name))
-        result.decisions.append(decision)
+        # Components unlisted: unknown only if its configuration could host some.
+        result.decisions.append(components.judge_unlisted(decision))
     judged = signals.component_decisions(
         aws, region, components, endpoints, untagged, rules, now, result.errors
     )

@@ -33,7 +33,7 @@ from sagesaver.core.model import (
 )
 from sagesaver.core.policy import EndpointPolicy, RightsizePolicy
 from sagesaver.core.pricing import Pricer
-from sagesaver.core.rules.components import decide_component
+from sagesaver.core.rules.components import components_unknown, decide_component
 from sagesaver.core.rules.endpoints import ASYNC_SIGNAL, endpoint_quote
 from sagesaver.core.rules.rightsize import Peaks, recommend
 
@@ -210,12 +210,22 @@ class Components:
 
     listed: list[Resource] = field(default_factory=list)
     activity: dict[str, Activity | None] = field(default_factory=dict)
-    readable: bool = True  # False when the listing failed: hosts are unknown
+    # The failed listing (None: listed): the endpoints that could host components are unknown.
+    failure: ScanError | None = None
 
     @property
     def hosts(self) -> set[str]:
         """The endpoints that host at least one component."""
         return {c.parent for c in self.listed if c.parent}
+
+    def judge_unlisted(self, decision: Decision) -> Decision:
+        """``decision`` on an endpoint in the light of a failed listing: unknown when idle and
+        its configuration could host components (:func:`components_unknown`); unchanged
+        when the listing succeeded or the endpoint names a model in every variant."""
+        if self.failure is None:
+            return decision
+        why = f"{self.failure.operation}: {self.failure.code or self.failure.message}"
+        return components_unknown(decision, why)
 
 
 def component_activity(
@@ -229,7 +239,8 @@ def component_activity(
     """List the region's inference components, read their ``Invocations``, and add each
     component's traffic to its endpoint's activity (an endpoint is idle only when all its
     components are; one unreadable component makes its endpoint unknown). When the listing
-    fails, no endpoint can be called idle: every endpoint without traffic becomes unknown."""
+    fails, the endpoints' activity is left as it is: which of them could host components is
+    known only from their configurations (:meth:`Components.judge_unlisted`)."""
     found = read_components(aws, region, window_hours, now, errors)
     add_component_activity(found, endpoint_activity)
     return found
@@ -239,14 +250,15 @@ def read_components(
     aws: Aws, region: str, window_hours: float, now: datetime, errors: list[ScanError]
 ) -> Components:
     """The region's inference components and each serving one's activity over the window
-    (None when unreadable); ``readable`` is False when the listing failed. Independent of the
-    endpoints' own metrics, so a scan can read it while those are read."""
+    (None when unreadable); ``failure`` is the error of a failed listing (also added to
+    ``errors``, once). Independent of the endpoints' own metrics, so a scan can read it while
+    those are read."""
     found = Components()
     try:
         found.listed = inference_components.list_inference_components(aws, region)
     except AWS_ERRORS as exc:
-        errors.append(scan_error(exc, region, "ListInferenceComponents"))
-        found.readable = False
+        found.failure = scan_error(exc, region, "ListInferenceComponents")
+        errors.append(found.failure)
         return found
     serving = [c for c in found.listed if c.status == "InService"]
     if not serving:
@@ -278,13 +290,10 @@ def add_component_activity(
     found: Components, endpoint_activity: dict[str, Activity | None]
 ) -> None:
     """Add the components' traffic to the activity of their endpoints among
-    ``endpoint_activity`` (in place); after a failed listing, every endpoint there without
-    traffic becomes unknown."""
-    if not found.readable:
-        for name, act in endpoint_activity.items():
-            if act is not None and act.invocations == 0:
-                endpoint_activity[name] = None
-        return
+    ``endpoint_activity`` (in place). After a failed listing nothing is added: an endpoint
+    without traffic stays an idle candidate, so its configuration is read as any candidate's
+    (no call more), and says whether it could host components
+    (:meth:`Components.judge_unlisted`)."""
     for component in found.listed:
         if component.name not in found.activity:  # not serving
             continue

@@ -5,14 +5,21 @@ A component is idle when it is ``InService``, at least ``min_age_hours`` old and
 reported on its own, with the advice to set its copies to 0; SageSaver never changes it. It is
 judged by the endpoint policy, with its endpoint's tags (selection, protection, owner). An
 endpoint that hosts components is idle only when its own variants and every component are.
+
+Only an endpoint whose configuration leaves ``ModelName`` out of a variant can host components
+(an endpoint made for them names no model; one that names a model in every variant serves that
+model). So when the components cannot be listed (``ListInferenceComponents`` denied by a policy
+written before it existed, or not offered in the region), only the endpoints that could host
+them are unknown: the others are judged by their own ``Invocations``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sagesaver.core.formats import fmt_hours, hours_between
-from sagesaver.core.model import Action, Activity, Decision, Recommendation, Resource
+from sagesaver.core.model import Action, Activity, Decision, Kind, Recommendation, Resource
 from sagesaver.core.policy import EndpointPolicy
 
 IN_SERVICE = "InService"
@@ -74,4 +81,33 @@ def decide_component(
         recommendations=(
             Recommendation(kind="scale-to-zero", evidence=f"{reason}; {COPIES_TO_ZERO}"),
         ),
+    )
+
+
+def may_host_components(endpoint: Resource) -> bool:
+    """Whether the endpoint could host inference components: one of its variants names no
+    model, or its variants are not known (nothing then says it cannot)."""
+    return not endpoint.variants or any(v.model is None for v in endpoint.variants)
+
+
+def components_unknown(decision: Decision, why: str) -> Decision:
+    """``decision`` on an endpoint when its region's inference components could not be listed
+    (``why``: the operation and AWS's error code): an endpoint found idle that could host
+    components is unknown, never idle, since their traffic is unseen; any other decision is
+    unchanged (an endpoint that names a model in every variant hosts none)."""
+    if (
+        decision.resource.kind is not Kind.ENDPOINT
+        or not decision.idle
+        or not may_host_components(decision.resource)
+    ):
+        return decision
+    seen = decision.reason.split(";")[0]
+    return replace(
+        decision,
+        action=Action.KEEP,
+        rule="activity-unknown",
+        reason=f"{seen}, but its inference components could not be listed ({why}): never idle",
+        idle=False,
+        idle_hours=None,
+        recommendations=(),
     )
