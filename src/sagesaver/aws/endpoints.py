@@ -1,4 +1,5 @@
-"""Endpoint enforcement in AWS: fresh checks, complete backups, deletion, restore.
+"""Endpoint enforcement in AWS: fresh checks, complete backups, deletion (restore:
+:mod:`sagesaver.aws.restore`).
 
 A backup holds everything needed to bring an endpoint back: the endpoint (name, configuration
 name, tags, deployment configuration, and the live weight and instance count of each variant),
@@ -71,7 +72,7 @@ def read_for_guard(
     return observed, described
 
 
-def _accepted(client: Any, operation: str, answer: dict[str, Any]) -> dict[str, Any]:
+def accepted(client: Any, operation: str, answer: dict[str, Any]) -> dict[str, Any]:
     """The fields of a describe ``answer`` that ``operation`` (a Create/Put/Register call)
     accepts, by the API model, so that nothing it can take back is left out. Tags apart."""
     members = set(client.meta.service_model.operation_model(operation).input_shape.members)
@@ -91,17 +92,17 @@ def _scaling(aws: Aws, region: str, endpoint: str, variants: list[str]) -> dict[
         found = scaling.describe_scalable_targets(
             ServiceNamespace=SCALING_NAMESPACE, ResourceIds=[resource_id]
         )["ScalableTargets"]
-        targets += [_accepted(scaling, "RegisterScalableTarget", t) for t in found]
+        targets += [accepted(scaling, "RegisterScalableTarget", t) for t in found]
         if not found:
             continue
         for policy in scaling.describe_scaling_policies(
             ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id
         )["ScalingPolicies"]:
-            policies.append(_accepted(scaling, "PutScalingPolicy", policy))
+            policies.append(accepted(scaling, "PutScalingPolicy", policy))
         for action in scaling.describe_scheduled_actions(
             ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id
         )["ScheduledActions"]:
-            scheduled.append(_accepted(scaling, "PutScheduledAction", action))
+            scheduled.append(accepted(scaling, "PutScheduledAction", action))
     for item in [*targets, *policies, *scheduled]:
         item.pop("ServiceNamespace", None)
     return {"targets": targets, "policies": policies, "scheduled_actions": scheduled}
@@ -121,7 +122,7 @@ def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str,
         model = client.describe_model(ModelName=name)
         models.append(
             {
-                "spec": _accepted(client, "CreateModel", dict(model)),
+                "spec": accepted(client, "CreateModel", dict(model)),
                 "tags": _tags(aws, region, model["ModelArn"]),
             }
         )
@@ -150,7 +151,7 @@ def backup(aws: Aws, endpoint: Resource, described: dict[str, Any]) -> dict[str,
         "endpoint": saved_endpoint,
         "endpoint_config": {
             "arn": config["EndpointConfigArn"],
-            "spec": _accepted(client, "CreateEndpointConfig", dict(config)),
+            "spec": accepted(client, "CreateEndpointConfig", dict(config)),
             "tags": _tags(aws, region, config["EndpointConfigArn"]),
         },
         "models": models,
@@ -163,7 +164,7 @@ def current_tags(aws: Aws, resource: Resource) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in _tags(aws, resource.region, resource.arn)}
 
 
-def _is_missing(exc: Exception) -> bool:
+def is_missing(exc: Exception) -> bool:
     """True when SageMaker said the endpoint does not exist."""
     error = scan_error(exc, "", "")
     return error.code in ("ValidationException", "ResourceNotFound") and (
@@ -176,7 +177,7 @@ def endpoint_state(aws: Aws, region: str, name: str) -> tuple[str, datetime] | N
     try:
         described = aws.sagemaker(region).describe_endpoint(EndpointName=name)
     except AWS_ERRORS as exc:
-        if _is_missing(exc):
+        if is_missing(exc):
             return None
         raise
     return described["EndpointStatus"], described["CreationTime"]
@@ -246,168 +247,3 @@ def backup_hints(aws: Aws, region: str, endpoint_name: str) -> list[str]:
             if BACKUP_TAG in tags:
                 hints.append(tags[BACKUP_TAG])
     return sorted(set(hints))
-
-
-class RestoreRefused(Exception):
-    """Restoring would change a resource this restore did not create."""
-
-
-def _exists(call: Any, **kwargs: Any) -> dict[str, Any] | None:
-    try:
-        return dict(call(**kwargs))
-    except AWS_ERRORS as exc:
-        if scan_error(exc, "", "").code in ("ValidationException", "ResourceNotFound"):
-            return None
-        raise
-
-
-def _same_as_backup(
-    client: Any, operation: str, existing: dict[str, Any] | None, spec: dict[str, Any], what: str
-) -> bool:
-    """True when ``what`` exists as the backup describes it (it is used as it is); False when
-    it does not exist. Raises :class:`RestoreRefused` when a different one has its name."""
-    if existing is None:
-        return False
-    if _accepted(client, operation, existing) != spec:
-        raise RestoreRefused(
-            f"a different {what} exists: restore never changes a resource it did not create"
-        )
-    return True
-
-
-def _model_line(spec: dict[str, Any]) -> str:
-    containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else []
-    containers += spec.get("Containers", [])
-    images = ", ".join(str(c.get("Image", c.get("ModelPackageName", "?"))) for c in containers)
-    return f"image {images or '-'}; role {spec.get('ExecutionRoleArn', '-')}"
-
-
-def _config_line(spec: dict[str, Any]) -> str:
-    parts = []
-    for v in spec.get("ProductionVariants", []):
-        size = (
-            "serverless"
-            if v.get("ServerlessConfig")
-            else f"{v.get('InstanceType', '?')} x {v.get('InitialInstanceCount', '?')}"
-        )
-        parts.append(
-            f"{v['VariantName']}: {size}, weight {v.get('InitialVariantWeight', 1.0):g}, "
-            f"model {v.get('ModelName', '-')}"
-        )
-    return "; ".join(parts) or "no variants"
-
-
-def _live_changes(saved: dict[str, Any]) -> list[dict[str, Any]]:
-    """The live weights and counts that differ from the configuration's initial values."""
-    initial = {
-        v["VariantName"]: (v.get("InitialVariantWeight", 1.0), v.get("InitialInstanceCount"))
-        for v in saved["endpoint_config"]["spec"].get("ProductionVariants", [])
-    }
-    changes = []
-    for live in saved["endpoint"].get("LiveVariants", []):
-        weight, count = initial.get(live["VariantName"], (None, None))
-        if live.get("Weight") is None or live.get("InstanceCount") is None:
-            continue
-        if (float(live["Weight"]), int(live["InstanceCount"])) != (float(weight or 0), count):
-            changes.append(
-                {
-                    "VariantName": live["VariantName"],
-                    "DesiredWeight": float(live["Weight"]),
-                    "DesiredInstanceCount": int(live["InstanceCount"]),
-                }
-            )
-    return changes
-
-
-def restore(aws: Aws, saved: dict[str, Any], apply: bool, wait_minutes: float = 30) -> list[str]:
-    """Recreate the endpoint of a backup; return what was (or would be) done.
-
-    Nothing that exists is ever modified: when an endpoint with the name exists (whatever its
-    state), or a model or configuration of the backup's name exists but differs from the
-    backup, :class:`RestoreRefused` is raised before anything is created. The dry run checks
-    the same. Auto scaling is set up only on the endpoint this restore created. When the live
-    weights or instance counts differed from the configuration, they are set again once the
-    new endpoint is ``InService`` (waiting up to ``wait_minutes``).
-    """
-    region = saved["region"]
-    client = aws.sagemaker(region)
-    endpoint = saved["endpoint"]
-    name = endpoint["EndpointName"]
-    state = endpoint_state(aws, region, name)
-    if state is not None:
-        raise RestoreRefused(
-            f"an endpoint named {name} exists ({state[0]}): restore never changes a resource "
-            "it did not create; delete or rename that endpoint first"
-        )
-    verb = "created" if apply else "would create"
-    plan: list[tuple[str, Any]] = []
-    done: list[str] = []
-    for model in saved["models"]:
-        spec = model["spec"]
-        existing = _exists(client.describe_model, ModelName=spec["ModelName"])
-        if _same_as_backup(client, "CreateModel", existing, spec, f"model {spec['ModelName']}"):
-            done.append(f"model {spec['ModelName']}: exists, used as it is")
-            continue
-        done.append(f"model {spec['ModelName']}: {verb} ({_model_line(spec)})")
-        plan.append(("model", model))
-    config = saved["endpoint_config"]
-    spec = config["spec"]
-    existing = _exists(
-        client.describe_endpoint_config, EndpointConfigName=spec["EndpointConfigName"]
-    )
-    what = f"endpoint configuration {spec['EndpointConfigName']}"
-    if _same_as_backup(client, "CreateEndpointConfig", existing, spec, what):
-        done.append(f"endpoint configuration {spec['EndpointConfigName']}: exists, used as it is")
-    else:
-        done.append(
-            f"endpoint configuration {spec['EndpointConfigName']}: {verb} ({_config_line(spec)})"
-        )
-        plan.append(("config", config))
-    done.append(f"endpoint {name}: {verb}")
-    changes: list[Any] = _live_changes(saved)
-    for change in changes:
-        done.append(
-            f"variant {change['VariantName']}: weight {change['DesiredWeight']:g}, "
-            f"{change['DesiredInstanceCount']} instance(s) as it ran "
-            + ("(set once InService)" if apply else "(would be set once InService)")
-        )
-    scaling = saved["scaling"]
-    for target in scaling["targets"]:
-        done.append(f"scaling target {target['ResourceId']}: {verb}")
-    for policy in scaling["policies"]:
-        done.append(f"scaling policy {policy['PolicyName']}: {verb}")
-    for action in scaling.get("scheduled_actions", []):
-        done.append(f"scheduled action {action['ScheduledActionName']}: {verb}")
-    if not apply:
-        return done
-
-    for kind, item in plan:
-        tags = {"Tags": item["tags"]} if item["tags"] else {}
-        if kind == "model":
-            client.create_model(**item["spec"], **tags)
-        else:
-            client.create_endpoint_config(**item["spec"], **tags)
-    extra: dict[str, Any] = {}
-    if endpoint.get("Tags"):
-        extra["Tags"] = endpoint["Tags"]
-    if endpoint.get("DeploymentConfig"):
-        extra["DeploymentConfig"] = endpoint["DeploymentConfig"]
-    client.create_endpoint(
-        EndpointName=name, EndpointConfigName=endpoint["EndpointConfigName"], **extra
-    )
-    if changes:
-        attempts = max(1, int(wait_minutes * 60 / 15))
-        client.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": attempts}
-        )
-        client.update_endpoint_weights_and_capacities(
-            EndpointName=name, DesiredWeightsAndCapacities=changes
-        )
-    autoscaling = aws.client("application-autoscaling", region)
-    for target in scaling["targets"]:
-        autoscaling.register_scalable_target(ServiceNamespace=SCALING_NAMESPACE, **target)
-    for policy in scaling["policies"]:
-        autoscaling.put_scaling_policy(ServiceNamespace=SCALING_NAMESPACE, **policy)
-    for action in scaling.get("scheduled_actions", []):
-        autoscaling.put_scheduled_action(ServiceNamespace=SCALING_NAMESPACE, **action)
-    return done

@@ -103,7 +103,8 @@ def restore_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
-    tags, and auto scaling; whatever still exists is left as it is."""
+    tags, and auto scaling; whatever still exists is left as it is. Each step is recorded:
+    run again, a restore that stopped half-way goes on where it stopped."""
     check_output(output, "restore", Output.table, Output.json)
     from sagesaver.pipelines.restore import choose_backup, restore_backup
 
@@ -114,7 +115,9 @@ def restore_command(
         backup = choose_backup(aws, ledger, name, region, backup_id)
     except InputError as exc:
         raise fail(str(exc)) from exc
-    result = restore_backup(aws, ledger, backup, apply, datetime.now(timezone.utc))
+    result = restore_backup(
+        aws, ledger, backup, apply, datetime.now(timezone.utc), lambda: datetime.now(timezone.utc)
+    )
     render_restore(result.document(), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 

@@ -219,8 +219,8 @@ def _escalation(
 ) -> tuple[list[dict[str, object]], list[str]]:
     """Part 2: delete the idle endpoints (no grace period, for the demo), release the idle
     warm pool, and restore one endpoint."""
-    from sagesaver.aws.endpoints import restore
     from sagesaver.ledger import SqliteLedger
+    from sagesaver.pipelines.restore import restore_backup
 
     ledger = SqliteLedger(workdir / "ledger.sqlite")
     strict = policy.model_copy(
@@ -232,7 +232,8 @@ def _escalation(
     result = scan(aws, REGIONS, strict, now, Pricer(live=LivePrices(aws, None)))
     steps = [step_dict(s) for s in enforce_and_notify(aws, result, strict, now, True, ledger).steps]
     [backup] = ledger.backups("forgotten-poc")
-    restored = restore(aws, backup.document, apply=True)
+    restore = restore_backup(aws, ledger, backup, True, now)
+    restored = restore.steps + [f"error: {e.message}" for e in restore.errors]
     return steps, restored
 
 

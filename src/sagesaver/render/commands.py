@@ -96,9 +96,30 @@ def render_studio(document: dict[str, Any], output: str) -> None:
         console.print(
             f"{gap['domain_id']} {where} ({gap['region']}): {gap['detail']}", markup=False
         )
-    if not document["apps"] and not document["idle_shutdown_gaps"]:
+    for unread in document["unread"]:
+        console.print(unread_line(unread), markup=False)
+    apps_unread = any(u["scope"] in ("apps", "app") for u in document["unread"])
+    if not document["apps"] and not apps_unread:  # said only when known
         console.print("No Studio apps in service.")
     _print_errors(document["errors"])
+
+
+def unread_line(unread: dict[str, Any]) -> str:
+    """What a Studio run could not read (an item of its document's ``unread``), for people:
+    ``Studio apps in us-east-1 could not be read: ListApps: AccessDeniedException ...``."""
+    where, resource = unread["region"], unread["resource"]
+    if unread.get("account"):
+        where = f"{unread['account']} {where}"
+    if unread["scope"] == "apps":
+        what = "Studio apps"
+    elif unread["scope"] == "app":
+        what = f"Studio app {resource}"
+    elif resource:
+        what = f"Idle shutdown of Studio domain {resource}"
+    else:
+        what = "Idle shutdown of the Studio domains"
+    code = f"{unread['code']} " if unread["code"] else ""
+    return f"{what} in {where} could not be read: {unread['operation']}: {code}{unread['message']}"
 
 
 def render_install(document: dict[str, Any], output: str) -> None:
@@ -139,6 +160,10 @@ def render_restore(document: dict[str, Any], output: str) -> None:
         console.print(f"  {line}", markup=False)
     if document["dry_run"]:
         console.print("Dry run: add --apply to recreate.")
+    elif document.get("remaining"):
+        console.print("Still to do (run the same restore again to finish):", markup=False)
+        for line in document["remaining"]:
+            console.print(f"  {line}", markup=False)
     _print_errors(document["errors"])
 
 
