@@ -22,13 +22,12 @@ from sagesaver.core.grace import SCHEDULED_TAG, parse_tag
 from sagesaver.demo.simulator import ACCOUNT_ID, Fault, Fleet, Simulator
 from sagesaver.ledger import BACKED_UP, DELETE_SENT, SqliteLedger
 from sagesaver.pipelines import acts
-from sagesaver.pipelines import enforce as enforcement
 from tests.conftest import Cli
 from tests.pipelines.test_enforce import announced_and_due
 
 EAST = "us-east-1"
 OLD = timedelta(days=5)
-LATER = enforcement.LEASE + timedelta(minutes=5)
+LATER = acts.LEASE + timedelta(minutes=5)
 
 
 class Killed(BaseException):

@@ -64,6 +64,12 @@ def key(owner: str, app_type: str, name: str, owner_key: str = "SpaceName") -> d
     return {"DomainId": "d-1", "AppType": app_type, "AppName": name, owner_key: owner}
 
 
+def stub_guard_tags(stub: Stubber, owner: str, app_type: str, name: str) -> None:
+    """The tags the last-moment guard reads again before DeleteApp."""
+    arn = ARN.format(owner, app_type.lower(), name)
+    stub.add_response("list_tags", {"Tags": [{"Key": "team", "Value": "ml"}]}, {"ResourceArn": arn})
+
+
 def stub_inventory(stub: Stubber, alice_last: datetime) -> None:
     stub.add_response("list_domains", {"Domains": [{"DomainId": "d-1", "DomainName": "ml"}]})
     stub.add_response(
@@ -174,6 +180,7 @@ def test_inventory_decisions_gaps_and_deletion(aws: Aws, tmp_path: Path) -> None
             describe("alice", "JupyterLab", "default", alice_last, "ml.t3.medium"),
             key("alice", "JupyterLab", "default"),
         )
+        stub_guard_tags(stub, "alice", "JupyterLab", "default")
         stub.add_response("delete_app", {}, key("alice", "JupyterLab", "default"))
         ledger = SqliteLedger(tmp_path / "ledger.sqlite")
         table = PriceTable({REGION: {"currency": "USD", "notebook": {"ml.t3.medium": 0.05}}})
@@ -229,31 +236,160 @@ def test_dry_run_and_a_change_since_the_scan_delete_nothing(aws: Aws, tmp_path: 
             describe("alice", "JupyterLab", "default", NOW - timedelta(minutes=1), "ml.t3.medium"),
             key("alice", "JupyterLab", "default"),
         )
+        stub_guard_tags(stub, "alice", "JupyterLab", "default")
         result = studio_run(
             aws, [REGION], POLICY, NOW, apply=True, ledger=SqliteLedger(tmp_path / "l")
         )
         stub.assert_no_pending_responses()
-    assert "skipped: used or changed since the scan" in [a.outcome for a in result.apps]
+    assert (
+        "skipped: used again: user activity at 2026-11-29 11:59 UTC, after the scan; its "
+        "announcement is cancelled: a new one goes out first"
+    ) in [a.outcome for a in result.apps]
 
 
-def test_a_failing_region_is_reported_and_the_cli_exits_1(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def studio_cli(aws: Aws, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    """``sagesaver studio --region REGION ARGS`` in-process, on ``aws`` (stubbed by the caller)."""
     from typer.testing import CliRunner
 
     from sagesaver import cli
 
-    client = aws.sagemaker(REGION)
     monkeypatch.setattr(cli.common, "connect", lambda *_: aws)
-    with Stubber(client) as stub:
+    with time_machine.travel(NOW, tick=False):
+        return CliRunner().invoke(cli.app, ["studio", "--region", REGION, *args])
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_unreadable_apps_are_said_to_be_unreadable_never_none(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub.add_response("list_domains", {"Domains": []})  # read: no domain
+        stub.add_client_error(
+            "list_apps", "AccessDeniedException", "not authorized to perform: sagemaker:ListApps"
+        )
+        result = studio_cli(aws, monkeypatch, "--output", output)
+        stub.assert_no_pending_responses()
+    assert result.exit_code == 1  # some region could not be read (README: exit codes)
+    assert "No Studio apps" not in result.stdout
+    if output == "table":
+        assert "error us-east-1: ListApps: AccessDeniedException" in result.stderr
+        assert (
+            "Studio apps in us-east-1 could not be read: ListApps: AccessDeniedException "
+            "not authorized to perform: sagemaker:ListApps" in result.stdout
+        )
+        return
+    doc = json.loads(result.stdout)
+    assert doc["apps"] == [] and doc["idle_shutdown_gaps"] == []
+    assert doc["unread"] == [
+        {
+            "scope": "apps",
+            "account": None,
+            "region": REGION,
+            "operation": "ListApps",
+            "resource": None,
+            "code": "AccessDeniedException",
+            "message": "not authorized to perform: sagemaker:ListApps",
+        }
+    ]
+
+
+def test_a_failing_region_is_reported_and_the_cli_exits_1(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Stubber(aws.sagemaker(REGION)) as stub:
         stub.add_client_error("list_domains", "AccessDeniedException", "not allowed")
         stub.add_client_error("list_apps", "AccessDeniedException", "not allowed either")
-        result = CliRunner().invoke(cli.app, ["studio", "--region", REGION, "--output", "json"])
+        result = studio_cli(aws, monkeypatch, "--output", "json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert [(e["operation"], e["code"]) for e in doc["errors"]] == [
-        ("ListDomains/ListSpaces", "AccessDeniedException"),
+        ("ListDomains", "AccessDeniedException"),
         ("ListApps", "AccessDeniedException"),
+    ]
+    assert [(u["scope"], u["operation"]) for u in doc["unread"]] == [
+        ("idle-shutdown", "ListDomains"),
+        ("apps", "ListApps"),
+    ]
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub.add_client_error("list_domains", "AccessDeniedException", "not allowed")
+        stub.add_client_error("list_apps", "AccessDeniedException", "not allowed either")
+        table = studio_cli(aws, monkeypatch)
+    assert table.exit_code == 1
+    assert table.stdout.splitlines() == [
+        "Idle shutdown of the Studio domains in us-east-1 could not be read: ListDomains: "
+        "AccessDeniedException not allowed",
+        "Studio apps in us-east-1 could not be read: ListApps: AccessDeniedException "
+        "not allowed either",
+    ]
+
+
+def test_an_unreadable_domain_hides_only_its_own_idle_shutdown(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stub_domains(stub: Stubber) -> None:
+        domains = [{"DomainId": "d-1", "DomainName": "a"}, {"DomainId": "d-2", "DomainName": "b"}]
+        stub.add_response("list_domains", {"Domains": domains})
+        stub.add_client_error("describe_domain", "AccessDeniedException", "not this one")
+        stub.add_response(
+            "describe_domain", {"DomainId": "d-2", "DefaultUserSettings": {}}, {"DomainId": "d-2"}
+        )
+        stub.add_client_error("list_spaces", "ThrottlingException", "Rate exceeded", 400)
+        stub.add_response("list_apps", {"Apps": []})  # read: none in service
+
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub_domains(stub)
+        result = studio_run(aws, [REGION], POLICY, NOW, apply=False, ledger=None)
+        stub.assert_no_pending_responses()
+    assert [(g.domain_id, g.space) for g in result.gaps] == [("d-2", None)]  # what was read
+    assert [(e.operation, e.resource, e.code) for e in result.errors] == [
+        ("DescribeDomain", "d-1", "AccessDeniedException"),
+        ("ListSpaces", "d-2", "ThrottlingException"),
+    ]
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub_domains(stub)
+        table = studio_cli(aws, monkeypatch)
+    assert table.exit_code == 1
+    assert table.stdout.splitlines() == [
+        "d-2 domain default (us-east-1): no default idle shutdown",
+        "Idle shutdown of Studio domain d-1 in us-east-1 could not be read: DescribeDomain: "
+        "AccessDeniedException not this one",
+        "Idle shutdown of Studio domain d-2 in us-east-1 could not be read: ListSpaces: "
+        "ThrottlingException Rate exceeded",
+        "No Studio apps in service.",  # ListApps answered: that is known
+    ]
+
+
+def test_an_app_that_cannot_be_described_hides_only_itself(aws: Aws) -> None:
+    with Stubber(aws.sagemaker(REGION)) as stub:
+        stub.add_response("list_domains", {"Domains": []})
+        apps = [
+            {
+                "DomainId": "d-1",
+                "SpaceName": owner,
+                "AppType": "JupyterLab",
+                "AppName": "default",
+                "Status": "InService",
+            }
+            for owner in ("alice", "bob")
+        ]
+        stub.add_response("list_apps", {"Apps": apps})
+        stub.add_client_error("describe_app", "AccessDeniedException", "not bob's")
+        stub.add_response(
+            "describe_app",
+            describe("bob", "JupyterLab", "default", NOW - timedelta(hours=10), "ml.t3.medium"),
+            key("bob", "JupyterLab", "default"),
+        )
+        stub.add_response(
+            "list_tags", {"Tags": []}, {"ResourceArn": ARN.format("bob", "jupyterlab", "default")}
+        )
+        result = studio_run(aws, [REGION], POLICY, NOW, apply=False, ledger=None)
+        stub.assert_no_pending_responses()
+    assert [a.decision.resource.name for a in result.apps] == ["bob/JupyterLab/default"]
+    assert [(e.operation, e.resource) for e in result.errors] == [
+        ("DescribeApp", "alice/JupyterLab/default")
+    ]
+    assert [(u["scope"], u["resource"]) for u in result.document()["unread"]] == [
+        ("app", "alice/JupyterLab/default")
     ]
 
 
@@ -324,6 +460,7 @@ def test_cli_apply_deletes_and_tells_the_topic(
             describe("alice", "JupyterLab", "default", last, "ml.t3.medium"),
             key("alice", "JupyterLab", "default"),
         )
+        stub_guard_tags(stub, "alice", "JupyterLab", "default")
         stub.add_response("delete_app", {}, key("alice", "JupyterLab", "default"))
         result = CliRunner().invoke(
             cli.app,

@@ -201,11 +201,14 @@ def test_an_idle_canvas_app_is_deleted_after_a_fresh_read(aws: Aws, tmp_path: Pa
         stub.add_response(
             "describe_app", canvas, key("ana", "Canvas", "default", "UserProfileName")
         )
+        no_tags = {"Tags": []}
+        stub.add_response("list_tags", no_tags, {"ResourceArn": canvas["AppArn"]})
         cw.add_response("get_metric_data", five_hours)  # unchanged: still idle
         stub.add_response("delete_app", {}, key("ana", "Canvas", "default", "UserProfileName"))
         bo = describe("bo", "Canvas", "default", None, "x", "UserProfileName")
         bo.pop("ResourceSpec")
         stub.add_response("describe_app", bo, key("bo", "Canvas", "default", "UserProfileName"))
+        stub.add_response("list_tags", no_tags, {"ResourceArn": bo["AppArn"]})
         # bo came back: the fresh read shows activity a minute ago
         cw.add_response(
             "get_metric_data", canvas_answer({"cv0": [(NOW - timedelta(minutes=5), 60.0)]})
@@ -218,5 +221,6 @@ def test_an_idle_canvas_app_is_deleted_after_a_fresh_read(aws: Aws, tmp_path: Pa
     outcomes = {a.decision.resource.name: a.outcome for a in result.apps}
     assert outcomes == {
         "ana/Canvas/default": "deleted (the space and its storage are kept)",
-        "bo/Canvas/default": "skipped: used or changed since the scan",
+        "bo/Canvas/default": "skipped: used again: Canvas activity at 2026-11-29 11:59 UTC, "
+        "after the scan; its announcement is cancelled: a new one goes out first",
     }

@@ -17,15 +17,17 @@ moto implements none of the app and space operations; the tests use botocore's S
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.inventory import account_of
 from sagesaver.aws.metrics import metric_query, read_metric_data
 from sagesaver.aws.session import Aws
-from sagesaver.core.model import Kind, Resource
+from sagesaver.core.guard import Observed
+from sagesaver.core.model import Kind, Resource, ScanError
 
 
 @dataclass(frozen=True)
@@ -71,85 +73,105 @@ def _space_idle_timeout(settings: dict[str, Any] | None) -> bool:
     return any(i.get("IdleTimeoutInMinutes") for i in _idle_settings(settings))
 
 
-def shutdown_gaps(aws: Aws, region: str) -> list[ShutdownGap]:
-    """Domains, and spaces of domains, without built-in idle shutdown."""
+def _failed(exc: Exception, region: str, operation: str, resource: str) -> ScanError:
+    """The error of a failed call on one domain or app: the operation botocore names, else
+    ``operation`` (the calls it may have been)."""
+    return scan_error(exc, region, getattr(exc, "operation_name", None) or operation, resource)
+
+
+def _domain_gaps(client: Any, region: str, domain_id: str, gaps: list[ShutdownGap]) -> None:
+    """Add the gaps of one domain to ``gaps`` as they are found (raises on a failed call)."""
+    domain = client.describe_domain(DomainId=domain_id)
+    domain_on = _idle_shutdown_enabled(dict(domain.get("DefaultUserSettings") or {}))
+    domain_on = domain_on or _idle_shutdown_enabled(dict(domain.get("DefaultSpaceSettings") or {}))
+    if not domain_on:
+        gaps.append(ShutdownGap(region, domain_id, None, "no default idle shutdown"))
+    for space_page in client.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id):
+        for space in space_page["Spaces"]:
+            described = client.describe_space(DomainId=domain_id, SpaceName=space["SpaceName"])
+            if not domain_on and not _space_idle_timeout(
+                dict(described.get("SpaceSettings") or {})
+            ):
+                gaps.append(ShutdownGap(region, domain_id, space["SpaceName"], "no idle shutdown"))
+
+
+def shutdown_gaps(aws: Aws, region: str, errors: list[ScanError]) -> list[ShutdownGap]:
+    """Domains, and spaces of domains, without built-in idle shutdown. A failed
+    ``ListDomains`` raises; a domain whose settings or spaces cannot be read is an error in
+    ``errors`` naming it (the gaps found before the failure stay), and the others are read."""
     client = aws.sagemaker(region)
-    gaps = []
+    gaps: list[ShutdownGap] = []
     for page in client.get_paginator("list_domains").paginate():
         for summary in page["Domains"]:
             domain_id = summary["DomainId"]
-            domain = client.describe_domain(DomainId=domain_id)
-            domain_on = _idle_shutdown_enabled(dict(domain.get("DefaultUserSettings") or {}))
-            domain_on = domain_on or _idle_shutdown_enabled(
-                dict(domain.get("DefaultSpaceSettings") or {})
-            )
-            if not domain_on:
-                gaps.append(ShutdownGap(region, domain_id, None, "no default idle shutdown"))
-            spaces = client.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id)
-            for space_page in spaces:
-                for space in space_page["Spaces"]:
-                    described = client.describe_space(
-                        DomainId=domain_id, SpaceName=space["SpaceName"]
-                    )
-                    if not domain_on and not _space_idle_timeout(
-                        dict(described.get("SpaceSettings") or {})
-                    ):
-                        gaps.append(
-                            ShutdownGap(region, domain_id, space["SpaceName"], "no idle shutdown")
-                        )
+            try:
+                _domain_gaps(client, region, domain_id, gaps)
+            except AWS_ERRORS as exc:
+                errors.append(_failed(exc, region, "DescribeDomain/ListSpaces", domain_id))
     return gaps
 
 
-def in_service_apps(aws: Aws, region: str, app_types: list[str]) -> list[StudioApp]:
-    """InService apps of the given types, described (last user activity) and tagged."""
+def in_service_apps(
+    aws: Aws, region: str, app_types: list[str], errors: list[ScanError]
+) -> list[StudioApp]:
+    """InService apps of the given types, described (last user activity) and tagged. A
+    failed ``ListApps`` raises; an app that cannot be described or whose tags cannot be read
+    is an error in ``errors`` naming it, and the others are read."""
     client = aws.sagemaker(region)
     apps = []
     for page in client.get_paginator("list_apps").paginate():
         for summary in page["Apps"]:
             if summary.get("Status") != "InService" or summary["AppType"] not in app_types:
                 continue
-            described = client.describe_app(
-                **_key(
-                    summary["DomainId"],
-                    summary["AppType"],
-                    summary["AppName"],
-                    summary.get("SpaceName"),
-                    summary.get("UserProfileName"),
-                )
-            )
-            arn = described["AppArn"]
-            tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
-            created = described["CreationTime"]
-            spec = described.get("ResourceSpec") or {}
-            name = summary.get("SpaceName") or summary.get("UserProfileName") or ""
-            resource = Resource(
-                kind=Kind.STUDIO_APP,
-                name=f"{name}/{summary['AppType']}/{summary['AppName']}",
-                arn=arn,
-                region=region,
-                account=account_of(arn),
-                status=described["Status"],
-                created=created,
-                modified=described.get("LastHealthCheckTimestamp", created),
-                tags=tags,
-                instance_type=spec.get("InstanceType"),
-                instance_count=1 if spec.get("InstanceType") else 0,
-            )
-            last = described.get("LastUserActivityTimestamp")
-            apps.append(
-                StudioApp(
-                    resource=resource,
-                    domain_id=summary["DomainId"],
-                    app_type=summary["AppType"],
-                    app_name=summary["AppName"],
-                    space=summary.get("SpaceName"),
-                    user_profile=summary.get("UserProfileName"),
-                    last_activity=last,
-                    # RStudio, TensorBoard, the profiler...: no reported activity is unknown
-                    activity_known=last is not None or summary["AppType"] in CREATION_FALLBACK,
-                )
-            )
+            owner = summary.get("SpaceName") or summary.get("UserProfileName") or ""
+            name = f"{owner}/{summary['AppType']}/{summary['AppName']}"
+            try:
+                apps.append(_described_app(client, region, summary, name))
+            except AWS_ERRORS as exc:
+                errors.append(_failed(exc, region, "DescribeApp/ListTags", name))
     return apps
+
+
+def _described_app(client: Any, region: str, summary: Mapping[str, Any], name: str) -> StudioApp:
+    """One listed app, described and tagged (raises on a failed call)."""
+    described = client.describe_app(
+        **_key(
+            summary["DomainId"],
+            summary["AppType"],
+            summary["AppName"],
+            summary.get("SpaceName"),
+            summary.get("UserProfileName"),
+        )
+    )
+    arn = described["AppArn"]
+    tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+    created = described["CreationTime"]
+    spec = described.get("ResourceSpec") or {}
+    resource = Resource(
+        kind=Kind.STUDIO_APP,
+        name=name,
+        arn=arn,
+        region=region,
+        account=account_of(arn),
+        status=described["Status"],
+        created=created,
+        modified=described.get("LastHealthCheckTimestamp", created),
+        tags=tags,
+        instance_type=spec.get("InstanceType"),
+        instance_count=1 if spec.get("InstanceType") else 0,
+    )
+    last = described.get("LastUserActivityTimestamp")
+    return StudioApp(
+        resource=resource,
+        domain_id=summary["DomainId"],
+        app_type=summary["AppType"],
+        app_name=summary["AppName"],
+        space=summary.get("SpaceName"),
+        user_profile=summary.get("UserProfileName"),
+        last_activity=last,
+        # RStudio, TensorBoard, the profiler...: no reported activity is unknown
+        activity_known=last is not None or summary["AppType"] in CREATION_FALLBACK,
+    )
 
 
 def _key(
@@ -212,28 +234,65 @@ def with_canvas_activity(
     return [found.get(a.resource.arn, a) for a in apps]
 
 
-def still_idle(aws: Aws, app: StudioApp, now: datetime, window: timedelta | None = None) -> bool:
-    """A fresh describe: still InService with the same last user activity (for Canvas, its
-    ``TimeSinceLastActive`` read again over ``window`` shows no newer activity)."""
-    described = aws.sagemaker(app.resource.region).describe_app(
-        **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
-    )
-    if described["Status"] != "InService":
-        return False
-    if app.app_type != CANVAS:
-        return bool(described.get("LastUserActivityTimestamp") == app.last_activity)
-    if app.last_activity is None or window is None:
-        return False
-    (fresh,) = with_canvas_activity(aws, app.resource.region, [app], window, now)
-    return (
-        fresh.activity_known
-        and fresh.last_activity is not None
-        and (fresh.last_activity <= app.last_activity)
-    )
-
-
 def delete_app(aws: Aws, app: StudioApp) -> None:
     """DeleteApp: the app goes, the space and its storage stay."""
     aws.sagemaker(app.resource.region).delete_app(
         **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
     )
+
+
+def read_for_guard(aws: Aws, app: StudioApp, now: datetime, window: timedelta) -> Observed:
+    """Everything the last-moment guard checks before ``DeleteApp``, read now: the app
+    (``DescribeApp``: state, creation, user activity), its tags, and for Canvas its activity
+    metric over ``window``. Activity newer than the scan saw is ``used``; a Canvas app whose
+    activity cannot be read raises :class:`UnreadableActivity` (unknown is never idle).
+    Raises on any failed read."""
+    client = aws.sagemaker(app.resource.region)
+    described = client.describe_app(
+        **_key(app.domain_id, app.app_type, app.app_name, app.space, app.user_profile)
+    )
+    tags = client.list_tags(ResourceArn=app.resource.arn)["Tags"]
+    used = ""
+    if app.app_type != CANVAS:
+        last = described.get("LastUserActivityTimestamp")
+        if last is not None and (app.last_activity is None or last > app.last_activity):
+            used = f"user activity at {last:%Y-%m-%d %H:%M} UTC, after the scan"
+    else:
+        (fresh,) = with_canvas_activity(aws, app.resource.region, [app], window, now)
+        if not fresh.activity_known or fresh.last_activity is None:
+            raise UnreadableActivity(f"{app.resource.name}: its Canvas activity cannot be read")
+        if app.last_activity is None or fresh.last_activity > app.last_activity:
+            used = f"Canvas activity at {fresh.last_activity:%Y-%m-%d %H:%M} UTC, after the scan"
+    return Observed(
+        status=str(described["Status"]),
+        created=described["CreationTime"],
+        modified=described["CreationTime"],  # an app has no deployment that changes
+        tags={t["Key"]: t["Value"] for t in tags},
+        invocations=0.0,
+        at=now,
+        used=used,
+    )
+
+
+class UnreadableActivity(Exception):
+    """A Canvas app's activity could not be read at the moment of the act."""
+
+
+def app_state(aws: Aws, region: str, subject: dict[str, str]) -> tuple[str, datetime] | None:
+    """The state and creation time of the app a lease names (its ``domain``, ``app_type``,
+    ``app_name``, ``space`` or ``user_profile``), or None when there is no such app. Raises on
+    any other failed read."""
+    client = aws.sagemaker(region)
+    try:
+        described = client.describe_app(
+            **_key(
+                subject["domain"],
+                subject["app_type"],
+                subject["app_name"],
+                subject.get("space") or None,
+                subject.get("user_profile") or None,
+            )
+        )
+    except client.exceptions.ResourceNotFound:
+        return None
+    return str(described["Status"]), described["CreationTime"]

@@ -16,6 +16,10 @@ read again immediately before ``DeleteEndpoint``:
   (or ``idle_hours``, whichever is longer): traffic during the grace period counts, even when
   the runs are further apart than ``idle_hours``.
 
+A Studio app is guarded the same way before ``DeleteApp``: its user activity (or, for
+Canvas, its activity metric) read again stands for the invocations, and it has no deployment
+to change.
+
 Anything unreadable is "no act": the executor never calls this with a missing fact.
 """
 
@@ -53,6 +57,8 @@ class Observed:
     tags: dict[str, str]
     invocations: float  # since :func:`traffic_window_start`, up to ``at``
     at: datetime  # when these were read
+    # Use seen another way than by invocations (a Studio app's newer user activity): why.
+    used: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,12 @@ def guard_endpoint(
     observed: Observed,
     grace_hours: float,
     protected: bool,
+    noun: str = "endpoint",
 ) -> Guarded:
-    """The verdict on deleting an endpoint now (module docstring)."""
+    """The verdict on deleting an endpoint (or another resource of that name, ``noun``) now
+    (module docstring)."""
     if observed.created != expected_created:
-        return Guarded(Verdict.KEEP, "another endpoint has its name now")
+        return Guarded(Verdict.KEEP, f"another {noun} has its name now")
     if observed.status != "InService":
         return Guarded(Verdict.KEEP, f"state is now {observed.status}")
     if protected:
@@ -106,6 +114,8 @@ def guard_endpoint(
         return Guarded(
             Verdict.WAIT, f"announced at {iso(announced.at)}, less than {grace_hours:g} h ago"
         )
+    if observed.used:
+        return Guarded(Verdict.CANCEL, f"used again: {observed.used}")
     if observed.invocations > 0:
         return Guarded(
             Verdict.CANCEL,

@@ -10,13 +10,14 @@ import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
 from sagesaver.aws import jobs, tags
+from sagesaver.aws import studio as aws_studio
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
 from sagesaver.aws.session import Aws
@@ -187,7 +188,7 @@ def backup_location(ledger: Ledger, backup_id: str) -> str:
 
 def _guard(
     aws: Aws, endpoint: Resource, ctx: RunContext, announced: Announced | None
-) -> tuple[Guarded, dict[str, Any]]:
+) -> tuple[Guarded, dict[str, Any], dict[str, str]]:
     """The last-moment guard for deleting ``endpoint``: everything read again, now."""
     rules = ctx.policy.endpoints
     at = ctx.clock()
@@ -198,14 +199,17 @@ def _guard(
     observed, described = aws_endpoints.read_for_guard(aws, endpoint, since, until, at)
     protected = rules.is_protected(observed.tags)
     verdict = guard_endpoint(endpoint.created, announced, observed, rules.grace_hours, protected)
-    return verdict, described
+    return verdict, described, observed.tags
 
 
-def _not_now(aws: Aws, endpoint: Resource, guarded: Guarded) -> str:
-    """What a refused act leaves behind: a cancelled announcement loses its deadline tag, so
-    the next run announces afresh before it may act."""
+def _not_now(aws: Aws, endpoint: Resource, guarded: Guarded, seen: dict[str, str]) -> str:
+    """What a refused act leaves behind: a cancelled announcement loses its deadline tag (when
+    ``seen``, the tags read by the guard, have it), so the next run announces afresh before it
+    may act."""
     if guarded.verdict is not Verdict.CANCEL:
         return f"skipped: {guarded.reason}"
+    if SCHEDULED_TAG not in seen:  # a grace period of 0 writes none
+        return f"skipped: {guarded.reason}; its announcement is cancelled: a new one goes out first"
     try:
         tags.remove_tag(aws, endpoint, SCHEDULED_TAG)
     except AWS_ERRORS as exc:  # the guard will refuse again, for the same reason
@@ -223,9 +227,9 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
     announced = ctx.ledger.announcements([announcement_key(endpoint)]).get(
         announcement_key(endpoint)
     )
-    guarded, described = _guard(aws, endpoint, ctx, announced)
+    guarded, described, seen = _guard(aws, endpoint, ctx, announced)
     if not guarded.act:
-        return _not_now(aws, endpoint, guarded), False, None
+        return _not_now(aws, endpoint, guarded, seen), False, None
     created = described["CreationTime"]
     key = lease_key(endpoint, created)
     expires = ctx.now + LEASE
@@ -240,10 +244,10 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
         document["endpoint"]["Tags"] = [
             t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
         ]
-        guarded, _ = _guard(aws, endpoint, ctx, announced)  # the last moment
+        guarded, _, seen = _guard(aws, endpoint, ctx, announced)  # the last moment
         if not guarded.act:
             _release(aws, ctx, key, endpoint)
-            return _not_now(aws, endpoint, guarded), False, None
+            return _not_now(aws, endpoint, guarded, seen), False, None
         backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         ctx.ledger.save_backup(
             Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
@@ -357,3 +361,75 @@ def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, 
         outcome += f"; it would have billed until {minute(pool.expires)}"
     outcome = record_done(ctx, step, key, outcome, off_until=off_until)
     return outcome, True, None
+
+
+# --- deleting an idle Studio app -------------------------------------------------------------
+
+
+def canvas_window(policy: Policy) -> timedelta:
+    """How far back a Canvas app's TimeSinceLastActive is read: the idle window and an hour."""
+    return timedelta(hours=policy.studio_apps.idle_hours + 1)
+
+
+def app_subject(app: aws_studio.StudioApp, created: datetime) -> dict[str, str]:
+    """A Studio app's lease subject: enough to find the app again (:func:`aws.studio.app_state`)."""
+    return {
+        **_subject(app.resource, created),
+        "domain": app.domain_id,
+        "app_type": app.app_type,
+        "app_name": app.app_name,
+        "space": app.space or "",
+        "user_profile": app.user_profile or "",
+    }
+
+
+def act_on_studio_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
+    """Deleting a due app (``apps`` by ARN): a lease, the last-moment guard (the app, its tags,
+    its activity and its announcement read again), ``DeleteApp``; the space and its storage
+    stay."""
+
+    def act(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+        resource = step.decision.resource
+        app = apps[resource.arn]
+        rules = ctx.policy.studio_apps
+        key = lease_key(resource, resource.created)
+        announced = ctx.ledger.announcements([announcement_key(resource)]).get(
+            announcement_key(resource)
+        )
+        subject = app_subject(app, resource.created)
+        if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+            return "skipped: another run is acting on it", False, None
+        try:
+            observed = aws_studio.read_for_guard(aws, app, ctx.clock(), canvas_window(ctx.policy))
+        except (*AWS_ERRORS, aws_studio.UnreadableActivity) as exc:
+            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+            if isinstance(exc, aws_studio.UnreadableActivity):
+                return f"skipped: {exc}", False, None
+            raise
+        protected = rules.is_protected(observed.tags)
+        guarded = guard_endpoint(
+            resource.created, announced, observed, rules.grace_hours, protected, "app"
+        )
+        if not guarded.act:
+            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+            return _not_now(aws, resource, guarded, observed.tags), False, None
+        _advance(ctx, key, DELETE_SENT)
+        try:
+            aws_studio.delete_app(aws, app)
+        except AWS_ERRORS:
+            try:
+                state = aws_studio.app_state(aws, resource.region, subject)
+            except AWS_ERRORS:
+                return (
+                    "not confirmed: DeleteApp failed and the app could not be read; the "
+                    "next run confirms it from AWS",
+                    False,
+                    None,
+                )
+            if state is not None and state[0] not in ("Deleting", "Deleted"):
+                ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
+                raise
+        outcome = record_done(ctx, step, key, "deleted (the space and its storage are kept)")
+        return outcome, True, None
+
+    return act

@@ -30,14 +30,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sagesaver.aws import endpoints as aws_endpoints
-from sagesaver.aws import jobs, tags
+from sagesaver.aws import tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
-from sagesaver.aws.session import Aws, caller_account
+from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso, minute
 from sagesaver.core.grace import (
     SCHEDULED_TAG,
@@ -45,24 +44,15 @@ from sagesaver.core.grace import (
     Stage,
     Step,
     announcement_key,
-    parse_moment,
     plan_enforcement,
     tag_value,
 )
-from sagesaver.core.model import Kind, Resource, ScanError, ScanResult
+from sagesaver.core.model import Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.ledger import (
-    BACKED_UP,
-    DELETE_SENT,
-    DONE,
-    RELEASED,
-    Entry,
-    Lease,
     Ledger,
 )
 from sagesaver.pipelines.acts import (
-    CLAIM_TAG,
-    LEASE,
     Act,
     LeaseLost,
     RunContext,
@@ -70,8 +60,8 @@ from sagesaver.pipelines.acts import (
     act_on_endpoint,
     act_on_warm_pool,
     backup_location,
-    drop_unconfirmed_backups,
 )
+from sagesaver.pipelines.recovery import RESOLVERS, reach, recover
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
 
@@ -137,6 +127,10 @@ class Lane:
     act: Act
     would: str
 
+    def __post_init__(self) -> None:
+        if self.kind not in RESOLVERS:  # every kind that acts is recoverable
+            raise ValueError(f"{self.kind.value}: no recovery for a kind that acts")
+
 
 def endpoint_lane(policy: Policy) -> Lane:
     """Idle endpoints: deleted after a fresh check and a backup."""
@@ -159,196 +153,6 @@ def warm_pool_lane(policy: Policy) -> Lane:
         policy.jobs.warm_pools.max_actions_per_run,
         act_on_warm_pool,
         "after a fresh check that it is still Available",
-    )
-
-
-# --- resuming or releasing what a run left half-done -----------------------------------------
-
-
-# The kinds whose half-done actions a later run resolves by their real state.
-RECOVERABLE = frozenset({Kind.ENDPOINT, Kind.TRAINING_JOB})
-
-
-def _reach(result: ScanResult, aws: Aws) -> Callable[[str], Aws | None]:
-    """The session to resolve a lease of an account with: the fanned-out account's own, or
-    the caller's for the caller's own account; None for any other (never the caller's
-    session in another account's stead: the resource would look gone there)."""
-    own: list[str] = []
-
-    def reach(account: str) -> Aws | None:
-        if result.sessions:
-            found: Aws | None = result.sessions.get(account)
-            return found
-        if not own:
-            own.append(caller_account(aws, result.regions[0] if result.regions else None))
-        return aws if account == own[0] else None
-
-    return reach
-
-
-def recover(
-    sessions: Callable[[str], Aws | None],
-    ledger: Ledger,
-    regions: Sequence[str],
-    ctx: RunContext,
-    kinds: frozenset[Kind] | set[Kind] = frozenset({Kind.ENDPOINT}),
-) -> tuple[list[Entry], list[ScanError]]:
-    """Resolve every expired open lease of a resource of ``kinds`` in ``regions`` by its real
-    state.
-
-    An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after the
-    delete was sent: the deletion is recorded, with its backup. Otherwise the lease is released
-    (and the stale claim tag removed), and the endpoint is judged afresh. A warm pool: see
-    :func:`_resolve_warm_pool`.
-    """
-    entries: list[Entry] = []
-    errors: list[ScanError] = []
-    wanted = {kind.value for kind in kinds}
-    for lease in ledger.open_leases():
-        subject = lease.subject
-        if (
-            subject.get("kind") not in wanted
-            or subject.get("region") not in regions
-            or lease.expires > ctx.now
-        ):
-            continue
-        try:
-            session = sessions(subject["account"])
-        except AWS_ERRORS as exc:
-            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
-            continue
-        if session is None:  # the lease waits, untouched, for a run that reaches its account
-            errors.append(
-                ScanError(
-                    subject["region"],
-                    "recover",
-                    f"account {subject['account']} is not reachable in this run: its "
-                    f"unfinished {subject['kind']} action waits for one that reaches it",
-                    subject["name"],
-                    "AccountUnreachable",
-                    subject["account"],
-                )
-            )
-            continue
-        if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
-            continue  # another run is resolving it
-        resolve = _resolve_warm_pool if subject["kind"] == Kind.TRAINING_JOB.value else _resolve
-        try:
-            entry = resolve(session, ledger, lease, ctx)
-        except AWS_ERRORS as exc:
-            # The outcome is not known: the lease keeps what it knew (its state and backup)
-            # and this run's expiry, and a later run resolves it. Released, a deletion that
-            # happened would never be recorded.
-            ledger.advance_lease(lease.key, ctx.run_id, lease.state, lease.backup_id)
-            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
-            continue
-        if entry is not None:
-            ledger.record(entry)
-            entries.append(entry)
-            if entry.action != "delete:released":
-                ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
-    return entries, errors
-
-
-def _resolve(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
-    subject = lease.subject
-    state = aws_endpoints.endpoint_state(aws, subject["region"], subject["name"])
-    same = state is not None and iso(state[1]) == subject["created"]
-    gone = not same or (state is not None and state[0] == "Deleting")
-    if gone and lease.state == DELETE_SENT:
-        recorded = lease.backup_id is not None and any(
-            e.backup_ref == lease.backup_id and e.action == "delete" for e in ledger.entries()
-        )
-        if recorded:  # the run died between its ledger entry and closing the lease
-            ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
-            return None
-        outcome = "deleted (confirmed by a later run)"
-        if lease.backup_id is not None:
-            outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
-        action = "delete"
-    elif gone and lease.state == BACKED_UP:
-        outcome = "gone after SageSaver's backup, before its delete was sent"
-        action = "delete:gone"
-    else:
-        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
-        if same:
-            drop_unconfirmed_backups(ledger, subject["region"], subject["name"])
-            resource = _resource_of(subject)
-            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
-            if current.startswith(f"{lease.holder}@"):
-                tags.remove_tag(aws, resource, CLAIM_TAG)
-        if not gone:
-            return None
-        outcome = "released: it was gone before any backup"
-        action = "delete:released"
-    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id)
-
-
-def _recovered(
-    lease: Lease,
-    ctx: RunContext,
-    action: str,
-    outcome: str,
-    backup_ref: str | None = None,
-    off_until: datetime | None = None,
-) -> Entry:
-    """The ledger entry of what a later run found a dead run's action had done (no price: no
-    saving is counted from it)."""
-    subject = lease.subject
-    return Entry(
-        at=ctx.now,
-        account=subject["account"],
-        region=subject["region"],
-        kind=subject["kind"],
-        resource=subject["name"],
-        action=action,
-        rule="recover",
-        reason=f"the run {lease.holder} stopped at '{lease.state}'",
-        hourly_cost=None,
-        dry_run=False,
-        outcome=outcome,
-        backup_ref=backup_ref,
-        off_until=off_until,
-    )
-
-
-def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
-    """A release a run left half-done. Recorded already (the run died before closing its
-    lease): the lease is closed. The ``UpdateTrainingJob`` may have been sent and the same
-    job's pool has ended: the release is recorded once, with no saving counted (whether it
-    ended by the release or by its own keep-alive is unknown). Otherwise (never sent, or the
-    pool is in use again): the lease is given back and the pool judged afresh."""
-    subject = lease.subject
-    recorded = any(
-        e.action == "release"
-        and e.resource == subject["name"]
-        and e.region == subject["region"]
-        and e.at >= lease.at
-        for e in ledger.entries()
-    )
-    if recorded:
-        ledger.advance_lease(lease.key, ctx.run_id, DONE)
-        return None
-    pool = jobs.warm_pool_now(aws, subject["region"], subject["name"])
-    same = iso(pool.created) == subject["created"]
-    if lease.state != DELETE_SENT or not same or pool.status != "Terminated":
-        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
-        return None
-    outcome = "warm pool ended (confirmed by a later run; no saving counted)"
-    return _recovered(lease, ctx, "release", outcome, off_until=ctx.now)
-
-
-def _resource_of(subject: dict[str, str]) -> Resource:
-    created = parse_moment(subject["created"]) or datetime.min.replace(tzinfo=timezone.utc)
-    return Resource(
-        Kind(subject["kind"]),
-        subject["name"],
-        subject["arn"],
-        subject["region"],
-        subject["account"],
-        "unknown",
-        created,
-        created,
     )
 
 
@@ -393,15 +197,9 @@ def enforce(
     run_id = run_id or new_run_id()
     lanes = list(lanes) if lanes else [endpoint_lane(policy)]
     by_kind = {lane.kind: lane for lane in lanes}
-    if apply and ledger is not None and by_kind.keys() & RECOVERABLE:
+    if apply and ledger is not None:
         context = RunContext(run_id, now, policy, ledger)
-        _, errors = recover(
-            _reach(result, aws),
-            ledger,
-            result.regions,
-            context,
-            by_kind.keys() & RECOVERABLE,
-        )
+        _, errors = recover(reach(result, aws), ledger, result.regions, context, set(by_kind))
         result.errors.extend(errors)
     plan = EnforcementPlan()
     for lane in lanes:

@@ -7,22 +7,21 @@ Prices of Studio instances are taken from the notebook-instance column of the pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sagesaver.aws import studio as aws_studio
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso
-from sagesaver.core.grace import Step
 from sagesaver.core.model import Decision, Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.studio import decide_app
-from sagesaver.ledger import DELETE_SENT, RELEASED, Ledger
-from sagesaver.pipelines.acts import LEASE, Act, RunContext, lease_key, record_done
+from sagesaver.ledger import Ledger
+from sagesaver.pipelines.acts import act_on_studio_apps, canvas_window
 from sagesaver.pipelines.enforce import EnforcementRun, Lane, enforce
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle, priced
 from sagesaver.render.scan import error_dict, resource_dict
@@ -31,11 +30,6 @@ CANVAS_NOTE = (
     "Canvas bills its workspace session until the user logs out; deleting the app logs them "
     "out and keeps their work"
 )
-
-
-def canvas_window(policy: Policy) -> timedelta:
-    """How far back a Canvas app's TimeSinceLastActive is read: the idle window and an hour."""
-    return timedelta(hours=policy.studio_apps.idle_hours + 1)
 
 
 @dataclass(frozen=True)
@@ -47,9 +41,24 @@ class AppOutcome:
     applied: bool = False
 
 
+# What an unread part of Studio hides (``Unread.scope``): a region's apps (ListApps), one
+# app, or idle-shutdown settings (of a region's domains, ListDomains, or of one domain).
+APPS, APP, IDLE_SHUTDOWN = "apps", "app", "idle-shutdown"
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A part of Studio that could not be read, so its absence from the result says nothing:
+    ``scope`` (:data:`APPS`, :data:`APP`, :data:`IDLE_SHUTDOWN`) and the error (its
+    ``resource`` names the app or domain; None for a whole region)."""
+
+    scope: str
+    error: ScanError
+
+
 @dataclass
 class StudioResult:
-    """Everything a Studio run found and did."""
+    """Everything a Studio run found and did, and what it could not read."""
 
     generated_at: datetime
     apps: list[AppOutcome] = field(default_factory=list)
@@ -57,6 +66,12 @@ class StudioResult:
     errors: list[ScanError] = field(default_factory=list)
     notified: NotifyOutcome | None = None
     dry_run: bool = True
+    unread: list[Unread] = field(default_factory=list)
+
+    def not_read(self, scope: str, errors: Sequence[ScanError]) -> None:
+        """Record ``errors`` as errors of the run and as what they left unread."""
+        self.errors.extend(errors)
+        self.unread.extend(Unread(scope, e) for e in errors)
 
     def document(self) -> dict[str, Any]:
         """The JSON document of the run."""
@@ -74,33 +89,10 @@ class StudioResult:
             ],
             "notifications": [{"subject": m.subject, "body": m.body} for m in messages],
             "notified": bool(self.notified and self.notified.applied),
+            # Never "none": what could not be read, so an empty list above is not taken as such.
+            "unread": [{"scope": u.scope, **error_dict(u.error)} for u in self.unread],
             "errors": [error_dict(e) for e in self.errors],
         }
-
-
-def act_on_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
-    """Deleting a due app (``apps`` by ARN): a fresh describe, a lease, the delete."""
-
-    def act(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
-        resource = step.decision.resource
-        app = apps[resource.arn]
-        if not aws_studio.still_idle(aws, app, ctx.now, canvas_window(ctx.policy)):
-            return "skipped: used or changed since the scan", False, None
-        key = lease_key(resource, resource.created)
-        expires = ctx.now + LEASE
-        subject = {"kind": resource.kind.value, "region": resource.region, "name": resource.name}
-        if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, subject):
-            return "skipped: another run is acting on it", False, None
-        ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
-        try:
-            aws_studio.delete_app(aws, app)
-        except AWS_ERRORS:
-            ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-            raise
-        outcome = record_done(ctx, step, key, "deleted (the space and its storage are kept)")
-        return outcome, True, None
-
-    return act
 
 
 def studio_run(
@@ -122,15 +114,19 @@ def studio_run(
     apps: dict[str, aws_studio.StudioApp] = {}
     decisions: list[Decision] = []
     for region in regions:
+        domains: list[ScanError] = []  # a domain that cannot be read hides only its gaps
         try:
-            result.gaps.extend(aws_studio.shutdown_gaps(aws, region))
+            result.gaps.extend(aws_studio.shutdown_gaps(aws, region, domains))
         except AWS_ERRORS as exc:
-            result.errors.append(scan_error(exc, region, "ListDomains/ListSpaces"))
+            domains.append(scan_error(exc, region, "ListDomains"))
+        result.not_read(IDLE_SHUTDOWN, domains)
+        described: list[ScanError] = []  # an app that cannot be described hides only itself
         try:
-            found = aws_studio.in_service_apps(aws, region, list(rules.app_types))
+            found = aws_studio.in_service_apps(aws, region, list(rules.app_types), described)
         except AWS_ERRORS as exc:
-            result.errors.append(scan_error(exc, region, "ListApps"))
+            result.not_read(APPS, [scan_error(exc, region, "ListApps")])
             continue
+        result.not_read(APP, described)
         try:
             found = aws_studio.with_canvas_activity(aws, region, found, canvas_window(policy), now)
         except AWS_ERRORS as exc:
@@ -162,7 +158,7 @@ def studio_run(
             Kind.STUDIO_APP,
             rules.grace_hours,
             rules.max_actions_per_run,
-            act_on_apps(apps),
+            act_on_studio_apps(apps),
             "after a fresh check; space storage kept",
         )
         done = enforce(aws, scanned, policy, now, apply, ledger, run_id, [lane])

@@ -1,0 +1,259 @@
+"""Resuming or releasing what a run left half-done: every expired open lease of a kind that
+acts is resolved by the real state of its resource, in the lease's own account (or it waits).
+
+Each kind that acts has its resolver (:data:`RESOLVERS`): the executor recovers exactly the
+kinds it acts on, and a kind that acts cannot be registered without one
+(``tests/pipelines/test_recovery.py`` checks every lane's kind is here).
+
+- An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after its
+  delete was sent: the deletion is recorded once, with its backup. Gone after the backup but
+  before the delete: recorded as gone. Still there: the lease is released, the stale claim tag
+  removed, the backup taken for it forgotten, and the endpoint judged afresh.
+- A warm pool: see :func:`_resolve_warm_pool`.
+- A Studio app gone (or ``Deleting``/``Deleted``, or recreated) after ``DeleteApp`` was sent:
+  the deletion is recorded once. Otherwise the lease is released.
+
+An entry a later run records carries no price: no saving is counted from a confirmation whose
+moment is not known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from sagesaver.aws import endpoints as aws_endpoints
+from sagesaver.aws import jobs, tags
+from sagesaver.aws import studio as aws_studio
+from sagesaver.aws.errors import AWS_ERRORS, scan_error
+from sagesaver.aws.session import Aws, caller_account
+from sagesaver.core.formats import iso
+from sagesaver.core.grace import parse_moment
+from sagesaver.core.model import Kind, Resource, ScanError, ScanResult
+from sagesaver.ledger import BACKED_UP, DELETE_SENT, DONE, RELEASED, Entry, Lease, Ledger
+from sagesaver.pipelines.acts import (
+    CLAIM_TAG,
+    LEASE,
+    RunContext,
+    backup_location,
+    drop_unconfirmed_backups,
+)
+
+Resolve = Callable[[Aws, Ledger, Lease, RunContext], Entry | None]
+
+
+def reach(result: ScanResult, aws: Aws) -> Callable[[str], Aws | None]:
+    """The session to resolve a lease of an account with: the fanned-out account's own, or
+    the caller's for the caller's own account; None for any other (never the caller's
+    session in another account's stead: the resource would look gone there)."""
+    own: list[str] = []
+
+    def reach(account: str) -> Aws | None:
+        if result.sessions:
+            found: Aws | None = result.sessions.get(account)
+            return found
+        if not own:
+            own.append(caller_account(aws, result.regions[0] if result.regions else None))
+        return aws if account == own[0] else None
+
+    return reach
+
+
+def recover(
+    sessions: Callable[[str], Aws | None],
+    ledger: Ledger,
+    regions: Sequence[str],
+    ctx: RunContext,
+    kinds: frozenset[Kind] | set[Kind] = frozenset({Kind.ENDPOINT}),
+) -> tuple[list[Entry], list[ScanError]]:
+    """Resolve every expired open lease of a resource of ``kinds`` in ``regions`` by its real
+    state.
+
+    An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after the
+    delete was sent: the deletion is recorded, with its backup. Otherwise the lease is released
+    (and the stale claim tag removed), and the endpoint is judged afresh. A warm pool: see
+    :func:`_resolve_warm_pool`.
+    """
+    entries: list[Entry] = []
+    errors: list[ScanError] = []
+    wanted = {kind.value for kind in kinds}
+    for lease in ledger.open_leases():
+        subject = lease.subject
+        if (
+            subject.get("kind") not in wanted
+            or subject.get("region") not in regions
+            or lease.expires > ctx.now
+        ):
+            continue
+        try:
+            session = sessions(subject["account"])
+        except AWS_ERRORS as exc:
+            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
+            continue
+        if session is None:  # the lease waits, untouched, for a run that reaches its account
+            errors.append(
+                ScanError(
+                    subject["region"],
+                    "recover",
+                    f"account {subject['account']} is not reachable in this run: its "
+                    f"unfinished {subject['kind']} action waits for one that reaches it",
+                    subject["name"],
+                    "AccountUnreachable",
+                    subject["account"],
+                )
+            )
+            continue
+        if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+            continue  # another run is resolving it
+        resolve = RESOLVERS[Kind(subject["kind"])]
+        try:
+            entry = resolve(session, ledger, lease, ctx)
+        except AWS_ERRORS as exc:
+            # The outcome is not known: the lease keeps what it knew (its state and backup)
+            # and this run's expiry, and a later run resolves it. Released, a deletion that
+            # happened would never be recorded.
+            ledger.advance_lease(lease.key, ctx.run_id, lease.state, lease.backup_id)
+            errors.append(scan_error(exc, subject["region"], "recover", subject["name"]))
+            continue
+        if entry is not None:
+            ledger.record(entry)
+            entries.append(entry)
+            if entry.action != "delete:released":
+                ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+    return entries, errors
+
+
+def _resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    subject = lease.subject
+    state = aws_endpoints.endpoint_state(aws, subject["region"], subject["name"])
+    same = state is not None and iso(state[1]) == subject["created"]
+    gone = not same or (state is not None and state[0] == "Deleting")
+    if gone and lease.state == DELETE_SENT:
+        recorded = lease.backup_id is not None and any(
+            e.backup_ref == lease.backup_id and e.action == "delete" for e in ledger.entries()
+        )
+        if recorded:  # the run died between its ledger entry and closing the lease
+            ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
+            return None
+        outcome = "deleted (confirmed by a later run)"
+        if lease.backup_id is not None:
+            outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
+        action = "delete"
+    elif gone and lease.state == BACKED_UP:
+        outcome = "gone after SageSaver's backup, before its delete was sent"
+        action = "delete:gone"
+    else:
+        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+        if same:
+            drop_unconfirmed_backups(ledger, subject["region"], subject["name"])
+            resource = _resource_of(subject)
+            current = aws_endpoints.current_tags(aws, resource).get(CLAIM_TAG, "")
+            if current.startswith(f"{lease.holder}@"):
+                tags.remove_tag(aws, resource, CLAIM_TAG)
+        if not gone:
+            return None
+        outcome = "released: it was gone before any backup"
+        action = "delete:released"
+    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id)
+
+
+def _recovered(
+    lease: Lease,
+    ctx: RunContext,
+    action: str,
+    outcome: str,
+    backup_ref: str | None = None,
+    off_until: datetime | None = None,
+) -> Entry:
+    """The ledger entry of what a later run found a dead run's action had done (no price: no
+    saving is counted from it)."""
+    subject = lease.subject
+    return Entry(
+        at=ctx.now,
+        account=subject["account"],
+        region=subject["region"],
+        kind=subject["kind"],
+        resource=subject["name"],
+        action=action,
+        rule="recover",
+        reason=f"the run {lease.holder} stopped at '{lease.state}'",
+        hourly_cost=None,
+        dry_run=False,
+        outcome=outcome,
+        backup_ref=backup_ref,
+        off_until=off_until,
+    )
+
+
+def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    """A release a run left half-done. Recorded already (the run died before closing its
+    lease): the lease is closed. The ``UpdateTrainingJob`` may have been sent and the same
+    job's pool has ended: the release is recorded once, with no saving counted (whether it
+    ended by the release or by its own keep-alive is unknown). Otherwise (never sent, or the
+    pool is in use again): the lease is given back and the pool judged afresh."""
+    subject = lease.subject
+    recorded = any(
+        e.action == "release"
+        and e.resource == subject["name"]
+        and e.region == subject["region"]
+        and e.at >= lease.at
+        for e in ledger.entries()
+    )
+    if recorded:
+        ledger.advance_lease(lease.key, ctx.run_id, DONE)
+        return None
+    pool = jobs.warm_pool_now(aws, subject["region"], subject["name"])
+    same = iso(pool.created) == subject["created"]
+    if lease.state != DELETE_SENT or not same or pool.status != "Terminated":
+        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+        return None
+    outcome = "warm pool ended (confirmed by a later run; no saving counted)"
+    return _recovered(lease, ctx, "release", outcome, off_until=ctx.now)
+
+
+def _resource_of(subject: dict[str, str]) -> Resource:
+    created = parse_moment(subject["created"]) or datetime.min.replace(tzinfo=timezone.utc)
+    return Resource(
+        Kind(subject["kind"]),
+        subject["name"],
+        subject["arn"],
+        subject["region"],
+        subject["account"],
+        "unknown",
+        created,
+        created,
+    )
+
+
+def _resolve_studio_app(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    """A ``DeleteApp`` a run left half-done (module docstring)."""
+    subject = lease.subject
+    recorded = any(
+        e.action == "delete"
+        and e.kind == Kind.STUDIO_APP.value
+        and e.resource == subject["name"]
+        and e.region == subject["region"]
+        and e.outcome.startswith("deleted")
+        and e.at >= lease.at
+        for e in ledger.entries(lease.at)
+    )
+    if recorded:  # the run died between its ledger entry and closing the lease
+        ledger.advance_lease(lease.key, ctx.run_id, DONE)
+        return None
+    state = aws_studio.app_state(aws, subject["region"], subject)
+    gone = (
+        state is None or state[0] in ("Deleting", "Deleted") or iso(state[1]) != subject["created"]
+    )
+    if not gone or lease.state != DELETE_SENT:
+        ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
+        return None
+    outcome = "deleted (confirmed by a later run; the space and its storage are kept)"
+    return _recovered(lease, ctx, "delete", outcome)
+
+
+# Every kind that acts, and how a later run resolves what its run left half-done.
+RESOLVERS: dict[Kind, Resolve] = {
+    Kind.ENDPOINT: _resolve_endpoint,
+    Kind.TRAINING_JOB: _resolve_warm_pool,
+    Kind.STUDIO_APP: _resolve_studio_app,
+}
