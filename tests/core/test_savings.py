@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sagesaver.core.savings import off_intervals, totals_by
-from sagesaver.ledger import Entry
+from sagesaver.ledger import Entry, Outcome
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -79,6 +79,8 @@ def test_a_released_warm_pool_saves_only_until_it_would_have_ended_by_itself() -
     [early] = off_intervals([released], now=T0 + timedelta(hours=1, minutes=6))
     assert early.hours == pytest.approx(0.1)
     # A dry run or a skipped release saves nothing.
-    skipped = replace(released, outcome="skipped: its warm pool is now InUse")
+    skipped = replace(
+        released, outcome="skipped: its warm pool is now InUse", status=Outcome.SKIPPED
+    )
     assert off_intervals([skipped, replace(released, dry_run=True)], T0 + timedelta(hours=9)) == []
     assert totals_by([interval], "kind")["training-job"].saved == {"USD": 1.0}

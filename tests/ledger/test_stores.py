@@ -12,7 +12,7 @@ import pytest
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.demo.simulator import Simulator
-from sagesaver.ledger import Backup, Entry, Ledger, SqliteLedger, open_ledger
+from sagesaver.ledger import Backup, Entry, Ledger, Outcome, SqliteLedger, open_ledger
 from sagesaver.ledger.dynamodb import create_table
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
@@ -92,9 +92,25 @@ def test_a_ledger_of_an_earlier_version_gains_the_new_column(tmp_path: Path) -> 
         )
     read_only = SqliteLedger(path, read_only=True)  # not migrated: still readable
     assert [(e.resource, e.tags, e.off_until) for e in read_only.entries()] == [("ep", {}, None)]
+    assert [e.status for e in read_only.entries()] == [Outcome.DONE]  # from its text
     writable = SqliteLedger(path)
     writable.record(entry(T0, "tune-7", "release", off_until=T0 + timedelta(hours=1)))
     assert [e.off_until for e in writable.entries()] == [None, T0 + timedelta(hours=1)]
+    assert [e.status for e in writable.entries()] == [Outcome.DONE, Outcome.DONE]
+
+
+def test_the_typed_outcome_round_trips(ledger: Ledger) -> None:
+    """The type is kept as written, whatever the text says."""
+    ledger.record(entry(T0, "a", outcome="deleted", status=Outcome.SKIPPED))
+    ledger.record(
+        entry(T0 + timedelta(seconds=1), "b", outcome="deleted (confirmed by a later run)")
+    )
+    ledger.record(entry(T0 + timedelta(seconds=2), "c", outcome="sent", status=Outcome.UNCONFIRMED))
+    assert [(e.resource, e.status, e.carried_out) for e in ledger.entries()] == [
+        ("a", Outcome.SKIPPED, False),
+        ("b", Outcome.CONFIRMED, True),
+        ("c", Outcome.UNCONFIRMED, False),
+    ]
 
 
 def test_claims_are_taken_once(ledger: Ledger) -> None:

@@ -1,14 +1,27 @@
 """Every kind that acts is recoverable: the executor refuses a lane whose kind has no
-resolver, so a new kind cannot act before a later run can finish what it left half-done."""
+resolver, so a new kind cannot act before a later run can finish what it left half-done; and a
+lease is closed only by an act carried out, never by a skipped one."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import cast
+
 import pytest
 
+from sagesaver.aws.jobs import PoolNow
+from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso
 from sagesaver.core.model import Kind
 from sagesaver.core.policy import parse_policy
+from sagesaver.ledger import DELETE_SENT, Entry, Outcome, SqliteLedger
+from sagesaver.pipelines import recovery
+from sagesaver.pipelines.acts import LEASE, RunContext
 from sagesaver.pipelines.enforce import Lane, run_lanes
 from sagesaver.pipelines.recovery import RESOLVERS
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 
 
 def test_a_kind_that_acts_without_a_resolver_is_refused() -> None:
@@ -25,3 +38,36 @@ def test_the_lanes_of_every_acting_policy_are_recoverable() -> None:
     kinds = {lane.kind for lane in run_lanes(policy)}
     assert kinds == {Kind.ENDPOINT, Kind.TRAINING_JOB}
     assert kinds | {Kind.STUDIO_APP} <= RESOLVERS.keys()
+
+
+def test_a_skipped_release_recorded_after_a_lease_does_not_close_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run dies after UpdateTrainingJob; meanwhile another run recorded a *skipped* release
+    of the same job ("another run is acting on it"). Only an act carried out closes the lease:
+    the recovery records the release the dead run made, once."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    subject = {
+        "kind": Kind.TRAINING_JOB.value, "account": "123456789012", "region": "us-east-1",
+        "name": "tune-7", "arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/tune-7",
+        "created": iso(T0 - timedelta(hours=3)),
+    }  # fmt: skip
+    assert ledger.take_lease("k", "dead-run", T0, T0 + LEASE, subject)
+    ledger.advance_lease("k", "dead-run", DELETE_SENT)
+    skipped = Entry(
+        T0 + timedelta(minutes=1), "123456789012", "us-east-1", "training-job", "tune-7",
+        "release", "idle-warm-pool", "idle", 0.5, False, "skipped: another run is acting on it",
+        status=Outcome.SKIPPED,
+    )  # fmt: skip
+    ledger.record(skipped)
+    ended = PoolNow("Terminated", T0 - timedelta(hours=3), None)
+    monkeypatch.setattr(recovery.jobs, "warm_pool_now", lambda *args: ended)
+    later = T0 + LEASE + timedelta(minutes=5)
+    ctx = RunContext("next-run", later, parse_policy("{}"), ledger)
+    found, errors = recovery.recover(
+        lambda account: cast(Aws, object()), ledger, ["us-east-1"], ctx, {Kind.TRAINING_JOB}
+    )
+    assert errors == []
+    assert [(e.action, e.status) for e in found] == [("release", Outcome.CONFIRMED)]
+    assert [e.status for e in ledger.entries()] == [Outcome.SKIPPED, Outcome.CONFIRMED]
+    assert ledger.open_leases() == []

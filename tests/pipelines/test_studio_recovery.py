@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from sagesaver.aws import studio as aws_studio
 from sagesaver.aws.session import Aws
-from sagesaver.ledger import DELETE_SENT, SqliteLedger
+from sagesaver.ledger import DELETE_SENT, Outcome, SqliteLedger
 from sagesaver.pipelines.studio import studio_run
 from tests.pipelines.test_studio import (
     ARN,
@@ -101,6 +101,7 @@ def test_a_delete_app_cut_short_is_recorded_once_by_the_next_run(
     assert result.errors == []
     [entry] = ledger.entries()
     assert (entry.resource, entry.action) == ("alice/JupyterLab/default", "delete")
+    assert entry.status is Outcome.CONFIRMED
     assert entry.outcome.startswith("deleted (confirmed by a later run")
     assert entry.hourly_cost is None  # its moment is not known: no saving counted from it
     assert ledger.open_leases() == []

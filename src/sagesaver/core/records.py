@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sagesaver.core.partitions import currency_of
@@ -19,6 +20,36 @@ CLAIMED, BACKED_UP, DELETE_SENT, DONE, RELEASED = (
     "released",
 )
 OPEN_STATES = (CLAIMED, BACKED_UP, DELETE_SENT)
+
+
+class Outcome(str, Enum):
+    """What became of an action, as the ledger keeps it. Only an act that happened
+    (:attr:`DONE`, :attr:`CONFIRMED`) counts as saved; the text beside it says the details."""
+
+    DONE = "done"  # carried out, and recorded by the run that did it
+    CONFIRMED = "confirmed"  # carried out: a later run found it done and recorded it
+    UNCONFIRMED = "unconfirmed"  # sent, its result unknown: a later run confirms or gives back
+    PLANNED = "planned"  # announced, spared, deferred or waiting: nothing irreversible
+    SKIPPED = "skipped"  # refused by a guard or a condition: nothing changed
+    FAILED = "failed"  # AWS refused it: nothing changed
+
+
+# How a ledger written before outcomes were typed said what happened (its outcome texts).
+_LEGACY = (
+    (("done (confirmed", "deleted (confirmed", "warm pool ended (confirmed"), Outcome.CONFIRMED),
+    (("done", "deleted", "restored", "released:"), Outcome.DONE),
+    (("failed",), Outcome.FAILED),
+    (("not confirmed",), Outcome.UNCONFIRMED),
+    (("skipped", "stopped", "not done", "left for", "gone after"), Outcome.SKIPPED),
+)
+
+
+def outcome_of_text(text: str) -> Outcome:
+    """The typed outcome of an entry that has only its text (an earlier version's)."""
+    for prefixes, outcome in _LEGACY:
+        if text.startswith(prefixes):
+            return outcome
+    return Outcome.PLANNED
 
 
 @dataclass(frozen=True)
@@ -41,6 +72,20 @@ class Entry:
     # When the resource would have stopped billing by itself had nothing been done (a released
     # warm pool: its job's end plus its keep-alive period); the savings stop counting there.
     off_until: datetime | None = None
+    # What became of it; None only on the way in (an entry of an earlier version, which had
+    # only :attr:`outcome`'s text): read from the text then.
+    status: Outcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            object.__setattr__(self, "status", outcome_of_text(self.outcome))
+        elif not isinstance(self.status, Outcome):  # as a store gives it back: its value
+            object.__setattr__(self, "status", Outcome(self.status))
+
+    @property
+    def carried_out(self) -> bool:
+        """The act happened (recorded by its run or confirmed by a later one), for real."""
+        return not self.dry_run and self.status in (Outcome.DONE, Outcome.CONFIRMED)
 
     @property
     def currency(self) -> str:

@@ -18,7 +18,6 @@ from sagesaver.core.records import Entry
 
 OFF_ACTIONS = frozenset({"stop", "delete", "release"})
 ON_ACTIONS = frozenset({"start", "restore"})
-DONE_PREFIXES = ("done", "deleted", "restored", "released")
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def _key(entry: Entry) -> tuple[str, str, str, str]:
 
 
 def _applied(entry: Entry) -> bool:
-    return not entry.dry_run and entry.outcome.startswith(DONE_PREFIXES)
+    return entry.carried_out
 
 
 def off_intervals(

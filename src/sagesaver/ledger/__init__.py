@@ -12,6 +12,7 @@ from sagesaver.core.records import (
     Backup,
     Entry,
     Lease,
+    Outcome,
 )
 from sagesaver.ledger.base import Ledger
 from sagesaver.ledger.open import default_ledger_path, open_ledger
@@ -28,6 +29,7 @@ __all__ = [
     "Entry",
     "Lease",
     "Ledger",
+    "Outcome",
     "SqliteLedger",
     "default_ledger_path",
     "open_ledger",

@@ -25,6 +25,7 @@ from sagesaver.core.records import (
     Backup,
     Entry,
     Lease,
+    Outcome,
 )
 
 SCHEMA = """
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS entries (
     outcome TEXT NOT NULL,
     backup_ref TEXT,
     tags TEXT NOT NULL DEFAULT '{}',
-    off_until TEXT
+    off_until TEXT,
+    status TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
 CREATE TABLE IF NOT EXISTS backups (
@@ -128,6 +130,8 @@ class SqliteLedger:
                         db.execute("ALTER TABLE entries ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
                     if "off_until" not in columns:  # written before warm pools were released
                         db.execute("ALTER TABLE entries ADD COLUMN off_until TEXT")
+                    if "status" not in columns:  # written before outcomes were typed
+                        db.execute("ALTER TABLE entries ADD COLUMN status TEXT")
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{where}: not a readable SageSaver ledger ({exc})") from exc
         except OSError as exc:
@@ -179,8 +183,8 @@ class SqliteLedger:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO entries (at, account, region, kind, resource, action, rule, reason,"
-                " hourly_cost_usd, dry_run, outcome, backup_ref, tags, off_until)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hourly_cost_usd, dry_run, outcome, backup_ref, tags, off_until, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     utc_iso(entry.at),
                     entry.account,
@@ -196,6 +200,7 @@ class SqliteLedger:
                     entry.backup_ref,
                     json.dumps(entry.tags, sort_keys=True),
                     utc_iso(entry.off_until) if entry.off_until else None,
+                    entry.status.value if entry.status else None,
                 ),
             )
 
@@ -211,9 +216,10 @@ class SqliteLedger:
             columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
             tags = "tags" if "tags" in columns else "'{}'"
             until = "off_until" if "off_until" in columns else "NULL"
+            status = "status" if "status" in columns else "NULL"
             query = (
                 "SELECT at, account, region, kind, resource, action, rule, reason, hourly_cost_usd,"
-                f" dry_run, outcome, backup_ref, {tags}, {until} FROM entries"
+                f" dry_run, outcome, backup_ref, {tags}, {until}, {status} FROM entries"
             )
             rows = db.execute(query + where + " ORDER BY at, id", params).fetchall()
         return [
@@ -232,6 +238,7 @@ class SqliteLedger:
                 backup_ref=r[11],
                 tags=json.loads(r[12] or "{}"),
                 off_until=datetime.fromisoformat(r[13]) if r[13] else None,
+                status=Outcome(r[14]) if r[14] else None,  # None: read from the text
             )
             for r in rows
         ]

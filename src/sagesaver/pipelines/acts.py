@@ -32,7 +32,7 @@ from sagesaver.core.grace import (
 from sagesaver.core.guard import Guarded, Verdict, guard_endpoint, traffic_window_start
 from sagesaver.core.model import Resource
 from sagesaver.core.policy import Policy
-from sagesaver.core.records import Announced
+from sagesaver.core.records import Announced, Outcome
 from sagesaver.ledger import (
     BACKED_UP,
     DELETE_SENT,
@@ -62,8 +62,11 @@ class RunContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
 
-# Acting on one due resource: (outcome, applied, backup id). Raises on AWS errors.
-Act = Callable[[Aws, Step, RunContext], tuple[str, bool, str | None]]
+# Acting on one due resource: (what became of it, said and typed; the backup id). DONE means
+# the act happened; UNCONFIRMED that it was sent and a later run confirms it. Raises on AWS
+# errors (nothing was done).
+Act = Callable[[Aws, Step, RunContext], tuple[str, Outcome, str | None]]
+SKIPPED, UNCONFIRMED = Outcome.SKIPPED, Outcome.UNCONFIRMED
 
 
 def _entry(
@@ -73,6 +76,7 @@ def _entry(
     dry_run: bool,
     backup_id: str | None = None,
     off_until: datetime | None = None,
+    status: Outcome = Outcome.PLANNED,
 ) -> Entry:
     resource = step.decision.resource
     return Entry(
@@ -90,6 +94,7 @@ def _entry(
         backup_ref=backup_id,
         tags={k: v for k, v in resource.tags.items() if k not in (SCHEDULED_TAG, CLAIM_TAG)},
         off_until=off_until,
+        status=status,
     )
 
 
@@ -217,7 +222,7 @@ def _not_now(aws: Aws, endpoint: Resource, guarded: Guarded, seen: dict[str, str
     return f"skipped: {guarded.reason}; its announcement is cancelled: a new one goes out first"
 
 
-def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome, str | None]:
     """Guard, claim, back up, guard again at the last moment, delete; each step recorded in
     the lease. The guard (:mod:`sagesaver.core.guard`) runs before anything is written, and
     again immediately before ``DeleteEndpoint``, after the backup was read: a protect tag, a
@@ -229,17 +234,17 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
     )
     guarded, described, seen = _guard(aws, endpoint, ctx, announced)
     if not guarded.act:
-        return _not_now(aws, endpoint, guarded, seen), False, None
+        return _not_now(aws, endpoint, guarded, seen), SKIPPED, None
     created = described["CreationTime"]
     key = lease_key(endpoint, created)
     expires = ctx.now + LEASE
     if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, _subject(endpoint, created)):
-        return "skipped: another run is acting on it", False, None
+        return "skipped: another run is acting on it", SKIPPED, None
     try:
         blocked = _claim_on_resource(aws, endpoint, ctx, expires)
         if blocked:
             ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-            return f"skipped: {blocked}", False, None
+            return f"skipped: {blocked}", SKIPPED, None
         document = aws_endpoints.backup(aws, endpoint, described)
         document["endpoint"]["Tags"] = [
             t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
@@ -247,7 +252,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
         guarded, _, seen = _guard(aws, endpoint, ctx, announced)  # the last moment
         if not guarded.act:
             _release(aws, ctx, key, endpoint)
-            return _not_now(aws, endpoint, guarded, seen), False, None
+            return _not_now(aws, endpoint, guarded, seen), SKIPPED, None
         backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         ctx.ledger.save_backup(
             Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
@@ -270,7 +275,11 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
         # It may be deleted: the lease stays at delete-sent with its backup, and the next run
         # confirms the deletion (or gives the endpoint back) from what AWS says then.
         # (No backup id in the result: an entry naming it would read as the deletion's.)
-        return f"not confirmed: {exc}; the next run confirms it from AWS ({where})", False, None
+        return (
+            f"not confirmed: {exc}; the next run confirms it from AWS ({where})",
+            UNCONFIRMED,
+            None,
+        )
     except AWS_ERRORS:
         _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
         raise
@@ -282,7 +291,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, s
             error = scan_error(exc, endpoint.region, "DeleteEndpointConfig", config_name)
             outcome += f"; its configuration was kept: {error.message}"
     outcome = record_done(ctx, step, key, outcome, backup_id)
-    return outcome, True, backup_id
+    return outcome, Outcome.DONE, backup_id
 
 
 # What a ledger store raises when a write fails: the SQLite file's errors, DynamoDB's.
@@ -309,7 +318,7 @@ def record_done(
     recorded = outcome
     if backup_id is not None:
         recorded += f"; backup in {backup_location(ctx.ledger, backup_id)}"
-    entry = _entry(step, ctx.now, recorded, False, backup_id, off_until)
+    entry = _entry(step, ctx.now, recorded, False, backup_id, off_until, Outcome.DONE)
     for attempt in range(LEDGER_WRITE_TRIES):
         try:
             ctx.ledger.record(entry)
@@ -328,7 +337,7 @@ def record_done(
 # --- releasing an idle warm pool ------------------------------------------------------------
 
 
-def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome, str | None]:
     """Re-read the training job (``DescribeTrainingJob``) and its tags; release its warm pool
     only if it is still ``Available``, is the same job, and is not protected now; a lease in
     the ledger keeps two runs from acting at once. A failed read raises (nothing is done)."""
@@ -336,15 +345,15 @@ def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, 
     rules = ctx.policy.jobs.warm_pools
     pool = jobs.warm_pool_now(aws, resource.region, resource.name)
     if pool.status != "Available":
-        return f"skipped: its warm pool is now {pool.status or 'gone'}", False, None
+        return f"skipped: its warm pool is now {pool.status or 'gone'}", SKIPPED, None
     if pool.created != resource.created:
-        return "skipped: a different training job has its name now", False, None
+        return "skipped: a different training job has its name now", SKIPPED, None
     if rules.is_protected(jobs.job_tags(aws, resource.region, resource.arn)):
-        return f"skipped: protected by tag {rules.protect_tag} since the scan", False, None
+        return f"skipped: protected by tag {rules.protect_tag} since the scan", SKIPPED, None
     key = lease_key(resource, pool.created, "release")
     subject = _subject(resource, pool.created)
     if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
-        return "skipped: another run is acting on it", False, None
+        return "skipped: another run is acting on it", SKIPPED, None
     ctx.ledger.advance_lease(key, ctx.run_id, DELETE_SENT)
     try:
         jobs.release_warm_pool(aws, resource.region, resource.name)
@@ -360,7 +369,7 @@ def act_on_warm_pool(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, 
         off_until = pool.expires
         outcome += f"; it would have billed until {minute(pool.expires)}"
     outcome = record_done(ctx, step, key, outcome, off_until=off_until)
-    return outcome, True, None
+    return outcome, Outcome.DONE, None
 
 
 # --- deleting an idle Studio app -------------------------------------------------------------
@@ -388,7 +397,7 @@ def act_on_studio_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
     its activity and its announcement read again), ``DeleteApp``; the space and its storage
     stay."""
 
-    def act(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, bool, str | None]:
+    def act(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome, str | None]:
         resource = step.decision.resource
         app = apps[resource.arn]
         rules = ctx.policy.studio_apps
@@ -398,13 +407,13 @@ def act_on_studio_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
         )
         subject = app_subject(app, resource.created)
         if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
-            return "skipped: another run is acting on it", False, None
+            return "skipped: another run is acting on it", SKIPPED, None
         try:
             observed = aws_studio.read_for_guard(aws, app, ctx.clock(), canvas_window(ctx.policy))
         except (*AWS_ERRORS, aws_studio.UnreadableActivity) as exc:
             ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
             if isinstance(exc, aws_studio.UnreadableActivity):
-                return f"skipped: {exc}", False, None
+                return f"skipped: {exc}", SKIPPED, None
             raise
         protected = rules.is_protected(observed.tags)
         guarded = guard_endpoint(
@@ -412,7 +421,7 @@ def act_on_studio_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
         )
         if not guarded.act:
             ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
-            return _not_now(aws, resource, guarded, observed.tags), False, None
+            return _not_now(aws, resource, guarded, observed.tags), SKIPPED, None
         _advance(ctx, key, DELETE_SENT)
         try:
             aws_studio.delete_app(aws, app)
@@ -423,13 +432,13 @@ def act_on_studio_apps(apps: Mapping[str, aws_studio.StudioApp]) -> Act:
                 return (
                     "not confirmed: DeleteApp failed and the app could not be read; the "
                     "next run confirms it from AWS",
-                    False,
+                    UNCONFIRMED,
                     None,
                 )
             if state is not None and state[0] not in ("Deleting", "Deleted"):
                 ctx.ledger.advance_lease(key, ctx.run_id, RELEASED)
                 raise
         outcome = record_done(ctx, step, key, "deleted (the space and its storage are kept)")
-        return outcome, True, None
+        return outcome, Outcome.DONE, None
 
     return act

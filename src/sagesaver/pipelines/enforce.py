@@ -51,6 +51,7 @@ from sagesaver.core.model import Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.ledger import (
     Ledger,
+    Outcome,
 )
 from sagesaver.pipelines.acts import (
     Act,
@@ -74,6 +75,8 @@ class StepResult:
     outcome: str
     backup_id: str | None = None
     backup_location: str | None = None
+    # Typed: an act carried out is DONE; a tag written or a step waiting is PLANNED.
+    status: Outcome = Outcome.PLANNED
 
 
 @dataclass
@@ -103,6 +106,7 @@ def step_dict(result: StepResult) -> dict[str, Any]:
         "deadline": iso(deadline) if deadline else None,
         "applied": result.applied,
         "outcome": result.outcome,
+        "status": result.status.value,
         "backup_id": result.backup_id,
         "backup_location": result.backup_location,
     }
@@ -216,13 +220,14 @@ def enforce(
         if step.stage is Stage.ACT:
             continue
         resource = step.decision.resource
+        status = Outcome.PLANNED
         try:
             outcome, applied = _prepare_step(result.session_for(resource.account, aws), step, apply)
         except AWS_ERRORS as exc:
             error = scan_error(exc, resource.region, f"enforce:{step.stage.value}", resource.name)
             result.errors.append(error)
-            outcome, applied = f"failed: {error.message}", False
-        outcomes[index] = StepResult(step, applied, outcome)
+            outcome, applied, status = f"failed: {error.message}", False, Outcome.FAILED
+        outcomes[index] = StepResult(step, applied, outcome, status=status)
 
     acting = [i for i, s in enumerate(plan.steps) if s.stage is Stage.ACT]
     notes = {r.step.decision.resource.arn: r.outcome for r in outcomes.values()}
@@ -292,11 +297,16 @@ def enforce(
             outcomes[index] = StepResult(step, False, f"would {step.action} ({lane.would})")
             continue
         if ledger is None:
-            outcomes[index] = StepResult(step, False, "skipped: a ledger is needed to act")
+            outcomes[index] = StepResult(
+                step, False, "skipped: a ledger is needed to act", status=Outcome.SKIPPED
+            )
             continue
         if not announced_ok:
             outcomes[index] = StepResult(
-                step, False, "not done: the digest announcing it could not be sent"
+                step,
+                False,
+                "not done: the digest announcing it could not be sent",
+                status=Outcome.SKIPPED,
             )
             continue
         left = time_left() if time_left is not None else None
@@ -306,11 +316,12 @@ def enforce(
                 False,
                 f"left for the next run: {left:.0f} s of this invocation remain, an act is "
                 f"started with {ACT_RESERVE_S:.0f} s or more",
+                status=Outcome.SKIPPED,
             )
             continue
         context = RunContext(run_id, now, policy, ledger)
         try:
-            outcome, applied, backup_id = lane.act(
+            outcome, status, backup_id = lane.act(
                 result.session_for(resource.account, aws), step, context
             )
         except UnreadableMetrics as exc:
@@ -319,15 +330,16 @@ def enforce(
                     resource.region, "GetMetricData", str(exc), resource.name, "IncompleteData"
                 )
             )
-            outcome, applied, backup_id = f"skipped: {exc}", False, None
+            outcome, status, backup_id = f"skipped: {exc}", Outcome.SKIPPED, None
         except LeaseLost:
-            outcome, applied, backup_id = "stopped: another run took it over", False, None
+            outcome, status, backup_id = "stopped: another run took it over", Outcome.SKIPPED, None
         except AWS_ERRORS as exc:
             error = scan_error(exc, resource.region, "enforce:act", resource.name)
             result.errors.append(error)
-            outcome, applied, backup_id = f"failed: {error.message}", False, None
+            outcome, status, backup_id = f"failed: {error.message}", Outcome.FAILED, None
         where = backup_location(ledger, backup_id) if backup_id else None
-        outcomes[index] = StepResult(step, applied, outcome, backup_id, where)
+        applied = status is Outcome.DONE
+        outcomes[index] = StepResult(step, applied, outcome, backup_id, where, status)
 
     steps = [outcomes[i] for i in range(len(plan.steps))]
     if ledger is not None and apply:
@@ -336,7 +348,15 @@ def enforce(
             if step.stage is Stage.ACT and step_result.applied:
                 continue  # recorded by the act itself, before its lease was closed
             if step.stage in (Stage.ANNOUNCE, Stage.ACT, Stage.SPARE, Stage.DEFER):
-                ledger.record(_entry(step, now, step_result.outcome, False, step_result.backup_id))
+                entry = _entry(
+                    step,
+                    now,
+                    step_result.outcome,
+                    False,
+                    step_result.backup_id,
+                    status=step_result.status,
+                )
+                ledger.record(entry)
     return EnforcementRun(steps, notified)
 
 

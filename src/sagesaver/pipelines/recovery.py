@@ -30,7 +30,16 @@ from sagesaver.aws.session import Aws, caller_account
 from sagesaver.core.formats import iso
 from sagesaver.core.grace import parse_moment
 from sagesaver.core.model import Kind, Resource, ScanError, ScanResult
-from sagesaver.ledger import BACKED_UP, DELETE_SENT, DONE, RELEASED, Entry, Lease, Ledger
+from sagesaver.ledger import (
+    BACKED_UP,
+    DELETE_SENT,
+    DONE,
+    RELEASED,
+    Entry,
+    Lease,
+    Ledger,
+    Outcome,
+)
 from sagesaver.pipelines.acts import (
     CLAIM_TAG,
     LEASE,
@@ -130,7 +139,8 @@ def _resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -
     gone = not same or (state is not None and state[0] == "Deleting")
     if gone and lease.state == DELETE_SENT:
         recorded = lease.backup_id is not None and any(
-            e.backup_ref == lease.backup_id and e.action == "delete" for e in ledger.entries()
+            e.backup_ref == lease.backup_id and e.action == "delete" and e.carried_out
+            for e in ledger.entries(lease.at)
         )
         if recorded:  # the run died between its ledger entry and closing the lease
             ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
@@ -138,10 +148,10 @@ def _resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -
         outcome = "deleted (confirmed by a later run)"
         if lease.backup_id is not None:
             outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
-        action = "delete"
+        action, status = "delete", Outcome.CONFIRMED
     elif gone and lease.state == BACKED_UP:
         outcome = "gone after SageSaver's backup, before its delete was sent"
-        action = "delete:gone"
+        action, status = "delete:gone", Outcome.SKIPPED
     else:
         ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
         if same:
@@ -153,8 +163,8 @@ def _resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -
         if not gone:
             return None
         outcome = "released: it was gone before any backup"
-        action = "delete:released"
-    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id)
+        action, status = "delete:released", Outcome.SKIPPED
+    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id, status=status)
 
 
 def _recovered(
@@ -164,6 +174,7 @@ def _recovered(
     outcome: str,
     backup_ref: str | None = None,
     off_until: datetime | None = None,
+    status: Outcome = Outcome.CONFIRMED,
 ) -> Entry:
     """The ledger entry of what a later run found a dead run's action had done (no price: no
     saving is counted from it)."""
@@ -182,6 +193,7 @@ def _recovered(
         outcome=outcome,
         backup_ref=backup_ref,
         off_until=off_until,
+        status=status,
     )
 
 
@@ -194,10 +206,10 @@ def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) 
     subject = lease.subject
     recorded = any(
         e.action == "release"
+        and e.carried_out
         and e.resource == subject["name"]
         and e.region == subject["region"]
-        and e.at >= lease.at
-        for e in ledger.entries()
+        for e in ledger.entries(lease.at)
     )
     if recorded:
         ledger.advance_lease(lease.key, ctx.run_id, DONE)
@@ -233,7 +245,7 @@ def _resolve_studio_app(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext)
         and e.kind == Kind.STUDIO_APP.value
         and e.resource == subject["name"]
         and e.region == subject["region"]
-        and e.outcome.startswith("deleted")
+        and e.carried_out
         and e.at >= lease.at
         for e in ledger.entries(lease.at)
     )

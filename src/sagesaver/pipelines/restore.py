@@ -31,7 +31,7 @@ from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso, minute, utc_iso
 from sagesaver.core.model import ScanError
-from sagesaver.core.records import RELEASED, Backup, Entry
+from sagesaver.core.records import RELEASED, Backup, Entry, Outcome
 from sagesaver.ledger import Ledger
 from sagesaver.render.scan import error_dict
 
@@ -122,8 +122,8 @@ def _step_key(endpoint_key: str, step: Step) -> str:
 
 
 def _entry(backup: Backup, at: datetime, action: str, outcome: str) -> Entry:
-    """Every ledger entry a restore records is made here (outcomes are text, for now: a done
-    restore's starts with "restored", which the savings count)."""
+    """Every ledger entry a restore records is made here: each is of a step carried out
+    (``DONE``); the ``restore`` one ends the endpoint's time off in the savings."""
     return Entry(
         at=at,
         account=backup.account,
@@ -137,6 +137,7 @@ def _entry(backup: Backup, at: datetime, action: str, outcome: str) -> Entry:
         dry_run=False,
         outcome=outcome,
         backup_ref=backup.id,
+        status=Outcome.DONE,
     )
 
 

@@ -17,7 +17,7 @@ from sagesaver.core.formats import money
 from sagesaver.core.model import Decision, Recommendation, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
-from sagesaver.core.savings import DONE_PREFIXES, OffInterval, off_intervals, saved_by_currency
+from sagesaver.core.savings import OffInterval, off_intervals, saved_by_currency
 from sagesaver.render.scan import left_alone_text, summary, wasting_text
 
 TOP_N = 10
@@ -74,7 +74,7 @@ def _in_currency(decision: Decision) -> float | None:
 
 
 def _applied(entry: Entry) -> bool:
-    return not entry.dry_run and entry.outcome.startswith(DONE_PREFIXES)
+    return entry.carried_out
 
 
 def _idle(scan: ScanResult) -> list[Decision]:
