@@ -443,3 +443,66 @@ def test_a_delete_whose_result_cannot_be_read_keeps_its_backup_and_lease(
     entries = [e for e in ledger.entries() if e.carried_out]
     assert [(e.action, e.backup_ref) for e in entries] == [("delete", lease.backup_id)]
     assert ledger.open_leases() == []
+
+
+LEDGER_WRITES = (
+    "record", "record_announcement", "take_lease", "advance_lease", "save_backup",
+    "record_digest", "drop_backup", "claim",
+)  # fmt: skip
+
+
+def test_a_full_disk_stops_every_act_and_says_so_without_a_traceback(
+    cli: Cli,
+    sim: Simulator,
+    fleet: Fleet,
+    now: datetime,
+    setup: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ledger's disk fills up after the scan: no act happens without its record, the run
+    says which ledger could not record what, goes on with the other resources, and exits 1."""
+    import sqlite3
+
+    from sagesaver.cli import app
+
+    arn = fleet.endpoint(EAST, "doomed", changed=now - OLD)
+    fleet.endpoint(EAST, "second", changed=now - OLD)
+    announced_and_due(sim, setup["ledger"], arn)
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    for method in LEDGER_WRITES:
+        monkeypatch.setattr(SqliteLedger, method, full)
+    with time_machine.travel(now, tick=False):
+        result = cli.runner.invoke(
+            app,
+            ["run", "--region", EAST, "--policy", setup["policy"],
+             "--ledger", setup["ledger"], "--apply"],
+        )  # fmt: skip
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert {"doomed", "second"} <= endpoints_left()  # nothing deleted without its record
+    assert "DeleteEndpoint" not in sim.middleware.counts
+    expected = f"the ledger {setup['ledger']} could not record the act's intent"
+    assert expected in result.stderr and "database or disk is full" in result.stderr
+    assert "act doomed (us-east-1): failed:" in result.stdout
+    assert "announce second (us-east-1)" in result.stdout  # the others went on
+
+
+def test_the_command_ends_a_ledger_failure_with_its_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    import sagesaver.cli as cli_module
+
+    def fails() -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cli_module, "app", fails)
+    with pytest.raises(SystemExit) as ended:
+        cli_module.main()
+    assert ended.value.code == 1
+    assert "the ledger file failed: OperationalError: database or disk is full" in (
+        capsys.readouterr().err
+    )

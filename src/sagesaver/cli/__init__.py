@@ -6,6 +6,9 @@ Exit codes: 0 success, 1 some resources or regions failed, 2 bad input (nothing 
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+
 # Importing the command modules registers their commands, in the order ``--help`` lists them.
 # isort: off
 from sagesaver.cli import scan  # noqa: F401  (scan, run, demo)
@@ -19,11 +22,17 @@ from sagesaver.cli import permissions  # noqa: F401  (permissions, version)
 from sagesaver.cli import validate  # noqa: F401
 
 # isort: on
-from sagesaver.cli.common import app
+from sagesaver.cli.common import EXIT_FAILURES, app
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A ledger file that fails where a command does not expect it
+    (a full disk, a file locked past the time-out) ends the command with its message and exit
+    code 1, never a traceback; the runs themselves report such failures per resource."""
+    try:
+        app()
+    except sqlite3.Error as exc:
+        sys.stderr.write(f"sagesaver: the ledger file failed: {type(exc).__name__}: {exc}\n")
+        sys.exit(EXIT_FAILURES)

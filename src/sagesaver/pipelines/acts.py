@@ -7,7 +7,6 @@ recorded; one function per kind that acts (:data:`Act`), used by the executor
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from sagesaver.ledger import (
     Entry,
     Ledger,
 )
+from sagesaver.ledger.errors import LEDGER_ERRORS
 
 # How long a run's claim on one resource holds. Long enough for a backup and a delete (a
 # Lambda run lasts 15 minutes at most); a run that died frees the resource this long after.
@@ -294,8 +294,6 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
     return outcome, Outcome.DONE, backup_id
 
 
-# What a ledger store raises when a write fails: the SQLite file's errors, DynamoDB's.
-LEDGER_ERRORS = (sqlite3.Error, *AWS_ERRORS)
 LEDGER_WRITE_TRIES = 3
 
 

@@ -53,6 +53,7 @@ from sagesaver.ledger import (
     Ledger,
     Outcome,
 )
+from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.acts import (
     Act,
     LeaseLost,
@@ -184,6 +185,30 @@ def _prepare_step(aws: Aws, step: Step, apply: bool) -> tuple[str, bool]:
     return f"spared: {step.reason}", True
 
 
+def _record_announcements(
+    ledger: Ledger,
+    plan: EnforcementPlan,
+    outcomes: dict[int, StepResult],
+    acting: list[int],
+    now: datetime,
+    message_ids: list[str],
+) -> None:
+    """Record the announcements the digest carried (``message_ids``): the deadlines written in
+    this run, and, for a step due now that no delivered digest announced before (a grace period
+    of 0), this run's digest, which names it. The guard still refuses an act unless the grace
+    period has passed since its announcement."""
+    for step_result in outcomes.values():
+        step = step_result.step
+        if step.stage is Stage.ANNOUNCE and step_result.applied and step.deadline:
+            key = announcement_key(step.decision.resource)
+            ledger.record_announcement(key, step.deadline, now, message_ids)
+    acting_keys = [announcement_key(plan.steps[i].decision.resource) for i in acting]
+    before = ledger.announcements(acting_keys) if acting_keys else {}
+    for key in acting_keys:
+        if key not in before or not before[key].delivered:
+            ledger.record_announcement(key, now, now, message_ids)
+
+
 def enforce(
     aws: Aws,
     result: ScanResult,
@@ -275,19 +300,10 @@ def enforce(
             )
         )
     if announced_ok and ledger is not None and notified.message_ids:
-        for step_result in outcomes.values():
-            step = step_result.step
-            if step.stage is Stage.ANNOUNCE and step_result.applied and step.deadline:
-                key = announcement_key(step.decision.resource)
-                ledger.record_announcement(key, step.deadline, now, notified.message_ids)
-        # A step due now that no delivered digest announced before (a grace period of 0):
-        # this run's digest, which names it, is its announcement. The guard still refuses it
-        # unless the grace period has passed since then.
-        acting_keys = [announcement_key(plan.steps[i].decision.resource) for i in acting]
-        before = ledger.announcements(acting_keys) if acting_keys else {}
-        for key in acting_keys:
-            if key not in before or not before[key].delivered:
-                ledger.record_announcement(key, now, now, notified.message_ids)
+        try:
+            _record_announcements(ledger, plan, outcomes, acting, now, notified.message_ids)
+        except LEDGER_ERRORS as exc:  # unrecorded, they do not count: announced again later
+            result.errors.append(ledger_error(exc, ledger.location, "the announcements"))
 
     for index in acting:
         step = plan.steps[index]
@@ -337,6 +353,10 @@ def enforce(
             error = scan_error(exc, resource.region, "enforce:act", resource.name)
             result.errors.append(error)
             outcome, status, backup_id = f"failed: {error.message}", Outcome.FAILED, None
+        except LEDGER_ERRORS as exc:  # before the act: no act without its record
+            error = ledger_error(exc, ledger.location, "the act's intent", resource.name)
+            result.errors.append(error)
+            outcome, status, backup_id = f"failed: {error.message}", Outcome.FAILED, None
         where = backup_location(ledger, backup_id) if backup_id else None
         applied = status is Outcome.DONE
         outcomes[index] = StepResult(step, applied, outcome, backup_id, where, status)
@@ -356,7 +376,11 @@ def enforce(
                     step_result.backup_id,
                     status=step_result.status,
                 )
-                ledger.record(entry)
+                try:
+                    ledger.record(entry)
+                except LEDGER_ERRORS as exc:
+                    what = f"the {step.stage.value} step"
+                    result.errors.append(ledger_error(exc, ledger.location, what, entry.resource))
     return EnforcementRun(steps, notified)
 
 

@@ -40,6 +40,7 @@ from sagesaver.ledger import (
     Ledger,
     Outcome,
 )
+from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.acts import (
     CLAIM_TAG,
     LEASE,
@@ -112,7 +113,12 @@ def recover(
                 )
             )
             continue
-        if not ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject):
+        try:
+            taken = ledger.take_lease(lease.key, ctx.run_id, ctx.now, ctx.now + LEASE, subject)
+        except LEDGER_ERRORS as exc:  # it waits for a run that can record what it finds
+            errors.append(ledger_error(exc, ledger.location, "a recovery", subject["name"]))
+            continue
+        if not taken:
             continue  # another run is resolving it
         resolve = RESOLVERS[Kind(subject["kind"])]
         try:

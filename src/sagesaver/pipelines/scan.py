@@ -39,6 +39,7 @@ from sagesaver.core.rules.endpoints import (
 )
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
 from sagesaver.ledger import Ledger
+from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines import lookback, parked, signals
 
 # Measured (benchmarks/README.md, make bench): at 25 ms a call, 20,000 endpoints' first scan
@@ -594,9 +595,12 @@ def _send(
         result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
         return False, [], None
     if ledger is not None:
-        ledger.record_digest(stream.scope, result.generated_at, stream.keys)
-        if stream.once is not None:
-            ledger.claim(stream.once, result.generated_at)
+        try:
+            ledger.record_digest(stream.scope, result.generated_at, stream.keys)
+            if stream.once is not None:
+                ledger.claim(stream.once, result.generated_at)
+        except LEDGER_ERRORS as exc:  # it was sent all the same: said, and the run goes on
+            result.errors.append(ledger_error(exc, ledger.location, "the digest it sent"))
     return True, ids, None
 
 
