@@ -128,3 +128,11 @@ def test_metric_period_granularity() -> None:
     assert period_for(NOW - timedelta(days=20, seconds=1), NOW) % 300 == 0
     assert period_for(NOW - timedelta(days=100, seconds=1), NOW) % 3600 == 0
     assert period_for(NOW - timedelta(days=100, seconds=1), NOW) >= 100 * 86400
+
+
+def test_every_kind_has_its_words() -> None:
+    """A kind added without its noun and heading fails here, not in a digest or a table."""
+    from sagesaver.core.model import Kind
+
+    for kind in Kind:
+        assert kind.noun and kind.heading and kind.noun != kind.heading

@@ -125,18 +125,7 @@ def build_digest(
     deleting = any(d.action is Action.DELETE for d in chosen)
     releasing = any(d.action is Action.RELEASE for d in chosen)
     kinds = {d.resource.kind for d in chosen}
-    noun = (
-        {
-            Kind.ENDPOINT: "endpoint",
-            Kind.STUDIO_APP: "Studio app",
-            Kind.NOTEBOOK: "notebook",
-            Kind.INFERENCE_COMPONENT: "inference component",
-            Kind.TRAINING_JOB: "training job",
-            Kind.PROCESSING_JOB: "processing job",
-        }.get(next(iter(kinds)), "resource")
-        if len(kinds) == 1
-        else "resource"
-    )
+    noun = next(iter(kinds)).noun if len(kinds) == 1 else "resource"
     hourly = cost_by_currency(chosen)
     monthly = {c: v * HOURS_PER_30_DAYS for c, v in hourly.items()}
     unknown = sum(1 for d in chosen if d.hourly_cost is None)

@@ -27,6 +27,28 @@ class Kind(str, Enum):
     PROCESSING_JOB = "processing-job"
     HYPERPOD_CLUSTER = "hyperpod-cluster"
 
+    @property
+    def noun(self) -> str:
+        """One of them, in a sentence ("idle SageMaker {noun}(s)")."""
+        return _KIND_WORDS[self][0]
+
+    @property
+    def heading(self) -> str:
+        """The heading of their table."""
+        return _KIND_WORDS[self][1]
+
+
+# Every kind's words, in the order their tables are printed.
+_KIND_WORDS = {
+    Kind.ENDPOINT: ("endpoint", "Real-time endpoints"),
+    Kind.INFERENCE_COMPONENT: ("inference component", "Inference components"),
+    Kind.NOTEBOOK: ("notebook", "Notebook instances"),
+    Kind.STUDIO_APP: ("Studio app", "Studio apps"),
+    Kind.TRAINING_JOB: ("training job", "Training jobs (warm pools, long runs)"),
+    Kind.PROCESSING_JOB: ("processing job", "Processing jobs (long runs)"),
+    Kind.HYPERPOD_CLUSTER: ("HyperPod cluster", "HyperPod clusters"),
+}
+
 
 class Action(str, Enum):
     """What a decision asks for. ``keep`` means: leave the resource alone; ``delete`` and

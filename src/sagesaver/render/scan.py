@@ -19,6 +19,7 @@ from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_curre
 from sagesaver.core.model import (
     Action,
     Decision,
+    Kind,
     Recommendation,
     Resource,
     ScanError,
@@ -405,18 +406,11 @@ def print_table(result: ScanResult, console: Console) -> None:
     """A table per resource kind, totals, then the errors."""
 
     decisions = sorted(result.decisions, key=_sort_key)
-    for kind, title in (
-        ("endpoint", "Real-time endpoints"),
-        ("inference-component", "Inference components"),
-        ("notebook", "Notebook instances"),
-        ("training-job", "Training jobs (warm pools, long runs)"),
-        ("processing-job", "Processing jobs (long runs)"),
-        ("hyperpod-cluster", "HyperPod clusters"),
-    ):
-        rows = [d for d in decisions if d.resource.kind.value == kind]
+    for kind in Kind:
+        rows = [d for d in decisions if d.resource.kind is kind]
         if not rows:
             continue
-        console.print(_kind_table(f"{title} ({len(rows)})", rows, console.width))
+        console.print(_kind_table(f"{kind.heading} ({len(rows)})", rows, console.width))
     totals = summary(decisions, result.errors)
     console.print(f"Wasting: {wasting_text(totals)}", markup=False)
     alone = left_alone_text(totals)
