@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -190,7 +195,8 @@ def schedule_run_command(
     except InputError as exc:
         raise fail(str(exc)) from exc
     pricer = make_pricer(aws, offline_prices) if apply and ledger is not None else None
-    result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
+    with _sigterm_exits() if apply else nullcontext():
+        result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
     document = run_document(result, apply)
     if output is Output.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -211,6 +217,25 @@ def schedule_run_command(
             console.print("Dry run: add --apply to act.")
         report.print_errors(result.errors)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM (a scheduler's or a container's stop) ends the run as an exception would: no
+    further start or stop is sent, and those in flight finish and are recorded
+    (:func:`~sagesaver.pipelines.schedules.schedule_run`); exit code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _why_nothing(console: Console, document: dict[str, Any]) -> None:

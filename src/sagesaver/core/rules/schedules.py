@@ -4,6 +4,15 @@ Targeting: the tag ``sagesaver:schedule=<name>`` assigns a schedule (``none`` op
 without it, a schedule applies to instances its selectors match (``name_contains``, ``include``,
 ``tags``), and an instance matched by several is skipped as ambiguous. The protect tag is never
 touched, and ``sagesaver:keep-running-until=<ISO 8601>`` holds off stops until that time.
+
+Boundaries: a schedule that is not enforced acts on the latest boundary that fell in its window
+(:class:`Window`: since the schedule's previous run in the region, its "watermark"). Every
+instance left alone says where it stands (:class:`Standing`): already in, or heading to, the
+state the boundary asks for (``Pending`` for a start, ``Stopping`` for a stop) is *confirmed*;
+heading elsewhere (a stop that meets ``Pending``, a start that meets ``Stopping``, ``Updating``)
+the boundary *stays due* for it; a tag, an ambiguity or a state it cannot leave *settles* it.
+What the run does with that (the watermark held back, retries) is the pipeline's
+(:mod:`sagesaver.pipelines.schedules`).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, datetime, timedelta, timezone
+from enum import Enum
 
 from sagesaver.core.cron import Schedule, Transition
 from sagesaver.core.model import Resource
@@ -25,6 +35,9 @@ ALREADY = {
     Transition.START: frozenset({"InService", "Pending"}),
     Transition.STOP: frozenset({"Stopped", "Stopping"}),
 }
+# States an instance passes through: met on its way elsewhere, the boundary stays due for it.
+TRANSITIONAL = frozenset({"Pending", "Stopping", "Updating"})
+STAYS_DUE = "stays due: retried until confirmed or the schedule's next boundary passes"
 
 LastRun = Callable[[str, str], "datetime | None"]
 
@@ -40,21 +53,53 @@ class Assignment:
 
 @dataclass(frozen=True)
 class PlannedAction:
-    """A start or stop to carry out."""
+    """A start or stop to carry out, for the boundary at ``boundary`` (an enforced schedule:
+    the run's moment, as it acts on the state it wants now, not on a boundary)."""
 
     resource: Resource
     schedule: str
     transition: Transition
     reason: str
+    boundary: datetime
+
+
+class Standing(str, Enum):
+    """Where an instance left alone at a boundary stands."""
+
+    SETTLED = "settled"  # left alone for good: a tag, an ambiguity, a state it cannot leave
+    CONFIRMED = "confirmed"  # already in, or heading to, the state the boundary asks for
+    DUE = "due"  # heading elsewhere, or its act not confirmed: the boundary stays due for it
 
 
 @dataclass(frozen=True)
 class Skip:
-    """A targeted instance left alone, and why."""
+    """A targeted instance left alone, why, and where it stands."""
 
     resource: Resource
     schedule: str | None
     reason: str
+    standing: Standing = Standing.SETTLED
+
+
+@dataclass(frozen=True)
+class Window:
+    """The boundary a not-enforced schedule acts on in one region (its moment and what it
+    asks for), and where its window began (the previous run, or ``interval_minutes`` before):
+    while the boundary stays due, the schedule's next run looks from ``since`` again."""
+
+    boundary: datetime
+    transition: Transition
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a run asks of one schedule: the transition (None: nothing), why, and for a
+    schedule that is not enforced, the boundary and the window it fell in."""
+
+    transition: Transition | None
+    reason: str
+    window: Window | None = None
 
 
 @dataclass
@@ -65,6 +110,8 @@ class Plan:
     skipped: list[Skip] = field(default_factory=list)
     # Why a (schedule, region) asked for nothing at this run: "nothing to do" always says why.
     quiet: dict[tuple[str, str], str] = field(default_factory=dict)
+    # The boundary each not-enforced (schedule, region) acts on at this run.
+    windows: dict[tuple[str, str], Window] = field(default_factory=dict)
 
 
 def assign(resource: Resource, policy: Policy) -> Assignment | None:
@@ -119,14 +166,24 @@ def is_protected(resource: Resource, protect_tag: str) -> bool:
 def wanted_transition(
     schedule: Schedule, interval_minutes: int, last_run: datetime | None, now: datetime
 ) -> tuple[Transition | None, str]:
-    """What a run at ``now`` asks for, and a reason.
+    """What a run at ``now`` asks for, and a reason (see :func:`wanted`)."""
+    asked = wanted(schedule, interval_minutes, last_run, now)
+    return asked.transition, asked.reason
+
+
+def wanted(
+    schedule: Schedule, interval_minutes: int, last_run: datetime | None, now: datetime
+) -> Wanted:
+    """What a run at ``now`` asks for, why, and the boundary it acts on.
 
     Not enforced: the latest boundary since the previous run (or ``now - interval``).
     Enforced: the state the schedule wants now.
     """
     if schedule.enforced:
         desired = schedule.desired(now)
-        return desired, f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
+        return Wanted(
+            desired, f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
+        )
     since = last_run if last_run is not None and last_run < now else None
     window = "since the previous run"
     if since is None:
@@ -135,14 +192,16 @@ def wanted_transition(
     latest = schedule.latest_boundary(since, now)
     if latest is None:
         local = since.astimezone(schedule.tz), now.astimezone(schedule.tz)
-        return None, (
+        return Wanted(
+            None,
             f"not enforced (acts only at its boundaries), and no start or stop fell {window}: "
-            f"{local[0]:%a %H:%M} to {local[1]:%a %H:%M %Z}"
+            f"{local[0]:%a %H:%M} to {local[1]:%a %H:%M %Z}",
         )
     moment = latest.at.astimezone(schedule.tz)
-    return (
+    return Wanted(
         latest.transition,
         f"{latest.transition.value} at {moment:%a %H:%M %Z} ({latest.at:%H:%M} UTC)",
+        Window(latest.at, latest.transition, since),
     )
 
 
@@ -178,7 +237,7 @@ def plan(
     ``only``, or all of them)."""
     result = Plan()
     schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
-    wanted: dict[tuple[str, str], tuple[Transition | None, str]] = {}
+    asked: dict[tuple[str, str], Wanted] = {}
     for resource in resources:
         assignment = assign(resource, policy)
         if assignment is None or not concerns(assignment, policy, only):
@@ -193,12 +252,15 @@ def plan(
             )
             continue
         key = (name, resource.region)
-        if key not in wanted:
+        if key not in asked:
             spec = policy.schedules[name]
-            wanted[key] = wanted_transition(
+            asked[key] = wanted(
                 schedules[name], spec.interval_minutes, last_run(name, resource.region), now
             )
-        transition, why = wanted[key]
+            window = asked[key].window
+            if window is not None:
+                result.windows[key] = window
+        transition, why, window = asked[key].transition, asked[key].reason, asked[key].window
         if transition is None:
             result.quiet[key] = why
             continue
@@ -207,13 +269,17 @@ def plan(
                 # the normal case of an enforced schedule: one line for all such instances
                 result.quiet[key] = f"{why}; its instances already are"
                 continue
-            result.skipped.append(Skip(resource, name, f"{why}: already {resource.status}"))
+            result.skipped.append(
+                Skip(resource, name, f"{why}: already {resource.status}", Standing.CONFIRMED)
+            )
             continue
         origin = STARTABLE if transition is Transition.START else STOPPABLE
         if resource.status != origin:
-            result.skipped.append(
-                Skip(resource, name, f"{why}: state is {resource.status}, not {origin}")
-            )
+            state = f"{why}: state is {resource.status}, not {origin}"
+            if resource.status in TRANSITIONAL:  # on its way elsewhere: try again later
+                result.skipped.append(Skip(resource, name, f"{state}; {STAYS_DUE}", Standing.DUE))
+            else:
+                result.skipped.append(Skip(resource, name, state))
             continue
         if transition is Transition.STOP and KEEP_RUNNING_TAG in resource.tags:
             until = parse_keep_running(resource.tags[KEEP_RUNNING_TAG])
@@ -231,7 +297,8 @@ def plan(
                     Skip(resource, name, f"{why}: kept running until {until.isoformat()} by tag")
                 )
                 continue
-        result.actions.append(PlannedAction(resource, name, transition, why))
+        boundary = window.boundary if window is not None else now
+        result.actions.append(PlannedAction(resource, name, transition, why, boundary))
     return result
 
 
