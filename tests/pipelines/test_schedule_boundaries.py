@@ -533,3 +533,55 @@ def test_an_enforced_schedule_acts_on_the_state_it_wants_now_not_on_a_boundary()
     planned = plan([instance("dev-x", "InService")], policy, now, lambda s, r: None)
     [action] = planned.actions
     assert action.boundary == now and planned.windows == {}
+
+
+@pytest.mark.parametrize(
+    ("move", "standing"),
+    [
+        ("protect", "settled"),
+        ("keep-running", "settled"),
+        ("opt-out", "settled"),
+        ("stopped-by-hand", "confirmed"),
+    ],
+)
+def test_a_stop_reads_the_instance_again_at_the_last_moment(
+    cli: Cli,
+    sim: Simulator,
+    fleet: Fleet,
+    setup: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    move: str,
+    standing: str,
+) -> None:
+    """What a person does between the run's listing and its stop is seen: a protect tag, a
+    later keep-running-until, opting out, or stopping it by hand. dev-b is not stopped by
+    SageSaver; dev-a, untouched, is."""
+    policy, ledger = setup
+    fleet.notebook(EAST, "dev-a", status="InService")
+    arn = fleet.notebook(EAST, "dev-b", status="InService")
+    client = sim.client("sagemaker", EAST)
+    real = schedule_pipeline._listing
+
+    def then_a_person_moves(*args: Any) -> Any:
+        listing = real(*args)
+        if move == "stopped-by-hand":
+            client.stop_notebook_instance(NotebookInstanceName="dev-b")
+            return listing
+        key, value = {
+            "protect": ("sagesaver:protect", "true"),
+            "keep-running": ("sagesaver:keep-running-until", "2026-12-01T02:00:00Z"),
+            "opt-out": ("sagesaver:schedule", "none"),
+        }[move]
+        client.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value}])
+        return listing
+
+    monkeypatch.setattr(schedule_pipeline, "_listing", then_a_person_moves)
+    sim.middleware.counts.clear()
+    exit_code, doc = act(cli, policy, ledger, MONDAY_2105)
+    assert exit_code == 0, doc["errors"]
+    assert sim.middleware.counts["StopNotebookInstance"] == 1 + (move == "stopped-by-hand")
+    assert [a["name"] for a in doc["actions"] if a["applied"]] == ["dev-a"]
+    [skip] = [s for s in doc["skipped"] if s["name"] == "dev-b"]
+    assert "read again before the stop" in skip["reason"], skip
+    assert skip["standing"] == standing
+    assert [e[1] for e in entries_of(ledger, "dev-b")] == []  # no stop of it is recorded

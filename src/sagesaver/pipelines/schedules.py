@@ -65,6 +65,7 @@ from sagesaver.core.rules.schedules import (
     Standing,
     assign,
     concerns,
+    guard_stop,
     is_protected,
     plan,
     tick_invocations,
@@ -117,6 +118,7 @@ class _Run:
     holder: str
     stop: threading.Event  # set: start no further call (the run is being stopped)
     held: frozenset[str] = frozenset()  # lease keys other runs held when this one began
+    policy: Policy | None = None  # the rules the last-moment guard of a stop applies again
 
 
 def _listing(aws: Aws, region: str, errors: list[ScanError]) -> tags.Listing:
@@ -223,12 +225,32 @@ def _call(aws: Aws, region: str, action: PlannedAction) -> ScanError | None:
 Outcomes = tuple[ActionResult | Skip, ScanError | None]
 
 
+def _guard(run: _Run, action: PlannedAction) -> Outcomes | None:
+    """The last-moment guard of a stop (:func:`~sagesaver.core.rules.schedules.guard_stop`):
+    the instance read again just before ``StopNotebookInstance``. None: go ahead. A start
+    destroys nothing and is not guarded; an instance that cannot be read is not stopped."""
+    if action.transition is not Transition.STOP or run.policy is None:
+        return None
+    name = action.resource.name
+    try:
+        status, found = actions.notebook_now(run.aws, run.region, name, action.resource.arn)
+    except AWS_ERRORS as exc:
+        error = scan_error(exc, run.region, "DescribeNotebookInstance", name)
+        why = f"{action.reason}: not read again before the stop ({error.message}); {STAYS_DUE}"
+        return Skip(action.resource, action.schedule, why, Standing.DUE), error
+    refused = guard_stop(action, status, found, run.policy, run.at)
+    return None if refused is None else (refused, None)
+
+
 def _act(run: _Run, action: PlannedAction, subject: dict[str, str]) -> Outcomes:
     """Record the intent, make the call, confirm it: a failure is this instance's only."""
     if run.stop.is_set():
         return ActionResult(action, False, "not sent: the run was stopped first", True), None
     ledger = run.ledger
     if ledger is None:  # nowhere to record: act only
+        refused = _guard(run, action)
+        if refused is not None:
+            return refused
         error = _call(run.aws, run.region, action)
         if error is not None:
             return ActionResult(action, False, error.message, True), error
@@ -236,6 +258,10 @@ def _act(run: _Run, action: PlannedAction, subject: dict[str, str]) -> Outcomes:
     key, name = lease_key(action), action.resource.name
     try:
         taken = ledger.take_lease(key, run.holder, run.at, run.at + LEASE, subject)
+        refused = _guard(run, action) if taken else None
+        if refused is not None:
+            ledger.advance_lease(key, run.holder, RELEASED)
+            return refused
         if taken:
             ledger.advance_lease(key, run.holder, SENT)
     except LEDGER_ERRORS as exc:  # no intent recorded: no call
@@ -384,10 +410,10 @@ def _run_region(
     listing = _listing(aws, region, result.errors)
     if not listing.listed or not listing.tags_read:
         return result  # without tags the protect tag is unknown: touch nothing in this region
-    here = _Run(aws, region, at, ledger if apply else None, holder, stop)
+    here = _Run(aws, region, at, ledger if apply else None, holder, stop, policy=policy)
     if apply:
         result.recovered, held = _recover(here, listing, result.errors)
-        here = _Run(aws, region, at, here.ledger, holder, stop, held)
+        here = _Run(aws, region, at, here.ledger, holder, stop, held, policy)
 
     def last_run(schedule: str, region: str) -> datetime | None:
         return ledger.last_schedule_run(schedule, region) if ledger is not None else None
@@ -534,6 +560,7 @@ def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
                 "schedule": s.schedule,
                 "reason": s.reason,
                 "stays_due": s.standing is Standing.DUE,
+                "standing": s.standing.value,
             }
             for s in result.skipped
         ],

@@ -17,8 +17,8 @@ What the run does with that (the watermark held back, retries) is the pipeline's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import MAXYEAR, datetime, timedelta, timezone
 from enum import Enum
 
@@ -368,3 +368,43 @@ def tick_invocations(policy: Policy) -> list[TickInvocation]:
                 )
             )
     return invocations
+
+
+def guard_stop(
+    action: PlannedAction,
+    status: str,
+    tags: Mapping[str, str],
+    policy: Policy,
+    now: datetime,
+) -> Skip | None:
+    """The last-moment guard of a scheduled stop: the instance's state and tags read again
+    just before ``StopNotebookInstance``. None: the stop goes ahead; otherwise why not, and
+    where the instance stands. The rules are :func:`plan`'s, on the fresh facts: still
+    assigned to the same schedule, not protected, ``InService``, no later keep-running-until.
+    """
+    fresh = replace(action.resource, status=status, tags=dict(tags))
+    why = f"{action.reason}, read again before the stop"
+    assignment = assign(fresh, policy)
+    if assignment is None or assignment.schedule != action.schedule:
+        now_on = assignment.schedule if assignment is not None else None
+        return Skip(fresh, action.schedule, f"{why}: its schedule is now {now_on or 'none'}")
+    if is_protected(fresh, policy.schedule_protect_tag):
+        return Skip(
+            fresh, action.schedule, f"{why}: protected by tag {policy.schedule_protect_tag}"
+        )
+    if status != STOPPABLE:
+        state = f"{why}: state is {status}, not {STOPPABLE}"
+        if status in ALREADY[Transition.STOP]:
+            return Skip(fresh, action.schedule, state, Standing.CONFIRMED)
+        if status in TRANSITIONAL:
+            return Skip(fresh, action.schedule, f"{state}; {STAYS_DUE}", Standing.DUE)
+        return Skip(fresh, action.schedule, state)
+    if KEEP_RUNNING_TAG in tags:
+        until = parse_keep_running(tags[KEEP_RUNNING_TAG])
+        if until is None:
+            return Skip(
+                fresh, action.schedule, f"{why}: tag {KEEP_RUNNING_TAG} is not a time; kept"
+            )
+        if until > now:
+            return Skip(fresh, action.schedule, f"{why}: kept running until {until.isoformat()}")
+    return None
