@@ -2,7 +2,8 @@
 
 Pure: computed from ledger entries. An interval starts at an applied ``stop``, ``delete`` or
 ``release`` (of a warm pool) and ends when the resource was seen running again (a schedule
-``start`` or a ``restore`` of the same resource) or at ``now``; and, when the entry says when the
+``start``, a ``restore``, or another one of its name a later run found created after the act:
+``recreated``) or at ``now``; and, when the entry says when the
 resource would have stopped billing by itself (``off_until``: a warm pool's keep-alive end), at
 that moment at the latest.
 """
@@ -17,7 +18,9 @@ from datetime import datetime
 from sagesaver.core.records import Entry
 
 OFF_ACTIONS = frozenset({"stop", "delete", "release"})
-ON_ACTIONS = frozenset({"start", "restore"})
+# "recreated": a run found one of its name created after SageSaver's act (by a person or a
+# pipeline, not by SageSaver's restore): billing again from its creation.
+ON_ACTIONS = frozenset({"start", "restore", "recreated"})
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ from sagesaver.pipelines.acts import (
     act_on_warm_pool,
     backup_location,
 )
-from sagesaver.pipelines.recovery import RESOLVERS, reach, recover
+from sagesaver.pipelines.recovery import RESOLVERS, reach, record_returns, recover
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
 
@@ -230,6 +230,10 @@ def enforce(
         context = RunContext(run_id, now, policy, ledger)
         _, errors = recover(reach(result, aws), ledger, result.regions, context, set(by_kind))
         result.errors.extend(errors)
+        try:
+            record_returns(ledger, result.decisions, set(by_kind), now)
+        except LEDGER_ERRORS as exc:
+            result.errors.append(ledger_error(exc, ledger.location, "the resources seen again"))
     plan = EnforcementPlan()
     for lane in lanes:
         decisions = [d for d in result.decisions if d.resource.kind is lane.kind]

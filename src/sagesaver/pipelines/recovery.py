@@ -20,7 +20,7 @@ moment is not known.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sagesaver.aws import endpoints as aws_endpoints
 from sagesaver.aws import jobs, tags
@@ -29,7 +29,8 @@ from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws, caller_account
 from sagesaver.core.formats import iso
 from sagesaver.core.grace import parse_moment
-from sagesaver.core.model import Kind, Resource, ScanError, ScanResult
+from sagesaver.core.model import Decision, Kind, Resource, ScanError, ScanResult
+from sagesaver.core.savings import OFF_ACTIONS, ON_ACTIONS
 from sagesaver.ledger import (
     BACKED_UP,
     DELETE_SENT,
@@ -67,6 +68,58 @@ def reach(result: ScanResult, aws: Aws) -> Callable[[str], Aws | None]:
         return aws if account == own[0] else None
 
     return reach
+
+
+# How recently a resource must have been created for a run to look for an act of SageSaver
+# on another one of its name before it (a run a day finds every one; a month of missed runs
+# still does).
+RETURN_WINDOW = timedelta(days=35)
+
+
+def record_returns(
+    ledger: Ledger, decisions: Sequence[Decision], kinds: set[Kind], now: datetime
+) -> list[Entry]:
+    """Record each resource of ``kinds`` created after SageSaver deleted or released another
+    of its name (a person opened the Studio app again, a pipeline redeployed the endpoint):
+    the name bills again from its creation, and the savings stop counting there (action
+    ``recreated``, at its creation time). Reads the ledger's entries only when some resource
+    was created within :data:`RETURN_WINDOW`."""
+    recent = [
+        d.resource
+        for d in decisions
+        if d.resource.kind in kinds and d.resource.created > now - RETURN_WINDOW
+    ]
+    if not recent:
+        return []
+    last: dict[tuple[str, str, str, str], Entry] = {}
+    for entry in ledger.entries():
+        if entry.carried_out and entry.action in OFF_ACTIONS | ON_ACTIONS:
+            last[(entry.account, entry.region, entry.kind, entry.resource)] = entry
+    found = []
+    for resource in recent:
+        key = (resource.account, resource.region, resource.kind.value, resource.name)
+        act = last.get(key)
+        if act is None or act.action not in OFF_ACTIONS or act.at >= resource.created:
+            continue
+        entry = Entry(
+            at=resource.created,
+            account=resource.account,
+            region=resource.region,
+            kind=resource.kind.value,
+            resource=resource.name,
+            action="recreated",
+            rule="seen-again",
+            reason=f"another {resource.kind.noun} of this name, created after SageSaver's "
+            f"{act.action} of {iso(act.at)}",
+            hourly_cost=None,
+            dry_run=False,
+            outcome=f"in service again since {iso(resource.created)}: not counted as saved "
+            "from then",
+            status=Outcome.CONFIRMED,
+        )
+        ledger.record(entry)
+        found.append(entry)
+    return found
 
 
 def recover(
