@@ -585,3 +585,25 @@ def test_a_stop_reads_the_instance_again_at_the_last_moment(
     assert "read again before the stop" in skip["reason"], skip
     assert skip["standing"] == standing
     assert [e[1] for e in entries_of(ledger, "dev-b")] == []  # no stop of it is recorded
+
+
+def test_a_schedule_run_calls_only_what_its_capability_declares(
+    cli: Cli, sim: Simulator, fleet: Fleet, setup: tuple[str, str]
+) -> None:
+    """The schedule tick's role is made from its capabilities (schedule, and live prices for
+    the ledger's entries): every call a run with a stop makes (the last-moment read included)
+    must be in them."""
+    from sagesaver.core.permissions import CAPABILITIES
+    from sagesaver.deploy.iam import FUNCTIONS, SCHEDULE_TICK
+
+    policy, ledger = setup
+    fleet.notebook(EAST, "dev-a", status="InService")
+    sim.middleware.counts.clear()
+    exit_code, doc = act(cli, policy, ledger, MONDAY_2105)
+    assert exit_code == 0 and [a["name"] for a in doc["actions"] if a["applied"]] == ["dev-a"]
+    capabilities = FUNCTIONS[SCHEDULE_TICK].capabilities
+    declared = {a.split(":", 1)[1] for c in capabilities for a in CAPABILITIES[c]}
+    assert set(sim.middleware.counts) <= declared, set(sim.middleware.counts) - declared
+    assert {"DescribeNotebookInstance", "ListTags", "StopNotebookInstance"} <= set(
+        sim.middleware.counts
+    )

@@ -39,6 +39,9 @@ SCHEDULE: tuple[str, ...] = (
     "tag:GetResources",
     "sagemaker:StartNotebookInstance",
     "sagemaker:StopNotebookInstance",
+    # a stop's last-moment read of the instance and its tags
+    "sagemaker:DescribeNotebookInstance",
+    "sagemaker:ListTags",
 )
 LIFECYCLE: tuple[str, ...] = (
     "sagemaker:DescribeNotebookInstanceLifecycleConfig",
