@@ -91,6 +91,8 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:ListApps",
     "sagemaker:DescribeApp",
     "sagemaker:ListTags",
+    "sagemaker:AddTags",  # the deadline of an announced deletion
+    "sagemaker:DeleteTags",  # the deadline of an announcement a change or a use cancelled
     "sagemaker:DeleteApp",
     "cloudwatch:GetMetricData",
 )
