@@ -164,6 +164,7 @@ def test_releasing_warm_pools_changes_training_jobs_and_nothing_else() -> None:
 
 
 APP = "arn:aws:sagemaker:us-east-1:123456789012:app/d-abc123def456/alice/jupyterlab/default"
+NOTEBOOK = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/dev-a"
 
 
 @pytest.mark.parametrize(
@@ -173,6 +174,11 @@ APP = "arn:aws:sagemaker:us-east-1:123456789012:app/d-abc123def456/alice/jupyter
         ("studio", "sagemaker:ListTags", APP),
         ("studio", "sagemaker:DescribeApp", APP),
         ("studio", "sagemaker:DeleteApp", APP),
+        ("studio", "sagemaker:AddTags", APP),  # an announcement's deadline
+        ("studio", "sagemaker:DeleteTags", APP),  # a cancelled one's
+        # a scheduled stop reads the instance and its tags again at the last moment
+        ("schedule", "sagemaker:DescribeNotebookInstance", NOTEBOOK),
+        ("schedule", "sagemaker:ListTags", NOTEBOOK),
         ("scan", "sagemaker:ListTags", "arn:aws:sagemaker:us-east-1:123456789012:training-job/t"),
         ("enforce", "sagemaker:ListTags", "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"),
     ],
