@@ -18,26 +18,39 @@ from sagesaver.core.policy import parse_policy
 from sagesaver.ledger import DELETE_SENT, Entry, Outcome, SqliteLedger
 from sagesaver.pipelines import recovery
 from sagesaver.pipelines.acts import LEASE, RunContext
-from sagesaver.pipelines.enforce import Lane, run_lanes
-from sagesaver.pipelines.recovery import RESOLVERS
+from sagesaver.pipelines.kinds import ACTING, Lane, run_lanes
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 
 
-def test_a_kind_that_acts_without_a_resolver_is_refused() -> None:
-    unresolved = [kind for kind in Kind if kind not in RESOLVERS]
-    assert unresolved  # the check below would be empty otherwise
+def test_a_kind_that_acts_without_being_registered_is_refused() -> None:
+    unregistered = [kind for kind in Kind if kind not in ACTING]
+    assert unregistered  # the check below would be empty otherwise
     with pytest.raises(ValueError, match="no recovery for a kind that acts"):
-        Lane(unresolved[0], 0.0, 1, lambda aws, step, ctx: ("", False, None), "")
+        Lane(unregistered[0], 0.0, 1, lambda aws, step, ctx: ("", Outcome.SKIPPED, None), "")
 
 
-def test_the_lanes_of_every_acting_policy_are_recoverable() -> None:
-    policy = parse_policy(
+def test_the_lanes_follow_the_policy() -> None:
+    acting = parse_policy(
         "endpoints: {action: delete}\njobs: {enabled: true, warm_pools: {action: release}}\n"
     )
-    kinds = {lane.kind for lane in run_lanes(policy)}
-    assert kinds == {Kind.ENDPOINT, Kind.TRAINING_JOB}
-    assert kinds | {Kind.STUDIO_APP} <= RESOLVERS.keys()
+    assert [lane.kind for lane in run_lanes(acting)] == [Kind.ENDPOINT, Kind.TRAINING_JOB]
+    assert run_lanes(parse_policy("{}")) == []  # reports only
+    studio = ACTING[Kind.STUDIO_APP]
+    with pytest.raises(ValueError, match="needs its inventory"):
+        studio.lane(acting)
+
+
+def test_every_acting_kind_is_granted_its_irreversible_call() -> None:
+    """A kind's irreversible call is in the IAM capability it names, and its resolver is a
+    function of its own: nothing about a kind is left to a switch elsewhere."""
+    from sagesaver.core.permissions import CAPABILITIES
+
+    for kind, spec in ACTING.items():
+        assert spec.kind is kind
+        assert spec.call in CAPABILITIES[spec.capability], (kind, spec.call)
+        assert spec.verb in ("delete", "release") and spec.would
+    assert len({spec.resolve for spec in ACTING.values()}) == len(ACTING)
 
 
 def test_a_skipped_release_recorded_after_a_lease_does_not_close_it(
@@ -65,7 +78,11 @@ def test_a_skipped_release_recorded_after_a_lease_does_not_close_it(
     later = T0 + LEASE + timedelta(minutes=5)
     ctx = RunContext("next-run", later, parse_policy("{}"), ledger)
     found, errors = recovery.recover(
-        lambda account: cast(Aws, object()), ledger, ["us-east-1"], ctx, {Kind.TRAINING_JOB}
+        lambda account: cast(Aws, object()),
+        ledger,
+        ["us-east-1"],
+        ctx,
+        {Kind.TRAINING_JOB: ACTING[Kind.TRAINING_JOB].resolve},
     )
     assert errors == []
     assert [(e.action, e.status) for e in found] == [("release", Outcome.CONFIRMED)]

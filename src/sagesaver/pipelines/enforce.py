@@ -2,25 +2,27 @@
 
 One executor for every resource kind. A run:
 
-1. finishes or releases what earlier runs left half-done (expired leases, see :func:`recover`);
+1. finishes or releases what earlier runs left half-done (expired leases, see
+   :func:`~sagesaver.pipelines.recovery.recover`), and records the resources created again
+   after SageSaver acted on one of their name (their savings end there);
 2. plans each resource's step from the scan, the tags, and the deadlines SageSaver itself
    announced (the ledger): announce, wait, spare, hold (facts unreadable: change nothing),
    defer, or act;
 3. writes the announcement and spare tags, then sends **one** digest naming every step,
-   including the deletions it is about to make. If the digest cannot be sent, nothing is
-   deleted in this run;
-4. acts on each due resource through a recoverable sequence, each step recorded in the ledger
-   before it is taken: a fresh re-check (state, modification time, metrics read completely);
-   a lease in the ledger (``claimed``, expiring after :data:`LEASE`); the same claim as a tag
-   on the resource, read back, so runs with different ledgers agree; a complete backup
-   (``backed-up``); the delete (``delete-sent``); then ``done``. A run that dies half-way
-   leaves an expired lease that the next run resolves by looking at the real state.
+   including the acts it is about to make. If the digest cannot be sent, nothing is acted on
+   in this run; announcements count only once a digest carrying them was delivered;
+4. acts on each due resource through its kind's act (:mod:`.acts`): a lease in the ledger
+   (the intent), the last-moment guard reading everything again, the irreversible call, then
+   its typed entry and the lease closed. A run that dies half-way leaves an expired lease that
+   the next run resolves by looking at the real state; a ledger that cannot be written stops
+   every act.
 
-Each kind under enforcement is a :class:`Lane`: endpoints (deleted after a backup), Studio
-apps (deleted, their space kept), and training jobs' idle warm pools (released with
-``UpdateTrainingJob``: no backup is needed, the job and its model stay; no grace tag, since a
-pool lives at most 6 hours: the digest sent before the act announces it). All lanes of a run
-share its one digest.
+Each kind under enforcement is registered in :data:`~sagesaver.pipelines.kinds.ACTING` and
+enters a run as a :class:`~sagesaver.pipelines.kinds.Lane`: endpoints (deleted after a
+backup), Studio apps (deleted, their space kept), and training jobs' idle warm pools (released
+with ``UpdateTrainingJob``: no backup is needed, the job and its model stay; no grace tag,
+since a pool lives at most 6 hours: the digest sent before the act announces it). All lanes of
+a run share its one digest.
 
 One resource's failure never stops the others.
 """
@@ -55,15 +57,13 @@ from sagesaver.ledger import (
 )
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.acts import (
-    Act,
     LeaseLost,
     RunContext,
     _entry,
-    act_on_endpoint,
-    act_on_warm_pool,
     backup_location,
 )
-from sagesaver.pipelines.recovery import RESOLVERS, reach, record_returns, recover
+from sagesaver.pipelines.kinds import ACTING, Lane, run_lanes
+from sagesaver.pipelines.recovery import reach, record_returns, recover
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle
 
 
@@ -116,49 +116,6 @@ def step_dict(result: StepResult) -> dict[str, Any]:
 # No act starts with less time left than this (a Lambda invocation's): a guard, a backup and a
 # delete take seconds, and one cut short by the time-out is left for recovery to sort out.
 ACT_RESERVE_S = 120.0
-
-
-# --- the kinds under enforcement -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lane:
-    """One kind of resource under enforcement: its grace period, how many a run may act on,
-    how one is acted on, and what the dry run says would happen first."""
-
-    kind: Kind
-    grace_hours: float
-    max_actions: int
-    act: Act
-    would: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in RESOLVERS:  # every kind that acts is recoverable
-            raise ValueError(f"{self.kind.value}: no recovery for a kind that acts")
-
-
-def endpoint_lane(policy: Policy) -> Lane:
-    """Idle endpoints: deleted after a fresh check and a backup."""
-    rules = policy.endpoints
-    return Lane(
-        Kind.ENDPOINT,
-        rules.grace_hours,
-        rules.max_actions_per_run,
-        act_on_endpoint,
-        "after a fresh check and a backup",
-    )
-
-
-def warm_pool_lane(policy: Policy) -> Lane:
-    """Idle warm pools: released after a fresh check, with no grace tag (see the module
-    docstring)."""
-    return Lane(
-        Kind.TRAINING_JOB,
-        0.0,
-        policy.jobs.warm_pools.max_actions_per_run,
-        act_on_warm_pool,
-        "after a fresh check that it is still Available",
-    )
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -224,11 +181,12 @@ def enforce(
     (endpoints when no lane is given; module docstring). Errors go to ``result.errors``; the
     digest goes out once per ``run_id``."""
     run_id = run_id or new_run_id()
-    lanes = list(lanes) if lanes else [endpoint_lane(policy)]
+    lanes = list(lanes) if lanes else [ACTING[Kind.ENDPOINT].lane(policy)]
     by_kind = {lane.kind: lane for lane in lanes}
     if apply and ledger is not None:
         context = RunContext(run_id, now, policy, ledger)
-        _, errors = recover(reach(result, aws), ledger, result.regions, context, set(by_kind))
+        resolvers = {kind: ACTING[kind].resolve for kind in by_kind}
+        _, errors = recover(reach(result, aws), ledger, result.regions, context, resolvers)
         result.errors.extend(errors)
         try:
             record_returns(ledger, result.decisions, set(by_kind), now)
@@ -264,11 +222,7 @@ def enforce(
         step = plan.steps[index]
         notes[step.decision.resource.arn] = (
             f"to be {step.action}d in this run, after a fresh check"
-            + (
-                f" and a backup kept in {ledger.location}"
-                if step.decision.resource.kind is Kind.ENDPOINT and ledger
-                else ""
-            )
+            + ACTING[step.decision.resource.kind].note(ledger)
             + (f" ({step.reason})" if step.reason.startswith("deadline tag") else "")
         )
     news_arns = {plan.steps[i].decision.resource.arn for i in acting} | {
@@ -434,13 +388,3 @@ def enforce_and_notify(
     if lanes:
         return enforce(aws, result, policy, now, apply, ledger, run_id, lanes, time_left)
     return EnforcementRun([], notify_idle(aws, result, policy, apply, None, run_id, ledger))
-
-
-def run_lanes(policy: Policy) -> list[Lane]:
-    """The kinds a run acts on under ``policy`` (none: it only reports)."""
-    lanes = []
-    if policy.endpoints.action == "delete":
-        lanes.append(endpoint_lane(policy))
-    if policy.jobs.enabled and policy.jobs.warm_pools.action == "release":
-        lanes.append(warm_pool_lane(policy))
-    return lanes

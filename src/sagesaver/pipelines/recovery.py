@@ -1,15 +1,15 @@
 """Resuming or releasing what a run left half-done: every expired open lease of a kind that
 acts is resolved by the real state of its resource, in the lease's own account (or it waits).
 
-Each kind that acts has its resolver (:data:`RESOLVERS`): the executor recovers exactly the
-kinds it acts on, and a kind that acts cannot be registered without one
-(``tests/pipelines/test_recovery.py`` checks every lane's kind is here).
+Each kind that acts has its resolver here, registered with the kind
+(:data:`sagesaver.pipelines.kinds.ACTING`): the executor recovers exactly the kinds it acts
+on, and a kind cannot act without one.
 
 - An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after its
   delete was sent: the deletion is recorded once, with its backup. Gone after the backup but
   before the delete: recorded as gone. Still there: the lease is released, the stale claim tag
   removed, the backup taken for it forgotten, and the endpoint judged afresh.
-- A warm pool: see :func:`_resolve_warm_pool`.
+- A warm pool: see :func:`resolve_warm_pool`.
 - A Studio app gone (or ``Deleting``/``Deleted``, or recreated) after ``DeleteApp`` was sent:
   the deletion is recorded once. Otherwise the lease is released.
 
@@ -19,7 +19,7 @@ moment is not known.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from sagesaver.aws import endpoints as aws_endpoints
@@ -127,19 +127,19 @@ def recover(
     ledger: Ledger,
     regions: Sequence[str],
     ctx: RunContext,
-    kinds: frozenset[Kind] | set[Kind] = frozenset({Kind.ENDPOINT}),
+    resolvers: Mapping[Kind, Resolve],
 ) -> tuple[list[Entry], list[ScanError]]:
-    """Resolve every expired open lease of a resource of ``kinds`` in ``regions`` by its real
-    state.
+    """Resolve every expired open lease of a resource of a kind in ``resolvers`` in
+    ``regions`` by its real state, with that kind's resolver.
 
     An endpoint gone (or ``Deleting``, or replaced by a newer one of the same name) after the
     delete was sent: the deletion is recorded, with its backup. Otherwise the lease is released
     (and the stale claim tag removed), and the endpoint is judged afresh. A warm pool: see
-    :func:`_resolve_warm_pool`.
+    :func:`resolve_warm_pool`.
     """
     entries: list[Entry] = []
     errors: list[ScanError] = []
-    wanted = {kind.value for kind in kinds}
+    wanted = {kind.value for kind in resolvers}
     for lease in ledger.open_leases():
         subject = lease.subject
         if (
@@ -173,7 +173,7 @@ def recover(
             continue
         if not taken:
             continue  # another run is resolving it
-        resolve = RESOLVERS[Kind(subject["kind"])]
+        resolve = resolvers[Kind(subject["kind"])]
         try:
             entry = resolve(session, ledger, lease, ctx)
         except AWS_ERRORS as exc:
@@ -191,7 +191,7 @@ def recover(
     return entries, errors
 
 
-def _resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+def resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
     subject = lease.subject
     state = aws_endpoints.endpoint_state(aws, subject["region"], subject["name"])
     same = state is not None and iso(state[1]) == subject["created"]
@@ -256,7 +256,7 @@ def _recovered(
     )
 
 
-def _resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+def resolve_warm_pool(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
     """A release a run left half-done. Recorded already (the run died before closing its
     lease): the lease is closed. The ``UpdateTrainingJob`` may have been sent and the same
     job's pool has ended: the release is recorded once, with no saving counted (whether it
@@ -296,7 +296,7 @@ def _resource_of(subject: dict[str, str]) -> Resource:
     )
 
 
-def _resolve_studio_app(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+def resolve_studio_app(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
     """A ``DeleteApp`` a run left half-done (module docstring)."""
     subject = lease.subject
     recorded = any(
@@ -320,11 +320,3 @@ def _resolve_studio_app(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext)
         return None
     outcome = "deleted (confirmed by a later run; the space and its storage are kept)"
     return _recovered(lease, ctx, "delete", outcome)
-
-
-# Every kind that acts, and how a later run resolves what its run left half-done.
-RESOLVERS: dict[Kind, Resolve] = {
-    Kind.ENDPOINT: _resolve_endpoint,
-    Kind.TRAINING_JOB: _resolve_warm_pool,
-    Kind.STUDIO_APP: _resolve_studio_app,
-}

@@ -22,7 +22,8 @@ from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.studio import decide_app
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines.acts import act_on_studio_apps, canvas_window
-from sagesaver.pipelines.enforce import EnforcementRun, Lane, enforce
+from sagesaver.pipelines.enforce import EnforcementRun, enforce
+from sagesaver.pipelines.kinds import ACTING
 from sagesaver.pipelines.scan import NotifyOutcome, notify_idle, priced
 from sagesaver.render.scan import error_dict, resource_dict
 
@@ -154,13 +155,7 @@ def studio_run(
             decisions.append(priced(decision, quote))
     scanned = ScanResult(now, list(regions), decisions, result.errors)
     if rules.action == "delete":
-        lane = Lane(
-            Kind.STUDIO_APP,
-            rules.grace_hours,
-            rules.max_actions_per_run,
-            act_on_studio_apps(apps),
-            "after a fresh check; space storage kept",
-        )
+        lane = ACTING[Kind.STUDIO_APP].lane(policy, act_on_studio_apps(apps))
         done = enforce(aws, scanned, policy, now, apply, ledger, run_id, [lane])
     else:
         done = EnforcementRun([], notify_idle(aws, scanned, policy, apply, None, run_id, ledger))
