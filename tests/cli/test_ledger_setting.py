@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import time_machine
+
 from sagesaver.demo.simulator import Fleet, Simulator
 from sagesaver.ledger import SqliteLedger
 from tests.conftest import Cli
@@ -27,7 +29,8 @@ def test_every_command_uses_the_policy_ledger(
     )
     arn = fleet.endpoint(EAST, "team-poc", changed=now - timedelta(days=5))
     announced_and_due(sim, str(shared), arn)
-    code, doc = cli.json("run", "--region", EAST, "--policy", str(policy), "--apply")
+    with time_machine.travel(now, tick=False):
+        code, doc = cli.json("run", "--region", EAST, "--policy", str(policy), "--apply")
     assert code == 0, doc["errors"]
     [step] = doc["enforcement"]
     assert step["outcome"] == "deleted" and step["backup_location"].startswith(str(shared))
@@ -36,7 +39,9 @@ def test_every_command_uses_the_policy_ledger(
     assert code == 0 and [b["name"] for b in listed["backups"]] == ["team-poc"]
     code, planned = cli.json("restore", "team-poc", "--region", EAST, "--policy", str(policy))
     assert code == 0 and "endpoint team-poc: would create" in planned["steps"]
-    code, saved = cli.json("savings", "--policy", str(policy))
+    with time_machine.travel(now + timedelta(hours=2), tick=False):  # a run sees it gone
+        assert cli.json("run", "--region", EAST, "--policy", str(policy), "--apply")[0] == 0
+        code, saved = cli.json("savings", "--policy", str(policy))
     assert code == 0 and [r["name"] for r in saved["resources"]] == ["team-poc"]
     assert [e.resource for e in SqliteLedger(shared).entries() if e.action == "delete"] == [
         "team-poc"

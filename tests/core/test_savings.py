@@ -84,3 +84,20 @@ def test_a_released_warm_pool_saves_only_until_it_would_have_ended_by_itself() -
     )
     assert off_intervals([skipped, replace(released, dry_run=True)], T0 + timedelta(hours=9)) == []
     assert totals_by([interval], "kind")["training-job"].saved == {"USD": 1.0}
+
+
+def test_an_open_interval_ends_where_a_run_last_saw_its_kind_whole() -> None:
+    """What happened after the last complete scan (someone created the endpoint again, or
+    started the instance by hand) is not known yet: the hours are counted up to that scan."""
+    entries = [
+        entry(0, "ep", "delete", cost=2.0, kind="endpoint"),
+        entry(1, "nb", "stop"),
+        entry(5, "nb", "start"),
+        entry(6, "nb2", "stop"),
+    ]
+    now = T0 + timedelta(hours=30)
+    seen = {"endpoint": T0 + timedelta(hours=10)}
+    hours = {i.entry.resource: i.hours for i in off_intervals(entries, now, seen=seen)}
+    assert hours == {"ep": 10.0, "nb": 4.0, "nb2": 24.0}  # notebooks never seen: up to now
+    before = {"endpoint": T0 - timedelta(hours=1)}  # seen before the deletion: nothing counted
+    assert "ep" not in {i.entry.resource for i in off_intervals(entries, now, seen=before)}

@@ -191,3 +191,11 @@ def test_the_table_keeps_remembered_configurations_in_parts(sim: Simulator) -> N
         },
     )
     assert store.load() is None
+
+
+def test_when_each_kind_was_last_seen_whole_never_moves_back(ledger: Ledger) -> None:
+    assert ledger.seen() == {}
+    ledger.mark_seen("endpoint", T0 + timedelta(hours=2))
+    ledger.mark_seen("endpoint", T0)  # a slower run that began earlier: kept as it was
+    ledger.mark_seen("notebook", T0)
+    assert ledger.seen() == {"endpoint": T0 + timedelta(hours=2), "notebook": T0}

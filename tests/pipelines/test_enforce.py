@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from sagesaver.core.grace import (
     SCHEDULED_TAG,
@@ -321,12 +322,18 @@ def test_savings_from_the_ledger(
         changed=now - OLD,
     )
     announced_and_due(sim, setup["ledger"], arn)
-    assert run(cli, setup, "--apply")[0] == 0
-    code, doc = cli.json("savings", "--ledger", setup["ledger"])
+    with time_machine.travel(now, tick=False):
+        assert run(cli, setup, "--apply")[0] == 0
+        code, doc = cli.json("savings", "--ledger", setup["ledger"])
+    assert code == 0 and doc["resources"] == []  # no run has seen it gone for any time yet
+    with time_machine.travel(now + timedelta(hours=5), tick=False):
+        assert run(cli, setup, "--apply")[0] == 0  # sees it still gone
+    with time_machine.travel(now + timedelta(hours=9), tick=False):
+        code, doc = cli.json("savings", "--ledger", setup["ledger"])
     assert code == 0
     [item] = doc["resources"]
     assert item["name"] == "saver" and item["action"] == "delete"
-    assert item["hours"] > 0
+    assert item["hours"] == 5.0  # up to the last run that saw it gone, not to now
     assert item["saved_usd"] == pytest.approx(item["hours"] * 0.46, abs=1e-5)
     assert set(doc["by"]["tag:team"]) == {"ml"}
     assert set(doc["by"]["kind"]) == {"endpoint"}

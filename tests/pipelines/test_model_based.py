@@ -351,14 +351,16 @@ class Deletions(RuleBasedStateMachine):
             ]
             made = [g for g in self.gone if g[0] == name]
             assert len(deletes) == len(made), (name, deletes, made)  # one record per deletion
-        self._check_savings(entries)
+        self._check_savings()
 
-    def _check_savings(self, entries: list[Any]) -> None:
+    def _check_savings(self) -> None:
         """The hours off the ledgers claim never exceed the hours really gone (a few minutes
         allowed: an entry is dated at its run's start, the delete comes seconds later)."""
         claimed = {name: 0.0 for name in NAMES}
-        for interval in off_intervals(entries, self.now):
-            claimed[interval.entry.resource] += interval.hours
+        for path in self.ledgers.values():
+            ledger = open_ledger(path)
+            for interval in off_intervals(ledger.entries(), self.now, seen=ledger.seen()):
+                claimed[interval.entry.resource] += interval.hours
         for name in NAMES:
             real = sum(
                 ((back or self.now) - at).total_seconds() / 3600

@@ -144,13 +144,10 @@ def savings_command(
 
     start = parse_at(since) if since else None
     now = datetime.now(timezone.utc)
-    intervals = off_intervals(
-        open_ledger_or_fail(
-            ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
-        ).entries(),
-        now,
-        start,
+    ledger = open_ledger_or_fail(
+        ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
     )
+    intervals = off_intervals(ledger.entries(), now, start, ledger.seen())
     groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
     totals = {label: totals_by(intervals, key) for label, key in groups.items()}
     saved = saved_by_currency(intervals)  # never added across currencies

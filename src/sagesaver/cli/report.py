@@ -89,7 +89,8 @@ def report_command(
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
-    entries = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws).entries()
+    ledger = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws)
+    entries, seen = ledger.entries(), ledger.seen()
     now = datetime.now(timezone.utc)
     with remembered_configs() as memory:  # the same configurations as `scan` remembers
         pricer = make_pricer(aws, offline_prices)
@@ -105,16 +106,16 @@ def report_command(
         result.errors.extend(replayed.errors)
         backtest = replayed.to_document()
     if html_file is not None:
-        page = render_html(result, entries, now, backtest, owner_tag)
+        page = render_html(result, entries, now, backtest, owner_tag, seen)
         try:
             html_file.write_text(page, encoding="utf-8")
         except OSError as exc:
             raise fail(f"--html {html_file}: cannot write: {exc}") from exc
         err.print(f"Report written to {html_file} ({len(page.encode()) / 1024:.0f} KB)")
     elif output is ReportFormat.html:
-        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag))
+        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag, seen))
     else:
-        sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag))
+        sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag, seen))
     report.print_errors(result.errors)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 

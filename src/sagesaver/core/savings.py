@@ -11,7 +11,7 @@ that moment at the latest.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,9 +48,15 @@ def _applied(entry: Entry) -> bool:
 
 
 def off_intervals(
-    entries: Sequence[Entry], now: datetime, since: datetime | None = None
+    entries: Sequence[Entry],
+    now: datetime,
+    since: datetime | None = None,
+    seen: Mapping[str, datetime] | None = None,
 ) -> list[OffInterval]:
-    """Every off interval, clipped to [since, now]."""
+    """Every off interval, clipped to [since, now]. ``seen``: when a run last saw all the
+    resources of each kind (the ledger's :meth:`~sagesaver.ledger.base.Ledger.seen`); an
+    interval still open ends there, since what happened after (someone creating it again, or
+    starting it by hand) is not known yet. Money is counted from what was confirmed."""
     ordered = sorted((e for e in entries if _applied(e)), key=lambda e: e.at)
     intervals = []
     for index, entry in enumerate(ordered):
@@ -62,6 +68,8 @@ def off_intervals(
             if _key(later) == _key(entry) and later.action in ON_ACTIONS | OFF_ACTIONS:
                 end = later.at
                 break
+        if end == now and seen is not None and entry.kind in seen:
+            end = max(entry.at, min(end, seen[entry.kind]))
         if entry.off_until is not None:
             end = min(end, entry.off_until)
         start = max(entry.at, since) if since is not None else entry.at

@@ -29,6 +29,15 @@ class Ledger(Protocol):
         """Record that ``schedule`` ran in ``region`` at ``at``."""
         ...
 
+    def mark_seen(self, kind: str, at: datetime) -> None:
+        """Record that a run saw every resource of ``kind`` at ``at`` (a complete scan): what
+        the ledger says of them holds until then. Never moves back."""
+        ...
+
+    def seen(self) -> dict[str, datetime]:
+        """For each kind, when a run last saw all its resources (absent: never recorded)."""
+        ...
+
     def record(self, entry: Entry) -> None:
         """Append one entry."""
         ...

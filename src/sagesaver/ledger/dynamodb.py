@@ -95,6 +95,26 @@ class DynamoLedger:
             },
         )
 
+    def mark_seen(self, kind: str, at: datetime) -> None:
+        """Record a complete scan of ``kind`` (a conditional put: never moving back)."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": "seen"}, "sk": {"S": kind}, "at": {"S": utc_iso(at)}},
+                ConditionExpression="attribute_not_exists(pk) OR #at < :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"S": utc_iso(at)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise  # a later moment is kept already otherwise
+
+    def seen(self) -> dict[str, datetime]:
+        """When each kind was last seen whole."""
+        return {
+            item["sk"]["S"]: datetime.fromisoformat(item["at"]["S"]) for item in self._query("seen")
+        }
+
     def record(self, entry: Entry) -> None:
         """Append one entry."""
         document = asdict(entry)

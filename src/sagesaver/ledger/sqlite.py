@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS schedule_runs (
     at TEXT NOT NULL,
     PRIMARY KEY (schedule, region)
 );
+CREATE TABLE IF NOT EXISTS seen (
+    kind TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -177,6 +181,24 @@ class SqliteLedger:
                 "ON CONFLICT (schedule, region) DO UPDATE SET at = excluded.at",
                 (schedule, region, utc_iso(at)),
             )
+
+    def mark_seen(self, kind: str, at: datetime) -> None:
+        """Record a complete scan of ``kind`` (never moving back)."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO seen (kind, at) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE"
+                " SET at = MAX(at, excluded.at)",
+                (kind, utc_iso(at)),
+            )
+
+    def seen(self) -> dict[str, datetime]:
+        """When each kind was last seen whole."""
+        with self._connect() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if "seen" not in tables:  # a ledger of an earlier version, opened read-only
+                return {}
+            rows = db.execute("SELECT kind, at FROM seen").fetchall()
+        return {kind: datetime.fromisoformat(at) for kind, at in rows}
 
     def record(self, entry: Entry) -> None:
         """Append one entry."""

@@ -183,6 +183,8 @@ def enforce(
     run_id = run_id or new_run_id()
     lanes = list(lanes) if lanes else [ACTING[Kind.ENDPOINT].lane(policy)]
     by_kind = {lane.kind: lane for lane in lanes}
+    # A scan that read everything: what the ledger says of these kinds holds until now.
+    complete = not result.errors
     if apply and ledger is not None:
         context = RunContext(run_id, now, policy, ledger)
         resolvers = {kind: ACTING[kind].resolve for kind in by_kind}
@@ -190,6 +192,9 @@ def enforce(
         result.errors.extend(errors)
         try:
             record_returns(ledger, result.decisions, set(by_kind), now)
+            if complete:
+                for kind in by_kind:
+                    ledger.mark_seen(kind.value, now)
         except LEDGER_ERRORS as exc:
             result.errors.append(ledger_error(exc, ledger.location, "the resources seen again"))
     plan = EnforcementPlan()

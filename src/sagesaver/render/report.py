@@ -13,6 +13,7 @@ The figures are computed in :mod:`sagesaver.render.report_data`, the charts draw
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -230,12 +231,13 @@ def render_html(
     now: datetime,
     backtest: dict[str, Any] | None = None,
     owner_tag: str = "owner",
+    seen: Mapping[str, datetime] | None = None,
 ) -> str:
     """One self-contained HTML5 document: totals, charts, top idle resources, savings, in the
     scan's currency."""
     token = _CURRENCY.set(report_currency(scan, entries))
     try:
-        return _render_html(scan, entries, now, backtest, owner_tag)
+        return _render_html(scan, entries, now, backtest, owner_tag, seen)
     finally:
         _CURRENCY.reset(token)
 
@@ -246,10 +248,11 @@ def _render_html(
     now: datetime,
     backtest: dict[str, Any] | None,
     owner_tag: str,
+    seen: Mapping[str, datetime] | None = None,
 ) -> str:
     ids = _Ids()
     code = _code()
-    h = headline(scan, entries, now)
+    h = headline(scan, entries, now, seen)
     unknown = h["idle_with_unknown_cost"]
     unknown_note = f"{unknown} idle with unknown price" if unknown else ""
     # Idle resources, none with a known price: the amount is unknown, never 0.
@@ -320,7 +323,7 @@ def _render_html(
         _recommendations_table(scan),
         "</section>",
         '<section id="savings"><h2>Actions and savings over time</h2>',
-        time_chart(ids, savings_by_day(entries, now)),
+        time_chart(ids, savings_by_day(entries, now, seen)),
         "</section>",
     ]
     if backtest is not None:
@@ -344,11 +347,12 @@ def render_markdown(
     now: datetime,
     backtest: dict[str, Any] | None = None,
     owner_tag: str = "owner",
+    seen: Mapping[str, datetime] | None = None,
 ) -> str:
     """A compact Markdown digest: totals, the top idle resources, and what was saved."""
     token = _CURRENCY.set(report_currency(scan, entries))
     try:
-        return _render_markdown(scan, entries, now, backtest, owner_tag)
+        return _render_markdown(scan, entries, now, backtest, owner_tag, seen)
     finally:
         _CURRENCY.reset(token)
 
@@ -359,8 +363,9 @@ def _render_markdown(
     now: datetime,
     backtest: dict[str, Any] | None,
     owner_tag: str,
+    seen: Mapping[str, datetime] | None = None,
 ) -> str:
-    h = headline(scan, entries, now)
+    h = headline(scan, entries, now, seen)
     no_price = bool(h["idle"]) and h["idle_with_unknown_cost"] == h["idle"]
     idle_cost = (
         "an unknown amount"
@@ -418,7 +423,7 @@ def _render_markdown(
                 f"| {_md(d.resource.name)} | {_md(d.resource.region)} | {_md(what)} | "
                 f"{_usd(rec.hourly_saving_usd)} | {_md(rec.evidence)} |"
             )
-    days = [d for d in savings_by_day(entries, now) if d.actions]
+    days = [d for d in savings_by_day(entries, now, seen) if d.actions]
     if days:
         lines += ["", "### Actions applied", "", "| Day (UTC) | Actions | Saved so far |"]
         lines.append("|---|---:|---:|")

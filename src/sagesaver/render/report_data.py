@@ -7,7 +7,7 @@ report is rendered); amounts in any other currency are left out of its sums.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -123,7 +123,9 @@ def _saved_until(intervals: Sequence[OffInterval], moment: datetime) -> float:
     return total
 
 
-def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
+def savings_by_day(
+    entries: Sequence[Entry], now: datetime, seen: Mapping[str, datetime] | None = None
+) -> list[Day]:
     """Per UTC day, from the first applied action to ``now``: actions applied, money saved.
 
     At most the last :data:`MAX_DAYS` days; ``cumulative`` of the last day is the total
@@ -132,7 +134,7 @@ def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
     applied = [e for e in entries if _applied(e) and e.at <= now]
     if not applied:
         return []
-    intervals = off_intervals(entries, now)
+    intervals = off_intervals(entries, now, seen=seen)
     counts: dict[date, int] = {}
     for entry in applied:
         day = entry.at.astimezone(timezone.utc).date()
@@ -154,11 +156,16 @@ def savings_by_day(entries: Sequence[Entry], now: datetime) -> list[Day]:
     return days
 
 
-def headline(scan: ScanResult, entries: Sequence[Entry], now: datetime) -> dict[str, Any]:
+def headline(
+    scan: ScanResult,
+    entries: Sequence[Entry],
+    now: datetime,
+    seen: Mapping[str, datetime] | None = None,
+) -> dict[str, Any]:
     """The headline numbers: idle cost now, idle count, and what the ledger says was saved,
     in the report's currency (``saved_by_currency`` lists every currency the ledger has)."""
     totals = summary(scan.decisions, scan.errors)
-    intervals = off_intervals(entries, now)
+    intervals = off_intervals(entries, now, seen=seen)
     currency = _CURRENCY.get()
     costs = totals["costs"].get(currency, {})
     saved_by = saved_by_currency(intervals)
