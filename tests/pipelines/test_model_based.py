@@ -60,7 +60,9 @@ DEEP = bool(os.environ.get("SAGESAVER_DEEP"))
 # The deployment's ledger (its Lambda and its operators' CLI), and another operator's.
 LEDGERS = ("deployed", "other")
 # What the search reached (a search that never deleted anything would prove nothing).
-REACHED = {"runs": 0, "deletions": 0, "refusals": 0, "lambda": 0, "recreated": 0}
+REACHED = {
+    "runs": 0, "deletions": 0, "refusals": 0, "lambda": 0, "recreated": 0, "killed": 0,
+}  # fmt: skip
 
 
 class _Invocation:
@@ -333,6 +335,45 @@ class Deletions(RuleBasedStateMachine):
                 self.cli.runner.invoke(_app(), self._args(), catch_exceptions=False)
             except Killed:
                 self.last_kill = self.now
+
+    @rule(
+        at=st.integers(min_value=1, max_value=60),
+        after=st.booleans(),
+        ledger=st.sampled_from(LEDGERS),
+    )
+    def run_killed_at_a_call(self, at: int, after: bool, ledger: str) -> None:
+        """The process dies at its ``at``-th AWS or ledger call, as it is made or once it
+        returned: anywhere, not only between the steps of a deletion."""
+        from botocore.client import BaseClient
+
+        from sagesaver.ledger import SqliteLedger
+
+        self.acting = ledger
+        calls = [0]
+
+        def dies(real: Any) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                calls[0] += 1
+                if calls[0] == at and not after:
+                    raise Killed
+                answer = real(*args, **kwargs)
+                if calls[0] == at:
+                    raise Killed
+                return answer
+
+            return call
+
+        writes = ("record", "take_lease", "advance_lease", "save_backup", "record_announcement")
+        with pytest.MonkeyPatch.context() as patch, time_machine.travel(self.now, tick=False):
+            patch.setattr(BaseClient, "_make_api_call", dies(BaseClient._make_api_call))
+            for method in writes:
+                patch.setattr(SqliteLedger, method, dies(getattr(SqliteLedger, method)))
+            patch.setattr(acts, "_release", lambda *args: None)  # a dead process cleans nothing
+            try:
+                self.cli.runner.invoke(_app(), self._args(), catch_exceptions=False)
+            except Killed:
+                self.last_kill = self.now
+                REACHED["killed"] += 1
 
     def _check_quiet(self) -> None:
         ledger = open_ledger(self.ledgers[self.acting])
