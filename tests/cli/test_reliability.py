@@ -259,3 +259,22 @@ def test_the_fault_harness_bites_without_retries(
     assert code == 1
     assert {e["code"] for e in doc["errors"]} <= {"ThrottlingException", "InternalFailure"}
     assert doc["errors"]
+
+
+@pytest.mark.parametrize(("setting", "attempts"), [(None, 6), ("1", 1), ("3", 3)])
+def test_a_call_is_attempted_as_many_times_in_all_as_the_readme_says(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, setting: str | None, attempts: int
+) -> None:
+    """README: "6 attempts in all"; ``SAGESAVER_MAX_ATTEMPTS`` counts the first one too
+    (botocore's ``max_attempts`` counts retries only: 6 of them made 7 attempts)."""
+    from botocore.exceptions import ClientError
+
+    from sagesaver.aws.session import Aws, open_session
+
+    if setting is not None:
+        monkeypatch.setenv("SAGESAVER_MAX_ATTEMPTS", setting)
+    faults = TransientFaults(1.0, kinds=("500",), operations=frozenset({"ListEndpoints"}))
+    sim.middleware.fault = faults
+    with pytest.raises(ClientError):
+        Aws(open_session()).sagemaker(EAST).list_endpoints()
+    assert sum(faults.injected.values()) == attempts

@@ -8,7 +8,15 @@ unreachable, no such product) returns None, and the bundled table answers.
 
 Answers are cached for 7 days: in a JSON file (the user cache directory) on a laptop, in the
 ledger's DynamoDB table in Lambda (:class:`TableCache`), so a scheduled run does not ask again
-every hour. A failure is remembered for the run only: the next run asks again.
+every hour.
+
+A Price List may sit behind a proxy or a firewall that accepts the connection and never
+answers, so it is never waited on for long: one attempt a call, 3 s to connect and 5 s to
+answer (``Aws.pricing``); the first call of a run goes alone, the others wait for its outcome;
+a failure (time-out, connection error, denied) ends the asking for the rest of the run and is
+remembered in the cache for an hour (:data:`FAILURE_TTL_S`), so the runs of that hour do not
+ask; a run starts no call that could end after :data:`PRICE_BUDGET_S` of asking. What happened
+is told once per run (``on_trouble``, a :class:`PriceListTrouble`).
 """
 
 from __future__ import annotations
@@ -17,11 +25,19 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as NoConnection
 
 from sagesaver.aws.errors import AWS_ERRORS
-from sagesaver.aws.session import Aws
+from sagesaver.aws.session import PRICE_LIST_CONNECT_TIMEOUT_S, PRICE_LIST_READ_TIMEOUT_S, Aws
+from sagesaver.core.formats import minute
 from sagesaver.core.offers import parse_get_products
 from sagesaver.core.partitions import partition_info, partition_of
 from sagesaver.core.pricing import Component
@@ -30,6 +46,16 @@ SERVICE_CODE = "AmazonSageMaker"
 COMPONENTS: dict[Component, str] = {"hosting": "Hosting", "notebook": "Notebook"}
 CACHE_TTL_S = 7 * 24 * 3600
 TABLE_CACHE_PK = "price-cache"
+# A Price List that failed is not asked again for this long (by any run sharing the cache).
+FAILURE_TTL_S = 3600
+# A run's whole time asking the Price List, from its first call: no call starts that could
+# end later (one call takes at most CALL_LIMIT_S: one attempt, connect then answer).
+PRICE_BUDGET_S = 15.0
+CALL_LIMIT_S = PRICE_LIST_CONNECT_TIMEOUT_S + PRICE_LIST_READ_TIMEOUT_S
+# Refusals that say "not so fast", not "never": the run stops asking, later runs ask again.
+THROTTLED = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+)
 
 
 class PriceCache(Protocol):
@@ -111,14 +137,81 @@ class TableCache:
             )
 
 
-class LivePrices:
-    """A :data:`~sagesaver.core.pricing.LiveLookup` on the partition's Price List API."""
+@dataclass(frozen=True)
+class PriceListTrouble:
+    """Why a run gets no (more) prices from a Price List, told once per run.
 
-    def __init__(self, aws: Aws, cache: PriceCache | Path | None, now: float | None = None) -> None:
+    ``host``: the Price List's host; ``what``: what it did (``did not answer within 5 s``);
+    ``seen_at``: when an earlier run saw it (epoch s), if this run only remembers it.
+    """
+
+    host: str
+    what: str
+    seen_at: float | None = None
+
+    def describe(self) -> str:
+        """``the Price List (HOST) did not answer within 5 s`` (and when, if remembered)."""
+        text = f"the Price List ({self.host}) {self.what}"
+        if self.seen_at is None:
+            return text
+        seen = datetime.fromtimestamp(self.seen_at, timezone.utc)
+        again = seen + timedelta(seconds=FAILURE_TTL_S)
+        return f"{text} at {minute(seen)} (asked again after {minute(again)})"
+
+
+def what_failed(exc: Exception) -> tuple[str, bool]:
+    """What a failed ``GetProducts`` says of the Price List, and whether later runs should
+    remember it (all but throttling: the endpoint answers, just not now)."""
+    if isinstance(exc, ConnectTimeoutError):
+        return f"could not be reached within {PRICE_LIST_CONNECT_TIMEOUT_S} s", True
+    if isinstance(exc, ReadTimeoutError):
+        return f"did not answer within {PRICE_LIST_READ_TIMEOUT_S} s", True
+    if isinstance(exc, NoConnection):
+        return f"could not be reached ({type(exc).__name__})", True
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code") or "error")
+        if code in THROTTLED:
+            return f"throttled GetProducts ({code})", False
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return f"{'failed' if status >= 500 else 'refused'} GetProducts ({code})", True
+    return f"failed ({type(exc).__name__})", True
+
+
+@dataclass
+class _Gate:
+    """One partition's Price List in one run: its first lookup asks alone (a Price List that
+    hangs is waited on once, not once per price); the others wait for its outcome."""
+
+    asked: threading.Event = field(default_factory=threading.Event)
+    probing: bool = False
+    failed: bool = False
+
+
+class LivePrices:
+    """A :data:`~sagesaver.core.pricing.LiveLookup` on the partition's Price List API.
+
+    One instance is one run: what failed is not asked again in it, and ``on_trouble`` hears
+    of the first trouble (a failure, remembered or new, or the budget spent), once.
+    ``clock`` (monotonic seconds) measures the budget; ``now`` (epoch seconds) dates the
+    cache's records.
+    """
+
+    def __init__(
+        self,
+        aws: Aws,
+        cache: PriceCache | Path | None,
+        now: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_trouble: Callable[[PriceListTrouble], None] | None = None,
+    ) -> None:
         self.aws = aws
         self.cache: PriceCache | None = FileCache(cache) if isinstance(cache, Path) else cache
         self._now = time.time() if now is None else now
-        self._failed: set[str] = set()  # partitions whose Price List did not answer this run
+        self._clock = clock
+        self.on_trouble = on_trouble
+        self.trouble: PriceListTrouble | None = None  # the first of this run, if any
+        self._gates: dict[str, _Gate] = {}
+        self._first_call: float | None = None
         self._lock = threading.Lock()
 
     def __call__(
@@ -136,24 +229,86 @@ class LivePrices:
                 return None  # known not to be listed
             return float(amount), str(currency)
         with self._lock:
-            if partition in self._failed:
-                return None  # denied or unreachable once this run: do not wait on it again
+            gate = self._gates.setdefault(partition, _Gate())
+            first = not gate.probing
+            gate.probing = True
+        if first:
+            try:
+                if self._remembered_failure(partition, endpoint):
+                    return None
+                return self._ask(partition, endpoint, key, region, component, instance_type)
+            finally:
+                gate.asked.set()
+        # A first call that hangs ends by its time-outs; this wait is only a backstop.
+        gate.asked.wait(PRICE_BUDGET_S)
+        with self._lock:
+            if gate.failed or not gate.asked.is_set():
+                return None  # denied or unreachable this run: do not wait on it again
+        return self._ask(partition, endpoint, key, region, component, instance_type)
+
+    def _ask(
+        self, partition: str, endpoint: str, key: str, region: str, component: Component, kind: str
+    ) -> tuple[float, str] | None:
+        client = self.aws.pricing(endpoint)
+        host = urlparse(client.meta.endpoint_url).netloc or client.meta.endpoint_url
+        with self._lock:
+            if self._gates[partition].failed:
+                return None
+            if self._first_call is None:
+                self._first_call = self._clock()
+            late = self._clock() - self._first_call + CALL_LIMIT_S > PRICE_BUDGET_S
+        if late:
+            spent = f"answered too slowly: this run's {PRICE_BUDGET_S:g} s for prices are spent"
+            self._tell(PriceListTrouble(host, spent))
+            return None
         try:
-            response = self.aws.pricing(endpoint).get_products(
+            response = client.get_products(
                 ServiceCode=SERVICE_CODE,
                 Filters=[
                     {"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
-                    {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type},
+                    {"Type": "TERM_MATCH", "Field": "instanceName", "Value": kind},
                     {"Type": "TERM_MATCH", "Field": "component", "Value": COMPONENTS[component]},
                 ],
                 MaxResults=10,
             )
-        except AWS_ERRORS:
+        except AWS_ERRORS as exc:
+            what, remember = what_failed(exc)
             with self._lock:
-                self._failed.add(partition)
+                self._gates[partition].failed = True
+            if remember and self.cache is not None:
+                record = {"failed": what, "host": host, "at": self._now}
+                self.cache.put(failure_key(partition), record)
+            self._tell(PriceListTrouble(host, what))
             return None
         found = parse_get_products(response.get("PriceList", []))
         if self.cache is not None:
             amount, currency = found if found is not None else (None, None)
             self.cache.put(key, {"amount": amount, "currency": currency, "at": self._now})
         return found
+
+    def _remembered_failure(self, partition: str, endpoint: str) -> bool:
+        """True when a run of the last hour found this Price List failing (and told so)."""
+        record = self.cache.get(failure_key(partition)) if self.cache is not None else None
+        if record is None or "failed" not in record:
+            return False
+        at = float(record.get("at", 0))
+        if not 0 <= self._now - at < FAILURE_TTL_S:
+            return False
+        with self._lock:
+            self._gates[partition].failed = True
+        host = str(record.get("host") or endpoint)
+        self._tell(PriceListTrouble(host, str(record["failed"]), seen_at=at))
+        return True
+
+    def _tell(self, trouble: PriceListTrouble) -> None:
+        with self._lock:
+            if self.trouble is not None:
+                return
+            self.trouble = trouble
+        if self.on_trouble is not None:
+            self.on_trouble(trouble)
+
+
+def failure_key(partition: str) -> str:
+    """The cache key of a partition's Price List failure (no region key looks like it)."""
+    return f"price-list-failure/{partition}"

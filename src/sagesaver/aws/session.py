@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 RETRY_MAX_ATTEMPTS = 6
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
+# The Price List has a fallback (the bundled table) and may sit behind a proxy or firewall that
+# never answers: one attempt, short time-outs, whatever SAGESAVER_* say for the other clients.
+PRICE_LIST_CONNECT_TIMEOUT_S = 3
+PRICE_LIST_READ_TIMEOUT_S = 5
 # A region's scan runs SAGESAVER_WORKERS (32) reads at once, and its Search slices alongside:
 # more connections than the pool keeps would be opened and dropped for each call.
 MAX_POOL_CONNECTIONS = 64
@@ -73,7 +77,9 @@ def client_config() -> Config:
     return Config(
         retries={
             "mode": "adaptive",
-            "max_attempts": int(env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)),
+            "total_max_attempts": int(
+                env_number("SAGESAVER_MAX_ATTEMPTS", RETRY_MAX_ATTEMPTS, 1, 20)
+            ),
         },
         connect_timeout=env_number("SAGESAVER_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S, 0.1, 300),
         read_timeout=env_number("SAGESAVER_READ_TIMEOUT", READ_TIMEOUT_S, 0.1, 900),
@@ -155,15 +161,23 @@ def open_session(profile: str | None = None) -> boto3.Session:
     return session
 
 
-def _log_start(region: str, context: dict[str, Any], **_: Any) -> None:
-    context.update(sagesaver_started=time.perf_counter(), sagesaver_region=region)
+def _log_start(region: str, model: Any, context: dict[str, Any], **_: Any) -> None:
+    context.update(
+        sagesaver_started=time.perf_counter(),
+        sagesaver_region=region,
+        sagesaver_call=f"{model.service_model.service_name}.{model.name}",
+    )
+
+
+def _elapsed(context: dict[str, Any]) -> str:
+    started = context.get("sagesaver_started")
+    return f" in {(time.perf_counter() - started) * 1000:.0f} ms" if started else ""
 
 
 def _log_call(
     http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
 ) -> None:
-    started = context.get("sagesaver_started")
-    elapsed = f" in {(time.perf_counter() - started) * 1000:.0f} ms" if started else ""
+    elapsed = _elapsed(context)
     error = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
     retries = (parsed.get("ResponseMetadata") or {}).get("RetryAttempts", 0)
     call_log.info(
@@ -175,6 +189,17 @@ def _log_call(
         f" {error}" if error else "",
         elapsed,
         f" after {retries} retries" if retries else "",
+    )
+
+
+def _log_failed_call(exception: Exception, context: dict[str, Any], **_: Any) -> None:
+    """A call that got no answer (a time-out, a connection error), after its retries."""
+    call_log.info(
+        "%s %s -> %s%s",
+        context.get("sagesaver_region", "-"),
+        context.get("sagesaver_call", "-"),
+        type(exception).__name__,
+        _elapsed(context),
     )
 
 
@@ -218,6 +243,7 @@ class Aws:
                         "before-call", functools.partial(_log_start, region)
                     )
                     client.meta.events.register("after-call", _log_call)
+                    client.meta.events.register("after-call-error", _log_failed_call)
                 self._clients[key] = client
         return client
 
@@ -256,9 +282,14 @@ class Aws:
     def pricing(self, region: str = "us-east-1") -> PricingClient:
         """Price List API client in ``region`` (its partition's: see
         :data:`sagesaver.core.partitions.PARTITIONS`). Prices have a fallback (the bundled
-        table), so an unreachable Price List is given up on quickly: 2 attempts, 3 s to
-        connect."""
-        quick = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3)
+        table), so a Price List that does not answer is given up on quickly: one attempt, 3 s
+        to connect, 5 s to answer (``SAGESAVER_MAX_ATTEMPTS`` and the ``SAGESAVER_*_TIMEOUT``
+        settings are for the other clients)."""
+        quick = Config(  # botocore's max_attempts counts retries; total_max_attempts, all
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=PRICE_LIST_CONNECT_TIMEOUT_S,
+            read_timeout=PRICE_LIST_READ_TIMEOUT_S,
+        )
         client: PricingClient = self.client("pricing", region, quick)
         return client
 

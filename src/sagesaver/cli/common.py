@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from platformdirs import user_cache_dir
@@ -23,6 +23,9 @@ from sagesaver.core.policy import Policy, load_policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines.scan import resolve_regions, scan
+
+if TYPE_CHECKING:
+    from sagesaver.aws.prices import PriceListTrouble
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -175,13 +178,23 @@ def connect(profile: str | None = None, verbose: bool = False) -> Aws:
 
 def make_pricer(aws: Aws, offline: bool) -> Pricer:
     """Live prices (the partition's Price List API, cached in the user cache directory),
-    falling back to the bundled table; only the table with ``offline``."""
+    falling back to the bundled table; only the table with ``offline``. A Price List that
+    fails is told once on stderr (:func:`say_price_list_trouble`)."""
     if offline:
         return Pricer(live_note="--offline-prices")
     from sagesaver.aws.prices import LivePrices
 
     cache = Path(user_cache_dir("sagesaver")) / "prices.json"
-    return Pricer(live=LivePrices(aws, cache))
+    return Pricer(live=LivePrices(aws, cache, on_trouble=say_price_list_trouble))
+
+
+def say_price_list_trouble(trouble: PriceListTrouble) -> None:
+    """One line on stderr (never stdout: JSON and CSV stay clean): what the Price List did,
+    what the prices are instead, and how not to ask it."""
+    sys.stderr.write(
+        f"sagesaver: {trouble.describe()}; using cached and bundled prices (unknown where "
+        "there are none). Pass --offline-prices to skip it.\n"
+    )
 
 
 def show_progress(message: str) -> None:

@@ -1,6 +1,6 @@
 """The simulator's WSGI middleware: how many requests of each operation were served and what
 they cost, the latency added on purpose, and the faults answered instead of moto's answer (a
-rule per request, or :class:`TransientFaults` drawn by seed)."""
+rule per request, or :class:`TransientFaults` drawn by seed), or no answer at all (a hang)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ class Served:
 
 
 OPERATION_KEY = "sagesaver.operation"
+# How long a hanging request (``Fault.hang``) is held at most when nothing releases it.
+HANG_LIMIT_S = 120.0
 
 
 class Middleware:
@@ -76,6 +78,13 @@ class Middleware:
         self.faults_sent: Counter[str] = Counter()
         self.served: dict[str, Served] = {}
         self._lock = threading.Lock()
+        self._held = threading.Event()  # set: the requests held by a hang go
+
+    def release(self) -> None:
+        """Let every request held by a hanging fault go (its answer finds the client gone)."""
+        with self._lock:
+            held, self._held = self._held, threading.Event()
+        held.set()
 
     def clear(self) -> None:
         """Forget the counts and times of the requests served so far."""
@@ -145,6 +154,9 @@ class Middleware:
             return self.behaviours.answer(operation, environ, start_response, self.app)
         with self._lock:
             self.faults_sent[operation] += 1
+            held = self._held
+        if fault.hang:
+            held.wait(HANG_LIMIT_S)
         if fault.delay_s:
             time.sleep(fault.delay_s)
         content_type, body = error_body(environ, fault)

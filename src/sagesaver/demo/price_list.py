@@ -16,7 +16,9 @@ class PriceList:
     ``cn-northwest-1`` in CNY, as AWS serves them; any other region has no endpoint.
 
     ``mode``: ``answer`` (the default), ``denied`` (AccessDeniedException, as for a role
-    without ``pricing:GetProducts``) or ``unreachable`` (as from a network without internet).
+    without ``pricing:GetProducts``), ``unreachable`` (an error at once: ServiceUnavailable)
+    or ``hang`` (the connection accepted and never answered, as by a proxy or a firewall:
+    ``Fault.hang``).
     """
 
     ENDPOINTS: ClassVar[dict[str, str]] = {"us-east-1": "aws", "cn-northwest-1": "aws-cn"}
@@ -36,6 +38,8 @@ class PriceList:
 
     def refusal(self, region: str) -> Fault | None:
         """The error to answer with instead of products, if any."""
+        if self.mode == "hang":
+            return Fault(504, "GatewayTimeout", "no answer", hang=True)
         if self.mode == "denied":
             return Fault(400, "AccessDeniedException", "not authorized: pricing:GetProducts")
         if self.mode == "unreachable" or region not in self.ENDPOINTS:

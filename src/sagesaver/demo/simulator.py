@@ -103,6 +103,7 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop serving."""
+        self.middleware.release()
         self._server.shutdown()
         self._thread.join(timeout=5)
 
@@ -115,6 +116,7 @@ class Simulator:
         self.middleware.faults_sent.clear()
         self.middleware.fault = None
         self.middleware.latency_s = 0.0
+        self.middleware.release()
         self.behaviours.reset()
         with self._clients_lock:  # another account's credentials died with moto's STS state
             self._clients = {k: c for k, c in self._clients.items() if k[2] == ACCOUNT_ID}

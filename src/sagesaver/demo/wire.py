@@ -64,12 +64,18 @@ def region_of(environ: Environ) -> str:
 
 @dataclass(frozen=True)
 class Fault:
-    """An error response to send instead of the real answer, after ``delay_s`` seconds."""
+    """An error response to send instead of the real answer, after ``delay_s`` seconds.
+
+    ``hang``: no answer at all, as behind a proxy or firewall that accepts the connection and
+    never answers: the request is held until the simulator is reset (``Middleware.release``)
+    or ``HANG_LIMIT_S`` has passed, long after any client gave up waiting.
+    """
 
     status: int
     code: str
     message: str
     delay_s: float = 0.0
+    hang: bool = False
 
 
 FaultRule = Callable[[str, str, Environ], "Fault | None"]
