@@ -102,17 +102,24 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
     return _finish("schedule-tick", _schedule_tick(event, context))
 
 
-def _live_pricer(aws: Aws, ledger: str | None, regions: list[str]) -> Pricer:
+def _live_pricer(aws: Aws, ledger: str | None, regions: list[str], function: str) -> Pricer:
     """Live prices from the partition's Price List, cached in the ledger's DynamoDB table
-    (a Lambda's disk does not outlive it), the bundled table as the fallback."""
-    from sagesaver.aws.prices import LivePrices, TableCache
+    (a Lambda's disk does not outlive it), the bundled table as the fallback. A Price List
+    that fails is logged once (``"event": "warning"``) and, with the table, not asked again
+    for an hour."""
+    from sagesaver.aws.prices import LivePrices, PriceListTrouble, TableCache
 
     match = LEDGER_TABLE_RE.match(ledger or "")
     home = os.environ.get("AWS_REGION") or (regions[0] if regions else None)
     cache = None
     if match is not None and (match.group("region") or home):
         cache = TableCache(aws, match.group("region") or str(home), match.group("table"))
-    return Pricer(live=LivePrices(aws, cache))
+
+    def warn(trouble: PriceListTrouble) -> None:
+        message = f"{trouble.describe()}; using cached and bundled prices (unknown where none)"
+        _log({"function": function, "event": "warning", "message": message})
+
+    return Pricer(live=LivePrices(aws, cache, on_trouble=warn))
 
 
 def _config_memory(ledger: object) -> ConfigMemory:
@@ -157,7 +164,8 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     memory = _config_memory(ledger)
-    result = scan(aws, regions, policy, now, _live_pricer(aws, location, regions), configs=memory)
+    pricer = _live_pricer(aws, location, regions, "idle-scan")
+    result = scan(aws, regions, policy, now, pricer, configs=memory)
     memory.save()
     # A retried invocation keeps its request id: its digest is not sent a second time.
     run_id = getattr(context, "aws_request_id", None)
@@ -170,7 +178,7 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
         "ok": not result.errors,
         "generated_at": iso(now),
         "regions": regions,
-        "summary": report.summary(result.decisions, result.errors),
+        "summary": report.summary(result.decisions, result.errors, result.regions),
         "idle_endpoints": [
             {
                 "name": d.resource.name,
@@ -209,6 +217,10 @@ def _schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, A
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    pricer = _live_pricer(aws, location, list(regions)) if apply and ledger is not None else None
+    pricer = (
+        _live_pricer(aws, location, list(regions), "schedule-tick")
+        if apply and ledger is not None
+        else None
+    )
     result = schedule_run(aws, regions, policy, now, apply, ledger, only, pricer)
     return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

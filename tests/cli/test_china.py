@@ -72,7 +72,9 @@ def test_scan_prices_live_in_cny_and_never_adds_them_to_usd(
     assert summary["costs"]["CNY"]["idle_hourly"] == pytest.approx(
         gpu["hourly_cost"] + ningxia["hourly_cost"]
     )
-    assert summary["idle_hourly_cost_usd"] == 0  # nothing priced in USD
+    assert summary["currency"] == "CNY"
+    assert summary["idle_hourly_cost"] == summary["costs"]["CNY"]["idle_hourly"]
+    assert summary["idle_hourly_cost_usd"] is None  # nothing priced in USD: null, not 0
     assert summary["price_sources"] == ["live"]
     assert sim.middleware.counts["GetProducts"] >= 3
     table = cli("scan", "--all-regions")
@@ -90,6 +92,17 @@ def test_offline_prices_are_unknown_with_the_reason(cli: Cli, sim: Simulator, ch
     assert "--offline-prices" in gpu["price_note"]
     assert "aws-cn offer files were not read" in gpu["price_note"]
     assert doc["summary"]["idle_with_unknown_cost"] == 1  # gpu-idle (cpu-idle is in Ningxia)
+    # Every price unknown: each amount is null beside its currency, never 0.
+    summary = doc["summary"]
+    assert (summary["currency"], summary["idle_hourly_cost"]) == ("CNY", None)
+    assert summary["idle_hourly_cost_usd"] is None
+    assert summary["notebooks_without_auto_stop_hourly_cost"] is None
+    assert summary["costs"]["CNY"]["idle_hourly"] is None
+    table = cli("scan", "--region", BEIJING, "--offline-prices")
+    text = " ".join(table.stdout.split())
+    assert "0.00" not in text and "$" not in text
+    assert "Wasting: 1 idle resource(s) SageSaver would act on, an unknown amount" in text
+    assert "No auto-stop guard: 1 running notebook instance(s), cost unknown (1 x " in text
 
 
 def test_a_denied_price_list_falls_back_and_says_so(cli: Cli, sim: Simulator, china: str) -> None:
@@ -161,7 +174,8 @@ def test_schedule_run_at_beijing_time_records_prices_for_savings(
     assert savings.exit_code == 0, savings.stderr
     document = json.loads(savings.stdout)
     assert list(document["saved"]) == ["CNY"] and document["saved"]["CNY"] > 0
-    assert document["saved_usd"] == 0
+    assert document["currency"] == "CNY"
+    assert document["saved_usd"] is None  # in yuan: null, not 0
     assert all(r["currency"] == "CNY" and r["saved_usd"] is None for r in document["resources"])
     table = cli("savings", "--ledger", ledger)
     assert "Saved ¥" in table.stdout and "$" not in table.stdout

@@ -49,9 +49,12 @@ def test_digest_lists_idle_endpoints_most_expensive_first_with_totals() -> None:
 
 
 def test_unknown_prices_are_said() -> None:
-    body = build_digest([decision("a", None), decision("b", 1.0)], NOW)[0].body
-    assert "(1 with unknown price)" in body
+    [message] = build_digest([decision("a", None), decision("b", 1.0)], NOW)
+    body = message.body
+    assert "Total: $1.00 per hour, $720.00 per 30 days, plus 1 with an unknown price" in body
+    assert "(1 x no price known)." in body  # why, even when no reason was recorded
     assert "$unknown" not in body and "unknown/h" in body
+    assert message.subject == "SageSaver: 2 idle endpoint(s), $1.00/h wasted + 1 unknown"
 
 
 def test_each_line_says_what_the_resource_runs_on_as_the_table_does() -> None:

@@ -158,6 +158,8 @@ def test_json_carries_the_new_kinds_and_recommendations(fleet: Fleet, now: datet
         {
             "kind": "scale-to-zero",
             "to": None,
+            "hourly_saving": pytest.approx(0.115),
+            "currency": "USD",
             "hourly_saving_usd": pytest.approx(0.115),
             "evidence": by_name["async-idle"]["recommendations"][0]["evidence"],
         }

@@ -103,6 +103,8 @@ def test_busy_endpoint_with_low_peaks_gets_a_smaller_type(
         {
             "kind": "rightsize",
             "to": "ml.m5.large",
+            "hourly_saving": pytest.approx(1.614),
+            "currency": "USD",
             "hourly_saving_usd": pytest.approx(1.614),
             "evidence": advice.evidence,
         }

@@ -339,7 +339,12 @@ def test_output_is_deterministic() -> None:
 
 def test_groups_and_savings_by_day() -> None:
     bars = idle_cost_by(synthetic(), "owner", "team")
-    assert [(b.label, b.value) for b in bars] == [(EVIL, 1.5), ("web", 0.25), ("(none)", 0.0)]
+    # "unpriced" has no known price: its group's amount is unknown (None), never 0.
+    assert [(b.label, b.value, b.unknown) for b in bars] == [
+        (EVIL, 1.5, 0),
+        ("web", 0.25, 0),
+        ("(none)", None, 1),
+    ]
     entries = [
         applied(NOW - timedelta(hours=36), "x", 2.0),
         applied(NOW - timedelta(hours=1), "y", 1.0, dry_run=True),
@@ -365,7 +370,7 @@ def test_markdown_digest() -> None:
     assert table[1].startswith("| 1 | &lt;script&gt;x&lt;/script&gt; | endpoint | us-east-1 |")
     assert "$1.50 | $1,080.00 |" in table[1]
     assert "| 2 | a\\|b\\*c\\_d | endpoint | us-west-2 | web | $0.25 | $180.00 |" in md
-    assert "| 3 | unpriced | endpoint | us-east-1 | (none) | ? | ? |" in md
+    assert "| 3 | unpriced | endpoint | us-east-1 | (none) | unknown | unknown |" in md
     assert "| 2026-11-28 | 1 | $24.00 |" in md
     assert "- would\\_have\\_saved\\_usd: 123.456" in md
     assert EVIL not in md

@@ -29,7 +29,7 @@ from sagesaver.cli.common import (
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
 from sagesaver.render import scan as report
-from sagesaver.render.commands import render_restore
+from sagesaver.render.commands import render_restore, render_savings
 
 
 @app.command("backups", short_help="List the backups taken before deletions.")
@@ -139,8 +139,7 @@ def savings_command(
     """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
     check_output(output, "savings", Output.table, Output.json)
     policy = load_policy_or_fail(policy_file)
-    from sagesaver.core.formats import money_by_currency
-    from sagesaver.core.savings import off_intervals, saved_by_currency, totals_by
+    from sagesaver.core.savings import off_intervals
 
     start = parse_at(since) if since else None
     now = datetime.now(timezone.utc)
@@ -148,46 +147,4 @@ def savings_command(
         ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
     )
     intervals = off_intervals(ledger.entries(), now, start, ledger.seen())
-    groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
-    totals = {label: totals_by(intervals, key) for label, key in groups.items()}
-    saved = saved_by_currency(intervals)  # never added across currencies
-    hours = round(sum(i.hours for i in intervals), 2)
-    if output is Output.json:
-        document = {
-            "since": iso(start) if start else None,
-            "until": iso(now),
-            "hours_off": hours,
-            "saved": saved,
-            "saved_usd": saved.get("USD", 0.0),
-            "unknown_price": sum(1 for i in intervals if i.saved is None),
-            "by": {
-                label: {k: vars(v) for k, v in table.items()} for label, table in totals.items()
-            },
-            "resources": [
-                {
-                    "name": i.entry.resource,
-                    "kind": i.entry.kind,
-                    "region": i.entry.region,
-                    "action": i.entry.action,
-                    "from": iso(i.start),
-                    "to": iso(i.end),
-                    "hours": i.hours,
-                    "saved": i.saved,
-                    "currency": i.currency,
-                    "saved_usd": i.saved if i.currency == "USD" else None,
-                }
-                for i in intervals
-            ],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        return
-    console = report.stdout_console()
-    console.print(f"Saved {money_by_currency(saved)} over {hours:,.1f} resource-hours off.")
-    for label, table in totals.items():
-        for key, value in table.items():
-            unknown = f" ({value.unknown} without a price)" if value.unknown else ""
-            console.print(
-                f"  {label:<12} {key:<20} {value.hours:>10.1f} h  "
-                f"{money_by_currency(value.saved)}{unknown}",
-                markup=False,
-            )
+    render_savings(intervals, start, now, by, output.value)

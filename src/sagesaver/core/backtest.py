@@ -64,24 +64,37 @@ class EndpointTimeline:
         return float((self.instances or 0) * self.hours_saved)
 
     @property
-    def usd_saved(self) -> float | None:
-        """Dollars the deletion would have saved; None when the price is unknown."""
+    def currency(self) -> str:
+        """The currency of :attr:`hourly_cost` and :attr:`saved`: its region's partition's."""
+        return currency_of(self.region)
+
+    @property
+    def saved(self) -> float | None:
+        """What the deletion would have saved, in :attr:`currency`; None when the price is
+        unknown (0 when nothing was left of the window to save)."""
         if not self.hours_saved:
             return 0.0
         if self.hourly_cost is None:
             return None
         return round(self.hourly_cost * self.hours_saved, 6)
 
+    @property
+    def usd_saved(self) -> float | None:
+        """:attr:`saved` when it is in USD; None in any other currency."""
+        return self.saved if self.currency == "USD" else None
+
     def to_document(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        saved = self.usd_saved
+        """A JSON-ready dict: money in ``currency`` (``saved``); the ``*_usd`` keys are the
+        same amounts in USD only, else null."""
+        saved = None if self.saved is None else round(self.saved, 2)
+        usd = self.currency == "USD"
         return {
             "name": self.name,
             "region": self.region,
             "created": iso(self.created),
             "hourly_cost": self.hourly_cost,
-            "currency": currency_of(self.region),
-            "hourly_cost_usd": self.hourly_cost if currency_of(self.region) == "USD" else None,
+            "currency": self.currency,
+            "hourly_cost_usd": self.hourly_cost if usd else None,
             "instances": self.instances,
             "skipped": self.skipped,
             "flagged_at": [iso(t) for t in self.flagged_at],
@@ -92,7 +105,8 @@ class EndpointTimeline:
             "invocations_after_delete": self.invocations_after_delete,
             "hours_saved": self.hours_saved,
             "instance_hours_saved": self.instance_hours_saved,
-            "usd_saved": None if saved is None else round(saved, 2),
+            "saved": saved,
+            "usd_saved": saved if usd else None,
         }
 
 
@@ -108,11 +122,26 @@ class BacktestTotals:
     spare_events: int
     mistakes: int  # deleted endpoints that were called again later
     instance_hours_saved: float
-    usd_saved: float  # over the endpoints whose price is known
-    usd_saved_unknown_count: int  # deleted endpoints whose price is unknown
+    # Over the deleted endpoints whose price is known, in ``currency``; None when none of
+    # them has a known price (unknown, never 0); 0 when nothing would have been deleted.
+    saved: float | None
+    currency: str
+    saved_unknown_count: int  # deleted endpoints whose price is unknown
+
+    @property
+    def usd_saved(self) -> float | None:
+        """:attr:`saved` when it is in USD; None in any other currency."""
+        return self.saved if self.currency == "USD" else None
+
+    @property
+    def usd_saved_unknown_count(self) -> int:
+        """:attr:`saved_unknown_count` (its former name)."""
+        return self.saved_unknown_count
 
     def to_document(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict: ``saved`` in ``currency``; ``usd_saved`` the same in USD only,
+        else null (kept for compatibility, as ``usd_saved_unknown_count``)."""
+        saved = None if self.saved is None else round(self.saved, 2)
         return {
             "endpoints": self.endpoints,
             "flagged": self.flagged,
@@ -122,8 +151,11 @@ class BacktestTotals:
             "spare_events": self.spare_events,
             "mistakes": self.mistakes,
             "instance_hours_saved": self.instance_hours_saved,
-            "usd_saved": round(self.usd_saved, 2),
-            "usd_saved_unknown_count": self.usd_saved_unknown_count,
+            "saved": saved,
+            "currency": self.currency,
+            "saved_unknown_count": self.saved_unknown_count,
+            "usd_saved": saved if self.currency == "USD" else None,
+            "usd_saved_unknown_count": self.saved_unknown_count,
         }
 
 
@@ -143,9 +175,17 @@ class BacktestResult:
         return self.start + self.hours * HOUR
 
     @property
+    def currency(self) -> str:
+        """The currency of its amounts: its regions' partition's (USD with no endpoint)."""
+        found = {t.currency for t in self.timelines}
+        return found.pop() if len(found) == 1 else "USD"
+
+    @property
     def totals(self) -> BacktestTotals:
         """The sums over every endpoint."""
         deleted = [t for t in self.timelines if t.deleted_at is not None]
+        known = [t.saved for t in deleted if t.saved is not None]
+        unknown = len(deleted) - len(known)
         return BacktestTotals(
             endpoints=len(self.timelines),
             flagged=sum(1 for t in self.timelines if t.flagged_at),
@@ -155,14 +195,18 @@ class BacktestResult:
             spare_events=sum(len(t.spared_at) for t in self.timelines),
             mistakes=sum(1 for t in deleted if t.mistake_at is not None),
             instance_hours_saved=sum(t.instance_hours_saved for t in deleted),
-            usd_saved=round(sum(t.usd_saved or 0.0 for t in deleted), 6),
-            usd_saved_unknown_count=sum(1 for t in deleted if t.usd_saved is None),
+            saved=round(sum(known), 6) if known or not unknown else None,
+            currency=self.currency,
+            saved_unknown_count=unknown,
         )
 
     def merge(self, other: BacktestResult) -> None:
         """Add another region's replay of the same window and policy."""
         if other.start != self.start or other.hours != self.hours:
             raise ValueError("cannot merge backtests of different windows")
+        currencies = {t.currency for t in (*self.timelines, *other.timelines)}
+        if len(currencies) > 1:  # one partition's regions: amounts never added across
+            raise ValueError(f"cannot merge backtests in {' and '.join(sorted(currencies))}")
         self.timelines.extend(other.timelines)
         self.errors.extend(other.errors)
 
@@ -218,7 +262,10 @@ def compare(a: BacktestResult, b: BacktestResult) -> dict[str, Any]:
     }
 
 
-def _difference(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | int:
+def _difference(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | int | None:
+    """``b - a``; None when either is not a number (an unknown amount, the currency)."""
+    if not all(isinstance(x[key], (int, float)) and not isinstance(x[key], bool) for x in (a, b)):
+        return None
     difference = b[key] - a[key]
     return round(difference, 2) if isinstance(difference, float) else int(difference)
 

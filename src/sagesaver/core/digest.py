@@ -5,11 +5,19 @@ Pure: builds messages from decisions; :mod:`sagesaver.aws.notify` publishes them
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, minute, money, money_by_currency
+from sagesaver.core.formats import (
+    HOURS_PER_30_DAYS,
+    fmt_idle,
+    minute,
+    money,
+    money_by_currency,
+    reasons_text,
+)
 from sagesaver.core.model import Action, Decision, Kind, instances_text
 
 # SNS limits: a message body of at most 256 KiB (UTF-8 bytes), a subject of at most
@@ -31,12 +39,47 @@ def _money(value: float | None, currency: str) -> str:
 
 
 def cost_by_currency(decisions: Sequence[Decision]) -> dict[str, float]:
-    """The known hourly costs of ``decisions``, per currency (never added across); every
-    currency of ``decisions`` is there, at 0 when none of its prices is known."""
+    """The known hourly costs of ``decisions``, per currency (never added across); a currency
+    none of whose prices is known is left out (its total is unknown, never 0)."""
     sums: dict[str, float] = {}
     for d in decisions:
-        sums[d.cost_currency] = sums.get(d.cost_currency, 0.0) + (d.hourly_cost or 0.0)
+        if d.hourly_cost is not None:
+            sums[d.cost_currency] = sums.get(d.cost_currency, 0.0) + d.hourly_cost
     return sums
+
+
+def unknown_price_reasons(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Why the prices of ``decisions`` that have none are unknown, and how many each reason
+    covers, the commonest first."""
+    unknown = [d.price_note or "no price known" for d in decisions if d.hourly_cost is None]
+    return dict(Counter(unknown).most_common())
+
+
+def total_text(decisions: Sequence[Decision]) -> str:
+    """The digest's total of ``decisions``: the known amounts per hour and per 30 days, and how
+    many have an unknown price, with why; ``unknown`` when no price is known."""
+    hourly = cost_by_currency(decisions)
+    unknown = sum(1 for d in decisions if d.hourly_cost is None)
+    why = f" ({reasons_text(unknown_price_reasons(decisions))})" if unknown else ""
+    if not hourly:
+        return f"unknown: no price is known for any of the {unknown}{why}"
+    monthly = {c: v * HOURS_PER_30_DAYS for c, v in hourly.items()}
+    text = (
+        f"{money_by_currency(hourly, unit=' per hour')}, "
+        f"{money_by_currency(monthly, unit=' per 30 days')}"
+    )
+    return text + (f", plus {unknown} with an unknown price{why}" if unknown else "")
+
+
+def subject_cost(decisions: Sequence[Decision]) -> str:
+    """What ``decisions`` waste, for a subject (ASCII): ``CNY 2.50/h wasted + 2 unknown``, or
+    ``cost unknown (no price known)``."""
+    hourly = cost_by_currency(decisions)
+    if not hourly:
+        return "cost unknown (no price known)"
+    unknown = sum(1 for d in decisions if d.hourly_cost is None)
+    known = money_by_currency(hourly, unit="/h", ascii_only=True)
+    return f"{known} wasted" + (f" + {unknown} unknown" if unknown else "")
 
 
 def clean_subject(text: str) -> str:
@@ -126,16 +169,11 @@ def build_digest(
     releasing = any(d.action is Action.RELEASE for d in chosen)
     kinds = {d.resource.kind for d in chosen}
     noun = next(iter(kinds)).noun if len(kinds) == 1 else "resource"
-    hourly = cost_by_currency(chosen)
-    monthly = {c: v * HOURS_PER_30_DAYS for c, v in hourly.items()}
-    unknown = sum(1 for d in chosen if d.hourly_cost is None)
     regions = sorted({d.resource.region for d in chosen})
     header = [
         f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
         f"at {minute(now)}.",
-        f"Total: {money_by_currency(hourly, unit=' per hour')}, "
-        f"{money_by_currency(monthly, unit=' per 30 days')}"
-        + (f" ({unknown} with unknown price)." if unknown else "."),
+        f"Total: {total_text(chosen)}.",
         (
             "Each one is deleted when its grace period ends unless it is used again (endpoints "
             "are backed up first: sagesaver restore NAME). Postpone by editing its tag "
@@ -172,8 +210,7 @@ def build_digest(
     for index, part in enumerate(parts, start=1):
         marker = f" (part {index}/{total})" if total > 1 else ""
         subject = clean_subject(
-            f"{prefix}: {len(chosen)} idle {noun}(s), "
-            f"{money_by_currency(hourly, unit='/h', ascii_only=True)} wasted{marker}"
+            f"{prefix}: {len(chosen)} idle {noun}(s), {subject_cost(chosen)}{marker}"
         )
         body = "\n".join([*header, *part, *footer])
         messages.append(Message(subject=subject, body=body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 HOURS_PER_30_DAYS = 24 * 30
@@ -67,11 +68,21 @@ def money(
 
 
 def money_by_currency(
-    amounts: dict[str, float], places: int = 2, unit: str = "", ascii_only: bool = False
+    amounts: Mapping[str, float],
+    places: int = 2,
+    unit: str = "",
+    ascii_only: bool = False,
+    empty: str = "unknown",
 ) -> str:
-    """Amounts of several currencies, never added up: ``$1.20/h + ¥3.40/h``."""
+    """Amounts of several currencies, never added up: ``$1.20/h + ¥3.40/h``; ``empty`` (unknown)
+    when there is none: a total with no known amount is never shown as ``$0.00``."""
     if not amounts:
-        return money(0.0, "USD", places, ascii_only=ascii_only) + unit
+        return empty
     return " + ".join(
         money(v, c, places, ascii_only=ascii_only) + unit for c, v in sorted(amounts.items())
     )
+
+
+def reasons_text(reasons: Mapping[str, int]) -> str:
+    """Why amounts are unknown, with how many each reason covers: ``3 x no price known``."""
+    return "; ".join(f"{n} x {reason}" for reason, n in reasons.items())

@@ -173,6 +173,8 @@ class Recommendation:
     kind: str
     evidence: str
     to: str | None = None
+    # In the currency of the decision it belongs to (:attr:`Decision.cost_currency`); the name
+    # is historic: renderers show it in that currency and call it ``hourly_saving`` in JSON.
     hourly_saving_usd: float | None = None
 
 

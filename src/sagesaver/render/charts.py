@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from sagesaver.render.report_data import Bar, Day, _code, _usd
+from sagesaver.render.report_data import Bar, Day, _code, _usd, known_sum, with_unknown
 
 LABEL_CHARS = 28
 
@@ -138,10 +138,12 @@ def bar_chart(ids: _Ids, name: str, caption: str, bars: Sequence[Bar], unit: str
     width, label_w, value_w, row_h, top = 720, 200, 110, 26, 8
     plot_w = width - label_w - value_w
     height = top * 2 + max(1, len(bars)) * row_h
-    peak = max((b.value for b in bars), default=0.0)
-    total = sum(b.value for b in bars)
+    peak = max((b.value or 0.0 for b in bars), default=0.0)
+    total = known_sum([b.value for b in bars])
+    unknown = sum(b.unknown for b in bars)
+    known_total = "" if total is None else f' data-total="{_num(total)}"'
     parts = [
-        f'<figure id="{fig_id}" data-chart="{_e(name)}" data-total="{_num(total)}">',
+        f'<figure id="{fig_id}" data-chart="{_e(name)}"{known_total}>',
         f'<figcaption id="{fig_id}-cap">{_e(caption)}</figcaption>',
         f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="{fig_id}-title {fig_id}-desc" xmlns="http://www.w3.org/2000/svg">',
@@ -154,36 +156,51 @@ def bar_chart(ids: _Ids, name: str, caption: str, bars: Sequence[Bar], unit: str
         parts.append(f'<text x="{label_w + 8}" y="{top + 17}">Nothing idle</text>')
     for index, bar in enumerate(bars):
         y = top + index * row_h
-        w = 0.0 if peak <= 0 else bar.value / peak * plot_w
+        w = 0.0 if peak <= 0 or bar.value is None else bar.value / peak * plot_w
+        # An unknown amount has no bar length and no data-value: it is never drawn as 0.
+        value = "" if bar.value is None else f' data-value="{_num(bar.value)}"'
+        value += f' data-unknown="{bar.unknown}"' if bar.unknown else ""
         parts.append(
-            f'<g data-label="{_e(bar.label)}" data-value="{_num(bar.value)}">'
-            f"<title>{_e(bar.label)}: {_e(_usd(bar.value))}{_e(unit)}</title>"
+            f'<g data-label="{_e(bar.label)}"{value}>'
+            f"<title>{_e(bar.label)}: {_e(with_unknown(bar.value, bar.unknown, unit))}</title>"
             f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{_e(_short(bar.label))}</text>'
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{w:.2f}" height="{row_h - 8}" '
-            f'data-label="{_e(bar.label)}" data-value="{_num(bar.value)}"/>'
-            f'<text x="{label_w + w + 6:.2f}" y="{y + 17}">{_e(_usd(bar.value))}</text></g>'
+            f'data-label="{_e(bar.label)}"{value}/>'
+            f'<text x="{label_w + w + 6:.2f}" y="{y + 17}">'
+            f"{_e(with_unknown(bar.value, bar.unknown))}</text></g>"
         )
     parts.append("</svg>")
     rows = [
-        [(_e(b.label), False), (_e(_usd(b.value)), True), (_e(_share(b.value, total)), True)]
+        [
+            (_e(b.label), False),
+            (_e(with_unknown(b.value, b.unknown)), True),
+            (_e(_share(b.value, total)), True),
+        ]
         for b in bars
     ]
-    rows.append([("<strong>Total</strong>", False), (_e(_usd(total)), True), ("100%", True)])
+    rows.append(
+        [
+            ("<strong>Total</strong>", False),
+            (_e(with_unknown(total, unknown)), True),
+            ("100%" if total else "-", True),
+        ]
+    )
     parts.append("<details><summary>Data table</summary>")
     parts.append(_table(["Group", f"{_code()}{_e(unit)}", "Share"], rows))
     parts.append("</details></figure>")
     return "".join(parts)
 
 
-def _share(value: float, total: float) -> str:
-    return "-" if total <= 0 else f"{value / total:.0%}"
+def _share(value: float | None, total: float | None) -> str:
+    return "-" if value is None or total is None or total <= 0 else f"{value / total:.0%}"
 
 
 def _describe(bars: Sequence[Bar], unit: str) -> str:
     if not bars:
         return "No idle cost."
-    listed = "; ".join(f"{b.label}: {_usd(b.value)}{unit}" for b in bars)
-    return f"{len(bars)} groups, total {_usd(sum(b.value for b in bars))}{unit}. {listed}."
+    listed = "; ".join(f"{b.label}: {with_unknown(b.value, b.unknown, unit)}" for b in bars)
+    total = with_unknown(known_sum([b.value for b in bars]), sum(b.unknown for b in bars), unit)
+    return f"{len(bars)} groups, total {total}. {listed}."
 
 
 def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
@@ -196,20 +213,22 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
     n = max(1, len(days))
     slot = plot_w / n
     action_ticks = nice_ticks(max((d.actions for d in days), default=0), integer=True)
-    saved_ticks = nice_ticks(max((d.cumulative for d in days), default=0.0))
+    saved_ticks = nice_ticks(max((d.cumulative or 0.0 for d in days), default=0.0))
     peak_actions, peak_saved = action_ticks[-1], saved_ticks[-1]
     base = top + plot_h
     total_actions = sum(d.actions for d in days)
     final = days[-1].cumulative if days else 0.0
+    final_unknown = days[-1].unknown if days else 0
     desc = (
         f"{len(days)} days from {days[0].day.isoformat()} to {days[-1].day.isoformat()}: "
-        f"{total_actions} actions applied, {_usd(final)} saved in all."
+        f"{total_actions} actions applied, {with_unknown(final, final_unknown)} saved in all."
         if days
         else "No applied actions in the ledger."
     )
+    saved_total = "" if final is None else f' data-total-saved="{_num(final, 2)}"'
     parts = [
         f'<figure id="{fig_id}" data-chart="savings-over-time" '
-        f'data-total-actions="{total_actions}" data-total-saved="{_num(final, 2)}">',
+        f'data-total-actions="{total_actions}"{saved_total}>',
         f'<figcaption id="{fig_id}-cap">{_e(caption)}</figcaption>',
         f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="{fig_id}-title {fig_id}-desc" xmlns="http://www.w3.org/2000/svg">',
@@ -235,6 +254,7 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
         f'<text x="{left + plot_w + 6}" y="{top - 14}">{_code()} saved</text>'
     )
     points: list[str] = []
+    known: list[tuple[Day, float]] = []
     for index, d in enumerate(days):
         x = left + index * slot
         h = d.actions / peak_actions * plot_h
@@ -246,18 +266,22 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
             f'data-label="{label}" data-value="{d.actions}">'
             f"<title>{label}: {d.actions} actions</title></rect>"
         )
+        if d.cumulative is None:  # unknown: no point, never one at 0
+            continue
         cx = x + slot / 2
         cy = base - d.cumulative / peak_saved * plot_h
         points.append(f"{cx:.2f},{cy:.2f}")
+        known.append((d, d.cumulative))
     if points:
         parts.append(f'<polyline class="line" points="{" ".join(points)}"/>')
-    for point, d in zip(points, days, strict=True):
+    for point, (d, cumulative) in zip(points, known, strict=True):
         dot_x, dot_y = point.split(",")
         label = d.day.isoformat()
         parts.append(
             f'<circle class="dot" cx="{dot_x}" cy="{dot_y}" r="3" data-series="cumulative-saved" '
-            f'data-label="{label}" data-value="{_num(d.cumulative, 2)}">'
-            f"<title>{label}: {_e(_usd(d.cumulative))} saved so far</title></circle>"
+            f'data-label="{label}" data-value="{_num(cumulative, 2)}">'
+            f"<title>{label}: {_e(with_unknown(cumulative, d.unknown))} saved so far</title>"
+            "</circle>"
         )
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
     if days:
@@ -274,7 +298,7 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
             (d.day.isoformat(), False),
             (str(d.actions), True),
             (_e(_usd(d.saved)), True),
-            (_e(_usd(d.cumulative)), True),
+            (_e(with_unknown(d.cumulative, d.unknown)), True),
         ]
         for d in days
     ]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sagesaver.core.backtest import BacktestResult, compare
-from sagesaver.core.formats import money
+from sagesaver.core.formats import iso, money, money_by_currency
 from sagesaver.core.model import ScanError, ScanResult
+from sagesaver.core.savings import OffInterval, saved_by_currency, totals_by
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -85,7 +88,8 @@ def render_studio(document: dict[str, Any], output: str) -> None:
     console = stdout_console()
     for item in document["apps"]:
         currency = item.get("currency") or "USD"
-        cost = money(item.get("hourly_cost"), currency) + "/h"
+        hourly = item.get("hourly_cost")
+        cost = "cost unknown" if hourly is None else money(hourly, currency) + "/h"
         console.print(
             f"{item['name']} ({item['region']}, {item['instance_type'] or '-'}, {cost}): "
             f"{item['reason']} -> {item['outcome']}",
@@ -167,21 +171,34 @@ def render_restore(document: dict[str, Any], output: str) -> None:
     _print_errors(document["errors"])
 
 
+# In the JSON for compatibility; the table shows ``saved`` in its currency instead.
+_BACKTEST_COMPAT = frozenset({"currency", "usd_saved", "usd_saved_unknown_count"})
+
+
+def _backtest_value(totals: dict[str, Any], key: str) -> str:
+    """One total for the table: ``saved`` as money in its currency (``unknown``: no price)."""
+    if key == "saved":
+        return money(totals["saved"], totals["currency"], unknown="unknown")
+    return str(totals[key])
+
+
 def render_backtest(
     results: dict[str, BacktestResult],
     labels: dict[str, str],
     days: int,
     regions: int,
     output: str,
+    console: Console | None = None,
 ) -> None:
-    """``sagesaver backtest``: the totals of each policy side by side, then the deletions."""
+    """``sagesaver backtest``: the totals of each policy side by side (``saved`` in its
+    currency), then the deletions."""
     if output == "json":
         document: dict[str, Any] = {k: v.to_document() for k, v in results.items()}
         if "compare" in results:
             document["difference"] = compare(results["policy"], results["compare"])
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         return
-    console = stdout_console()
+    console = console or stdout_console()
     names = list(results)
     totals = {name: results[name].totals.to_document() for name in names}
     console.print(
@@ -189,7 +206,9 @@ def render_backtest(
         markup=False,
     )
     for key in totals["policy"]:
-        values = "  ".join(f"{totals[n][key]!s:>14}" for n in names)
+        if key in _BACKTEST_COMPAT:
+            continue
+        values = "  ".join(f"{_backtest_value(totals[n], key):>14}" for n in names)
         console.print(f"  {key:<26}{values}", markup=False)
     for timeline in results["policy"].timelines:
         if timeline.deleted_at is not None:
@@ -204,3 +223,85 @@ def render_backtest(
                 markup=False,
             )
     print_errors(results["policy"].errors)
+
+
+def render_savings(
+    intervals: Sequence[OffInterval],
+    since: datetime | None,
+    now: datetime,
+    by: str,
+    output: str,
+    console: Console | None = None,
+) -> None:
+    """``sagesaver savings``: hours off and money saved, in all and by kind, region and the
+    tag ``by``."""
+    groups = {"kind": "kind", "region": "region", f"tag:{by}": f"tag:{by}"}
+    totals = {label: totals_by(intervals, key) for label, key in groups.items()}
+    saved = saved_by_currency(intervals)  # never added across currencies, known amounts only
+    hours = round(sum(i.hours for i in intervals), 2)
+    unknown = sum(1 for i in intervals if i.saved is None)
+    currencies = {i.currency for i in intervals}
+    currency = currencies.pop() if len(currencies) == 1 else None
+    if output == "json":
+        document = {
+            "since": iso(since) if since else None,
+            "until": iso(now),
+            "hours_off": hours,
+            "saved": saved,
+            # The one currency of what was saved (null: none yet, or several: see ``saved``).
+            "currency": currency,
+            "unknown_price": unknown,
+            # USD only (kept for compatibility): null in any other currency or when unknown.
+            "saved_usd": _saved_usd(saved, currency, bool(intervals)),
+            "by": {
+                label: {k: vars(v) for k, v in table.items()} for label, table in totals.items()
+            },
+            "resources": [
+                {
+                    "name": i.entry.resource,
+                    "kind": i.entry.kind,
+                    "region": i.entry.region,
+                    "action": i.entry.action,
+                    "from": iso(i.start),
+                    "to": iso(i.end),
+                    "hours": i.hours,
+                    "saved": i.saved,
+                    "currency": i.currency,
+                    "saved_usd": i.saved if i.currency == "USD" else None,
+                }
+                for i in intervals
+            ],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = console or stdout_console()
+    console.print(savings_line(saved, hours, unknown, len(intervals), since), markup=False)
+    for label, table in totals.items():
+        for key, value in table.items():
+            missing = f" ({value.unknown} without a price)" if value.unknown else ""
+            console.print(
+                f"  {label:<12} {key:<20} {value.hours:>10.1f} h  "
+                f"{money_by_currency(value.saved)}{missing}",
+                markup=False,
+            )
+
+
+def _saved_usd(saved: dict[str, float], currency: str | None, any_off: bool) -> float | None:
+    if not any_off:
+        return 0.0  # nothing off yet: nothing saved, in any currency
+    return saved.get("USD") if currency == "USD" else None
+
+
+def savings_line(
+    saved: dict[str, float], hours: float, unknown: int, count: int, since: datetime | None
+) -> str:
+    """The first line of ``savings``: what was saved (known amounts per currency), over how
+    many hours off, and how many resources have an unknown price."""
+    if not count:
+        start = f" since {iso(since)}" if since else ""
+        return f"Saved nothing yet: the ledger has no stop, delete or release carried out{start}."
+    off = f"{hours:,.1f} resource-hours off"
+    if not saved:
+        return f"Saved an unknown amount over {off}: no price is known for any of the {count}."
+    plus = f", plus {unknown} with an unknown price" if unknown else ""
+    return f"Saved {money_by_currency(saved)} over {off}{plus}."

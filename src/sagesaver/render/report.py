@@ -18,7 +18,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, iso, money_by_currency
+from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, iso, money, money_by_currency
 from sagesaver.core.model import Decision, ScanResult
 from sagesaver.core.records import Entry
 from sagesaver.render.charts import (
@@ -45,6 +45,7 @@ from sagesaver.render.report_data import (
     report_currency,
     savings_by_day,
     top_idle,
+    with_unknown,
 )
 from sagesaver.render.scan import instances_text
 
@@ -72,6 +73,11 @@ def _other_currencies(h: dict[str, Any]) -> str:
     return money_by_currency(others) if others else ""
 
 
+def _own(amount: float | None, currency: str) -> str:
+    """An amount in its own currency (``unknown`` for None)."""
+    return money(amount, currency, unknown="unknown")
+
+
 def _instances(decision: Decision) -> str:
     return instances_text(decision.resource).replace(" x ", " × ")
 
@@ -89,22 +95,24 @@ def _recommendations_table(scan: ScanResult) -> str:
             "Region",
             "Now",
             "Recommendation",
-            "Saves USD/h",
-            "Saves USD/30 days",
+            "Saves per hour",
+            "Saves per 30 days",
             "Evidence",
         )
     )
     rows = []
     for d, rec in found:
-        saving = rec.hourly_saving_usd
+        saving = rec.hourly_saving_usd  # in the resource's currency
         month = None if saving is None else saving * HOURS_PER_30_DAYS
+        currency = d.cost_currency
         what = rec.kind + (f" to {rec.to}" if rec.to else "")
         rows.append(
             f'<tr data-name="{_e(d.resource.name)}" data-kind="{_e(rec.kind)}">'
             f'<th scope="row">{_e(d.resource.name)}</th>'
             f'<td class="nowrap">{_e(d.resource.region)}</td>'
             f"<td>{_e(_instances(d))}</td><td>{_e(what)}</td>"
-            f'<td class="num">{_e(_usd(saving))}</td><td class="num">{_e(_usd(month))}</td>'
+            f'<td class="num">{_e(_own(saving, currency))}</td>'
+            f'<td class="num">{_e(_own(month, currency))}</td>'
             f'<td class="reason">{_e(rec.evidence)}</td></tr>'
         )
     return (
@@ -134,7 +142,6 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
     for rank, d in enumerate(top, 1):
         r = d.resource
         cost = _in_currency(d)
-        month = None if cost is None else cost * HOURS_PER_30_DAYS
         cells = [
             f'<td class="num">{rank}</td>',
             f'<th scope="row">{_e(r.name)}</th>',
@@ -143,8 +150,8 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
             *([f"<td>{_e(r.account)}</td>"] if accounts else []),
             f"<td>{_e(_owner(d, owner_tag))}</td>",
             f"<td>{_e(_instances(d))}</td>",
-            f'<td class="num" data-column="hourly">{_e(_usd(cost))}</td>',
-            f'<td class="num" data-column="30-days">{_e(_usd(month))}</td>',
+            f'<td class="num" data-column="hourly">{_e(_cost(d))}</td>',
+            f'<td class="num" data-column="30-days">{_e(_cost(d, HOURS_PER_30_DAYS))}</td>',
             f'<td class="num">{"-" if d.idle_hours is None else fmt_idle(d.idle_hours)}</td>',
             f"<td>{_e(d.action.value)}</td>",
             f'<td class="reason">{_e(d.reason)}</td>',
@@ -156,6 +163,13 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
         f"resources, most expensive first</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _cost(decision: Decision, hours: float = 1.0) -> str:
+    """A resource's cost for ``hours`` in its own currency (the report's, but for a resource
+    of another partition); ``unknown`` when its price is."""
+    cost = decision.hourly_cost
+    return _own(None if cost is None else cost * hours, decision.cost_currency)
 
 
 def _cell(value: Any) -> tuple[str, bool]:
@@ -204,12 +218,17 @@ def _backtest(backtest: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _metric(name: str, label: str, value: float | int, shown: str, note: str = "") -> str:
+def _metric(name: str, label: str, value: float | None, shown: str, note: str = "") -> str:
+    """A totals card; an unknown amount (None) has no ``data-value``, never 0."""
     extra = f'<div class="note">{_e(note)}</div>' if note else ""
-    return (
-        f'<div><dt>{_e(label)}</dt><dd data-metric="{name}" data-value="{_num(value)}">'
-        f"{_e(shown)}</dd>{extra}</div>"
-    )
+    data = "" if value is None else f' data-value="{_num(value)}"'
+    return f'<div><dt>{_e(label)}</dt><dd data-metric="{name}"{data}>{_e(shown)}</dd>{extra}</div>'
+
+
+def _saved(h: dict[str, Any]) -> str:
+    """What the ledger saved: ``nothing yet`` before any applied action, else the known amount
+    in the report's currency (``unknown`` when no price is known)."""
+    return "nothing yet" if not h["actions_applied"] else _usd(h["saved"])
 
 
 def _wasting_metric(h: dict[str, Any]) -> str:
@@ -255,8 +274,6 @@ def _render_html(
     h = headline(scan, entries, now, seen)
     unknown = h["idle_with_unknown_cost"]
     unknown_note = f"{unknown} idle with unknown price" if unknown else ""
-    # Idle resources, none with a known price: the amount is unknown, never 0.
-    no_price = bool(h["idle"]) and unknown == h["idle"]
     saved_note = f"{h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
     if h["saved_with_unknown_cost"]:
         saved_note += f", {h['saved_with_unknown_cost']} with unknown price"
@@ -289,17 +306,17 @@ def _render_html(
             "idle_hourly_cost",
             "Idle cost per hour (all idle)",
             h["idle_hourly_cost"],
-            "unknown" if no_price else _usd(h["idle_hourly_cost"]),
+            _usd(h["idle_hourly_cost"]),
             unknown_note,
         ),
         _metric(
             "idle_30_day_cost",
             "Idle cost per 30 days (all idle)",
             h["idle_30_day_cost"],
-            "unknown" if no_price else _usd(h["idle_30_day_cost"]),
+            _usd(h["idle_30_day_cost"]),
         ),
         _metric("idle", "Idle resources", h["idle"], f"{h['idle']} of {h['resources']}"),
-        _metric("saved", "Saved so far", h["saved"], _usd(h["saved"]), saved_note),
+        _metric("saved", "Saved so far", h["saved"], _saved(h), saved_note),
         "</dl></section>",
         '<section id="idle-cost"><h2>Current idle cost</h2>',
         bar_chart(
@@ -366,7 +383,7 @@ def _render_markdown(
     seen: Mapping[str, datetime] | None = None,
 ) -> str:
     h = headline(scan, entries, now, seen)
-    no_price = bool(h["idle"]) and h["idle_with_unknown_cost"] == h["idle"]
+    no_price = h["idle_hourly_cost"] is None
     idle_cost = (
         "an unknown amount"
         if no_price
@@ -383,8 +400,13 @@ def _render_markdown(
             if h["idle_with_unknown_cost"] and not no_price
             else ""
         ),
-        f"- **Saved so far:** {_usd(h['saved'])} "
+        f"- **Saved so far:** {_saved(h)} "
         f"({h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
+        + (
+            f", {h['saved_with_unknown_cost']} with unknown price"
+            if h["saved_with_unknown_cost"]
+            else ""
+        )
         + (f"; also {_other_currencies(h)}" if _other_currencies(h) else "")
         + ")",
     ]
@@ -402,11 +424,9 @@ def _render_markdown(
         ]
         for rank, d in enumerate(top, 1):
             r = d.resource
-            cost = _in_currency(d)
-            month = None if cost is None else cost * HOURS_PER_30_DAYS
             lines.append(
                 f"| {rank} | {_md(r.name)} | {_md(r.kind.value)} | {_md(r.region)} | "
-                f"{_md(_owner(d, owner_tag))} | {_usd(cost)} | {_usd(month)} |"
+                f"{_md(_owner(d, owner_tag))} | {_cost(d)} | {_cost(d, HOURS_PER_30_DAYS)} |"
             )
     found = recommendations(scan)
     if found:
@@ -414,21 +434,22 @@ def _render_markdown(
             "",
             f"### Recommendations ({len(found)})",
             "",
-            "| Name | Region | Recommendation | Saves USD/h | Evidence |",
+            "| Name | Region | Recommendation | Saves per hour | Evidence |",
             "|---|---|---|---:|---|",
         ]
         for d, rec in found:
             what = rec.kind + (f" to {rec.to}" if rec.to else "")
             lines.append(
                 f"| {_md(d.resource.name)} | {_md(d.resource.region)} | {_md(what)} | "
-                f"{_usd(rec.hourly_saving_usd)} | {_md(rec.evidence)} |"
+                f"{_own(rec.hourly_saving_usd, d.cost_currency)} | {_md(rec.evidence)} |"
             )
     days = [d for d in savings_by_day(entries, now, seen) if d.actions]
     if days:
         lines += ["", "### Actions applied", "", "| Day (UTC) | Actions | Saved so far |"]
         lines.append("|---|---:|---:|")
         lines += [
-            f"| {d.day.isoformat()} | {d.actions} | {_usd(d.cumulative)} |" for d in days[-7:]
+            f"| {d.day.isoformat()} | {d.actions} | {with_unknown(d.cumulative, d.unknown)} |"
+            for d in days[-7:]
         ]
     if backtest is not None and isinstance(backtest.get("totals"), dict):
         lines += ["", "### Backtest", ""]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sagesaver.core.formats import money
+from sagesaver.core.formats import HOURS_PER_30_DAYS, money
 from sagesaver.core.model import Decision, Recommendation, ScanResult
 from sagesaver.core.partitions import currency_of
 from sagesaver.core.records import Entry
@@ -29,21 +29,25 @@ MAX_DAYS = 90
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar of a chart: a label and its value."""
+    """One bar of a chart: a label, the sum of its known amounts (None: none is known, never
+    0) and how many of its amounts are unknown (in the report's currency)."""
 
     label: str
-    value: float
+    value: float | None
+    unknown: int = 0
 
 
 @dataclass(frozen=True)
 class Day:
     """One day of the ledger: applied actions, saved that day (in the report's currency),
-    and saved up to its end."""
+    and saved up to its end; None when what was off by then has no known price (never 0), and
+    ``unknown`` counts the resources off by then whose price is unknown."""
 
     day: date
     actions: int
-    saved: float
-    cumulative: float
+    saved: float | None
+    cumulative: float | None
+    unknown: int = 0
 
 
 # The currency of the report being rendered: a scan covers one partition, so one currency
@@ -52,8 +56,22 @@ _CURRENCY: ContextVar[str] = ContextVar("report_currency", default="USD")
 
 
 def _usd(value: float | None, places: int = 2) -> str:
-    """An amount in the report's currency (``$`` or ``¥``)."""
-    return money(value, _CURRENCY.get(), places)
+    """An amount in the report's currency (``$`` or ``¥``); ``unknown`` for None."""
+    return money(value, _CURRENCY.get(), places, unknown="unknown")
+
+
+def with_unknown(value: float | None, unknown: int, unit: str = "") -> str:
+    """A known sum and how many amounts it lacks: ``$1.20/h + 2 unknown``; ``unknown`` when
+    nothing is known."""
+    if value is None:
+        return "unknown"
+    return f"{_usd(value)}{unit}" + (f" + {unknown} unknown" if unknown else "")
+
+
+def known_sum(values: Sequence[float | None]) -> float | None:
+    """The sum of the known ``values``: None when there are some and none is known."""
+    known = [v for v in values if v is not None]
+    return None if values and not known else sum(known)
 
 
 def _code() -> str:
@@ -88,7 +106,7 @@ def _owner(decision: Decision, owner_tag: str) -> str:
 def idle_cost_by(scan: ScanResult, group: str, owner_tag: str = "owner") -> list[Bar]:
     """Current idle cost per hour (the report's currency) by ``kind``, ``region`` or
     ``owner``, largest first."""
-    sums: dict[str, float] = {}
+    amounts: dict[str, list[float | None]] = {}
     for decision in _idle(scan):
         if group == "kind":
             label = decision.resource.kind.value
@@ -96,9 +114,13 @@ def idle_cost_by(scan: ScanResult, group: str, owner_tag: str = "owner") -> list
             label = decision.resource.region
         else:
             label = _owner(decision, owner_tag)
-        sums[label] = sums.get(label, 0.0) + (_in_currency(decision) or 0.0)
-    bars = [Bar(label, round(value, 4)) for label, value in sums.items()]
-    return sorted(bars, key=lambda b: (-b.value, b.label))
+        amounts.setdefault(label, []).append(_in_currency(decision))
+    bars = []
+    for label, values in amounts.items():
+        total = known_sum(values)
+        unknown = sum(1 for v in values if v is None)
+        bars.append(Bar(label, None if total is None else round(total, 4), unknown))
+    return sorted(bars, key=lambda b: (b.value is None, -(b.value or 0.0), b.label))
 
 
 def top_idle(scan: ScanResult, n: int = TOP_N) -> list[Decision]:
@@ -126,7 +148,8 @@ def _saved_until(intervals: Sequence[OffInterval], moment: datetime) -> float:
 def savings_by_day(
     entries: Sequence[Entry], now: datetime, seen: Mapping[str, datetime] | None = None
 ) -> list[Day]:
-    """Per UTC day, from the first applied action to ``now``: actions applied, money saved.
+    """Per UTC day, from the first applied action to ``now``: actions applied, money saved
+    (the known amounts; None while everything off has an unknown price).
 
     At most the last :data:`MAX_DAYS` days; ``cumulative`` of the last day is the total
     saved so far.
@@ -145,12 +168,19 @@ def savings_by_day(
     days: list[Day] = []
     day = first
     previous = _saved_until(intervals, datetime.combine(first, time(), timezone.utc))
+    currency = _CURRENCY.get()
+    ours = [i for i in intervals if i.currency == currency]
     while day <= last:
         end = min(datetime.combine(day + timedelta(days=1), time(), timezone.utc), now)
+        started = [i for i in ours if i.start < end]
+        unknown = sum(1 for i in started if i.entry.hourly_cost is None)
+        known = len(started) > unknown
         cumulative = _saved_until(intervals, end)
-        days.append(
-            Day(day, counts.get(day, 0), round(cumulative - previous, 2), round(cumulative, 2))
-        )
+        saved = round(cumulative - previous, 2)
+        if known or not unknown:
+            days.append(Day(day, counts.get(day, 0), saved, round(cumulative, 2), unknown))
+        else:  # everything off so far has an unknown price: unknown, never 0
+            days.append(Day(day, counts.get(day, 0), None, None, unknown))
         previous = cumulative
         day += timedelta(days=1)
     return days
@@ -164,18 +194,25 @@ def headline(
 ) -> dict[str, Any]:
     """The headline numbers: idle cost now, idle count, and what the ledger says was saved,
     in the report's currency (``saved_by_currency`` lists every currency the ledger has)."""
-    totals = summary(scan.decisions, scan.errors)
+    totals = summary(scan.decisions, scan.errors, scan.regions)
     intervals = off_intervals(entries, now, seen=seen)
     currency = _CURRENCY.get()
-    costs = totals["costs"].get(currency, {})
+    idle = [_in_currency(d) for d in _idle(scan)]
+    idle_hourly = known_sum(idle)
     saved_by = saved_by_currency(intervals)
+    ours = [i.saved for i in intervals if i.currency == currency]
+    saved = known_sum(ours)
     return {
         "currency": currency,
-        "idle_hourly_cost": costs.get("idle_hourly", 0.0),
-        "idle_30_day_cost": costs.get("idle_30_day", 0.0),
+        # The known amounts in the report's currency: None when none is known (never 0).
+        "idle_hourly_cost": None if idle_hourly is None else round(idle_hourly, 4),
+        "idle_30_day_cost": None
+        if idle_hourly is None
+        else round(idle_hourly * HOURS_PER_30_DAYS, 2),
         "idle": totals["idle"],
         "resources": totals["resources"],
-        "idle_with_unknown_cost": totals["idle_with_unknown_cost"],
+        # Idle resources whose amount in the report's currency is unknown.
+        "idle_with_unknown_cost": sum(1 for v in idle if v is None),
         # What SageSaver would act on, and the idle resources it leaves alone (as the scan).
         "wasting": totals["wasting"]["resources"],
         "wasting_hourly_cost": totals["wasting"]["hourly"].get(currency),
@@ -183,7 +220,7 @@ def headline(
         "wasting_text": wasting_text(totals),
         "left_alone": sum(totals["idle_left_alone"][k] for k in ("protected", "zero_cost", "kept")),
         "left_alone_text": left_alone_text(totals),
-        "saved": saved_by.get(currency, 0.0),
+        "saved": None if saved is None else round(saved, 2),
         "saved_by_currency": saved_by,
         "saved_hours": round(sum(i.hours for i in intervals), 2),
         "saved_with_unknown_cost": sum(1 for i in intervals if i.saved is None),

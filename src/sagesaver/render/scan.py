@@ -14,8 +14,8 @@ if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does wit
     from rich.table import Table
 
 from sagesaver.core import model
-from sagesaver.core.digest import cost_by_currency
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency
+from sagesaver.core.digest import cost_by_currency, unknown_price_reasons
+from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency, reasons_text
 from sagesaver.core.model import (
     Action,
     Decision,
@@ -26,6 +26,7 @@ from sagesaver.core.model import (
     ScanResult,
     Variant,
 )
+from sagesaver.core.partitions import currency_of
 from sagesaver.core.pricing import bundled_table
 
 CSV_FIELDS = [
@@ -86,7 +87,9 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
     if r.asynchronous:
         item["asynchronous"] = True
     if decision.recommendations:
-        item["recommendations"] = [recommendation_dict(x) for x in decision.recommendations]
+        item["recommendations"] = [
+            recommendation_dict(x, decision.cost_currency) for x in decision.recommendations
+        ]
     if r.kind.value == "notebook":
         item["lifecycle_config"] = r.lifecycle_config
     if r.parent is not None:
@@ -107,12 +110,17 @@ def _variant_dict(variant: Variant) -> dict[str, Any]:
     return item
 
 
-def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
-    """The JSON object of one recommendation: kind, to, hourly_saving_usd, evidence."""
+def recommendation_dict(recommendation: Recommendation, currency: str = "USD") -> dict[str, Any]:
+    """The JSON object of one recommendation: kind, to, its ``hourly_saving`` (null: unknown)
+    in ``currency`` (its resource's), ``hourly_saving_usd`` (the same in USD only, else null),
+    evidence."""
+    saving = recommendation.hourly_saving_usd  # in the resource's currency (a historic name)
     return {
         "kind": recommendation.kind,
         "to": recommendation.to,
-        "hourly_saving_usd": recommendation.hourly_saving_usd,
+        "hourly_saving": saving,
+        "currency": currency,
+        "hourly_saving_usd": saving if currency == "USD" else None,
         "evidence": recommendation.evidence,
     }
 
@@ -136,32 +144,72 @@ def error_dict(error: ScanError) -> dict[str, Any]:
 
 
 def _sums(decisions: Sequence[Decision]) -> dict[str, float]:
+    """The known hourly costs per currency (a currency with none known is left out)."""
     return {c: round(v, 4) for c, v in cost_by_currency(decisions).items()}
 
 
-def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[str, Any]:
+def _total(decisions: Sequence[Decision], currency: str) -> float | None:
+    """The known hourly cost of ``decisions`` priced in ``currency``: None when there are some
+    and none of their prices is known (unknown, never 0); 0 when there are none."""
+    chosen = [d for d in decisions if d.cost_currency == currency]
+    known = [d.hourly_cost for d in chosen if d.hourly_cost is not None]
+    if not known:
+        return None if chosen else 0.0
+    return round(sum(known), 4)
+
+
+def _month(hourly: float | None) -> float | None:
+    return None if hourly is None else round(hourly * HOURS_PER_30_DAYS, 2)
+
+
+def _unknown(decisions: Sequence[Decision], currency: str | None = None) -> int:
+    return sum(
+        1
+        for d in decisions
+        if d.hourly_cost is None and (currency is None or d.cost_currency == currency)
+    )
+
+
+def scan_currency(decisions: Sequence[Decision], regions: Sequence[str] = ()) -> str | None:
+    """The one currency of a scan (its partition's: USD, or CNY in China); None when its
+    resources are priced in several (then see ``costs``)."""
+    found = {d.cost_currency for d in decisions} | {currency_of(r) for r in regions}
+    if not found:
+        return "USD"
+    return found.pop() if len(found) == 1 else None
+
+
+def summary(
+    decisions: Sequence[Decision], errors: Sequence[ScanError], regions: Sequence[str] = ()
+) -> dict[str, Any]:
     """Counts and money: what is idle, what it costs, what will be acted on.
 
     Money is per currency (``costs``: USD for ``aws``, CNY for ``aws-cn``), never added across
-    currencies; the ``*_usd`` keys add up the USD prices only.
+    currencies, and sums only known prices: an amount is null when none of the prices it sums
+    is known (never 0), and each has the count of unknown prices beside it. ``currency`` is
+    the scan's (``regions`` tell it when nothing was found); the amounts beside it
+    (``idle_hourly_cost``...) are in it, null when unknown or when the scan has several
+    currencies; the ``*_usd`` keys are the same amounts when the currency is USD, else null.
     """
     idle = [d for d in decisions if d.idle]
     acting = [d for d in decisions if d.action is not Action.KEEP]
     running_nb = [
         d for d in decisions if d.resource.kind.value == "notebook" and d.rule == "no-auto-stop"
     ]
-    idle_hourly, acting_hourly, nb_hourly = _sums(idle), _sums(acting), _sums(running_nb)
-    currencies = sorted({*idle_hourly, *acting_hourly, *nb_hourly})
-    costs = {
-        c: {
-            "idle_hourly": idle_hourly.get(c, 0.0),
-            "idle_30_day": round(idle_hourly.get(c, 0.0) * HOURS_PER_30_DAYS, 2),
-            "actionable_hourly": acting_hourly.get(c, 0.0),
-            "actionable_30_day": round(acting_hourly.get(c, 0.0) * HOURS_PER_30_DAYS, 2),
-            "notebooks_without_auto_stop_hourly": nb_hourly.get(c, 0.0),
-        }
-        for c in currencies
-    }
+    groups = {"idle": idle, "actionable": acting, "notebooks_without_auto_stop": running_nb}
+    currencies = sorted({d.cost_currency for d in (*idle, *acting, *running_nb)})
+    costs = {c: _currency_costs(groups, c) for c in currencies}
+    currency = scan_currency(decisions, regions)
+
+    def amount(group: str, month: bool = False) -> float | None:
+        if currency is None:
+            return None
+        hourly = _total(groups[group], currency)
+        return _month(hourly) if month else hourly
+
+    def usd(value: float | None) -> float | None:
+        return value if currency == "USD" else None
+
     table = bundled_table()
     sources = {d.price_source for d in decisions if d.hourly_cost is not None}
     unpriced = [d for d in acting if d.hourly_cost is None]
@@ -169,19 +217,22 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
     protected = [d for d in left_alone if d.protected]
     free = [d for d in left_alone if not d.protected and d.hourly_cost == 0]
     kept = [d for d in left_alone if not d.protected and d.hourly_cost != 0]
+    idle_hourly, acting_hourly = amount("idle"), amount("actionable")
+    nb_hourly = amount("notebooks_without_auto_stop")
     return {
         # What "wasting" means: idle resources SageSaver would act on (notify or delete), their
         # known cost per currency, and how many have no known price, with why.
         "wasting": {
             "resources": len(acting),
-            "hourly": _sums([d for d in acting if d.hourly_cost is not None]),
+            "hourly": _sums(acting),
             "unknown_price": len(unpriced),
-            "unknown_price_reasons": _reasons(unpriced),
+            "unknown_price_reasons": unknown_price_reasons(unpriced),
         },
         # Idle, but left alone: protected, costing nothing, or kept for another reason.
         "idle_left_alone": {
             "protected": len(protected),
-            "protected_hourly": _sums([d for d in protected if d.hourly_cost is not None]),
+            "protected_hourly": _sums(protected),
+            "protected_unknown_price": _unknown(protected),
             "zero_cost": len(free),
             "kept": len(kept),
             "kept_rules": dict(sorted(Counter(d.rule for d in kept).items())),
@@ -197,17 +248,38 @@ def summary(decisions: Sequence[Decision], errors: Sequence[ScanError]) -> dict[
             a.value: sum(1 for d in acting if d.action is a) for a in Action if a is not Action.KEEP
         },
         "costs": costs,
-        "idle_hourly_cost_usd": idle_hourly.get("USD", 0.0),
-        "idle_30_day_cost_usd": round(idle_hourly.get("USD", 0.0) * HOURS_PER_30_DAYS, 2),
-        "idle_with_unknown_cost": sum(1 for d in idle if d.hourly_cost is None),
-        "actionable_hourly_cost_usd": acting_hourly.get("USD", 0.0),
-        "actionable_30_day_cost_usd": round(acting_hourly.get("USD", 0.0) * HOURS_PER_30_DAYS, 2),
+        "currency": currency,
+        "idle_hourly_cost": idle_hourly,
+        "idle_30_day_cost": amount("idle", month=True),
+        "idle_with_unknown_cost": _unknown(idle),
+        "actionable_hourly_cost": acting_hourly,
+        "actionable_30_day_cost": amount("actionable", month=True),
+        "actionable_with_unknown_cost": len(unpriced),
         "notebooks_without_auto_stop": len(running_nb),
-        "notebooks_without_auto_stop_hourly_cost_usd": nb_hourly.get("USD", 0.0),
+        "notebooks_without_auto_stop_hourly_cost": nb_hourly,
+        "notebooks_without_auto_stop_with_unknown_cost": _unknown(running_nb),
+        # The same amounts when the currency is USD; null in any other (kept for compatibility).
+        "idle_hourly_cost_usd": usd(idle_hourly),
+        "idle_30_day_cost_usd": usd(amount("idle", month=True)),
+        "actionable_hourly_cost_usd": usd(acting_hourly),
+        "actionable_30_day_cost_usd": usd(amount("actionable", month=True)),
+        "notebooks_without_auto_stop_hourly_cost_usd": usd(nb_hourly),
         "errors": len(errors),
         "price_sources": sorted(sources),
         "bundled_prices": f"{table.source} ({table.retrieved})",
     }
+
+
+def _currency_costs(groups: dict[str, list[Decision]], currency: str) -> dict[str, Any]:
+    """One currency's amounts of each group (null: none known), and its unknown prices."""
+    out: dict[str, Any] = {}
+    for name, decisions in groups.items():
+        hourly = _total(decisions, currency)
+        out[f"{name}_hourly"] = hourly
+        if name != "notebooks_without_auto_stop":
+            out[f"{name}_30_day"] = _month(hourly)
+        out[f"{name}_unknown_price"] = _unknown(decisions, currency)
+    return out
 
 
 def _sort_key(decision: Decision) -> tuple[Any, ...]:
@@ -228,7 +300,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
         "generated_at": iso(result.generated_at),
         "regions": result.regions,
         "resources": [resource_dict(d) for d in decisions],
-        "summary": summary(decisions, result.errors),
+        "summary": summary(decisions, result.errors, result.regions),
         "errors": [error_dict(e) for e in result.errors],
     }
 
@@ -251,11 +323,6 @@ def to_csv(result: ScanResult) -> str:
     return buffer.getvalue()
 
 
-def _reasons(decisions: Sequence[Decision]) -> dict[str, int]:
-    """Why prices are unknown, and how many each reason covers."""
-    return dict(Counter(d.price_note or "no price known" for d in decisions).most_common())
-
-
 def wasting_text(totals: dict[str, Any]) -> str:
     """What SageSaver would act on and what it costs (a :func:`summary`'s ``wasting``); an
     unknown price is never shown as 0."""
@@ -272,9 +339,20 @@ def wasting_text(totals: dict[str, Any]) -> str:
         cost = "an unknown amount: no price is known for any of them"
     line = f"{count} idle resource(s) SageSaver would act on, {cost}"
     if unknown:
-        why = "; ".join(f"{n} x {reason}" for reason, n in wasting["unknown_price_reasons"].items())
-        line += f" (unknown: {why})"
+        line += f" (unknown: {reasons_text(wasting['unknown_price_reasons'])})"
     return line
+
+
+def known_cost_text(decisions: Sequence[Decision], unit: str = "") -> str:
+    """The known cost of ``decisions`` per currency, plus how many have an unknown price and
+    why; ``cost unknown (why)`` when none is known."""
+    known = _sums(decisions)
+    unknown = _unknown(decisions)
+    why = f"({reasons_text(unknown_price_reasons(decisions))})"
+    if not known:
+        return f"cost unknown {why}"
+    text = money_by_currency(known, unit=unit)
+    return text + (f", plus {unknown} with an unknown price {why}" if unknown else "")
 
 
 def left_alone_text(totals: dict[str, Any]) -> str | None:
@@ -283,8 +361,10 @@ def left_alone_text(totals: dict[str, Any]) -> str | None:
     alone = totals["idle_left_alone"]
     parts = []
     if alone["protected"]:
-        known = alone["protected_hourly"]
-        cost = f", {money_by_currency(known, unit='/h')}" if known else ""
+        known, unknown = alone["protected_hourly"], alone["protected_unknown_price"]
+        cost = f", {money_by_currency(known, unit='/h', empty='cost unknown')}"
+        if known and unknown:
+            cost += f", plus {unknown} with an unknown price"
         parts.append(f"{alone['protected']} protected{cost}")
     if alone["zero_cost"]:
         parts.append(f"{alone['zero_cost']} costing nothing")
@@ -314,7 +394,11 @@ REASON_MIN_WIDTH = 28  # the longest words of the reasons fit whole
 
 def _cells(d: Decision) -> dict[str, str]:
     r = d.resource
-    cost = money(d.hourly_cost, d.cost_currency) if d.idle or d.hourly_cost is not None else "-"
+    cost = (
+        money(d.hourly_cost, d.cost_currency, unknown="unknown")
+        if d.idle or d.hourly_cost is not None
+        else "-"
+    )
     return {
         "Account": r.account,
         "Name": r.name,
@@ -411,7 +495,7 @@ def print_table(result: ScanResult, console: Console) -> None:
         if not rows:
             continue
         console.print(_kind_table(f"{kind.heading} ({len(rows)})", rows, console.width))
-    totals = summary(decisions, result.errors)
+    totals = summary(decisions, result.errors, result.regions)
     console.print(f"Wasting: {wasting_text(totals)}", markup=False)
     alone = left_alone_text(totals)
     if alone is not None:
@@ -419,7 +503,7 @@ def print_table(result: ScanResult, console: Console) -> None:
     for d in decisions:
         for rec in d.recommendations:
             saving = (
-                f", saves ${rec.hourly_saving_usd:,.2f}/h"
+                f", saves {money(rec.hourly_saving_usd, d.cost_currency)}/h"
                 if rec.hourly_saving_usd is not None
                 else ""
             )
@@ -430,13 +514,14 @@ def print_table(result: ScanResult, console: Console) -> None:
                 highlight=False,
             )
     if totals["notebooks_without_auto_stop"]:
+        running = [d for d in decisions if d.resource.kind is Kind.NOTEBOOK]
+        running = [d for d in running if d.rule == "no-auto-stop"]
+        from rich.markup import escape
+
         console.print(
             f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "
-            "notebook instance(s), "
-            + money_by_currency(
-                {c: v["notebooks_without_auto_stop_hourly"] for c, v in totals["costs"].items()},
-                unit="/h",
-            )
+            f"notebook instance(s), {escape(known_cost_text(running, '/h'))}",
+            highlight=False,
         )
     print_errors(result.errors)
 
