@@ -19,10 +19,12 @@ from sagesaver.core.permissions import (
     scoped_document,
 )
 from tests.conftest import Cli
+from tests.iam_evaluator import Request, decide
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 TOPIC = "arn:aws:sns:us-east-1:123456789012:admins"
 EVERYTHING = list(CAPABILITIES)
+MODEL_ROLE = "arn:aws:iam::123456789012:role/models/endpoint-model"
 
 
 def test_the_readme_lists_every_declared_action() -> None:
@@ -41,12 +43,18 @@ def document(**options: Any) -> dict[str, Any]:
         "account": "123456789012",
         "topic_arn": TOPIC,
         "delete_config": True,
+        "pass_roles": [MODEL_ROLE],
     }
     return scoped_document(EVERYTHING, **{**defaults, **options})
 
 
+def allows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Allow statements (the Deny ones are the guards: test_permission_guards.py)."""
+    return [s for s in doc["Statement"] if s["Effect"] == "Allow"]
+
+
 def by_action(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a: s for s in doc["Statement"] for a in s["Action"]}
+    return {a: s for s in allows(doc) for a in s["Action"]}
 
 
 def test_parliament_finds_nothing_and_would_find_the_old_star_policy() -> None:
@@ -62,7 +70,7 @@ def test_exactly_the_declared_actions_and_no_write_on_star() -> None:
     doc = document()
     granted = sorted(by_action(doc))
     assert granted == actions_for(EVERYTHING)
-    for statement in doc["Statement"]:
+    for statement in allows(doc):
         assert not any("*" in action for action in statement["Action"])
         if statement["Resource"] == "*":
             assert set(statement["Action"]) <= UNSCOPED_ACTIONS | {"organizations:ListAccounts"}
@@ -77,7 +85,8 @@ def test_each_grant_is_scoped_to_what_it_acts_on() -> None:
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
-    assert pass_role["Resource"] == "arn:aws:iam::123456789012:role/*"
+    assert pass_role["Resource"] == [MODEL_ROLE]  # never every role of the account
+    assert pass_role["Action"] == ["iam:PassRole"]
     deletes = grants["sagemaker:DeleteEndpoint"]["Resource"]
     assert "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/*" in deletes
     assert all(r.startswith("arn:aws:sagemaker:") for r in deletes)
@@ -96,11 +105,17 @@ def test_delete_config_is_granted_only_when_the_policy_deletes_configurations() 
     ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
 )
 def test_every_partition_gets_its_own_arns(cli: Cli, region: str, partition: str) -> None:
-    result = cli("permissions", "--region", region, "--account", "123456789012")
+    role = f"arn:{partition}:iam::123456789012:role/model"
+    args = ("--region", region, "--account", "123456789012", "--pass-role", role)
+    result = cli("permissions", *args)
     assert result.exit_code == 0, result.stderr
-    doc = json.loads(result.stdout)
+    documents = json.loads(result.stdout)  # one policy per capability
+    assert list(documents) == list(CAPABILITIES)
+    union = cli("permissions", *args, "--union", "-c", "restore", "-c", "scan")
+    assert union.exit_code == 0, union.stderr
     arns = [
         r
+        for doc in [*documents.values(), json.loads(union.stdout)]
         for s in doc["Statement"]
         for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
         if r != "*"
@@ -118,7 +133,7 @@ def test_bad_permissions_input_exits_2(cli: Cli) -> None:
 def test_a_selection_by_tag_becomes_a_resource_tag_condition() -> None:
     doc = document(tags={"team": "ml", "env": "dev-*", "cost": "$5"})
     assert analyze_policy_string(json.dumps(doc)).findings == []
-    holding = [s for s in doc["Statement"] if "sagemaker:DeleteEndpoint" in s["Action"]]
+    holding = [s for s in allows(doc) if "sagemaker:DeleteEndpoint" in s["Action"]]
     assert len(holding) == 1  # no other statement lets an endpoint be deleted
     [selected] = holding
     assert selected["Condition"] == {
@@ -128,7 +143,7 @@ def test_a_selection_by_tag_becomes_a_resource_tag_condition() -> None:
     assert all(r.split(":")[-1] == "endpoint/*" for r in selected["Resource"])
     untagged_tagging = [
         r
-        for s in doc["Statement"]
+        for s in allows(doc)
         if "sagemaker:AddTags" in s["Action"] and "Condition" not in s
         for r in s["Resource"]
     ]
@@ -138,7 +153,7 @@ def test_a_selection_by_tag_becomes_a_resource_tag_condition() -> None:
 def test_a_glob_iam_cannot_express_keeps_the_plain_grant() -> None:
     doc = document(tags={"team": "[ab]*"})
     assert not any("Condition" in s and "sagemaker:DeleteEndpoint" in s["Action"]
-                   for s in doc["Statement"])  # fmt: skip
+                   for s in allows(doc))  # fmt: skip
 
 
 def test_releasing_warm_pools_changes_training_jobs_and_nothing_else() -> None:
@@ -188,7 +203,7 @@ def test_the_arns_each_capability_calls_are_granted(capability: str, action: str
     doc = scoped_document([capability], ["us-east-1"], "123456789012")
     allowed = [
         resource
-        for statement in doc["Statement"]
+        for statement in allows(doc)
         if action in statement["Action"]
         for resource in (
             [statement["Resource"]]
@@ -198,3 +213,5 @@ def test_the_arns_each_capability_calls_are_granted(capability: str, action: str
         if fnmatch.fnmatchcase(arn, resource)
     ]
     assert allowed, f"{action} on {arn} is not granted by the {capability} policy"
+    # and no guard refuses it on an ordinary resource (no protect tag, no exclude)
+    assert decide(doc, Request.on(action, arn)) == "allow"

@@ -1,16 +1,24 @@
-"""The IAM actions each SageSaver capability needs, declared once.
+"""The IAM actions each SageSaver capability needs, declared once, and the guards of its code
+written as IAM.
 
-The README's permission list, ``sagesaver permissions`` and (later) the deployment template
-are generated from these declarations; a test checks that every AWS operation a run makes is
-declared here.
+The README's permission list, ``sagesaver permissions`` (one policy per capability, or their
+union) and the deployment template's roles are generated from these declarations; a test
+checks that every AWS operation a run makes is declared here. What the code refuses before it
+acts (a protect tag, an ``exclude`` name, a change to the protect tag) is refused by explicit
+``Deny`` statements too (:func:`guard_denies`); what IAM cannot say is listed
+(:func:`left_to_code`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
+from sagesaver.core.policy import FALSE_VALUES, Policy
 
 SCAN: tuple[str, ...] = (
     "sagemaker:Search",  # endpoints in bulk; without it, ListEndpoints + GetResources
@@ -233,6 +241,229 @@ def resource_tag_condition(tags: Mapping[str, str]) -> dict[str, Any] | None:
     return condition
 
 
+# The lifecycle configuration the stack creates and the README installs: lifecycle
+# configurations are written only under the names given (`sagesaver permissions
+# --lifecycle-config`), this one by default. deploy/template.py names the stack's with it.
+LIFECYCLE_CONFIG_NAME = "sagesaver-autostop"
+LIFECYCLE_CONFIG_WRITES = frozenset(
+    {
+        "sagemaker:CreateNotebookInstanceLifecycleConfig",
+        "sagemaker:UpdateNotebookInstanceLifecycleConfig",
+    }
+)
+ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>aws(-cn|-us-gov)?):iam::\d{12}:role/[\w+=,.@/-]+$")
+ROLE_PATH_RE = re.compile(r"^/([\w+=,.@-]+/)+$")
+# What IAM can match of a name glob: the characters of SageMaker names and the wildcards * and
+# ? (IAM's and fnmatch's agree). A pattern with other characters matches no SageMaker name.
+IAM_GLOB_RE = re.compile(r"^[A-Za-z0-9*?-]+$")
+
+
+@dataclass(frozen=True)
+class GuardedActs:
+    """The acts of one capability that SageSaver's code refuses on a protected resource (and,
+    with ``excludes``, on one whose name matches the kind's ``exclude``): what becomes
+    explicit ``Deny`` statements. ``resource_type`` is the SageMaker type acted on;
+    ``name_arn`` the ARN resource part (after ``type/``) for a name pattern."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resource_type: str
+    protect_tag: Callable[[Policy], str]
+    excludes: Callable[[Policy], Sequence[str]] | None
+    name_arn: Callable[[str], str]
+
+
+# Each kind's acts and the guard its code applies before them (core/rules, pipelines/acts):
+# endpoints (DeleteEndpoint), Studio apps (DeleteApp: the app's space or user profile name is
+# the third part of its ARN), warm pools (UpdateTrainingJob), notebooks started and stopped by
+# schedules (the schedule protect tag) and attached by lifecycle install (the notebooks' one).
+# Notebooks' ``exclude`` only narrows what a scan reports: no act refuses it.
+GUARDED: dict[str, GuardedActs] = {
+    "enforce": GuardedActs(
+        "Endpoints",
+        ("sagemaker:DeleteEndpoint",),
+        "endpoint",
+        lambda p: p.endpoints.protect_tag,
+        lambda p: p.endpoints.exclude,
+        lambda name: f"endpoint/{name}",
+    ),
+    "studio": GuardedActs(
+        "StudioApps",
+        ("sagemaker:DeleteApp",),
+        "app",
+        lambda p: p.studio_apps.protect_tag,
+        lambda p: p.studio_apps.exclude,
+        lambda name: f"app/*/{name}/*",
+    ),
+    "release-warm-pools": GuardedActs(
+        "WarmPools",
+        ("sagemaker:UpdateTrainingJob",),
+        "training-job",
+        lambda p: p.jobs.warm_pools.protect_tag,
+        lambda p: p.jobs.warm_pools.exclude,
+        lambda name: f"training-job/{name}",
+    ),
+    "schedule": GuardedActs(
+        "ScheduledNotebooks",
+        ("sagemaker:StartNotebookInstance", "sagemaker:StopNotebookInstance"),
+        "notebook-instance",
+        lambda p: p.schedule_protect_tag,
+        None,
+        lambda name: f"notebook-instance/{name}",
+    ),
+    "lifecycle": GuardedActs(
+        "NotebooksAttached",
+        (
+            "sagemaker:StartNotebookInstance",
+            "sagemaker:StopNotebookInstance",
+            "sagemaker:UpdateNotebookInstance",
+        ),
+        "notebook-instance",
+        lambda p: p.notebooks.protect_tag,
+        None,
+        lambda name: f"notebook-instance/{name}",
+    ),
+}
+TAGGING = ("sagemaker:AddTags", "sagemaker:DeleteTags")
+
+
+@dataclass(frozen=True)
+class Deny:
+    """One explicit ``Deny``: its actions on SageMaker ARNs ending in ``resources`` (what
+    follows ``arn:PARTITION:sagemaker:REGION:ACCOUNT:``), under ``condition``."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    condition: dict[str, Any] | None = None
+
+    def statement(self, arns: Callable[[Sequence[str]], Any]) -> dict[str, Any]:
+        """The statement, its resources made ARNs by ``arns`` (per region, partition)."""
+        statement: dict[str, Any] = {
+            "Sid": self.sid,
+            "Effect": "Deny",
+            "Action": sorted(self.actions),
+            "Resource": arns(self.resources),
+        }
+        if self.condition:
+            statement["Condition"] = self.condition
+        return statement
+
+
+def protected_condition(protect_tag: str) -> dict[str, Any]:
+    """True when a resource carries ``protect_tag`` with a value other than false/no/0/off
+    (any case), as :meth:`sagesaver.core.policy.Selection.is_protected` reads it. IAM cannot
+    strip spaces: a value such as `` false`` counts as protecting here (refused, never acted
+    on by mistake)."""
+    key = f"aws:ResourceTag/{protect_tag}"
+    return {"Null": {key: "false"}, "StringNotEqualsIgnoreCase": {key: sorted(FALSE_VALUES)}}
+
+
+def iam_name_patterns(patterns: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The name globs IAM can match (as written and lower-cased: SageMaker writes names in
+    lower case in its ARNs), and apart those it cannot (``[...]``): left to SageSaver's code.
+    A glob of characters no SageMaker name has matches nothing and needs no statement."""
+    matched: list[str] = []
+    left: list[str] = []
+    for pattern in patterns:
+        if "[" in pattern:
+            left.append(pattern)
+        elif IAM_GLOB_RE.match(pattern):
+            matched += [pattern] if pattern == pattern.lower() else [pattern, pattern.lower()]
+    return sorted(set(matched)), left
+
+
+def guard_denies(
+    capabilities: Iterable[str], actions: Iterable[str], policy: Policy | None = None
+) -> list[Deny]:
+    """The explicit ``Deny`` statements of what SageSaver's code refuses, for the acts
+    ``actions`` grants: on resources carrying the protect tag, on names the ``exclude`` of
+    their kind matches, and on changing the protect tag itself (``AddTags`` only when
+    ``restore``, which recreates a backup's own tags, is not among ``capabilities``)."""
+    policy = policy or Policy()
+    chosen = list(dict.fromkeys(capabilities))
+    granted = set(actions)
+    denies: list[Deny] = []
+    for capability in chosen:
+        guarded = GUARDED.get(capability)
+        acts = tuple(a for a in guarded.actions if a in granted) if guarded else ()
+        if guarded is None or not acts:
+            continue
+        denies.append(
+            Deny(
+                f"DenyProtected{guarded.sid}",
+                acts,
+                (f"{guarded.resource_type}/*",),
+                protected_condition(guarded.protect_tag(policy)),
+            )
+        )
+        names, _ = iam_name_patterns(guarded.excludes(policy) if guarded.excludes else ())
+        if names:
+            arns = tuple(guarded.name_arn(n) for n in names)
+            denies.append(Deny(f"DenyExcluded{guarded.sid}", acts, arns))
+    tagging = tuple(
+        a for a in TAGGING if a in granted and (a != "sagemaker:AddTags" or "restore" not in chosen)
+    )
+    if tagging:  # every protect tag of the policy: SageSaver writes and removes none
+        keys = sorted({spec.protect_tag(policy).replace("$", "${$}") for spec in GUARDED.values()})
+        denies.append(
+            Deny(
+                "DenyProtectTagChanges",
+                tagging,
+                ("*",),
+                {"ForAnyValue:StringEquals": {"aws:TagKeys": keys}},
+            )
+        )
+    return denies
+
+
+def left_to_code(capabilities: Iterable[str], policy: Policy | None = None) -> list[str]:
+    """The guards of ``capabilities`` that no IAM statement can hold, one line each."""
+    policy = policy or Policy()
+    chosen = set(capabilities)
+    lines: list[str] = []
+    for capability, guarded in GUARDED.items():
+        if capability in chosen and guarded.excludes:
+            _, left = iam_name_patterns(guarded.excludes(policy))
+            lines += [
+                f"{capability}: exclude {p!r} is not an IAM pattern ([...]): "
+                "SageSaver alone refuses it"
+                for p in left
+            ]
+    if chosen & {"schedule", "lifecycle"} and policy.notebooks.exclude:
+        lines.append(
+            "notebooks.exclude only narrows what a scan reports: schedules and lifecycle "
+            "install do not read it, and no Deny claims it"
+        )
+    if "enforce" in chosen and policy.endpoints.delete_config:
+        lines.append(
+            "enforce: DeleteEndpointConfig is not conditioned: SageSaver deletes the "
+            "configuration of the endpoint it deleted, and tags none it deletes"
+        )
+    return lines
+
+
+def role_resources(pass_roles: Iterable[str], partition: str, account: str) -> list[str]:
+    """The role ARNs ``iam:PassRole`` is granted on: each ARN as given, each path
+    (``/sagemaker/``) as every role under it in ``account``. Raises InputError otherwise
+    (``*``, the root path ``/``, a role of another partition)."""
+    resources = []
+    for value in pass_roles:
+        match = ROLE_ARN_RE.match(value)
+        if match:
+            if match["partition"] != partition:
+                raise InputError(f"--pass-role {value}: not in partition {partition}")
+            resources.append(value)
+        elif ROLE_PATH_RE.match(value):
+            resources.append(f"arn:{partition}:iam::{account}:role{value}*")
+        else:
+            raise InputError(
+                f"--pass-role {value}: give a role ARN (arn:{partition}:iam::ACCOUNT:role/NAME) "
+                "or a path under which the models' roles are (/sagemaker/), never every role"
+            )
+    return sorted(set(resources))
+
+
 def scoped_document(
     capabilities: Iterable[str],
     regions: Iterable[str] = ("*",),
@@ -242,14 +473,24 @@ def scoped_document(
     role_name: str = "SageSaverExecution",
     delete_config: bool = False,
     tags: Mapping[str, str] | None = None,
+    *,
+    policy: Policy | None = None,
+    pass_roles: Sequence[str] = (),
+    lifecycle_configs: Sequence[str] = (LIFECYCLE_CONFIG_NAME,),
 ) -> dict[str, Any]:
     """An IAM policy granting exactly what ``capabilities`` need, each action scoped to the
-    resources it acts on: writes never on ``*``; ``iam:PassRole`` only to SageMaker;
+    resources it acts on: writes never on ``*``; ``iam:PassRole`` only on ``pass_roles``
+    (role ARNs, from :func:`role_resources`: none given, none granted) and only to
+    SageMaker; lifecycle configurations written only under ``lifecycle_configs``;
     ``sts:AssumeRole`` only on the member role; ``sns:Publish`` only on the topic. When the
-    policy selects endpoints by ``tags``, endpoints are changed only when they carry them."""
+    policy selects endpoints by ``tags``, endpoints are changed only when they carry them.
+    Then the guards of ``policy`` (:func:`guard_denies`) as explicit ``Deny`` statements."""
+    capabilities = list(capabilities)
     actions = set(actions_for(capabilities))
     if not delete_config:
         actions.discard("sagemaker:DeleteEndpointConfig")
+    if not pass_roles:
+        actions.discard("iam:PassRole")
     regions = sorted(set(regions)) or ["*"]
     statements: list[dict[str, Any]] = []
 
@@ -265,17 +506,17 @@ def scoped_document(
                 statement["Condition"] = condition
             statements.append(statement)
 
-    def sagemaker_arns(chosen: set[str], only: set[str] | None = None) -> list[str]:
-        types = sorted(
-            t
-            for t in {t for a in chosen for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",))}
-            if only is None or t in only
-        )
+    def arns_of(suffixes: Iterable[str]) -> list[str]:
+        ends = sorted(set(suffixes))
         return [
-            f"arn:{partition}:sagemaker:{region}:{account}:{t if t == '*' else t + '/*'}"
+            f"arn:{partition}:sagemaker:{region}:{account}:{end}"
             for region in regions
-            for t in types
+            for end in ends
         ]
+
+    def sagemaker_arns(chosen: set[str], only: set[str] | None = None) -> list[str]:
+        types = {t for a in chosen for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",))}
+        return arns_of(t if t == "*" else t + "/*" for t in types if only is None or t in only)
 
     unscoped = {a for a in actions if a in UNSCOPED_ACTIONS or a == "organizations:ListAccounts"}
     sagemaker = {a for a in actions - unscoped if a.startswith("sagemaker:")}
@@ -287,6 +528,14 @@ def scoped_document(
     jobs = {a for a in changes if SAGEMAKER_RESOURCE_TYPES.get(a) == TRAINING_JOBS}
     add("SageMakerChangeTrainingJobs", jobs, sagemaker_arns(jobs))
     changes -= jobs
+    # Lifecycle configurations (on-start scripts run as root) only under SageSaver's names.
+    configs = changes & LIFECYCLE_CONFIG_WRITES
+    add(
+        "SageSaverLifecycleConfigurations",
+        configs,
+        arns_of(f"notebook-instance-lifecycle-config/{n}" for n in lifecycle_configs),
+    )
+    changes -= configs
     condition = resource_tag_condition(tags or {})
     selected = changes & SELECTED_ENDPOINT_CHANGES
     if condition is not None and selected:
@@ -320,14 +569,21 @@ def scoped_document(
     add(
         "PassModelRoleToSageMaker",
         actions & {"iam:PassRole"},
-        f"arn:{partition}:iam::{account}:role/*",
+        list(pass_roles),
         {"StringEquals": {"iam:PassedToService": service_principal("sagemaker")}},
     )
     done = {a for s in statements for a in s["Action"]}
     missing = actions - done
     if missing:  # every declared action must have a scoping rule
         raise ValueError(f"no resource scoping is declared for {sorted(missing)}")
+    statements += [d.statement(arns_of) for d in guard_denies(capabilities, actions, policy)]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def capability_documents(capabilities: Iterable[str], **options: Any) -> dict[str, dict[str, Any]]:
+    """One policy per capability (:func:`scoped_document` with the same ``options``), so that
+    each can be given to the role or person that needs it and no other."""
+    return {name: scoped_document([name], **options) for name in dict.fromkeys(capabilities)}
 
 
 def is_read_only(action: str) -> bool:

@@ -1,0 +1,156 @@
+"""A small evaluator of IAM identity policies, for the tests of the policies SageSaver prints
+and deploys: an explicit ``Deny`` wins, then an ``Allow``, else the request is implicitly
+denied (AWS's evaluation logic within one account, identity policies only).
+
+It reads what those policies use: ``Action`` and ``Resource`` with the wildcards ``*`` and
+``?`` (actions case-insensitive, ARNs case-sensitive), the policy variable ``${$}`` and the
+condition operators below, with AWS's rules for a key the request lacks (a negated operator
+matches it, ``Null`` tells it, a positive one does not match it) and for sets
+(``ForAnyValue:``). An operator it does not know raises: it is never taken as matching.
+(moto's ``IAMPolicy.is_action_permitted`` knows ``StringEquals`` only, ignores the others,
+and denies when an ``Allow``'s condition fails: not usable here.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Decision = Literal["allow", "deny", "implicit-deny"]
+Value = str | Sequence[str]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call: its action, the ARN it acts on and its condition keys (tags, tag keys)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, Value] = field(default_factory=dict)
+
+    @classmethod
+    def on(
+        cls, action: str, resource: str, tags: Mapping[str, str] | None = None, **more: Value
+    ) -> Request:
+        """A request on a resource carrying ``tags`` (``aws:ResourceTag/KEY``)."""
+        context: dict[str, Value] = {f"aws:ResourceTag/{k}": v for k, v in (tags or {}).items()}
+        context.update({k.replace("__", ":"): v for k, v in more.items()})
+        return cls(action, resource, context)
+
+
+def _wildcard(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    pattern = pattern.replace("${$}", "$")
+    if "${" in pattern:
+        raise ValueError(f"policy variable in {pattern!r}: not evaluated here")
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+def _literal(value: str) -> str:
+    if "${" in value.replace("${$}", ""):
+        raise ValueError(f"policy variable in {value!r}: not evaluated here")
+    return value.replace("${$}", "$")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _equals(wanted: str, got: str) -> bool:
+    return _literal(wanted) == got
+
+
+def _equals_ignore_case(wanted: str, got: str) -> bool:
+    return _literal(wanted).lower() == got.lower()
+
+
+def _like(wanted: str, got: str) -> bool:
+    return _wildcard(wanted).match(got) is not None
+
+
+MATCHERS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": _equals,
+    "StringEqualsIgnoreCase": _equals_ignore_case,
+    "StringLike": _like,
+    "ArnLike": _like,
+    "ArnEquals": _equals,
+}
+NEGATED: dict[str, str] = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotLike": "ArnLike",
+}
+
+
+def _context_value(context: Mapping[str, Value], key: str) -> Value | None:
+    for name, value in context.items():
+        if name.lower() == key.lower():  # condition key names are case-insensitive
+            return value
+    return None
+
+
+def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Value]) -> bool:
+    got = _context_value(context, key)
+    values = [str(w) for w in _as_list(wanted)]
+    if operator == "Null":
+        [expected] = values
+        return (got is None) == (expected == "true")
+    qualifier, _, base = operator.rpartition(":")
+    if base.endswith("IfExists"):
+        raise ValueError(f"{operator}: not evaluated here")
+    if qualifier:
+        if qualifier not in ("ForAnyValue", "ForAllValues") or base not in MATCHERS:
+            raise ValueError(f"{operator}: not evaluated here")
+        items = [] if got is None else [str(v) for v in _as_list(got)]
+        match = MATCHERS[base]
+        if qualifier == "ForAnyValue":
+            return any(match(w, item) for item in items for w in values)
+        return all(any(match(w, item) for w in values) for item in items)
+    if got is not None and not isinstance(got, str):
+        raise ValueError(f"{key} has several values: use ForAnyValue or ForAllValues")
+    if base in NEGATED:
+        if got is None:
+            return True
+        return not any(MATCHERS[NEGATED[base]](w, got) for w in values)
+    if base not in MATCHERS:
+        raise ValueError(f"{operator}: not evaluated here")
+    return got is not None and any(MATCHERS[base](w, got) for w in values)
+
+
+def _applies(statement: Mapping[str, Any], request: Request) -> bool:
+    if "NotAction" in statement or "NotResource" in statement or "Principal" in statement:
+        raise ValueError("NotAction, NotResource and Principal are not evaluated here")
+    if not any(
+        _wildcard(a, ignore_case=True).match(request.action) for a in _as_list(statement["Action"])
+    ):
+        return False
+    if not any(_wildcard(r).match(request.resource) for r in _as_list(statement["Resource"])):
+        return False
+    for operator, keys in statement.get("Condition", {}).items():
+        for key, wanted in keys.items():
+            if not _condition_holds(operator, key, wanted, request.context):
+                return False
+    return True
+
+
+def decide(document: Mapping[str, Any], request: Request) -> Decision:
+    """What IAM decides for ``request`` under the identity policy ``document`` alone."""
+    allowed = False
+    for statement in _as_list(document["Statement"]):
+        if _applies(statement, request):
+            if statement["Effect"] == "Deny":
+                return "deny"
+            allowed = True
+    return "allow" if allowed else "implicit-deny"
+
+
+def denying_sids(document: Mapping[str, Any], request: Request) -> list[str]:
+    """The ``Sid`` of each ``Deny`` statement that refuses ``request``."""
+    return [
+        str(s.get("Sid"))
+        for s in _as_list(document["Statement"])
+        if s["Effect"] == "Deny" and _applies(s, request)
+    ]
