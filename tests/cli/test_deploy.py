@@ -80,6 +80,9 @@ def test_bad_deploy_input_exits_2(cli: Cli, sim: Simulator, tmp_path: Path) -> N
             ["deploy", "apply", "--template", str(tmp_path / "none.json")],
             "cannot read the template",
         ),
+        (["deploy", "render", "--reserved-concurrency", "0"], "reserved concurrency 0"),
+        (["deploy", "apply", "--operator", "alice"], "operator 'alice'"),
+        (["deploy", "apply", "--code-signing-config", "csc-1"], "code signing configuration"),
     ):
         result = cli(*args)
         assert result.exit_code == 2, (args, result.stderr)
@@ -112,3 +115,21 @@ def test_render_takes_architecture_and_runtime_from_the_package(cli: Cli, tmp_pa
     (tmp_path / "junk.zip").write_text("junk")
     junk = cli("deploy", "render", "--package", str(tmp_path / "junk.zip"))
     assert junk.exit_code == 2 and "not a SageSaver Lambda package" in junk.stderr
+
+
+def test_render_pins_signs_reserves_and_names_the_ledgers_operators(cli: Cli) -> None:
+    signing = "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+    operator = "arn:aws:iam::123456789012:role/ml-platform-admin"
+    result = cli(
+        "deploy", "render", "--region", "us-east-1", "--code-version", "v7",
+        "--code-signing-config", signing, "--reserved-concurrency", "2", "--operator", operator,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    template = json.loads(result.stdout)
+    function = template["Resources"]["IdleScanFunction"]["Properties"]
+    assert function["Code"]["S3ObjectVersion"] == "v7"
+    assert function["CodeSigningConfigArn"] == signing
+    assert function["ReservedConcurrentExecutions"] == 2
+    key = template["Resources"]["LedgerKey"]["Properties"]["KeyPolicy"]
+    [use] = [s for s in key["Statement"] if s["Sid"] == "SageSaverAndOperatorsUseTheLedger"]
+    assert operator in use["Condition"]["ArnLike"]["aws:PrincipalArn"]

@@ -240,8 +240,10 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
             *DEAD_LETTER_ACTIONS,
         }
     scheduler = roles[SCHEDULER_ROLE]
-    [invoke] = statements_of(scheduler)
+    [invoke, dead_letters] = statements_of(scheduler)
     assert invoke["Action"] == ["lambda:InvokeFunction"]
+    assert dead_letters["Action"] == ["sqs:SendMessage"]  # what it could not deliver
+    assert dead_letters["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     functions = resources_of(template, "AWS::Lambda::Function")
     assert invoke["Resource"] == [{"Fn::GetAtt": [f, "Arn"]} for f in functions]
     trust = scheduler["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
@@ -250,6 +252,9 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
         trust = roles[f"{function}Role"]["Properties"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert set(roles) == {f"{f}Role" for f in functions} | {SCHEDULER_ROLE}
+
+
+ARN_PREFIX = "arn:${AWS::Partition}:sagemaker:"
 
 
 def _is_read_only(action: str) -> bool:
@@ -276,6 +281,9 @@ def test_resources_are_narrowed(name: str) -> None:
         for statement in statements:
             actions = as_list(statement["Action"])
             resources = as_list(statement["Resource"])
+            if statement["Effect"] == "Deny":  # the guards: tests/deploy/test_iam_guards.py
+                assert all(r["Fn::Sub"].startswith(ARN_PREFIX) for r in resources), resources
+                continue
             read = [_is_read_only(a) for a in actions]
             if any(a.startswith("sagemaker:") for a in actions):
                 assert all(read) or not any(read), f"{statement['Sid']} mixes reads and changes"
@@ -301,6 +309,7 @@ def test_resources_are_narrowed(name: str) -> None:
         changes = [
             a
             for s in statements
+            if s["Effect"] == "Allow"
             for a in as_list(s["Action"])
             if a.startswith("sagemaker:") and not _is_read_only(a)
         ]
@@ -352,7 +361,7 @@ def test_ledger_topic_logs_and_lifecycle_configuration() -> None:
     template = render("scheduled")
     [table] = resources_of(template, "AWS::DynamoDB::Table").values()
     props = table["Properties"]
-    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "LedgerKey"}  # its own key
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [
@@ -364,12 +373,16 @@ def test_ledger_topic_logs_and_lifecycle_configuration() -> None:
     [topic] = resources_of(template, "AWS::SNS::Topic").values()
     # Its own key: CloudWatch alarms cannot publish to a topic under the AWS managed SNS key.
     assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}
-    [key] = resources_of(template, "AWS::KMS::Key").values()
+    key = template["Resources"]["TopicKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
     services = [s["Principal"].get("Service") for s in key["Properties"]["KeyPolicy"]["Statement"]]
     assert "cloudwatch.amazonaws.com" in services
     functions = resources_of(template, "AWS::Lambda::Function")
-    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    alarms = {
+        k: v
+        for k, v in resources_of(template, "AWS::CloudWatch::Alarm").items()
+        if k.endswith("ErrorsAlarm")  # the throttles and dead letters: test_hardening.py
+    }
     assert set(alarms) == {f"{f}ErrorsAlarm" for f in functions}
     for logical, alarm in alarms.items():
         props = alarm["Properties"]
@@ -428,7 +441,8 @@ def test_functions(variant: str) -> None:
         assert props["Code"] == {"S3Bucket": BUCKET, "S3Key": KEY}
         assert props["Role"] == {"Fn::GetAtt": [f"{logical}Role", "Arn"]}
         assert 128 <= props["MemorySize"] <= 10240 and 1 <= props["Timeout"] <= 900
-        assert props["ReservedConcurrentExecutions"] == 1  # runs never overlap
+        # Not reserved by default: leases keep runs apart (test_hardening.py).
+        assert "ReservedConcurrentExecutions" not in props
         env = props["Environment"]["Variables"]
         assert env["SAGESAVER_APPLY"] == "true"
         assert env["SAGESAVER_LEDGER"] == {"Fn::Sub": f"dynamodb://${{{TABLE}}}"}
@@ -545,7 +559,7 @@ def test_without_schedules_there_is_no_tick() -> None:
     assert [k for k in template["Outputs"] if "Tick" in k] == []
     [scan] = resources_of(template, "AWS::Scheduler::Schedule").values()
     assert scan["Properties"]["ScheduleExpression"] == "cron(0 6 * * ? *)"
-    [invoke] = statements_of(template["Resources"][SCHEDULER_ROLE])
+    [invoke, _dead_letters] = statements_of(template["Resources"][SCHEDULER_ROLE])
     assert invoke["Resource"] == [{"Fn::GetAtt": [IDLE_SCAN, "Arn"]}]
 
 
@@ -893,7 +907,11 @@ def test_training_jobs_are_changed_only_when_warm_pools_are_released(endpoints: 
     assert FUNCTIONS[IDLE_SCAN].uses_ledger(releasing)
     template = render_template(releasing, BUCKET, KEY, list(EMAILS))
     role = resources_of(template, "AWS::IAM::Role")[f"{IDLE_SCAN}Role"]
-    [grant] = [s for s in statements_of(role) if "sagemaker:UpdateTrainingJob" in s["Action"]]
+    [grant] = [
+        s
+        for s in statements_of(role)
+        if "sagemaker:UpdateTrainingJob" in s["Action"] and s["Effect"] == "Allow"
+    ]
     assert [r["Fn::Sub"] for r in as_list(grant["Resource"])] == [
         "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*"
     ]
@@ -903,13 +921,14 @@ def test_training_jobs_are_changed_only_when_warm_pools_are_released(endpoints: 
 def test_endpoints_are_changed_only_when_they_carry_the_selected_tags() -> None:
     template = render("plain")  # selects endpoints by tags: {owner: "${team}"}
     role = resources_of(template, "AWS::IAM::Role")[f"{IDLE_SCAN}Role"]
-    deleting = [s for s in statements_of(role) if "sagemaker:DeleteEndpoint" in s["Action"]]
+    allowing = [s for s in statements_of(role) if s["Effect"] == "Allow"]
+    deleting = [s for s in allowing if "sagemaker:DeleteEndpoint" in s["Action"]]
     assert [s["Condition"] for s in deleting] == [
         {"StringEquals": {"aws:ResourceTag/owner": "${$}{team}"}}  # a literal $ in IAM
     ]
     tagging_elsewhere = [
         r["Fn::Sub"]
-        for s in statements_of(role)
+        for s in allowing
         if "sagemaker:AddTags" in s["Action"] and "Condition" not in s
         for r in s["Resource"]
     ]

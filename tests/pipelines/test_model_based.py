@@ -19,7 +19,7 @@ once a run has had the chance to recover it, and the hours off the ledgers claim
 the hours the endpoints were really gone.
 
 ``make test`` runs a small fixed-seed budget; ``make test-deep`` (``SAGESAVER_DEEP=1``) a long
-random search.
+random search (300 cases of 30 steps; ``SAGESAVER_DEEP_EXAMPLES`` sets the number of cases).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ GRACE_HOURS = 24
 IDLE_HOURS = 2
 PROTECT = "sagesaver:protect"
 DEEP = bool(os.environ.get("SAGESAVER_DEEP"))
+# The deep search's number of cases (SAGESAVER_DEEP_EXAMPLES), 300 unless told.
+DEEP_EXAMPLES = int(os.environ.get("SAGESAVER_DEEP_EXAMPLES") or 300)
 # The deployment's ledger (its Lambda and its operators' CLI), and another operator's.
 LEDGERS = ("deployed", "other")
 # What the search reached (a search that never deleted anything would prove nothing).
@@ -430,7 +432,7 @@ def test_no_interleaving_deletes_wrongly_or_loses_a_record(
     sim: Simulator, cli: Cli, tmp_path: Path
 ) -> None:
     budget = settings(
-        max_examples=300 if DEEP else 16,
+        max_examples=DEEP_EXAMPLES if DEEP else 16,
         stateful_step_count=30 if DEEP else 6,
         deadline=None,
         derandomize=not DEEP,

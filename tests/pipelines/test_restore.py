@@ -210,7 +210,7 @@ def test_a_round_trip_restores_every_field(cli: Cli, sim: Simulator, deleted: An
     steps = "\n".join(dry["steps"])
     assert f"image {IMAGE}; role {ROLE_ARN}" in steps  # a reviewer sees what would run
     assert "blue: ml.m5.large x 1, weight 0.5, model ranker-model" in steps
-    assert "variant blue: weight 0.9, 3 instance(s) as it ran" in steps
+    assert "variant blue: weight 0.9, 3 instances as it ran" in steps
     assert "scheduled action night: would create" in steps
 
     code, done = cli.json("restore", NAME, "--ledger", ledger, "--apply")
@@ -362,7 +362,7 @@ def test_a_restore_that_fails_after_create_endpoint_is_recorded_and_resumed(
     assert f"endpoint {NAME}: would create" not in planned
     assert f"scaling target {RESOURCE_ID}: would create" in planned
     assert "scaling policy per-instance: would create" in planned
-    assert "variant blue: weight 0.9, 3 instance(s) as it ran (would be" not in planned  # done
+    assert "variant blue: weight 0.9, 3 instances as it ran (would be" not in planned  # done
     assert len(dry["remaining"]) == 3
 
     # The second restore resumes: scaling only, nothing created twice.
@@ -547,3 +547,29 @@ def test_a_failed_create_endpoint_records_nothing_and_the_next_restore_starts_cl
     after = snapshot(sim)
     for part in before:
         assert after[part] == before[part], part
+
+
+def test_the_backup_tag_names_no_local_path(
+    cli: Cli, sim: Simulator, deleted: Any, tmp_path: Path
+) -> None:
+    """Issue 29: a tag written to AWS carried the ledger's local path (and so a user name)."""
+    from sagesaver.aws.endpoints import BACKUP_TAG
+
+    assert deleted  # the endpoint was backed up into tmp_path/ledger.sqlite and deleted
+    tagging = sim.client("resourcegroupstaggingapi", EAST)
+    mappings = tagging.get_resources(ResourceTypeFilters=["sagemaker:endpoint-config"])
+    values = [
+        t["Value"]
+        for m in mappings["ResourceTagMappingList"]
+        for t in m["Tags"]
+        if t["Key"] == BACKUP_TAG
+    ]
+    [value] = values
+    assert str(tmp_path) not in value and "/" not in value
+    assert value.startswith("SQLite ledger ledger.sqlite (backup ")
+    # Restoring with another ledger still says where to look.
+    other = tmp_path / "other.sqlite"
+    SqliteLedger(other).mark_seen("endpoint", datetime.now(timezone.utc))  # exists, no backup
+    result = cli("restore", NAME, "--ledger", str(other))
+    assert result.exit_code == 2
+    assert "kept its backup in SQLite ledger ledger.sqlite (backup " in result.stderr

@@ -16,6 +16,7 @@ minus a margin, never the run's ``now`` (which a what-if run may move).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from sagesaver.aws.errors import AWS_ERRORS
 from sagesaver.aws.inventory import _serverless_facts
 from sagesaver.aws.session import Aws
+from sagesaver.files import write_private
 
 # 2: serverless provisioned concurrency and memory, the asynchronous flag; 3: each variant's
 # ModelName (an older document is forgotten: it cannot say which endpoints can host components)
@@ -107,13 +109,8 @@ class FileConfigStore:
 
     def save(self, data: bytes) -> None:
         """Write through a sibling temporary file; a failure leaves the old file."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs calls next time
+        with contextlib.suppress(OSError):  # a cache not written only costs calls next time
+            write_private(self.path, data, own_folder=True)
 
 
 def default_file_store() -> FileConfigStore:

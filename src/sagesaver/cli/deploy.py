@@ -22,6 +22,7 @@ from sagesaver.cli.common import (
     show_progress,
 )
 from sagesaver.core.errors import InputError
+from sagesaver.core.formats import plural
 from sagesaver.core.policy import check_region, load_policy
 from sagesaver.render import scan as report
 
@@ -95,6 +96,54 @@ PackageOpt = Annotated[
 ]
 
 
+CodeVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--code-version",
+        metavar="VERSION_ID",
+        help="Pin the package's S3 object version (a versioned bucket): a later upload under "
+        "the same key changes nothing until the stack is updated.",
+    ),
+]
+SigningOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--code-signing-config",
+        metavar="ARN",
+        help="Lambda code signing configuration: only packages signed by its profiles deploy.",
+    ),
+]
+ReservedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--reserved-concurrency",
+        metavar="N",
+        help="Reserve N executions per function (default: none; the ledger's leases already "
+        "keep runs apart, and reserving fails where unreserved concurrency is at its minimum).",
+    ),
+]
+OperatorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--operator",
+        metavar="ARN",
+        help="An IAM role or user ARN (ArnLike '*' allowed) who may read the ledger's key, "
+        "to run backups and restore from a laptop (repeatable).",
+    ),
+]
+
+
+def _options(
+    code_version: str | None,
+    signing: str | None,
+    reserved: int | None,
+    operators: list[str] | None,
+) -> Any:
+    from sagesaver.deploy.resources import StackOptions
+
+    return StackOptions(code_version, signing, reserved, tuple(operators or ()))
+
+
 def _render(
     policy_file: Path | None,
     code_bucket: str,
@@ -103,8 +152,10 @@ def _render(
     architecture: str | None,
     package: Path | None,
     region: str | None = None,
+    options: Any = None,
 ) -> dict[str, Any]:
     from sagesaver.deploy.package import RUNTIME, read_manifest
+    from sagesaver.deploy.resources import StackOptions
     from sagesaver.deploy.template import deployment_gaps, render_template
 
     try:
@@ -130,6 +181,7 @@ def _render(
             architecture or "x86_64",
             runtime=runtime,
             region=region,
+            options=options or StackOptions(),
         )
     except ValueError as exc:  # a region name of the wrong shape
         raise fail(f"--region: {exc}") from exc
@@ -155,13 +207,20 @@ def deploy_render_command(
             "be the policy's; what CloudFormation lacks there is left out or refused.",
         ),
     ] = None,
+    code_version: CodeVersionOpt = None,
+    code_signing_config: SigningOpt = None,
+    reserved_concurrency: ReservedOpt = None,
+    operator: OperatorOpt = None,
 ) -> None:
     """Print the CloudFormation template (JSON): functions, schedules in their time zones,
     topic, ledger table, lifecycle configuration, logs, least-privilege roles."""
     from sagesaver.aws.session import Aws
 
     where = region or Aws().default_region  # reads the configuration only: no AWS call
-    template = _render(policy_file, code_bucket, code_key, email, architecture, package, where)
+    options = _options(code_version, code_signing_config, reserved_concurrency, operator)
+    template = _render(
+        policy_file, code_bucket, code_key, email, architecture, package, where, options
+    )
     typer.echo(json.dumps(template, indent=2))
 
 
@@ -200,6 +259,10 @@ def deploy_apply_command(
         str | None, typer.Option("--region", "-r", metavar="REGION", help="Stack region.")
     ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Execute the change set.")] = False,
+    code_version: CodeVersionOpt = None,
+    code_signing_config: SigningOpt = None,
+    reserved_concurrency: ReservedOpt = None,
+    operator: OperatorOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -218,13 +281,16 @@ def deploy_apply_command(
     if not where:
         raise fail("no region: pass --region or set AWS_DEFAULT_REGION")
     if template_file is None:
-        template = _render(policy_file, code_bucket, code_key, email, architecture, package, where)
+        options = _options(code_version, code_signing_config, reserved_concurrency, operator)
+        template = _render(
+            policy_file, code_bucket, code_key, email, architecture, package, where, options
+        )
     console = report.stdout_console()
     try:
         change_set = preview(aws, where, stack_name, template, {})
         console.print(
             f"{change_set.change_set_type} stack {stack_name} ({where}): "
-            f"{len(change_set.changes)} change(s)",
+            f"{plural(len(change_set.changes), 'change')}",
             markup=False,
         )
         for change in change_set.changes:

@@ -240,7 +240,8 @@ def shrink(tree: ast.Module) -> ast.Module:
     """``tree`` without docstrings, annotations, the ``if TYPE_CHECKING:`` block and with short
     local names (see :func:`_rename_locals`); a copy is not made: it is changed."""
     shrunk = _Shrink().visit(tree)
-    assert isinstance(shrunk, ast.Module)
+    if not isinstance(shrunk, ast.Module):  # a transformer returns a module for a module
+        raise TypeError("shrinking the agent did not give a module")
     shrunk.body = [
         statement
         for statement in shrunk.body

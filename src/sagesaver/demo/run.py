@@ -289,7 +289,8 @@ def run_demo(output: str = "table") -> int:
             result = scan(aws, REGIONS, policy, now, Pricer(live=LivePrices(aws, None)))
             # The same scan -> enforce -> notify pipeline as `run --apply` and the Lambda.
             outcome = enforce_and_notify(aws, result, policy, now, True, None).notified
-            assert outcome is not None
+            if outcome is None:  # enforce_and_notify always notifies
+                raise RuntimeError("the run ended without a notification outcome")
             calls = dict(sorted(aws.calls.items()))
             steps, restored = _escalation(Aws(), policy, now, workdir)
             scheduled = _schedules(Aws(), now, workdir)

@@ -1,6 +1,8 @@
 """The stack's IAM: the Lambda functions (:data:`FUNCTIONS`) and the actions their roles are
-granted, each on the narrowest resources the services allow (one statement per kind of grant);
-the roles; and the actions a template grants, for the checks.
+granted, each on the narrowest resources the services allow (one statement per kind of grant),
+with the guards of their code as explicit ``Deny`` statements
+(:func:`sagesaver.core.permissions.guard_denies`); the roles; and the actions a template
+grants, for the checks.
 
 Pure: no AWS calls, no clock.
 """
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
 from sagesaver.core.permissions import (
     CAPABILITIES,
@@ -18,6 +21,7 @@ from sagesaver.core.permissions import (
     SELECTED_ENDPOINT_CHANGES,
     TRAINING_JOBS,
     UNSCOPED_ACTIONS,
+    guard_denies,
     is_read_only,
     resource_tag_condition,
 )
@@ -50,7 +54,10 @@ INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
 TOPIC_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 # A failed asynchronous invocation (after Lambda's retries) lands in the dead-letter queue.
 DEAD_LETTER_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
+# The policy's price file, when it is in S3 (``prices: s3://BUCKET/KEY``): that object only.
+PRICE_FILE_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
+    "price-file": PRICE_FILE_ACTIONS,
     "ledger": LEDGER_ACTIONS,
     "logs": LOG_ACTIONS,
     "invoke": INVOKE_ACTIONS,
@@ -104,6 +111,8 @@ class FunctionSpec:
             actions.update(TOPIC_KEY_ACTIONS)
         actions.update(LOG_ACTIONS)
         actions.update(DEAD_LETTER_ACTIONS)
+        if price_file_object(policy) is not None:
+            actions.update(PRICE_FILE_ACTIONS)
         return sorted(actions)
 
 
@@ -129,6 +138,19 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         timeout_s=300,
     ),
 }
+
+
+def price_file_object(policy: Policy) -> str | None:
+    """``BUCKET/KEY`` of the policy's price file in S3, or None when it names none. A local
+    path is an :class:`InputError`: the functions cannot read the machine that rendered it."""
+    if policy.prices is None:
+        return None
+    if not policy.prices.startswith("s3://"):
+        raise InputError(
+            f"prices: {policy.prices} is a local file, which the deployed functions cannot "
+            "read; upload it and name it as s3://BUCKET/KEY"
+        )
+    return policy.prices.removeprefix("s3://")
 
 
 def declared_actions() -> set[str]:
@@ -178,6 +200,7 @@ def _function_statements(
     logs: list[str] = []
     topic_key: list[str] = []
     dead_letters: list[str] = []
+    price_file: list[str] = []
     for action in spec.actions_for(policy):
         service = action.split(":", 1)[0]
         if action in UNSCOPED_ACTIONS:
@@ -194,6 +217,8 @@ def _function_statements(
             topic_key.append(action)
         elif action in DEAD_LETTER_ACTIONS:
             dead_letters.append(action)
+        elif action in PRICE_FILE_ACTIONS:
+            price_file.append(action)
         else:
             raise ValueError(f"{function}: no resource scoping is declared for {action}")
     statements: list[Json] = []
@@ -233,7 +258,22 @@ def _function_statements(
     add("Logs", logs, _arn_of(_log_group_id(function)))
     add("TopicKey", topic_key, _arn_of(TOPIC_KEY))
     add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
+    price_object = (price_file_object(policy) or "").replace("${", "${!")  # a literal $
+    add("PriceFile", price_file, _sub(f"arn:${{AWS::Partition}}:s3:::{price_object}"))
+    # What the function's code refuses, refused by IAM too (protect tag, exclude).
+    actions = spec.actions_for(policy)
+    for deny in guard_denies(spec.capabilities_for(policy), actions, policy):
+        statements.append(deny.statement(lambda ends: _sagemaker_resources(ends, regions)))
     return statements
+
+
+def _sagemaker_resources(ends: Sequence[str], regions: Sequence[str]) -> list[Json]:
+    """The account's SageMaker ARNs ending in ``ends``, in each of ``regions``."""
+    return [
+        _sub(f"arn:${{AWS::Partition}}:sagemaker:{region}:${{AWS::AccountId}}:{end}")
+        for region in regions
+        for end in sorted(set(ends))
+    ]
 
 
 def _role(service: str, policy_name: str, statements: list[Json]) -> Json:

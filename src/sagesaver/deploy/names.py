@@ -18,6 +18,7 @@ DEAD_LETTERS = "DeadLetterQueue"
 
 TOPIC = "NotificationTopic"
 TABLE = "LedgerTable"
+LEDGER_KEY = "LedgerKey"
 LIFECYCLE = "AutoStopLifecycleConfig"
 SCHEDULER_ROLE = "SchedulerRole"
 SCAN_SCHEDULE = "IdleScanSchedule"

@@ -8,6 +8,8 @@ Pure: no AWS calls, no clock.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sagesaver.core.cron import ScheduleError
@@ -19,6 +21,7 @@ from sagesaver.deploy.iam import TOPIC_KEY_ACTIONS, FunctionSpec, _function_stat
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
+    LEDGER_KEY,
     SCAN_SCHEDULE,
     SCHEDULE_TICK,
     SCHEDULER_ROLE,
@@ -44,6 +47,67 @@ REGION_MAX = 20
 
 Tick = Literal["boundaries", "rate"]
 
+# A schedule's invocation that Lambda refuses (throttled, or the service briefly unavailable)
+# is tried again for up to 15 minutes, then kept in the dead-letter queue (whose depth raises
+# an alarm). Later runs do what a lost one would have: boundaries stay due, idle endpoints
+# stay idle.
+RETRY_POLICY: Json = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 900}
+SIGNING_RE = re.compile(
+    r"arn:(?P<partition>aws(?:-cn|-us-gov)?):lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):"
+    r"\d{12}:code-signing-config:csc-[a-z0-9]{17}"
+)
+OPERATOR_RE = re.compile(r"arn:(?P<partition>aws(?:-cn|-us-gov)?):iam::\d{12}:(role|user)/\S+")
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What a stack may add beyond the policy.
+
+    ``code_version``: the S3 object version of the package (``S3ObjectVersion``), so that a
+    later upload under the same key changes nothing until the stack is updated;
+    ``signing``: a Lambda code signing configuration ARN (``CodeSigningConfigArn``);
+    ``reserved_concurrency``: reserve executions per function (default none: reserving fails
+    on accounts whose unreserved concurrency is at its minimum, and the ledger's leases already
+    keep two runs off one resource); ``operators``: IAM role or user ARNs (``*`` allowed, as
+    in ``ArnLike``) who may read the ledger table's key, for ``sagesaver restore`` and
+    ``backups`` from a laptop.
+    """
+
+    code_version: str | None = None
+    signing: str | None = None
+    reserved_concurrency: int | None = None
+    operators: tuple[str, ...] = ()
+
+
+def check_options(options: StackOptions, partition: str | None, region: str | None) -> None:
+    """Raise :class:`InputError` naming the first bad option; ``partition`` and ``region``
+    are the stack's, when known."""
+    if options.reserved_concurrency is not None and options.reserved_concurrency < 1:
+        raise InputError(
+            f"reserved concurrency {options.reserved_concurrency}: reserve at least 1 "
+            "execution, or leave it out"
+        )
+    if options.code_version is not None and not options.code_version.strip():
+        raise InputError("the code version must not be empty (an S3 object version id)")
+    arns = [("operator", operator, OPERATOR_RE) for operator in options.operators]
+    if options.signing is not None:
+        arns.insert(0, ("code signing configuration", options.signing, SIGNING_RE))
+    for label, arn, shape in arns:
+        match = shape.fullmatch(arn)
+        if match is None:
+            raise InputError(f"{label} {arn!r} is not an ARN of the expected form")
+        if partition is not None and match.group("partition") != partition:
+            raise InputError(
+                f"{label} {arn!r} is of partition {match.group('partition')}, the stack of "
+                f"partition {partition}"
+            )
+        found = match.groupdict().get("region")
+        if region is not None and found is not None and found != region:
+            raise InputError(
+                f"{label} {arn!r} is of region {found}, the stack's {region}: Lambda uses a "
+                "code signing configuration of its own region only"
+            )
+
 
 def _function_name(spec: FunctionSpec) -> Json:
     return _sub(f"${{AWS::StackName}}-{spec.name}")
@@ -56,7 +120,12 @@ def _schedule(
     payload: Json | None = None,
     timezone: str | None = None,
 ) -> Json:
-    target_json: Json = {"Arn": _arn_of(target), "RoleArn": _arn_of(SCHEDULER_ROLE)}
+    target_json: Json = {
+        "Arn": _arn_of(target),
+        "RoleArn": _arn_of(SCHEDULER_ROLE),
+        "RetryPolicy": dict(RETRY_POLICY),
+        "DeadLetterConfig": {"Arn": _arn_of(DEAD_LETTERS)},
+    }
     if payload is not None:
         target_json["Input"] = json.dumps(payload, sort_keys=True)
     properties: Json = {
@@ -106,7 +175,8 @@ def _tick_schedules(policy: Policy, tick: Tick, tick_minutes: int) -> dict[str, 
 
 
 def _ledger_table() -> Json:
-    """The stack's own ledger table (when the policy names none)."""
+    """The stack's own ledger table (when the policy names none), under its own key
+    (:func:`_ledger_key`), with deletion protection."""
     return {
         "Type": "AWS::DynamoDB::Table",
         # The ledger holds the backups that `sagesaver restore` needs: keep it.
@@ -122,8 +192,99 @@ def _ledger_table() -> Json:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
             "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
+            "DeletionProtectionEnabled": True,
+            "SSESpecification": {
+                "SSEEnabled": True,
+                "SSEType": "KMS",
+                "KMSMasterKeyId": _ref(LEDGER_KEY),
+            },
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+
+
+# Administering a key, without using it: the account cannot read the ledger through IAM alone.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+)
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
+
+
+def _ledger_key(operators: tuple[str, ...]) -> Json:
+    """The ledger table's key. The backups in the ledger are what ``restore`` recreates
+    endpoints from (their models' containers and environments): only SageSaver's roles and
+    the named ``operators`` may use the key, and only through DynamoDB in this account.
+
+    The roles are matched by the stack's name prefix (``aws:PrincipalArn``), not named: a
+    key policy naming the roles would make the key, hence the table, wait on roles whose
+    policies name the table."""
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    through_dynamodb = {
+        "kms:CallerAccount": _ref("AWS::AccountId"),
+        "kms:ViaService": _sub("dynamodb.${AWS::Region}.${AWS::URLSuffix}"),
+    }
+    roles = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*")
+    return {
+        "Type": "AWS::KMS::Key",
+        # The key of a retained table: deleting it would make the backups unreadable.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "Description": "SageSaver: the ledger table's key (backups of deleted endpoints)",
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": account_root},
+                        "Action": list(KEY_ADMIN_ACTIONS),
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "SageSaverAndOperatorsUseTheLedger",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": list(KEY_USE_ACTIONS),
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": through_dynamodb,
+                            "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
+                        },
+                    },
+                    {
+                        "Sid": "DynamoDBHoldsItsGrant",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": through_dynamodb,
+                            "Bool": {"kms:GrantIsForAWSResource": "true"},
+                        },
+                    },
+                ],
+            },
         },
     }
 
@@ -172,8 +333,29 @@ def _function_resources(
     code_key: str,
     architecture: str,
     runtime: str,
+    options: StackOptions,
 ) -> dict[str, Json]:
     regions = policy.regions or ["${AWS::Region}"]
+    code: Json = {"S3Bucket": code_bucket, "S3Key": code_key}
+    if options.code_version is not None:
+        code["S3ObjectVersion"] = options.code_version.strip()
+    properties: Json = {
+        "FunctionName": _function_name(spec),
+        "Description": spec.description,
+        "Runtime": runtime,
+        "Architectures": [architecture],
+        "Handler": spec.handler,
+        "Code": code,
+        "MemorySize": spec.memory_mb,
+        "Timeout": spec.timeout_s,
+        "DeadLetterConfig": {"TargetArn": _arn_of(DEAD_LETTERS)},
+        "Role": _arn_of(_role_id(function)),
+        "Environment": environment,
+    }
+    if options.signing is not None:
+        properties["CodeSigningConfigArn"] = options.signing
+    if options.reserved_concurrency is not None:
+        properties["ReservedConcurrentExecutions"] = options.reserved_concurrency
     return {
         _log_group_id(function): {
             "Type": "AWS::Logs::LogGroup",
@@ -190,24 +372,7 @@ def _function_resources(
             f"sagesaver-{spec.name}",
             _function_statements(function, spec, policy, regions),
         ),
-        function: {
-            "Type": "AWS::Lambda::Function",
-            "Properties": {
-                "FunctionName": _function_name(spec),
-                "Description": spec.description,
-                "Runtime": runtime,
-                "Architectures": [architecture],
-                "Handler": spec.handler,
-                "Code": {"S3Bucket": code_bucket, "S3Key": code_key},
-                "MemorySize": spec.memory_mb,
-                "Timeout": spec.timeout_s,
-                # One run at a time: a slow run and the next scheduled one never overlap.
-                "ReservedConcurrentExecutions": 1,
-                "DeadLetterConfig": {"TargetArn": _arn_of(DEAD_LETTERS)},
-                "Role": _arn_of(_role_id(function)),
-                "Environment": environment,
-            },
-        },
+        function: {"Type": "AWS::Lambda::Function", "Properties": properties},
     }
 
 
@@ -268,6 +433,40 @@ def _errors_alarm(function: str) -> Json:
     }
 
 
+def _throttles_alarm(function: str) -> Json:
+    """An alarm that tells the topic when Lambda refused to run ``function`` (throttled)."""
+    alarm = _errors_alarm(function)
+    alarm["Properties"].update(
+        AlarmDescription=f"SageSaver: Lambda throttled {function}; a run was delayed or lost "
+        "(see the dead-letter queue)",
+        MetricName="Throttles",
+    )
+    return alarm
+
+
+def _dead_letters_alarm() -> Json:
+    """An alarm that tells the topic when an invocation could not be delivered or run."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": "SageSaver: an invocation of a function was never run; its "
+            "event is in the dead-letter queue",
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [
+                {"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTERS, "QueueName"]}}
+            ],
+            "Statistic": "Maximum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [_ref(TOPIC)],
+        },
+    }
+
+
 def _rule(description: str, expression: str, target: str, payload: Json) -> Json:
     """An EventBridge rule invoking ``target`` (UTC only: rules have no time zones)."""
     return {
@@ -277,7 +476,13 @@ def _rule(description: str, expression: str, target: str, payload: Json) -> Json
             "ScheduleExpression": expression,
             "State": "ENABLED",
             "Targets": [
-                {"Id": target, "Arn": _arn_of(target), "Input": json.dumps(payload, sort_keys=True)}
+                {
+                    "Id": target,
+                    "Arn": _arn_of(target),
+                    "Input": json.dumps(payload, sort_keys=True),
+                    "RetryPolicy": dict(RETRY_POLICY),
+                    "DeadLetterConfig": {"Arn": _arn_of(DEAD_LETTERS)},
+                }
             ],
         },
     }
@@ -316,4 +521,24 @@ def _rules_instead_of_scheduler(
         resources[f"{SCHEDULE_TICK}Invoke"] = _invoke_permission(
             SCHEDULE_TICK, "ScheduleTickSchedule"
         )
+    rules = sorted(k for k, v in resources.items() if v["Type"] == "AWS::Events::Rule")
+    resources[f"{DEAD_LETTERS}Policy"] = {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [_ref(DEAD_LETTERS)],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "RulesKeepUndelivered",
+                        "Effect": "Allow",
+                        "Principal": {"Service": service_principal("events")},
+                        "Action": "sqs:SendMessage",
+                        "Resource": _arn_of(DEAD_LETTERS),
+                        "Condition": {"ArnEquals": {"aws:SourceArn": [_arn_of(r) for r in rules]}},
+                    }
+                ],
+            },
+        },
+    }
     return resources

@@ -61,7 +61,7 @@ import yaml
 
 from sagesaver.core.errors import InputError
 from sagesaver.core.lifecycle import AgentOptions, encoded_content, render_on_start
-from sagesaver.core.partitions import one_partition, service_principal
+from sagesaver.core.partitions import one_partition, partition_of, service_principal
 from sagesaver.core.permissions import UNSCOPED_ACTIONS
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
 from sagesaver.deploy.availability import LIFECYCLE_TYPE, SCHEDULE_TYPE, Gap, gaps
@@ -80,6 +80,7 @@ from sagesaver.deploy.iam import (
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
+    LEDGER_KEY,
     LIFECYCLE,
     SCAN_SCHEDULE,
     SCHEDULE_TICK,
@@ -94,15 +95,20 @@ from sagesaver.deploy.names import (
 )
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
 from sagesaver.deploy.resources import (
+    StackOptions,
     Tick,
+    _dead_letters_alarm,
     _environment,
     _errors_alarm,
     _function_resources,
+    _ledger_key,
     _ledger_table,
     _rules_instead_of_scheduler,
     _schedule,
+    _throttles_alarm,
     _tick_schedules,
     _topic_key,
+    check_options,
 )
 
 # The IAM names and logical ids live in iam.py and names.py: re-exported for the tests that
@@ -121,6 +127,7 @@ __all__ = [
     "TOPIC",
     "TOPIC_KEY_ACTIONS",
     "UNSCOPED_ACTIONS",
+    "StackOptions",
     "declared_actions",
     "deployment_gaps",
     "policy_text",
@@ -217,6 +224,7 @@ def render_template(
     tick: Tick = "boundaries",
     runtime: str = RUNTIME,
     region: str | None = None,
+    options: StackOptions | None = None,
 ) -> dict[str, Any]:
     """The CloudFormation template deploying SageSaver for ``policy`` (see the module doc).
 
@@ -226,13 +234,19 @@ def render_template(
     how the schedule tick is triggered (``tick_minutes`` is its period with ``"rate"``);
     ``runtime`` is the package's (``sagesaver.deploy.package.read_manifest``); ``region``,
     when known, is the stack's: it must be of the policy's partition, and a resource type
-    CloudFormation does not offer there is left out or refused (:func:`deployment_gaps`).
+    CloudFormation does not offer there is left out or refused (:func:`deployment_gaps`);
+    ``options`` pins and signs the code, reserves concurrency, names the ledger's operators.
     Raises :class:`~sagesaver.core.errors.InputError` for invalid arguments.
     """
     addresses = _check_inputs(
         code_bucket, code_key, emails, architecture, tick_minutes, scan_schedule, tick
     )
     missing = {g.resource_type for g in deployment_gaps(policy, region)}
+    partition = one_partition({"regions": policy.regions}) or (
+        partition_of(region) if region else None
+    )
+    options = options or StackOptions()
+    check_options(options, partition, region)
     text = policy_text(policy)
     environment = _environment(policy, text)
     functions = [IDLE_SCAN] + ([SCHEDULE_TICK] if policy.schedules else [])
@@ -254,6 +268,7 @@ def render_template(
             "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
         }
     if policy.ledger_table is None:
+        resources[LEDGER_KEY] = _ledger_key(options.operators)
         resources[TABLE] = _ledger_table()
     if LIFECYCLE_TYPE not in missing:
         resources[LIFECYCLE] = {
@@ -274,10 +289,13 @@ def render_template(
                 code_key,
                 architecture,
                 runtime,
+                options,
             )
         )
     for function in functions:
         resources[f"{function}ErrorsAlarm"] = _errors_alarm(function)
+        resources[f"{function}ThrottlesAlarm"] = _throttles_alarm(function)
+    resources["DeadLetterQueueDepthAlarm"] = _dead_letters_alarm()
     if SCHEDULE_TYPE in missing:
         resources.update(_rules_instead_of_scheduler(policy, scan_schedule.strip(), tick_minutes))
         return _template(policy, resources, functions, scheduler=False)
@@ -290,7 +308,13 @@ def render_template(
                 "Effect": "Allow",
                 "Action": list(INVOKE_ACTIONS),
                 "Resource": [_arn_of(f) for f in functions],
-            }
+            },
+            {  # an invocation it could not deliver, after its retries
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": _arn_of(DEAD_LETTERS),
+            },
         ],
     )
     resources[SCAN_SCHEDULE] = _schedule(

@@ -6,7 +6,6 @@ Writes are small transactions, so two processes can share a file.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from sagesaver.core.records import (
     Lease,
     Outcome,
 )
+from sagesaver.files import create_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schedule_runs (
@@ -124,7 +124,7 @@ class SqliteLedger:
                 self._memory.executescript(SCHEMA)
                 return
             if not exists:
-                _create_private(path)
+                create_private(path)
             with self._connect() as db:
                 db.execute("PRAGMA quick_check").fetchone()
                 if not read_only:
@@ -420,12 +420,3 @@ class SqliteLedger:
         """Forget a backup taken for a deletion that did not happen."""
         with self._connect() as db:
             db.execute("DELETE FROM backups WHERE id = ?", (backup_id,))
-
-
-def _create_private(path: Path) -> None:
-    """Create an empty ledger file readable by its owner only, in a private folder if new."""
-    missing = [folder for folder in [path.parent, *path.parent.parents] if not folder.exists()]
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700)
-    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(descriptor)

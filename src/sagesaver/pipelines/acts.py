@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import PurePath
 from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
@@ -191,6 +192,16 @@ def backup_location(ledger: Ledger, backup_id: str) -> str:
     return f"{ledger.location} (backup {backup_id})"
 
 
+def backup_tag_value(ledger: Ledger, backup_id: str) -> str:
+    """Where a backup is kept, as written to an AWS tag: a DynamoDB ledger as ``--ledger``
+    takes it; a SQLite ledger by its file name only (its folders name users and machines, and
+    a tag is read by anyone who may list the account's tags)."""
+    location = ledger.location
+    if not location.startswith("dynamodb://"):
+        location = f"SQLite ledger {PurePath(location).name}"
+    return f"{location} (backup {backup_id})"
+
+
 def _guard(
     aws: Aws, endpoint: Resource, ctx: RunContext, announced: Announced | None
 ) -> tuple[Guarded, dict[str, Any], dict[str, str]]:
@@ -258,7 +269,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
             Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
         )
         _advance(ctx, key, BACKED_UP, backup_id)
-        where = backup_location(ctx.ledger, backup_id)
+        where = backup_tag_value(ctx.ledger, backup_id)
         config_name = described["EndpointConfigName"]
         if not rules.delete_config:
             config_arn = document["endpoint_config"]["arn"]

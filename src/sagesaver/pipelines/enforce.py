@@ -133,7 +133,8 @@ def _prepare_step(aws: Aws, step: Step, apply: bool) -> tuple[str, bool]:
     if step.stage is Stage.ANNOUNCE:
         if not apply:
             return f"would schedule {step.action} for {minute(step.deadline)}", False
-        assert step.deadline is not None
+        if step.deadline is None:  # an announcement always has its deadline
+            raise ValueError(f"announcing {step.action} without a deadline")
         tags.set_tag(aws, resource, SCHEDULED_TAG, tag_value(step.action, step.deadline))
         return f"{step.action} scheduled for {minute(step.deadline)}", True
     if not apply:

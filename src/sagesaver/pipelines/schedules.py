@@ -458,7 +458,8 @@ def _move_watermarks(
     """Move each schedule's watermark to this run, or hold it at its window's start while
     its boundary stays due for some instance (module docstring)."""
     ledger = run.ledger
-    assert ledger is not None
+    if ledger is None:  # called only for runs that keep a ledger
+        raise ValueError("a schedule watermark without a ledger")
     due = {a.planned.schedule for a in result.actions if a.stays_due}
     due |= {s.schedule for s in result.skipped if s.standing is Standing.DUE and s.schedule}
     for schedule in policy.schedules:
@@ -481,7 +482,8 @@ def _settle(
     run: _Run, ledger: Ledger, skip: Skip, transition: Transition, boundary: datetime
 ) -> None:
     """A ``done`` lease for an instance found already in the state ``boundary`` asks for."""
-    assert skip.schedule is not None
+    if skip.schedule is None:  # settled skips are of a schedule
+        raise ValueError(f"settling {skip.resource.name} outside any schedule")
     action = PlannedAction(skip.resource, skip.schedule, transition, skip.reason, boundary)
     key = lease_key(action)
     if ledger.take_lease(key, run.holder, run.at, run.at + LEASE, _subject(action, None)):
