@@ -25,14 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sagesaver.core.offers import table_from_offer
+from sagesaver.core.offers import BULK_CODES as CODES
+from sagesaver.core.offers import BULK_HOSTS as BULK
+from sagesaver.core.offers import REGION_INDEX, table_from_offer
 
-BULK = {
-    "aws": "https://pricing.us-east-1.amazonaws.com",
-    "aws-cn": "https://pricing.cn-north-1.amazonaws.com.cn",
-}
-REGION_INDEX = "/offers/v1.0/{code}/AmazonSageMaker/current/region_index.json"
-CODES = {"aws": "aws", "aws-cn": "cn"}
 OUTPUT = Path(__file__).resolve().parent.parent / "src" / "sagesaver" / "data" / "prices.json"
 
 

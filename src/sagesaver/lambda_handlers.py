@@ -3,8 +3,9 @@
 Configuration (all optional): ``SAGESAVER_POLICY`` (policy YAML text),
 ``SAGESAVER_REGIONS`` (comma-separated; default: the function's region),
 ``SAGESAVER_APPLY`` (``true`` to act), ``SAGESAVER_LEDGER`` (ledger location; without it the
-schedule tick looks back ``interval_minutes``). The event may override ``regions`` and ``apply``;
-for the schedule tick it may name one ``schedule``.
+schedule tick looks back ``interval_minutes``), ``SAGESAVER_PRICES`` (a price file, usually
+``s3://BUCKET/KEY``; default: the policy's ``prices``). The event may override ``regions`` and
+``apply``; for the schedule tick it may name one ``schedule``.
 
 Each run logs one JSON line per decision, action and error, and one for the run; a run with
 errors raises :class:`RunFailed` after recording what it did, so Lambda counts an error.
@@ -24,6 +25,7 @@ from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
 from sagesaver.core.model import Action
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy, parse_policy
+from sagesaver.core.price_file import PriceFile
 from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 from sagesaver.pipelines.scan import resolve_regions, scan
@@ -102,11 +104,35 @@ def schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, An
     return _finish("schedule-tick", _schedule_tick(event, context))
 
 
-def _live_pricer(aws: Aws, ledger: str | None, regions: list[str], function: str) -> Pricer:
-    """Live prices from the partition's Price List, cached in the ledger's DynamoDB table
-    (a Lambda's disk does not outlive it), the bundled table as the fallback. A Price List
-    that fails is logged once (``"event": "warning"``) and, with the table, not asked again
-    for an hour."""
+def _price_file(aws: Aws, policy: Policy, regions: list[str]) -> PriceFile | None:
+    """The price file ``SAGESAVER_PRICES`` names, else the policy's ``prices`` (read from S3
+    with the function's role: it needs s3:GetObject on it), or None. Raises
+    :class:`InputError` naming the setting, the file and the problem."""
+    from sagesaver.aws.price_files import read_price_file
+
+    setting, location = "SAGESAVER_PRICES", os.environ.get("SAGESAVER_PRICES")
+    if not location:
+        setting, location = "SAGESAVER_POLICY: prices", policy.prices
+    if not location:
+        return None
+    region = os.environ.get("AWS_REGION") or (regions[0] if regions else None)
+    try:
+        return read_price_file(location, aws, region)
+    except InputError as exc:
+        raise InputError(f"{setting} {exc}") from exc
+
+
+def _live_pricer(
+    aws: Aws,
+    ledger: str | None,
+    regions: list[str],
+    function: str,
+    prices: PriceFile | None = None,
+) -> Pricer:
+    """The price file's prices first (``prices``), then live prices from the partition's
+    Price List, cached in the ledger's DynamoDB table (a Lambda's disk does not outlive it),
+    the bundled table as the fallback. A Price List that fails is logged once (``"event":
+    "warning"``) and, with the table, not asked again for an hour."""
     from sagesaver.aws.prices import LivePrices, PriceListTrouble, TableCache
 
     match = LEDGER_TABLE_RE.match(ledger or "")
@@ -119,7 +145,7 @@ def _live_pricer(aws: Aws, ledger: str | None, regions: list[str], function: str
         message = f"{trouble.describe()}; using cached and bundled prices (unknown where none)"
         _log({"function": function, "event": "warning", "message": message})
 
-    return Pricer(live=LivePrices(aws, cache, on_trouble=warn))
+    return Pricer(live=LivePrices(aws, cache, on_trouble=warn), file=prices)
 
 
 def _config_memory(ledger: object) -> ConfigMemory:
@@ -160,11 +186,12 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
             if location
             else None
         )
+        prices = _price_file(aws, policy, regions)
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
     memory = _config_memory(ledger)
-    pricer = _live_pricer(aws, location, regions, "idle-scan")
+    pricer = _live_pricer(aws, location, regions, "idle-scan", prices)
     result = scan(aws, regions, policy, now, pricer, configs=memory)
     memory.save()
     # A retried invocation keeps its request id: its digest is not sent a second time.
@@ -173,7 +200,8 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     time_left = (lambda: remaining() / 1000.0) if callable(remaining) else None
     done = enforce_and_notify(aws, result, policy, now, apply, ledger, run_id, time_left)
     steps, outcome = done.steps, done.notified
-    assert outcome is not None
+    if outcome is None:  # enforce_and_notify always notifies
+        raise RuntimeError("the run ended without a notification outcome")
     return {
         "ok": not result.errors,
         "generated_at": iso(now),
@@ -186,6 +214,7 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
                 "hourly_cost": d.hourly_cost,
                 "currency": d.cost_currency,
                 "price_source": d.price_source,
+                "price_date": d.price_date,
                 "hourly_cost_usd": d.hourly_cost_usd,
                 "reason": d.reason,
             }
@@ -217,10 +246,12 @@ def _schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, A
     except InputError as exc:
         return {"ok": False, "input_error": str(exc), "errors": []}
     now = datetime.now(timezone.utc)
-    pricer = (
-        _live_pricer(aws, location, list(regions), "schedule-tick")
-        if apply and ledger is not None
-        else None
-    )
+    pricer = None
+    if apply and ledger is not None:
+        try:
+            prices = _price_file(aws, policy, list(regions))
+        except InputError as exc:
+            return {"ok": False, "input_error": str(exc), "errors": []}
+        pricer = _live_pricer(aws, location, list(regions), "schedule-tick", prices)
     result = schedule_run(aws, regions, policy, now, apply, ledger, only, pricer)
     return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

@@ -17,6 +17,11 @@ a failure (time-out, connection error, denied) ends the asking for the rest of t
 remembered in the cache for an hour (:data:`FAILURE_TTL_S`), so the runs of that hour do not
 ask; a run starts no call that could end after :data:`PRICE_BUDGET_S` of asking. What happened
 is told once per run (``on_trouble``, a :class:`PriceListTrouble`).
+
+An answer stays in the cache after its 7 days, with the time it was read: when the Price List
+cannot be reached (a failure, remembered or new, or the budget spent), the last good answer
+is given instead, as a ``cached`` quote with that day (:func:`~sagesaver.core.pricing.
+cached_quote`: past 30 days it says it may be stale).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -40,7 +46,8 @@ from sagesaver.aws.session import PRICE_LIST_CONNECT_TIMEOUT_S, PRICE_LIST_READ_
 from sagesaver.core.formats import minute
 from sagesaver.core.offers import parse_get_products
 from sagesaver.core.partitions import partition_info, partition_of
-from sagesaver.core.pricing import Component
+from sagesaver.core.pricing import Component, Quote, cached_quote
+from sagesaver.files import write_private
 
 SERVICE_CODE = "AmazonSageMaker"
 COMPONENTS: dict[Component, str] = {"hosting": "Hosting", "notebook": "Notebook"}
@@ -93,10 +100,8 @@ class FileCache:
         with self._lock:
             self._data[key] = value
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self._data, sort_keys=True), encoding="utf-8")
-                tmp.replace(self.path)
+                text = json.dumps(self._data, sort_keys=True)
+                write_private(self.path, text.encode("utf-8"), own_folder=True)
             except OSError:
                 pass  # a cache that cannot be written only costs a lookup next time
 
@@ -177,6 +182,16 @@ def what_failed(exc: Exception) -> tuple[str, bool]:
     return f"failed ({type(exc).__name__})", True
 
 
+class _Unreached(Enum):
+    """The Price List was not reached (failed, remembered failing, or the budget spent)."""
+
+    UNREACHED = "unreached"
+
+
+UNREACHED = _Unreached.UNREACHED
+Answer = tuple[float, str] | None
+
+
 @dataclass
 class _Gate:
     """One partition's Price List in one run: its first lookup asks alone (a Price List that
@@ -216,7 +231,7 @@ class LivePrices:
 
     def __call__(
         self, region: str, component: Component, instance_type: str
-    ) -> tuple[float, str] | None:
+    ) -> tuple[float, str] | Quote | None:
         partition = partition_of(region)
         endpoint = partition_info(partition).price_list_region
         if endpoint is None:
@@ -228,6 +243,21 @@ class LivePrices:
             if amount is None or currency is None:
                 return None  # known not to be listed
             return float(amount), str(currency)
+        found = self._lookup(partition, endpoint, key, region, component, instance_type)
+        return self._kept(hit) if found is UNREACHED else found
+
+    def _kept(self, hit: dict[str, Any] | None) -> Quote | None:
+        """The last good answer the cache holds, past its 7 days, as a ``cached`` quote."""
+        if hit is None or hit.get("amount") is None or hit.get("currency") is None:
+            return None
+        read = datetime.fromtimestamp(float(hit.get("at", 0)), timezone.utc)
+        now = datetime.fromtimestamp(self._now, timezone.utc)
+        return cached_quote(float(hit["amount"]), str(hit["currency"]), read, now)
+
+    def _lookup(
+        self, partition: str, endpoint: str, key: str, region: str, component: Component, kind: str
+    ) -> Answer | _Unreached:
+        """Ask the Price List (its first call alone, the others after it), or UNREACHED."""
         with self._lock:
             gate = self._gates.setdefault(partition, _Gate())
             first = not gate.probing
@@ -235,32 +265,32 @@ class LivePrices:
         if first:
             try:
                 if self._remembered_failure(partition, endpoint):
-                    return None
-                return self._ask(partition, endpoint, key, region, component, instance_type)
+                    return UNREACHED
+                return self._ask(partition, endpoint, key, region, component, kind)
             finally:
                 gate.asked.set()
         # A first call that hangs ends by its time-outs; this wait is only a backstop.
         gate.asked.wait(PRICE_BUDGET_S)
         with self._lock:
             if gate.failed or not gate.asked.is_set():
-                return None  # denied or unreachable this run: do not wait on it again
-        return self._ask(partition, endpoint, key, region, component, instance_type)
+                return UNREACHED  # denied or unreachable this run: do not wait on it again
+        return self._ask(partition, endpoint, key, region, component, kind)
 
     def _ask(
         self, partition: str, endpoint: str, key: str, region: str, component: Component, kind: str
-    ) -> tuple[float, str] | None:
+    ) -> Answer | _Unreached:
         client = self.aws.pricing(endpoint)
         host = urlparse(client.meta.endpoint_url).netloc or client.meta.endpoint_url
         with self._lock:
             if self._gates[partition].failed:
-                return None
+                return UNREACHED
             if self._first_call is None:
                 self._first_call = self._clock()
             late = self._clock() - self._first_call + CALL_LIMIT_S > PRICE_BUDGET_S
         if late:
             spent = f"answered too slowly: this run's {PRICE_BUDGET_S:g} s for prices are spent"
             self._tell(PriceListTrouble(host, spent))
-            return None
+            return UNREACHED
         try:
             response = client.get_products(
                 ServiceCode=SERVICE_CODE,
@@ -279,7 +309,7 @@ class LivePrices:
                 record = {"failed": what, "host": host, "at": self._now}
                 self.cache.put(failure_key(partition), record)
             self._tell(PriceListTrouble(host, what))
-            return None
+            return UNREACHED
         found = parse_get_products(response.get("PriceList", []))
         if self.cache is not None:
             amount, currency = found if found is not None else (None, None)

@@ -211,6 +211,8 @@ LEDGER_TABLE_RE = re.compile(
     r"^dynamodb://(?:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)/)?(?P<table>[A-Za-z0-9_.-]{3,255})$"
 )
 SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A price file in S3 (the Lambda reads it there): s3://BUCKET/KEY.
+PRICES_S3_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 
 
 class PeriodSpec(_Strict):
@@ -317,6 +319,20 @@ class Policy(_Strict):
     # Where the team's ledger is (a path, or dynamodb://[REGION/]TABLE): every command given
     # this policy uses it unless --ledger says otherwise, and the deployed stack's table is it.
     ledger: str | None = Field(default=None, min_length=1, max_length=1024)
+    # A price file (``sagesaver prices fetch``, or an AWS offer file): a path, or
+    # s3://BUCKET/KEY. Its prices win over the Price List; --prices and SAGESAVER_PRICES win
+    # over it.
+    prices: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value or PRICES_S3_RE.match(value):
+            return value
+        raise ValueError(
+            f"{value!r}: use a file path or s3://BUCKET/KEY (a bucket name: 3 to 63 lower-case "
+            "letters, digits, '.' and '-')"
+        )
 
     @field_validator("ledger")
     @classmethod
@@ -440,17 +456,42 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except RecursionError as exc:
         raise PolicyError(f"{source}: not a policy: nested too deeply") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(root, loc)
-        where = f":{line}" if line is not None else ""
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        more = exc.error_count() - 1
-        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise PolicyError(f"{source}{where}: {key}: {message}{extra}") from exc
+        found = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            found.append((_line_of(root, loc), loc, message))
+        found.sort(key=lambda item: item[0] or 0)  # in the order of the file
+        raise policy_error(
+            source, [policy_problem(source, line, loc, message) for line, loc, message in found]
+        ) from exc
+
+
+def policy_problem(source: str, line: int | None, loc: tuple[str | int, ...], message: str) -> str:
+    """One problem of a policy file with its location: ``policy.yaml:2: endpoints.idle_hours:
+    Input should be greater than 0`` (no line when YAML does not give one)."""
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    where = f":{line}" if line is not None else ""
+    return f"{source}{where}: {key}: {message}"
+
+
+def policy_error(source: str, problems: list[str]) -> PolicyError:
+    """Every problem of a policy file in one error: one problem is its own line; several are
+    counted, then listed one a line."""
+    if len(problems) == 1:
+        return PolicyError(problems[0])
+    listed = "\n".join(f"  {p}" for p in problems)
+    return PolicyError(f"{source}: {len(problems)} problems\n{listed}")
+
+
+def key_line(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the key at ``loc`` in policy YAML (None when it is not YAML)."""
+    try:
+        return _line_of(yaml.compose(text, Loader=yaml.SafeLoader), loc)
+    except (yaml.YAMLError, RecursionError):
+        return None
 
 
 def load_policy(path: Path | None) -> Policy:

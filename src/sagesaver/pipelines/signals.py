@@ -198,6 +198,7 @@ def with_rightsizing(
                 currency=quote.currency,
                 price_source=quote.source,
                 price_note=quote.note,
+                price_date=quote.date,
                 recommendations=(*decision.recommendations, *found),
             )
         )

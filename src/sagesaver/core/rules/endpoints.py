@@ -58,7 +58,8 @@ def endpoint_quote(resource: Resource, pricer: Pricer) -> Quote:
                 note = gb_hour.note or "its memory size could not be read"
                 return Quote(None, currency, "unknown", f"variant {variant.name}: {note}")
             gb_hours = variant.memory_mb / 1024 * variant.provisioned_concurrency
-            parts.append((Quote(gb_hour.amount * gb_hours, gb_hour.currency, gb_hour.source), 1))
+            amount = gb_hour.amount * gb_hours
+            parts.append((replace(gb_hour, amount=amount), 1))
             continue
         if variant.instance_type is None:
             return Quote(None, currency, "unknown", f"variant {variant.name}: no instance type")
