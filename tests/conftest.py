@@ -65,6 +65,13 @@ def _own_price_cache(
 
 
 @pytest.fixture(autouse=True)
+def _piped_width_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output piped to a test is 160 columns wide whatever the shell running the tests has
+    in ``COLUMNS`` (which the CLI follows); a test that wants a width sets it."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def config_cache_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:

@@ -148,7 +148,7 @@ def test_open_connections_count_only_with_count_connections(
     assert_idle(agent("--dry-run", url=server.url), 7200.0)  # a forgotten tab: ignored
     assert_idle(agent("--dry-run", "--ignore-connections", url=server.url), 7200.0)  # accepted
     counted = agent("--dry-run", "--count-connections", url=server.url)
-    assert_not_idle(counted, "2 open connection(s) (--count-connections)")
+    assert_not_idle(counted, "2 open connections (--count-connections)")
 
 
 def test_busy_kernel_without_output_for_max_busy_hours_no_longer_holds(

@@ -258,7 +258,8 @@ def test_open_connection(server: RealJupyter, agent: Agent) -> None:
         )
         assert_idle(run(agent, server, later=True))  # by default a connection alone is not use
         assert_not_idle(
-            run(agent, server, "--count-connections", later=True), "1 open connection(s)"
+            run(agent, server, "--count-connections", later=True),
+            "1 open connection (--count-connections)",
         )
     finally:
         connection.close()

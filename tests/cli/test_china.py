@@ -101,8 +101,8 @@ def test_offline_prices_are_unknown_with_the_reason(cli: Cli, sim: Simulator, ch
     table = cli("scan", "--region", BEIJING, "--offline-prices")
     text = " ".join(table.stdout.split())
     assert "0.00" not in text and "$" not in text
-    assert "Wasting: 1 idle resource(s) SageSaver would act on, an unknown amount" in text
-    assert "No auto-stop guard: 1 running notebook instance(s), cost unknown (1 x " in text
+    assert "Wasting: 1 idle resource SageSaver would act on, an unknown amount" in text
+    assert "No auto-stop guard: 1 running notebook instance, cost unknown (1 x " in text
 
 
 def test_a_denied_price_list_falls_back_and_says_so(cli: Cli, sim: Simulator, china: str) -> None:
@@ -127,7 +127,7 @@ def test_run_sends_a_digest_in_yuan(cli: Cli, sim: Simulator, china: str, tmp_pa
     )
     [published] = Fleet(sim).published(china)
     # SNS subjects are ASCII: the currency is named by its code there.
-    assert published["Subject"] == f"SageSaver: 2 idle endpoint(s), CNY {total:,.2f}/h wasted"
+    assert published["Subject"] == f"SageSaver: 2 idle endpoints, CNY {total:,.2f}/h wasted"
     [message] = sim_messages(sim, china)
     gpu = 2 * cny(sim, BEIJING, "hosting", "ml.g4dn.xlarge")
     assert f"¥{gpu:,.2f}/h" in message

@@ -190,19 +190,19 @@ def test_every_line_not_run_is_still_in_the_readme_and_every_block_is_followed()
 
 def test_a_sample_that_differs_fails() -> None:
     """The comparison can fail: a number changed, a line missing, lines out of order."""
-    printed = "Wasting: 2 idle resource(s), ¥6.97/h\nIdle, left alone: 1 kept\n"
+    printed = "Wasting: 2 idle resources, ¥6.97/h\nIdle, left alone: 1 kept\n"
 
     def sample(label: str, text: str) -> Block:
         return Block(README, 1, "", text, label)
 
     _compare(sample("示例输出（节选）：", "Idle, left alone: 1 kept"), printed)
-    _compare(sample("示例输出（开头几行）：", "Wasting: 2 idle resource(s), ¥6.97/h"), printed)
+    _compare(sample("示例输出（开头几行）：", "Wasting: 2 idle resources, ¥6.97/h"), printed)
     _compare(sample("示例输出：", printed), printed)
     for label, text in [
-        ("示例输出（节选）：", "Wasting: 2 idle resource(s), ¥5.37/h"),
-        ("示例输出（节选）：", "Idle, left alone: 1 kept\nWasting: 2 idle resource(s), ¥6.97/h"),
+        ("示例输出（节选）：", "Wasting: 2 idle resources, ¥5.37/h"),
+        ("示例输出（节选）：", "Idle, left alone: 1 kept\nWasting: 2 idle resources, ¥6.97/h"),
         ("示例输出（开头几行）：", "Idle, left alone: 1 kept"),
-        ("示例输出：", "Wasting: 2 idle resource(s), ¥6.97/h"),
+        ("示例输出：", "Wasting: 2 idle resources, ¥6.97/h"),
     ]:
         with pytest.raises(AssertionError):
             _compare(sample(label, text), printed)

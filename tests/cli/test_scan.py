@@ -534,7 +534,7 @@ def test_run_apply_publishes_one_digest(
     assert doc["applied"] is True and len(doc["message_ids"]) == 1
     sent = fleet.published(topic)
     assert len(sent) == 1
-    assert sent[0]["Subject"].startswith("SageSaver: 3 idle endpoint(s)")
+    assert sent[0]["Subject"].startswith("SageSaver: 3 idle endpoints,")
     body = sent[0]["Message"]
     for name in ("published-zeros", "no-metrics-at-all", "old-traffic-only"):
         assert name in body

@@ -45,7 +45,7 @@ def test_digest_lists_idle_endpoints_most_expensive_first_with_totals() -> None:
     assert "kept" not in body
     assert "Total: $3.10 per hour, $2,232.00 per 30 days." in body
     assert "2 x ml.m5.large" in body and "idle for 30.0 h" in body
-    assert messages[0].subject == "SageSaver: 2 idle endpoint(s), $3.10/h wasted"
+    assert messages[0].subject == "SageSaver: 2 idle endpoints, $3.10/h wasted"
 
 
 def test_unknown_prices_are_said() -> None:
@@ -54,7 +54,7 @@ def test_unknown_prices_are_said() -> None:
     assert "Total: $1.00 per hour, $720.00 per 30 days, plus 1 with an unknown price" in body
     assert "(1 x no price known)." in body  # why, even when no reason was recorded
     assert "$unknown" not in body and "unknown/h" in body
-    assert message.subject == "SageSaver: 2 idle endpoint(s), $1.00/h wasted + 1 unknown"
+    assert message.subject == "SageSaver: 2 idle endpoints, $1.00/h wasted + 1 unknown"
 
 
 def test_each_line_says_what_the_resource_runs_on_as_the_table_does() -> None:
@@ -97,7 +97,7 @@ def test_the_advice_fits_what_is_reported() -> None:
     (alone,) = build_digest([released], NOW)
     assert "Invocations graph" not in alone.body and "Nothing was deleted." in alone.body
     assert "Warm pools to be released are ended in this run" in alone.body
-    assert alone.subject.startswith("SageSaver: 1 idle training job(s)")
+    assert alone.subject.startswith("SageSaver: 1 idle training job,")
     (both,) = build_digest([released, decision("e", 1.0)], NOW)
     assert "Check each endpoint's Invocations graph" in both.body
 

@@ -482,5 +482,5 @@ def test_cli_apply_deletes_and_tells_the_topic(
     doc = json.loads(result.stdout)
     assert doc["notified"] is True
     [sent] = Fleet(sim).published(topic)
-    assert sent["Subject"].startswith("SageSaver: 1 idle Studio app(s)")
+    assert sent["Subject"].startswith("SageSaver: 1 idle Studio app,")
     assert "alice/JupyterLab/default" in sent["Message"] and "deleted" in sent["Message"]

@@ -364,7 +364,7 @@ def test_markdown_digest() -> None:
     md = render_markdown(synthetic(), entries, NOW, backtest=BACKTEST, owner_tag="team")
     assert md.startswith("## SageSaver report (2026-11-29T12:00:00Z)\n")
     assert "- **Idle:** 3 of 3 resources, $1.75/h = $1,260.00 per 30 days (1 with unknown" in md
-    assert "- **Saved so far:** $48.00 (1 actions applied, 24.0 h off)" in md
+    assert "- **Saved so far:** $48.00 (1 action applied, 24.0 h off)" in md
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| # | Name |")
     assert table[1].startswith("| 1 | &lt;script&gt;x&lt;/script&gt; | endpoint | us-east-1 |")
@@ -527,7 +527,7 @@ def test_headline_splits_wasting_from_idle_left_alone() -> None:
     assert alone_note == "1 protected, $2.00/h; 1 costing nothing; 1 kept (scope 1)"
     md = render_markdown(scan, [], NOW)
     assert (
-        "- **Wasting:** 2 idle resource(s) SageSaver would act on, $1.50/h = $1,080.00 per "
+        "- **Wasting:** 2 idle resources SageSaver would act on, $1.50/h = $1,080.00 per "
         "30 days, plus 1 with an unknown price" in md
     )
     assert "- **Idle, left alone:** 1 protected, $2.00/h; 1 costing nothing; 1 kept (scope 1)" in md

@@ -105,3 +105,34 @@ def test_any_fleet_fits_any_terminal_from_80_columns(names: list[str], width: in
     assert "…" not in text
     for d in decisions:  # whole, in a table cell or on its own line (the block layout)
         assert any(f" {d.resource.name} " in f" {line} " for line in lines), d.resource.name
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(
+        st.text(alphabet="abcdefghij-0123456789", min_size=1, max_size=30), min_size=2, max_size=6
+    ),
+    width=st.integers(min_value=80, max_value=140),
+)
+def test_rows_of_several_regions_always_show_each_region(names: list[str], width: int) -> None:
+    """Region is never left out when the rows differ in it: each row's region is on its line
+    of the table, or beside its name in the block layout."""
+    regions = ["us-east-1", "eu-west-1"]
+    unique = list(dict.fromkeys(names))
+    decisions = [endpoint(n, regions[i % 2]) for i, n in enumerate(unique)]
+    if len({d.resource.region for d in decisions}) < 2:
+        return
+    lines = rendered(decisions, width).splitlines()
+    assert not any("without region" in line for line in lines)
+    for d in decisions:
+        row = next(i for i, line in enumerate(lines) if f" {d.resource.name} " in f" {line} ")
+        shown = lines[row] if "│" in lines[row] else lines[row + 1]
+        assert d.resource.region in shown, (d.resource.name, lines)
+
+
+def test_one_region_may_go_and_the_title_names_it() -> None:
+    name = "recommendation-eng-1"  # 20 characters: no room for the region at 80
+    text = rendered([endpoint(name), endpoint(name + "b")], 80)
+    title = " ".join(text.split("┏", 1)[0].split())
+    assert "narrow terminal: without region" in title and "all in us-east-1" in title
+    assert "us-east-1" not in text.split("┏", 1)[1].split("Wasting")[0]

@@ -31,7 +31,7 @@ def test_wasting_is_what_would_be_acted_on_and_the_rest_is_apart() -> None:
     decisions = [endpoint("idle-one"), unpriced, protected, scaled_to_zero, storage]
     text = printed(decisions)
     assert (
-        "Wasting: 2 idle resource(s) SageSaver would act on, $0.74/h = $529.92 per 30 days, "
+        "Wasting: 2 idle resources SageSaver would act on, $0.74/h = $529.92 per 30 days, "
         "plus 1 with an unknown price (unknown: 1 x not in the bundled table)"
     ) in text
     assert (
@@ -47,6 +47,6 @@ def test_an_unknown_price_is_never_zero_dollars() -> None:
     unknown = [replace(endpoint(n), hourly_cost=None, price_note="no figures") for n in "ab"]
     text = printed(unknown)
     assert "$0.00" not in text
-    assert "Wasting: 2 idle resource(s) SageSaver would act on, an unknown amount" in text
+    assert "Wasting: 2 idle resources SageSaver would act on, an unknown amount" in text
     assert "(unknown: 2 x no figures)" in text
     assert "Wasting: nothing SageSaver would act on" in printed([])

@@ -105,7 +105,7 @@ def table(result: ScanResult) -> str:
 def test_digest_of_unknown_prices_says_unknown_not_zero() -> None:
     [message] = build_digest([idle_endpoint(f"ep-{i}") for i in range(4)], NOW)
     assert "0.00" not in message.subject
-    assert message.subject == "SageSaver: 4 idle endpoint(s), cost unknown (no price known)"
+    assert message.subject == "SageSaver: 4 idle endpoints, cost unknown (no price known)"
     assert "0.00" not in message.body
     assert (
         "Total: unknown: no price is known for any of the 4 (4 x the Price List API did not "
@@ -116,7 +116,7 @@ def test_digest_of_unknown_prices_says_unknown_not_zero() -> None:
 def test_digest_of_some_unknown_prices_totals_the_known_and_counts_the_rest() -> None:
     decisions = [idle_endpoint("a", 2.5), idle_endpoint("b"), idle_endpoint("c")]
     [message] = build_digest(decisions, NOW)
-    assert message.subject == "SageSaver: 3 idle endpoint(s), CNY 2.50/h wasted + 2 unknown"
+    assert message.subject == "SageSaver: 3 idle endpoints, CNY 2.50/h wasted + 2 unknown"
     assert (
         "Total: ¥2.50 per hour, ¥1,800.00 per 30 days, plus 2 with an unknown price" in message.body
     )
@@ -126,10 +126,10 @@ def test_scan_table_never_prices_unguarded_notebooks_at_zero() -> None:
     text = table(china_fleet())
     assert "0.00" not in text
     assert (
-        "No auto-stop guard: 3 running notebook instance(s), cost unknown (3 x the Price List "
+        "No auto-stop guard: 3 running notebook instances, cost unknown (3 x the Price List "
         "API did not answer (cn-northwest-1): EndpointConnectionError)"
     ) in text
-    assert "Wasting: 4 idle resource(s) SageSaver would act on, an unknown amount" in text
+    assert "Wasting: 4 idle resources SageSaver would act on, an unknown amount" in text
 
 
 def test_html_and_markdown_reports_never_show_an_unknown_group_as_zero() -> None:

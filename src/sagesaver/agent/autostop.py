@@ -462,8 +462,9 @@ def kernel_evidence(
         what = what.format(label, repr(state)[:40])
         found = [Evidence(now, what, True)]
     if connections and options.count_connections:
-        what = "{} has {} open connection(s) (--count-connections)"
-        found.append(Evidence(now, what.format(label, connections), True))
+        what = "{} has {} open connection{} (--count-connections)"
+        what = what.format(label, connections, "" if connections == 1 else "s")
+        found.append(Evidence(now, what, True))
     return kernel_id, found
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sagesaver.aws.endpoints import SCALING_NAMESPACE, accepted, is_missing
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
+from sagesaver.core.formats import plural
 
 
 class RestoreRefused(Exception):
@@ -223,7 +224,7 @@ def later_steps(saved: dict[str, Any]) -> list[Step]:
     if changes:
         subjects = tuple(
             f"variant {c['VariantName']}: weight {c['DesiredWeight']:g}, "
-            f"{c['DesiredInstanceCount']} instance(s) as it ran"
+            f"{plural(c['DesiredInstanceCount'], 'instance')} as it ran"
             for c in changes
         )
         steps.append(Step("weights", subjects, "weights", {"changes": changes}))

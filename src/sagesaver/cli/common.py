@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from platformdirs import user_cache_dir
 from rich.console import Console
+from typer.core import TyperGroup
 
 from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws, call_log, open_session
@@ -26,11 +29,39 @@ from sagesaver.pipelines.scan import resolve_regions, scan
 
 if TYPE_CHECKING:
     from sagesaver.aws.prices import PriceListTrouble
+    from sagesaver.core.price_file import PriceFile
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
+
+class ClosedPipe:
+    """What a command ends with when its reader closes stdout before it is written
+    (``sagesaver scan | head -1``): quietly, exit 0, unless a failure it already knew of
+    (:meth:`fails`) makes it 1."""
+
+    code = EXIT_OK
+
+    @classmethod
+    def fails(cls, failed: bool) -> None:
+        """Known before the output is written: whether the command failed (exit 1)."""
+        cls.code = EXIT_FAILURES if failed else EXIT_OK
+
+
+class _Group(TyperGroup):
+    """The ``sagesaver`` command: a closed pipe ends a command as :class:`ClosedPipe` says,
+    where click would exit 1 (the code of a region that failed)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        ClosedPipe.code = EXIT_OK
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise typer.Exit(ClosedPipe.code) from None
+
+
 app = typer.Typer(
     name="sagesaver",
+    cls=_Group,
     help="Find idle Amazon SageMaker resources, show what they cost, and stop them safely.",
     no_args_is_help=True,
     add_completion=False,
@@ -68,6 +99,22 @@ class Output(str, Enum):
     csv = "csv"
 
 
+def _output_option(*formats: Output) -> Any:
+    """``-o/--output`` offering only ``formats``, in the help and when parsed: another one is
+    bad input (exit 2) naming the choices, as every other option with choices does."""
+    choices = ", ".join(repr(f.value) for f in formats)
+
+    def parse(value: str | Output) -> Output:
+        text = value.value if isinstance(value, Output) else value
+        for chosen in formats:
+            if chosen.value == text:
+                return chosen
+        raise typer.BadParameter(f"{text!r} is not one of {choices}.")
+
+    metavar = "[" + "|".join(f.value for f in formats) + "]"
+    return typer.Option("--output", "-o", metavar=metavar, help="Output format.", parser=parse)
+
+
 PolicyOpt = Annotated[
     Path | None,
     typer.Option(
@@ -85,10 +132,9 @@ RegionOpt = Annotated[
 AllRegionsOpt = Annotated[
     bool, typer.Option("--all-regions", help="Scan every enabled region that offers SageMaker.")
 ]
-OutputOpt = Annotated[
-    Output,
-    typer.Option("--output", "-o", metavar="[table|json|csv]", help="Output format."),
-]
+# Every command prints a table or JSON; those whose result is a list print CSV too.
+OutputOpt = Annotated[Output, _output_option(Output.table, Output.json)]
+ListOutputOpt = Annotated[Output, _output_option(Output.table, Output.json, Output.csv)]
 AccountsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -138,17 +184,61 @@ OfflinePricesOpt = Annotated[
 ]
 # Kept so that scripts written for it still run: live prices are the default now.
 LivePricesOpt = Annotated[bool, typer.Option("--live-prices", hidden=True)]
+PricesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        metavar="FILE",
+        help="Prices from this file (`sagesaver prices fetch`'s, or an AWS offer file of "
+        "AmazonSageMaker, JSON or CSV; a path or s3://BUCKET/KEY), before the Price List "
+        "(default: SAGESAVER_PRICES, else the policy's prices).",
+    ),
+]
+PRICES_ENV = "SAGESAVER_PRICES"
 
 
-def check_output(output: Output, command: str, *formats: Output) -> None:
-    """Refuse a format ``command`` cannot produce (exit 2) rather than ignore it."""
-    if output not in formats:
-        can = " or ".join(f.value for f in formats)
-        raise fail(f"--output {output.value}: `sagesaver {command}` prints {can}")
+@dataclass
+class PriceChoice:
+    """The price file of a command: ``--prices``, else ``SAGESAVER_PRICES``, else the policy's
+    ``prices``; :func:`prepare` reads it (a local file before any AWS call) into ``file``."""
+
+    option: str | None = None
+    file: PriceFile | None = None
+
+    def location(self, policy: Policy) -> tuple[str, str] | None:
+        """Where the file is and which setting named it, or None when none did."""
+        if self.option:
+            return self.option, "--prices"
+        if os.environ.get(PRICES_ENV):
+            return os.environ[PRICES_ENV], PRICES_ENV
+        if policy.prices:
+            return policy.prices, "policy: prices"
+        return None
+
+    def read(self, policy: Policy, aws: Aws | None = None, region: str | None = None) -> None:
+        """Read the file when it is local, or in S3 once ``aws`` is given (exit 2 naming the
+        setting, the file and the problem)."""
+        from sagesaver.aws.price_files import read_price_file
+        from sagesaver.core.policy import PRICES_S3_RE
+
+        found = self.location(policy)
+        if found is None or self.file is not None:
+            return
+        location, setting = found
+        if PRICES_S3_RE.match(location) and aws is None:
+            return  # read once connected
+        try:
+            self.file = read_price_file(location, aws, region)
+        except InputError as exc:
+            raise fail(f"{setting} {exc}") from exc
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    """Print ``message`` as an error on stderr (as written: brackets in it are not markup) and
+    return the exit of bad input (2) to raise."""
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -176,24 +266,27 @@ def connect(profile: str | None = None, verbose: bool = False) -> Aws:
         raise fail(str(exc)) from exc
 
 
-def make_pricer(aws: Aws, offline: bool) -> Pricer:
-    """Live prices (the partition's Price List API, cached in the user cache directory),
-    falling back to the bundled table; only the table with ``offline``. A Price List that
-    fails is told once on stderr (:func:`say_price_list_trouble`)."""
+def make_pricer(aws: Aws, offline: bool, prices: PriceFile | None = None) -> Pricer:
+    """Prices from the price file first (``prices``: :class:`PriceChoice`), then live (the
+    partition's Price List API, cached in the user cache directory), falling back to the
+    bundled table; no live prices with ``offline``. A Price List that fails is told once on
+    stderr (:func:`say_price_list_trouble`)."""
     if offline:
-        return Pricer(live_note="--offline-prices")
+        return Pricer(live_note="--offline-prices", file=prices)
     from sagesaver.aws.prices import LivePrices
 
     cache = Path(user_cache_dir("sagesaver")) / "prices.json"
-    return Pricer(live=LivePrices(aws, cache, on_trouble=say_price_list_trouble))
+    live = LivePrices(aws, cache, on_trouble=say_price_list_trouble)
+    return Pricer(live=live, file=prices)
 
 
 def say_price_list_trouble(trouble: PriceListTrouble) -> None:
     """One line on stderr (never stdout: JSON and CSV stay clean): what the Price List did,
-    what the prices are instead, and how not to ask it."""
+    what the prices are instead, and how to give them or not ask it."""
     sys.stderr.write(
         f"sagesaver: {trouble.describe()}; using cached and bundled prices (unknown where "
-        "there are none). Pass --offline-prices to skip it.\n"
+        "there are none). Pass --prices FILE to use a price file (`sagesaver prices fetch` "
+        "where there is internet), or --offline-prices to skip the Price List.\n"
     )
 
 
@@ -208,15 +301,21 @@ def prepare(
     all_regions: bool,
     profile: str | None = None,
     verbose: bool = False,
+    prices: PriceChoice | None = None,
 ) -> tuple[Aws, Policy, list[str]]:
-    """Everything that can be wrong with the input is checked here, before any AWS write."""
+    """Everything that can be wrong with the input is checked here, before any AWS write;
+    a local price file (``prices``) before any AWS call."""
     policy = load_policy_or_fail(policy_file)
+    if prices is not None:
+        prices.read(policy)
     aws = connect(profile, verbose)
     try:
         source = str(policy_file) if policy_file else "policy"
         chosen = resolve_regions(aws, regions or [], all_regions, policy, source)
     except InputError as exc:
         raise fail(str(exc)) from exc
+    if prices is not None:
+        prices.read(policy, aws, (chosen or [aws.default_region or "us-east-1"])[0])
     return aws, policy, chosen
 
 
@@ -301,7 +400,22 @@ def _scan_with_fan_out(
 def print_result(result: ScanResult, output: Output) -> None:
     from sagesaver.render.commands import print_scan
 
-    print_scan(result, output.value)
+    with told_if_cut(result):
+        print_scan(result, output.value)
+
+
+@contextmanager
+def told_if_cut(result: ScanResult) -> Iterator[None]:
+    """Print a scan's output in the block; when the reader closes the pipe first, its errors
+    are still told on stderr, and its exit code is still 1 if there are any."""
+    from sagesaver.render.scan import print_errors
+
+    ClosedPipe.fails(bool(result.errors))
+    try:
+        yield
+    except BrokenPipeError:
+        print_errors(result.errors)
+        raise
 
 
 def parse_at(text: str | None) -> datetime:

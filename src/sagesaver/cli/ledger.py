@@ -13,13 +13,13 @@ from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     LedgerOpt,
+    ListOutputOpt,
     Output,
     OutputOpt,
     PolicyOpt,
     ProfileOpt,
     VerboseOpt,
     app,
-    check_output,
     connect,
     fail,
     load_policy_or_fail,
@@ -27,7 +27,7 @@ from sagesaver.cli.common import (
     parse_at,
 )
 from sagesaver.core.errors import InputError
-from sagesaver.core.formats import iso
+from sagesaver.core.formats import iso, plural
 from sagesaver.render import scan as report
 from sagesaver.render.commands import render_restore, render_savings
 
@@ -39,7 +39,7 @@ def backups_command(
     ] = None,
     ledger_path: LedgerOpt = None,
     policy_file: PolicyOpt = None,
-    output: OutputOpt = Output.table,
+    output: ListOutputOpt = Output.table,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -79,7 +79,8 @@ def backups_command(
     for row in rows:
         console.print(
             f"{row['at']}  {row['name']} ({row['region']}, {row['account']})  id {row['id']}  "
-            f"{row['models']} model(s), {row['scaling_policies']} scaling polic(ies)"
+            f"{plural(int(row['models']), 'model')}, "
+            f"{plural(int(row['scaling_policies']), 'scaling policy')}"
             + ("" if row["deletion"] == "recorded" else "  (its deletion is not confirmed yet)"),
             markup=False,
         )
@@ -105,7 +106,6 @@ def restore_command(
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
     tags, and auto scaling; whatever still exists is left as it is. Each step is recorded:
     run again, a restore that stopped half-way goes on where it stopped."""
-    check_output(output, "restore", Output.table, Output.json)
     from sagesaver.pipelines.restore import choose_backup, restore_backup
 
     policy = load_policy_or_fail(policy_file)
@@ -137,7 +137,6 @@ def savings_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Hours each stopped or deleted resource stayed off, times its price, from the ledger."""
-    check_output(output, "savings", Output.table, Output.json)
     policy = load_policy_or_fail(policy_file)
     from sagesaver.core.savings import off_intervals
 

@@ -17,7 +17,6 @@ from sagesaver.cli.common import (
     RegionOpt,
     VerboseOpt,
     app,
-    check_output,
     fail,
     prepare,
 )
@@ -195,7 +194,6 @@ def lifecycle_install_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Create or update the configuration and attach it to matching notebook instances."""
-    check_output(output, "lifecycle install", Output.table, Output.json)
     from sagesaver.pipelines.lifecycle import install_lifecycle
 
     try:

@@ -19,11 +19,12 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    PriceChoice,
+    PricesOpt,
     ProfileOpt,
     RegionOpt,
     VerboseOpt,
     app,
-    check_output,
     err,
     fail,
     make_pricer,
@@ -34,6 +35,7 @@ from sagesaver.cli.common import (
 )
 from sagesaver.core.errors import InputError
 from sagesaver.core.policy import load_policy
+from sagesaver.files import write_private
 from sagesaver.pipelines.scan import scan
 from sagesaver.render import scan as report
 from sagesaver.render.commands import render_backtest
@@ -79,6 +81,7 @@ def report_command(
         typer.Option("--backtest-days", metavar="DAYS", help="Add a backtest over this many days."),
     ] = None,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -88,27 +91,26 @@ def report_command(
 
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     ledger = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws)
     entries, seen = ledger.entries(), ledger.seen()
     now = datetime.now(timezone.utc)
     with remembered_configs() as memory:  # the same configurations as `scan` remembers
-        pricer = make_pricer(aws, offline_prices)
+        pricer = make_pricer(aws, offline_prices, chosen.file)
         result = scan(aws, regions, policy, now, pricer, show_progress, memory)
     backtest = None
     if backtest_days is not None:
         from sagesaver.pipelines.backtest import read_history, replay_history
 
-        history = read_history(
-            aws, regions, now, backtest_days, make_pricer(aws, offline_prices), show_progress
-        )
+        history = read_history(aws, regions, now, backtest_days, pricer, show_progress)
         replayed = replay_history(history, policy.endpoints)
         result.errors.extend(replayed.errors)
         backtest = replayed.to_document()
     if html_file is not None:
         page = render_html(result, entries, now, backtest, owner_tag, seen)
         try:
-            html_file.write_text(page, encoding="utf-8")
+            write_private(html_file, page.encode("utf-8"))
         except OSError as exc:
             raise fail(f"--html {html_file}: cannot write: {exc}") from exc
         err.print(f"Report written to {html_file} ({len(page.encode()) / 1024:.0f} KB)")
@@ -142,6 +144,7 @@ def backtest_command(
     ] = None,
     output: OutputOpt = Output.table,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -150,13 +153,13 @@ def backtest_command(
     Which endpoints it would have flagged, deleted or spared, the instance-hours and dollars it
     would have saved, and how often it would have deleted an endpoint called again later.
     """
-    check_output(output, "backtest", Output.table, Output.json)
     from sagesaver.core.backtest import BacktestResult
     from sagesaver.pipelines.backtest import read_history, replay_history
 
     if not 1 <= days <= MAX_BACKTEST_DAYS:
         raise fail(f"--days {days}: must be from 1 to {MAX_BACKTEST_DAYS} (CloudWatch's retention)")
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     other = None
     if compare_file is not None:
         try:
@@ -164,7 +167,8 @@ def backtest_command(
         except InputError as exc:
             raise fail(str(exc)) from exc
     now = datetime.now(timezone.utc)
-    history = read_history(aws, regions, now, days, make_pricer(aws, offline_prices), show_progress)
+    pricer = make_pricer(aws, offline_prices, chosen.file)
+    history = read_history(aws, regions, now, days, pricer, show_progress)
     results: dict[str, BacktestResult] = {"policy": replay_history(history, policy.endpoints)}
     if other is not None:
         results["compare"] = replay_history(history, other.endpoints)

@@ -15,18 +15,20 @@ from sagesaver.cli.common import (
     AccountsOpt,
     AllRegionsOpt,
     LedgerOpt,
+    ListOutputOpt,
     LivePricesOpt,
     OfflinePricesOpt,
     OrganizationOpt,
     Output,
     OutputOpt,
     PolicyOpt,
+    PriceChoice,
+    PricesOpt,
     ProfileOpt,
     RegionOpt,
     RoleNameOpt,
     VerboseOpt,
     app,
-    check_output,
     fail,
     fan_out_requested,
     make_pricer,
@@ -34,6 +36,7 @@ from sagesaver.cli.common import (
     prepare,
     print_result,
     scan_with_fan_out,
+    told_if_cut,
 )
 
 
@@ -42,8 +45,9 @@ def scan_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
-    output: OutputOpt = Output.table,
+    output: ListOutputOpt = Output.table,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     live_prices: LivePricesOpt = False,
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
@@ -53,14 +57,15 @@ def scan_command(
 ) -> None:
     """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
     fan_out_requested(accounts, organization, role_name)
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws,
         regions,
         policy,
         now,
-        make_pricer(aws, offline_prices),
+        make_pricer(aws, offline_prices, chosen.file),
         accounts,
         organization,
         role_name,
@@ -77,8 +82,9 @@ def run_command(
     apply: Annotated[
         bool, typer.Option("--apply", help="Carry the decisions out (default: dry run).")
     ] = False,
-    output: OutputOpt = Output.table,
+    output: ListOutputOpt = Output.table,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     live_prices: LivePricesOpt = False,
     ledger_path: LedgerOpt = None,
     accounts: AccountsOpt = None,
@@ -97,7 +103,8 @@ def run_command(
     from sagesaver.render.commands import render_run
 
     fan_out_requested(accounts, organization, role_name)
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     action = policy.endpoints.action
     if apply and policy.notify.sns_topic_arn is None:
         raise fail(
@@ -113,13 +120,14 @@ def run_command(
         regions,
         policy,
         now,
-        make_pricer(aws, offline_prices),
+        make_pricer(aws, offline_prices, chosen.file),
         accounts,
         organization,
         role_name,
     )
     done = enforce_and_notify(aws, result, policy, now, apply, ledger)
-    render_run(result, run_document(done, apply), output.value)
+    with told_if_cut(result):
+        render_run(result, run_document(done, apply), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
@@ -128,7 +136,6 @@ def demo_command(
     output: OutputOpt = Output.table,
 ) -> None:
     """Run scan and run against an embedded AWS simulator (moto) seeded with a sample fleet."""
-    check_output(output, "demo", Output.table, Output.json)
     try:
         from sagesaver.demo.run import run_demo
     except ImportError as exc:  # moto is an optional dependency

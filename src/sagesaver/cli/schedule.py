@@ -20,15 +20,17 @@ from sagesaver.cli.common import (
     EXIT_OK,
     AllRegionsOpt,
     LedgerOpt,
+    ListOutputOpt,
     OfflinePricesOpt,
     Output,
     OutputOpt,
     PolicyOpt,
+    PriceChoice,
+    PricesOpt,
     ProfileOpt,
     RegionOpt,
     VerboseOpt,
     app,
-    check_output,
     connect,
     fail,
     load_policy_or_fail,
@@ -90,7 +92,7 @@ def schedule_show_command(
     at: Annotated[
         str | None, typer.Option("--at", metavar="TIME", help="Evaluate at this ISO 8601 time.")
     ] = None,
-    output: OutputOpt = Output.table,
+    output: ListOutputOpt = Output.table,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -164,6 +166,7 @@ def schedule_run_command(
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -172,7 +175,6 @@ def schedule_run_command(
 
     With --at it is a what-if: nothing is changed and nothing recorded, so the next real run
     is not affected (--at with --apply is refused)."""
-    check_output(output, "schedule run", Output.table, Output.json)
     from sagesaver.ledger import open_ledger
     from sagesaver.pipelines.schedules import run_document, schedule_run
 
@@ -182,7 +184,8 @@ def schedule_run_command(
             "(it would change what the next real run does); drop one of them"
         )
     moment = parse_at(at)
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     only = _only_schedules(policy, schedule)
     try:
         spec = ledger_path or policy.ledger
@@ -194,7 +197,7 @@ def schedule_run_command(
         )
     except InputError as exc:
         raise fail(str(exc)) from exc
-    pricer = make_pricer(aws, offline_prices) if apply and ledger is not None else None
+    pricer = make_pricer(aws, offline_prices, chosen.file) if apply and ledger is not None else None
     with _sigterm_exits() if apply else nullcontext():
         result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
     document = run_document(result, apply)

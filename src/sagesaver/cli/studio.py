@@ -16,11 +16,12 @@ from sagesaver.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    PriceChoice,
+    PricesOpt,
     ProfileOpt,
     RegionOpt,
     VerboseOpt,
     app,
-    check_output,
     fail,
     make_pricer,
     open_ledger_or_fail,
@@ -40,22 +41,24 @@ def studio_command(
     ledger_path: LedgerOpt = None,
     output: OutputOpt = Output.table,
     offline_prices: OfflinePricesOpt = False,
+    prices: PricesOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Idle SageMaker Studio apps (JupyterLab, Code Editor, KernelGateway, JupyterServer), and
     domains and spaces without built-in idle shutdown. Deletes idle apps with --apply and
     studio_apps.action: delete (the space's storage is kept)."""
-    check_output(output, "studio", Output.table, Output.json)
     from sagesaver.pipelines.studio import studio_run
 
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
+    chosen = PriceChoice(prices)
+    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     ledger = None
     if policy.studio_apps.action == "delete":
         ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy)
     if apply and policy.notify.sns_topic_arn is None:
         raise fail("--apply needs notify.sns_topic_arn in the policy (people are told first)")
     now = datetime.now(timezone.utc)
-    result = studio_run(aws, regions, policy, now, apply, ledger, make_pricer(aws, offline_prices))
+    pricer = make_pricer(aws, offline_prices, chosen.file)
+    result = studio_run(aws, regions, policy, now, apply, ledger, pricer)
     render_studio(result.document(), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)

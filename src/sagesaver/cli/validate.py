@@ -11,31 +11,38 @@ from typing import Annotated, Any
 import typer
 
 from sagesaver.aws.session import offered_regions
-from sagesaver.cli.common import Output, OutputOpt, app, check_output, fail, load_policy_or_fail
+from sagesaver.cli.common import Output, OutputOpt, app, fail, load_policy_or_fail
 from sagesaver.core.cron import Transition
 from sagesaver.core.formats import iso
 from sagesaver.core.partitions import partition_of
-from sagesaver.core.policy import Policy
+from sagesaver.core.policy import Policy, key_line, policy_error, policy_problem
 
 
-def _region_problem(policy: Policy, source: str) -> str | None:
-    """What is wrong with the policy's regions and topic that botocore's own data can tell."""
+def _region_problems(policy: Policy, source: str, text: str) -> list[str]:
+    """Every problem with the policy's regions and topic that botocore's own data can tell,
+    each with its location."""
+    problems = []
+
+    def add(loc: tuple[str, ...], message: str) -> None:
+        problems.append(policy_problem(source, key_line(text, loc), loc, message))
+
     sagemaker = offered_regions("sagemaker")
     missing = [r for r in policy.regions if r not in sagemaker]
     if missing:
-        return f"{source}: regions: SageMaker is not offered in {', '.join(missing)}"
+        add(("regions",), f"SageMaker is not offered in {', '.join(missing)}")
     topic_region = policy.notify.topic_region
     if topic_region is not None and topic_region not in offered_regions("sns"):
-        return f"{source}: notify.sns_topic_arn: {topic_region} is not a region that offers SNS"
+        add(("notify", "sns_topic_arn"), f"{topic_region} is not a region that offers SNS")
     partitions = {partition_of(r) for r in policy.regions}
     if topic_region is not None:
         partitions.add(partition_of(topic_region))
     if len(partitions) > 1:
-        return (
-            f"{source}: regions and notify.sns_topic_arn span several partitions "
-            f"({', '.join(sorted(partitions))}); one set of credentials reaches only one"
+        add(
+            ("regions",),
+            f"with notify.sns_topic_arn, several partitions ({', '.join(sorted(partitions))}); "
+            "one set of credentials reaches only one",
         )
-    return None
+    return problems
 
 
 def summary(policy: Policy, now: datetime) -> dict[str, Any]:
@@ -130,12 +137,13 @@ def validate_command(
     output: OutputOpt = Output.table,
 ) -> None:
     """Check a policy file without calling AWS: YAML, every key and value, regions, the topic,
-    schedules and the ledger. Exit 0 and a summary when valid, exit 2 and the problem if not."""
-    check_output(output, "validate", Output.table, Output.json)
+    schedules and the ledger. Exit 0 and a summary when valid, exit 2 and every problem, each
+    with its line and key, if not."""
     policy = load_policy_or_fail(policy_file)
-    problem = _region_problem(policy, str(policy_file))
-    if problem is not None:
-        raise fail(problem)
+    text = policy_file.read_text(encoding="utf-8")  # read and valid: load_policy said so
+    problems = _region_problems(policy, str(policy_file), text)
+    if problems:
+        raise fail(str(policy_error(str(policy_file), problems)))
     document = summary(policy, datetime.now(timezone.utc))
     if output is Output.json:
         sys.stdout.write(

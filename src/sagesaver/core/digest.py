@@ -16,6 +16,7 @@ from sagesaver.core.formats import (
     minute,
     money,
     money_by_currency,
+    plural,
     reasons_text,
 )
 from sagesaver.core.model import Action, Decision, Kind, instances_text
@@ -171,7 +172,7 @@ def build_digest(
     noun = next(iter(kinds)).noun if len(kinds) == 1 else "resource"
     regions = sorted({d.resource.region for d in chosen})
     header = [
-        f"SageSaver found {len(chosen)} idle SageMaker {noun}(s) in {', '.join(regions)}",
+        f"SageSaver found {plural(len(chosen), 'idle SageMaker ' + noun)} in {', '.join(regions)}",
         f"at {minute(now)}.",
         f"Total: {total_text(chosen)}.",
         (
@@ -210,7 +211,7 @@ def build_digest(
     for index, part in enumerate(parts, start=1):
         marker = f" (part {index}/{total})" if total > 1 else ""
         subject = clean_subject(
-            f"{prefix}: {len(chosen)} idle {noun}(s), {subject_cost(chosen)}{marker}"
+            f"{prefix}: {plural(len(chosen), 'idle ' + noun)}, {subject_cost(chosen)}{marker}"
         )
         body = "\n".join([*header, *part, *footer])
         messages.append(Message(subject=subject, body=body))

@@ -18,6 +18,33 @@ def fmt_hours(hours: float) -> str:
     return f"{hours:.1f} h"
 
 
+def number(value: float) -> str:
+    """A count or an amount as people write it: ``3`` when whole (never ``3.0``), else one
+    decimal (``2.5``), with thousands separated (``1,200``)."""
+    rounded = round(value, 1)
+    if rounded == int(rounded):
+        return f"{int(rounded):,}"
+    return f"{rounded:,.1f}"
+
+
+def plural(count: float, noun: str, many: str | None = None) -> str:
+    """``1 endpoint``, ``3 endpoints``, ``0 endpoints``, ``2 scaling policies``, ``2.5
+    resource-hours``: a count and its noun, the noun plural unless the count reads ``1``;
+    ``many`` is the plural when it is not the regular one (see :func:`plural_of`)."""
+    shown = number(count)
+    return f"{shown} {noun if shown == '1' else many or plural_of(noun)}"
+
+
+def plural_of(noun: str) -> str:
+    """The regular English plural of ``noun`` (its last word): ``endpoints``, ``policies``,
+    ``boxes``, ``days``."""
+    if noun.endswith("y") and noun[-2:-1] not in ("", *"aeiou"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
 def fmt_idle(hours: float) -> str:
     """``idle for 40 days`` from two days on, ``idle for 26.0 h`` below: what people read."""
     if hours >= 48:

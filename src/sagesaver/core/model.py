@@ -29,7 +29,8 @@ class Kind(str, Enum):
 
     @property
     def noun(self) -> str:
-        """One of them, in a sentence ("idle SageMaker {noun}(s)")."""
+        """One of them, in a sentence ("1 idle SageMaker {noun}"; the plural from
+        ``formats.plural``)."""
         return _KIND_WORDS[self][0]
 
     @property
@@ -194,12 +195,14 @@ class Decision:
     idle: bool
     idle_hours: float | None = None
     # The price per hour in ``currency`` (the region's partition's when not set), where it
-    # came from (live, bundled, unknown) and, when unknown, why.
+    # came from (file, live, cached, bundled, unknown), when unknown why (or which file or
+    # cache answered), and the date of a file's or a cached price (ISO 8601).
     hourly_cost: float | None = None
     protected: bool = False
     currency: str | None = None
     price_source: str = "unknown"
     price_note: str | None = None
+    price_date: str | None = None
     recommendations: tuple[Recommendation, ...] = ()
     # The end of the last day with traffic, when looked back for (idle endpoints): what
     # ``idle_hours`` then counts from. None: no traffic in what CloudWatch keeps, or not read.

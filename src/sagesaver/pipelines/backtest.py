@@ -15,6 +15,7 @@ from datetime import datetime
 from sagesaver.aws.history import RegionHistory, history_window, read_region
 from sagesaver.aws.session import Aws
 from sagesaver.core.backtest import BacktestResult, merge_all, replay
+from sagesaver.core.formats import plural
 from sagesaver.core.model import ScanError
 from sagesaver.core.policy import EndpointPolicy, Policy
 from sagesaver.core.pricing import Pricer
@@ -59,7 +60,8 @@ def read_history(
             history = read_region(aws, region, days, now, pricer)
             if progress is not None:
                 progress(
-                    f"{region}: {days} days of {len(history.endpoints)} endpoints read "
+                    f"{region}: {plural(days, 'day')} of "
+                    f"{plural(len(history.endpoints), 'endpoint')} read "
                     f"({next(finished)}/{len(regions)} regions)"
                 )
             return history

@@ -19,6 +19,7 @@ from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws, env_number
 from sagesaver.core.digest import REPORTED, Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
+from sagesaver.core.formats import plural
 from sagesaver.core.model import (
     Activity,
     Decision,
@@ -211,7 +212,7 @@ def _scan_endpoints(
             }
         listing = listing_read.result()
         endpoints = listing.everything
-        progress(f"{region}: {len(endpoints)} endpoints in service")
+        progress(f"{region}: {plural(len(endpoints), 'endpoint')} in service")
         if not endpoints:
             for read in reads:
                 read.cancel()
@@ -280,7 +281,7 @@ def _scan_endpoints(
         else:
             consider(dict.fromkeys(by_name, None))
         errors.extend(component_errors)
-        progress(f"{region}: describing {len(described)} idle candidates")
+        progress(f"{region}: describing {plural(len(described), 'idle candidate')}")
         details = {name: variants for name, (variants, _) in known.items()}
         asynchronous = {name for name, (_, is_async) in known.items() if is_async}
         for name, future in described.items():
@@ -341,7 +342,11 @@ def _scan_endpoints(
 def priced(decision: Decision, quote: Quote) -> Decision:
     """``decision`` with the currency and the source of its price."""
     return replace(
-        decision, currency=quote.currency, price_source=quote.source, price_note=quote.note
+        decision,
+        currency=quote.currency,
+        price_source=quote.source,
+        price_note=quote.note,
+        price_date=quote.date,
     )
 
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from sagesaver.core.formats import plural
 from sagesaver.render.report_data import Bar, Day, _code, _usd, known_sum, with_unknown
 
 LABEL_CHARS = 28
@@ -200,7 +201,7 @@ def _describe(bars: Sequence[Bar], unit: str) -> str:
         return "No idle cost."
     listed = "; ".join(f"{b.label}: {with_unknown(b.value, b.unknown, unit)}" for b in bars)
     total = with_unknown(known_sum([b.value for b in bars]), sum(b.unknown for b in bars), unit)
-    return f"{len(bars)} groups, total {total}. {listed}."
+    return f"{plural(len(bars), 'group')}, total {total}. {listed}."
 
 
 def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
@@ -220,8 +221,9 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
     final = days[-1].cumulative if days else 0.0
     final_unknown = days[-1].unknown if days else 0
     desc = (
-        f"{len(days)} days from {days[0].day.isoformat()} to {days[-1].day.isoformat()}: "
-        f"{total_actions} actions applied, {with_unknown(final, final_unknown)} saved in all."
+        f"{plural(len(days), 'day')} from {days[0].day.isoformat()} to "
+        f"{days[-1].day.isoformat()}: {plural(total_actions, 'action')} applied, "
+        f"{with_unknown(final, final_unknown)} saved in all."
         if days
         else "No applied actions in the ledger."
     )
@@ -264,7 +266,7 @@ def time_chart(ids: _Ids, days: Sequence[Day]) -> str:
             f'<rect class="bar" x="{x + (slot - bar_w) / 2:.2f}" y="{base - h:.2f}" '
             f'width="{bar_w:.2f}" height="{h:.2f}" data-series="actions" '
             f'data-label="{label}" data-value="{d.actions}">'
-            f"<title>{label}: {d.actions} actions</title></rect>"
+            f"<title>{label}: {plural(d.actions, 'action')}</title></rect>"
         )
         if d.cumulative is None:  # unknown: no point, never one at 0
             continue

@@ -10,14 +10,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sagesaver.core.backtest import BacktestResult, compare
-from sagesaver.core.formats import iso, money, money_by_currency
+from sagesaver.core.formats import iso, money, money_by_currency, plural
 from sagesaver.core.model import ScanError, ScanResult
 from sagesaver.core.savings import OffInterval, saved_by_currency, totals_by
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-from sagesaver.render.scan import print_errors, print_table, stdout_console, to_csv, to_json
+from sagesaver.render.scan import (
+    print_errors,
+    print_table,
+    stderr_console,
+    stdout_console,
+    to_csv,
+    to_json,
+)
 
 
 def print_scan(result: ScanResult, output: str, extra: dict[str, Any] | None = None) -> None:
@@ -32,12 +39,14 @@ def print_scan(result: ScanResult, output: str, extra: dict[str, Any] | None = N
 
 
 def render_run(result: ScanResult, run: dict[str, Any], output: str) -> None:
-    """``sagesaver run``: the scan, each enforcement step, and the digest (sent or not)."""
+    """``sagesaver run``: the scan, each enforcement step, and the digest (sent or not); with
+    ``csv``, only the scan's rows on stdout, the rest on stderr."""
     if output == "json":
         print_scan(result, output, run)
         return
     print_scan(result, output)
-    console = stdout_console()
+    # A CSV holds the resources only: what the run did goes to stderr, as the errors do.
+    console = stderr_console() if output == "csv" else stdout_console()
     for item in run["enforcement"]:
         console.print(
             f"{item['stage']:>8} {item['name']} ({item['region']}): {item['outcome']}",
@@ -202,7 +211,8 @@ def render_backtest(
     names = list(results)
     totals = {name: results[name].totals.to_document() for name in names}
     console.print(
-        f"Backtest over {days} days, {regions} region(s): " + " vs ".join(labels[n] for n in names),
+        f"Backtest over {plural(days, 'day')}, {plural(regions, 'region')}: "
+        + " vs ".join(labels[n] for n in names),
         markup=False,
     )
     for key in totals["policy"]:
@@ -300,7 +310,7 @@ def savings_line(
     if not count:
         start = f" since {iso(since)}" if since else ""
         return f"Saved nothing yet: the ledger has no stop, delete or release carried out{start}."
-    off = f"{hours:,.1f} resource-hours off"
+    off = f"{plural(hours, 'resource-hour')} off"
     if not saved:
         return f"Saved an unknown amount over {off}: no price is known for any of the {count}."
     plus = f", plus {unknown} with an unknown price" if unknown else ""

@@ -18,7 +18,14 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from sagesaver.core.formats import HOURS_PER_30_DAYS, fmt_idle, iso, money, money_by_currency
+from sagesaver.core.formats import (
+    HOURS_PER_30_DAYS,
+    fmt_idle,
+    iso,
+    money,
+    money_by_currency,
+    plural,
+)
 from sagesaver.core.model import Decision, ScanResult
 from sagesaver.core.records import Entry
 from sagesaver.render.charts import (
@@ -237,9 +244,9 @@ def _wasting_metric(h: dict[str, Any]) -> str:
     if count == 0:
         shown = "nothing"
     elif hourly is None:
-        shown = f"{count} resources, an unknown amount"
+        shown = f"{plural(count, 'resource')}, an unknown amount"
     else:
-        shown = f"{count} resources, {_usd(hourly)}/h"
+        shown = f"{plural(count, 'resource')}, {_usd(hourly)}/h"
     note = f"{unknown} with an unknown price" if unknown and hourly is not None else ""
     return _metric("wasting", "Wasting (SageSaver would act on)", count, shown, note)
 
@@ -274,7 +281,7 @@ def _render_html(
     h = headline(scan, entries, now, seen)
     unknown = h["idle_with_unknown_cost"]
     unknown_note = f"{unknown} idle with unknown price" if unknown else ""
-    saved_note = f"{h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
+    saved_note = f"{plural(h['actions_applied'], 'action')} applied, {h['saved_hours']:,.1f} h off"
     if h["saved_with_unknown_cost"]:
         saved_note += f", {h['saved_with_unknown_cost']} with unknown price"
     elsewhere = _other_currencies(h)
@@ -289,8 +296,8 @@ def _render_html(
         f"<style>{CSS}</style></head><body>",
         "<header><h1>SageSaver report</h1>",
         f'<p class="meta">Generated {_e(iso(now))}; scan of {_e(iso(scan.generated_at))} '
-        f"in {_e(', '.join(scan.regions) or '-')}: {h['resources']} resources, "
-        f"{h['errors']} errors. Prices in {_e(h['currency'])}: "
+        f"in {_e(', '.join(scan.regions) or '-')}: {plural(h['resources'], 'resource')}, "
+        f"{plural(h['errors'], 'error')}. Prices in {_e(h['currency'])}: "
         f"{_e(', '.join(h['price_sources']) or 'none known')}; bundled table: "
         f"{_e(h['bundled_prices'])}.</p></header><main>",
         '<section id="totals"><h2>Totals</h2><dl class="totals">',
@@ -394,14 +401,14 @@ def _render_markdown(
         "",
         f"- **Wasting:** {h['wasting_text']}",
         *([f"- **Idle, left alone:** {h['left_alone_text']}"] if h["left_alone_text"] else []),
-        f"- **Idle:** {h['idle']} of {h['resources']} resources, {idle_cost}"
+        f"- **Idle:** {h['idle']} of {plural(h['resources'], 'resource')}, {idle_cost}"
         + (
             f" ({h['idle_with_unknown_cost']} with unknown price)"
             if h["idle_with_unknown_cost"] and not no_price
             else ""
         ),
         f"- **Saved so far:** {_saved(h)} "
-        f"({h['actions_applied']} actions applied, {h['saved_hours']:,.1f} h off"
+        f"({plural(h['actions_applied'], 'action')} applied, {h['saved_hours']:,.1f} h off"
         + (
             f", {h['saved_with_unknown_cost']} with unknown price"
             if h["saved_with_unknown_cost"]
@@ -416,7 +423,7 @@ def _render_markdown(
     if top:
         lines += [
             "",
-            f"### Top {len(top)} idle resources",
+            f"### Top {plural(len(top), 'idle resource')}",
             "",
             f"| # | Name | Kind | Region | Owner ({_md(owner_tag)}) | {_code()}/h | "
             f"{_code()}/30 days |",

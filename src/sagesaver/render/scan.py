@@ -15,7 +15,14 @@ if TYPE_CHECKING:  # rich is imported only to print: the Lambda package does wit
 
 from sagesaver.core import model
 from sagesaver.core.digest import cost_by_currency, unknown_price_reasons
-from sagesaver.core.formats import HOURS_PER_30_DAYS, iso, money, money_by_currency, reasons_text
+from sagesaver.core.formats import (
+    HOURS_PER_30_DAYS,
+    iso,
+    money,
+    money_by_currency,
+    plural,
+    reasons_text,
+)
 from sagesaver.core.model import (
     Action,
     Decision,
@@ -80,6 +87,8 @@ def resource_dict(decision: Decision) -> dict[str, Any]:
         item["variants"] = [_variant_dict(v) for v in r.variants]
     if decision.price_note:
         item["price_note"] = decision.price_note
+    if decision.price_date:
+        item["price_date"] = decision.price_date
     if decision.idle and r.kind.value == "endpoint":
         item["last_activity_at"] = (
             iso(decision.last_activity_at) if decision.last_activity_at else None
@@ -337,7 +346,7 @@ def wasting_text(totals: dict[str, Any]) -> str:
             cost += f", plus {unknown} with an unknown price"
     else:
         cost = "an unknown amount: no price is known for any of them"
-    line = f"{count} idle resource(s) SageSaver would act on, {cost}"
+    line = f"{plural(count, 'idle resource')} SageSaver would act on, {cost}"
     if unknown:
         line += f" (unknown: {reasons_text(wasting['unknown_price_reasons'])})"
     return line
@@ -385,10 +394,11 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-# The columns a narrow terminal goes without, in this order (Region first when every row has
-# the same). Name, account, cost, decision and reason always stay: when they do not fit, each
-# resource is printed as a block instead.
-_OPTIONAL = ("Status", "Instances", "Idle", "Region")
+# The columns a narrow terminal goes without, in this order: Region first when every row has
+# the same (the title then says which), never when the rows differ in region. Name, account,
+# cost, decision and reason always stay, and Region with them when the regions differ: when
+# they do not fit, each resource is printed as a block instead (its region beside it).
+_OPTIONAL = ("Status", "Instances", "Idle")
 REASON_MIN_WIDTH = 28  # the longest words of the reasons fit whole
 
 
@@ -414,8 +424,9 @@ def _cells(d: Decision) -> dict[str, str]:
 
 def table_columns(rows: Sequence[dict[str, str]], width: int) -> list[str] | None:
     """The columns that fit ``width`` with every name whole and the reason at least
-    :data:`REASON_MIN_WIDTH` wide, leaving out those of :data:`_OPTIONAL` in order; None when
-    not even name, decision and reason fit (then each resource is printed as a block)."""
+    :data:`REASON_MIN_WIDTH` wide, leaving out those of :data:`_OPTIONAL` in order (Region
+    before them when every row has the same); None when not even name, region (when the rows
+    differ in it), decision and reason fit (then each resource is printed as a block)."""
     order = ["Account", "Name", "Region", "Status", "Instances", "Cost/h", "Idle", "Decision"]
     shown = [c for c in order if c != "Account" or len({r["Account"] for r in rows}) > 1]
     shown.append("Reason")
@@ -427,8 +438,8 @@ def table_columns(rows: Sequence[dict[str, str]], width: int) -> list[str] | Non
         ]
         return sum(widths) + 3 * len(columns) + 1  # "│ " before each, " │" at the end
 
-    same_region = len({r["Region"] for r in rows}) == 1
-    for column in ("Region", *_OPTIONAL) if same_region else _OPTIONAL:
+    one_region = len({r["Region"] for r in rows}) == 1
+    for column in ("Region", *_OPTIONAL) if one_region else _OPTIONAL:
         if needed(shown) <= width:
             return shown
         if column in shown:
@@ -468,9 +479,10 @@ def _kind_table(title: str, decisions: Sequence[Decision], width: int) -> Table 
     shown = table_columns(rows, width)
     if shown is None:
         return _kind_blocks(title, decisions)
-    left_out = [c for c in ("Status", "Region", "Instances", "Idle") if c not in shown]
+    left_out = [c for c in ("Region", *_OPTIONAL) if c not in shown]
     if left_out:
-        title += f" (narrow terminal: without {', '.join(left_out).lower()})"
+        where = f"; all in {rows[0]['Region']}" if "Region" in left_out else ""
+        title += f" (narrow terminal: without {', '.join(left_out).lower()}{where})"
     table = Table(title=title, title_justify="left", expand=False)
     for column in shown:
         if column == "Reason":
@@ -519,8 +531,9 @@ def print_table(result: ScanResult, console: Console) -> None:
         from rich.markup import escape
 
         console.print(
-            f"[bold]No auto-stop guard:[/bold] {totals['notebooks_without_auto_stop']} running "
-            f"notebook instance(s), {escape(known_cost_text(running, '/h'))}",
+            "[bold]No auto-stop guard:[/bold] "
+            f"{plural(totals['notebooks_without_auto_stop'], 'running notebook instance')}, "
+            f"{escape(known_cost_text(running, '/h'))}",
             highlight=False,
         )
     print_errors(result.errors)
@@ -529,9 +542,7 @@ def print_table(result: ScanResult, console: Console) -> None:
 def print_errors(errors: Sequence[ScanError]) -> None:
     """One red line per error on stderr (stdout holds only the result): region, resource,
     operation, code and message."""
-    from rich.console import Console
-
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = stderr_console()
     for error in errors:
         where = f" {error.resource}" if error.resource else ""
         code = f"{error.code} " if error.code else ""
@@ -544,11 +555,34 @@ def print_errors(errors: Sequence[ScanError]) -> None:
         )
 
 
+PIPED_WIDTH = 160  # the width of output piped or redirected, unless COLUMNS says otherwise
+
+
 def stdout_console() -> Console:
-    """A console for stdout: the terminal's width, or 160 columns when output is piped."""
+    """A console for stdout: the terminal's width; when output is piped, ``COLUMNS`` if set,
+    else :data:`PIPED_WIDTH` columns."""
+    import os
+
     from rich.console import Console
 
-    console = Console(highlight=False)
+    class Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            """Rich exits 1 when the reader closed the pipe; the command decides instead
+            (``sagesaver.cli.common.ClosedPipe``)."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:  # as rich reads it, for a terminal too
+        return Stdout(highlight=False, width=int(columns))
+    console = Stdout(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=160)
+        console = Stdout(highlight=False, width=PIPED_WIDTH)
     return console
+
+
+def stderr_console() -> Console:
+    """A console for stderr, its lines never wrapped (messages, not tables)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
