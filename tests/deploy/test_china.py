@@ -169,3 +169,36 @@ def test_without_eventbridge_scheduler_the_functions_run_from_rules(
     assert result.exit_code == 0
     assert f"{SCHEDULE_TYPE} is not offered by CloudFormation in cn-northwest-1" in result.stderr
     assert "EventBridge rules" in result.stderr
+
+
+def test_a_schedule_with_a_calendar_ticks_at_its_boundaries_every_day(tmp_path: Path) -> None:
+    """EventBridge Scheduler cannot tell China's holidays and make-up Saturdays (调休): the
+    boundaries' ticks run on every day, and the tick's planning skips the days off."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    text = CHINA_POLICY.replace(
+        "    timezone: Asia/Shanghai\n", "    timezone: Asia/Shanghai\n    calendar: CN\n"
+    )
+    template = _render("cn-north-1", text)
+    ticks = {
+        (
+            props["ScheduleExpression"],
+            props["ScheduleExpressionTimezone"],
+            json.loads(props["Target"]["Input"])["transition"],
+        )
+        for key, resource in template["Resources"].items()
+        if resource["Type"] == SCHEDULE_TYPE and key != "IdleScanSchedule"
+        for props in [resource["Properties"]]
+    }
+    assert ticks == {
+        ("cron(0 7 ? * * *)", "Asia/Shanghai", "start"),
+        ("cron(0 21 ? * * *)", "Asia/Shanghai", "stop"),
+    }
+    path = tmp_path / "sagesaver.json"
+    path.write_text(json.dumps(template, indent=2))
+    assert lint_file(path, ManualArgs(regions=["cn-north-1"])) == []
+    # the rate tick is unchanged: every run plans every schedule, calendar included
+    rate = render_template(
+        parse_policy(text), "code", "sagesaver.zip", [], region="cn-north-1", tick="rate"
+    )
+    assert "ScheduleTickSchedule" in rate["Resources"]

@@ -123,3 +123,13 @@ def test_handlers_run_from_the_zip_in_a_clean_python_of_the_runtime(
     assert result["idle"]["ok"] is True
     assert [e["name"] for e in result["idle"]["idle_endpoints"]] == ["idle-one"]
     assert result["tick"]["ok"] is True and result["tick"]["applied"] is False
+
+
+def test_the_lambda_carries_the_holiday_calendars() -> None:
+    """The schedule tick plans ``calendar:`` schedules: the holidays library is shipped, at the
+    version the lock pins with its hashes."""
+    from sagesaver.deploy.package import LOCK, REQUIREMENTS
+
+    assert any(r.startswith("holidays") for r in REQUIREMENTS)
+    lock = LOCK.read_text(encoding="utf-8")
+    assert "\nholidays==" in lock and "--hash=sha256:" in lock.split("\nholidays==", 1)[1][:200]

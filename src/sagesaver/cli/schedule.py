@@ -74,13 +74,20 @@ def _only_schedules(policy: Policy, names: list[str] | None) -> frozenset[str] |
     return frozenset(names)
 
 
-def _local_and_utc(moment: datetime | None, tz_name: str | None) -> str:
+def _local_and_utc(moment: datetime | None, tz_name: str | None, day: str | None = None) -> str:
     if moment is None or tz_name is None:
         return "-"
     from zoneinfo import ZoneInfo
 
     local = moment.astimezone(ZoneInfo(tz_name))
-    return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+    text = f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+    return f"{text}, {day}" if day else text
+
+
+def _warn(warnings: list[str]) -> None:
+    """Each warning once on stderr (the JSON on stdout has them too)."""
+    for warning in warnings:
+        sys.stderr.write(f"sagesaver: warning: {warning}\n")
 
 
 @schedule_app.command("show", short_help="Each instance's schedule and next transitions.")
@@ -102,9 +109,10 @@ def schedule_show_command(
     now = parse_at(at)
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     only = _only_schedules(policy, schedule)
-    rows, errors = schedule_show(aws, regions, policy, now, only)
+    rows, errors, warnings = schedule_show(aws, regions, policy, now, only)
+    _warn(warnings)
     if output is not Output.table:
-        instances = [
+        instances: list[dict[str, Any]] = [
             {
                 "name": r.resource.name,
                 "region": r.resource.region,
@@ -115,17 +123,22 @@ def schedule_show_command(
                 "timezone": r.timezone,
                 "next_start": iso(r.next_start) if r.next_start else None,
                 "next_stop": iso(r.next_stop) if r.next_stop else None,
+                "next_start_day": r.next_start_day,
+                "next_stop_day": r.next_stop_day,
+                "skipped_starts": list(r.skipped_starts),
             }
             for r in rows
         ]
         if output is Output.csv:
-            sys.stdout.write(report.rows_to_csv(instances))
+            flat = [{**i, "skipped_starts": "; ".join(i["skipped_starts"])} for i in instances]
+            sys.stdout.write(report.rows_to_csv(flat))
             report.print_errors(errors)
         else:
             document = {
                 "at": iso(now),
                 "instances": instances,
                 "errors": [report.error_dict(e) for e in errors],
+                "warnings": warnings,
             }
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
@@ -141,11 +154,14 @@ def schedule_show_command(
                 r.schedule or f"- ({r.reason})",
                 r.resource.status,
                 r.wanted or "-",
-                _local_and_utc(r.next_start, r.timezone),
-                _local_and_utc(r.next_stop, r.timezone),
+                _local_and_utc(r.next_start, r.timezone, r.next_start_day),
+                _local_and_utc(r.next_stop, r.timezone, r.next_stop_day),
             )
         console = report.stdout_console()
         console.print(table)
+        skipping = {r.schedule: r.skipped_starts for r in rows if r.schedule and r.skipped_starts}
+        for name, days in sorted(skipping.items()):
+            console.print(f"{name}: no start on {', '.join(days)}", markup=False, soft_wrap=True)
         report.print_errors(errors)
     raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
 
@@ -201,6 +217,7 @@ def schedule_run_command(
     with _sigterm_exits() if apply else nullcontext():
         result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
     document = run_document(result, apply)
+    _warn(result.warnings)
     if output is Output.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

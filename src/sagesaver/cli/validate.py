@@ -12,10 +12,10 @@ import typer
 
 from sagesaver.aws.session import offered_regions
 from sagesaver.cli.common import Output, OutputOpt, app, fail, load_policy_or_fail
-from sagesaver.core.cron import Transition
 from sagesaver.core.formats import iso
 from sagesaver.core.partitions import partition_of
 from sagesaver.core.policy import Policy, key_line, policy_error, policy_problem
+from sagesaver.core.rules.schedules import upcoming
 
 
 def _region_problems(policy: Policy, source: str, text: str) -> list[str]:
@@ -48,16 +48,27 @@ def _region_problems(policy: Policy, source: str, text: str) -> list[str]:
 def summary(policy: Policy, now: datetime) -> dict[str, Any]:
     """What the policy will do, in the words the other commands use."""
     endpoints = policy.endpoints
-    schedules = {}
+    schedules: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
     for name, spec in policy.schedules.items():
-        upcoming = spec.build(name).next_transitions(now)
-        start, stop = upcoming.get(Transition.START), upcoming.get(Transition.STOP)
+        ahead = upcoming(spec.build(name), now)
+        start, stop = ahead.next_start, ahead.next_stop
         schedules[name] = {
             "timezone": spec.timezone,
             "enforced": spec.enforced,
             "next_start": iso(start) if start else None,
             "next_stop": iso(stop) if stop else None,
         }
+        if spec.work_days() is not None:
+            schedules[name].update(
+                calendar=spec.calendar,
+                skip_dates=[d.isoformat() for d in spec.skip_dates],
+                work_dates=[d.isoformat() for d in spec.work_dates],
+                next_start_day=ahead.next_start_day,
+                next_stop_day=ahead.next_stop_day,
+                skipped_starts=list(ahead.skipped_starts),
+            )
+        warnings.extend(w for w in ahead.warnings if w not in warnings)
     return {
         "regions": policy.regions or None,
         "endpoints": {
@@ -84,6 +95,7 @@ def summary(policy: Policy, now: datetime) -> dict[str, Any]:
         },
         "schedules": schedules,
         "ledger": policy.ledger,
+        "warnings": warnings,
     }
 
 
@@ -120,10 +132,18 @@ def _lines(document: dict[str, Any]) -> list[str]:
     ]
     for name, schedule in document["schedules"].items():
         mode = "enforced" if schedule["enforced"] else "at boundaries only"
-        lines.append(
-            f"schedule     {name} ({schedule['timezone']}, {mode}): next start "
-            f"{schedule['next_start'] or '-'}, next stop {schedule['next_stop'] or '-'}"
+        if schedule.get("calendar"):
+            mode += f", calendar {schedule['calendar']}"
+        start, stop = (
+            (schedule[f"next_{t}"] or "-")
+            + (f" ({schedule[f'next_{t}_day']})" if schedule.get(f"next_{t}_day") else "")
+            for t in ("start", "stop")
         )
+        line = f"schedule     {name} ({schedule['timezone']}, {mode}): next start {start}, "
+        line += f"next stop {stop}"
+        if schedule.get("skipped_starts"):
+            line += f"; no start on {', '.join(schedule['skipped_starts'])}"
+        lines.append(line)
     lines.append("ledger       " + (document["ledger"] or "--ledger, else the default file"))
     return lines
 
@@ -145,6 +165,8 @@ def validate_command(
     if problems:
         raise fail(str(policy_error(str(policy_file), problems)))
     document = summary(policy, datetime.now(timezone.utc))
+    for warning in document["warnings"]:  # on stderr: the JSON on stdout has them too
+        sys.stderr.write(f"sagesaver: warning: {warning}\n")
     if output is Output.json:
         sys.stdout.write(
             json.dumps({"file": str(policy_file), "valid": True, **document}, indent=2) + "\n"

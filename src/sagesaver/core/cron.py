@@ -14,24 +14,37 @@ times are turned into instants with two daylight-saving rules:
 
 Cron matching is done by ``croniter`` on naive local times; this module adds the EventBridge
 dialect (``?``, days of week 1-7 from Sunday, ``nL``, year field) and the time-zone rules.
+
+A schedule with a ``calendar`` or its own dates (:class:`~sagesaver.core.workdays.WorkDays`)
+plans day by day, in its time zone: a day off (a public holiday, a date of ``skip_dates``)
+keeps its stops and loses its starts; a declared working day (an official make-up workday, a
+date of ``work_dates``) on which the weekday rule starts nothing also runs as the *reference
+day*, the first day of its week (Monday on, the calendar's weekend left out) on which the rule
+starts: a make-up Saturday under ``mon-fri`` runs as Monday. A calendar never removes a stop.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
+
+from sagesaver.core.workdays import Day, WorkDays, gap_note
 
 UTC = timezone.utc
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _EB_DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 # How far back to look for the latest boundary when computing the desired state.
 DESIRED_STATE_LOOKBACK = timedelta(days=400)
+# With working days, how far a schedule looks for its latest or next boundary, step by step
+# (the Spring Festival's nine days off fit in the second step).
+CALENDAR_WINDOWS = (timedelta(days=8), timedelta(days=40), timedelta(days=400))
 
 
 class Transition(str, Enum):
@@ -362,7 +375,8 @@ def period_boundaries(
 
 @dataclass(frozen=True)
 class Schedule:
-    """A named schedule: periods or start/stop crons, in one time zone."""
+    """A named schedule: periods or start/stop crons, in one time zone; with ``days``, its
+    working days (module docstring)."""
 
     name: str
     tz: ZoneInfo
@@ -370,9 +384,12 @@ class Schedule:
     start: Cron | None = None
     stop: Cron | None = None
     enforced: bool = False
+    days: WorkDays | None = None
 
     def boundaries(self, after: datetime, until: datetime) -> list[Boundary]:
         """Every boundary in (after, until], in time order."""
+        if self.days is not None:
+            return self._planned(after, until)[0]
         found: list[Boundary] = []
         for period in self.periods:
             found.extend(period_boundaries(period, self.tz, after, until))
@@ -390,6 +407,12 @@ class Schedule:
     def desired(self, moment: datetime) -> Transition | None:
         """The state the schedule wants at ``moment``: the transition of the latest boundary
         at or before it, or None when there is none in the look-back."""
+        if self.days is not None:
+            for window in CALENDAR_WINDOWS:
+                latest = self.latest_boundary(moment - window, moment)
+                if latest is not None:
+                    return latest.transition
+            return None
         if self.periods:
             latest = self.latest_boundary(moment - timedelta(days=8), moment)
             if latest is not None:
@@ -412,16 +435,118 @@ class Schedule:
     def next_transitions(self, moment: datetime) -> dict[Transition, datetime | None]:
         """The next start and the next stop after ``moment``."""
         result: dict[Transition, datetime | None] = {Transition.START: None, Transition.STOP: None}
-        if self.periods:
-            for boundary in self.boundaries(moment, moment + timedelta(days=8)):
-                if result[boundary.transition] is None:
-                    result[boundary.transition] = boundary.at
+        if self.periods or self.days is not None:
+            windows = CALENDAR_WINDOWS if self.days is not None else (timedelta(days=8),)
+            for window in windows:
+                for boundary in self.boundaries(moment, moment + window):
+                    if result[boundary.transition] is None:
+                        result[boundary.transition] = boundary.at
+                if all(result.values()):
+                    break
             return result
         for cron, transition in ((self.start, Transition.START), (self.stop, Transition.STOP)):
             if cron is not None:
                 found = cron_next_after(cron, self.tz, transition, moment)
                 result[transition] = found.at if found else None
         return result
+
+    # --- working days ---------------------------------------------------------------------
+
+    def day(self, moment: datetime) -> Day | None:
+        """What the local date of ``moment`` is to the schedule (None: it has no days)."""
+        if self.days is None:
+            return None
+        return self.days.day(moment.astimezone(self.tz).date())
+
+    def skipped_starts(self, after: datetime, until: datetime) -> list[Day]:
+        """The days off in (after, until] on which the weekday rule would have started."""
+        return self._planned(after, until)[1] if self.days is not None else []
+
+    def gap_notes(self, after: datetime, until: datetime) -> list[str]:
+        """What to say about the years of (after, until] (local) the calendar has no data for."""
+        if self.days is None or self.days.calendar is None:
+            return []
+        first, last = after.astimezone(self.tz).year, until.astimezone(self.tz).year
+        return [
+            gap_note(self.name, self.days.calendar.code, year)
+            for year in self.days.gaps(first, last)
+        ]
+
+    def _cron_fires(self, first: date, last: date) -> dict[date, list[tuple[time, Transition]]]:
+        """The crons' own local times on each date of [first, last]."""
+        fires: dict[date, list[tuple[time, Transition]]] = defaultdict(list)
+        for cron, transition in ((self.start, Transition.START), (self.stop, Transition.STOP)):
+            if cron is None:
+                continue
+            iterator = croniter(cron.expression, datetime.combine(first, time()) - _SECOND)
+            while True:
+                local: datetime = iterator.get_next(datetime)
+                if local.date() > last:
+                    break
+                if cron.matches_year(local.year):
+                    fires[local.date()].append((local.time(), transition))
+        return fires
+
+    def _rule(
+        self, rule_day: date, on: date, fires: dict[date, list[tuple[time, Transition]]]
+    ) -> list[tuple[datetime, Transition]]:
+        """The local boundaries the weekday rule of ``rule_day`` puts on the day ``on``."""
+        found = []
+        for period in self.periods:
+            if rule_day.weekday() in period.weekdays:
+                end_day = on + timedelta(days=1) if period.overnight else on
+                found.append((datetime.combine(on, period.begin), Transition.START))
+                found.append((datetime.combine(end_day, period.end), Transition.STOP))
+        found.extend((datetime.combine(on, at), t) for at, t in fires.get(rule_day, ()))
+        return found
+
+    def _starts(self, rule_day: date, fires: dict[date, list[tuple[time, Transition]]]) -> bool:
+        return any(t is Transition.START for _, t in self._rule(rule_day, rule_day, fires))
+
+    def _reference(
+        self, on: date, weekend: frozenset[int], fires: dict[date, list[tuple[time, Transition]]]
+    ) -> date | None:
+        """The first day of the week of ``on`` (not a weekend day) the weekday rule starts on."""
+        monday = on - timedelta(days=on.weekday())
+        for offset in range(7):
+            candidate = monday + timedelta(days=offset)
+            if candidate.weekday() not in weekend and self._starts(candidate, fires):
+                return candidate
+        return None
+
+    def _planned(self, after: datetime, until: datetime) -> tuple[list[Boundary], list[Day]]:
+        """The boundaries in (after, until] day by day with the working days, and the days
+        off whose starts were left out."""
+        days = self.days
+        if days is None:
+            raise ValueError("a schedule without working days plans by its weekday rule")
+        first = after.astimezone(self.tz).date() - timedelta(days=2)
+        last = until.astimezone(self.tz).date() + timedelta(days=1)
+        fires = self._cron_fires(first - timedelta(days=7), last + timedelta(days=7))
+        found: set[Boundary] = set()
+        skipped: list[Day] = []
+        on = first
+        while on <= last:
+            day = days.day(on)
+            local = self._rule(on, on, fires)
+            if day.declared_working and not self._starts(on, fires):
+                reference = self._reference(on, days.weekend, fires)
+                if reference is not None:
+                    local += self._rule(reference, on, fires)
+            for wall, transition in local:
+                instant = to_instant(wall, self.tz)
+                if not after < instant <= until:
+                    continue
+                if transition is Transition.START and not day.working:
+                    if day not in skipped:
+                        skipped.append(day)
+                    continue
+                found.add(Boundary(instant, transition))
+            on += timedelta(days=1)
+        return sorted(found), skipped
+
+
+_SECOND = timedelta(seconds=1)
 
 
 # --- EventBridge export ----------------------------------------------------------------------
@@ -457,8 +582,28 @@ def cron_to_eventbridge(cron: Cron) -> str:
     return f"cron({minute} {hour} ? {month} {_eb_day_field(dow)} {year})"
 
 
+def _every_day(expression: str) -> str:
+    """An EventBridge cron expression at the same times on every day of every month."""
+    minute, hour, *_, year = expression.removeprefix("cron(").removesuffix(")").split()
+    return f"cron({minute} {hour} ? * * {year})"
+
+
 def to_eventbridge_expressions(schedule: Schedule) -> list[tuple[Transition, str]]:
-    """Start and stop cron expressions (EventBridge syntax, in the schedule's time zone)."""
+    """Start and stop cron expressions (EventBridge syntax, in the schedule's time zone). A
+    schedule whose calendar or ``work_dates`` may make any day a working day has its
+    expressions on every day: Scheduler cannot tell holidays, the tick's planning does."""
+    expressions = _weekday_expressions(schedule)
+    if schedule.days is None or not schedule.days.adds_days:
+        return expressions
+    every_day: list[tuple[Transition, str]] = []
+    for transition, expression in expressions:
+        entry = (transition, _every_day(expression))
+        if entry not in every_day:
+            every_day.append(entry)
+    return every_day
+
+
+def _weekday_expressions(schedule: Schedule) -> list[tuple[Transition, str]]:
     expressions: list[tuple[Transition, str]] = []
     eb_days = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
     for period in schedule.periods:

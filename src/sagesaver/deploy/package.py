@@ -38,6 +38,7 @@ REQUIREMENTS = (
     "platformdirs>=4,<5",
     "croniter>=2.0,<8",
     "tzdata>=2024.1",
+    "holidays>=0.107,<1",  # the schedule tick plans schedules with a calendar
 )
 # REQUIREMENTS resolved for the runtime, pinned with every file's hash (``make lock``).
 LOCK = Path(__file__).resolve().parent.parent / "data" / "lambda-requirements.txt"

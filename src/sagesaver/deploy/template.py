@@ -26,7 +26,10 @@ as JSON or YAML). The stack holds:
     of each start and stop moment and only then; the ledger's record of the previous run makes
     each run act on the moments since then. A schedule with ``enforced: true`` also gets a
     ``rate(<interval_minutes> minutes)`` schedule (its ``interval_minutes``), since it must
-    drive instances to the wanted state between boundaries too.
+    drive instances to the wanted state between boundaries too. A schedule with a
+    ``calendar`` or ``work_dates`` has its expressions at the same times on every day of the
+    week (Scheduler cannot tell holidays): a make-up Saturday gets its run, and the tick's
+    own planning starts nothing on a day off.
     Caveat: EventBridge Scheduler skips a cron time that does not exist on a spring-forward
     day (SageSaver's own rule is "take effect just after the gap"), so a start or stop set
     inside a DST gap (usually 02:00-03:00 local) is missed on that one day; choose

@@ -63,12 +63,14 @@ from sagesaver.core.rules.schedules import (
     PlannedAction,
     Skip,
     Standing,
+    Upcoming,
     assign,
     concerns,
     guard_stop,
     is_protected,
     plan,
     tick_invocations,
+    upcoming,
 )
 from sagesaver.ledger import DELETE_SENT, DONE, RELEASED, Entry, Lease, Ledger, Outcome
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
@@ -105,6 +107,8 @@ class ScheduleRunResult:
     quiet: dict[tuple[str, str], str] = field(default_factory=dict)
     # What earlier runs did that this run found and recorded (their calls took effect).
     recovered: list[Entry] = field(default_factory=list)
+    # Said once: a calendar without data for a year this run planned.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -420,6 +424,7 @@ def _run_region(
 
     planned: Plan = plan(listing.tagged, policy, at, last_run, only)
     result.quiet.update(planned.quiet)
+    result.warnings.extend(planned.notes)
     if not apply:
         result.skipped.extend(planned.skipped)
         result.actions.extend(ActionResult(action, applied=False) for action in planned.actions)
@@ -521,6 +526,7 @@ def schedule_run(
                 total.errors.extend(part.errors)
                 total.quiet.update(part.quiet)
                 total.recovered.extend(part.recovered)
+                total.warnings.extend(w for w in part.warnings if w not in total.warnings)
         except BaseException:
             stop.set()
             raise
@@ -582,12 +588,15 @@ def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
             for (schedule, region), reason in sorted(result.quiet.items())
         ],
         "errors": [error_dict(e) for e in result.errors],
+        "warnings": list(result.warnings),
     }
 
 
 @dataclass(frozen=True)
 class ShowRow:
-    """One targeted instance and what its schedule wants."""
+    """One targeted instance and what its schedule wants; with working days, what its next
+    start's and stop's days are (a make-up workday, a public holiday), and the days off on
+    which it will not start before its next start."""
 
     resource: Resource
     schedule: str | None
@@ -596,6 +605,9 @@ class ShowRow:
     next_start: datetime | None
     next_stop: datetime | None
     timezone: str | None
+    next_start_day: str | None = None
+    next_stop_day: str | None = None
+    skipped_starts: tuple[str, ...] = ()
 
 
 def schedule_show(
@@ -604,11 +616,14 @@ def schedule_show(
     policy: Policy,
     now: datetime,
     only: frozenset[str] | None = None,
-) -> tuple[list[ShowRow], list[ScanError]]:
-    """Each targeted instance, its schedule, wanted state now, and next transitions."""
+) -> tuple[list[ShowRow], list[ScanError], list[str]]:
+    """Each targeted instance, its schedule, wanted state now, and next transitions; the
+    errors; and what to say once (a calendar without data for a year shown)."""
     errors: list[ScanError] = []
     rows: list[ShowRow] = []
+    warnings: list[str] = []
     schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
+    ahead: dict[str, Upcoming] = {}
     for region in regions:
         instances = _targeted_instances(aws, region, policy, errors) or []
         for resource in instances:
@@ -623,8 +638,11 @@ def schedule_show(
                 reason = f"protected by tag {policy.schedule_protect_tag}: never started or stopped"
                 rows.append(ShowRow(resource, assignment.schedule, reason, None, None, None, None))
                 continue
-            desired = schedule.desired(now)
-            upcoming = schedule.next_transitions(now)
+            if assignment.schedule not in ahead:
+                ahead[assignment.schedule] = upcoming(schedule, now)
+                warnings.extend(w for w in ahead[assignment.schedule].warnings if w not in warnings)
+            next_up = ahead[assignment.schedule]
+            desired = next_up.wanted
             rows.append(
                 ShowRow(
                     resource,
@@ -633,12 +651,15 @@ def schedule_show(
                     None
                     if desired is None
                     else ("running" if desired is Transition.START else "stopped"),
-                    upcoming[Transition.START],
-                    upcoming[Transition.STOP],
+                    next_up.next_start,
+                    next_up.next_stop,
                     schedule.tz.key,
+                    next_up.next_start_day,
+                    next_up.next_stop_day,
+                    next_up.skipped_starts,
                 )
             )
-    return rows, errors
+    return rows, errors, warnings
 
 
 SCHEDULER_NAME_MAX = 64  # CreateSchedule: Name is [0-9a-zA-Z-_.]+, 1 to 64 characters

@@ -100,6 +100,8 @@ class Wanted:
     transition: Transition | None
     reason: str
     window: Window | None = None
+    # Said once by the command: the years planned that the schedule's calendar has no data for.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +114,8 @@ class Plan:
     quiet: dict[tuple[str, str], str] = field(default_factory=dict)
     # The boundary each not-enforced (schedule, region) acts on at this run.
     windows: dict[tuple[str, str], Window] = field(default_factory=dict)
+    # What to say once (a calendar without data for a year planned), in the order found.
+    notes: list[str] = field(default_factory=list)
 
 
 def assign(resource: Resource, policy: Policy) -> Assignment | None:
@@ -181,27 +185,69 @@ def wanted(
     """
     if schedule.enforced:
         desired = schedule.desired(now)
-        return Wanted(
-            desired, f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
-        )
+        why = f"enforced: schedule wants {desired.value if desired else 'nothing'} now"
+        today = schedule.day(now)
+        if today is not None and today.label:
+            why += f" ({today.label})"
+        return Wanted(desired, why, notes=tuple(schedule.gap_notes(now, now)))
     since = last_run if last_run is not None and last_run < now else None
     window = "since the previous run"
     if since is None:
         since = now - timedelta(minutes=interval_minutes)
         window = f"in the {interval_minutes} minutes before (no previous run recorded)"
+    notes = tuple(schedule.gap_notes(since, now))
     latest = schedule.latest_boundary(since, now)
     if latest is None:
         local = since.astimezone(schedule.tz), now.astimezone(schedule.tz)
-        return Wanted(
-            None,
+        why = (
             f"not enforced (acts only at its boundaries), and no start or stop fell {window}: "
-            f"{local[0]:%a %H:%M} to {local[1]:%a %H:%M %Z}",
+            f"{local[0]:%a %H:%M} to {local[1]:%a %H:%M %Z}"
         )
+        skipped = schedule.skipped_starts(since, now)
+        if skipped:
+            why += f"; no start on {', '.join(str(day) for day in skipped)}"
+        return Wanted(None, why, notes=notes)
     moment = latest.at.astimezone(schedule.tz)
-    return Wanted(
-        latest.transition,
-        f"{latest.transition.value} at {moment:%a %H:%M %Z} ({latest.at:%H:%M} UTC)",
-        Window(latest.at, latest.transition, since),
+    why = f"{latest.transition.value} at {moment:%a %H:%M %Z} ({latest.at:%H:%M} UTC)"
+    day = schedule.day(latest.at)
+    if day is not None and day.label:
+        why += f", {day.label}"
+    return Wanted(latest.transition, why, Window(latest.at, latest.transition, since), notes)
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """What a schedule wants at a moment and its next transitions, with their days."""
+
+    wanted: Transition | None
+    next_start: datetime | None
+    next_stop: datetime | None
+    next_start_day: str | None
+    next_stop_day: str | None
+    skipped_starts: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def upcoming(schedule: Schedule, now: datetime) -> Upcoming:
+    """What ``schedule`` wants at ``now``, its next start and stop (marked when their day is
+    a make-up workday, a holiday or one of its own dates), the days off before its next start,
+    and what to say about years its calendar has no data for."""
+    following = schedule.next_transitions(now)
+    start, stop = following[Transition.START], following[Transition.STOP]
+
+    def label(moment: datetime | None) -> str | None:
+        day = schedule.day(moment) if moment is not None else None
+        return day.label if day is not None and day.label else None
+
+    horizon = max((m for m in (start, stop) if m is not None), default=now)
+    return Upcoming(
+        schedule.desired(now),
+        start,
+        stop,
+        label(start),
+        label(stop),
+        tuple(str(day) for day in schedule.skipped_starts(now, start or now)),
+        tuple(schedule.gap_notes(now, horizon)),
     )
 
 
@@ -260,6 +306,7 @@ def plan(
             window = asked[key].window
             if window is not None:
                 result.windows[key] = window
+            result.notes.extend(n for n in asked[key].notes if n not in result.notes)
         transition, why, window = asked[key].transition, asked[key].reason, asked[key].window
         if transition is None:
             result.quiet[key] = why
@@ -339,6 +386,12 @@ def tick_invocations(policy: Policy) -> list[TickInvocation]:
         except ScheduleError as exc:
             raise ScheduleError(f"schedules.{name}: {exc}") from exc
         seen: set[str] = set()
+        days = built.days
+        every_day = (
+            f" (every day: {days.source} tells the working days)"
+            if days is not None and days.adds_days
+            else ""
+        )
         for index, (transition, expression) in enumerate(expressions):
             if expression in seen:
                 continue
@@ -348,7 +401,7 @@ def tick_invocations(policy: Policy) -> list[TickInvocation]:
                     name,
                     transition.value,
                     index,
-                    f"SageSaver: {transition.value} of schedule {name}",
+                    f"SageSaver: {transition.value} of schedule {name}{every_day}",
                     expression,
                     built.tz.key,
                     {"schedule": name, "transition": transition.value},
