@@ -223,6 +223,69 @@ def test_a_policy_with_its_own_ledger_table_gets_no_key() -> None:
     assert TABLE not in template["Resources"] and LEDGER_KEY not in template["Resources"]
 
 
+# --- issue 29: backups sealed under the ledger's key, and expiring -------------------------
+
+DELETING = "endpoints: {action: delete}\n"
+SEALING_CONTEXT = {
+    "StringEquals": {"kms:CallerAccount": {"Ref": "AWS::AccountId"}},
+    # Directly, the key seals and opens only SageSaver's backups (never DynamoDB's own data
+    # keys): the backup's context key present, and no context key but SageSaver's.
+    "Null": {"kms:EncryptionContext:sagesaver-backup": "false"},
+    "ForAllValues:StringLike": {"kms:EncryptionContextKeys": "sagesaver-*"},
+}
+
+
+def test_the_key_seals_backups_directly_and_only_operators_open_them() -> None:
+    template = render(StackOptions(operators=(OPERATOR,)), SCHEDULED + DELETING)
+    statements = key_statements(template)
+    roles = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*"}
+    seal = statements["SageSaverAndOperatorsSealBackups"]
+    assert seal["Action"] == ["kms:Encrypt"] and seal["Principal"] == {"AWS": "*"}
+    assert seal["Condition"] == {
+        **SEALING_CONTEXT,
+        "ArnLike": {"aws:PrincipalArn": [roles, OPERATOR]},
+    }
+    # The functions never restore: only the operators may decrypt a backup.
+    open_ = statements["OperatorsOpenBackups"]
+    assert open_["Action"] == ["kms:Decrypt"]
+    assert open_["Condition"] == {**SEALING_CONTEXT, "ArnLike": {"aws:PrincipalArn": [OPERATOR]}}
+    describe = statements["SageSaverAndOperatorsDescribeTheKey"]
+    assert describe["Action"] == ["kms:DescribeKey"]
+    assert describe["Condition"]["ArnLike"] == {"aws:PrincipalArn": [roles, OPERATOR]}
+    # Without operators nobody may open a backup directly.
+    assert "OperatorsOpenBackups" not in key_statements(render(text=SCHEDULED + DELETING))
+
+
+def test_the_deleting_function_may_seal_with_the_ledger_key_and_never_open() -> None:
+    template = render(text=SCHEDULED + DELETING)
+    scan = statements_by_sid(template, IDLE_SCAN)
+    assert scan["LedgerKey"]["Action"] == ["kms:DescribeKey", "kms:Encrypt"]
+    assert scan["LedgerKey"]["Resource"] == {"Fn::GetAtt": [LEDGER_KEY, "Arn"]}
+    decrypting = [s for s in scan.values() if "kms:Decrypt" in as_list(s["Action"])]
+    assert [s["Resource"] for s in decrypting] == [{"Fn::GetAtt": ["TopicKey", "Arn"]}]
+    assert "LedgerKey" not in statements_by_sid(template, SCHEDULE_TICK)  # it takes no backups
+    assert "LedgerKey" not in statements_by_sid(render(), IDLE_SCAN)  # notify only: none
+    # The team's own table: its key is not the stack's, so any key of its region, to seal.
+    shared = render(text=SCHEDULED + DELETING + "ledger: dynamodb://eu-west-1/team-ledger\n")
+    assert statements_by_sid(shared, IDLE_SCAN)["LedgerKey"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:kms:eu-west-1:${AWS::AccountId}:key/*"
+    }
+
+
+def test_backups_expire_by_the_tables_time_to_live() -> None:
+    table = render()["Resources"][TABLE]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def statements_by_sid(template: dict[str, Any], function: str) -> dict[str, dict[str, Any]]:
+    role = template["Resources"][f"{function}Role"]["Properties"]["Policies"][0]
+    return {s["Sid"]: s for s in role["PolicyDocument"]["Statement"] if "Sid" in s}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def test_the_hardened_template_passes_cfn_lint(tmp_path: Path) -> None:
     from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
 
@@ -230,7 +293,7 @@ def test_the_hardened_template_passes_cfn_lint(tmp_path: Path) -> None:
         code_version="v1", signing=SIGNING, reserved_concurrency=1, operators=(OPERATOR,)
     )
     path = tmp_path / "hardened.json"
-    path.write_text(json.dumps(render(options)))
+    path.write_text(json.dumps(render(options, SCHEDULED + DELETING)))
     matches = lint_file(path, ManualArgs(regions=["us-east-1", "cn-north-1"]))
     assert [f"{m.rule.id} {m.message} {m.path}" for m in matches] == []
 
@@ -257,3 +320,21 @@ def test_a_price_file_in_s3_is_readable_by_the_functions_and_nothing_else() -> N
 def test_a_local_price_file_cannot_be_deployed() -> None:
     with pytest.raises(InputError, match=r"prices: /srv/prices\.json is a local file"):
         render(text=SCHEDULED + "prices: /srv/prices.json\n")
+
+
+def test_the_functions_may_make_every_call_the_dynamodb_ledger_makes() -> None:
+    """Read from the store's code, so a call added there cannot go ungranted (DeleteItem, which
+    forgets a backup whose deletion did not happen, was): all but CreateTable, which only the
+    CLI's first use of a new table makes (the stack creates its own)."""
+    import re
+
+    from sagesaver.deploy.iam import LEDGER_ACTIONS
+    from sagesaver.ledger import dynamodb
+
+    source = Path(dynamodb.__file__).read_text(encoding="utf-8")
+    methods = set(re.findall(r"client\.([a-z_]+)\(", source)) - {"get_paginator", "get_waiter"}
+    methods |= set(re.findall(r"get_paginator\(\"([a-z_]+)\"", source))
+    operations = {"".join(p.capitalize() for p in m.split("_")) for m in methods}
+    assert {"DeleteItem", "PutItem", "Query"} <= operations  # the reading works
+    granted = {a.split(":", 1)[1] for a in LEDGER_ACTIONS}
+    assert operations - {"CreateTable"} <= granted

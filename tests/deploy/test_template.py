@@ -20,6 +20,8 @@ from sagesaver.core.lifecycle import AgentOptions, render_on_start
 from sagesaver.core.permissions import CAPABILITIES
 from sagesaver.core.policy import Policy, parse_policy
 from sagesaver.demo.simulator import Fleet, Simulator
+from sagesaver.deploy.iam import LEDGER_KEY_ACTIONS
+from sagesaver.deploy.names import LEDGER_KEY
 from sagesaver.deploy.package import RUNTIME
 from sagesaver.deploy.template import (
     DEAD_LETTER_ACTIONS,
@@ -220,7 +222,8 @@ def test_each_role_grants_exactly_its_declared_capabilities(name: str) -> None:
     # Live prices from the partition's Price List (cached in the ledger table).
     expected_scan |= {*CAPABILITIES["live-prices"]}
     if deletes:
-        expected_scan |= {*CAPABILITIES["enforce"]}
+        # Each backup sealed under the ledger table's key (issue 29): never opened.
+        expected_scan |= {*CAPABILITIES["enforce"], *LEDGER_KEY_ACTIONS}
         # Configurations are deleted only with delete_config: true.
         if not chosen.endpoints.delete_config:
             expected_scan.discard("sagemaker:DeleteEndpointConfig")
@@ -301,6 +304,8 @@ def test_resources_are_narrowed(name: str) -> None:
                 assert resources == [{"Fn::GetAtt": [TABLE, "Arn"]}]
             elif set(actions) <= set(TOPIC_KEY_ACTIONS):
                 assert resources == [{"Fn::GetAtt": ["TopicKey", "Arn"]}]
+            elif set(actions) <= set(LEDGER_KEY_ACTIONS):
+                assert resources == [{"Fn::GetAtt": [LEDGER_KEY, "Arn"]}]
             elif set(actions) <= set(DEAD_LETTER_ACTIONS):
                 assert resources == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
             else:
@@ -645,6 +650,24 @@ def create_stack(sim: Simulator, name: str, stack_name: str = "sagesaver") -> di
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
+def ledger_key_as_deployed(table: str) -> None:
+    """Two gaps of moto's CloudFormation, filled in its state: the table's ``SSESpecification``
+    is kept in CloudFormation's spelling (``SSEEnabled``), which its DescribeTable does not
+    read (the table would report no key); and the key's policy is kept as a dict, which its
+    KMS cannot parse (every call on the key fails). As AWS does, DescribeTable then names the
+    stack's ledger key, and the key answers."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.kms.models import kms_backends
+
+    from sagesaver.demo.simulator import ACCOUNT_ID
+
+    spec = dynamodb_backends[ACCOUNT_ID][EAST].tables[table].sse_specification
+    spec["Enabled"] = spec.pop("SSEEnabled")
+    key = kms_backends[ACCOUNT_ID][EAST].keys[spec["KMSMasterKeyId"]]
+    if isinstance(key.policy, dict):
+        key.policy = json.dumps(key.policy)
+
+
 @pytest.fixture
 def stack(sim: Simulator) -> dict[str, str]:
     """The scheduled template created as stack ``sagesaver``: its outputs."""
@@ -791,6 +814,7 @@ def test_deleting_idle_endpoints_with_the_deployed_configuration(
 
     chosen = policy("plain")
     outputs = create_stack(sim, "plain")
+    ledger_key_as_deployed(outputs["LedgerTableName"])
     assert "ScheduleTickFunctionArn" not in outputs
     fleet.endpoint(EAST, "forgotten", tags={"owner": "${team}"}, changed=parse_time("2026-11-20"))
     fleet.endpoint(EAST, "prod-ranker", tags={"owner": "${team}"}, changed=parse_time("2026-11-20"))
@@ -815,6 +839,8 @@ def test_deleting_idle_endpoints_with_the_deployed_configuration(
     assert names == ["prod-ranker"]
     used = set(sim.middleware.counts)
     assert {"AddTags", "DeleteEndpoint", "PutItem", "DescribeTable"} <= used
+    # The backup is sealed under the stack's own ledger key (issue 29), never opened.
+    assert {"DescribeKey", "Encrypt"} <= used and "Decrypt" not in used
     assert operations_are_granted(used, FUNCTIONS[IDLE_SCAN].actions_for(chosen)) == []
     items = sim.client("dynamodb", EAST).scan(TableName=outputs["LedgerTableName"])["Items"]
     assert {i["pk"]["S"] for i in items} >= {"backup", "entry"}
@@ -862,7 +888,12 @@ def _concrete(value: Any) -> Any:
             return f"arn:aws:sns:{EAST}:123456789012:{value['Ref']}"
         if "Fn::GetAtt" in value:
             logical = value["Fn::GetAtt"][0]
-            kinds = {TABLE: "dynamodb", "TopicKey": "kms", "DeadLetterQueue": "sqs"}
+            kinds = {
+                TABLE: "dynamodb",
+                "TopicKey": "kms",
+                LEDGER_KEY: "kms",
+                "DeadLetterQueue": "sqs",
+            }
             service = kinds.get(logical, "logs" if logical.endswith("LogGroup") else "lambda")
             return {
                 "dynamodb": f"arn:aws:dynamodb:{EAST}:123456789012:table/{logical}",

@@ -20,6 +20,7 @@ from sagesaver.aws.endpoints import SCALING_NAMESPACE, accepted, is_missing
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import plural
+from sagesaver.core.sealing import environment_names, masked_like, without_unkept
 
 
 class RestoreRefused(Exception):
@@ -75,7 +76,9 @@ def _model_line(spec: dict[str, Any]) -> str:
     containers = [spec["PrimaryContainer"]] if spec.get("PrimaryContainer") else []
     containers += spec.get("Containers", [])
     images = ", ".join(str(c.get("Image", c.get("ModelPackageName", "?"))) for c in containers)
-    return f"image {images or '-'}; role {spec.get('ExecutionRoleArn', '-')}"
+    line = f"image {images or '-'}; role {spec.get('ExecutionRoleArn', '-')}"
+    names = environment_names(spec)  # the names a reviewer checks; never their values
+    return line + (f"; environment {', '.join(names)}" if names else "")
 
 
 def _config_line(spec: dict[str, Any]) -> str:
@@ -110,6 +113,8 @@ def check_parts(aws: Aws, saved: dict[str, Any], apply: bool) -> Parts:
     for model in saved["models"]:
         spec = model["spec"]
         existing = _exists(client.describe_model, ModelName=spec["ModelName"])
+        if existing is not None:  # compared by names where the backup's values are not at hand
+            existing = masked_like(existing, spec)
         if _same_as_backup(client, "CreateModel", existing, spec, f"model {spec['ModelName']}"):
             parts.lines.append(f"model {spec['ModelName']}: exists, used as it is")
             continue
@@ -134,8 +139,8 @@ def create_parts(aws: Aws, saved: dict[str, Any], parts: Parts) -> None:
     client = aws.sagemaker(saved["region"])
     for kind, item in parts.missing:
         tags = {"Tags": item["tags"]} if item["tags"] else {}
-        if kind == "model":
-            client.create_model(**item["spec"], **tags)
+        if kind == "model":  # without the variables whose values the backup did not keep
+            client.create_model(**without_unkept(item["spec"]), **tags)
         else:
             client.create_endpoint_config(**item["spec"], **tags)
 

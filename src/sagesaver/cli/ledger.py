@@ -64,6 +64,10 @@ def backups_command(
             "deletion": "recorded" if b.id in recorded else "pending",
             "models": len(b.document.get("models", [])),
             "scaling_policies": len(b.document.get("scaling", {}).get("policies", [])),
+            # How its environment values are kept (sealed, clear, names-only, none); unsealed:
+            # written by an earlier version.
+            "environment": (b.seal or {}).get("environment", "unsealed"),
+            "expires": iso(b.expires) if b.expires else None,
         }
         for b in found
     ]
@@ -80,7 +84,9 @@ def backups_command(
         console.print(
             f"{row['at']}  {row['name']} ({row['region']}, {row['account']})  id {row['id']}  "
             f"{plural(int(row['models']), 'model')}, "
-            f"{plural(int(row['scaling_policies']), 'scaling policy')}"
+            f"{plural(int(row['scaling_policies']), 'scaling policy')}, "
+            f"environment {row['environment']}"
+            + (f", expires {row['expires']}" if row["expires"] else "")
             + ("" if row["deletion"] == "recorded" else "  (its deletion is not confirmed yet)"),
             markup=False,
         )
@@ -99,13 +105,23 @@ def restore_command(
     ledger_path: LedgerOpt = None,
     policy_file: PolicyOpt = None,
     apply: Annotated[bool, typer.Option("--apply", help="Recreate (default: dry run).")] = False,
+    accept_unsealed: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unsealed",
+            help="Restore a backup whose seal cannot be checked (written by an earlier "
+            "version, or not under the ledger's key), after reading its dry run.",
+        ),
+    ] = False,
     output: OutputOpt = Output.table,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Recreate a deleted endpoint from its backup: models, configuration, endpoint with its
     tags, and auto scaling; whatever still exists is left as it is. Each step is recorded:
-    run again, a restore that stopped half-way goes on where it stopped."""
+    run again, a restore that stopped half-way goes on where it stopped. A backup whose seal
+    does not verify is refused (exit 2) before anything is created."""
+    from sagesaver.core.sealing import BackupRefused
     from sagesaver.pipelines.restore import choose_backup, restore_backup
 
     policy = load_policy_or_fail(policy_file)
@@ -115,9 +131,20 @@ def restore_command(
         backup = choose_backup(aws, ledger, name, region, backup_id)
     except InputError as exc:
         raise fail(str(exc)) from exc
-    result = restore_backup(
-        aws, ledger, backup, apply, datetime.now(timezone.utc), lambda: datetime.now(timezone.utc)
-    )
+    try:
+        result = restore_backup(
+            aws,
+            ledger,
+            backup,
+            apply,
+            datetime.now(timezone.utc),
+            lambda: datetime.now(timezone.utc),
+            accept_unsealed=accept_unsealed,
+        )
+    except BackupRefused as exc:
+        raise fail(str(exc)) from exc
+    for warning in result.warnings:  # on stderr: the JSON on stdout has them too
+        sys.stderr.write(f"sagesaver: warning: {warning}\n")
     render_restore(result.document(), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 

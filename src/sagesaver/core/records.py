@@ -94,9 +94,29 @@ class Entry:
         return currency_of(self.region)
 
 
+# The attribute of a DynamoDB backup item that the table's time to live reads (epoch seconds).
+EXPIRES_ATTRIBUTE = "expires_at"
+# A DynamoDB ledger table's keys (the store creates it; the stack declares it): a partition
+# key ``pk`` and a sort key ``sk``, both strings.
+TABLE_KEYS: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+}
+
+
 @dataclass(frozen=True)
 class Backup:
-    """A stored backup of a deleted resource."""
+    """A stored backup of a deleted resource.
+
+    ``seal`` says how its environment values are kept and holds what checks it
+    (:mod:`sagesaver.core.sealing`; None: written by an earlier version). ``expires``: when
+    the store forgets it (set once its deletion is recorded, with ``backups.keep_days``)."""
 
     id: str
     at: datetime
@@ -104,6 +124,8 @@ class Backup:
     region: str
     name: str
     document: dict[str, Any]
+    seal: dict[str, Any] | None = None
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True)

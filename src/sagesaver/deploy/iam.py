@@ -29,6 +29,7 @@ from sagesaver.core.policy import LEDGER_TABLE_RE, Policy
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
+    LEDGER_KEY,
     SCHEDULE_TICK,
     TABLE,
     TOPIC,
@@ -42,12 +43,17 @@ from sagesaver.deploy.names import (
 
 # Actions the stack grants beyond :data:`sagesaver.core.permissions.CAPABILITIES`.
 LEDGER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DeleteItem",  # a backup taken for a deletion that did not happen is forgotten
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",  # leases, announcements and backups are read by key prefix
     "dynamodb:UpdateItem",  # a lease moves on, conditionally, step by step
 )
+# Each backup's environment values and digest sealed under the ledger table's own key
+# (DescribeKey: it is a customer managed key; Encrypt: the envelope). A function deletes but
+# never restores: it may not decrypt a backup (the key policy lets only operators).
+LEDGER_KEY_ACTIONS: tuple[str, ...] = ("kms:DescribeKey", "kms:Encrypt")
 LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
 INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
 # Publishing to the topic encrypted with the stack's key needs the key too.
@@ -59,6 +65,7 @@ PRICE_FILE_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "price-file": PRICE_FILE_ACTIONS,
     "ledger": LEDGER_ACTIONS,
+    "ledger-key": LEDGER_KEY_ACTIONS,
     "logs": LOG_ACTIONS,
     "invoke": INVOKE_ACTIONS,
     "topic-key": TOPIC_KEY_ACTIONS,
@@ -107,6 +114,8 @@ class FunctionSpec:
             actions.discard("sagemaker:DeleteEndpointConfig")
         if self.uses_ledger(policy):
             actions.update(LEDGER_ACTIONS)
+            if "enforce" in self.capabilities_for(policy):  # it takes backups
+                actions.update(LEDGER_KEY_ACTIONS)
         if "sns:Publish" in actions:
             actions.update(TOPIC_KEY_ACTIONS)
         actions.update(LOG_ACTIONS)
@@ -197,6 +206,7 @@ def _function_statements(
     sagemaker_write: list[str] = []
     publish: list[str] = []
     ledger: list[str] = []
+    ledger_key: list[str] = []
     logs: list[str] = []
     topic_key: list[str] = []
     dead_letters: list[str] = []
@@ -211,6 +221,8 @@ def _function_statements(
             publish.append(action)
         elif action in LEDGER_ACTIONS:
             ledger.append(action)
+        elif action in LEDGER_KEY_ACTIONS:
+            ledger_key.append(action)
         elif action in LOG_ACTIONS:
             logs.append(action)
         elif action in TOPIC_KEY_ACTIONS:
@@ -255,6 +267,7 @@ def _function_statements(
         add("SageMakerChange", rest, _sagemaker_arns(rest, regions, only=other_types))
     add("Notify", publish, _ref(TOPIC))
     add("Ledger", ledger, _ledger_arn(policy))
+    add("LedgerKey", ledger_key, _ledger_key_arn(policy))
     add("Logs", logs, _arn_of(_log_group_id(function)))
     add("TopicKey", topic_key, _arn_of(TOPIC_KEY))
     add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
@@ -318,11 +331,26 @@ def template_actions(template: dict[str, Any]) -> set[str]:
     return found
 
 
+def _ledger_region(policy: Policy) -> str:
+    """The region of the team's table the policy names (the stack's own, when it names none)."""
+    match = LEDGER_TABLE_RE.match(policy.ledger or "")
+    return (match.group("region") if match else None) or "${AWS::Region}"
+
+
 def _ledger_arn(policy: Policy) -> Any:
     """The ledger table's ARN: the team's table the policy names, else the stack's own."""
     table = policy.ledger_table
     if table is None:
         return _arn_of(TABLE)
-    match = LEDGER_TABLE_RE.match(policy.ledger or "")
-    region = (match.group("region") if match else None) or "${AWS::Region}"
+    region = _ledger_region(policy)
     return _sub(f"arn:${{AWS::Partition}}:dynamodb:{region}:${{AWS::AccountId}}:table/{table}")
+
+
+def _ledger_key_arn(policy: Policy) -> Any:
+    """The key backups are sealed under: the stack's ledger key, or for the team's table (whose
+    key the stack cannot know) the keys of its region in the account, which its key policy
+    must also let the function use."""
+    if policy.ledger_table is None:
+        return _arn_of(LEDGER_KEY)
+    region = _ledger_region(policy)
+    return _sub(f"arn:${{AWS::Partition}}:kms:{region}:${{AWS::AccountId}}:key/*")

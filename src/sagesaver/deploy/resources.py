@@ -16,7 +16,9 @@ from sagesaver.core.cron import ScheduleError
 from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
 from sagesaver.core.policy import Policy
+from sagesaver.core.records import EXPIRES_ATTRIBUTE, TABLE_KEYS
 from sagesaver.core.rules.schedules import tick_invocations
+from sagesaver.core.sealing import CONTEXT_BACKUP, CONTEXT_PREFIX
 from sagesaver.deploy.iam import TOPIC_KEY_ACTIONS, FunctionSpec, _function_statements, _role
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
@@ -183,14 +185,7 @@ def _ledger_table() -> Json:
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "Properties": {
-            "AttributeDefinitions": [
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
+            **TABLE_KEYS,
             "BillingMode": "PAY_PER_REQUEST",
             "DeletionProtectionEnabled": True,
             "SSESpecification": {
@@ -199,6 +194,9 @@ def _ledger_table() -> Json:
                 "KMSMasterKeyId": _ref(LEDGER_KEY),
             },
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            # Backups expire once their deletion is recorded, with backups.keep_days (a
+            # pending one has no expires_at: it never expires).
+            "TimeToLiveSpecification": {"AttributeName": EXPIRES_ATTRIBUTE, "Enabled": True},
         },
     }
 
@@ -272,6 +270,7 @@ def _ledger_key(operators: tuple[str, ...]) -> Json:
                             "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
                         },
                     },
+                    *_sealing_statements(roles, operators),
                     {
                         "Sid": "DynamoDBHoldsItsGrant",
                         "Effect": "Allow",
@@ -287,6 +286,48 @@ def _ledger_key(operators: tuple[str, ...]) -> Json:
             },
         },
     }
+
+
+def _sealing_statements(roles: Json, operators: tuple[str, ...]) -> list[Json]:
+    """The key used directly, not through DynamoDB: each backup's envelope
+    (:mod:`sagesaver.core.sealing`). SageSaver's roles and the operators seal (``Encrypt``),
+    only the operators open (``Decrypt``: restore; the functions never restore), each only
+    with a backup's encryption context (its ``sagesaver-backup`` key present, no key but
+    SageSaver's: never DynamoDB's own data keys); both may describe the key."""
+    account = {"kms:CallerAccount": _ref("AWS::AccountId")}
+    context = {
+        "StringEquals": account,
+        "Null": {f"kms:EncryptionContext:{CONTEXT_BACKUP}": "false"},
+        "ForAllValues:StringLike": {"kms:EncryptionContextKeys": f"{CONTEXT_PREFIX}*"},
+    }
+    everyone = {"aws:PrincipalArn": [roles, *operators]}
+
+    def allow(sid: str, action: str, condition: Json) -> Json:
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [action],
+            "Resource": "*",
+            "Condition": condition,
+        }
+
+    statements = [
+        allow("SageSaverAndOperatorsSealBackups", "kms:Encrypt", {**context, "ArnLike": everyone})
+    ]
+    if operators:
+        only = {"aws:PrincipalArn": list(operators)}
+        statements.append(
+            allow("OperatorsOpenBackups", "kms:Decrypt", {**context, "ArnLike": only})
+        )
+    statements.append(
+        allow(
+            "SageSaverAndOperatorsDescribeTheKey",
+            "kms:DescribeKey",
+            {"StringEquals": account, "ArnLike": everyone},
+        )
+    )
+    return statements
 
 
 def _ledger_setting(policy: Policy) -> Any:

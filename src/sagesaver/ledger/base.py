@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sagesaver.core.records import Announced, Backup, Entry, Lease
+from sagesaver.core.sealing import Kept, Opened
 
 
 class Ledger(Protocol):
@@ -99,8 +100,23 @@ class Ledger(Protocol):
         """Record that a digest of ``scope`` naming ``keys`` went out at ``at``."""
         ...
 
-    def save_backup(self, backup: Backup) -> None:
-        """Store a backup."""
+    def save_backup(self, backup: Backup, environment: bool = True) -> Kept:
+        """Store a backup with its seal (:mod:`sagesaver.core.sealing`): its environment
+        values sealed under the store's KMS key when it has one, else in clear, or with
+        ``environment`` False their names only. Returns how they were kept."""
+        ...
+
+    def open_backup(self, backup: Backup, decrypt: bool, accept_unsealed: bool = False) -> Opened:
+        """``backup`` as restore may use it, its seal checked first; ``decrypt`` (restore
+        --apply only) opens values sealed under KMS. Raises
+        :class:`~sagesaver.core.sealing.BackupRefused` when it does not verify, and
+        :class:`~sagesaver.core.sealing.Unsealed` for one without a seal this store vouches
+        for, unless ``accept_unsealed``."""
+        ...
+
+    def keep_backup_until(self, backup_id: str, until: datetime) -> None:
+        """Let the backup expire at ``until`` (its deletion is recorded; a pending one is never
+        given an expiry); nothing when there is none of that id."""
         ...
 
     def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:

@@ -4,6 +4,12 @@ One table, string keys ``pk`` (partition) and ``sk`` (sort). A claim is a condit
 (``attribute_not_exists(pk)``): DynamoDB lets exactly one of any number of concurrent runs
 create the item, which is what guarantees that no resource is acted on twice. Entries and
 backups are stored as JSON documents in a ``doc`` attribute.
+
+A backup's environment values and its digest are sealed under the table's own key (its SSE
+key, read from the ``DescribeTable`` answer the ledger is opened with) when that is a customer
+managed key: KMS ``Encrypt`` directly, decrypted only by ``restore --apply``. A table under
+DynamoDB's own or the AWS managed key keeps them in clear, as a file does. A backup whose
+deletion is recorded carries ``expires_at`` (epoch seconds) for the table's TTL.
 """
 
 from __future__ import annotations
@@ -11,15 +17,26 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from sagesaver.aws import kms
 from sagesaver.aws.session import Aws
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import stamp, utc_iso
-from sagesaver.core.records import Announced
+from sagesaver.core.records import EXPIRES_ATTRIBUTE, TABLE_KEYS, Announced
+from sagesaver.core.sealing import (
+    BackupRefused,
+    Kept,
+    Opened,
+    open_envelope,
+    open_plain,
+    seal_envelope,
+    seal_plain,
+    sealed_unopened,
+)
 from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease
 
 ENTRY_PK = "entry"
@@ -30,18 +47,7 @@ LEASE_PK = "lease"
 def create_table(aws: Aws, region: str, table: str) -> None:
     """Create the ledger table (on-demand capacity) and wait until it exists."""
     client = aws.client("dynamodb", region)
-    client.create_table(
-        TableName=table,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
     client.get_waiter("table_exists").wait(TableName=table)
 
 
@@ -49,14 +55,29 @@ class DynamoLedger:
     """A :class:`~sagesaver.ledger.Ledger` in a DynamoDB table."""
 
     def __init__(self, aws: Aws, region: str, table: str, setting: str = "--ledger") -> None:
+        self.aws = aws
         self.client = aws.client("dynamodb", region)
         self.table = table
         self.region = region
         try:
-            self.client.describe_table(TableName=table)
+            described = self.client.describe_table(TableName=table)["Table"]
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             raise InputError(f"{setting} dynamodb://{region}/{table}: {message}") from exc
+        sse = described.get("SSEDescription") or {}
+        # The table's KMS key (None: DynamoDB's own key); whether it can seal is asked once.
+        self.table_key: str | None = (
+            sse.get("KMSMasterKeyArn") if sse.get("Status") in ("ENABLED", "UPDATING") else None
+        )
+        self._sealing_key: tuple[str | None] | None = None
+
+    def sealing_key(self) -> str | None:
+        """The ARN of the key backups are sealed under: the table's own, when it is a
+        customer managed key (``DescribeKey``, once); None otherwise."""
+        if self._sealing_key is None:
+            key = self.table_key
+            self._sealing_key = (kms.sealing_key(self.aws, self.region, key) if key else None,)
+        return self._sealing_key[0]
 
     def _query(self, pk: str, since: str | None = None) -> list[dict[str, Any]]:
         condition = "pk = :pk"
@@ -299,24 +320,92 @@ class DynamoLedger:
             },
         )
 
-    def save_backup(self, backup: Backup) -> None:
-        """Store a backup."""
+    def save_backup(self, backup: Backup, environment: bool = True) -> Kept:
+        """Store a backup: its environment values and digest sealed under the table's key
+        when it is a customer managed key (one KMS ``Encrypt`` per 4 KB), else in clear."""
+        key = self.sealing_key()
+        if key is None:
+            stored, seal, kept = seal_plain(backup, environment)
+        else:
+            stored, seal, envelope, kept = seal_envelope(backup, environment)
+            seal["kms"] = {
+                "key": key,
+                "parts": kms.encrypt(self.aws, self.region, key, backup, envelope),
+            }
         document = {
             "id": backup.id,
             "at": utc_iso(backup.at),
             "account": backup.account,
             "region": backup.region,
             "name": backup.name,
-            "document": backup.document,
+            "document": stored,
+            "seal": seal,
         }
         self.client.put_item(
             TableName=self.table,
             Item={
                 "pk": {"S": BACKUP_PK},
                 "sk": {"S": f"{utc_iso(backup.at)}#{backup.id}"},
-                "doc": {"S": json.dumps(document, default=str, sort_keys=True)},
+                "doc": {"S": json.dumps(document, sort_keys=True)},
             },
         )
+        return kept
+
+    def open_backup(self, backup: Backup, decrypt: bool, accept_unsealed: bool = False) -> Opened:
+        """The backup, checked: under a table that seals, its envelope (decrypted under the
+        table's key only, with ``decrypt``; a dry run decrypts nothing) and the digest in it;
+        a digest only, or no seal, is refused unless ``accept_unsealed`` (anyone who can
+        write the table could have written it). Under a table that cannot seal, its digest."""
+        seal = backup.seal or {}
+        if "kms" not in seal:
+            key = self.sealing_key()
+            why = f"is not sealed under the ledger's key {key}" if key and seal else ""
+            return open_plain(backup, accept_unsealed, why)
+        if not decrypt:
+            return sealed_unopened(backup)
+        key = self.sealing_key()
+        if key is None or seal["kms"].get("key") != key:
+            raise BackupRefused(
+                f"backup {backup.id} of {backup.name} ({backup.region}) is sealed under KMS key "
+                f"{seal['kms'].get('key')}, not under the ledger table's key "
+                f"({key or 'none that SageSaver can use'}): it was not written here; nothing "
+                "was created"
+            )
+        parts = seal["kms"].get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise BackupRefused(f"backup {backup.id}: its seal holds no envelope")
+        return open_envelope(backup, kms.decrypt(self.aws, self.region, key, backup, parts))
+
+    def keep_backup_until(self, backup_id: str, until: datetime) -> None:
+        """Set the backup's ``expires_at`` (the table's TTL deletes it after then)."""
+        for item in self._backup_keys():
+            if item["sk"]["S"].endswith(f"#{backup_id}"):
+                try:
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        UpdateExpression="SET #expires = :until",
+                        ExpressionAttributeNames={"#expires": EXPIRES_ATTRIBUTE},
+                        ConditionExpression="attribute_exists(pk)",
+                        ExpressionAttributeValues={":until": {"N": str(int(until.timestamp()))}},
+                    )
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code != "ConditionalCheckFailedException":
+                        raise  # dropped meanwhile: nothing to keep
+
+    def _backup_keys(self) -> list[dict[str, Any]]:
+        """The keys of every backup item (not their documents)."""
+        items: list[dict[str, Any]] = []
+        for page in self.client.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": BACKUP_PK}},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        ):
+            items.extend(page["Items"])
+        return items
 
     def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
         """Stored backups, newest first."""
@@ -324,6 +413,7 @@ class DynamoLedger:
         for item in self._query(BACKUP_PK):
             d = json.loads(item["doc"]["S"])
             if (name is None or d["name"] == name) and (region is None or d["region"] == region):
+                expires = item.get(EXPIRES_ATTRIBUTE, {}).get("N")
                 found.append(
                     Backup(
                         d["id"],
@@ -332,6 +422,8 @@ class DynamoLedger:
                         d["region"],
                         d["name"],
                         d["document"],
+                        d.get("seal"),
+                        datetime.fromtimestamp(int(expires), timezone.utc) if expires else None,
                     )
                 )
         return sorted(found, key=lambda b: (b.at, b.id), reverse=True)

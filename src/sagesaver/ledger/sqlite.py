@@ -26,6 +26,7 @@ from sagesaver.core.records import (
     Lease,
     Outcome,
 )
+from sagesaver.core.sealing import Kept, Opened, open_plain, seal_plain
 from sagesaver.files import create_private
 
 SCHEMA = """
@@ -64,7 +65,9 @@ CREATE TABLE IF NOT EXISTS backups (
     account TEXT NOT NULL,
     region TEXT NOT NULL,
     name TEXT NOT NULL,
-    document TEXT NOT NULL
+    document TEXT NOT NULL,
+    seal TEXT,
+    expires TEXT
 );
 CREATE INDEX IF NOT EXISTS backups_name ON backups (name, at);
 CREATE TABLE IF NOT EXISTS claims (
@@ -136,6 +139,10 @@ class SqliteLedger:
                         db.execute("ALTER TABLE entries ADD COLUMN off_until TEXT")
                     if "status" not in columns:  # written before outcomes were typed
                         db.execute("ALTER TABLE entries ADD COLUMN status TEXT")
+                    kept = {row[1] for row in db.execute("PRAGMA table_info(backups)")}
+                    for column in ("seal", "expires"):  # written before backups were sealed
+                        if column not in kept:
+                            db.execute(f"ALTER TABLE backups ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{where}: not a readable SageSaver ledger ({exc})") from exc
         except OSError as exc:
@@ -383,36 +390,71 @@ class SqliteLedger:
                 (scope, utc_iso(at), json.dumps(keys)),
             )
 
-    def save_backup(self, backup: Backup) -> None:
-        """Store a backup."""
+    def save_backup(self, backup: Backup, environment: bool = True) -> Kept:
+        """Store a backup: a file has no key, so its environment values stay in clear (or
+        names only), with a digest beside them. The backups that expired before this one was
+        taken are pruned."""
+        document, seal, kept = seal_plain(backup, environment)
         with self._connect() as db:
             db.execute(
-                "INSERT INTO backups (id, at, account, region, name, document)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO backups (id, at, account, region, name, document, seal)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     backup.id,
                     utc_iso(backup.at),
                     backup.account,
                     backup.region,
                     backup.name,
-                    json.dumps(backup.document, default=str, sort_keys=True),
+                    json.dumps(document, sort_keys=True),
+                    json.dumps(seal, sort_keys=True),
                 ),
             )
+            db.execute(
+                "DELETE FROM backups WHERE expires IS NOT NULL AND expires < ?",
+                (stamp(backup.at),),
+            )
+        return kept
+
+    def open_backup(self, backup: Backup, decrypt: bool, accept_unsealed: bool = False) -> Opened:
+        """The backup, its digest checked (a file's digest detects damage, not forgery)."""
+        return open_plain(backup, accept_unsealed)
+
+    def keep_backup_until(self, backup_id: str, until: datetime) -> None:
+        """Let the backup expire at ``until``."""
+        with self._connect() as db:
+            db.execute("UPDATE backups SET expires = ? WHERE id = ?", (stamp(until), backup_id))
 
     def backups(self, name: str | None = None, region: str | None = None) -> list[Backup]:
         """Stored backups, newest first."""
-        query = "SELECT id, at, account, region, name, document FROM backups WHERE 1 = 1"
+        where = ""
         params: list[str] = []
         if name is not None:
-            query += " AND name = ?"
+            where += " AND name = ?"
             params.append(name)
         if region is not None:
-            query += " AND region = ?"
+            where += " AND region = ?"
             params.append(region)
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY at DESC, id DESC", params).fetchall()
+            # A ledger of an earlier version opened read-only was not given the new columns.
+            columns = {row[1] for row in db.execute("PRAGMA table_info(backups)")}
+            seal = "seal" if "seal" in columns else "NULL"
+            expires = "expires" if "expires" in columns else "NULL"
+            query = (
+                f"SELECT id, at, account, region, name, document, {seal}, {expires}"
+                f" FROM backups WHERE 1 = 1{where} ORDER BY at DESC, id DESC"
+            )
+            rows = db.execute(query, params).fetchall()
         return [
-            Backup(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]))
+            Backup(
+                r[0],
+                datetime.fromisoformat(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                json.loads(r[5]),
+                json.loads(r[6]) if r[6] else None,
+                datetime.fromisoformat(r[7]) if r[7] else None,
+            )
             for r in rows
         ]
 

@@ -7,6 +7,7 @@ recorded; one function per kind that acts (:data:`Act`), used by the executor
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from sagesaver.core.guard import Guarded, Verdict, guard_endpoint, traffic_windo
 from sagesaver.core.model import Resource
 from sagesaver.core.policy import Policy
 from sagesaver.core.records import Announced, Outcome
+from sagesaver.core.sealing import Kept
 from sagesaver.ledger import (
     BACKED_UP,
     DELETE_SENT,
@@ -50,6 +52,11 @@ LEASE = timedelta(minutes=15)
 CLAIM_TAG = "sagesaver:claim"
 
 
+def warn_on_stderr(message: str) -> None:
+    """One warning line on the process's stderr (the terminal; a Lambda's log)."""
+    sys.stderr.write(f"sagesaver: warning: {message}\n")
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What every step of one enforcement run shares."""
@@ -61,6 +68,8 @@ class RunContext:
     # The time at the moment of an act (the last-moment guard reads up to it); ``now`` is
     # when the run started.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    # Where a warning goes (a backup's environment values kept in clear).
+    warn: Callable[[str], None] = warn_on_stderr
 
 
 # Acting on one due resource: (what became of it, said and typed; the backup id). DONE means
@@ -265,9 +274,12 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
             _release(aws, ctx, key, endpoint)
             return _not_now(aws, endpoint, guarded, seen), SKIPPED, None
         backup_id = f"{endpoint.name}-{ctx.now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-        ctx.ledger.save_backup(
-            Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document)
+        kept = ctx.ledger.save_backup(
+            Backup(backup_id, ctx.now, endpoint.account, endpoint.region, endpoint.name, document),
+            environment=ctx.policy.backups.environment,
         )
+        if kept is Kept.CLEAR:
+            ctx.warn(clear_warning(ctx.ledger, backup_id, endpoint.name))
         _advance(ctx, key, BACKED_UP, backup_id)
         where = backup_tag_value(ctx.ledger, backup_id)
         config_name = described["EndpointConfigName"]
@@ -305,6 +317,25 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
     return outcome, Outcome.DONE, backup_id
 
 
+def clear_warning(ledger: Ledger, backup_id: str, name: str) -> str:
+    """What a run says when a backup's environment values could not be sealed."""
+    return (
+        f"backup {backup_id} of {name} keeps its models' environment values (often secrets) "
+        f"in clear in {ledger.location}: it has no KMS key to seal them (a SQLite file, or a "
+        "DynamoDB table without a customer managed key). Keep it private, or set "
+        "backups.environment: false in the policy to keep their names only"
+    )
+
+
+def keep_backup(ctx: RunContext, backup_id: str) -> None:
+    """With ``backups.keep_days``, let a backup whose deletion is now recorded expire that
+    long after (best effort: one the ledger cannot mark is kept for good)."""
+    days = ctx.policy.backups.keep_days
+    if days is not None:
+        with contextlib.suppress(*LEDGER_ERRORS):
+            ctx.ledger.keep_backup_until(backup_id, ctx.now + timedelta(days=days))
+
+
 LEDGER_WRITE_TRIES = 3
 
 
@@ -338,6 +369,8 @@ def record_done(
                 time.sleep(0.2 * 2**attempt)
     else:
         return f"{outcome}; not yet in the ledger ({problem}): the next run records it"
+    if backup_id is not None:  # its deletion is recorded: no longer pending
+        keep_backup(ctx, backup_id)
     with contextlib.suppress(*LEDGER_ERRORS):  # the entry is written: the next run finds it
         ctx.ledger.advance_lease(key, ctx.run_id, DONE, backup_id)  # and closes the lease
     return outcome

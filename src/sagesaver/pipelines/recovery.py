@@ -48,6 +48,7 @@ from sagesaver.pipelines.acts import (
     RunContext,
     backup_location,
     drop_unconfirmed_backups,
+    keep_backup,
 )
 
 Resolve = Callable[[Aws, Ledger, Lease, RunContext], Entry | None]
@@ -186,6 +187,8 @@ def recover(
         if entry is not None:
             ledger.record(entry)
             entries.append(entry)
+            if entry.backup_ref is not None:  # its deletion is recorded: no longer pending
+                keep_backup(ctx, entry.backup_ref)
             if entry.action != "delete:released":
                 ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
     return entries, errors

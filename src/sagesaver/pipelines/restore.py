@@ -13,13 +13,17 @@ that a restore that stopped half-way is resumed by the next one.
   Any other endpoint of the name is refused: restore never changes what it did not create.
 - A failure before ``CreateEndpoint`` records nothing; the models and configuration it created
   are used as they are by the next restore.
+- Before anything, the backup's seal is checked (:meth:`Ledger.open_backup`): a backup whose
+  digest or envelope does not verify, or one without a seal unless ``accept_unsealed``, is
+  refused (:class:`~sagesaver.core.sealing.BackupRefused`, exit 2) with nothing read or
+  created in SageMaker. Only ``apply`` decrypts values sealed under KMS.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +36,7 @@ from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso, minute, utc_iso
 from sagesaver.core.model import ScanError
 from sagesaver.core.records import RELEASED, Backup, Entry, Outcome
+from sagesaver.core.sealing import BackupRefused
 from sagesaver.ledger import Ledger
 from sagesaver.render.scan import error_dict
 
@@ -57,6 +62,8 @@ class RestoreResult:
     # What is still to do, as the dry run says it: all of it in a dry run, nothing once done.
     remaining: list[str] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
+    # A backup accepted although its seal could not be checked (--accept-unsealed).
+    warnings: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         """The JSON document of the restore."""
@@ -67,6 +74,7 @@ class RestoreResult:
             "dry_run": not self.apply,
             "steps": self.steps,
             "remaining": self.remaining,
+            "warnings": self.warnings,
             "errors": [error_dict(e) for e in self.errors],
         }
 
@@ -187,11 +195,24 @@ def restore_backup(
     now: datetime,
     clock: Callable[[], datetime] | None = None,
     wait_minutes: float = 30,
+    accept_unsealed: bool = False,
 ) -> RestoreResult:
     """Recreate what ``backup`` describes, or resume its restore where it stopped (with
     ``apply``: recording each step; without: saying what would be done). ``clock`` dates the
-    entries (default: ``now``)."""
-    result = RestoreResult(backup=backup, apply=apply)
+    entries (default: ``now``). Its seal is checked first: raises
+    :class:`~sagesaver.core.sealing.BackupRefused` (nothing done) when it does not verify."""
+    try:
+        opened = ledger.open_backup(backup, decrypt=apply, accept_unsealed=accept_unsealed)
+    except AWS_ERRORS as exc:  # the key could not be described or used: nothing is trusted
+        error = scan_error(exc, backup.region, "restore", backup.name)
+        raise BackupRefused(
+            f"backup {backup.id} of {backup.name} ({backup.region}): its seal could not be "
+            f"checked: {error.code}: {error.message}; nothing was created"
+        ) from exc
+    backup = replace(backup, document=opened.document)
+    result = RestoreResult(backup=backup, apply=apply, steps=[opened.check, *opened.notes])
+    if opened.warning:
+        result.warnings.append(opened.warning)
     at = clock or (lambda: now)
 
     def attempt() -> None:
