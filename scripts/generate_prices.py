@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.offline:
                 missing[partition] = (
                     f"the {partition} offer files were not read (generated offline on "
-                    f"{now:%Y-%m-%d}); run scripts/generate_prices.py where there is internet"
+                    f"{now:%Y-%m-%d}); give a price file: sagesaver prices fetch where there "
+                    "is internet, then --prices FILE"
                 )
             else:
                 offers[partition] = fetch_partition(partition)

@@ -3,10 +3,12 @@ and deploys: an explicit ``Deny`` wins, then an ``Allow``, else the request is i
 denied (AWS's evaluation logic within one account, identity policies only).
 
 It reads what those policies use: ``Action`` and ``Resource`` with the wildcards ``*`` and
-``?`` (actions case-insensitive, ARNs case-sensitive), the policy variable ``${$}`` and the
-condition operators below, with AWS's rules for a key the request lacks (a negated operator
-matches it, ``Null`` tells it, a positive one does not match it) and for sets
-(``ForAnyValue:``). An operator it does not know raises: it is never taken as matching.
+``?`` (actions case-insensitive, ARNs case-sensitive), the policy variable ``${$}``, a
+condition value's policy variables (``${aws:PrincipalOrgID}``, from the request's keys: one the
+request lacks makes a positive operator fail) and the condition operators below, with AWS's
+rules for a key the request lacks (a negated operator matches it, ``Null`` tells it, a
+positive one does not match it) and for sets (``ForAnyValue:``). An operator it does not
+know raises: it is never taken as matching.
 (moto's ``IAMPolicy.is_action_permitted`` knows ``StringEquals`` only, ignores the others,
 and denies when an ``Allow``'s condition fails: not usable here.)
 """
@@ -92,9 +94,35 @@ def _context_value(context: Mapping[str, Value], key: str) -> Value | None:
     return None
 
 
+# A policy variable naming a request key (``${aws:PrincipalOrgID}``), not ``${$}``, ``${*}``...
+_VARIABLE = re.compile(r"\$\{([A-Za-z][^}]*)\}")
+
+
+def _resolved(values: list[str], context: Mapping[str, Value]) -> list[str] | None:
+    """``values`` with their policy variables replaced from ``context``; None when the
+    request lacks one (AWS: the condition then does not match)."""
+    resolved = []
+    for value in values:
+        names = _VARIABLE.findall(value)
+        for name in names:
+            found = _context_value(context, name)
+            if not isinstance(found, str):
+                return None
+            value = value.replace(f"${{{name}}}", found.replace("$", "${$}"))
+        resolved.append(value)
+    return resolved
+
+
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Value]) -> bool:
     got = _context_value(context, key)
     values = [str(w) for w in _as_list(wanted)]
+    if any(_VARIABLE.search(v) for v in values):
+        if operator not in MATCHERS:
+            raise ValueError(f"{operator} with a policy variable: not evaluated here")
+        found = _resolved(values, context)
+        if found is None:
+            return False
+        values = found
     if operator == "Null":
         [expected] = values
         return (got is None) == (expected == "true")

@@ -4,8 +4,10 @@ Configuration (all optional): ``SAGESAVER_POLICY`` (policy YAML text),
 ``SAGESAVER_REGIONS`` (comma-separated; default: the function's region),
 ``SAGESAVER_APPLY`` (``true`` to act), ``SAGESAVER_LEDGER`` (ledger location; without it the
 schedule tick looks back ``interval_minutes``), ``SAGESAVER_PRICES`` (a price file, usually
-``s3://BUCKET/KEY``; default: the policy's ``prices``). The event may override ``regions`` and
-``apply``; for the schedule tick it may name one ``schedule``.
+``s3://BUCKET/KEY``; default: the policy's ``prices``), ``SAGESAVER_EXTERNAL_ID`` (the external
+id member roles require, sent with each AssumeRole). The event may override ``regions`` and
+``apply``; for the schedule tick it may name one ``schedule``. A role the function assumes is
+assumed under the session name ``sagesaver-lambda-<function name>``.
 
 Each run logs one JSON line per decision, action and error, and one for the run; a run with
 errors raises :class:`RunFailed` after recording what it did, so Lambda counts an error.
@@ -21,6 +23,7 @@ from typing import Any
 
 from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws
+from sagesaver.core.accounts import check_external_id, lambda_session_name
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
 from sagesaver.core.model import Action
@@ -45,7 +48,13 @@ def _configuration(event: dict[str, Any]) -> tuple[Aws, Policy, list[str], bool]
         r.strip() for r in os.environ.get("SAGESAVER_REGIONS", "").split(",") if r.strip()
     ]
     apply = _truthy(event.get("apply", os.environ.get("SAGESAVER_APPLY", "false")))
-    aws = Aws()
+    external_id = os.environ.get("SAGESAVER_EXTERNAL_ID") or None
+    if external_id is not None:
+        check_external_id(external_id, "SAGESAVER_EXTERNAL_ID")
+    aws = Aws(
+        external_id=external_id,
+        session_name=lambda_session_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
+    )
     regions = resolve_regions(aws, requested, False, policy, "SAGESAVER_POLICY", source)
     return aws, policy, regions, apply
 

@@ -78,7 +78,9 @@ def allowed_actions(document: dict[str, Any]) -> set[str]:
 
 
 def cloudsplaining(document: dict[str, Any]) -> dict[str, Any]:
-    scanned = PolicyDocument(document)
+    # cloudsplaining passes over an Allow with a Condition unless told to read it: fan-out's
+    # sts:AssumeRole (in the caller's organisation only) must still be found on "*".
+    scanned = PolicyDocument(document, flag_conditional_statements=True)
     found = {
         "privilege escalation": sorted(e["type"] for e in scanned.allows_privilege_escalation),
         "credentials exposure": sorted(scanned.credentials_exposure),

@@ -81,6 +81,7 @@ def test_each_grant_is_scoped_to_what_it_acts_on() -> None:
     grants = by_action(document())
     assert grants["sns:Publish"]["Resource"] == TOPIC
     assert grants["sts:AssumeRole"]["Resource"] == "arn:aws:iam::*:role/SageSaverExecution"
+    assert grants["sts:AssumeRole"]["Condition"] == ORGANISATION_ONLY
     pass_role = grants["iam:PassRole"]
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
@@ -94,6 +95,36 @@ def test_each_grant_is_scoped_to_what_it_acts_on() -> None:
     assert scaling["Condition"] == {
         "StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}
     }
+
+
+ORGANISATION_ONLY = {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+
+
+def test_the_member_role_is_assumed_only_in_the_callers_organisation() -> None:
+    """The review's finding: the caller could assume the member role name in any account.
+    Now only in an account of its own organisation (``aws:ResourceOrgID``, the account of
+    the role assumed, against the caller's ``aws:PrincipalOrgID``)."""
+    fan_out = scoped_document(["fan-out"], ["us-east-1"], "123456789012")
+    [grant] = [s for s in allows(fan_out) if "sts:AssumeRole" in s["Action"]]
+    assert grant["Action"] == ["sts:AssumeRole"] and grant["Condition"] == ORGANISATION_ONLY
+    member = "arn:aws:iam::444455556666:role/SageSaverExecution"
+    ours = {"aws__PrincipalOrgID": "o-a1b2c3d4e5"}
+    inside = Request.on("sts:AssumeRole", member, aws__ResourceOrgID="o-a1b2c3d4e5", **ours)
+    outside = Request.on("sts:AssumeRole", member, aws__ResourceOrgID="o-zzzzzzzzzz", **ours)
+    no_org = Request.on("sts:AssumeRole", member, aws__ResourceOrgID="o-a1b2c3d4e5")
+    other_role = Request.on(
+        "sts:AssumeRole", "arn:aws:iam::444455556666:role/Admin", aws__ResourceOrgID="o-a1b2c3d4e5"
+    )
+    assert decide(fan_out, inside) == "allow"
+    assert decide(fan_out, outside) == "implicit-deny"
+    assert decide(fan_out, no_org) == "implicit-deny"  # a caller outside any organisation
+    assert decide(fan_out, other_role) == "implicit-deny"
+    # The key is one AWS lists for sts:AssumeRole (a global key), and parliament checks it.
+    assert analyze_policy_string(json.dumps(fan_out)).findings == []
+    misspelt = json.loads(json.dumps(fan_out).replace("aws:ResourceOrgID", "aws:ResourceOrgId2"))
+    assert [f.issue for f in analyze_policy_string(json.dumps(misspelt)).findings] == [
+        "UNKNOWN_CONDITION_FOR_ACTION"
+    ]
 
 
 def test_delete_config_is_granted_only_when_the_policy_deletes_configurations() -> None:

@@ -157,3 +157,93 @@ def test_recovery_waits_for_an_account_it_cannot_reach(
     assert any(
         e["operation"] == "recover" and e["resource"] == "still-there" for e in doc["errors"]
     )
+
+
+def _record_assume_roles(sim: Simulator) -> list[dict[str, str]]:
+    """Every AssumeRole request the simulator receives from now on, as its form fields."""
+    import io
+    from urllib.parse import parse_qsl
+
+    seen: list[dict[str, str]] = []
+
+    def record(operation: str, region: str, environ: dict[str, Any]) -> Fault | None:
+        if operation == "AssumeRole":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            seen.append(dict(parse_qsl(body.decode())))
+        return None
+
+    sim.middleware.fault = record
+    return seen
+
+
+def test_each_assume_role_carries_the_external_id_and_who_ran_it(
+    cli: Cli, sim: Simulator, now: datetime, tmp_path: Path
+) -> None:
+    """The member's CloudTrail says who ran the fan-out (sagesaver-<the caller's user or
+    session name>, from one GetCallerIdentity a run), and the member role can require an
+    external id (sts:ExternalId)."""
+    for account in ACCOUNTS[:2]:
+        Fleet(sim, account).endpoint(REGIONS[0], f"idle-{account[:3]}", changed=now - OLD)
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("\n".join(ACCOUNTS[:2]) + "\n")
+    caller = sim.client("sts", REGIONS[0]).get_caller_identity()["Arn"]
+    who = caller.rsplit("/", 1)[-1]
+    seen = _record_assume_roles(sim)
+    sim.middleware.counts.clear()
+    code, doc = cli.json(
+        "scan", "--accounts", str(accounts), "--region", REGIONS[0],
+        "--external-id", "sagesaver-7f3e",
+    )  # fmt: skip
+    assert code == 0, doc["errors"]
+    assert {r["account"] for r in doc["resources"]} == set(ACCOUNTS[:2])
+    assert sorted(r["RoleArn"] for r in seen) == [
+        f"arn:aws:iam::{a}:role/SageSaverExecution" for a in ACCOUNTS[:2]
+    ]
+    assert {(r["RoleSessionName"], r.get("ExternalId")) for r in seen} == {
+        (f"sagesaver-{who}", "sagesaver-7f3e")
+    }
+    assert sim.middleware.counts["GetCallerIdentity"] == 1  # one a run, not one an account
+
+    seen.clear()
+    code, doc = cli.json("scan", "--accounts", str(accounts), "--region", REGIONS[0])
+    assert code == 0 and len(seen) == 2
+    assert all("ExternalId" not in r for r in seen)  # none asked for, none sent
+
+
+def test_a_bad_external_id_exits_2_before_any_call(
+    cli: Cli, sim: Simulator, tmp_path: Path
+) -> None:
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("111111111111\n")
+    sim.middleware.counts.clear()
+    result = cli("scan", "--accounts", str(accounts), "--external-id", "has space")
+    assert result.exit_code == 2, result.stderr
+    assert "--external-id: " in result.stderr
+    assert not sim.middleware.counts
+
+
+def test_the_lambda_assumes_as_its_function_with_the_external_id(
+    sim: Simulator, monkeypatch: Any
+) -> None:
+    """In Lambda, the session name is sagesaver-lambda-<function name> (no GetCallerIdentity)
+    and SAGESAVER_EXTERNAL_ID is the external id."""
+    from sagesaver import lambda_handlers
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sagesaver-idle-scan")
+    monkeypatch.setenv("SAGESAVER_EXTERNAL_ID", "sagesaver-7f3e")
+    monkeypatch.setenv("SAGESAVER_REGIONS", REGIONS[0])
+    aws, _, _, _ = lambda_handlers._configuration({})
+    seen = _record_assume_roles(sim)
+    sim.middleware.counts.clear()
+    member = aws.assume(ACCOUNTS[0], "SageSaverExecution", REGIONS[0])
+    assert member.account == ACCOUNTS[0]
+    [request] = seen
+    assert request["RoleSessionName"] == "sagesaver-lambda-sagesaver-idle-scan"
+    assert request["ExternalId"] == "sagesaver-7f3e"
+    assert "GetCallerIdentity" not in sim.middleware.counts
+
+    monkeypatch.setenv("SAGESAVER_EXTERNAL_ID", "has space")
+    summary = lambda_handlers._idle_endpoints({}, None)
+    assert summary["ok"] is False
+    assert summary["input_error"].startswith("SAGESAVER_EXTERNAL_ID: ")

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 from botocore.utils import parse_timestamp
 
 from sagesaver.aws.errors import AWS_ERRORS
+from sagesaver.core.accounts import caller_session_name
 from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import partition_of, partition_of_arn, role_arn
 from sagesaver.core.policy import check_region
@@ -204,12 +205,27 @@ def _log_failed_call(exception: Exception, context: dict[str, Any], **_: Any) ->
 
 
 class Aws:
-    """A boto3 session plus a cache of configured clients and a count of API calls made."""
+    """A boto3 session plus a cache of configured clients and a count of API calls made.
 
-    def __init__(self, session: boto3.Session | None = None, account: str | None = None) -> None:
+    The roles it assumes (:meth:`assume`) are asked for with ``external_id`` (the member
+    role's ``sts:ExternalId``) and under ``session_name`` (the Lambda's); without one, the
+    session name says who the caller is (:meth:`role_session_name`)."""
+
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        account: str | None = None,
+        *,
+        external_id: str | None = None,
+        session_name: str | None = None,
+    ) -> None:
         self.session = session or boto3.Session()
         _fast_timestamps(self.session)
         self.account = account
+        self.external_id = external_id
+        self.session_name = session_name
+        self._caller_arn: str | None = None  # GetCallerIdentity's, once asked
+        self._identity_lock = threading.Lock()
         self.config = client_config()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -309,24 +325,46 @@ class Aws:
                 identity = self.client("sts", home).get_caller_identity()
             except AWS_ERRORS:
                 continue  # credentials of another partition are unknown there
-            found = partition_of_arn(str(identity.get("Arn", "")))
+            self._caller_arn = str(identity.get("Arn", ""))
+            found = partition_of_arn(self._caller_arn)
         found = found or "aws"
         with self._lock:
             self._partition = found
         return found
 
+    def role_session_name(self, region: str) -> str:
+        """The session name of the roles this caller assumes, so that each member's CloudTrail
+        says who ran SageSaver: ``session_name`` when set (the Lambda's), else
+        ``sagesaver-<the caller's user or session name>`` from ``GetCallerIdentity`` (asked in
+        ``region``, once for the whole run, and not at all when :meth:`partition` asked it);
+        ``sagesaver`` when it cannot be asked."""
+        with self._identity_lock:
+            if self.session_name is None:
+                if self._caller_arn is None:
+                    try:
+                        identity = self.client("sts", region).get_caller_identity()
+                        self._caller_arn = str(identity.get("Arn", ""))
+                    except AWS_ERRORS:
+                        self._caller_arn = ""  # AssumeRole will say what is wrong
+                self.session_name = caller_session_name(self._caller_arn)
+            return self.session_name
+
     def assume(self, account: str, role_name: str, region: str | None = None) -> Aws:
         """An :class:`Aws` acting in ``account`` through its role ``role_name`` (STS AssumeRole),
-        in the partition of ``region`` (else the caller's)."""
+        in the partition of ``region`` (else the caller's), under :meth:`role_session_name`
+        and with ``external_id`` when there is one."""
         home = region or self.default_region
         partition = partition_of(home) if home else self.partition()
         home = home or PARTITION_HOME[partition]
         sts = self.client("sts", home)
-        credentials = sts.assume_role(
-            RoleArn=role_arn(partition, account, role_name),
-            RoleSessionName="sagesaver",
-            DurationSeconds=3600,
-        )["Credentials"]
+        request: dict[str, Any] = {
+            "RoleArn": role_arn(partition, account, role_name),
+            "RoleSessionName": self.role_session_name(home),
+            "DurationSeconds": 3600,
+        }
+        if self.external_id:
+            request["ExternalId"] = self.external_id
+        credentials = sts.assume_role(**request)["Credentials"]
         session = boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],

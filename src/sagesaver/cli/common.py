@@ -152,6 +152,15 @@ RoleNameOpt = Annotated[
     typer.Option("--role-name", metavar="NAME", help="Role assumed in each account of a fan-out."),
 ]
 DEFAULT_ROLE_NAME = "SageSaverExecution"
+ExternalIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--external-id",
+        metavar="ID",
+        help="The external id the member roles require (sts:ExternalId), sent with each "
+        "AssumeRole of a fan-out.",
+    ),
+]
 LedgerOpt = Annotated[
     str | None,
     typer.Option(
@@ -252,16 +261,19 @@ class _StderrHandler(logging.Handler):
 _CALL_HANDLER = _StderrHandler()
 
 
-def connect(profile: str | None = None, verbose: bool = False) -> Aws:
+def connect(
+    profile: str | None = None, verbose: bool = False, external_id: str | None = None
+) -> Aws:
     """The AWS connection of a command: its profile's session, checked before any call
     (exit 2 on an unknown profile, no credentials or a bad default region); with ``verbose``,
-    each AWS call is logged to stderr."""
+    each AWS call is logged to stderr. The roles it assumes are asked for with
+    ``external_id``, under a session name that says who ran it."""
     call_log.setLevel(logging.INFO if verbose else logging.WARNING)
     if verbose and _CALL_HANDLER not in call_log.handlers:
         call_log.addHandler(_CALL_HANDLER)
         call_log.propagate = False
     try:
-        return Aws(open_session(profile))
+        return Aws(open_session(profile), external_id=external_id)
     except InputError as exc:
         raise fail(str(exc)) from exc
 
@@ -302,13 +314,15 @@ def prepare(
     profile: str | None = None,
     verbose: bool = False,
     prices: PriceChoice | None = None,
+    external_id: str | None = None,
 ) -> tuple[Aws, Policy, list[str]]:
     """Everything that can be wrong with the input is checked here, before any AWS write;
-    a local price file (``prices``) before any AWS call."""
+    a local price file (``prices``) before any AWS call. A fan-out's roles are assumed with
+    ``external_id``."""
     policy = load_policy_or_fail(policy_file)
     if prices is not None:
         prices.read(policy)
-    aws = connect(profile, verbose)
+    aws = connect(profile, verbose, external_id)
     try:
         source = str(policy_file) if policy_file else "policy"
         chosen = resolve_regions(aws, regions or [], all_regions, policy, source)
@@ -319,14 +333,21 @@ def prepare(
     return aws, policy, chosen
 
 
-def fan_out_requested(accounts_file: Path | None, organization: bool, role_name: str) -> bool:
+def fan_out_requested(
+    accounts_file: Path | None,
+    organization: bool,
+    role_name: str,
+    external_id: str | None = None,
+) -> bool:
     """Check the fan-out options; True when a fan-out over accounts was asked for."""
-    from sagesaver.core.accounts import check_role_name
+    from sagesaver.core.accounts import check_external_id, check_role_name
 
     if accounts_file is not None and organization:
         raise fail("--accounts and --organization cannot be used together")
     try:
         check_role_name(role_name)
+        if external_id is not None:
+            check_external_id(external_id)
     except InputError as exc:
         raise fail(str(exc)) from exc
     return accounts_file is not None or organization

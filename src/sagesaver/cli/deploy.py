@@ -10,10 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from sagesaver.cli.common import (
+    DEFAULT_ROLE_NAME,
     EXIT_FAILURES,
     EXIT_OK,
+    ExternalIdOpt,
     PolicyOpt,
     ProfileOpt,
+    RoleNameOpt,
     VerboseOpt,
     app,
     connect,
@@ -133,6 +136,69 @@ OperatorOpt = Annotated[
 ]
 
 
+MemberRoleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--member-role",
+        help="Print instead the template of the role each member account needs for "
+        "--accounts/--organization (--role-name): trusting --caller-role alone, from --org-id, "
+        "with --external-id; granted what a run does there under the policy.",
+    ),
+]
+CallerRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--caller-role",
+        metavar="ARN",
+        help="--member-role: the role that runs SageSaver and assumes the member role.",
+    ),
+]
+OrgIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--org-id",
+        metavar="ORG_ID",
+        help="--member-role: the caller's organisation (o-...); no other may assume the role.",
+    ),
+]
+
+
+def _render_member(
+    policy_file: Path | None,
+    caller_role: str | None,
+    org_id: str | None,
+    external_id: str | None,
+    role_name: str,
+    region: str | None,
+    stack_only: dict[str, Any],
+) -> dict[str, Any]:
+    """The member role's template (``--member-role``); exit 2 naming what is wrong."""
+    from sagesaver.deploy.member import member_role_template
+
+    given = [name for name, value in stack_only.items() if value is not None]
+    if given:
+        raise fail(f"--member-role prints the member role alone: {', '.join(given)} is not for it")
+    if caller_role is None:
+        raise fail("--member-role needs --caller-role ARN (the role that runs SageSaver)")
+    if org_id is None:
+        raise fail("--member-role needs --org-id (the organisation the caller is in, o-...)")
+    try:
+        if region is not None:
+            check_region(region)
+        return member_role_template(
+            load_policy(policy_file),
+            caller_role,
+            org_id,
+            role_name=role_name,
+            external_id=external_id,
+            region=region,
+        )
+    except ValueError as exc:  # a region name of the wrong shape
+        raise fail(f"--region: {exc}") from exc
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+
+
 def _options(
     code_version: str | None,
     signing: str | None,
@@ -211,11 +277,39 @@ def deploy_render_command(
     code_signing_config: SigningOpt = None,
     reserved_concurrency: ReservedOpt = None,
     operator: OperatorOpt = None,
+    member_role: MemberRoleOpt = False,
+    caller_role: CallerRoleOpt = None,
+    org_id: OrgIdOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
 ) -> None:
     """Print the CloudFormation template (JSON): functions, schedules in their time zones,
-    topic, ledger table, lifecycle configuration, logs, least-privilege roles."""
+    topic, ledger table, lifecycle configuration, logs, least-privilege roles. With
+    --member-role, the template of the role a fan-out assumes in each member account."""
     from sagesaver.aws.session import Aws
 
+    if member_role:
+        stack_only = {
+            "--email": email,
+            "--architecture": architecture,
+            "--package": package,
+            "--code-version": code_version,
+            "--code-signing-config": code_signing_config,
+            "--reserved-concurrency": reserved_concurrency,
+            "--operator": operator,
+        }
+        member = _render_member(
+            policy_file, caller_role, org_id, external_id, role_name, region, stack_only
+        )
+        typer.echo(json.dumps(member, indent=2))
+        return
+    for name, value in (
+        ("--caller-role", caller_role),
+        ("--org-id", org_id),
+        ("--external-id", external_id),
+    ):
+        if value is not None:
+            raise fail(f"{name} goes with --member-role")
     where = region or Aws().default_region  # reads the configuration only: no AWS call
     options = _options(code_version, code_signing_config, reserved_concurrency, operator)
     template = _render(

@@ -14,6 +14,7 @@ from sagesaver.cli.common import (
     EXIT_OK,
     AccountsOpt,
     AllRegionsOpt,
+    ExternalIdOpt,
     LedgerOpt,
     ListOutputOpt,
     LivePricesOpt,
@@ -52,13 +53,16 @@ def scan_command(
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+    external_id: ExternalIdOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
-    fan_out_requested(accounts, organization, role_name)
+    fan_out_requested(accounts, organization, role_name, external_id)
     chosen = PriceChoice(prices)
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
+    aws, policy, regions = prepare(
+        policy_file, region, all_regions, profile, verbose, chosen, external_id
+    )
     now = datetime.now(timezone.utc)
     result = scan_with_fan_out(
         aws,
@@ -90,6 +94,7 @@ def run_command(
     accounts: AccountsOpt = None,
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+    external_id: ExternalIdOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -102,9 +107,11 @@ def run_command(
     from sagesaver.pipelines.enforce import enforce_and_notify, run_document
     from sagesaver.render.commands import render_run
 
-    fan_out_requested(accounts, organization, role_name)
+    fan_out_requested(accounts, organization, role_name, external_id)
     chosen = PriceChoice(prices)
-    aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
+    aws, policy, regions = prepare(
+        policy_file, region, all_regions, profile, verbose, chosen, external_id
+    )
     action = policy.endpoints.action
     if apply and policy.notify.sns_topic_arn is None:
         raise fail(

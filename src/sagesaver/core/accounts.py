@@ -1,4 +1,5 @@
-"""The accounts of a fan-out: a file of account ids (``--accounts FILE``). Pure."""
+"""The accounts of a fan-out: a file of account ids (``--accounts FILE``); who it says it is
+in each (the role session name) and the external id the member role requires. Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from sagesaver.core.errors import InputError
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@/-]{1,64}$")
+# What STS accepts (ASCII): an ExternalId of 2 to 1224, a RoleSessionName of 2 to 64 characters.
+EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+NOT_IN_SESSION_NAME = re.compile(r"[^\w+=,.@-]+", re.ASCII)
+SESSION_NAME_MAX = 64
+SESSION_PREFIX = "sagesaver"
 
 
 def parse_accounts(text: str, source: str) -> list[str]:
@@ -41,3 +47,41 @@ def check_role_name(name: str) -> str:
     if not ROLE_NAME_RE.match(name):
         raise InputError(f"--role-name {name!r}: not an IAM role name")
     return name
+
+
+def check_external_id(value: str, setting: str = "--external-id") -> str:
+    """An external id STS accepts (``sts:ExternalId``); the error names ``setting``, not the
+    value (it is kept out of logs)."""
+    if not EXTERNAL_ID_RE.fullmatch(value):
+        raise InputError(
+            f"{setting}: an external id is 2 to 1224 of the characters A-Z a-z 0-9 _+=,.@:/-"
+        )
+    return value
+
+
+def session_name(who: str, prefix: str = SESSION_PREFIX) -> str:
+    """``PREFIX-WHO``, a role session name STS accepts (``[\\w+=,.@-]``, at most 64: ``who``'s
+    other characters become ``-``, and it is cut to fit); ``PREFIX`` alone without ``who``."""
+    cleaned = NOT_IN_SESSION_NAME.sub("-", who).strip("-")
+    return (f"{prefix}-{cleaned}" if cleaned else prefix)[:SESSION_NAME_MAX]
+
+
+def caller_session_name(caller_arn: str) -> str:
+    """The session name of a run from the caller's identity (``GetCallerIdentity``'s ARN):
+    ``sagesaver-`` and the user's name, the assumed role's session name (an SSO user's
+    e-mail, say), the federated user's name, or ``root``; ``sagesaver`` when it says none."""
+    parts = caller_arn.split(":", 5)
+    resource = parts[5] if len(parts) == 6 and parts[0] == "arn" else ""
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":  # assumed-role/ROLE/SESSION
+        who = rest.partition("/")[2]
+    elif kind in ("user", "federated-user"):  # user/PATH/NAME
+        who = rest.rpartition("/")[2]
+    else:
+        who = "root" if resource == "root" else ""
+    return session_name(who)
+
+
+def lambda_session_name(function: str) -> str:
+    """The session name of a run in Lambda: ``sagesaver-lambda-FUNCTION``."""
+    return session_name(function, f"{SESSION_PREFIX}-lambda")

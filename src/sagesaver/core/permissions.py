@@ -350,6 +350,11 @@ class Deny:
         return statement
 
 
+# The member role is assumed only in an account of the caller's own organisation: the
+# account of the role (aws:ResourceOrgID) against the caller's (the policy variable).
+SAME_ORGANISATION: dict[str, Any] = {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+
+
 def protected_condition(protect_tag: str) -> dict[str, Any]:
     """True when a resource carries ``protect_tag`` with a value other than false/no/0/off
     (any case), as :meth:`sagesaver.core.policy.Selection.is_protected` reads it. IAM cannot
@@ -482,9 +487,10 @@ def scoped_document(
     resources it acts on: writes never on ``*``; ``iam:PassRole`` only on ``pass_roles``
     (role ARNs, from :func:`role_resources`: none given, none granted) and only to
     SageMaker; lifecycle configurations written only under ``lifecycle_configs``;
-    ``sts:AssumeRole`` only on the member role; ``sns:Publish`` only on the topic. When the
-    policy selects endpoints by ``tags``, endpoints are changed only when they carry them.
-    Then the guards of ``policy`` (:func:`guard_denies`) as explicit ``Deny`` statements."""
+    ``sts:AssumeRole`` only on the member role and only in the caller's organisation;
+    ``sns:Publish`` only on the topic. When the policy selects endpoints by ``tags``,
+    endpoints are changed only when they carry them. Then the guards of ``policy``
+    (:func:`guard_denies`) as explicit ``Deny`` statements."""
     capabilities = list(capabilities)
     actions = set(actions_for(capabilities))
     if not delete_config:
@@ -565,6 +571,7 @@ def scoped_document(
         "AssumeMemberRole",
         actions & {"sts:AssumeRole"},
         f"arn:{partition}:iam::*:role/{role_name}",
+        SAME_ORGANISATION,
     )
     add(
         "PassModelRoleToSageMaker",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -26,6 +27,7 @@ from pydantic import (
 from sagesaver.core.cron import Schedule, ScheduleError, make_period, parse_cron, zone
 from sagesaver.core.errors import InputError, PolicyError
 from sagesaver.core.partitions import one_partition, partition_of, partition_of_arn
+from sagesaver.core.workdays import CalendarError, WorkDays, holiday_calendar, parse_calendar
 
 DEFAULT_PROTECT_TAG = "sagesaver:protect"
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -177,6 +179,19 @@ class JobsPolicy(_Strict):
     warm_pools: WarmPoolPolicy = Field(default_factory=WarmPoolPolicy)
 
 
+class BackupPolicy(_Strict):
+    """How the backups taken before deletions are kept (``backups:``)."""
+
+    # Days a backup is kept once its deletion is recorded (DynamoDB's TTL on ``expires_at``;
+    # a SQLite ledger prunes when it writes a backup); none: kept for good. A backup whose
+    # deletion is still pending never expires.
+    keep_days: float | None = Field(default=None, gt=0, le=36500)
+    # The models' container environment values (often secrets): kept (sealed under the
+    # ledger table's KMS key where it has one, else in clear with a warning), or with false
+    # their names only (restore then says which it cannot set).
+    environment: bool = True
+
+
 class NotifyPolicy(_Strict):
     """Where notifications go."""
 
@@ -232,12 +247,17 @@ class PeriodSpec(_Strict):
 
 
 class ScheduleSpec(_Strict):
-    """One named schedule: ``periods`` or ``start``/``stop`` crons, a time zone, targets."""
+    """One named schedule: ``periods`` or ``start``/``stop`` crons, a time zone, targets, and
+    its working days: a ``calendar`` (ISO 3166: ``CN``, ``DE-BY``), ``skip_dates`` (days off)
+    and ``work_dates`` (workdays) of its own (:mod:`sagesaver.core.workdays`)."""
 
     timezone: str = "UTC"
     periods: list[PeriodSpec] | None = None
     start: str | None = None
     stop: str | None = None
+    calendar: str | None = None
+    skip_dates: list[date] = Field(default_factory=list)
+    work_dates: list[date] = Field(default_factory=list)
     enforced: bool = False
     interval_minutes: int = Field(default=10, ge=1, le=1440)
     name_contains: str | None = Field(default=None, min_length=1)
@@ -252,6 +272,16 @@ class ScheduleSpec(_Strict):
         except ScheduleError as exc:
             raise ValueError(str(exc)) from exc
         return value
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_calendar(value)
+        except CalendarError as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("start", "stop")
     @classmethod
@@ -272,6 +302,10 @@ class ScheduleSpec(_Strict):
             raise ValueError("needs periods, or a start and/or stop cron expression")
         if self.periods is not None and not self.periods:
             raise ValueError("periods must not be empty")
+        both = sorted(set(self.skip_dates) & set(self.work_dates))
+        if both:
+            listed = ", ".join(d.isoformat() for d in both)
+            raise ValueError(f"{listed}: in both skip_dates and work_dates (choose one)")
         return self
 
     @property
@@ -301,6 +335,17 @@ class ScheduleSpec(_Strict):
             start=parse_cron(self.start) if self.start else None,
             stop=parse_cron(self.stop) if self.stop else None,
             enforced=self.enforced,
+            days=self.work_days(),
+        )
+
+    def work_days(self) -> WorkDays | None:
+        """The schedule's working days; None when it names no calendar and no dates."""
+        if self.calendar is None and not self.skip_dates and not self.work_dates:
+            return None
+        return WorkDays(
+            holiday_calendar(self.calendar) if self.calendar is not None else None,
+            frozenset(self.skip_dates),
+            frozenset(self.work_dates),
         )
 
 
@@ -313,6 +358,7 @@ class Policy(_Strict):
     notebooks: NotebookPolicy = Field(default_factory=NotebookPolicy)
     studio_apps: StudioPolicy = Field(default_factory=StudioPolicy)
     jobs: JobsPolicy = Field(default_factory=JobsPolicy)
+    backups: BackupPolicy = Field(default_factory=BackupPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     schedule_protect_tag: str = Field(default=DEFAULT_PROTECT_TAG, min_length=1, max_length=128)
