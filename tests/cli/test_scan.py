@@ -611,3 +611,57 @@ def test_long_windows_read_variants_listmetrics_no_longer_lists(
     assert got["really-idle"]["idle"] is True
     # only the re-check (nothing was listed), then the daily sums of the idle one
     assert sim.middleware.counts["GetMetricData"] == 2
+
+
+def test_fail_on_cost_exits_3_over_the_limit_0_under_and_2_on_a_bad_currency(
+    cli: Cli, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint(
+        EAST, "idle-gpu", [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 2)], changed=now - OLD
+    )
+    fleet.invocations(EAST, "idle-gpu", "AllTraffic", hourly(now, [0.0] * 20))
+    code, doc = cli.json("scan", "--region", EAST, "--fail-on-cost", "1")
+    assert code == 3 and by_name(doc)["idle-gpu"]["decision"] == "notify"  # the output is whole
+    result = cli("scan", "--region", EAST, "--fail-on-cost", "1USD")
+    assert result.exit_code == 3 and "idle-gpu" in result.stdout
+    assert "exceeds --fail-on-cost 1 USD" in result.stderr
+    assert cli("scan", "--region", EAST, "--fail-on-cost", "5").exit_code == 0
+    result = cli("scan", "--region", EAST, "--fail-on-cost", "30CNY")
+    assert result.exit_code == 2 and "the scan's costs are in USD" in result.stderr
+    result = cli("scan", "--region", EAST, "--fail-on-cost", "5 dollars")
+    assert result.exit_code == 2 and "--fail-on-cost" in result.stderr
+    result = cli("report", "--region", EAST, "--fail-on-cost", "1")
+    assert result.exit_code == 3 and "idle-gpu" in result.stdout
+
+
+def test_a_region_failure_wins_over_fail_on_cost(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime
+) -> None:
+    fleet.endpoint(
+        EAST, "idle-gpu", [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 2)], changed=now - OLD
+    )
+    sim.middleware.fault = deny("ListNotebookInstances")
+    result = cli("scan", "--region", EAST, "--fail-on-cost", "1")
+    assert result.exit_code == 1 and "idle-gpu" in result.stdout
+    assert "exceeds --fail-on-cost 1 USD" in result.stderr  # still said
+
+
+def test_below_min_hourly_cost_is_reported_as_kept(
+    cli: Cli, fleet: Fleet, now: datetime, tmp_path: Path
+) -> None:
+    fleet.endpoint(
+        EAST, "idle-cheap", [VariantSpec("AllTraffic", "ml.m5.large", 1)], changed=now - OLD
+    )
+    fleet.endpoint(
+        EAST, "idle-gpu", [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 2)], changed=now - OLD
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("min_hourly_cost: 0.5\n")
+    code, doc = cli.json("scan", "--region", EAST, "--policy", str(policy))
+    assert code == 0, doc["errors"]
+    cheap, gpu = by_name(doc)["idle-cheap"], by_name(doc)["idle-gpu"]
+    assert (cheap["decision"], cheap["rule"], cheap["idle"]) == ("keep", "below-min-cost", True)
+    assert "below min_hourly_cost 0.5" in cheap["reason"]
+    assert gpu["decision"] == "notify"
+    code, doc = cli.json("scan", "--region", EAST, "--policy", str(policy), "--fail-on-cost", "1")
+    assert code == 3  # the GPU's 1.47 USD; the cheap one never counts

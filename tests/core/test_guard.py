@@ -142,3 +142,14 @@ def test_property_an_act_is_only_ever_allowed_when_every_fact_holds(
         assert not protected and status == "InService" and ids and invocations == 0
         assert modified <= at and at + timedelta(hours=grace) <= NOW and deadline <= NOW
         assert tag is None or tag.replace(microsecond=0) <= NOW
+
+
+def test_traffic_up_to_max_invocations_still_acts_one_more_cancels() -> None:
+    told = announced()
+    at_most = guard_endpoint(CREATED, told, observed(invocations=5.0), GRACE, False, "endpoint", 5)
+    assert at_most.verdict is Verdict.ACT
+    assert "5 invocations (at most 5 counts as idle)" in at_most.reason
+    more = guard_endpoint(CREATED, told, observed(invocations=6.0), GRACE, False, "endpoint", 5)
+    assert more.verdict is Verdict.CANCEL
+    assert "6 invocations" in more.reason and "(at most 5 counts as idle)" in more.reason
+    assert verdict(observed(invocations=1.0)) is Verdict.CANCEL  # the default is 0

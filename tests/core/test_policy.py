@@ -68,6 +68,16 @@ def test_there_are_examples() -> None:
             "endpoints.min_age_hours: Input should be greater than or equal to 0",
         ),
         (
+            "endpoints:\n  max_invocations: -1\n",
+            "endpoints.max_invocations: Input should be greater than or equal to 0",
+        ),
+        (
+            "endpoints:\n  max_invocations: 2.5\n",
+            "endpoints.max_invocations: Input should be a valid integer",
+        ),
+        ("min_hourly_cost: -0.5\n", "min_hourly_cost: Input should be greater than or equal to 0"),
+        ("min_hourly_cost: 0.5 USD\n", "min_hourly_cost: Input should be a valid number"),
+        (
             "endpoints:\n  action: destroy\n",
             "endpoints.action: Input should be 'notify' or 'delete'",
         ),
@@ -189,3 +199,10 @@ def test_a_policy_nested_too_deeply_is_bad_input_not_a_crash() -> None:
     text = "endpoints: " + "[" * 20000 + "]" * 20000 + "\n"
     with pytest.raises(PolicyError, match="nested too deeply"):
         parse_policy(text, "deep.yaml")
+
+
+def test_thresholds_default_to_todays_rules_and_parse() -> None:
+    assert parse_policy("").endpoints.max_invocations == 0
+    assert parse_policy("").min_hourly_cost is None
+    policy = parse_policy("min_hourly_cost: 0.5\nendpoints: {max_invocations: 10}\n")
+    assert (policy.min_hourly_cost, policy.endpoints.max_invocations) == (0.5, 10)

@@ -142,3 +142,32 @@ def test_property_traffic_on_any_variant_means_active(per_variant: list[float], 
         assert not decision.idle and decision.action is Action.KEEP
     else:
         assert decision.idle == (age >= RULES.min_age)
+
+
+THRESHOLD = EndpointPolicy(max_invocations=5)
+
+
+def test_max_invocations_defaults_to_0_so_any_traffic_is_active() -> None:
+    assert RULES.max_invocations == 0
+    assert decide_endpoint(endpoint(), Activity(1, 24), RULES, NOW).rule == "active"
+    assert not is_idle_candidate(endpoint(), Activity(1, 24), RULES, NOW)
+
+
+def test_at_most_max_invocations_counts_as_idle_and_says_so() -> None:
+    decision = decide_endpoint(endpoint(), Activity(5, 24), THRESHOLD, NOW, 0.1)
+    assert decision.action is Action.NOTIFY and decision.idle
+    assert decision.rule == "idle-endpoint" and decision.idle_hours == 24
+    assert decision.reason == "5 invocations in the last 24.0 h (at most 5 counts as idle)"
+    assert is_idle_candidate(endpoint(), Activity(5, 24), THRESHOLD, NOW)
+
+
+def test_one_more_than_max_invocations_is_active() -> None:
+    decision = decide_endpoint(endpoint(), Activity(6, 24), THRESHOLD, NOW, 0.1)
+    assert decision.action is Action.KEEP and decision.rule == "active" and not decision.idle
+    assert "6 invocations" in decision.reason
+    assert not is_idle_candidate(endpoint(), Activity(6, 24), THRESHOLD, NOW)
+
+
+def test_zero_invocations_under_a_threshold_keeps_todays_reason() -> None:
+    decision = decide_endpoint(endpoint(), IDLE, THRESHOLD, NOW, 0.1)
+    assert decision.reason == "no Invocations on any variant for 24.0 h"

@@ -369,3 +369,38 @@ def test_plan_unit_grace_zero_acts_at_once_and_a_bad_tag_is_replaced() -> None:
     assert none_allowed.steps[0].stage is Stage.DEFER
     kept = plan_enforcement([decision("d", {}, Action.KEEP)], 24, 10, moment)
     assert kept.steps == []
+
+
+def test_thresholds_delete_at_most_max_invocations_and_never_act_below_min_cost(
+    cli: Cli, sim: Simulator, fleet: Fleet, now: datetime, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    policy = Path(setup["policy"])
+    policy.write_text(
+        "min_hourly_cost: 0.5\n"
+        + policy.read_text().replace("endpoints:\n", "endpoints:\n  max_invocations: 3\n")
+    )
+    gpu = [VariantSpec("AllTraffic", "ml.g4dn.xlarge", 1)]
+    calls = [(now - timedelta(hours=h), 1.0) for h in (2, 3, 4)]
+    for name, extra in (("at-most", []), ("one-more", [(now - timedelta(hours=5), 1.0)])):
+        arn = fleet.endpoint(EAST, name, gpu, changed=now - OLD)
+        fleet.invocations(EAST, name, "AllTraffic", calls + extra)
+        announced_and_due(sim, setup["ledger"], arn)
+    cheap = [VariantSpec("AllTraffic", "ml.m5.large", 1)]
+    cheap_arn = fleet.endpoint(EAST, "cheap", cheap, changed=now - OLD)  # idle, not announced
+
+    code, doc = run(cli, setup, "--apply")
+    assert code == 0, doc["errors"]
+    steps = {s["name"]: (s["stage"], s["outcome"]) for s in doc["enforcement"]}
+    assert steps["at-most"] == ("act", "deleted")
+    assert steps["one-more"][0] == "spare"  # its deadline withdrawn, never deleted
+    assert "cheap" not in steps
+    assert set(backend().endpoints) == {"one-more", "cheap"}
+    got = {r["name"]: r for r in doc["resources"]}
+    assert got["at-most"]["reason"].startswith("3 invocations in the last")
+    assert "(at most 3 counts as idle)" in got["at-most"]["reason"]
+    assert (got["one-more"]["rule"], got["one-more"]["idle"]) == ("active", False)
+    assert (got["cheap"]["decision"], got["cheap"]["rule"]) == ("keep", "below-min-cost")
+    messages = fleet.published(setup["topic"])
+    assert messages and "at-most" in messages[0]["Message"]
+    assert not any("cheap" in m["Message"] for m in messages)
+    assert SCHEDULED_TAG not in tags_of(sim, cheap_arn)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from sagesaver.core.model import Action, Decision, Kind, Resource, ScanResult
+from sagesaver.core.model import Action, Decision, ScanResult
 from sagesaver.render.scan import print_table
+from tests.factories import resource as make_resource
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 REASON = (
@@ -23,17 +24,8 @@ REASON = (
 
 
 def endpoint(name: str, region: str = "us-east-1", reason: str = REASON) -> Decision:
-    resource = Resource(
-        kind=Kind.ENDPOINT,
-        name=name,
-        arn=f"arn:aws:sagemaker:{region}:123456789012:endpoint/{name}",
-        region=region,
-        account="123456789012",
-        status="InService",
-        created=NOW - timedelta(days=9),
-        modified=NOW - timedelta(days=9),
-        instance_type="ml.g4dn.xlarge",
-        instance_count=1,
+    resource = make_resource(
+        name, NOW, region=region, instance_type="ml.g4dn.xlarge", instance_count=1
     )
     return Decision(resource, Action.NOTIFY, "idle-endpoint", reason, True, 24.0, 0.736)
 

@@ -25,6 +25,7 @@ from sagesaver.core.savings import off_intervals
 from sagesaver.render.commands import render_backtest, render_savings
 from sagesaver.render.report import render_html, render_markdown
 from sagesaver.render.scan import print_table, to_csv, to_document, to_json
+from tests.factories import resource as make_resource
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 BEIJING = "cn-north-1"
@@ -32,20 +33,7 @@ NOTE = "the Price List API did not answer (cn-northwest-1): EndpointConnectionEr
 
 
 def resource(name: str, kind: Kind = Kind.ENDPOINT, region: str = BEIJING) -> Resource:
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
-    noun = "notebook-instance" if kind is Kind.NOTEBOOK else kind.value
-    return Resource(
-        kind=kind,
-        name=name,
-        arn=f"arn:{partition}:sagemaker:{region}:123456789012:{noun}/{name}",
-        region=region,
-        account="123456789012",
-        status="InService",
-        created=NOW - timedelta(days=9),
-        modified=NOW - timedelta(days=9),
-        instance_type="ml.m5.large",
-        instance_count=1,
-    )
+    return make_resource(name, NOW, kind, region, instance_type="ml.m5.large", instance_count=1)
 
 
 def idle_endpoint(name: str, cost: float | None = None, region: str = BEIJING) -> Decision:

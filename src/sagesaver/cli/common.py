@@ -24,6 +24,7 @@ from sagesaver.core.errors import InputError
 from sagesaver.core.model import ScanResult
 from sagesaver.core.policy import Policy, load_policy
 from sagesaver.core.pricing import Pricer
+from sagesaver.core.thresholds import CostLimit, CostLimitError, check_cost_limit, parse_cost_limit
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines.scan import resolve_regions, scan
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from sagesaver.aws.prices import PriceListTrouble
     from sagesaver.core.price_file import PriceFile
 
-EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_OVER_COST = 0, 1, 2, 3
 
 
 class ClosedPipe:
@@ -182,6 +183,16 @@ ProfileOpt = Annotated[
 ]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log every AWS call to stderr (one line each).")
+]
+FailOnCostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fail-on-cost",
+        metavar="AMOUNT[CUR]",
+        help="Exit 3 when the known idle cost per hour exceeds AMOUNT (5, 5USD, 30CNY; without "
+        "a currency: the scan's one currency), after the normal output. A failed read (exit 1) "
+        "wins over it.",
+    ),
 ]
 OfflinePricesOpt = Annotated[
     bool,
@@ -479,3 +490,28 @@ def load_policy_or_fail(policy_file: Path | None) -> Policy:
         return load_policy(policy_file)
     except InputError as exc:
         raise fail(str(exc)) from exc
+
+
+def cost_limit(text: str | None) -> CostLimit | None:
+    """``--fail-on-cost`` read before any AWS call (bad input: exit 2)."""
+    if text is None:
+        return None
+    try:
+        return parse_cost_limit(text)
+    except CostLimitError as exc:
+        raise fail(str(exc)) from exc
+
+
+def exit_code(result: ScanResult, limit: CostLimit | None) -> int:
+    """A scan's exit code, its output printed: 2 when ``--fail-on-cost`` cannot be judged (its
+    currency), else 1 when anything failed (the cost is then incomplete), else 3 when the idle
+    cost exceeds the limit, else 0. The limit's verdict is told on stderr."""
+    if limit is not None:
+        try:
+            over, text = check_cost_limit(result.decisions, result.regions, limit)
+        except CostLimitError as exc:
+            return fail(str(exc)).exit_code
+        err.print(f"{'error: ' if over else ''}{text}", markup=False, soft_wrap=True)
+        if over and not result.errors:
+            return EXIT_OVER_COST
+    return EXIT_FAILURES if result.errors else EXIT_OK

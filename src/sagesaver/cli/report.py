@@ -14,6 +14,7 @@ from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     AllRegionsOpt,
+    FailOnCostOpt,
     LedgerOpt,
     OfflinePricesOpt,
     Output,
@@ -25,7 +26,9 @@ from sagesaver.cli.common import (
     RegionOpt,
     VerboseOpt,
     app,
+    cost_limit,
     err,
+    exit_code,
     fail,
     make_pricer,
     open_ledger_or_fail,
@@ -82,6 +85,7 @@ def report_command(
     ] = None,
     offline_prices: OfflinePricesOpt = False,
     prices: PricesOpt = None,
+    fail_on_cost: FailOnCostOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -89,6 +93,7 @@ def report_command(
     the most expensive idle resources, actions and savings over time, and a backtest."""
     from sagesaver.render.report import render_html, render_markdown
 
+    limit = cost_limit(fail_on_cost)
     if backtest_days is not None and not 1 <= backtest_days <= MAX_BACKTEST_DAYS:
         raise fail(f"--backtest-days {backtest_days}: must be from 1 to {MAX_BACKTEST_DAYS}")
     chosen = PriceChoice(prices)
@@ -119,7 +124,7 @@ def report_command(
     else:
         sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag, seen))
     report.print_errors(result.errors)
-    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+    raise typer.Exit(exit_code(result, limit))
 
 
 MAX_BACKTEST_DAYS = 455  # CloudWatch keeps hourly datapoints for 455 days

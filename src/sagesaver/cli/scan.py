@@ -15,6 +15,7 @@ from sagesaver.cli.common import (
     AccountsOpt,
     AllRegionsOpt,
     ExternalIdOpt,
+    FailOnCostOpt,
     LedgerOpt,
     ListOutputOpt,
     LivePricesOpt,
@@ -30,6 +31,8 @@ from sagesaver.cli.common import (
     RoleNameOpt,
     VerboseOpt,
     app,
+    cost_limit,
+    exit_code,
     fail,
     fan_out_requested,
     make_pricer,
@@ -54,10 +57,12 @@ def scan_command(
     organization: OrganizationOpt = False,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
     external_id: ExternalIdOpt = None,
+    fail_on_cost: FailOnCostOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Find idle endpoints and unguarded notebook instances, and what they cost. Read-only."""
+    limit = cost_limit(fail_on_cost)
     fan_out_requested(accounts, organization, role_name, external_id)
     chosen = PriceChoice(prices)
     aws, policy, regions = prepare(
@@ -75,7 +80,7 @@ def scan_command(
         role_name,
     )
     print_result(result, output)
-    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
+    raise typer.Exit(exit_code(result, limit))
 
 
 @app.command("run", short_help="Scan, notify, and act on idle endpoints (--apply).")

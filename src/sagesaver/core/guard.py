@@ -12,9 +12,10 @@ read again immediately before ``DeleteEndpoint``:
   person can postpone by editing it; removing it withdraws the deadline; with a grace period
   of 0 no tag is written, the digest of the run that acts is the announcement);
 - a delivered digest (one with a message id) announced it, at least the grace period ago;
-- it served no request over a window that ends now and reaches back to the announcement
-  (or ``idle_hours``, whichever is longer): traffic during the grace period counts, even when
-  the runs are further apart than ``idle_hours``.
+- it served no more requests than the policy's ``endpoints.max_invocations`` (0 by default:
+  none; the same threshold as the idle rule's) over a window that ends now and reaches back to
+  the announcement (or ``idle_hours``, whichever is longer): traffic during the grace period
+  counts, even when the runs are further apart than ``idle_hours``.
 
 A Studio app is guarded the same way before ``DeleteApp``: its user activity (or, for
 Canvas, its activity metric) read again stands for the invocations, and it has no deployment
@@ -88,6 +89,7 @@ def guard_endpoint(
     grace_hours: float,
     protected: bool,
     noun: str = "endpoint",
+    max_invocations: float = 0,
 ) -> Guarded:
     """The verdict on deleting an endpoint (or another resource of that name, ``noun``) now
     (module docstring)."""
@@ -116,10 +118,16 @@ def guard_endpoint(
         )
     if observed.used:
         return Guarded(Verdict.CANCEL, f"used again: {observed.used}")
-    if observed.invocations > 0:
+    at_most = f" (at most {max_invocations:g} counts as idle)" if max_invocations else ""
+    if observed.invocations > max_invocations:
         return Guarded(
             Verdict.CANCEL,
             f"active again: {observed.invocations:g} invocations since {iso(announced.at)} "
-            "or within its idle window",
+            f"or within its idle window{at_most}",
+        )
+    if observed.invocations > 0:
+        return Guarded(
+            Verdict.ACT,
+            f"still idle ({observed.invocations:g} invocations{at_most}), unchanged and announced",
         )
     return Guarded(Verdict.ACT, "still idle, unchanged and announced")

@@ -111,6 +111,8 @@ class EndpointPolicy(Selection):
     grace_hours: float = Field(default=24.0, ge=0, le=24 * 90)
     max_actions_per_run: int = Field(default=10, ge=0, le=10000)
     delete_config: bool = False
+    # At most this many invocations, summed over the idle window, count as idle (0: none).
+    max_invocations: int = Field(default=0, ge=0, le=10**12)
 
     @property
     def min_age(self) -> float:
@@ -369,6 +371,10 @@ class Policy(_Strict):
     # s3://BUCKET/KEY. Its prices win over the Price List; --prices and SAGESAVER_PRICES win
     # over it.
     prices: str | None = Field(default=None, min_length=1, max_length=1024)
+    # A resource whose known price per hour (in its own currency) is below this is reported,
+    # kept (rule below-min-cost): never acted on, never in a digest. An unknown price is never
+    # below it.
+    min_hourly_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("prices")
     @classmethod

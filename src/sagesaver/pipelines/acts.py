@@ -223,7 +223,14 @@ def _guard(
     until = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
     observed, described = aws_endpoints.read_for_guard(aws, endpoint, since, until, at)
     protected = rules.is_protected(observed.tags)
-    verdict = guard_endpoint(endpoint.created, announced, observed, rules.grace_hours, protected)
+    verdict = guard_endpoint(
+        endpoint.created,
+        announced,
+        observed,
+        rules.grace_hours,
+        protected,
+        max_invocations=rules.max_invocations,
+    )
     return verdict, described, observed.tags
 
 

@@ -39,6 +39,7 @@ from sagesaver.core.rules.endpoints import (
     tags_unknown,
 )
 from sagesaver.core.rules.notebooks import decide_notebook, notebook_quote
+from sagesaver.core.thresholds import below_min_cost
 from sagesaver.ledger import Ledger
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines import lookback, parked, signals
@@ -407,6 +408,7 @@ def scan_region(
         )
         result.extend(notebooks.result())
         result.extend(parked_read.result())
+    result.decisions = [below_min_cost(d, policy.min_hourly_cost) for d in result.decisions]
     return result
 
 

@@ -20,6 +20,7 @@ from sagesaver.core.model import Decision, Kind, ScanError, ScanResult
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer, Quote, currency_of
 from sagesaver.core.rules.studio import decide_app
+from sagesaver.core.thresholds import below_min_cost
 from sagesaver.ledger import Ledger
 from sagesaver.pipelines.acts import act_on_studio_apps, canvas_window
 from sagesaver.pipelines.enforce import EnforcementRun, enforce
@@ -152,7 +153,7 @@ def studio_run(
             )
             if app.app_type == aws_studio.CANVAS and decision.idle:
                 decision = replace(decision, reason=f"{decision.reason}; {CANVAS_NOTE}")
-            decisions.append(priced(decision, quote))
+            decisions.append(below_min_cost(priced(decision, quote), policy.min_hourly_cost))
     scanned = ScanResult(now, list(regions), decisions, result.errors)
     if rules.action == "delete":
         lane = ACTING[Kind.STUDIO_APP].lane(policy, act_on_studio_apps(apps))

@@ -2,8 +2,10 @@
 
 An endpoint is *idle* when it is at least ``min_age_hours`` old (counted from its creation or
 its last modification, whichever is later) and the ``Invocations`` of **all** its variants sum
-to zero over the last ``idle_hours``. A published zero counts as idle; traffic on any variant
-counts as activity. A missing activity reading never makes an endpoint idle.
+to at most ``max_invocations`` (0 by default: none) over the last ``idle_hours``. A published
+zero counts as idle; traffic beyond that on any variant counts as activity. A missing activity
+reading never makes an endpoint idle. The last-moment guard uses the same threshold
+(:func:`sagesaver.core.guard.guard_endpoint`).
 
 Serverless variants (``ServerlessConfig``) cost nothing between requests unless they hold
 ``ProvisionedConcurrency``, which bills by the hour used or not: an idle serverless endpoint
@@ -83,18 +85,27 @@ def activity_words(activity: Activity) -> tuple[str, str]:
     )
 
 
+def at_most_words(max_invocations: float) -> str:
+    """Why some traffic still counts as idle: the policy's ``max_invocations``."""
+    return f"at most {max_invocations:g} counts as idle"
+
+
 def tags_unknown(decision: Decision, activity: Activity | None) -> Decision:
     """``decision`` on an endpoint whose tags could not be read: kept when idle, since the
     protect tag and the policy's tag filters are unknown (an active one is unchanged)."""
     if not decision.idle or activity is None:
         return decision
-    _, idle_words = activity_words(activity)
+    busy_words, idle_words = activity_words(activity)
+    seen = f"{idle_words} for {fmt_hours(decision.idle_hours or 0)}"
+    if activity.invocations > 0:  # at most the policy's max_invocations
+        seen = (
+            f"{activity.invocations:g} {busy_words} in the last {fmt_hours(activity.window_hours)}"
+        )
     return replace(
         decision,
         action=Action.KEEP,
         rule="tags-unknown",
-        reason=f"{idle_words} for {fmt_hours(decision.idle_hours or 0)}; "
-        "tags could not be read, so nothing is done",
+        reason=f"{seen}; tags could not be read, so nothing is done",
     )
 
 
@@ -105,7 +116,9 @@ def is_idle_candidate(
 
     The run describes exactly these endpoints to learn their instances and cost.
     """
-    if resource.status != IN_SERVICE or activity is None or activity.invocations > 0:
+    if resource.status != IN_SERVICE or activity is None:
+        return False
+    if activity.invocations > policy.max_invocations:
         return False
     return hours_between(resource.last_changed, now) >= policy.min_age
 
@@ -139,22 +152,32 @@ def decide_endpoint(
     if activity is None:
         return keep("activity-unknown", "Invocations could not be read: never idle", idle=False)
     busy_words, idle_words = activity_words(activity)
-    if activity.invocations > 0:
+    if activity.invocations > policy.max_invocations:
         return keep(
             "active",
             f"{activity.invocations:g} {busy_words} in the last {fmt_hours(activity.window_hours)}",
             idle=False,
         )
+    few_words = (
+        f"{activity.invocations:g} {busy_words} ({at_most_words(policy.max_invocations)})"
+        if activity.invocations > 0
+        else "no invocations"
+    )
     if age < policy.min_age:
         return keep(
             "min-age",
-            f"no invocations, but created or changed only {fmt_hours(age)} ago "
+            f"{few_words}, but created or changed only {fmt_hours(age)} ago "
             f"(min_age_hours {policy.min_age:g})",
             idle=False,
         )
 
     idle_hours = round(min(activity.window_hours, age), 2)
     idle_reason = f"{idle_words} for {fmt_hours(idle_hours)}"
+    if activity.invocations > 0:  # at most max_invocations
+        idle_reason = (
+            f"{activity.invocations:g} {busy_words} in the last "
+            f"{fmt_hours(activity.window_hours)} ({at_most_words(policy.max_invocations)})"
+        )
     if not in_scope:
         return keep("scope", f"{idle_reason}; not selected: {scope_reason}", True, idle_hours)
     if protected:
