@@ -24,16 +24,9 @@ from tests.core.test_permission_guards import (
     Guarded,
     protect_key,
 )
+from tests.deploy.test_hardening import SCHEDULED as SCHEDULES
 from tests.iam_evaluator import Request, decide
 
-SCHEDULES = """
-schedules:
-  office:
-    timezone: Europe/Berlin
-    periods:
-      - {weekdays: mon-fri, begin: "07:00", end: "21:00"}
-    name_contains: dev-
-"""
 POLICY = parse_policy(POLICY_TEXT + SCHEDULES, "stack-guards")
 # The roles that hold each capability in the stack (lifecycle and studio are not the stack's).
 ROLE_OF = {"enforce": IDLE_SCAN, "release-warm-pools": IDLE_SCAN, "schedule": SCHEDULE_TICK}

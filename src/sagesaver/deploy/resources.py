@@ -235,19 +235,54 @@ def _ledger_key(operators: tuple[str, ...]) -> Json:
     The roles are matched by the stack's name prefix (``aws:PrincipalArn``), not named: a
     key policy naming the roles would make the key, hence the table, wait on roles whose
     policies name the table."""
-    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
     through_dynamodb = {
         "kms:CallerAccount": _ref("AWS::AccountId"),
         "kms:ViaService": _sub("dynamodb.${AWS::Region}.${AWS::URLSuffix}"),
     }
     roles = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*")
+    return _kms_key(
+        "SageSaver: the ledger table's key (backups of deleted endpoints)",
+        # The key of a retained table: deleting it would make the backups unreadable.
+        "Retain",
+        list(KEY_ADMIN_ACTIONS),
+        [
+            {
+                "Sid": "SageSaverAndOperatorsUseTheLedger",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": list(KEY_USE_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": through_dynamodb,
+                    "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
+                },
+            },
+            *_sealing_statements(roles, operators),
+            {
+                "Sid": "DynamoDBHoldsItsGrant",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": through_dynamodb,
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                },
+            },
+        ],
+    )
+
+
+def _kms_key(description: str, keep: str, administer: Any, statements: list[Json]) -> Json:
+    """A rotated KMS key that the account administers (``administer``: its actions) and
+    ``statements`` let use; ``keep`` is its deletion policy (``Retain`` or ``Delete``)."""
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
     return {
         "Type": "AWS::KMS::Key",
-        # The key of a retained table: deleting it would make the backups unreadable.
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
+        "DeletionPolicy": keep,
+        "UpdateReplacePolicy": keep,
         "Properties": {
-            "Description": "SageSaver: the ledger table's key (backups of deleted endpoints)",
+            "Description": description,
             "EnableKeyRotation": True,
             "KeyPolicy": {
                 "Version": "2012-10-17",
@@ -256,32 +291,10 @@ def _ledger_key(operators: tuple[str, ...]) -> Json:
                         "Sid": "AccountAdministers",
                         "Effect": "Allow",
                         "Principal": {"AWS": account_root},
-                        "Action": list(KEY_ADMIN_ACTIONS),
+                        "Action": administer,
                         "Resource": "*",
                     },
-                    {
-                        "Sid": "SageSaverAndOperatorsUseTheLedger",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "*"},
-                        "Action": list(KEY_USE_ACTIONS),
-                        "Resource": "*",
-                        "Condition": {
-                            "StringEquals": through_dynamodb,
-                            "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
-                        },
-                    },
-                    *_sealing_statements(roles, operators),
-                    {
-                        "Sid": "DynamoDBHoldsItsGrant",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "*"},
-                        "Action": ["kms:CreateGrant", "kms:DescribeKey"],
-                        "Resource": "*",
-                        "Condition": {
-                            "StringEquals": through_dynamodb,
-                            "Bool": {"kms:GrantIsForAWSResource": "true"},
-                        },
-                    },
+                    *statements,
                 ],
             },
         },
@@ -420,38 +433,21 @@ def _function_resources(
 def _topic_key() -> Json:
     """The topic's KMS key: the account administers it; CloudWatch may use it to publish
     alarms to the topic (the functions get their own grant in their roles)."""
-    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
-    return {
-        "Type": "AWS::KMS::Key",
-        "DeletionPolicy": "Delete",
-        "UpdateReplacePolicy": "Delete",
-        "Properties": {
-            "Description": "SageSaver: the notification topic's key",
-            "EnableKeyRotation": True,
-            "KeyPolicy": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "AccountAdministers",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": account_root},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "CloudWatchAlarmsPublish",
-                        "Effect": "Allow",
-                        "Principal": {"Service": service_principal("cloudwatch")},
-                        "Action": list(TOPIC_KEY_ACTIONS),
-                        "Resource": "*",
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}
-                        },
-                    },
-                ],
-            },
-        },
-    }
+    return _kms_key(
+        "SageSaver: the notification topic's key",
+        "Delete",
+        "kms:*",
+        [
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": service_principal("cloudwatch")},
+                "Action": list(TOPIC_KEY_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}},
+            }
+        ],
+    )
 
 
 def _errors_alarm(function: str) -> Json:
