@@ -6,11 +6,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# pytest-xdist: one worker per core, each with its own simulator; a module's tests stay on
-# one worker, so a module-scoped fixture (a built package, a Jupyter server) is made once. A
-# worker that dies ends the run at once, naming its test (restarted, xdist was seen to hang).
+# pytest-xdist: one worker per core, each with its own simulator; idle workers take tests
+# from busy ones (worksteal). A worker that dies (a segmentation fault in a C extension was
+# seen, rarely, in CPython's garbage collector) is replaced, and the test it was running runs
+# once more (pytest-rerunfailures; the summary counts it as "rerun"); an ordinary failure is
+# never run again: no failure message matches --only-rerun's pattern. Checked by
+# tests/test_crash_reruns.py.
 WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadscope --max-worker-restart=0
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal --max-worker-restart=4 --reruns 1 --only-rerun '^a crashed worker only$$'
 
 .PHONY: demo test test-fast test-shifted test-latest test-deep lint typecheck pytest bench lock clean
 
@@ -67,7 +70,7 @@ test-latest:
 	"$$tmp/venv/bin/pip" install --quiet --upgrade pip; \
 	"$$tmp/venv/bin/pip" install --quiet -e '.[dev]'; \
 	"$$tmp/venv/bin/pip" list --format=freeze | grep -iE '^(boto3|botocore|moto|pydantic|werkzeug)=='; \
-	"$$tmp/venv/bin/pytest" -q -n $(WORKERS) --dist loadscope -p no:cacheprovider tests benchmarks/tests
+	"$$tmp/venv/bin/pytest" -q -n $(WORKERS) --dist worksteal -p no:cacheprovider tests benchmarks/tests
 
 # Refresh the locks to the newest versions the ranges allow: the dev and demo extras for
 # every Python SageSaver supports and every platform (one universal file each), and the Lambda
