@@ -103,6 +103,30 @@ def test_weekly_job_is_deleted_and_the_next_weekly_call_is_a_mistake() -> None:
     assert result.totals.usd_saved == pytest.approx((WINDOW - 25) * 2.0)
 
 
+def test_a_trickle_at_most_max_invocations_counts_as_idle_as_in_the_scan() -> None:
+    # A health check: 2 calls every 12 hours, so 4 or 5 in any 24 hours.
+    trickle = calls_at(*range(0, WINDOW, 12), value=2)
+    strict = run({"ep": trickle}, delete(idle_hours=24, grace_hours=0))
+    assert strict.timelines[0].flagged_at == []  # the default: any call is traffic
+    lenient = run({"ep": trickle}, delete(idle_hours=24, grace_hours=0, max_invocations=4))
+    (timeline,) = lenient.timelines
+    assert timeline.flagged_at == [at(24)] and timeline.deleted_at == at(24)
+    # The trickle goes on after the deletion: counted, but never more than the threshold
+    # over a look-back, so it is not a mistake.
+    assert timeline.invocations_after_delete == 2 * len(range(24, WINDOW, 12))
+    assert timeline.mistake_at is None
+    assert lenient.totals.mistakes == 0
+
+
+def test_traffic_above_max_invocations_after_a_deletion_is_a_mistake() -> None:
+    series = calls_at(100, 101, value=3)  # 6 calls within a day, after a quiet start
+    result = run({"ep": series}, delete(idle_hours=24, grace_hours=0, max_invocations=4))
+    (timeline,) = result.timelines
+    assert timeline.deleted_at == at(24)
+    assert timeline.invocations_after_delete == 6
+    assert timeline.mistake_at == at(101)  # the hour the look-back first exceeds 4
+
+
 def test_endpoint_called_again_during_grace_is_spared_then_flagged_again() -> None:
     result = run({"ep": calls_at(0, 40)}, delete(idle_hours=24, grace_hours=24))
     (timeline,) = result.timelines

@@ -320,3 +320,23 @@ def test_property_unlisted_components_make_unknown_exactly_the_idle_possible_hos
         )
     else:
         assert judged == decision  # busy, or names a model in every variant: judged as usual
+
+
+def test_a_trickle_at_most_max_invocations_counts_as_idle_as_for_endpoints() -> None:
+    trickle = Activity(invocations=3, window_hours=24)
+    assert decide(activity=trickle).rule == "active"  # the default: any call is traffic
+    lenient = EndpointPolicy(max_invocations=3)
+    decision = decide(activity=trickle, rules=lenient)
+    assert (decision.action, decision.rule, decision.idle) == (
+        Action.NOTIFY,
+        "idle-inference-component",
+        True,
+    )
+    assert decision.reason.startswith(
+        "3 invocations (at most 3 counts as idle) on inference component in the last 24.0 h"
+    )
+    busier = decide(activity=Activity(invocations=4, window_hours=24), rules=lenient)
+    assert (busier.rule, busier.idle) == ("active", False)
+    assert busier.reason == "4 invocations in the last 24.0 h"
+    young = decide(component(age_hours=2), activity=trickle, rules=lenient)
+    assert young.rule == "min-age" and young.reason.startswith("3 invocations (at most 3")

@@ -10,7 +10,8 @@ at the end of every hour, as if SageSaver ran hourly:
 
 * an endpoint exists from the first hour that ends after its creation;
 * it is *idle* when its age (from creation) is at least ``min_age`` and the invocations of the
-  last ``idle_hours`` (rounded up to whole hours) are 0. Hours before its creation do not
+  last ``idle_hours`` (rounded up to whole hours) are at most ``max_invocations`` (0 by
+  default), the rule of :mod:`sagesaver.core.rules.endpoints`. Hours before its creation do not
   count. While the look-back still reaches before the window for an endpoint created before
   it, the history cannot tell, so it is not idle (warm-up);
 * endpoints out of the policy's selection, protected, scaled to 0 instances or whose instances
@@ -20,7 +21,9 @@ at the end of every hour, as if SageSaver ran hourly:
   the flag. At most ``max_actions_per_run`` deletions per hour, the most expensive first; the
   others are deferred to a later hour. With ``action: notify`` it is only flagged;
 * a deleted endpoint saves its hourly cost and instances for every remaining hour of the window;
-  any invocation in a later hour of the history is a mistake.
+  every invocation after it counts in ``invocations_after_delete``, and it is a mistake from
+  the first hour at whose end the invocations since its deletion, over the look-back, exceed
+  ``max_invocations`` (it would have been busy again; with 0, any invocation).
 """
 
 from __future__ import annotations
@@ -364,12 +367,14 @@ def replay(
                 calls = state.series[hour]
                 if calls > 0:
                     timeline.invocations_after_delete += calls
-                    if timeline.mistake_at is None:
-                        timeline.mistake_at = start + hour * HOUR
+                since = max(state.deleted_hour + 1, hour + 1 - lookback)
+                busy = state.prefix[hour + 1] - state.prefix[since] > policy.max_invocations
+                if calls > 0 and busy and timeline.mistake_at is None:
+                    timeline.mistake_at = start + hour * HOUR
                 continue
             if timeline.skipped is not None or hour < state.first_hour:
                 continue
-            idle = _is_idle(state, hour, lookback, policy.min_age)
+            idle = _is_idle(state, hour, lookback, policy.min_age, policy.max_invocations)
             if state.flagged_hour is not None:
                 if not idle:
                     if policy.action == "delete":
@@ -394,15 +399,18 @@ def replay(
     return result
 
 
-def _is_idle(state: _State, hour: int, lookback: int, min_age: float) -> bool:
-    """Whether the endpoint is idle at the end of ``hour``."""
+def _is_idle(
+    state: _State, hour: int, lookback: int, min_age: float, max_invocations: float
+) -> bool:
+    """Whether the endpoint is idle at the end of ``hour``: at most ``max_invocations`` over
+    the look-back."""
     age = hour + 1 - state.created_offset
     if age + _EPSILON < min_age:
         return False
     if state.created_offset < 0 and hour + 1 < lookback:
         return False  # the look-back reaches before the window: unknown
     since = max(0, hour + 1 - lookback)
-    return state.prefix[hour + 1] - state.prefix[since] <= 0.0
+    return state.prefix[hour + 1] - state.prefix[since] <= max_invocations
 
 
 def merge_all(

@@ -1,7 +1,8 @@
 """Idle rules for inference components, and what they mean for the endpoint that hosts them.
 
 A component is idle when it is ``InService``, at least ``min_age_hours`` old and its
-``Invocations`` (dimension ``InferenceComponentName``) sum to zero over ``idle_hours``. It is
+``Invocations`` (dimension ``InferenceComponentName``) sum to at most the endpoint policy's
+``max_invocations`` (0 by default) over ``idle_hours``, the endpoints' own rule. It is
 reported on its own, with the advice to set its copies to 0; SageSaver never changes it. It is
 judged by the endpoint policy, with its endpoint's tags (selection, protection, owner). An
 endpoint that hosts components is idle only when its own variants and every component are.
@@ -18,9 +19,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sagesaver.core.formats import fmt_hours, hours_between
+from sagesaver.core.formats import fmt_hours, hours_between, plural
 from sagesaver.core.model import Action, Activity, Decision, Kind, Recommendation, Resource
 from sagesaver.core.policy import EndpointPolicy
+from sagesaver.core.rules.endpoints import at_most_words
 
 IN_SERVICE = "InService"
 COPIES_TO_ZERO = (
@@ -43,22 +45,28 @@ def decide_component(
         return keep("status", f"status is {component.status}, not {IN_SERVICE}", idle=False)
     if activity is None:
         return keep("activity-unknown", "Invocations could not be read: never idle", idle=False)
-    if activity.invocations > 0:
+    window = fmt_hours(activity.window_hours)
+    if activity.invocations > policy.max_invocations:
         return keep(
-            "active",
-            f"{activity.invocations:g} invocations in the last {fmt_hours(activity.window_hours)}",
-            idle=False,
+            "active", f"{plural(activity.invocations, 'invocation')} in the last {window}", False
         )
+    few_words = (
+        f"{plural(activity.invocations, 'invocation')} ({at_most_words(policy.max_invocations)})"
+        if activity.invocations > 0
+        else "no invocations"
+    )
     age = hours_between(component.last_changed, now)
     if age < policy.min_age:
         return keep(
             "min-age",
-            f"no invocations, but created or changed only {fmt_hours(age)} ago "
+            f"{few_words}, but created or changed only {fmt_hours(age)} ago "
             f"(min_age_hours {policy.min_age:g})",
             idle=False,
         )
     idle_hours = round(min(activity.window_hours, age), 2)
     reason = f"no Invocations on inference component for {fmt_hours(idle_hours)}"
+    if activity.invocations > 0:  # at most max_invocations
+        reason = f"{few_words} on inference component in the last {window}"
     in_scope, why = policy.selects(component.name, component.tags)
     if not in_scope:
         return keep("scope", f"{reason}; not selected: {why}", True, idle_hours)
