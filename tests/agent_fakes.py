@@ -282,6 +282,8 @@ class Agent:
         env.update(NOWHERE_AWS if aws is None else aws)
         env["SAGESAVER_AGENT_HOME"] = str(self.home)
         env["SAGESAVER_AGENT_CPU_SAMPLE_SECONDS"] = "0"
+        # The stop notice's line to the terminals goes to the scratch pts/, never to real ones.
+        env["SAGESAVER_AGENT_DEV"] = str(self.directory / "dev")
         if now is not None:
             env["SAGESAVER_AGENT_NOW"] = iso(now)
         env.update(extra)

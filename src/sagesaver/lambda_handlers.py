@@ -9,6 +9,9 @@ id member roles require, sent with each AssumeRole). The event may override ``re
 ``apply``; for the schedule tick it may name one ``schedule``. A role the function assumes is
 assumed under the session name ``sagesaver-lambda-<function name>``.
 
+With ``studio_apps.action: delete``, the idle scan also runs the Studio pipeline, as
+``sagesaver studio`` does (same ledger, its digest before any deletion, the same guard).
+
 Each run logs one JSON line per decision, action and error, and one for the run; a run with
 errors raises :class:`RunFailed` after recording what it did, so Lambda counts an error.
 """
@@ -19,20 +22,23 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws
 from sagesaver.core.accounts import check_external_id, lambda_session_name
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import iso
-from sagesaver.core.model import Action
+from sagesaver.core.model import Action, ScanError
 from sagesaver.core.policy import LEDGER_TABLE_RE, Policy, parse_policy
 from sagesaver.core.price_file import PriceFile
 from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 from sagesaver.pipelines.scan import resolve_regions, scan
 from sagesaver.render import scan as report
+
+if TYPE_CHECKING:
+    from sagesaver.ledger import Ledger
 
 
 def _truthy(value: object) -> bool:
@@ -82,7 +88,8 @@ def _finish(function: str, summary: dict[str, Any]) -> dict[str, Any]:
     """Log one line per decision, action and error, then the run; raise when it failed."""
     for item in summary.get("idle_endpoints", []):
         _log({"function": function, "event": "decision", **item})
-    for item in [*summary.get("enforcement", []), *summary.get("actions", [])]:
+    acted = ("enforcement", "studio_apps", "actions")
+    for item in [item for key in acted for item in summary.get(key, [])]:
         _log({"function": function, "event": "action", **item})
     for item in summary.get("errors", []):
         _log({"function": function, "event": "error", **item})
@@ -167,6 +174,41 @@ def _config_memory(ledger: object) -> ConfigMemory:
     return ConfigMemory(None)
 
 
+def _studio_apps(
+    aws: Aws,
+    regions: list[str],
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    pricer: Pricer,
+    run_id: str | None,
+) -> tuple[list[dict[str, Any]], list[ScanError]]:
+    """With ``studio_apps.action: delete``, the CLI's Studio run (:func:`studio_run`): the
+    same ledger, its own digest sent before anything is deleted (once per invocation: its run
+    id is the request's, marked), the same last-moment guard. Each app's decision and fate,
+    and the run's errors; nothing without the policy's delete."""
+    if policy.studio_apps.action != "delete":
+        return [], []
+    from sagesaver.pipelines.studio import studio_run
+
+    studio_id = f"{run_id}-studio" if run_id else None
+    done = studio_run(aws, regions, policy, now, apply, ledger, pricer, studio_id)
+    apps = [
+        {
+            "kind": "studio-app",
+            "name": a.decision.resource.name,
+            "region": a.decision.resource.region,
+            "decision": a.decision.action.value,
+            "reason": a.decision.reason,
+            "outcome": a.outcome,
+            "applied": a.applied,
+        }
+        for a in done.apps
+    ]
+    return apps, done.errors
+
+
 def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, Any]:
     try:
         aws, policy, regions, apply = _configuration(event or {})
@@ -180,6 +222,7 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
         for what, on in (
             ("endpoints.action 'delete'", policy.endpoints.action == "delete"),
             ("jobs.warm_pools.action 'release'", policy.jobs.warm_pools.action == "release"),
+            ("studio_apps.action 'delete'", policy.studio_apps.action == "delete"),
         )
         if on
     ]
@@ -211,6 +254,10 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     steps, outcome = done.steps, done.notified
     if outcome is None:  # enforce_and_notify always notifies
         raise RuntimeError("the run ended without a notification outcome")
+    studio_apps, studio_errors = _studio_apps(
+        aws, regions, policy, now, apply, ledger, pricer, run_id
+    )
+    result.errors.extend(studio_errors)
     return {
         "ok": not result.errors,
         "generated_at": iso(now),
@@ -231,8 +278,11 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
             if d.action is not Action.KEEP
         ],
         "enforcement": [step_dict(s) for s in steps],
+        "studio_apps": studio_apps,
         "notified": outcome.applied,
         "messages": len(outcome.messages),
+        # the chat channels, by type and reference (never a webhook URL or secret)
+        "channels": [r.document() for r in outcome.channels],
         "errors": [report.error_dict(e) for e in result.errors],
     }
 

@@ -38,8 +38,12 @@ def status_of(sim: Simulator, name: str = "nb-1") -> str:
     return str(described["NotebookInstanceStatus"])
 
 
+# These tests are about the stop itself: no notice first (tests/agent/test_notice.py is).
+NO_NOTICE = ("--warn-minutes", "0")
+
+
 def run_against(sim: Simulator, agent: Agent, server: FakeJupyter, *args: str) -> AgentRun:
-    return agent(*args, url=server.url, env=agent.env(aws=sim.env("us-east-1")))
+    return agent(*NO_NOTICE, *args, url=server.url, env=agent.env(aws=sim.env("us-east-1")))
 
 
 def aws_calls(sim: Simulator) -> dict[str, int]:
@@ -195,7 +199,7 @@ def test_stops_with_the_standard_library_alone(
     empty = tmp_path / "empty"
     empty.mkdir()
     env = agent.env(aws=sim.env("us-east-1"), PATH=str(empty))
-    run = agent(url=idle_server.url, env=env, python=[sys.executable, "-I", "-S"])
+    run = agent(*NO_NOTICE, url=idle_server.url, env=env, python=[sys.executable, "-I", "-S"])
     assert run.code == 0, run.stderr
     assert run.result["action"] == "stop"
     assert aws_calls(sim) == {"DescribeNotebookInstance": 1, "StopNotebookInstance": 1}
@@ -226,7 +230,7 @@ def test_the_shipped_compact_agent_stops_too(
     shipped = tmp_path / "autostop.py"
     shipped.write_text(compact_source(agent_source()), encoding="utf-8")
     command = [sys.executable, "-I", "-S", str(shipped), "--time", "3600", "--cpu-threshold", "0"]
-    command += ["--gpu-threshold", "0", "--url", idle_server.url]
+    command += ["--gpu-threshold", "0", "--url", idle_server.url, *NO_NOTICE]
     command += ["--state-file", str(agent.state_file), "--metadata-file", str(agent.metadata)]
     done = subprocess.run(
         command, env=agent.env(aws=sim.env("us-east-1")), capture_output=True, text=True, timeout=60
@@ -380,7 +384,7 @@ def test_credentials_from_imdsv2(
     sim.middleware.counts.clear()
     seen: list[dict[str, Any]] = []
     sim.middleware.fault = lambda operation, region, environ: seen.append(dict(environ))
-    run = agent(url=idle_server.url, env=imds_env(sim, agent, imds))
+    run = agent(*NO_NOTICE, url=idle_server.url, env=imds_env(sim, agent, imds))
     assert run.code == 0, run.stderr
     assert run.result["action"] == "stop"
     assert len(seen) == 2, [e.get("HTTP_X_AMZ_TARGET") for e in seen]
@@ -403,7 +407,7 @@ def test_expired_imds_credentials_make_no_call(
     fleet.notebook("us-east-1", "nb-1")
     sim.middleware.counts.clear()
     imds.credentials["Expiration"] = iso(NOW - timedelta(minutes=1), digits=0)
-    run = agent(url=idle_server.url, env=imds_env(sim, agent, imds))
+    run = agent(*NO_NOTICE, url=idle_server.url, env=imds_env(sim, agent, imds))
     assert run.code == 1
     assert run.result["action"] == "none"
     assert "credentials expired at 2030-06-01T11:59:00Z" in run.reasons
@@ -417,7 +421,7 @@ def test_imds_refusing_the_token_makes_no_call(
     fleet.notebook("us-east-1", "nb-1")
     sim.middleware.counts.clear()
     imds.accepted = "another-token"  # the token the agent gets is not accepted
-    run = agent(url=idle_server.url, env=imds_env(sim, agent, imds))
+    run = agent(*NO_NOTICE, url=idle_server.url, env=imds_env(sim, agent, imds))
     assert run.code == 1
     assert "no credentials from IMDS: HTTP 401" in run.reasons
     assert len(imds.requests) == 2  # one token, one refused question: no retry
@@ -430,7 +434,7 @@ def test_unreachable_imds_makes_no_call(
     fleet.notebook("us-east-1", "nb-1")
     sim.middleware.counts.clear()
     env = {**imds_env(sim, agent, imds), "SAGESAVER_AGENT_IMDS_URL": "http://127.0.0.1:9"}
-    run = agent(url=idle_server.url, env=env)
+    run = agent(*NO_NOTICE, url=idle_server.url, env=env)
     assert run.code == 1
     assert "DescribeNotebookInstance nb-1 failed: no credentials from IMDS" in run.reasons
     assert aws_calls(sim) == {}

@@ -79,6 +79,8 @@ def parsed(args: list[str]) -> dict[str, Any]:
     root = typer.main.get_command(app)
     command, rest = root, list(args)
     while hasattr(command, "commands"):
+        if command.invoke_without_command and not (rest and rest[0] in command.commands):
+            break  # a group that runs itself too (sagesaver studio [options])
         assert rest and rest[0] in command.commands, f"no command {' '.join(args[:1])!r}"
         command, rest = command.commands[rest[0]], rest[1:]
     seen: dict[str, Any] = {}

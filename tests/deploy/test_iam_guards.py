@@ -28,8 +28,14 @@ from tests.deploy.test_hardening import SCHEDULED as SCHEDULES
 from tests.iam_evaluator import Request, decide
 
 POLICY = parse_policy(POLICY_TEXT + SCHEDULES, "stack-guards")
-# The roles that hold each capability in the stack (lifecycle and studio are not the stack's).
-ROLE_OF = {"enforce": IDLE_SCAN, "release-warm-pools": IDLE_SCAN, "schedule": SCHEDULE_TICK}
+# The roles that hold each capability in the stack (lifecycle is not the stack's; studio is,
+# with studio_apps.action: delete, as POLICY_TEXT has it).
+ROLE_OF = {
+    "enforce": IDLE_SCAN,
+    "release-warm-pools": IDLE_SCAN,
+    "schedule": SCHEDULE_TICK,
+    "studio": IDLE_SCAN,
+}
 STACK_GUARDS = [(g, i) for g, i in zip(GUARDS, IDS, strict=True) if g.capability in ROLE_OF]
 
 
@@ -103,9 +109,11 @@ def test_each_role_has_the_guards_of_its_capabilities() -> None:
     assert sids == {
         IDLE_SCAN: [
             "DenyExcludedEndpoints",
+            "DenyExcludedStudioApps",
             "DenyExcludedWarmPools",
             "DenyProtectTagChanges",
             "DenyProtectedEndpoints",
+            "DenyProtectedStudioApps",
             "DenyProtectedWarmPools",
         ],
         SCHEDULE_TICK: ["DenyProtectedScheduledNotebooks"],

@@ -544,3 +544,48 @@ def test_no_known_price_is_never_shown_as_zero() -> None:
     md = render_markdown(scan, [], NOW)
     assert "an unknown amount: no price is known for any of them" in md
     assert "$0.00/h" not in md
+
+
+def test_the_report_shows_the_hours_each_endpoint_was_parked() -> None:
+    """Parked hours per endpoint (issue: the report shows parked hours): a confirmed park runs
+    to its unpark, or to now while still parked; an unconfirmed park counts nothing; an
+    unknown price is unknown, never 0. In yuan for a China region."""
+    from sagesaver.core.records import Outcome
+
+    def park(name: str, action: str, at: datetime, cost: float | None = 2.0, **more: Any) -> Entry:
+        fields: dict[str, Any] = {
+            "at": at,
+            "account": "1",
+            "region": "cn-north-1",
+            "kind": "endpoint",
+            "resource": name,
+            "action": action,
+            "rule": "schedule:office",
+            "reason": "test",
+            "hourly_cost": cost,
+            "dry_run": False,
+            "outcome": "test",
+            "status": Outcome.DONE,
+        }
+        return Entry(**{**fields, **more})
+
+    night = NOW - timedelta(hours=30)
+    entries = [
+        park("dev-alpha", "park", night),
+        park("dev-alpha", "unpark", night + timedelta(hours=9, minutes=40)),
+        park("dev-alpha", "park", NOW - timedelta(hours=6)),  # still parked: 6 h so far
+        park("dev-beta", "park", night, cost=None),
+        park("dev-beta", "unpark", night + timedelta(hours=10)),
+        park("dev-lost", "park", night, status=Outcome.UNCONFIRMED),
+    ]
+    html = render_html(ScanResult(NOW, ["cn-north-1"]), entries, NOW)
+    section = html[html.index('<section id="parked">') :]
+    section = section[: section.index("</section>")]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+    assert re.search(r"dev-alpha cn-north-1 office 2 15\.7 ¥31\.33", text), text
+    assert re.search(r"dev-beta cn-north-1 office 1 10\.0 unknown", text), text
+    assert "dev-lost" not in text
+    markdown = render_markdown(ScanResult(NOW, ["cn-north-1"]), entries, NOW)
+    assert "| dev-alpha | cn-north-1 | office | 2 | 15.7 | ¥31.33 |" in markdown
+    empty = render_html(ScanResult(NOW, [EAST]), [], NOW)
+    assert "No endpoint has been parked by a schedule." in empty

@@ -59,11 +59,30 @@ the instance up, and the reasons say so. Only a regular file is read, opened non
 checked before and after opening, and only its first 4 KiB: a FIFO, a device or a directory
 "cannot be read (not a regular file)", and a huge file costs one 4 KiB read (and holds no time).
 
+Notice
+------
+With ``--warn-minutes N`` (default 10; 0: no notice) the agent warns before it stops. When it
+first finds the instance idle for ``--time`` less N minutes (at once when N is ``--time`` or
+more), it writes ``SAGESAVER-STOPS-AT-HH-MM.txt`` at the top of the notebook home
+(``--notice-dir``, default ``/home/ec2-user/SageMaker``; HH-MM is the planned stop in the
+instance's time zone, which the file names), saying when it stops, since when and what was last
+active, and how to keep it, and writes one line to every pseudo-terminal in ``/dev/pts`` (Jupyter's
+terminals are not in utmp, so ``wall`` would miss them). The stop is planned ``--time`` after the
+last activity, and at least N minutes (at most ``--time``) after the notice: with cron every
+5 minutes and N at least 5 this is the run that would have stopped without a notice; an instance
+found idle for too long at first sight (a new agent, an expired keep-alive) gets its N minutes.
+The agent then stops only if nothing changed: any new activity, a keep-alive file that holds,
+or one touched (its modification time) after the notice, cancels the stop and removes the
+notice; a new notice replaces the old one. The notice is kept in the state file. Writing the
+notice or to a terminal may fail (it is logged): that never stops the agent, nor the stop.
+``--dry-run`` writes no notice and reports "would-stop" as without one.
+
 Stopping
 --------
-When idle, and not ``--dry-run``, the agent reads ``ResourceName`` and the region (from
-``ResourceArn``; else ``AWS_REGION`` or ``AWS_DEFAULT_REGION``) in the metadata file, checks with
-``DescribeNotebookInstance`` that the instance is ``InService`` and calls ``StopNotebookInstance``.
+When idle (and past its notice), and not ``--dry-run``, the agent reads ``ResourceName`` and
+the region (from ``ResourceArn``; else ``AWS_REGION`` or ``AWS_DEFAULT_REGION``) in the metadata
+file, checks with ``DescribeNotebookInstance`` that the instance is ``InService`` and calls
+``StopNotebookInstance``.
 Each is exactly one HTTPS request (SageMaker's JSON 1.1 protocol: ``POST /`` with
 ``X-Amz-Target: SageMaker.<action>``), signed here with AWS Signature V4, with no retry on any
 path: the next cron run is the retry. The endpoint is
@@ -99,6 +118,8 @@ Options
 --metadata-file PATH    SageMaker's resource metadata (default
                         /opt/ml/metadata/resource-metadata.json)
 --dry-run               report "would-stop" instead of stopping
+--warn-minutes N        minutes of notice before a stop (default 10, 0 to 1440; 0: none)
+--notice-dir DIR        where the notice file goes (default /home/ec2-user/SageMaker)
 
 Output and exit codes
 ---------------------
@@ -126,10 +147,12 @@ SAGESAVER_AGENT_NOW                 the current time (ISO 8601 or epoch seconds)
 SAGESAVER_AGENT_PROC_STAT           file read instead of /proc/stat
 SAGESAVER_AGENT_CPU_SAMPLE_SECONDS  length of the first-run CPU sample (default 1)
 SAGESAVER_AGENT_HOME                the home directory whose SageMaker/.sagesaver-keep-alive is
-                                    checked (instead of ~ and /home/ec2-user)
+                                    checked (instead of ~ and /home/ec2-user), and whose
+                                    SageMaker/ gets the notice
 SAGESAVER_AGENT_REQUEST_TIMEOUT     seconds to wait for each Jupyter answer (default 10)
 SAGESAVER_AGENT_IMDS_URL            the instance metadata service (default
                                     http://169.254.169.254)
+SAGESAVER_AGENT_DEV                 the directory whose pts/ gets the terminal line (default /dev)
 """
 
 from __future__ import annotations
@@ -191,6 +214,12 @@ _URL = re.compile(
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r", re.I)
 _INSTANCE_NAME = re.compile(r"[A-Za-z0-9](?:-*[A-Za-z0-9]){0,62}\Z")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+\Z")
+_NOTICE = re.compile(r"SAGESAVER-STOPS-AT-\d\d-\d\d\.txt\Z")
+NOTICE = """SageSaver will STOP this notebook instance ({}) at {}:
+no activity since {} ({}); --time is {:g} min. To keep it, run a cell, type in
+a terminal or run: touch {}
+Any of these cancels the stop and removes this file.
+"""
 
 _secrets: list[str] = []
 
@@ -566,13 +595,22 @@ def load_state(path: str) -> tuple[Evidence | None, CpuSample | None, str | None
     return None, None, "state file {} {}".format(path, problem)
 
 
-def save_state(path: str, latest: Evidence | None, cpu: CpuSample | None, now: datetime) -> None:
+def save_state(
+    path: str,
+    latest: Evidence | None,
+    cpu: CpuSample | None,
+    now: datetime,
+    notice: dict[str, Any] | None = None,
+) -> None:
     """Write the state atomically (a temporary file, then a rename). Raises OSError."""
     document = {
         "version": STATE_VERSION,
         "saved": format_time(now),
         "last_activity": [format_time(latest.at, True), latest.what] if latest else None,
         "cpu": [cpu.cores, format_time(cpu.at, True)] if cpu else None,
+        "notice": {k: v if k == "file" else format_time(v, True) for k, v in notice.items()}
+        if notice
+        else None,
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = "{}.{}.tmp".format(path, os.getpid())
@@ -758,6 +796,87 @@ def check_keep_alive(paths: Sequence[str], now: datetime) -> tuple[list[str], li
         else:
             notes.append("keep-alive file {} expired at {}".format(path, format_time(until)))
     return holds, notes
+
+
+# ------------------------------------------------------------------------------------ notice
+
+
+def load_notice(path: str) -> dict[str, Any] | None:
+    """The stop the previous run announced (its file and times), or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            notice = json.loads(handle.read(1 << 20))["notice"]
+        keys = ("file", "since", "at", "stop")
+        return {k: notice[k] if k == "file" else parse_timestamp(notice[k]) for k in keys}
+    except Exception:  # none, or one this run cannot use: a new notice is given
+        return None
+
+
+def give_notice(
+    instance: str,
+    latest: Evidence,
+    limit: float,
+    warn: float,
+    directory: str,
+    keep: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Announce the stop: the notice file, a line to the terminals. The stop is planned no
+    earlier than ``limit`` after the last activity, nor than ``warn`` seconds from now."""
+    stop = max(latest.at + timedelta(seconds=limit), now + timedelta(seconds=warn))
+    local = stop.astimezone()  # the instance's time zone
+    path = os.path.join(directory, local.strftime("SAGESAVER-STOPS-AT-%H-%M.txt"))
+    when = local.strftime("%Y-%m-%d %H:%M %Z (UTC%z)")
+    since = latest.at.astimezone().strftime("%Y-%m-%d %H:%M")
+    clear_notices(directory, None)
+    try:  # a new file (the agent runs as root): never through a link the user left there
+        text = NOTICE.format(instance, when, since, latest.what, limit / 60, keep)
+        write_to(path, text, os.O_CREAT | os.O_EXCL)
+    except OSError as error:
+        diagnose("cannot write the stop notice {}: {}".format(path, error))
+    warn_terminals("SageSaver stops this instance at {}; to keep it: touch {}".format(when, keep))
+    return {"file": path, "since": latest.at, "at": now, "stop": stop}
+
+
+def listdir(path: str) -> list[str]:
+    """The names in directory ``path``; none if it cannot be read."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def write_to(path: str, text: str, flags: int) -> None:
+    """Write ``text`` (UTF-8) to ``path``, opened write-only with ``flags``. Raises OSError."""
+    descriptor = os.open(path, os.O_WRONLY | flags, 0o644)
+    try:
+        os.write(descriptor, text.encode("utf-8", "replace"))
+    finally:
+        os.close(descriptor)
+
+
+def warn_terminals(message: str) -> None:
+    """Write ``message`` to every pseudo-terminal (Jupyter's terminals, SSH sessions): one
+    that cannot be written is skipped, never an error."""
+    base = os.path.join(os.environ.get("SAGESAVER_AGENT_DEV") or "/dev", "pts")
+    for name in listdir(base):
+        try:
+            if name.isdigit():
+                line = "\r\n{}\r\n".format(message)
+                write_to(os.path.join(base, name), line, os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            pass
+
+
+def clear_notices(directory: str, keep: str | None) -> None:
+    """Remove the agent's notice files in ``directory``, all but ``keep``."""
+    for name in listdir(directory):
+        path = os.path.join(directory, name)
+        if _NOTICE.match(name) and path != keep:
+            try:
+                os.unlink(path)
+            except OSError as error:
+                diagnose("cannot remove {}: {}".format(path, error))
 
 
 # -------------------------------------------------------------------------------------- stop
@@ -971,7 +1090,16 @@ def run(options: argparse.Namespace, now: datetime) -> tuple[dict[str, object], 
     if state_problem:  # recovered from (the file is rewritten): not a failure
         diagnose(state_problem)
         evidence.append(Evidence(now, state_problem + ": counted as activity now", True))
-    holds, notes = check_keep_alive(keep_alive_files(state_file), now)
+    files = keep_alive_files(state_file)
+    holds, notes = check_keep_alive(files, now)
+    notice = load_notice(state_file)
+    for path in files:
+        try:
+            touched = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+        except (OSError, ValueError, OverflowError):
+            continue
+        if notice and touched > notice["at"]:  # touched after the notice: the stop is off
+            evidence.append(Evidence(touched, "keep-alive file {} touched".format(path)))
     newest = None  # the first of the latest (no lambda: the shipped copy is compacted)
     for item in evidence:
         newest = item if newest is None or item.at > newest.at else newest
@@ -983,19 +1111,34 @@ def run(options: argparse.Namespace, now: datetime) -> tuple[dict[str, object], 
     if latest and not (problems or busy):
         reasons.append(explain_idle_time(latest, idle_seconds, limit))
     reasons += notes
-    try:
-        save_state(state_file, latest, cpu, now)
-    except OSError as error:
-        problems.append("cannot save the state file {}: {}".format(state_file, error))
-        reasons.append(problems[-1])
-
     action, instance = "none", None
     try:
         instance, region = read_metadata(options.metadata_file)
     except CheckError as error:
         problems.append(str(error))
         reasons.append(str(error))
-    else:
+    warn = min(options.warn_minutes * 60, limit)
+    keep = files[-2]  # the notebook user's (~ec2-user/SageMaker/...): see keep_alive_files
+    directory = options.notice_dir or os.path.dirname(keep)
+    if instance and not (problems or options.dry_run):  # else the notice stays as it is
+        if not (latest and warn and idle_seconds >= limit - warn) or busy or holds:
+            notice = None  # used again, or not idle for long enough
+        elif notice is None or notice["since"] != latest.at:
+            notice = give_notice(instance, latest, limit, warn, directory, keep, now)
+        clear_notices(directory, notice["file"] if notice else None)
+    waiting = bool(notice and not options.dry_run and now < notice["stop"])
+    if notice and waiting:
+        reasons.append(
+            "stop notice {}: stopping at {} if still idle".format(
+                notice["file"], format_time(notice["stop"])
+            )
+        )
+    try:
+        save_state(state_file, latest, cpu, now, notice)
+    except OSError as error:
+        problems.append("cannot save the state file {}: {}".format(state_file, error))
+        reasons.append(problems[-1])
+    if instance and not waiting:
         if idle and options.dry_run:
             action = "would-stop"
             reasons.append("--dry-run: would stop notebook instance " + instance)
@@ -1005,6 +1148,7 @@ def run(options: argparse.Namespace, now: datetime) -> tuple[dict[str, object], 
             reasons.append(outcome)
             if succeeded:
                 diagnose(outcome)
+                clear_notices(directory, None)
             else:
                 problems.append(outcome)
     for problem in problems:
@@ -1039,7 +1183,11 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--state-file", metavar="PATH", help="default " + DEFAULT_STATE_FILE)
     add("--metadata-file", metavar="PATH", default=DEFAULT_METADATA_FILE, help="%(default)s")
     add("--dry-run", action="store_true", help='report "would-stop", do not stop')
+    add("--warn-minutes", type=float, default=10.0, metavar="N", help="10; 0: no notice")
+    add("--notice-dir", metavar="DIR")
     options = parser.parse_args(argv)
+    if not 0 <= options.warn_minutes <= 1440:
+        parser.error("argument --warn-minutes: must be between 0 and 1440")
     for name in ("time", "max_busy_hours"):
         if not (getattr(options, name) > 0 and math.isfinite(getattr(options, name))):
             parser.error("argument --{}: must be more than 0".format(name.replace("_", "-")))

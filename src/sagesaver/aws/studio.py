@@ -12,13 +12,18 @@ the metric's reference page itself was not available to check). The last activit
 Canvas app is read from its newest datapoint (one batched ``GetMetricData`` for all Canvas apps
 of a region); a Canvas app with no datapoint in the window has unknown activity, never idle.
 
-moto implements none of the app and space operations; the tests use botocore's Stubber.
+moto implements none of the app, space and user profile operations: the simulator adds them
+at the wire (``demo/studio.py``); the pipeline tests of the scan use botocore's Stubber.
+
+``studio configure`` reads and changes the idle shutdown of domains, user profiles and spaces
+with :func:`studio_settings` (the same reading as the scan's gaps), :func:`settings_now` and
+:func:`update_settings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,36 +84,180 @@ def _failed(exc: Exception, region: str, operation: str, resource: str) -> ScanE
     return scan_error(exc, region, getattr(exc, "operation_name", None) or operation, resource)
 
 
-def _domain_gaps(client: Any, region: str, domain_id: str, gaps: list[ShutdownGap]) -> None:
-    """Add the gaps of one domain to ``gaps`` as they are found (raises on a failed call)."""
-    domain = client.describe_domain(DomainId=domain_id)
-    domain_on = _idle_shutdown_enabled(dict(domain.get("DefaultUserSettings") or {}))
-    domain_on = domain_on or _idle_shutdown_enabled(dict(domain.get("DefaultSpaceSettings") or {}))
-    if not domain_on:
-        gaps.append(ShutdownGap(region, domain_id, None, "no default idle shutdown"))
+DOMAIN, PROFILE, SPACE = "domain", "user-profile", "space"
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    """A domain, user profile or space as described, with its settings: a domain's
+    ``DefaultUserSettings`` and ``DefaultSpaceSettings`` under those keys, a profile's
+    ``UserSettings``, a space's ``SpaceSettings``. ``name`` is the profile or space name (the
+    domain id for a domain)."""
+
+    region: str
+    level: str  # DOMAIN, PROFILE or SPACE
+    domain_id: str
+    name: str
+    arn: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class DomainSettings:
+    """One domain and, as far as they were read, its spaces and user profiles."""
+
+    domain: StudioSettings
+    spaces: list[StudioSettings] = field(default_factory=list)
+    profiles: list[StudioSettings] = field(default_factory=list)
+
+
+def has_idle_shutdown(found: StudioSettings) -> bool:
+    """Whether built-in idle shutdown is set: on a domain, its JupyterLab or Code Editor
+    default ``ENABLED`` (for users or spaces); on a user profile, ``ENABLED`` or a time-out;
+    on a space, a time-out (a space's idle settings have nothing else)."""
+    settings = found.settings
+    if found.level == DOMAIN:
+        return _idle_shutdown_enabled(settings.get("DefaultUserSettings")) or (
+            _idle_shutdown_enabled(settings.get("DefaultSpaceSettings"))
+        )
+    if found.level == PROFILE:
+        return _idle_shutdown_enabled(settings) or _space_idle_timeout(settings)
+    return _space_idle_timeout(settings)
+
+
+def idle_settings_of(settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The JupyterLab and Code Editor ``IdleSettings`` in ``settings`` (empty when unset)."""
+    keys = ("JupyterLab", "CodeEditor")
+    return dict(zip(keys, _idle_settings(settings), strict=True))
+
+
+def _read_domain(
+    client: Any, region: str, domain_id: str, profiles: bool, found: list[DomainSettings]
+) -> None:
+    """Add one domain to ``found``, then its spaces (and with ``profiles`` its user profiles)
+    as they are read (raises on a failed call: what was read before it stays)."""
+    described = client.describe_domain(DomainId=domain_id)
+    settings = {
+        key: dict(described.get(key) or {})
+        for key in ("DefaultUserSettings", "DefaultSpaceSettings")
+    }
+    domain = StudioSettings(
+        region, DOMAIN, domain_id, domain_id, described.get("DomainArn", ""), settings
+    )
+    read = DomainSettings(domain)
+    found.append(read)
     for space_page in client.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id):
         for space in space_page["Spaces"]:
-            described = client.describe_space(DomainId=domain_id, SpaceName=space["SpaceName"])
-            if not domain_on and not _space_idle_timeout(
-                dict(described.get("SpaceSettings") or {})
-            ):
-                gaps.append(ShutdownGap(region, domain_id, space["SpaceName"], "no idle shutdown"))
+            one = client.describe_space(DomainId=domain_id, SpaceName=space["SpaceName"])
+            read.spaces.append(
+                StudioSettings(
+                    region,
+                    SPACE,
+                    domain_id,
+                    space["SpaceName"],
+                    one.get("SpaceArn", ""),
+                    dict(one.get("SpaceSettings") or {}),
+                )
+            )
+    if not profiles:
+        return
+    pages = client.get_paginator("list_user_profiles").paginate(DomainIdEquals=domain_id)
+    for page in pages:
+        for profile in page["UserProfiles"]:
+            name = profile["UserProfileName"]
+            one = client.describe_user_profile(DomainId=domain_id, UserProfileName=name)
+            read.profiles.append(
+                StudioSettings(
+                    region,
+                    PROFILE,
+                    domain_id,
+                    name,
+                    one.get("UserProfileArn", ""),
+                    dict(one.get("UserSettings") or {}),
+                )
+            )
 
 
-def shutdown_gaps(aws: Aws, region: str, errors: list[ScanError]) -> list[ShutdownGap]:
-    """Domains, and spaces of domains, without built-in idle shutdown. A failed
-    ``ListDomains`` raises; a domain whose settings or spaces cannot be read is an error in
-    ``errors`` naming it (the gaps found before the failure stay), and the others are read."""
+def studio_settings(
+    aws: Aws, region: str, errors: list[ScanError], profiles: bool = False
+) -> list[DomainSettings]:
+    """Each domain of ``region`` with its settings and its spaces' (and with ``profiles``
+    its user profiles'). A failed ``ListDomains`` raises; a domain whose settings, spaces or
+    profiles cannot be read is an error in ``errors`` naming it (what was read of it before
+    the failure stays), and the others are read."""
     client = aws.sagemaker(region)
-    gaps: list[ShutdownGap] = []
+    found: list[DomainSettings] = []
+    calls = "DescribeDomain/ListSpaces" + ("/ListUserProfiles" if profiles else "")
     for page in client.get_paginator("list_domains").paginate():
         for summary in page["Domains"]:
             domain_id = summary["DomainId"]
             try:
-                _domain_gaps(client, region, domain_id, gaps)
+                _read_domain(client, region, domain_id, profiles, found)
             except AWS_ERRORS as exc:
-                errors.append(_failed(exc, region, "DescribeDomain/ListSpaces", domain_id))
+                errors.append(_failed(exc, region, calls, domain_id))
+    return found
+
+
+def shutdown_gaps(aws: Aws, region: str, errors: list[ScanError]) -> list[ShutdownGap]:
+    """Domains, and spaces of domains, without built-in idle shutdown (a space of a domain
+    whose default has it is covered). A failed ``ListDomains`` raises; a domain whose
+    settings or spaces cannot be read is an error in ``errors`` naming it (the gaps found
+    before the failure stay), and the others are read."""
+    gaps: list[ShutdownGap] = []
+    for read in studio_settings(aws, region, errors):
+        if has_idle_shutdown(read.domain):
+            continue
+        domain_id = read.domain.domain_id
+        gaps.append(ShutdownGap(region, domain_id, None, "no default idle shutdown"))
+        gaps += [
+            ShutdownGap(region, domain_id, space.name, "no idle shutdown")
+            for space in read.spaces
+            if not has_idle_shutdown(space)
+        ]
     return gaps
+
+
+def settings_now(aws: Aws, found: StudioSettings) -> tuple[StudioSettings, dict[str, str]]:
+    """``found`` described again now, and its tags (raises on a failed call)."""
+    client: Any = aws.sagemaker(found.region)  # settings as plain dicts, as they are sent
+    if found.level == DOMAIN:
+        described = client.describe_domain(DomainId=found.domain_id)
+        settings = {
+            key: dict(described.get(key) or {})
+            for key in ("DefaultUserSettings", "DefaultSpaceSettings")
+        }
+        fresh = replace(found, settings=settings, arn=described.get("DomainArn", found.arn))
+    elif found.level == PROFILE:
+        described = client.describe_user_profile(
+            DomainId=found.domain_id, UserProfileName=found.name
+        )
+        fresh = replace(found, settings=dict(described.get("UserSettings") or {}))
+    else:
+        described = client.describe_space(DomainId=found.domain_id, SpaceName=found.name)
+        fresh = replace(found, settings=dict(described.get("SpaceSettings") or {}))
+    return fresh, resource_tags(aws, fresh.region, fresh.arn)
+
+
+def resource_tags(aws: Aws, region: str, arn: str) -> dict[str, str]:
+    """The tags of a domain, user profile or space (raises on a failed call)."""
+    tags: dict[str, str] = {}
+    for page in aws.sagemaker(region).get_paginator("list_tags").paginate(ResourceArn=arn):
+        tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
+    return tags
+
+
+def update_settings(aws: Aws, found: StudioSettings, settings: dict[str, Any]) -> None:
+    """``UpdateDomain`` (``settings`` its ``DefaultUserSettings``), ``UpdateUserProfile``
+    (its ``UserSettings``) or ``UpdateSpace`` (its ``SpaceSettings``)."""
+    client: Any = aws.sagemaker(found.region)  # settings as plain dicts, as described
+    if found.level == DOMAIN:
+        client.update_domain(DomainId=found.domain_id, DefaultUserSettings=settings)
+    elif found.level == PROFILE:
+        client.update_user_profile(
+            DomainId=found.domain_id, UserProfileName=found.name, UserSettings=settings
+        )
+    else:
+        client.update_space(DomainId=found.domain_id, SpaceName=found.name, SpaceSettings=settings)
 
 
 def in_service_apps(

@@ -70,6 +70,14 @@ GpuOpt = Annotated[
     float,
     typer.Option("--gpu-threshold", metavar="PERCENT", help="GPU % that counts as use (0: off)."),
 ]
+WarnOpt = Annotated[
+    int,
+    typer.Option(
+        "--warn-minutes",
+        metavar="MINUTES",
+        help="Leave a notice in Jupyter and warn the terminals this long before a stop (0: off).",
+    ),
+]
 IntervalOpt = Annotated[
     int,
     typer.Option("--interval-minutes", metavar="MINUTES", help="How often cron runs the agent."),
@@ -95,6 +103,7 @@ def _agent_options(
     interval_minutes: int,
     jupyter_url: str | None,
     metadata_file: str | None,
+    warn_minutes: int,
 ) -> AgentOptions:
     try:
         return AgentOptions(
@@ -106,6 +115,7 @@ def _agent_options(
             interval_minutes=interval_minutes,
             jupyter_url=jupyter_url,
             metadata_file=metadata_file,
+            warn_minutes=warn_minutes,
         ).validate()
     except InputError as exc:
         raise fail(str(exc)) from exc
@@ -122,6 +132,7 @@ def lifecycle_render_command(
     interval_minutes: IntervalOpt = 5,
     jupyter_url: UrlOpt = None,
     metadata_file: MetadataOpt = None,
+    warn_minutes: WarnOpt = 10,
     base64_output: Annotated[
         bool, typer.Option("--base64", help="Print the content as the API takes it (base64).")
     ] = False,
@@ -136,6 +147,7 @@ def lifecycle_render_command(
         interval_minutes,
         jupyter_url,
         metadata_file,
+        warn_minutes,
     )
     script = render_on_start(options)
     try:
@@ -157,6 +169,7 @@ def lifecycle_install_command(
     interval_minutes: IntervalOpt = 5,
     jupyter_url: UrlOpt = None,
     metadata_file: MetadataOpt = None,
+    warn_minutes: WarnOpt = 10,
     attach: Annotated[
         list[str] | None,
         typer.Option(
@@ -210,6 +223,7 @@ def lifecycle_install_command(
         interval_minutes,
         jupyter_url,
         metadata_file,
+        warn_minutes,
     )
     if restart_timeout <= 0:
         raise fail(f"--restart-timeout {restart_timeout}: must be more than 0 seconds")

@@ -118,10 +118,10 @@ def run_command(
         policy_file, region, all_regions, profile, verbose, chosen, external_id
     )
     action = policy.endpoints.action
-    if apply and policy.notify.sns_topic_arn is None:
+    if apply and not policy.notify.can_announce:
         raise fail(
-            f"--apply with action '{action}' needs notify.sns_topic_arn in the policy "
-            "(people are told before anything is deleted)"
+            f"--apply with action '{action}' needs notify.sns_topic_arn or notify.channels "
+            "in the policy (people are told before anything is deleted)"
         )
     # The ledger keeps the announcements and which digest went out last (an unchanged idle set
     # is not re-sent every run). A dry run reads it, but never creates one.

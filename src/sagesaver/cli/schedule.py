@@ -1,4 +1,5 @@
-"""``sagesaver schedule``: time-zone-aware start/stop of notebook instances."""
+"""``sagesaver schedule``: time-zone-aware start/stop of notebook instances, and parking of
+endpoints (backed up and deleted at a stop, restored before a start)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,13 @@ from sagesaver.render import scan as report
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from sagesaver.aws.session import Aws
+    from sagesaver.ledger import Ledger
+
 schedule_app = typer.Typer(
-    short_help="Start and stop notebook instances on schedules.",
-    help="Start and stop notebook instances on time-zone-aware schedules.",
+    short_help="Start and stop notebook instances (and park endpoints) on schedules.",
+    help="Start and stop notebook instances, and park endpoints outside working hours, on "
+    "time-zone-aware schedules.",
     no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
@@ -84,6 +89,27 @@ def _local_and_utc(moment: datetime | None, tz_name: str | None, day: str | None
     return f"{text}, {day}" if day else text
 
 
+def _parks(policy: Policy, only: frozenset[str] | None) -> bool:
+    """Whether a schedule of the command parks endpoints (its ledger says which are parked)."""
+    from sagesaver.core.rules.parking import parking_schedules
+
+    return bool(parking_schedules(policy, only))
+
+
+def _open_ledger(
+    spec: str | None, setting: str, read_only: bool, aws: Aws, needed: bool
+) -> Ledger | None:
+    """The command's ledger (None when it needs none); bad input exits 2."""
+    from sagesaver.ledger import open_ledger
+
+    if not (needed or spec):
+        return None
+    try:
+        return open_ledger(spec, read_only=read_only, setting=setting, aws=aws)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+
+
 def _warn(warnings: list[str]) -> None:
     """Each warning once on stderr (the JSON on stdout has them too)."""
     for warning in warnings:
@@ -100,16 +126,24 @@ def schedule_show_command(
         str | None, typer.Option("--at", metavar="TIME", help="Evaluate at this ISO 8601 time.")
     ] = None,
     output: ListOutputOpt = Output.table,
+    ledger_path: LedgerOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Each targeted instance: its schedule, current and wanted state, next transitions."""
+    """Each targeted instance: its schedule, current and wanted state, next transitions; and
+    the endpoints parked now (from the ledger) with the time each comes back."""
+    from sagesaver.pipelines.parking import parked_document, parked_now
     from sagesaver.pipelines.schedules import schedule_show
 
     now = parse_at(at)
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose)
     only = _only_schedules(policy, schedule)
+    spec = ledger_path or policy.ledger
+    setting = "--ledger" if ledger_path else "policy: ledger"
+    parks = _parks(policy, only)  # only then is the ledger read (which endpoints are parked)
+    ledger = _open_ledger(spec, setting, True, aws, True) if parks else None
     rows, errors, warnings = schedule_show(aws, regions, policy, now, only)
+    parked_rows = parked_now(ledger, regions, policy, now, only) if ledger is not None else []
     _warn(warnings)
     if output is not Output.table:
         instances: list[dict[str, Any]] = [
@@ -137,6 +171,7 @@ def schedule_show_command(
             document = {
                 "at": iso(now),
                 "instances": instances,
+                "parked_endpoints": parked_document(parked_rows),
                 "errors": [report.error_dict(e) for e in errors],
                 "warnings": warnings,
             }
@@ -162,6 +197,14 @@ def schedule_show_command(
         skipping = {r.schedule: r.skipped_starts for r in rows if r.schedule and r.skipped_starts}
         for name, days in sorted(skipping.items()):
             console.print(f"{name}: no start on {', '.join(days)}", markup=False, soft_wrap=True)
+        if parked_rows:
+            parked_table = Table(title="Parked endpoints", title_justify="left")
+            for column in ("Name", "Region", "Schedule", "Parked since", "Comes back"):
+                parked_table.add_column(column, overflow="fold")
+            for p in parked_rows:
+                back = _local_and_utc(p.comes_back, p.timezone) if p.comes_back else p.note
+                parked_table.add_row(p.name, p.region, p.schedule, iso(p.since), back)
+            console.print(parked_table)
         report.print_errors(errors)
     raise typer.Exit(EXIT_FAILURES if errors else EXIT_OK)
 
@@ -191,7 +234,6 @@ def schedule_run_command(
 
     With --at it is a what-if: nothing is changed and nothing recorded, so the next real run
     is not affected (--at with --apply is refused)."""
-    from sagesaver.ledger import open_ledger
     from sagesaver.pipelines.schedules import run_document, schedule_run
 
     if at is not None and apply:
@@ -203,16 +245,10 @@ def schedule_run_command(
     chosen = PriceChoice(prices)
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     only = _only_schedules(policy, schedule)
-    try:
-        spec = ledger_path or policy.ledger
-        setting = "--ledger" if ledger_path else "policy: ledger"
-        ledger = (
-            open_ledger(spec, read_only=not apply, setting=setting, aws=aws)
-            if (apply or spec)
-            else None
-        )
-    except InputError as exc:
-        raise fail(str(exc)) from exc
+    spec = ledger_path or policy.ledger
+    setting = "--ledger" if ledger_path else "policy: ledger"
+    # a dry run that parks endpoints reads the ledger too: it says which are parked
+    ledger = _open_ledger(spec, setting, not apply, aws, apply or _parks(policy, only))
     pricer = make_pricer(aws, offline_prices, chosen.file) if apply and ledger is not None else None
     with _sigterm_exits() if apply else nullcontext():
         result = schedule_run(aws, regions, policy, moment, apply, ledger, only, pricer)
@@ -231,9 +267,10 @@ def schedule_run_command(
             )
         for item in document["skipped"]:
             console.print(f"[dim]skipped {item['name']} ({item['region']}): {item['reason']}[/dim]")
-        if not document["actions"]:
+        _print_parking(console, document["parking"], apply)
+        if not document["actions"] and not document["parking"]:
             _why_nothing(console, document)
-        if not apply and document["actions"]:
+        if not apply and (document["actions"] or _acts(document["parking"])):
             console.print("Dry run: add --apply to act.")
         report.print_errors(result.errors)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
@@ -256,6 +293,22 @@ def _sigterm_exits() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _acts(parking: list[dict[str, Any]]) -> bool:
+    return any(item["action"] != "skip" for item in parking)
+
+
+def _print_parking(console: Console, parking: list[dict[str, Any]], apply: bool) -> None:
+    """One line per endpoint parked, brought back, kept up or left alone."""
+    for item in parking:
+        where = f"{item['name']} ({item['region']}, schedule {item['schedule'] or '-'})"
+        if item["action"] == "skip":
+            console.print(f"skipped endpoint {where}: {item['reason']}", markup=False, style="dim")
+            continue
+        verb = item["action"] if apply else f"would {item['action']}"
+        line = f"{verb} endpoint {where}: {item['reason']}; {item['outcome']}"
+        console.print(line, markup=False, style=None if item["error"] is None else "red")
 
 
 def _why_nothing(console: Console, document: dict[str, Any]) -> None:

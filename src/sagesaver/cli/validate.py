@@ -58,7 +58,10 @@ def summary(policy: Policy, now: datetime) -> dict[str, Any]:
             "enforced": spec.enforced,
             "next_start": iso(start) if start else None,
             "next_stop": iso(stop) if stop else None,
+            "resources": list(spec.resources),
         }
+        if spec.targets("endpoints"):  # parked at a stop, back lead_minutes before a start
+            schedules[name].update(quiet_minutes=spec.quiet_minutes, lead_minutes=spec.lead_minutes)
         if spec.work_days() is not None:
             schedules[name].update(
                 calendar=spec.calendar,
@@ -141,6 +144,12 @@ def _lines(document: dict[str, Any]) -> list[str]:
         )
         line = f"schedule     {name} ({schedule['timezone']}, {mode}): next start {start}, "
         line += f"next stop {stop}"
+        if "lead_minutes" in schedule:
+            line += (
+                f"; acts on {' and '.join(schedule['resources'])}: endpoints parked at a stop "
+                f"after {schedule['quiet_minutes']} min without invocations, back "
+                f"{schedule['lead_minutes']} min before a start"
+            )
         if schedule.get("skipped_starts"):
             line += f"; no start on {', '.join(schedule['skipped_starts'])}"
         lines.append(line)

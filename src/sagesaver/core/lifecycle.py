@@ -16,12 +16,14 @@ import ast
 import base64
 import builtins
 import fnmatch
+import io
 import itertools
 import keyword
 import lzma
 import re
 import shlex
 import string
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -64,6 +66,7 @@ class AgentOptions:
     jupyter_url: str | None = None
     metadata_file: str | None = None
     max_busy_hours: float = 24.0
+    warn_minutes: int = 10  # the notice before a stop (0: none)
 
     def validate(self) -> AgentOptions:
         """Raise :class:`InputError` for out-of-range values."""
@@ -79,6 +82,10 @@ class AgentOptions:
             raise InputError(f"--interval-minutes {self.interval_minutes}: must be from 1 to 59")
         if not 0 < self.max_busy_hours < float("inf"):
             raise InputError(f"--max-busy-hours {self.max_busy_hours:g}: must be more than 0")
+        if not 0 <= self.warn_minutes <= 1440:
+            raise InputError(
+                f"--warn-minutes {self.warn_minutes}: must be from 0 (no notice) to 1440 (a day)"
+            )
         for label, text in (
             ("--jupyter-url", self.jupyter_url),
             ("--metadata-file", self.metadata_file),
@@ -102,6 +109,8 @@ class AgentOptions:
             args.append("--count-connections")
         if self.max_busy_hours != 24:
             args += ["--max-busy-hours", f"{self.max_busy_hours:g}"]
+        if self.warn_minutes != 10:
+            args += ["--warn-minutes", str(self.warn_minutes)]
         if self.jupyter_url:
             args += ["--url", self.jupyter_url]
         if self.metadata_file:
@@ -236,9 +245,92 @@ def _rename_locals(tree: ast.Module) -> None:
                 node.name = mapping[node.name]
 
 
+def _rename_globals(tree: ast.Module) -> None:
+    """Give the module's own functions, classes and constants short upper-case names.
+
+    Only names the module defines at its top level (never an import, never ``main``) and only
+    where no parameter, keyword argument or ``except ... as`` uses the same name (a local of
+    that name is renamed with it, consistently). Methods and attributes keep their names: only
+    ``Name`` nodes and the top-level definitions change.
+    """
+    everywhere = list(ast.walk(tree))
+    used = {node.id for node in everywhere if isinstance(node, ast.Name)} | set(dir(builtins))
+    blocked = {n.arg for n in everywhere if isinstance(n, (ast.arg, ast.keyword)) and n.arg}
+    blocked |= {n.name for n in everywhere if isinstance(n, ast.ExceptHandler) and n.name}
+    blocked |= {"main", "TYPE_CHECKING"}
+    defined = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            defined.append(statement.name)
+        elif isinstance(statement, ast.Assign):
+            defined += [t.id for t in statement.targets if isinstance(t, ast.Name)]
+    short = (n.upper() for n in _short_names({n.lower() for n in used | blocked}))
+    names = [n for n in dict.fromkeys(defined) if n not in blocked and not n.startswith("__")]
+    mapping = dict(zip(names, short, strict=False))
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            statement.name = mapping.get(statement.name, statement.name)
+    for node in everywhere:
+        if isinstance(node, ast.Name) and node.id in mapping:
+            node.id = mapping[node.id]
+
+
+def _is_literal(node: ast.expr) -> bool:
+    """Whether ``node`` is a plain literal (no call, no name: evaluating it does nothing)."""
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
+def _drop_unread_constants(tree: ast.Module) -> None:
+    """Drop the module's constants that nothing reads (kept in the source for tests and docs,
+    e.g. the IAM actions the agent needs): only ``NAME = literal`` at the top level."""
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    tree.body = [
+        statement
+        for statement in tree.body
+        if not (
+            isinstance(statement, ast.Assign)
+            and all(isinstance(t, ast.Name) and t.id not in read for t in statement.targets)
+            and _is_literal(statement.value)
+        )
+    ]
+
+
+def squeeze(code: str) -> str:
+    """``code`` without the spaces next to operators and punctuation (``a = f(x, y)`` becomes
+    ``a=f(x,y)``); the code itself if that would change any statement (checked)."""
+    lines = code.splitlines(keepends=True)
+    squeezed: list[str] = []
+    previous = None
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type in (tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            continue
+        text = lines[token.start[0] - 1]
+        if token.type == tokenize.NL and not text.strip():
+            continue  # a blank line
+        if previous is not None and previous.end[0] == token.start[0]:
+            gap = text[previous.end[1] : token.start[1]]
+            operator = tokenize.OP in (previous.type, token.type)
+            squeezed.append("" if operator and not gap.strip() else gap)
+        else:
+            squeezed.append(text[: token.start[1]])  # the indentation
+        squeezed.append(token.string)
+        previous = token
+    result = "".join(squeezed)
+    try:
+        same = ast.dump(ast.parse(result)) == ast.dump(ast.parse(code))
+    except SyntaxError:
+        same = False
+    return result if same else code
+
+
 def shrink(tree: ast.Module) -> ast.Module:
     """``tree`` without docstrings, annotations, the ``if TYPE_CHECKING:`` block and with short
-    local names (see :func:`_rename_locals`); a copy is not made: it is changed."""
+    names for the module's own definitions (see :func:`_rename_globals`) and for locals (see
+    :func:`_rename_locals`); a copy is not made: it is changed."""
     shrunk = _Shrink().visit(tree)
     if not isinstance(shrunk, ast.Module):  # a transformer returns a module for a module
         raise TypeError("shrinking the agent did not give a module")
@@ -250,8 +342,12 @@ def shrink(tree: ast.Module) -> ast.Module:
             and isinstance(statement.test, ast.Name)
             and statement.test.id == "TYPE_CHECKING"
         )
+        # With the annotations gone, postponed annotations are not needed.
+        and not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__")
     ]
+    _drop_unread_constants(shrunk)
     _fill_empty_bodies(shrunk)
+    _rename_globals(shrunk)
     _rename_locals(shrunk)
     return ast.fix_missing_locations(shrunk)
 
@@ -265,17 +361,18 @@ def compact_source(source: str) -> str:
     code = ast.unparse(shrink(ast.parse(source))) + "\n"
     # One space per indentation level (ast.unparse writes each statement on one line).
     code = re.sub(r"^(?:    )+", lambda m: " " * (len(m.group()) // 4), code, flags=re.M)
+    code = squeeze(code)
     ast.parse(code, feature_version=(3, 7))
     return code
 
 
 def pack(source: str) -> str:
     """LZMA-compressed (the lean ``.lzma`` container, tuned for text; ``lzma.decompress``
-    detects it) and base85-encoded (denser than base64), wrapped at 100 columns."""
+    detects it) and base85-encoded (denser than base64), on one line: each line break would
+    cost a byte of the API's limit, and bash reads a long line as well."""
     lzma1 = {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 3, "pb": 0}
     packed = lzma.compress(source.encode("utf-8"), format=lzma.FORMAT_ALONE, filters=[lzma1])
-    encoded = base64.b85encode(packed).decode("ascii")
-    return "\n".join(encoded[i : i + 100] for i in range(0, len(encoded), 100))
+    return base64.b85encode(packed).decode("ascii")
 
 
 def unpack(text: str) -> str:
@@ -301,19 +398,19 @@ def render_on_start(options: AgentOptions) -> str:
     candidates = " ".join(shlex.quote(p) for p in PYTHON_CANDIDATES)
     arguments = cron_arguments(options)
     return f"""#!/bin/bash
-# SageSaver auto-stop agent + one cron entry; no network needed. Log: {LOG_FILE}
+# SageSaver auto-stop agent and its cron entry, offline
 set -eu
 DIR="${{SAGESAVER_AGENT_DIR:-{AGENT_DIR}}}"
 LOG="${{SAGESAVER_LOG_FILE:-{LOG_FILE}}}"
 PY=""
 for c in ${{SAGESAVER_PYTHON:-}} {candidates}; do
-  if [ -x "$c" ] && "$c" -c 'import sys,lzma; sys.exit(sys.version_info < (3, 7))' 2>/dev/null; then
+  if [ -x "$c" ] && "$c" -c 'import sys,lzma;sys.exit(sys.version_info<(3,7))' 2>/dev/null; then
     PY="$c"; break
   fi
 done
 if [ -z "$PY" ]; then echo "sagesaver: no Python 3.7+ found; auto-stop not installed" >&2; exit 0; fi
 mkdir -p "$DIR"
-"$PY" -c 'import base64,lzma,sys;sys.stdout.write(lzma.decompress(base64.b85decode("".join(sys.stdin.read().split()))).decode())' > "$DIR/autostop.py.new" <<'AGENT'
+"$PY" -c 'import base64,lzma,sys;sys.stdout.buffer.write(lzma.decompress(base64.b85decode(input())))' > "$DIR/autostop.py.new" <<'AGENT'
 {packed}
 AGENT
 mv "$DIR/autostop.py.new" "$DIR/autostop.py"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sagesaver.core.channels import channel_references, reference_arn
 from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
 from sagesaver.core.policy import FALSE_VALUES, Policy
@@ -42,6 +43,12 @@ SCAN: tuple[str, ...] = (
     "tag:GetResources",
 )
 NOTIFY: tuple[str, ...] = ("sns:Publish",)
+# What notify adds when the policy names chat channels (notify.channels): reading their webhook
+# URLs and signing secrets, by the service of the reference, on only those named.
+CHANNEL_READS: dict[str, str] = {
+    "ssm": "ssm:GetParameter",
+    "secretsmanager": "secretsmanager:GetSecretValue",
+}
 SCHEDULE: tuple[str, ...] = (
     "sagemaker:ListNotebookInstances",
     "tag:GetResources",
@@ -104,6 +111,20 @@ STUDIO: tuple[str, ...] = (
     "sagemaker:DeleteApp",
     "cloudwatch:GetMetricData",
 )
+# `studio configure` (studio-idle): Studio's own idle shutdown set on the domains, user
+# profiles and spaces that lack it (each described and its tags read again before its update).
+STUDIO_IDLE: tuple[str, ...] = (
+    "sagemaker:ListDomains",
+    "sagemaker:DescribeDomain",
+    "sagemaker:ListUserProfiles",
+    "sagemaker:DescribeUserProfile",
+    "sagemaker:ListSpaces",
+    "sagemaker:DescribeSpace",
+    "sagemaker:ListTags",
+    "sagemaker:UpdateDomain",
+    "sagemaker:UpdateUserProfile",
+    "sagemaker:UpdateSpace",
+)
 # Ending an idle warm pool: re-read the job and its tags, then UpdateTrainingJob with
 # ResourceConfig.KeepAlivePeriodInSeconds 0 (the job and its model are kept).
 RELEASE_WARM_POOLS: tuple[str, ...] = (
@@ -127,6 +148,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "fan-out": FAN_OUT,
     "all-regions": ALL_REGIONS,
     "live-prices": LIVE_PRICES,
+    "studio-idle": STUDIO_IDLE,
 }
 
 
@@ -145,6 +167,7 @@ UNSCOPED_ACTIONS = frozenset(
         "sagemaker:ListDomains",
         "sagemaker:ListApps",
         "sagemaker:ListSpaces",
+        "sagemaker:ListUserProfiles",
         "cloudwatch:ListMetrics",
         "cloudwatch:GetMetricData",
         "tag:GetResources",
@@ -171,7 +194,16 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DescribeModel": ("model",),
     "sagemaker:AddTags": ("endpoint", "endpoint-config"),
     "sagemaker:DeleteTags": ("endpoint",),
-    "sagemaker:ListTags": ("endpoint", "endpoint-config", "model", "training-job", "app"),
+    "sagemaker:ListTags": (
+        "endpoint",
+        "endpoint-config",
+        "model",
+        "training-job",
+        "app",
+        "domain",
+        "user-profile",
+        "space",
+    ),
     "sagemaker:StartNotebookInstance": ("notebook-instance",),
     "sagemaker:StopNotebookInstance": ("notebook-instance",),
     "sagemaker:DescribeNotebookInstance": ("notebook-instance",),
@@ -180,6 +212,10 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:DeleteApp": ("app",),
     "sagemaker:DescribeDomain": ("domain",),
     "sagemaker:DescribeSpace": ("space",),
+    "sagemaker:DescribeUserProfile": ("user-profile",),
+    "sagemaker:UpdateDomain": ("domain",),
+    "sagemaker:UpdateUserProfile": ("user-profile",),
+    "sagemaker:UpdateSpace": ("space",),
     "sagemaker:CreateModel": ("model",),
     "sagemaker:CreateEndpointConfig": ("endpoint-config",),
     "sagemaker:CreateEndpoint": ("endpoint", "endpoint-config"),
@@ -199,7 +235,7 @@ AUTOSCALING_WRITES = frozenset(
 # What each capability can change, as `sagesaver permissions --help` and the README say it.
 CHANGES: dict[str, str] = {
     "scan": "nothing (reads only)",
-    "notify": "publishes to the notification topic",
+    "notify": "publishes to the notification topic; reads the chat channels' webhooks",
     "schedule": "starts and stops notebook instances",
     "lifecycle": "creates and updates lifecycle configurations, attaches them (stop/start)",
     "enforce": "tags and deletes endpoints (and their configurations with delete_config)",
@@ -209,6 +245,7 @@ CHANGES: dict[str, str] = {
     "fan-out": "nothing itself: assumes the member role",
     "all-regions": "nothing (reads only)",
     "live-prices": "nothing (reads only)",
+    "studio-idle": "sets Studio's idle shutdown on domains, user profiles and spaces",
 }
 
 
@@ -497,6 +534,9 @@ def scoped_document(
         actions.discard("sagemaker:DeleteEndpointConfig")
     if not pass_roles:
         actions.discard("iam:PassRole")
+    references = channel_references((policy or Policy()).notify.channels)
+    if "notify" in capabilities:  # the chat channels' references, only those named
+        actions.update(CHANNEL_READS[service] for service in references)
     regions = sorted(set(regions)) or ["*"]
     statements: list[dict[str, Any]] = []
 
@@ -567,6 +607,15 @@ def scoped_document(
     )
     topic = topic_arn or f"arn:{partition}:sns:{regions[0]}:{account}:*"
     add("Notify", actions & {"sns:Publish"}, topic)
+    for sid, service in (
+        ("ChatWebhookParameters", "ssm"),
+        ("ChatWebhookSecrets", "secretsmanager"),
+    ):
+        add(
+            sid,
+            actions & {CHANNEL_READS[service]},
+            channel_resources(references.get(service, []), service, partition, account),
+        )
     add(
         "AssumeMemberRole",
         actions & {"sts:AssumeRole"},
@@ -585,6 +634,17 @@ def scoped_document(
         raise ValueError(f"no resource scoping is declared for {sorted(missing)}")
     statements += [d.statement(arns_of) for d in guard_denies(capabilities, actions, policy)]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def channel_resources(
+    names: Sequence[tuple[str | None, str]], service: str, partition: str, account: str
+) -> list[str]:
+    """The ARNs of the channels' parameters or secrets (``service``): each (region, name) of
+    :func:`sagesaver.core.channels.channel_references`, in its region (any, ``*``, when the
+    channel leaves it to the run)."""
+    return sorted(
+        {reference_arn(service, name, partition, region or "*", account) for region, name in names}
+    )
 
 
 def capability_documents(capabilities: Iterable[str], **options: Any) -> dict[str, dict[str, Any]]:

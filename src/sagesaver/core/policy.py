@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from sagesaver.core.channels import ChannelSpec, owner_problems
 from sagesaver.core.cron import Schedule, ScheduleError, make_period, parse_cron, zone
 from sagesaver.core.errors import InputError, PolicyError
 from sagesaver.core.partitions import one_partition, partition_of, partition_of_arn
@@ -205,6 +206,8 @@ class NotifyPolicy(_Strict):
     # Besides the admin digest, one digest per value of this tag, naming only the resources
     # carrying it, published with the SNS message attribute ``owner`` = the value.
     owner_tag: str | None = Field(default=None, min_length=1, max_length=128)
+    # Chat webhooks the digests go to besides the topic (core/channels.py).
+    channels: list[ChannelSpec] = Field(default_factory=list, max_length=50)
 
     @field_validator("sns_topic_arn")
     @classmethod
@@ -214,6 +217,18 @@ class NotifyPolicy(_Strict):
                 f"{value!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT_ID:NAME)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _channel_owners(self) -> NotifyPolicy:
+        problems = owner_problems(self.channels, self.owner_tag)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def can_announce(self) -> bool:
+        """Whether a digest has somewhere to go: the topic or a chat channel."""
+        return self.sns_topic_arn is not None or bool(self.channels)
 
     @property
     def topic_region(self) -> str | None:
@@ -248,10 +263,19 @@ class PeriodSpec(_Strict):
         return self
 
 
+# What a schedule may act on (``resources:``).
+ScheduleTarget = Literal["notebooks", "endpoints"]
+
+
+def _notebooks_only() -> list[ScheduleTarget]:
+    return ["notebooks"]
+
+
 class ScheduleSpec(_Strict):
     """One named schedule: ``periods`` or ``start``/``stop`` crons, a time zone, targets, and
     its working days: a ``calendar`` (ISO 3166: ``CN``, ``DE-BY``), ``skip_dates`` (days off)
-    and ``work_dates`` (workdays) of its own (:mod:`sagesaver.core.workdays`)."""
+    and ``work_dates`` (workdays) of its own (:mod:`sagesaver.core.workdays`); the kinds it
+    acts on (``resources``) and, for endpoints, ``quiet_minutes`` and ``lead_minutes``."""
 
     timezone: str = "UTC"
     periods: list[PeriodSpec] | None = None
@@ -265,6 +289,24 @@ class ScheduleSpec(_Strict):
     name_contains: str | None = Field(default=None, min_length=1)
     include: list[Glob] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
+    # What the schedule acts on: notebook instances are started and stopped; endpoints are
+    # parked (backed up and deleted) at a stop and restored at a start, ``lead_minutes``
+    # early. An endpoint is parked only after ``quiet_minutes`` without invocations.
+    resources: list[ScheduleTarget] = Field(default_factory=_notebooks_only, min_length=1)
+    quiet_minutes: int = Field(default=30, ge=0, le=1440)
+    lead_minutes: int = Field(default=20, ge=0, le=240)
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value: list[ScheduleTarget]) -> list[ScheduleTarget]:
+        twice = sorted({r for r in value if value.count(r) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once")
+        return value
+
+    def targets(self, resources: ScheduleTarget) -> bool:
+        """Whether the schedule acts on ``resources`` (notebooks or endpoints)."""
+        return resources in self.resources
 
     @field_validator("timezone")
     @classmethod

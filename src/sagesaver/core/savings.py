@@ -1,8 +1,9 @@
 """What SageSaver saved: hours each stopped or deleted resource stayed off, times its price.
 
-Pure: computed from ledger entries. An interval starts at an applied ``stop``, ``delete`` or
-``release`` (of a warm pool) and ends when the resource was seen running again (a schedule
-``start``, a ``restore``, or another one of its name a later run found created after the act:
+Pure: computed from ledger entries. An interval starts at an applied ``stop``, ``delete``,
+``park`` (an endpoint a schedule deleted at its stop) or ``release`` (of a warm pool) and ends
+when the resource was seen running again (a schedule ``start``, an ``unpark``, a ``restore``,
+or another one of its name a later run found created after the act:
 ``recreated``) or at ``now``; and, when the entry says when the
 resource would have stopped billing by itself (``off_until``: a warm pool's keep-alive end), at
 that moment at the latest.
@@ -17,10 +18,11 @@ from datetime import datetime
 
 from sagesaver.core.records import Entry
 
-OFF_ACTIONS = frozenset({"stop", "delete", "release"})
+# "park": an endpoint a schedule backed up and deleted at its stop; "unpark": brought back.
+OFF_ACTIONS = frozenset({"stop", "delete", "release", "park"})
 # "recreated": a run found one of its name created after SageSaver's act (by a person or a
 # pipeline, not by SageSaver's restore): billing again from its creation.
-ON_ACTIONS = frozenset({"start", "restore", "recreated"})
+ON_ACTIONS = frozenset({"start", "restore", "recreated", "unpark"})
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ Always on:
 - ``DescribeRegions`` answering with the caller's partition's regions only (moto lists every
   partition's);
 - ``Search`` for endpoints answering in pages (``search.py``);
-- the Price List stand-in (``price_list.py``), unless told otherwise.
+- the Price List stand-in (``price_list.py``), unless told otherwise;
+- SageMaker Studio's user profiles, spaces and apps, ``UpdateDomain`` and the tags of
+  profiles, spaces and apps (``studio.py``).
 
 Switched on by a test: ``GetMetricData`` answers that are not ``Complete``
 (:class:`IncompleteMetrics`), and a tagging API answering with lower-case SageMaker ARNs.
@@ -39,6 +41,8 @@ from sagesaver.demo import metric_data
 from sagesaver.demo.metric_data import IncompleteMetrics
 from sagesaver.demo.price_list import PriceList
 from sagesaver.demo.search import EndpointSearch, SearchRefused, records_of, simple_endpoint_search
+from sagesaver.demo.studio import HANDLERS as STUDIO_HANDLERS
+from sagesaver.demo.studio import STUDIO, domain_tags, is_studio_arn, studio_tags
 from sagesaver.demo.wire import (
     JSON_1_1,
     Answer,
@@ -153,6 +157,7 @@ class AwsBehaviours:
             self._accounts.clear()
         INFERENCE_COMPONENTS.clear()
         WARM_POOLS.clear()
+        STUDIO.clear()
 
     def answer(
         self, operation: str, environ: Environ, start_response: StartResponse, moto: WsgiApp
@@ -265,6 +270,8 @@ def _update_training_job(request: Request) -> Answer:
 
 def _add_tags_replacing(request: Request) -> Answer:
     params = request.params()
+    if is_studio_arn(str(params.get("ResourceArn", ""))):
+        return studio_tags(request)
     keys = [t["Key"] for t in params.get("Tags") or [] if "Key" in t]
     if keys and params.get("ResourceArn"):
         request.sagemaker("DeleteTags", {"ResourceArn": params["ResourceArn"], "TagKeys": keys})
@@ -344,3 +351,17 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("ec2", "DescribeRegions"): _regions_of_own_partition,
     ("monitoring", "GetMetricData"): _degraded_metric_data,
 }
+
+
+def _tags_of_studio_or_moto(request: Request) -> Answer:
+    resource_arn = str(request.params().get("ResourceArn", ""))
+    if is_studio_arn(resource_arn):
+        return studio_tags(request)
+    if request.operation == "ListTags" and ":domain/" in resource_arn:
+        return domain_tags(request)
+    return request.forward()
+
+
+_HANDLERS.update({("sagemaker", op): handler for op, handler in STUDIO_HANDLERS.items()})
+_HANDLERS[("sagemaker", "ListTags")] = _tags_of_studio_or_moto
+_HANDLERS[("sagemaker", "DeleteTags")] = _tags_of_studio_or_moto

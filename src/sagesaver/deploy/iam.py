@@ -13,10 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sagesaver.core.channels import channel_references, reference_arn
 from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
 from sagesaver.core.permissions import (
     CAPABILITIES,
+    CHANNEL_READS,
     SAGEMAKER_RESOURCE_TYPES,
     SELECTED_ENDPOINT_CHANGES,
     TRAINING_JOBS,
@@ -62,6 +64,18 @@ TOPIC_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 DEAD_LETTER_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 # The policy's price file, when it is in S3 (``prices: s3://BUCKET/KEY``): that object only.
 PRICE_FILE_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+# What the schedule tick adds to ``enforce`` when a schedule parks endpoints (resources:
+# [endpoints]): their listing, and bringing them back from the backup (the models and the
+# configuration are kept when an endpoint is parked, so no CreateModel and no PassRole).
+PARKING_ACTIONS: tuple[str, ...] = (
+    "sagemaker:ListEndpoints",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:PutScheduledAction",
+)
+AUTOSCALING_WRITES = frozenset(a for a in PARKING_ACTIONS if a.startswith("application-"))
 EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "price-file": PRICE_FILE_ACTIONS,
     "ledger": LEDGER_ACTIONS,
@@ -70,6 +84,8 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "invoke": INVOKE_ACTIONS,
     "topic-key": TOPIC_KEY_ACTIONS,
     "dead-letter": DEAD_LETTER_ACTIONS,
+    "chat-channels": tuple(CHANNEL_READS.values()),  # with notify.channels, only those named
+    "parking": PARKING_ACTIONS,
 }
 
 
@@ -80,9 +96,10 @@ class FunctionSpec:
     ``capabilities`` name entries of :data:`sagesaver.core.permissions.CAPABILITIES`;
     ``deleting`` are added when the policy's ``endpoints.action`` is ``delete`` (the only case
     in which the function changes endpoints), ``releasing`` when ``jobs.warm_pools.action`` is
-    ``release`` (the only case in which it changes training jobs). ``ledger`` says when it uses
-    the DynamoDB ledger (:data:`LEDGER_ACTIONS`): ``"always"`` or ``"deleting"`` (deleting or
-    releasing).
+    ``release`` (the only case in which it changes training jobs), ``studio`` when
+    ``studio_apps.action`` is ``delete`` (the only case in which it reads Studio and deletes
+    its apps). ``ledger`` says when it uses the DynamoDB ledger (:data:`LEDGER_ACTIONS`):
+    ``"always"`` or ``"deleting"`` (deleting, releasing or deleting Studio apps).
     """
 
     handler: str
@@ -91,6 +108,9 @@ class FunctionSpec:
     capabilities: tuple[str, ...]
     deleting: tuple[str, ...] = ()
     releasing: tuple[str, ...] = ()
+    studio: tuple[str, ...] = ()
+    # added when a schedule parks endpoints (with :data:`PARKING_ACTIONS`)
+    parking: tuple[str, ...] = ()
     ledger: Literal["always", "deleting"] = "always"
     memory_mb: int = 512
     timeout_s: int = 300
@@ -101,17 +121,29 @@ class FunctionSpec:
             self.capabilities
             + (self.deleting if _deletes(policy) else ())
             + (self.releasing if _releases(policy) else ())
+            + (self.studio if _deletes_studio_apps(policy) else ())
+            + (self.parking if _parks(policy) else ())
         )
 
     def uses_ledger(self, policy: Policy) -> bool:
         """Whether the function reads or writes the ledger under ``policy``."""
-        return self.ledger == "always" or _deletes(policy) or _releases(policy)
+        return (
+            self.ledger == "always"
+            or _deletes(policy)
+            or _releases(policy)
+            or _deletes_studio_apps(policy)
+        )
 
     def actions_for(self, policy: Policy) -> list[str]:
         """Every IAM action the function's role is granted under ``policy``, sorted."""
         actions = {a for c in self.capabilities_for(policy) for a in CAPABILITIES[c]}
         if not policy.endpoints.delete_config:  # configurations are kept unless asked
             actions.discard("sagemaker:DeleteEndpointConfig")
+        if "sns:Publish" in actions:  # notify: the chat channels' references it names
+            references = channel_references(policy.notify.channels)
+            actions.update(CHANNEL_READS[service] for service in references)
+        if self.parking and _parks(policy):
+            actions.update(PARKING_ACTIONS)
         if self.uses_ledger(policy):
             actions.update(LEDGER_ACTIONS)
             if "enforce" in self.capabilities_for(policy):  # it takes backups
@@ -133,6 +165,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         capabilities=("scan", "notify", "live-prices"),
         deleting=("enforce",),
         releasing=("release-warm-pools",),
+        studio=("studio",),
         ledger="always",  # a retried invocation must not send its digest twice
         memory_mb=512,
         timeout_s=600,
@@ -142,6 +175,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         name="schedule-tick",
         description="SageSaver: start and stop notebook instances on their schedules",
         capabilities=("schedule", "live-prices"),
+        parking=("enforce",),
         ledger="always",
         memory_mb=256,
         timeout_s=300,
@@ -175,6 +209,14 @@ def _deletes(policy: Policy) -> bool:
 
 def _releases(policy: Policy) -> bool:
     return policy.jobs.enabled and policy.jobs.warm_pools.action == "release"
+
+
+def _deletes_studio_apps(policy: Policy) -> bool:
+    return policy.studio_apps.action == "delete"
+
+
+def _parks(policy: Policy) -> bool:
+    return any(spec.targets("endpoints") for spec in policy.schedules.values())
 
 
 def _sagemaker_arns(
@@ -211,6 +253,8 @@ def _function_statements(
     topic_key: list[str] = []
     dead_letters: list[str] = []
     price_file: list[str] = []
+    channel_reads: dict[str, list[str]] = {}
+    autoscaling: list[str] = []
     for action in spec.actions_for(policy):
         service = action.split(":", 1)[0]
         if action in UNSCOPED_ACTIONS:
@@ -231,8 +275,14 @@ def _function_statements(
             dead_letters.append(action)
         elif action in PRICE_FILE_ACTIONS:
             price_file.append(action)
+        elif action in CHANNEL_READS.values():
+            channel_reads.setdefault(action.split(":", 1)[0], []).append(action)
+        elif action in AUTOSCALING_WRITES:
+            autoscaling.append(action)
         else:
             raise ValueError(f"{function}: no resource scoping is declared for {action}")
+    if spec.parking and _parks(policy) and ledger_key:  # parked endpoints come back from
+        ledger_key.append("kms:Decrypt")  # backups sealed under the ledger table's key
     statements: list[Json] = []
 
     def add(sid: str, actions: list[str], resource: Any) -> None:
@@ -248,7 +298,10 @@ def _function_statements(
     jobs_write = [a for a in sagemaker_write if SAGEMAKER_RESOURCE_TYPES.get(a) == TRAINING_JOBS]
     sagemaker_write = [a for a in sagemaker_write if a not in jobs_write]
     add("SageMakerChangeTrainingJobs", jobs_write, _sagemaker_arns(jobs_write, regions))
-    condition = resource_tag_condition(policy.endpoints.tags)
+    # endpoints.tags selects what idle deletion may change; a schedule that parks selects its
+    # endpoints by its own keys (in code, as for notebooks), so its function is not held to it.
+    parks = bool(spec.parking) and _parks(policy)
+    condition = None if parks else resource_tag_condition(policy.endpoints.tags)
     selected = [a for a in sagemaker_write if a in SELECTED_ENDPOINT_CHANGES]
     if condition is None or not selected:
         add("SageMakerChange", sagemaker_write, _sagemaker_arns(sagemaker_write, regions))
@@ -260,11 +313,31 @@ def _function_statements(
             _sagemaker_arns(selected, regions, only=["endpoint"]),
         )
         statements[-1]["Condition"] = condition
-        rest = [a for a in sagemaker_write if a not in selected or a == "sagemaker:AddTags"]
+        # ...and tagged on their other types: configurations, and with Studio deletion the
+        # apps' deadline tags (set and removed, on app/* with DeleteApp)
+        apps = "sagemaker:DeleteApp" in sagemaker_write
+        rest = [
+            a
+            for a in sagemaker_write
+            if a not in selected
+            or a == "sagemaker:AddTags"
+            or (apps and a == "sagemaker:DeleteTags")
+        ]
         other_types = {
             t for a in rest for t in SAGEMAKER_RESOURCE_TYPES.get(a, ("*",)) if t != "endpoint"
         }
         add("SageMakerChange", rest, _sagemaker_arns(rest, regions, only=other_types))
+    add(
+        "ParkedEndpointsScaling",
+        autoscaling,
+        [
+            _sub(
+                f"arn:${{AWS::Partition}}:application-autoscaling:{region}:${{AWS::AccountId}}:"
+                "scalable-target/*"
+            )
+            for region in regions
+        ],
+    )
     add("Notify", publish, _ref(TOPIC))
     add("Ledger", ledger, _ledger_arn(policy))
     add("LedgerKey", ledger_key, _ledger_key_arn(policy))
@@ -273,11 +346,35 @@ def _function_statements(
     add("DeadLetters", dead_letters, _arn_of(DEAD_LETTERS))
     price_object = (price_file_object(policy) or "").replace("${", "${!")  # a literal $
     add("PriceFile", price_file, _sub(f"arn:${{AWS::Partition}}:s3:::{price_object}"))
+    references = channel_references(policy.notify.channels)
+    for sid, service in (
+        ("ChatWebhookParameters", "ssm"),
+        ("ChatWebhookSecrets", "secretsmanager"),
+    ):
+        arns = _channel_arns(references.get(service, []), service)
+        add(sid, channel_reads.get(service, []), arns)
     # What the function's code refuses, refused by IAM too (protect tag, exclude).
     actions = spec.actions_for(policy)
     for deny in guard_denies(spec.capabilities_for(policy), actions, policy):
         statements.append(deny.statement(lambda ends: _sagemaker_resources(ends, regions)))
     return statements
+
+
+def _channel_arns(names: Sequence[tuple[str | None, str]], service: str) -> list[Json]:
+    """The ARNs of the chat channels' parameters or secrets: exactly those the policy names,
+    in the channel's region, else the stack's (where the function runs and reads them)."""
+    return [
+        _sub(
+            reference_arn(
+                service,
+                name,  # no "$" in parameter or secret names: nothing to escape
+                "${AWS::Partition}",
+                region or "${AWS::Region}",
+                "${AWS::AccountId}",
+            )
+        )
+        for region, name in names
+    ]
 
 
 def _sagemaker_resources(ends: Sequence[str], regions: Sequence[str]) -> list[Json]:

@@ -227,7 +227,7 @@ KEY_USE_ACTIONS = (
 )
 
 
-def _ledger_key(operators: tuple[str, ...]) -> Json:
+def _ledger_key(operators: tuple[str, ...], parks: bool = False) -> Json:
     """The ledger table's key. The backups in the ledger are what ``restore`` recreates
     endpoints from (their models' containers and environments): only SageSaver's roles and
     the named ``operators`` may use the key, and only through DynamoDB in this account.
@@ -257,7 +257,7 @@ def _ledger_key(operators: tuple[str, ...]) -> Json:
                     "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
                 },
             },
-            *_sealing_statements(roles, operators),
+            *_sealing_statements(roles, operators, parks),
             {
                 "Sid": "DynamoDBHoldsItsGrant",
                 "Effect": "Allow",
@@ -301,12 +301,15 @@ def _kms_key(description: str, keep: str, administer: Any, statements: list[Json
     }
 
 
-def _sealing_statements(roles: Json, operators: tuple[str, ...]) -> list[Json]:
+def _sealing_statements(roles: Json, operators: tuple[str, ...], parks: bool) -> list[Json]:
     """The key used directly, not through DynamoDB: each backup's envelope
     (:mod:`sagesaver.core.sealing`). SageSaver's roles and the operators seal (``Encrypt``),
-    only the operators open (``Decrypt``: restore; the functions never restore), each only
-    with a backup's encryption context (its ``sagesaver-backup`` key present, no key but
-    SageSaver's: never DynamoDB's own data keys); both may describe the key."""
+    only the operators open (``Decrypt``: restore), each only with a backup's encryption
+    context (its ``sagesaver-backup`` key present, no key but SageSaver's: never DynamoDB's
+    own data keys); both may describe the key. When a schedule parks endpoints (``parks``),
+    the schedule function opens backups too: it restores the endpoints it parked (matched by
+    the name CloudFormation gives its role, ``STACK-ScheduleTickFunctionRole-*``); the idle
+    scan never opens one."""
     account = {"kms:CallerAccount": _ref("AWS::AccountId")}
     context = {
         "StringEquals": account,
@@ -332,6 +335,18 @@ def _sealing_statements(roles: Json, operators: tuple[str, ...]) -> list[Json]:
         only = {"aws:PrincipalArn": list(operators)}
         statements.append(
             allow("OperatorsOpenBackups", "kms:Decrypt", {**context, "ArnLike": only})
+        )
+    if parks:
+        tick = _sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-"
+            f"{SCHEDULE_TICK}Role-*"
+        )
+        statements.append(
+            allow(
+                "ScheduleTickOpensParkedBackups",
+                "kms:Decrypt",
+                {**context, "ArnLike": {"aws:PrincipalArn": tick}},
+            )
         )
     statements.append(
         allow(

@@ -271,7 +271,8 @@ def render_template(
             "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
         }
     if policy.ledger_table is None:
-        resources[LEDGER_KEY] = _ledger_key(options.operators)
+        parks = any(spec.targets("endpoints") for spec in policy.schedules.values())
+        resources[LEDGER_KEY] = _ledger_key(options.operators, parks)
         resources[TABLE] = _ledger_table()
     if LIFECYCLE_TYPE not in missing:
         resources[LIFECYCLE] = {

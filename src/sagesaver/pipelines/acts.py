@@ -249,23 +249,49 @@ def _not_now(aws: Aws, endpoint: Resource, guarded: Guarded, seen: dict[str, str
     return f"skipped: {guarded.reason}; its announcement is cancelled: a new one goes out first"
 
 
-def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome, str | None]:
+# The last-moment guard of a deletion: (verdict, DescribeEndpoint's answer, the tags read).
+Check = Callable[[Aws, Resource, RunContext], tuple[Guarded, dict[str, Any], dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class OtherGuard:
+    """A deletion with a guard other than the idle rule's (a schedule's park,
+    :mod:`sagesaver.pipelines.parking`): ``check`` runs where the idle guard would, the lease
+    and its subject name ``action``, and the endpoint configuration is always kept."""
+
+    check: Check
+    action: str
+
+
+def act_on_endpoint(
+    aws: Aws, step: Step, ctx: RunContext, other: OtherGuard | None = None
+) -> tuple[str, Outcome, str | None]:
     """Guard, claim, back up, guard again at the last moment, delete; each step recorded in
-    the lease. The guard (:mod:`sagesaver.core.guard`) runs before anything is written, and
-    again immediately before ``DeleteEndpoint``, after the backup was read: a protect tag, a
-    later deadline, traffic or a redeployment that lands while the run works is seen."""
+    the lease. The guard (:mod:`sagesaver.core.guard`, or ``other``'s) runs before anything is
+    written, and again immediately before ``DeleteEndpoint``, after the backup was read: a
+    protect tag, a later deadline, traffic or a redeployment that lands while the run works is
+    seen."""
     endpoint = step.decision.resource
     rules = ctx.policy.endpoints
-    announced = ctx.ledger.announcements([announcement_key(endpoint)]).get(
-        announcement_key(endpoint)
-    )
-    guarded, described, seen = _guard(aws, endpoint, ctx, announced)
+    check: Check
+    if other is None:
+        announced = ctx.ledger.announcements([announcement_key(endpoint)]).get(
+            announcement_key(endpoint)
+        )
+        check = lambda aws, endpoint, ctx: _guard(aws, endpoint, ctx, announced)  # noqa: E731
+    else:
+        check = other.check
+    delete_config = rules.delete_config and other is None
+    guarded, described, seen = check(aws, endpoint, ctx)
     if not guarded.act:
         return _not_now(aws, endpoint, guarded, seen), SKIPPED, None
     created = described["CreationTime"]
-    key = lease_key(endpoint, created)
+    key = lease_key(endpoint, created, "delete" if other is None else other.action)
     expires = ctx.now + LEASE
-    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, _subject(endpoint, created)):
+    subject = _subject(endpoint, created)
+    if other is not None:
+        subject |= {"action": other.action, "rule": step.decision.rule}
+    if not ctx.ledger.take_lease(key, ctx.run_id, ctx.now, expires, subject):
         return "skipped: another run is acting on it", SKIPPED, None
     try:
         blocked = _claim_on_resource(aws, endpoint, ctx, expires)
@@ -276,7 +302,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
         document["endpoint"]["Tags"] = [
             t for t in document["endpoint"]["Tags"] if t["Key"] not in (SCHEDULED_TAG, CLAIM_TAG)
         ]
-        guarded, _, seen = _guard(aws, endpoint, ctx, announced)  # the last moment
+        guarded, _, seen = check(aws, endpoint, ctx)  # the last moment
         if not guarded.act:
             _release(aws, ctx, key, endpoint)
             return _not_now(aws, endpoint, guarded, seen), SKIPPED, None
@@ -290,7 +316,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
         _advance(ctx, key, BACKED_UP, backup_id)
         where = backup_tag_value(ctx.ledger, backup_id)
         config_name = described["EndpointConfigName"]
-        if not rules.delete_config:
+        if not delete_config:
             config_arn = document["endpoint_config"]["arn"]
             aws_endpoints.mark_backup_location(
                 aws, endpoint.region, config_arn, endpoint.name, where
@@ -313,7 +339,7 @@ def act_on_endpoint(aws: Aws, step: Step, ctx: RunContext) -> tuple[str, Outcome
     except AWS_ERRORS:
         _release(aws, ctx, key, endpoint)  # the endpoint is still there: a later run retries
         raise
-    if rules.delete_config:
+    if delete_config:
         try:
             aws.sagemaker(endpoint.region).delete_endpoint_config(EndpointConfigName=config_name)
             outcome += " with its configuration"

@@ -252,14 +252,14 @@ def enforce(
         apply
         and acting
         and not announced_ok
-        and not any(e.operation == "Publish" for e in result.errors)
+        and not any(e.operation in ("Publish", "ChatWebhook") for e in result.errors)
     ):
         result.errors.append(
             ScanError(
                 "-",
                 "Publish",
-                "no digest could be sent (set notify.sns_topic_arn): nothing is deleted "
-                "before people are told",
+                "no digest could be sent (set notify.sns_topic_arn or notify.channels): "
+                "nothing is deleted before people are told",
                 code="NotAnnounced",
             )
         )
@@ -362,6 +362,7 @@ def run_document(done: EnforcementRun, apply: bool) -> dict[str, Any]:
         ],
         "message_ids": notified.message_ids if notified else [],
         "digest_held": notified.held if notified else None,
+        "channels": [r.document() for r in (notified.channels if notified else [])],
         "owner_notifications": [
             {
                 "owner": digest.owner,

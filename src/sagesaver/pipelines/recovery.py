@@ -20,6 +20,7 @@ moment is not known.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from sagesaver.aws import endpoints as aws_endpoints
@@ -189,19 +190,23 @@ def recover(
             entries.append(entry)
             if entry.backup_ref is not None:  # its deletion is recorded: no longer pending
                 keep_backup(ctx, entry.backup_ref)
-            if entry.action != "delete:released":
+            if not entry.action.endswith(":released"):  # released: the lease is given back
                 ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
     return entries, errors
 
 
 def resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) -> Entry | None:
+    """An endpoint deletion's expired lease, by the endpoint's real state. The entry is
+    named by the lease's own action (``delete``, or a schedule's ``park`` with its rule), so
+    a park resolved by an idle-scan run stays a park, and its endpoint is brought back."""
     subject = lease.subject
+    act = subject.get("action", "delete")
     state = aws_endpoints.endpoint_state(aws, subject["region"], subject["name"])
     same = state is not None and iso(state[1]) == subject["created"]
     gone = not same or (state is not None and state[0] == "Deleting")
     if gone and lease.state == DELETE_SENT:
         recorded = lease.backup_id is not None and any(
-            e.backup_ref == lease.backup_id and e.action == "delete" and e.carried_out
+            e.backup_ref == lease.backup_id and e.action == act and e.carried_out
             for e in ledger.entries(lease.at)
         )
         if recorded:  # the run died between its ledger entry and closing the lease
@@ -210,10 +215,10 @@ def resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) ->
         outcome = "deleted (confirmed by a later run)"
         if lease.backup_id is not None:
             outcome += f"; backup in {backup_location(ledger, lease.backup_id)}"
-        action, status = "delete", Outcome.CONFIRMED
+        action, status = act, Outcome.CONFIRMED
     elif gone and lease.state == BACKED_UP:
         outcome = "gone after SageSaver's backup, before its delete was sent"
-        action, status = "delete:gone", Outcome.SKIPPED
+        action, status = f"{act}:gone", Outcome.SKIPPED
     else:
         ledger.advance_lease(lease.key, ctx.run_id, RELEASED)
         if same:
@@ -225,8 +230,9 @@ def resolve_endpoint(aws: Aws, ledger: Ledger, lease: Lease, ctx: RunContext) ->
         if not gone:
             return None
         outcome = "released: it was gone before any backup"
-        action, status = "delete:released", Outcome.SKIPPED
-    return _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id, status=status)
+        action, status = f"{act}:released", Outcome.SKIPPED
+    entry = _recovered(lease, ctx, action, outcome, backup_ref=lease.backup_id, status=status)
+    return entry if "rule" not in subject else replace(entry, rule=subject["rule"])
 
 
 def _recovered(

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sagesaver.aws import endpoint_search, inventory, metrics, tags
-from sagesaver.aws import notify as aws_notify
+from sagesaver.aws.chat import ChannelResult, SecretReader
 from sagesaver.aws.endpoint_configs import ConfigMemory, RegionConfigs
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws, env_number
+from sagesaver.core.channels import ChannelSpec
 from sagesaver.core.digest import REPORTED, Message, build_digest, digest_is_due, digest_keys
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import plural
@@ -43,6 +44,14 @@ from sagesaver.core.thresholds import below_min_cost
 from sagesaver.ledger import Ledger
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines import lookback, parked, signals
+from sagesaver.pipelines.chat import (
+    channels_for,
+    delivered,
+    delivery_ids,
+    publish_once,
+    reader_for,
+    send_to_channels,
+)
 
 # Measured (benchmarks/README.md, make bench): at 25 ms a call, 20,000 endpoints' first scan
 # took 31.6 s on 16 threads and 25.0 s on 32; AWS's throttling slows the adaptive retry mode.
@@ -561,11 +570,12 @@ class NotifyOutcome:
     message_ids: list[str] = field(default_factory=list)
     held: str | None = None  # why an unchanged digest was not sent again
     owners: list[OwnerDigest] = field(default_factory=list)
+    channels: list[ChannelResult] = field(default_factory=list)  # every digest's, admin first
 
 
 @dataclass
 class _Stream:
-    """One stream of digests on the topic: the admin's, or one owner's."""
+    """One stream of digests on the topic and its channels: the admin's, or one owner's."""
 
     scope: str  # what the ledger remembers the last digest under
     once: str | None  # the claim that keeps a retried run from sending it twice
@@ -573,17 +583,21 @@ class _Stream:
     news: bool
     messages: list[Message]
     attributes: dict[str, str] | None
+    channels: list[ChannelSpec] = field(default_factory=list)
 
 
 def _send(
     aws: Aws,
-    topic: str,
+    topic: str | None,
     stream: _Stream,
     policy: Policy,
     result: ScanResult,
     ledger: Ledger | None,
+    outcome: NotifyOutcome,
+    reader: SecretReader,
 ) -> tuple[bool, list[str], str | None]:
-    """Send one stream's digest when it is due: (applied, message ids, why it was held)."""
+    """Send one stream's digest when it is due, to the topic and the stream's chat channels:
+    (delivered, message ids, why it was held). Delivered: pipelines/chat.delivered."""
     if stream.once is not None and ledger is not None and ledger.is_claimed(stream.once):
         return True, [], None  # sent by an earlier attempt of this same run
     if ledger is not None:
@@ -596,11 +610,25 @@ def _send(
         )
         if not due:
             return False, [], why
-    try:
-        ids = aws_notify.publish(aws, topic, stream.messages, stream.attributes)
-    except AWS_ERRORS as exc:
-        result.errors.append(scan_error(exc, policy.notify.topic_region or "", "Publish", topic))
-        return False, [], None
+    topic_ok: bool | None = None
+    ids: list[str] = []
+    if topic is not None:
+        topic_ok, ids = publish_once(
+            aws, topic, stream.messages, stream.attributes, stream.once, ledger, result
+        )
+    chats = send_to_channels(
+        reader,
+        stream.channels,
+        stream.messages,
+        result.generated_at,
+        result.errors,
+        stream.once,
+        ledger,
+    )
+    outcome.channels += chats
+    ids += delivery_ids(chats)
+    if not delivered(topic_ok, chats):
+        return False, ids, None
     if ledger is not None:
         try:
             ledger.record_digest(stream.scope, result.generated_at, stream.keys)
@@ -626,7 +654,9 @@ def notify_idle(
     news: bool = False,
     news_arns: Collection[str] | None = None,
 ) -> NotifyOutcome:
-    """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic.
+    """Build the idle-resource digest and, with ``apply``, publish it to the SNS topic and
+    post it to the chat channels (``notify.channels``: pipelines/chat; an owner's digest to
+    the channels with that ``owner``).
 
     ``notes`` (by ARN) add what enforcement did or will do. With a ledger, a digest goes
     out only when it tells of something new (``news``: it announces or acts; or a resource is
@@ -653,33 +683,42 @@ def notify_idle(
         )
         for owner, chosen in groups.items()
     ]
-    if not apply or not messages or topic is None:
+    if not apply or not messages or not policy.notify.can_announce:
         return outcome
     with_ledger = run_id is not None and ledger is not None
-    # One stream of digests per topic and kind of resource reported (endpoints, Studio apps).
+    reader = reader_for(aws, policy)
+    # One stream of digests per topic (or chat, without one) and kind of resource reported.
+    where = topic or "chat"
     admin = _Stream(
-        scope=f"{topic}|{_kinds(result.decisions)}",
+        scope=f"{where}|{_kinds(result.decisions)}",
         once=f"digest|{run_id}" if with_ledger else None,
         keys=digest_keys(result.decisions),
         news=news,
         messages=messages,
         attributes={"digest": "admin"} if owner_tag else None,
+        channels=channels_for(policy, None),
     )
     outcome.applied, outcome.message_ids, outcome.held = _send(
-        aws, topic, admin, policy, result, ledger
+        aws, topic, admin, policy, result, ledger, outcome, reader
     )
     for digest in outcome.owners:
         chosen = groups[digest.owner]
         owner_news = news if news_arns is None else any(d.resource.arn in news_arns for d in chosen)
         stream = _Stream(
-            scope=f"{topic}|{_kinds(chosen)}|owner={digest.owner}",
+            scope=f"{where}|{_kinds(chosen)}|owner={digest.owner}",
             once=f"digest|{run_id}|owner={digest.owner}" if with_ledger else None,
             keys=digest_keys(chosen),
             news=owner_news,
             messages=digest.messages,
             attributes={"digest": "owner", "owner": digest.owner},
+            channels=channels_for(policy, digest.owner),
         )
+        if topic is None and not stream.channels:
+            continue  # nowhere to send this owner's digest
         digest.applied, digest.message_ids, digest.held = _send(
-            aws, topic, stream, policy, result, ledger
+            aws, topic, stream, policy, result, ledger, outcome, reader
         )
+    # A required channel of an owner that failed holds back every act, as the admin's does.
+    if any(r.channel.required and not r.ok for r in outcome.channels):
+        outcome.applied = False
     return outcome

@@ -56,6 +56,7 @@ from sagesaver.core.formats import iso, stamp
 from sagesaver.core.model import Resource, ScanError
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
+from sagesaver.core.rules.parking import targeting
 from sagesaver.core.rules.schedules import (
     ALREADY,
     STAYS_DUE,
@@ -75,6 +76,7 @@ from sagesaver.core.rules.schedules import (
 from sagesaver.ledger import DELETE_SENT, DONE, RELEASED, Entry, Lease, Ledger, Outcome
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.acts import LEASE
+from sagesaver.pipelines.parking import ParkingRun, park_endpoints, parking_document
 from sagesaver.render.scan import error_dict
 
 REGION_WORKERS = 8
@@ -109,6 +111,8 @@ class ScheduleRunResult:
     recovered: list[Entry] = field(default_factory=list)
     # Said once: a calendar without data for a year this run planned.
     warnings: list[str] = field(default_factory=list)
+    # The endpoints parked and brought back (schedules with resources: [endpoints]).
+    parking: ParkingRun = field(default_factory=ParkingRun)
 
 
 @dataclass(frozen=True)
@@ -511,13 +515,14 @@ def schedule_run(
     started; the calls in flight finish and are recorded before it goes on up."""
     total = ScheduleRunResult(at=at)
     prices = pricer or Pricer()
+    notebooks, everything = targeting(policy, "notebooks"), policy
     holder, stop = f"schedule-{uuid.uuid4().hex[:16]}", threading.Event()
     workers = max(1, min(REGION_WORKERS, len(regions)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
             for part in pool.map(
                 lambda r: _run_region(
-                    aws, r, policy, at, apply, ledger, only, prices, holder, stop
+                    aws, r, notebooks, at, apply, ledger, only, prices, holder, stop
                 ),
                 regions,
             ):
@@ -530,6 +535,9 @@ def schedule_run(
         except BaseException:
             stop.set()
             raise
+    total.parking = park_endpoints(aws, regions, everything, at, apply, ledger, only, prices)
+    total.errors.extend(total.parking.errors)
+    total.warnings.extend(w for w in total.parking.warnings if w not in total.warnings)
     return total
 
 
@@ -589,6 +597,7 @@ def run_document(result: ScheduleRunResult, apply: bool) -> dict[str, Any]:
         ],
         "errors": [error_dict(e) for e in result.errors],
         "warnings": list(result.warnings),
+        "parking": parking_document(result.parking),
     }
 
 
@@ -622,6 +631,7 @@ def schedule_show(
     errors: list[ScanError] = []
     rows: list[ShowRow] = []
     warnings: list[str] = []
+    policy = targeting(policy, "notebooks")
     schedules = {name: spec.build(name) for name, spec in policy.schedules.items()}
     ahead: dict[str, Upcoming] = {}
     for region in regions:

@@ -315,3 +315,28 @@ def savings_line(
         return f"Saved an unknown amount over {off}: no price is known for any of the {count}."
     plus = f", plus {unknown} with an unknown price" if unknown else ""
     return f"Saved {money_by_currency(saved)} over {off}{plus}."
+
+
+def render_studio_configure(document: dict[str, Any], output: str) -> None:
+    """``sagesaver studio configure``: each domain, user profile and space, what idle shutdown
+    it has, what was (or would be) set, and the count of each outcome."""
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    console = stdout_console()
+    for item in document["resources"]:
+        name = item["name"] if item["level"] == "domain" else f"{item['domain_id']}/{item['name']}"
+        sets = f" {item['sets']}" if item["sets"] else ""
+        console.print(
+            f"{item['level']} {name} ({item['region']}): has {item['has']} -> "
+            f"{item['outcome']}{sets} ({item['reason']})",
+            markup=False,
+        )
+    counts = document["counts"]
+    if not document["resources"] and not document["errors"]:
+        console.print("No Studio domains.")
+    elif counts:
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        dry = " (dry run: nothing changed; --apply to make the changes)"
+        console.print(summary + (dry if document["dry_run"] else ""), markup=False)
+    _print_errors(document["errors"])

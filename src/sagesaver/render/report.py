@@ -48,6 +48,7 @@ from sagesaver.render.report_data import (
     _usd,
     headline,
     idle_cost_by,
+    parked_hours,
     recommendations,
     report_currency,
     savings_by_day,
@@ -170,6 +171,26 @@ def _top_table(scan: ScanResult, owner_tag: str) -> str:
         f"resources, most expensive first</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _parked_table(entries: list[Entry], now: datetime, seen: Mapping[str, datetime] | None) -> str:
+    """The endpoints schedules parked: parks, hours parked and what they saved."""
+    rows = parked_hours(entries, now, seen)
+    if not rows:
+        return "<p>No endpoint has been parked by a schedule.</p>"
+    body = [
+        [
+            (_e(r.name), False),
+            (_e(r.region), False),
+            (_e(r.schedule), False),
+            (str(r.parks), True),
+            (f"{r.hours:,.1f}", True),
+            (_e(_own(r.saved, r.currency)), True),
+        ]
+        for r in rows
+    ]
+    headers = ["Endpoint", "Region", "Schedule", "Parks", "Hours parked", "Saved"]
+    return _table(headers, body, caption="Parked outside working hours (confirmed parks)")
 
 
 def _cost(decision: Decision, hours: float = 1.0) -> str:
@@ -349,6 +370,9 @@ def _render_html(
         '<section id="savings"><h2>Actions and savings over time</h2>',
         time_chart(ids, savings_by_day(entries, now, seen)),
         "</section>",
+        '<section id="parked"><h2>Endpoints parked by schedules</h2>',
+        _parked_table(entries, now, seen),
+        "</section>",
     ]
     if backtest is not None:
         out.append(_backtest(backtest))
@@ -457,6 +481,16 @@ def _render_markdown(
         lines += [
             f"| {d.day.isoformat()} | {d.actions} | {with_unknown(d.cumulative, d.unknown)} |"
             for d in days[-7:]
+        ]
+    parked = parked_hours(entries, now, seen)
+    if parked:
+        lines += ["", "### Endpoints parked by schedules", ""]
+        lines += ["| Endpoint | Region | Schedule | Parks | Hours parked | Saved |"]
+        lines.append("|---|---|---|---:|---:|---:|")
+        lines += [
+            f"| {_md(r.name)} | {_md(r.region)} | {_md(r.schedule)} | {r.parks} | "
+            f"{r.hours:,.1f} | {_own(r.saved, r.currency)} |"
+            for r in parked
         ]
     if backtest is not None and isinstance(backtest.get("totals"), dict):
         lines += ["", "### Backtest", ""]

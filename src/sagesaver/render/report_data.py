@@ -186,6 +186,48 @@ def savings_by_day(
     return days
 
 
+@dataclass(frozen=True)
+class ParkedHours:
+    """One endpoint a schedule parks: how often and how long it was parked, and what that
+    saved in its own currency (None: its price is not known, never 0)."""
+
+    name: str
+    region: str
+    schedule: str
+    parks: int
+    hours: float
+    saved: float | None
+    currency: str
+
+
+def parked_hours(
+    entries: Sequence[Entry], now: datetime, seen: Mapping[str, datetime] | None = None
+) -> list[ParkedHours]:
+    """The endpoints schedules parked (confirmed parks only), most hours first: each park's
+    interval runs to its unpark, or to ``now`` while it is still parked."""
+    groups: dict[tuple[str, str, str, str], list[OffInterval]] = {}
+    for interval in off_intervals(entries, now, seen=seen):
+        entry = interval.entry
+        if entry.action == "park":
+            key = (entry.account, entry.region, entry.resource, entry.rule)
+            groups.setdefault(key, []).append(interval)
+    rows = []
+    for (_, region, name, rule), intervals in groups.items():
+        known = [i.saved for i in intervals if i.saved is not None]
+        rows.append(
+            ParkedHours(
+                name=name,
+                region=region,
+                schedule=rule.removeprefix("schedule:"),
+                parks=len(intervals),
+                hours=round(sum(i.hours for i in intervals), 2),
+                saved=round(sum(known), 2) if len(known) == len(intervals) else None,
+                currency=intervals[0].currency,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.hours, r.region, r.name))
+
+
 def headline(
     scan: ScanResult,
     entries: Sequence[Entry],

@@ -373,7 +373,8 @@ class TickInvocation:
 
 def tick_invocations(policy: Policy) -> list[TickInvocation]:
     """The schedules that run the tick at each start and stop of each policy schedule (a start
-    and a stop at the same moment share one run), plus a rate for each enforced schedule.
+    and a stop at the same moment share one run), plus a rate for each enforced schedule and
+    each schedule that parks endpoints (every ``interval_minutes``, at most ``lead_minutes``).
     Raises :class:`~sagesaver.core.cron.ScheduleError` for a schedule Scheduler cannot express.
     """
     from sagesaver.core.cron import ScheduleError, to_eventbridge_expressions
@@ -407,14 +408,20 @@ def tick_invocations(policy: Policy) -> list[TickInvocation]:
                     {"schedule": name, "transition": transition.value},
                 )
             )
-        if spec.enforced:
+        parks = spec.targets("endpoints")
+        if spec.enforced or parks:
+            # Parked endpoints come back lead_minutes before a start: a boundary tick would
+            # be late, so a schedule that parks runs at least every lead_minutes too.
             minutes = spec.interval_minutes
+            if parks and spec.lead_minutes:
+                minutes = min(minutes, spec.lead_minutes)
+            what = "enforce schedule" if spec.enforced else "park and unpark the endpoints of"
             invocations.append(
                 TickInvocation(
                     name,
                     None,
                     0,
-                    f"SageSaver: enforce schedule {name} every {minutes} minutes",
+                    f"SageSaver: {what} {name} every {minutes} minutes",
                     f"rate({minutes} minute{'s' if minutes != 1 else ''})",
                     built.tz.key,
                     {"schedule": name},
