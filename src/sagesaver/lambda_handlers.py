@@ -37,6 +37,10 @@ from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
 from sagesaver.pipelines.scan import resolve_regions, scan
 from sagesaver.render import scan as report
 
+# How long the schedule tick lets an unpark wait for its endpoint to be InService (its
+# time-out is 5 minutes; a restore takes longer, and the next tick resumes it).
+LAMBDA_UNPARK_WAIT_MINUTES = 1.0
+
 if TYPE_CHECKING:
     from sagesaver.ledger import Ledger
 
@@ -312,5 +316,9 @@ def _schedule_tick(event: dict[str, Any] | None, context: object) -> dict[str, A
         except InputError as exc:
             return {"ok": False, "input_error": str(exc), "errors": []}
         pricer = _live_pricer(aws, location, list(regions), "schedule-tick", prices)
-    result = schedule_run(aws, regions, policy, now, apply, ledger, only, pricer)
+    # An unpark does not wait in the function for InService (minutes, past its time-out): the
+    # schedule's rate tick, every lead_minutes at most, resumes the restore where it stopped.
+    result = schedule_run(
+        aws, regions, policy, now, apply, ledger, only, pricer, LAMBDA_UNPARK_WAIT_MINUTES
+    )
     return {"ok": not result.errors, "applied": apply, **run_document(result, apply)}

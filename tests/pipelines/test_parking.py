@@ -297,6 +297,45 @@ def test_an_unpark_cut_short_is_reported_and_resumed_by_the_next_run(
     assert len(creations) == 1
 
 
+def test_an_endpoint_still_creating_is_coming_back_not_a_failure(
+    team: Simulator, policy: Policy, ledger: SqliteLedger
+) -> None:
+    """AWS takes minutes to make a restored endpoint InService and refuses its auto scaling
+    until then; the Lambda tick waits one minute at most. That is no failure: the row says
+    it is coming back, and the next run finishes the restore."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from sagesaver.demo.simulator import Fault
+    from sagesaver.pipelines.schedules import schedule_run
+
+    def creating(op: str, region: str, environ: Any) -> Fault | None:
+        endpoint = sagemaker_backends[ACCOUNT_ID][BEIJING].endpoints.get("dev-alpha")
+        if endpoint is not None:
+            endpoint.endpoint_status = "Creating"
+        if op == "RegisterScalableTarget":
+            return Fault(400, "ValidationException", "the endpoint is not InService")
+        return None
+
+    before = shape(team, "dev-alpha")
+    run(policy, ledger, at(TUESDAY, 21))
+    team.middleware.fault = creating
+    morning = at(TUESDAY + timedelta(days=1), 6, 40)
+    with time_machine.travel(morning, tick=False):
+        pricer = Pricer(table=table_from_document({"regions": PRICES}))
+        first = schedule_run(Aws(), [BEIJING], policy, morning, True, ledger, None, pricer, 0.01)
+    row = rows(first)[("dev-alpha", "unpark")]
+    assert not row["applied"] and row["error"] is None, row
+    assert row["outcome"].startswith("coming back (Creating): the next run finishes"), row
+    assert first.errors == []
+    team.middleware.fault = None
+    sagemaker_backends[ACCOUNT_ID][BEIJING].endpoints["dev-alpha"].endpoint_status = "InService"
+    second = run(policy, ledger, at(TUESDAY + timedelta(days=1), 6, 50))
+    assert not second.errors, second.errors
+    assert rows(second)[("dev-alpha", "unpark")]["applied"]
+    assert shape(team, "dev-alpha") == before
+    assert len([e for e in ledger.entries() if e.action == "restore"]) == 1
+
+
 def lose_the_delete_answer(team: Simulator) -> None:
     """DeleteEndpoint deletes dev-alpha but its answer is lost, and the endpoint cannot be
     read after it."""

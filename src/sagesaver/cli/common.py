@@ -184,6 +184,10 @@ ProfileOpt = Annotated[
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log every AWS call to stderr (one line each).")
 ]
+# A command that changes configuration (not a deletion): a plan unless --apply.
+ChangesApplyOpt = Annotated[
+    bool, typer.Option("--apply", help="Make the changes (default: dry run).")
+]
 FailOnCostOpt = Annotated[
     str | None,
     typer.Option(

@@ -10,6 +10,7 @@ import typer
 from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
+    ChangesApplyOpt,
     Output,
     OutputOpt,
     PolicyOpt,
@@ -199,9 +200,7 @@ def lifecycle_install_command(
     ] = 900,
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Make the changes (default: dry run).")
-    ] = False,
+    apply: ChangesApplyOpt = False,
     output: OutputOpt = Output.table,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,

@@ -12,6 +12,7 @@ from sagesaver.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     AllRegionsOpt,
+    ChangesApplyOpt,
     LedgerOpt,
     OfflinePricesOpt,
     Output,
@@ -122,9 +123,7 @@ def studio_configure_command(
     policy_file: PolicyOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Make the changes (default: dry run).")
-    ] = False,
+    apply: ChangesApplyOpt = False,
     output: OutputOpt = Output.table,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,

@@ -113,6 +113,7 @@ class _Run:
     pricer: Pricer
     run_id: str
     clock: Callable[[], datetime]
+    wait_minutes: float | None = None  # None: up to the lead (at most MAX_WAIT_MINUTES)
 
 
 def park_endpoints(
@@ -125,11 +126,14 @@ def park_endpoints(
     only: frozenset[str] | None = None,
     pricer: Pricer | None = None,
     clock: Callable[[], datetime] | None = None,
+    wait_minutes: float | None = None,
 ) -> ParkingRun:
     """Park and bring back the endpoints of the schedules ``only`` (default: all) that target
     endpoints, at ``at`` in each region (a plan unless ``apply``). No schedule targets
     endpoints: nothing is read. ``clock``: the time at the moment of each act (the guard reads
-    traffic up to it)."""
+    traffic up to it). ``wait_minutes``: how long an unpark waits for ``InService`` (default:
+    its schedule's lead, at most :data:`MAX_WAIT_MINUTES`); a restore not yet finished is
+    resumed by the next run."""
     total = ParkingRun()
     names = parking_schedules(policy, only)
     if not names:
@@ -157,6 +161,7 @@ def park_endpoints(
             pricer or Pricer(),
             run_id,
             clock or (lambda: datetime.now(timezone.utc)),
+            wait_minutes,
         )
         _region(run, names, only, total)
     return total
@@ -401,6 +406,8 @@ def _unpark(run: _Run, unpark: PlannedUnpark, errors: list[ScanError]) -> ParkRo
         return failed(f"its backup {item.backup_id} is not in {ledger.location}")
     spec = run.policy.schedules[item.schedule]
     wait = min(MAX_WAIT_MINUTES, max(1.0, float(spec.lead_minutes)))
+    if run.wait_minutes is not None:
+        wait = run.wait_minutes
     try:
         restored = restore_backup(run.aws, ledger, backup, True, run.at, run.clock, wait)
     except BackupRefused as exc:
@@ -413,6 +420,10 @@ def _unpark(run: _Run, unpark: PlannedUnpark, errors: list[ScanError]) -> ParkRo
     except AWS_ERRORS as exc:
         now = None
         problems = problems or scan_error(exc, run.region, "DescribeEndpoint", name).message
+    if now is not None and now.status == "Creating" and problems:
+        # Created, not yet InService (a restore takes minutes; the Lambda tick waits one):
+        # no failure, the next run resumes the steps that need it InService.
+        return row(False, f"coming back (Creating): the next run finishes its restore ({problems})")
     if now is None or problems:
         # Still parked: the next run tries again, and resumes a restore cut short after
         # CreateEndpoint (the weights once InService, the auto scaling) where it stopped.

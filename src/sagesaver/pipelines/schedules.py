@@ -508,11 +508,14 @@ def schedule_run(
     ledger: Ledger | None = None,
     only: frozenset[str] | None = None,
     pricer: Pricer | None = None,
+    unpark_wait_minutes: float | None = None,
 ) -> ScheduleRunResult:
     """Run the schedules ``only`` (default: every schedule of the policy) at ``at`` in each
     region (dry run unless ``apply``); the ledger's entries carry the price ``pricer`` quotes
-    (the bundled table's when None). An exception (SIGTERM made one) stops every call not yet
-    started; the calls in flight finish and are recorded before it goes on up."""
+    (the bundled table's when None); ``unpark_wait_minutes``: how long a parked endpoint's
+    restore waits for it (:func:`~sagesaver.pipelines.parking.park_endpoints`). An exception
+    (SIGTERM made one) stops every call not yet started; the calls in flight finish and are
+    recorded before it goes on up."""
     total = ScheduleRunResult(at=at)
     prices = pricer or Pricer()
     notebooks, everything = targeting(policy, "notebooks"), policy
@@ -535,7 +538,9 @@ def schedule_run(
         except BaseException:
             stop.set()
             raise
-    total.parking = park_endpoints(aws, regions, everything, at, apply, ledger, only, prices)
+    total.parking = park_endpoints(
+        aws, regions, everything, at, apply, ledger, only, prices, None, unpark_wait_minutes
+    )
     total.errors.extend(total.parking.errors)
     total.warnings.extend(w for w in total.parking.warnings if w not in total.warnings)
     return total
