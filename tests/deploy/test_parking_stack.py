@@ -65,6 +65,8 @@ def test_the_schedule_function_parks_what_its_schedule_selects_the_idle_scan_sta
         if s["Effect"] == "Deny" and "sagemaker:DeleteEndpoint" in s["Action"]
     ]
     assert denied and all("Condition" in s for s in denied)
+    # It lists the components an endpoint hosts: such a host is never parked.
+    assert allowing(template, SCHEDULE_TICK, "sagemaker:ListInferenceComponents")
     # Without parking, the schedule function cannot touch an endpoint.
     assert allowing(render(NOT_PARKING), SCHEDULE_TICK, "sagemaker:DeleteEndpoint") == []
 

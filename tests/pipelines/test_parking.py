@@ -336,6 +336,36 @@ def test_an_endpoint_still_creating_is_coming_back_not_a_failure(
     assert len([e for e in ledger.entries() if e.action == "restore"]) == 1
 
 
+def test_a_host_of_inference_components_is_never_parked(
+    team: Simulator, fleet: Fleet, policy: Policy, ledger: SqliteLedger
+) -> None:
+    """A backup holds the endpoint, its configuration and models, not its inference
+    components: parked, they would not come back. So the host stays up and the run says why;
+    where the components cannot be listed, it stays up too."""
+    from sagesaver.demo.simulator import Fault
+
+    fleet.inference_component(BEIJING, "dev-alpha", "dev-alpha-llm")
+    hosting = run(policy, ledger, at(TUESDAY, 21))
+    kept = rows(hosting)[("dev-alpha", "park")]
+    assert not kept["applied"], kept
+    assert "it hosts inference components (dev-alpha-llm)" in kept["outcome"], kept
+    assert endpoints(team)["dev-alpha"] == "InService"
+    assert [e for e in ledger.entries() if e.action == "park"] == []
+
+    def denied(op: str, region: str, environ: Any) -> Fault | None:
+        if op == "ListInferenceComponents":
+            return Fault(400, "AccessDeniedException", f"{op} is not allowed")
+        return None
+
+    team.middleware.fault = denied
+    unreadable = run(policy, ledger, at(TUESDAY + timedelta(days=1), 21))
+    team.middleware.fault = None
+    kept = rows(unreadable)[("dev-alpha", "park")]
+    assert not kept["applied"], kept
+    assert "could not be listed (AccessDeniedException)" in kept["outcome"], kept
+    assert endpoints(team)["dev-alpha"] == "InService"
+
+
 def lose_the_delete_answer(team: Simulator) -> None:
     """DeleteEndpoint deletes dev-alpha but its answer is lost, and the endpoint cannot be
     read after it."""

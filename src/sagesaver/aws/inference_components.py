@@ -48,6 +48,15 @@ def list_inference_components(aws: Aws, region: str) -> list[Resource]:
     return found
 
 
+def hosted_components(aws: Aws, region: str, endpoint: str) -> list[str]:
+    """The names of the inference components ``endpoint`` hosts (any status), all pages."""
+    paginator = aws.sagemaker(region).get_paginator("list_inference_components")
+    pages = paginator.paginate(
+        EndpointNameEquals=endpoint, PaginationConfig={"PageSize": PAGE_SIZE}
+    )
+    return [s["InferenceComponentName"] for page in pages for s in page["InferenceComponents"]]
+
+
 def current_copies(aws: Aws, region: str, name: str) -> int:
     """How many copies of the component run now (``RuntimeConfig.CurrentCopyCount``)."""
     described = aws.sagemaker(region).describe_inference_component(InferenceComponentName=name)

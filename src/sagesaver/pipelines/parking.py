@@ -26,14 +26,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sagesaver.aws import endpoints as aws_endpoints
-from sagesaver.aws import inventory, tags
+from sagesaver.aws import inference_components, inventory, tags
 from sagesaver.aws import restore as aws_restore
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.metrics import UnreadableMetrics
 from sagesaver.aws.session import Aws
 from sagesaver.core.formats import iso
 from sagesaver.core.grace import Stage, Step
-from sagesaver.core.guard import Guarded
+from sagesaver.core.guard import Guarded, Verdict
 from sagesaver.core.model import Action, Decision, Resource, ScanError
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
@@ -251,9 +251,33 @@ def _check(
             str(described.get("EndpointConfigName", "")),
             config_parked,
         )
+        if verdict.act:
+            verdict = _no_components(aws, endpoint) or verdict
         return verdict, described, observed.tags
 
     return check
+
+
+def _no_components(aws: Aws, endpoint: Resource) -> Guarded | None:
+    """None when the endpoint hosts no inference component; else why it stays up. A backup
+    holds the endpoint, its configuration and models, not its components: parked, they would
+    not come back (idle deletion never deletes such a host either). Unreadable: kept too."""
+    try:
+        hosted = inference_components.hosted_components(aws, endpoint.region, endpoint.name)
+    except AWS_ERRORS as exc:
+        error = scan_error(exc, endpoint.region, "ListInferenceComponents", endpoint.name)
+        return Guarded(
+            Verdict.KEEP,
+            f"its inference components could not be listed ({error.code}): kept up, since "
+            "parking would lose any it hosts",
+        )
+    if not hosted:
+        return None
+    return Guarded(
+        Verdict.KEEP,
+        f"it hosts inference components ({', '.join(sorted(hosted))}): a backup does not hold "
+        "them, so it is not parked; set their copies to 0 outside working hours instead",
+    )
 
 
 def _parked_config(run: _Run, entries: list[Entry], resource: Resource) -> str | None:
