@@ -158,3 +158,44 @@ def test_unknown_resources_are_refused(cli: Cli, tmp_path: Path, value: str, pro
     assert result.exit_code == 2
     assert "schedules.office-beijing.resources" in result.stderr + result.stdout
     assert problem in result.stderr + result.stdout
+
+
+def test_what_a_parking_cycle_calls_is_what_permissions_prints_for_schedule(
+    cli: Cli, sim: Simulator, policy_file: str, tmp_path: Path
+) -> None:
+    """`sagesaver permissions -c schedule --policy P` for a policy whose schedule parks
+    endpoints: every operation of a park and an unpark is in it (prices aside: live-prices is
+    a capability of its own), the protect tag is denied on DeleteEndpoint, and it creates no
+    model and passes no role (parking keeps them). Without parking it touches no endpoint."""
+    import json
+
+    def allowed(policy_path: str) -> tuple[set[str], list[dict[str, Any]]]:
+        printed = cli("permissions", "-c", "schedule", "--policy", policy_path)
+        assert printed.exit_code == 0, printed.stderr
+        [policy] = json.loads(printed.stdout).values()
+        actions = {
+            a.split(":", 1)[1]
+            for s in policy["Statement"]
+            if s["Effect"] == "Allow"
+            for a in s["Action"]
+        }
+        return actions, [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+
+    ledger = str(tmp_path / "ledger.db")
+    sim.middleware.counts.clear()
+    for moment in (at(TUESDAY, 21), at(WEDNESDAY, 6, 40)):
+        code, doc = cli_at(
+            cli, moment, "schedule", "run", "--policy", policy_file, "--ledger", ledger, "--apply"
+        )
+        assert code == 0, doc
+    called = set(sim.middleware.counts) - {"GetProducts"}
+    assert {"DeleteEndpoint", "CreateEndpoint", "ListInferenceComponents"} <= called
+    granted, denies = allowed(policy_file)
+    assert called - granted == set()
+    assert not {"CreateModel", "PassRole"} & granted
+    assert any("sagemaker:DeleteEndpoint" in s["Action"] and "Condition" in s for s in denies)
+    plain = tmp_path / "plain.yaml"
+    text = Path(policy_file).read_text()
+    plain.write_text(text.replace("resources: [notebooks, endpoints]\n", ""))
+    granted, _ = allowed(str(plain))
+    assert not {"DeleteEndpoint", "CreateEndpoint"} & granted

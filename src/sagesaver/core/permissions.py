@@ -83,6 +83,19 @@ ENFORCE: tuple[str, ...] = (
     "application-autoscaling:DescribeScalingPolicies",
     "application-autoscaling:DescribeScheduledActions",
 )
+# What ``schedule`` adds when a schedule of the policy parks endpoints (``resources:
+# [endpoints]``): their listing, the components a host has (never parked), the guarded
+# deletion, and the restore that keeps models and configurations (no CreateModel, no PassRole).
+PARK_ENDPOINTS: tuple[str, ...] = (
+    "sagemaker:ListEndpoints",
+    "sagemaker:ListInferenceComponents",
+    *(a for a in ENFORCE if a != "sagemaker:DeleteEndpointConfig"),
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:PutScheduledAction",
+)
 RESTORE: tuple[str, ...] = (
     "sagemaker:DescribeModel",
     "sagemaker:DescribeEndpointConfig",
@@ -340,6 +353,15 @@ GUARDED: dict[str, GuardedActs] = {
         lambda p: p.jobs.warm_pools.exclude,
         lambda name: f"training-job/{name}",
     ),
+    # Not a capability of its own: what schedule's parking of endpoints adds (PARK_ENDPOINTS).
+    "park-endpoints": GuardedActs(
+        "ParkedEndpoints",
+        ("sagemaker:DeleteEndpoint",),
+        "endpoint",
+        lambda p: p.endpoints.protect_tag,
+        None,
+        lambda name: f"endpoint/{name}",
+    ),
     "schedule": GuardedActs(
         "ScheduledNotebooks",
         ("sagemaker:StartNotebookInstance", "sagemaker:StopNotebookInstance"),
@@ -537,6 +559,11 @@ def scoped_document(
     references = channel_references((policy or Policy()).notify.channels)
     if "notify" in capabilities:  # the chat channels' references, only those named
         actions.update(CHANNEL_READS[service] for service in references)
+    guarded = list(capabilities)
+    if "schedule" in capabilities and parks_endpoints(policy):
+        actions.update(PARK_ENDPOINTS)
+        guarded.append("park-endpoints")
+        tags = None  # a schedule selects the endpoints it parks by its own keys, in code
     regions = sorted(set(regions)) or ["*"]
     statements: list[dict[str, Any]] = []
 
@@ -632,8 +659,13 @@ def scoped_document(
     missing = actions - done
     if missing:  # every declared action must have a scoping rule
         raise ValueError(f"no resource scoping is declared for {sorted(missing)}")
-    statements += [d.statement(arns_of) for d in guard_denies(capabilities, actions, policy)]
+    statements += [d.statement(arns_of) for d in guard_denies(guarded, actions, policy)]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def parks_endpoints(policy: Policy | None) -> bool:
+    """Whether a schedule of ``policy`` parks endpoints (``resources: [endpoints]``)."""
+    return policy is not None and any(s.targets("endpoints") for s in policy.schedules.values())
 
 
 def channel_resources(
