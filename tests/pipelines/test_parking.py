@@ -366,6 +366,34 @@ def test_a_host_of_inference_components_is_never_parked(
     assert endpoints(team)["dev-alpha"] == "InService"
 
 
+def test_the_digest_says_what_was_parked_kept_up_and_not_back(
+    team: Simulator, fleet: Fleet, ledger: SqliteLedger
+) -> None:
+    """A parking run that acts tells people where the idle digest goes: parked, kept up and
+    why, back, and NOT back with the error; a run with nothing to tell sends nothing."""
+    topic = fleet.topic(BEIJING, "admins")
+    told = parse_policy(POLICY + f"notify: {{sns_topic_arn: '{topic}'}}\n")
+    run(told, ledger, at(TUESDAY, 21))
+    [evening] = fleet.published(topic)
+    assert evening["Subject"] == "SageSaver: endpoints parked by schedules: 1 parked, 1 kept up"
+    body = evening["Message"]
+    assert "- dev-alpha (cn-north-1, schedule office-beijing)" in body
+    assert "- dev-busy (cn-north-1, schedule office-beijing): " in body
+    assert "3 invocations in the last 30 minutes" in body
+    assert evening["MessageAttributes"]["digest"] == "parking"
+    run(told, ledger, at(TUESDAY, 23))  # nothing due at 23:00: nothing said
+    assert len(fleet.published(topic)) == 1
+    with time_machine.travel(at(TUESDAY, 23, 30), tick=False):
+        fleet.endpoint(BEIJING, "dev-alpha", variants=[VariantSpec("other", "ml.m5.large")])
+    run(told, ledger, at(TUESDAY + timedelta(days=1), 6, 40))
+    morning = fleet.published(topic)[-1]
+    assert morning["Subject"] == "SageSaver: endpoints parked by schedules: 1 NOT back"
+    assert (
+        "NOT back" in morning["Message"]
+        and "an endpoint named dev-alpha exists" in (morning["Message"])
+    )
+
+
 def lose_the_delete_answer(team: Simulator) -> None:
     """DeleteEndpoint deletes dev-alpha but its answer is lost, and the endpoint cannot be
     read after it."""

@@ -52,6 +52,7 @@ from sagesaver.aws import actions, inventory, tags
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws, caller_account
 from sagesaver.core.cron import Transition
+from sagesaver.core.digest import Message
 from sagesaver.core.formats import iso, stamp
 from sagesaver.core.model import Resource, ScanError
 from sagesaver.core.policy import Policy
@@ -77,6 +78,7 @@ from sagesaver.ledger import DELETE_SENT, DONE, RELEASED, Entry, Lease, Ledger, 
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.acts import LEASE
 from sagesaver.pipelines.parking import ParkingRun, park_endpoints, parking_document
+from sagesaver.pipelines.parking_digest import notify_parking
 from sagesaver.render.scan import error_dict
 
 REGION_WORKERS = 8
@@ -113,6 +115,9 @@ class ScheduleRunResult:
     warnings: list[str] = field(default_factory=list)
     # The endpoints parked and brought back (schedules with resources: [endpoints]).
     parking: ParkingRun = field(default_factory=ParkingRun)
+    # The digest of what parking did, as sent (pipelines/parking_digest.py); none: nothing
+    # to tell, or nowhere to tell it.
+    parking_digest: list[Message] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -543,6 +548,8 @@ def schedule_run(
     )
     total.errors.extend(total.parking.errors)
     total.warnings.extend(w for w in total.parking.warnings if w not in total.warnings)
+    if apply:  # what was parked, kept up and why, back or not: told where the digests go
+        total.parking_digest = notify_parking(aws, everything, total.parking.rows, at, total.errors)
     return total
 
 
