@@ -246,3 +246,31 @@ def test_the_arns_each_capability_calls_are_granted(capability: str, action: str
     assert allowed, f"{action} on {arn} is not granted by the {capability} policy"
     # and no guard refuses it on an ordinary resource (no protect tag, no exclude)
     assert decide(doc, Request.on(action, arn)) == "allow"
+
+
+def test_a_price_file_in_s3_is_readable_by_the_scan_policy_and_nothing_else(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`prices: s3://...` in the policy: the scan capability (every command that prices
+    scans) may read that one object, in the policy's partition; no price file, no S3."""
+    path = tmp_path / "p.yaml"
+    path.write_text("regions: [cn-north-1]\nprices: s3://my-prices-cn/sagesaver/cn.json\n")
+    result = cli("permissions", "--policy", str(path))
+    assert result.exit_code == 0, result.stderr
+    documents = json.loads(result.stdout)
+    reads = {
+        name: [s for s in doc["Statement"] if "s3:GetObject" in s["Action"]]
+        for name, doc in documents.items()
+    }
+    assert reads.pop("scan") == [
+        {
+            "Sid": "PriceFile",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": "arn:aws-cn:s3:::my-prices-cn/sagesaver/cn.json",
+        }
+    ]
+    assert all(found == [] for found in reads.values())
+    path.write_text("regions: [cn-north-1]\n")
+    plain = cli("permissions", "--policy", str(path), "-c", "scan")
+    assert plain.exit_code == 0 and "s3:" not in plain.stdout

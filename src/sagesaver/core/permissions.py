@@ -19,7 +19,7 @@ from typing import Any
 from sagesaver.core.channels import channel_references, reference_arn
 from sagesaver.core.errors import InputError
 from sagesaver.core.partitions import service_principal
-from sagesaver.core.policy import FALSE_VALUES, Policy
+from sagesaver.core.policy import FALSE_VALUES, PRICES_S3_RE, Policy
 
 SCAN: tuple[str, ...] = (
     "sagemaker:Search",  # endpoints in bulk; without it, ListEndpoints + GetResources
@@ -559,6 +559,9 @@ def scoped_document(
     references = channel_references((policy or Policy()).notify.channels)
     if "notify" in capabilities:  # the chat channels' references, only those named
         actions.update(CHANNEL_READS[service] for service in references)
+    price_file = price_file_arn(policy, partition)
+    if price_file is not None and "scan" in capabilities:  # every command that prices scans
+        actions.add("s3:GetObject")
     guarded = list(capabilities)
     if "schedule" in capabilities and parks_endpoints(policy):
         actions.update(PARK_ENDPOINTS)
@@ -634,6 +637,7 @@ def scoped_document(
     )
     topic = topic_arn or f"arn:{partition}:sns:{regions[0]}:{account}:*"
     add("Notify", actions & {"sns:Publish"}, topic)
+    add("PriceFile", actions & {"s3:GetObject"}, price_file)
     for sid, service in (
         ("ChatWebhookParameters", "ssm"),
         ("ChatWebhookSecrets", "secretsmanager"),
@@ -661,6 +665,14 @@ def scoped_document(
         raise ValueError(f"no resource scoping is declared for {sorted(missing)}")
     statements += [d.statement(arns_of) for d in guard_denies(guarded, actions, policy)]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def price_file_arn(policy: Policy | None, partition: str) -> str | None:
+    """The ARN of the policy's price file when it is in S3 (``prices: s3://BUCKET/KEY``)."""
+    match = PRICES_S3_RE.match(policy.prices or "") if policy is not None else None
+    if match is None:
+        return None
+    return f"arn:{partition}:s3:::{match.group('bucket')}/{match.group('key')}"
 
 
 def parks_endpoints(policy: Policy | None) -> bool:
