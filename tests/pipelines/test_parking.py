@@ -394,6 +394,34 @@ def test_the_digest_says_what_was_parked_kept_up_and_not_back(
     )
 
 
+def test_an_asynchronous_endpoint_with_a_backlog_is_not_parked(
+    fleet: Fleet, sim: Simulator, policy: Policy, ledger: SqliteLedger
+) -> None:
+    """An asynchronous endpoint publishes no Invocations: the park's quiet check reads its
+    own metrics, so a queue that waits keeps it up; a quiet one is parked and comes back with
+    its asynchronous configuration."""
+    with time_machine.travel(at(TUESDAY, 9), tick=False):
+        fleet.endpoint(BEIJING, "dev-queue", asynchronous=True)
+        fleet.endpoint(BEIJING, "dev-batch", asynchronous=True)
+    fleet.metric(
+        BEIJING, "ApproximateBacklogSize", {"EndpointName": "dev-queue"}, [(at(TUESDAY, 20, 45), 7)]
+    )
+    config = sim.client("sagemaker", BEIJING).describe_endpoint(EndpointName="dev-batch")
+    parking = run(policy, ledger, at(TUESDAY, 21))
+    done = rows(parking)
+    assert not done[("dev-queue", "park")]["applied"], done[("dev-queue", "park")]
+    assert "in use" in done[("dev-queue", "park")]["outcome"]
+    assert done[("dev-batch", "park")]["applied"], done[("dev-batch", "park")]
+    assert endpoints(sim) == {"dev-queue": "InService"}
+    run(policy, ledger, at(TUESDAY + timedelta(days=1), 6, 40))
+    back = sim.client("sagemaker", BEIJING).describe_endpoint(EndpointName="dev-batch")
+    assert back["EndpointConfigName"] == config["EndpointConfigName"]
+    described = sim.client("sagemaker", BEIJING).describe_endpoint_config(
+        EndpointConfigName=back["EndpointConfigName"]
+    )
+    assert "AsyncInferenceConfig" in described
+
+
 def lose_the_delete_answer(team: Simulator) -> None:
     """DeleteEndpoint deletes dev-alpha but its answer is lost, and the endpoint cannot be
     read after it."""
