@@ -210,6 +210,33 @@ def test_stays_parked_over_a_holiday(
     assert endpoints(sim)["dev-alpha"] == "InService"
 
 
+def test_comes_back_on_a_make_up_saturday_and_not_on_an_ordinary_one(
+    fleet: Fleet, sim: Simulator, policy: Policy, ledger: SqliteLedger
+) -> None:
+    """China's 调休: Saturday 10 October 2026 is a workday. Parked on Friday evening, the
+    endpoint is back for that Saturday and parked again that evening; over the next, ordinary,
+    Saturday and Sunday it stays parked until Monday."""
+    friday = date(2026, 10, 9)
+    seed(fleet, sim, friday)
+    assert rows(run(policy, ledger, at(friday, 21)))[("dev-alpha", "park")]["applied"]
+    saturday = date(2026, 10, 10)
+    assert rows(run(policy, ledger, at(saturday, 6, 40)))[("dev-alpha", "unpark")]["applied"]
+    assert endpoints(sim)["dev-alpha"] == "InService"
+    assert rows(run(policy, ledger, at(saturday, 21)))[("dev-alpha", "park")]["applied"]
+    sunday = date(2026, 10, 11)
+    assert ("dev-alpha", "unpark") not in rows(run(policy, ledger, at(sunday, 6, 45)))
+    monday = date(2026, 10, 12)
+    assert rows(run(policy, ledger, at(monday, 6, 40)))[("dev-alpha", "unpark")]["applied"]
+    assert endpoints(sim)["dev-alpha"] == "InService"
+    # the next week's Saturday is an ordinary one: parked on Friday, back on Monday
+    assert rows(run(policy, ledger, at(date(2026, 10, 16), 21)))[("dev-alpha", "park")]["applied"]
+    for day in (date(2026, 10, 17), date(2026, 10, 18)):
+        assert ("dev-alpha", "unpark") not in rows(run(policy, ledger, at(day, 6, 45))), day
+    assert "dev-alpha" not in endpoints(sim)
+    back = run(policy, ledger, at(date(2026, 10, 19), 6, 40))
+    assert rows(back)[("dev-alpha", "unpark")]["applied"]
+
+
 def test_a_name_reused_in_the_night_is_not_overwritten(
     team: Simulator, fleet: Fleet, policy: Policy, ledger: SqliteLedger
 ) -> None:
