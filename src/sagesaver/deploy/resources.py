@@ -465,16 +465,18 @@ def _topic_key() -> Json:
     )
 
 
-def _errors_alarm(function: str) -> Json:
-    """An alarm that tells the topic when a run of ``function`` failed (it raises then)."""
+def _alarm(
+    description: str, namespace: str, metric: str, dimension: Json, statistic: str = "Sum"
+) -> Json:
+    """An alarm that tells the topic as soon as ``metric`` reaches 1 in five minutes."""
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
-            "AlarmDescription": f"SageSaver: a run of {function} failed; see its log group",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Errors",
-            "Dimensions": [{"Name": "FunctionName", "Value": _ref(function)}],
-            "Statistic": "Sum",
+            "AlarmDescription": description,
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": [dimension],
+            "Statistic": statistic,
             "Period": 300,
             "EvaluationPeriods": 1,
             "Threshold": 1,
@@ -483,6 +485,16 @@ def _errors_alarm(function: str) -> Json:
             "AlarmActions": [_ref(TOPIC)],
         },
     }
+
+
+def _errors_alarm(function: str) -> Json:
+    """An alarm that tells the topic when a run of ``function`` failed (it raises then)."""
+    return _alarm(
+        f"SageSaver: a run of {function} failed; see its log group",
+        "AWS/Lambda",
+        "Errors",
+        {"Name": "FunctionName", "Value": _ref(function)},
+    )
 
 
 def _throttles_alarm(function: str) -> Json:
@@ -498,25 +510,14 @@ def _throttles_alarm(function: str) -> Json:
 
 def _dead_letters_alarm() -> Json:
     """An alarm that tells the topic when an invocation could not be delivered or run."""
-    return {
-        "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {
-            "AlarmDescription": "SageSaver: an invocation of a function was never run; its "
-            "event is in the dead-letter queue",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [
-                {"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTERS, "QueueName"]}}
-            ],
-            "Statistic": "Maximum",
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": [_ref(TOPIC)],
-        },
-    }
+    return _alarm(
+        "SageSaver: an invocation of a function was never run; its event is in the dead-letter "
+        "queue",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTERS, "QueueName"]}},
+        "Maximum",
+    )
 
 
 def _rule(description: str, expression: str, target: str, payload: Json) -> Json:

@@ -533,23 +533,13 @@ def parked_now(
         if entry.region not in regions or (only is not None and item.schedule not in only):
             continue
         spec = policy.schedules.get(item.schedule)
+        back, zone = None, None
         if spec is None or not spec.targets("endpoints"):
-            rows.append(
-                ParkedRow(
-                    entry.resource,
-                    entry.region,
-                    item.schedule,
-                    entry.at,
-                    None,
-                    item.backup_id,
-                    None,
-                    f"its schedule no longer parks endpoints: sagesaver restore {entry.resource}",
-                )
-            )
-            continue
-        schedule = spec.build(item.schedule)
-        back = comes_back(schedule, spec.lead_minutes, now)
-        note = "" if back is not None else "its schedule has no next start"
+            note = f"its schedule no longer parks endpoints: sagesaver restore {entry.resource}"
+        else:
+            schedule = spec.build(item.schedule)
+            back, zone = comes_back(schedule, spec.lead_minutes, now), schedule.tz.key
+            note = "" if back is not None else "its schedule has no next start"
         rows.append(
             ParkedRow(
                 entry.resource,
@@ -558,7 +548,7 @@ def parked_now(
                 entry.at,
                 back,
                 item.backup_id,
-                schedule.tz.key,
+                zone,
                 note,
             )
         )
