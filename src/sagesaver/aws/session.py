@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -383,6 +384,25 @@ class Aws:
         accounts = []
         for page in client.get_paginator("list_accounts").paginate():
             accounts += [a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
+        return sorted(accounts)
+
+    def unit_accounts(self, units: Sequence[str]) -> list[str]:
+        """The ids of the ACTIVE accounts in the organisational units ``units`` and in every
+        unit under them (ListAccountsForParent, ListOrganizationalUnitsForParent)."""
+        home = self.default_region or PARTITION_HOME.get(self.partition(), "us-east-1")
+        client = self.client("organizations", home)
+        accounts: set[str] = set()
+        pending, done = list(units), set()
+        while pending:
+            unit = pending.pop()
+            if unit in done:
+                continue
+            done.add(unit)
+            for page in client.get_paginator("list_accounts_for_parent").paginate(ParentId=unit):
+                accounts |= {a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"}
+            children = client.get_paginator("list_organizational_units_for_parent")
+            for page in children.paginate(ParentId=unit):
+                pending += [child["Id"] for child in page["OrganizationalUnits"]]
         return sorted(accounts)
 
     def known_regions(self, service: str) -> set[str]:

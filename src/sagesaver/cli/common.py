@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.session import Aws, call_log, open_session
 from sagesaver.core.errors import InputError
-from sagesaver.core.model import ScanResult
+from sagesaver.core.model import ScanError, ScanResult
 from sagesaver.core.policy import Policy, load_policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.core.thresholds import CostLimit, CostLimitError, check_cost_limit, parse_cost_limit
@@ -31,6 +31,7 @@ from sagesaver.pipelines.scan import resolve_regions, scan
 if TYPE_CHECKING:
     from sagesaver.aws.prices import PriceListTrouble
     from sagesaver.core.price_file import PriceFile
+    from sagesaver.pipelines.enforce import EnforcementRun
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_OVER_COST = 0, 1, 2, 3
 
@@ -411,26 +412,71 @@ def _scan_with_fan_out(
     role_name: str,
     memory: ConfigMemory,
 ) -> ScanResult:
-    from sagesaver.aws.errors import AWS_ERRORS, scan_error
-    from sagesaver.core.accounts import load_accounts
     from sagesaver.pipelines.scan import scan_accounts
 
     if accounts_file is None and not organization:
         return scan(aws, regions, policy, now, pricer, show_progress, memory)
-    if accounts_file is not None:
-        try:
-            accounts = load_accounts(accounts_file)
-        except InputError as exc:
-            raise fail(str(exc)) from exc
-    else:
-        try:
-            accounts = aws.organization_accounts()
-        except AWS_ERRORS as exc:
-            error = scan_error(exc, aws.default_region or "-", "ListAccounts")
-            return ScanResult(generated_at=now, regions=regions, errors=[error])
+    accounts, error = fan_out_accounts(aws, accounts_file, organization)
+    if error is not None:
+        return ScanResult(generated_at=now, regions=regions, errors=[error])
     return scan_accounts(
         aws, accounts, role_name, regions, policy, now, pricer, show_progress, memory
     )
+
+
+def run_fan_out(
+    aws: Aws,
+    regions: list[str],
+    policy: Policy,
+    now: datetime,
+    pricer: Pricer,
+    apply: bool,
+    ledger: Ledger | None,
+    accounts_file: Path | None,
+    organization: bool,
+    role_name: str,
+) -> tuple[ScanResult, EnforcementRun]:
+    """``run`` over accounts: the organisation run's stages in this process
+    (:func:`~sagesaver.pipelines.organisation.run_organisation`)."""
+    from sagesaver.pipelines.enforce import EnforcementRun, new_run_id
+    from sagesaver.pipelines.organisation import run_organisation
+    from sagesaver.pipelines.scan import notify_idle
+
+    accounts, error = fan_out_accounts(aws, accounts_file, organization)
+    if error is not None:
+        result = ScanResult(generated_at=now, regions=regions, errors=[error])
+        return result, EnforcementRun([], notify_idle(aws, result, policy, apply, None))
+    with remembered_configs() as memory:
+        done = run_organisation(
+            aws,
+            accounts,
+            role_name,
+            regions,
+            policy,
+            now,
+            pricer,
+            apply,
+            ledger,
+            new_run_id(),
+            memory,
+        )
+    return done.result, done.done
+
+
+def fan_out_accounts(
+    aws: Aws, accounts_file: Path | None, organization: bool
+) -> tuple[list[str], ScanError | None]:
+    """The accounts of a fan-out: the file's (exit 2 naming the line when it is bad), or the
+    organisation's active accounts (or the ListAccounts error)."""
+    from sagesaver.core.accounts import load_accounts
+    from sagesaver.pipelines.organisation import organisation_accounts
+
+    if accounts_file is not None:
+        try:
+            return load_accounts(accounts_file), None
+        except InputError as exc:
+            raise fail(str(exc)) from exc
+    return organisation_accounts(aws)
 
 
 def print_result(result: ScanResult, output: Output) -> None:

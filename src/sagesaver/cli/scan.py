@@ -39,6 +39,7 @@ from sagesaver.cli.common import (
     open_ledger_or_fail,
     prepare,
     print_result,
+    run_fan_out,
     scan_with_fan_out,
     told_if_cut,
 )
@@ -112,7 +113,7 @@ def run_command(
     from sagesaver.pipelines.enforce import enforce_and_notify, run_document
     from sagesaver.render.commands import render_run
 
-    fan_out_requested(accounts, organization, role_name, external_id)
+    fan_out = fan_out_requested(accounts, organization, role_name, external_id)
     chosen = PriceChoice(prices)
     aws, policy, regions = prepare(
         policy_file, region, all_regions, profile, verbose, chosen, external_id
@@ -127,17 +128,14 @@ def run_command(
     # is not re-sent every run). A dry run reads it, but never creates one.
     ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy, aws=aws)
     now = datetime.now(timezone.utc)
-    result = scan_with_fan_out(
-        aws,
-        regions,
-        policy,
-        now,
-        make_pricer(aws, offline_prices, chosen.file),
-        accounts,
-        organization,
-        role_name,
-    )
-    done = enforce_and_notify(aws, result, policy, now, apply, ledger)
+    pricer = make_pricer(aws, offline_prices, chosen.file)
+    if fan_out:  # the organisation run's own stages (the organisation stack runs them too)
+        result, done = run_fan_out(
+            aws, regions, policy, now, pricer, apply, ledger, accounts, organization, role_name
+        )
+    else:
+        result = scan_with_fan_out(aws, regions, policy, now, pricer, None, False, role_name)
+        done = enforce_and_notify(aws, result, policy, now, apply, ledger)
     with told_if_cut(result):
         render_run(result, run_document(done, apply), output.value)
     raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)

@@ -152,13 +152,32 @@ def digest_is_due(
     )
 
 
+def account_lines(chosen: Sequence[Decision], unread: Sequence[str] = ()) -> list[str]:
+    """Per-account totals of a digest over several accounts (most idle first), and the
+    accounts that could not be read; nothing for a digest of one account read in full."""
+    accounts: dict[str, list[Decision]] = {}
+    for decision in chosen:
+        accounts.setdefault(decision.resource.account, []).append(decision)
+    if len(accounts) < 2 and not unread:
+        return []
+    lines = ["By account:"]
+    for account, found in sorted(accounts.items(), key=lambda item: (-len(item[1]), item[0])):
+        lines.append(f"- {account}: {len(found)} idle; {total_text(found)}")
+    lines += [f"Not read: {why}" for why in unread]
+    return lines
+
+
 def build_digest(
     decisions: Sequence[Decision],
     now: datetime,
     prefix: str = "SageSaver",
     notes: Mapping[str, str] | None = None,
+    unread: Sequence[str] = (),
 ) -> list[Message]:
     """The digest as one or more SNS messages (empty when nothing is to be reported).
+
+    Over more than one account (or with accounts ``unread``: why each could not be read), the
+    header also gives each account's count and total, and names the accounts not read.
 
     Each part stays under SNS's 256 KiB; every part repeats the header and totals.
     """
@@ -194,6 +213,7 @@ def build_digest(
         ),
         "",
     ]
+    header[-1:-1] = account_lines(chosen, unread)
     footer = ["", "Protect a resource from SageSaver with the tag sagesaver:protect=true."]
     budget = MAX_MESSAGE_BYTES - 1024  # room for the header, part marker and footer
     head_bytes = len("\n".join(header + footer).encode())

@@ -167,6 +167,21 @@ def _record_announcements(
             ledger.record_announcement(key, now, now, message_ids)
 
 
+@dataclass
+class Prepared:
+    """A run's plan once its tags are written, before its digest: the steps, what became of
+    every step but the acts (by index in ``plan.steps``), and the lanes by kind."""
+
+    plan: EnforcementPlan
+    outcomes: dict[int, StepResult]
+    lanes: dict[Kind, Lane]
+
+    @property
+    def acting(self) -> list[int]:
+        """The indexes of the steps due to be acted on in this run."""
+        return [i for i, s in enumerate(self.plan.steps) if s.stage is Stage.ACT]
+
+
 def enforce(
     aws: Aws,
     result: ScanResult,
@@ -180,10 +195,42 @@ def enforce(
 ) -> EnforcementRun:
     """Plan, announce, notify, then act on the resources of ``result`` of each lane's kind
     (endpoints when no lane is given; module docstring). Errors go to ``result.errors``; the
-    digest goes out once per ``run_id``."""
+    digest goes out once per ``run_id``. The three phases are :func:`prepare_run`,
+    :func:`announce_run` and :func:`act_steps`; the organisation run calls them apart, from
+    its own Lambda items (:mod:`sagesaver.pipelines.organisation`)."""
     run_id = run_id or new_run_id()
-    lanes = list(lanes) if lanes else [ACTING[Kind.ENDPOINT].lane(policy)]
-    by_kind = {lane.kind: lane for lane in lanes}
+    prepared = prepare_run(aws, result, policy, now, apply, ledger, run_id, lanes)
+    notified, announced_ok = announce_run(aws, result, policy, now, apply, ledger, run_id, prepared)
+    outcomes = act_steps(
+        aws, result, policy, now, apply, ledger, run_id, prepared, announced_ok, time_left
+    )
+    steps = [outcomes[i] for i in range(len(prepared.plan.steps))]
+    if ledger is not None and apply:
+        record_steps(ledger, steps, now, result)
+    return EnforcementRun(steps, notified)
+
+
+def lanes_of(policy: Policy, lanes: Sequence[Lane] | None = None) -> dict[Kind, Lane]:
+    """The lanes of a run by kind: those given, else endpoints' alone."""
+    chosen = list(lanes) if lanes else [ACTING[Kind.ENDPOINT].lane(policy)]
+    return {lane.kind: lane for lane in chosen}
+
+
+def prepare_run(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    run_id: str,
+    lanes: Sequence[Lane] | None = None,
+    mark_seen: bool = True,
+) -> Prepared:
+    """Phase 1: recover what earlier runs left half-done, plan every step, and write the
+    announcement and spare tags (with ``apply``). ``mark_seen``: record that a scan without
+    errors saw every resource of the lanes' kinds (False for one part of a wider run)."""
+    by_kind = lanes_of(policy, lanes)
     # A scan that read everything: what the ledger says of these kinds holds until now.
     complete = not result.errors
     if apply and ledger is not None:
@@ -193,13 +240,13 @@ def enforce(
         result.errors.extend(errors)
         try:
             record_returns(ledger, result.decisions, set(by_kind), now)
-            if complete:
+            if complete and mark_seen:
                 for kind in by_kind:
                     ledger.mark_seen(kind.value, now)
         except LEDGER_ERRORS as exc:
             result.errors.append(ledger_error(exc, ledger.location, "the resources seen again"))
     plan = EnforcementPlan()
-    for lane in lanes:
+    for lane in by_kind.values():
         decisions = [d for d in result.decisions if d.resource.kind is lane.kind]
         keys = [announcement_key(d.resource) for d in decisions if SCHEDULED_TAG in d.resource.tags]
         delivered = ledger.announcements(keys) if ledger is not None and keys else {}
@@ -221,8 +268,23 @@ def enforce(
             result.errors.append(error)
             outcome, applied, status = f"failed: {error.message}", False, Outcome.FAILED
         outcomes[index] = StepResult(step, applied, outcome, status=status)
+    return Prepared(plan, outcomes, by_kind)
 
-    acting = [i for i, s in enumerate(plan.steps) if s.stage is Stage.ACT]
+
+def announce_run(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    run_id: str,
+    prepared: Prepared,
+) -> tuple[NotifyOutcome, bool]:
+    """Phase 2: one digest naming every step, including the acts about to be made, and the
+    announcements it carried recorded. Returns the digest's outcome and whether acts may
+    follow (``apply`` and the digest delivered)."""
+    plan, outcomes, acting = prepared.plan, prepared.outcomes, prepared.acting
     notes = {r.step.decision.resource.arn: r.outcome for r in outcomes.values()}
     for index in acting:
         step = plan.steps[index]
@@ -268,11 +330,29 @@ def enforce(
             _record_announcements(ledger, plan, outcomes, acting, now, notified.message_ids)
         except LEDGER_ERRORS as exc:  # unrecorded, they do not count: announced again later
             result.errors.append(ledger_error(exc, ledger.location, "the announcements"))
+    return notified, announced_ok
 
-    for index in acting:
-        step = plan.steps[index]
+
+def act_steps(
+    aws: Aws,
+    result: ScanResult,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    ledger: Ledger | None,
+    run_id: str,
+    prepared: Prepared,
+    announced_ok: bool,
+    time_left: Callable[[], float] | None = None,
+) -> dict[int, StepResult]:
+    """Phase 3: act on each due step through its lane's act (guard, intent, act, record) when
+    ``apply``, a ledger and a delivered digest allow; otherwise say why not. Returns every
+    step's result by index (the earlier phases' with the acts')."""
+    outcomes = dict(prepared.outcomes)
+    for index in prepared.acting:
+        step = prepared.plan.steps[index]
         resource = step.decision.resource
-        lane = by_kind[resource.kind]
+        lane = prepared.lanes[resource.kind]
         if not apply:
             outcomes[index] = StepResult(step, False, f"would {step.action} ({lane.would})")
             continue
@@ -324,28 +404,33 @@ def enforce(
         where = backup_location(ledger, backup_id) if backup_id else None
         applied = status is Outcome.DONE
         outcomes[index] = StepResult(step, applied, outcome, backup_id, where, status)
+    return outcomes
 
-    steps = [outcomes[i] for i in range(len(plan.steps))]
-    if ledger is not None and apply:
-        for step_result in steps:
-            step = step_result.step
-            if step.stage is Stage.ACT and step_result.applied:
-                continue  # recorded by the act itself, before its lease was closed
-            if step.stage in (Stage.ANNOUNCE, Stage.ACT, Stage.SPARE, Stage.DEFER):
-                entry = _entry(
-                    step,
-                    now,
-                    step_result.outcome,
-                    False,
-                    step_result.backup_id,
-                    status=step_result.status,
-                )
-                try:
-                    ledger.record(entry)
-                except LEDGER_ERRORS as exc:
-                    what = f"the {step.stage.value} step"
-                    result.errors.append(ledger_error(exc, ledger.location, what, entry.resource))
-    return EnforcementRun(steps, notified)
+
+def record_steps(
+    ledger: Ledger, steps: Sequence[StepResult], now: datetime, result: ScanResult
+) -> None:
+    """Record each announce, act, spare and defer step in the ledger (an act carried out was
+    recorded by the act itself, before its lease was closed); a failed write is an error of
+    ``result``."""
+    for step_result in steps:
+        step = step_result.step
+        if step.stage is Stage.ACT and step_result.applied:
+            continue
+        if step.stage in (Stage.ANNOUNCE, Stage.ACT, Stage.SPARE, Stage.DEFER):
+            entry = _entry(
+                step,
+                now,
+                step_result.outcome,
+                False,
+                step_result.backup_id,
+                status=step_result.status,
+            )
+            try:
+                ledger.record(entry)
+            except LEDGER_ERRORS as exc:
+                what = f"the {step.stage.value} step"
+                result.errors.append(ledger_error(exc, ledger.location, what, entry.resource))
 
 
 def run_document(done: EnforcementRun, apply: bool) -> dict[str, Any]:

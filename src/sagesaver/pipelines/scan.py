@@ -643,6 +643,21 @@ def _kinds(decisions: Sequence[Decision]) -> str:
     return ",".join(sorted({d.resource.kind.value for d in decisions if d.action in REPORTED}))
 
 
+# The errors that leave a whole account (or one of its regions) unread, named in the digest:
+# the role not assumed, and an organisation run's item that failed after its retries (its
+# message says why).
+UNREAD_OPERATIONS = ("AssumeRole", "ListAccounts", "PlanItem")
+
+
+def _unread(error: ScanError) -> str:
+    """``333333333333: AssumeRole AccessDenied``, ``111111111111 eu-west-1: PlanItem ...``."""
+    where = error.account if error.region == "-" else f"{error.account} {error.region}"
+    why = f"{error.operation} {error.code or ''}".rstrip()
+    return f"{where}: {why}" + (
+        f" ({error.message[:200]})" if error.operation == "PlanItem" else ""
+    )
+
+
 def notify_idle(
     aws: Aws,
     result: ScanResult,
@@ -672,7 +687,8 @@ def notify_idle(
     announced or acted on; all of them count as news for every owner when it is None).
     """
     prefix = policy.notify.subject_prefix
-    messages = build_digest(result.decisions, result.generated_at, prefix, notes)
+    unread = [_unread(e) for e in result.errors if e.account and e.operation in UNREAD_OPERATIONS]
+    messages = build_digest(result.decisions, result.generated_at, prefix, notes, unread)
     topic = policy.notify.sns_topic_arn
     outcome = NotifyOutcome(messages=messages, applied=False, topic_arn=topic)
     owner_tag = policy.notify.owner_tag
