@@ -21,7 +21,11 @@ Always on:
 - ``Search`` for endpoints answering in pages (``search.py``);
 - the Price List stand-in (``price_list.py``), unless told otherwise;
 - SageMaker Studio's user profiles, spaces and apps, ``UpdateDomain`` and the tags of
-  profiles, spaces and apps (``studio.py``).
+  profiles, spaces and apps (``studio.py``);
+- Lambda's ``Invoke`` of the functions registered with Python handlers (``functions.py``).
+
+- what parking takes to 0 (``scaling.py``): refusals of 0 instances where AWS has none,
+  inference components' copies and their scalable targets.
 
 Switched on by a test: ``GetMetricData`` answers that are not ``Complete``
 (:class:`IncompleteMetrics`), and a tagging API answering with lower-case SageMaker ARNs.
@@ -29,17 +33,22 @@ Switched on by a test: ``GetMetricData`` answers that are not ``Complete``
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sagesaver.demo import metric_data
+from sagesaver.demo import map_tolerance, metric_data
+from sagesaver.demo.functions import Functions, invoked_function, is_invoke
 from sagesaver.demo.metric_data import IncompleteMetrics
 from sagesaver.demo.price_list import PriceList
+from sagesaver.demo.scaling import SCALING
+from sagesaver.demo.scaling import handlers as scaling_handlers
 from sagesaver.demo.search import EndpointSearch, SearchRefused, records_of, simple_endpoint_search
 from sagesaver.demo.studio import HANDLERS as STUDIO_HANDLERS
 from sagesaver.demo.studio import STUDIO, domain_tags, is_studio_arn, studio_tags
@@ -134,6 +143,13 @@ class AwsBehaviours:
     # Search for endpoints paged here (the benchmarks' simulator pages it inside moto).
     page_endpoint_search: bool = True
     endpoint_search: EndpointSearch = field(default_factory=EndpointSearch)
+    # Lambda functions served by Python callables (Invoke answered here: ``functions.py``).
+    functions: Functions = field(default_factory=Functions)
+    # Executions run by moto's interpreter (``Simulator.execute_state_machines``): Distributed
+    # Maps' definitions rewritten for their failure threshold (``map_tolerance.py``), and
+    # each rewritten state machine's definition as given, by ARN.
+    executions: bool = False
+    definitions: dict[str, str] = field(default_factory=dict)
     _accounts: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -153,9 +169,13 @@ class AwsBehaviours:
         self.lowercase_tagging_arns = False
         self.price_list.mode = "answer"
         self.endpoint_search.clear()
+        self.functions.reset()
+        self.executions = False
+        self.definitions.clear()
         with self._lock:
             self._accounts.clear()
         INFERENCE_COMPONENTS.clear()
+        SCALING.clear()
         WARM_POOLS.clear()
         STUDIO.clear()
 
@@ -170,6 +190,15 @@ class AwsBehaviours:
             return error_answer(environ, fault.code, fault.message, fault.status).send(
                 start_response
             )
+        if service_of(environ) == "lambda" and is_invoke(environ):
+            invoked = invoked_function(environ)
+            if invoked is not None and invoked.name == map_tolerance.FUNCTION:
+                tolerance = map_tolerance.answer(environ, read_body(environ), moto)
+                return tolerance.send(start_response)
+            request = Request(operation, environ, moto, self)
+            served = self.functions.answer(environ, request.region, request.account)
+            if served is not None:
+                return served.send(start_response)
         handler = _HANDLERS.get((service_of(environ), operation))
         if handler is None:
             return moto(environ, start_response)
@@ -339,6 +368,54 @@ def _degraded_metric_data(request: Request) -> Answer:
     return answer.with_body(protocol.write(degraded))
 
 
+def _definition_for_moto(request: Request) -> Answer:
+    """CreateStateMachine and UpdateStateMachine, the definition rewritten for moto's
+    interpreter when the simulator executes state machines (``map_tolerance.py``)."""
+    from sagesaver.core.partitions import partition_of
+
+    params = request.params()
+    given = params.get("definition")
+    if not request.behaviours.executions or not isinstance(given, str):
+        return request.forward()
+    changed = map_tolerance.rewritten(given, partition_of(request.region or "us-east-1"))
+    if changed == given:
+        return request.forward()
+    body = json.dumps({**params, "definition": changed}).encode()
+    request.environ["wsgi.input"] = io.BytesIO(body)
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    answer = call(request.moto, request.environ)
+    if answer.status == 200:
+        arn = params.get("stateMachineArn") or json.loads(answer.body).get("stateMachineArn")
+        with request.behaviours._lock:
+            request.behaviours.definitions[str(arn)] = given
+    return answer
+
+
+def _execution_named(request: Request) -> Answer:
+    """StartExecution without a ``name``: AWS names the execution with a fresh UUID (moto
+    names every such execution "None", so a second one is refused as a duplicate)
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html)."""
+    params = request.params()
+    if params.get("name"):
+        return request.forward()
+    body = json.dumps({**params, "name": str(uuid.uuid4())}).encode()
+    request.environ["wsgi.input"] = io.BytesIO(body)
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    return call(request.moto, request.environ)
+
+
+def _definition_as_given(request: Request) -> Answer:
+    """DescribeStateMachine with the definition as it was given, not as rewritten."""
+    arn = str(request.params().get("stateMachineArn", ""))
+    answer = request.forward()
+    given = request.behaviours.definitions.get(arn)
+    if given is None or answer.status != 200:
+        return answer
+    described = json.loads(answer.body)
+    described["definition"] = given
+    return answer.with_body(json.dumps(described).encode())
+
+
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("sagemaker", "ListInferenceComponents"): _list_inference_components,
     ("sagemaker", "DescribeInferenceComponent"): _describe_inference_component,
@@ -350,6 +427,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("tagging", "GetResources"): _lowercase_arns,
     ("ec2", "DescribeRegions"): _regions_of_own_partition,
     ("monitoring", "GetMetricData"): _degraded_metric_data,
+    ("states", "CreateStateMachine"): _definition_for_moto,
+    ("states", "UpdateStateMachine"): _definition_for_moto,
+    ("states", "DescribeStateMachine"): _definition_as_given,
+    ("states", "StartExecution"): _execution_named,
 }
 
 
@@ -365,3 +446,4 @@ def _tags_of_studio_or_moto(request: Request) -> Answer:
 _HANDLERS.update({("sagemaker", op): handler for op, handler in STUDIO_HANDLERS.items()})
 _HANDLERS[("sagemaker", "ListTags")] = _tags_of_studio_or_moto
 _HANDLERS[("sagemaker", "DeleteTags")] = _tags_of_studio_or_moto
+_HANDLERS.update(scaling_handlers(INFERENCE_COMPONENTS))

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sagesaver.demo.behaviours import AwsBehaviours
+from sagesaver.demo.functions import INVOKE_OPERATION, is_invoke
 from sagesaver.demo.wire import (
     Environ,
     Fault,
@@ -117,7 +118,7 @@ class Middleware:
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
         wall, cpu = time.perf_counter(), time.thread_time()
-        operation = operation_of(environ)
+        operation = INVOKE_OPERATION if is_invoke(environ) else operation_of(environ)
         environ[OPERATION_KEY] = operation
         with self._lock:
             self.counts[operation] += 1

@@ -10,6 +10,14 @@ The parts, each in its own module: the HTTP server keeping connections open as A
 and answers with faults (``middleware``, ``wire``); and the AWS behaviours moto lacks that
 SageSaver's decisions depend on (``behaviours``, ``search``, ``price_list``). This module
 holds :class:`Simulator` and :class:`Fleet`, the names the demo and the tests use.
+
+Step Functions: :meth:`Simulator.execute_state_machines` has moto's ASL interpreter run each
+execution, its Lambda tasks answered by Python handlers (``sim.functions.register``,
+``functions``) and its S3 reads by the simulator's S3; :meth:`Simulator.wait_for_execution`
+waits for one to end. The interpreter differs from AWS in places: a Distributed Map's
+tolerated failure threshold is added at the wire (``map_tolerance``); what is left
+(``$$.Execution.StartTime``'s format, an uncaught threshold error's name, ``$.a[0].b``, the
+account it calls in, limits not enforced) is listed in ``executions``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any
 import boto3
 
 from sagesaver.demo.behaviours import BEHAVIOURS, INFERENCE_COMPONENTS, WARM_POOLS
+from sagesaver.demo.executions import Execution, wait_for_execution
 from sagesaver.demo.metric_data import IncompleteMetrics
 from sagesaver.demo.middleware import Middleware, TransientFaults
 from sagesaver.demo.server import request_handler
@@ -38,6 +47,7 @@ __all__ = [
     "BEHAVIOURS",
     "IMAGE",
     "ROLE_ARN",
+    "Execution",
     "Fault",
     "Fleet",
     "IncompleteMetrics",
@@ -90,8 +100,12 @@ class Simulator:
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
+        self.port = int(port)
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        # Lambda functions served by Python handlers (``functions.py``).
+        self.functions = self.behaviours.functions
+        self._executing = False
 
     def backend_app(self) -> WsgiApp:
         """The WSGI application that answers AWS requests: moto's server, as ``moto_server``
@@ -118,8 +132,57 @@ class Simulator:
         self.middleware.latency_s = 0.0
         self.middleware.release()
         self.behaviours.reset()
+        if self._executing:
+            self.execute_state_machines(False)
         with self._clients_lock:  # another account's credentials died with moto's STS state
             self._clients = {k: c for k, c in self._clients.items() if k[2] == ACCOUNT_ID}
+
+    def execute_state_machines(self, on: bool = True) -> None:
+        """Have ``StartExecution`` really run the state machine's definition (moto's ASL
+        interpreter, ``execute_state_machine`` in moto's configuration), its Lambda tasks
+        answered by the handlers registered in :attr:`functions` and its S3 reads by this
+        simulator's S3; ``on=False``: back to moto's default (executions that only record
+        their input). :meth:`reset` turns it off.
+
+        Both switches are process-wide, so one simulator per process can run executions:
+        moto's configuration (set through this server's ``/moto-api/config``) and the
+        ``MOTO_PORT`` environment variable, which moto's interpreter reads to reach its own
+        server at ``http://localhost:$MOTO_PORT`` for every service a task calls (credentials
+        ``ak``/``sk``: moto's default account, :data:`ACCOUNT_ID`). State machines made while
+        it is off are not seen while it is on, and the other way round (moto keeps them in two
+        backends). A ``mock_aws`` active in the process at the same time would take the
+        interpreter's calls instead of this server. See :mod:`sagesaver.demo.executions` for
+        where moto's interpreter and AWS differ.
+        """
+        import json
+
+        body = json.dumps({"stepfunctions": {"execute_state_machine": on}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/config",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+        self.behaviours.executions = on
+        if on:
+            os.environ["MOTO_PORT"] = str(self.port)
+        elif os.environ.get("MOTO_PORT") == str(self.port):
+            os.environ.pop("MOTO_PORT")
+        self._executing = on
+
+    def wait_for_execution(
+        self, execution_arn: str, timeout_s: float = 60.0, poll_s: float = 0.05
+    ) -> Execution:
+        """Poll ``DescribeExecution`` until the execution is no longer ``RUNNING`` (at most
+        ``timeout_s``: then TimeoutError); its status, output (parsed), error and cause."""
+        return wait_for_execution(
+            self.client("stepfunctions", execution_arn.split(":")[3]),
+            execution_arn,
+            timeout_s,
+            poll_s,
+        )
 
     def env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment variables that point the boto3 chain at this simulator."""
