@@ -34,6 +34,7 @@ from sagesaver.core.policy import LEDGER_TABLE_RE, Policy, parse_policy
 from sagesaver.core.price_file import PriceFile
 from sagesaver.core.pricing import Pricer
 from sagesaver.pipelines.enforce import enforce_and_notify, step_dict
+from sagesaver.pipelines.kinds import acting_problem
 from sagesaver.pipelines.scan import resolve_regions, scan
 from sagesaver.render import scan as report
 
@@ -221,21 +222,9 @@ def _idle_endpoints(event: dict[str, Any] | None, context: object) -> dict[str, 
     from sagesaver.ledger import open_ledger
 
     location = os.environ.get("SAGESAVER_LEDGER")
-    acting = [
-        what
-        for what, on in (
-            ("endpoints.action 'delete'", policy.endpoints.action == "delete"),
-            ("jobs.warm_pools.action 'release'", policy.jobs.warm_pools.action == "release"),
-            ("studio_apps.action 'delete'", policy.studio_apps.action == "delete"),
-        )
-        if on
-    ]
-    if acting and apply and not location:
-        return {
-            "ok": False,
-            "input_error": f"{' and '.join(acting)} needs SAGESAVER_LEDGER (e.g. dynamodb://TABLE)",
-            "errors": [],
-        }
+    problem = acting_problem(policy, apply, location, "SAGESAVER_LEDGER", "SAGESAVER_APPLY")
+    if problem:
+        return {"ok": False, "input_error": problem, "errors": []}
     try:
         ledger = (
             open_ledger(location, read_only=not apply, setting="SAGESAVER_LEDGER")

@@ -148,7 +148,11 @@ def test_without_studio_deletion_the_function_reads_no_studio(
     sim: Simulator, fleet: Fleet, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_apps(sim, now)
-    monkeypatch.setenv("SAGESAVER_POLICY", "studio_apps: {idle_hours: 3}\n")
+    topic = fleet.topic(EAST, "admins")  # a run that applies tells people: it needs a topic
+    monkeypatch.setenv(
+        "SAGESAVER_POLICY",
+        f"studio_apps: {{idle_hours: 3}}\nnotify: {{sns_topic_arn: '{topic}'}}\n",
+    )
     monkeypatch.setenv("SAGESAVER_REGIONS", EAST)
     monkeypatch.setenv("SAGESAVER_APPLY", "true")
     monkeypatch.delenv("SAGESAVER_LEDGER", raising=False)

@@ -205,3 +205,23 @@ def test_plans_survive_their_json_document(sim: Simulator, now: datetime) -> Non
     assert ItemPlan.from_document(document) == plan
     assert {d.resource.account for d in plan.decisions} == {ACCOUNTS[0]}
     assert ACCOUNT_ID not in {d.resource.account for d in plan.decisions}
+
+
+def test_an_account_out_of_reach_counts_once_however_many_regions_fail_alike(
+    now: datetime,
+) -> None:
+    """The stack plans each region of an unreachable account as its own item, each failing
+    AssumeRole alike; the CLI tries the account once. Both count one error, named once."""
+    from sagesaver.core.model import ScanError
+    from sagesaver.pipelines.organisation import ItemPlan, _result, summary_document
+
+    denied = ScanError(
+        "-", "AssumeRole", "denied", "arn:aws:iam::333333333333:role/R", "AccessDenied", ACCOUNTS[2]
+    )
+    per_region = [ItemPlan(ACCOUNTS[2], region, errors=[denied]) for region in REGIONS]
+    once = [ItemPlan(ACCOUNTS[2], REGIONS[0], errors=[denied])]
+    for plans in (per_region, once):
+        assert _result(plans, now, {}).errors == [denied]
+        summary = summary_document(plans, [], [], [])
+        assert summary["errors"] == [{"account": ACCOUNTS[2], "region": "-", "errors": 1}]
+    assert summary_document(per_region, [], [], []) == summary_document(once, [], [], [])

@@ -219,9 +219,16 @@ class Aws:
         *,
         external_id: str | None = None,
         session_name: str | None = None,
+        credentials: dict[str, str] | None = None,
+        region: str | None = None,
     ) -> None:
         self.session = session or boto3.Session()
         _fast_timestamps(self.session)
+        # An assumed role's: its keys go with each client it makes from ``session`` (the
+        # caller's, whose loaded service models every account's clients share), and its home
+        # region (the caller's session has its own).
+        self._credentials = dict(credentials or {})
+        self._region = region
         self.account = account
         self.external_id = external_id
         self.session_name = session_name
@@ -236,7 +243,7 @@ class Aws:
     @property
     def default_region(self) -> str | None:
         """The region the boto3 chain resolves (``AWS_DEFAULT_REGION``, profile...)."""
-        return self.session.region_name
+        return self._region or self.session.region_name
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
@@ -253,6 +260,7 @@ class Aws:
                     service,  # type: ignore[call-overload]
                     region_name=region,
                     config=self.config.merge(config) if config is not None else self.config,
+                    **self._credentials,
                 )
                 client.meta.events.register("before-call", self._count)
                 if call_log.isEnabledFor(logging.INFO):
@@ -366,15 +374,16 @@ class Aws:
         if self.external_id:
             request["ExternalId"] = self.external_id
         credentials = sts.assume_role(**request)["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=home,
-        )
-        assumed = Aws(session, account=account)
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+        # The caller's session makes the member's clients (with the member's keys): a boto3
+        # session of its own would load every service model again, for every account.
+        assumed = Aws(self.session, account=account, credentials=keys, region=home)
         assumed.calls = self.calls  # one count of calls for the whole run...
-        assumed._lock = self._lock  # ...kept under one lock
+        assumed._lock = self._lock  # ...kept under one lock (it guards the shared session too)
         return assumed
 
     def organization_accounts(self) -> list[str]:

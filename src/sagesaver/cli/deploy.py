@@ -158,7 +158,26 @@ OrgIdOpt = Annotated[
     typer.Option(
         "--org-id",
         metavar="ORG_ID",
-        help="--member-role: the caller's organisation (o-...); no other may assume the role.",
+        help="--member-role: the caller's organisation (o-...); no other may assume the role. "
+        "--organization: the stack's OrganizationId (else asked at deployment).",
+    ),
+]
+OrganizationOpt = Annotated[
+    bool,
+    typer.Option(
+        "--organization",
+        help="Print instead the organisation stack: a Step Functions state machine that plans, "
+        "announces and acts in every account of the organisation through its member roles "
+        "(--member-role-name, --org-id); see docs/ORGANISATION.md.",
+    ),
+]
+MemberRoleNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--member-role-name",
+        metavar="NAME",
+        help="--organization: the member roles' name, the stack's MemberRoleName "
+        "(default SageSaverExecution).",
     ),
 ]
 
@@ -219,7 +238,12 @@ def _render(
     package: Path | None,
     region: str | None = None,
     options: Any = None,
+    organisation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The single-account template, or with ``organisation`` (the organisation stack's
+    member role name and organisation id) the organisation stack; exit 2 naming what is
+    wrong."""
+    from sagesaver.deploy.organisation import organisation_template
     from sagesaver.deploy.package import RUNTIME, read_manifest
     from sagesaver.deploy.resources import StackOptions
     from sagesaver.deploy.template import deployment_gaps, render_template
@@ -239,6 +263,18 @@ def _render(
             check_region(region)
         for gap in deployment_gaps(policy, region):
             typer.echo(f"note: {gap.message}", err=True)
+        if organisation is not None:
+            return organisation_template(
+                policy,
+                code_bucket,
+                code_key,
+                email or [],
+                architecture or "x86_64",
+                runtime=runtime,
+                region=region,
+                options=options or StackOptions(),
+                **organisation,
+            )
         return render_template(
             policy,
             code_bucket,
@@ -282,12 +318,38 @@ def deploy_render_command(
     org_id: OrgIdOpt = None,
     external_id: ExternalIdOpt = None,
     role_name: RoleNameOpt = DEFAULT_ROLE_NAME,
+    organization: OrganizationOpt = False,
+    member_role_name: MemberRoleNameOpt = None,
 ) -> None:
     """Print the CloudFormation template (JSON): functions, schedules in their time zones,
     topic, ledger table, lifecycle configuration, logs, least-privilege roles. With
-    --member-role, the template of the role a fan-out assumes in each member account."""
+    --member-role, the template of the role a fan-out assumes in each member account; with
+    --organization, the organisation stack (Step Functions)."""
     from sagesaver.aws.session import Aws
 
+    if organization:
+        template = _render_organisation_stack(
+            policy_file,
+            code_bucket,
+            code_key,
+            email,
+            architecture,
+            package,
+            region,
+            _options(code_version, code_signing_config, reserved_concurrency, operator),
+            {
+                "--member-role": member_role or None,
+                "--caller-role": caller_role,
+                "--external-id": external_id,
+                "--role-name": None if role_name == DEFAULT_ROLE_NAME else role_name,
+            },
+            member_role_name,
+            org_id,
+        )
+        typer.echo(json.dumps(template, indent=2))
+        return
+    if member_role_name is not None:
+        raise fail("--member-role-name goes with --organization (--member-role takes --role-name)")
     if member_role:
         stack_only = {
             "--email": email,
@@ -309,13 +371,58 @@ def deploy_render_command(
         ("--external-id", external_id),
     ):
         if value is not None:
-            raise fail(f"{name} goes with --member-role")
+            raise fail(f"{name} goes with --member-role (--org-id also with --organization)")
     where = region or Aws().default_region  # reads the configuration only: no AWS call
     options = _options(code_version, code_signing_config, reserved_concurrency, operator)
     template = _render(
         policy_file, code_bucket, code_key, email, architecture, package, where, options
     )
     typer.echo(json.dumps(template, indent=2))
+
+
+def _render_organisation_stack(
+    policy_file: Path | None,
+    code_bucket: str,
+    code_key: str,
+    email: list[str] | None,
+    architecture: str | None,
+    package: Path | None,
+    region: str | None,
+    options: Any,
+    not_for_it: dict[str, Any],
+    member_role_name: str | None,
+    org_id: str | None,
+) -> dict[str, Any]:
+    """The organisation stack's template (``--organization``); exit 2 naming what is wrong:
+    ``not_for_it`` are the options given that belong to the member role."""
+    from sagesaver.aws.session import Aws
+
+    reasons = {
+        "--member-role": "render the member role and the organisation stack one at a time",
+        "--caller-role": "the member roles trust the stack's FanOutRoleArn output; give it "
+        "to --member-role --caller-role",
+        "--external-id": "give it as the stack's ExternalId parameter when you deploy it "
+        "(NoEcho there, never in the template)",
+        "--role-name": "name the member roles with --member-role-name",
+    }
+    for name, value in not_for_it.items():
+        if value is not None:
+            raise fail(f"--organization does not take {name}: {reasons[name]}")
+    where = region or Aws().default_region  # reads the configuration only: no AWS call
+    organisation: dict[str, Any] = {"org_id": org_id}
+    if member_role_name is not None:
+        organisation["member_role_name"] = member_role_name
+    return _render(
+        policy_file,
+        code_bucket,
+        code_key,
+        email,
+        architecture,
+        package,
+        where,
+        options,
+        organisation=organisation,
+    )
 
 
 StackOpt = Annotated[

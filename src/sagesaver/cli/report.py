@@ -90,7 +90,8 @@ def report_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Where the money goes and what was saved: current idle cost by kind, region and owner,
-    the most expensive idle resources, actions and savings over time, and a backtest."""
+    the most expensive idle resources, actions and savings over time, and a backtest; with a
+    ledger an organisation run wrote to, that run's idle cost, acts and errors per account."""
     from sagesaver.render.report import render_html, render_markdown
 
     limit = cost_limit(fail_on_cost)
@@ -100,6 +101,8 @@ def report_command(
     aws, policy, regions = prepare(policy_file, region, all_regions, profile, verbose, chosen)
     ledger = open_ledger_or_fail(ledger_path, read_only=True, policy=policy, aws=aws)
     entries, seen = ledger.entries(), ledger.seen()
+    # The newest organisation run's summary, when the ledger holds one: its own section.
+    organisation = next(iter(ledger.run_summaries(limit=1)), None)
     now = datetime.now(timezone.utc)
     with remembered_configs() as memory:  # the same configurations as `scan` remembers
         pricer = make_pricer(aws, offline_prices, chosen.file)
@@ -113,16 +116,18 @@ def report_command(
         result.errors.extend(replayed.errors)
         backtest = replayed.to_document()
     if html_file is not None:
-        page = render_html(result, entries, now, backtest, owner_tag, seen)
+        page = render_html(result, entries, now, backtest, owner_tag, seen, organisation)
         try:
             write_private(html_file, page.encode("utf-8"))
         except OSError as exc:
             raise fail(f"--html {html_file}: cannot write: {exc}") from exc
         err.print(f"Report written to {html_file} ({len(page.encode()) / 1024:.0f} KB)")
     elif output is ReportFormat.html:
-        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag, seen))
+        sys.stdout.write(render_html(result, entries, now, backtest, owner_tag, seen, organisation))
     else:
-        sys.stdout.write(render_markdown(result, entries, now, backtest, owner_tag, seen))
+        sys.stdout.write(
+            render_markdown(result, entries, now, backtest, owner_tag, seen, organisation)
+        )
     report.print_errors(result.errors)
     raise typer.Exit(exit_code(result, limit))
 

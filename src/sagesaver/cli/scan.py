@@ -111,6 +111,7 @@ def run_command(
     Without --apply nothing is changed or sent: the digest is printed instead.
     """
     from sagesaver.pipelines.enforce import enforce_and_notify, run_document
+    from sagesaver.pipelines.kinds import acting_problem
     from sagesaver.render.commands import render_run
 
     fan_out = fan_out_requested(accounts, organization, role_name, external_id)
@@ -118,12 +119,10 @@ def run_command(
     aws, policy, regions = prepare(
         policy_file, region, all_regions, profile, verbose, chosen, external_id
     )
-    action = policy.endpoints.action
-    if apply and not policy.notify.can_announce:
-        raise fail(
-            f"--apply with action '{action}' needs notify.sns_topic_arn or notify.channels "
-            "in the policy (people are told before anything is deleted)"
-        )
+    # the CLI always has a ledger (--ledger, the policy's, else the default file)
+    problem = acting_problem(policy, apply, ledger_path or policy.ledger or "default")
+    if problem:
+        raise fail(problem)
     # The ledger keeps the announcements and which digest went out last (an unchanged idle set
     # is not re-sent every run). A dry run reads it, but never creates one.
     ledger = open_ledger_or_fail(ledger_path, read_only=not apply, policy=policy, aws=aws)

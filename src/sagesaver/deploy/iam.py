@@ -69,7 +69,9 @@ PRICE_FILE_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 # configuration are kept when an endpoint is parked, so no CreateModel and no PassRole).
 PARKING_ACTIONS: tuple[str, ...] = (
     "sagemaker:ListEndpoints",
-    "sagemaker:ListInferenceComponents",  # a host of components is never parked
+    "sagemaker:ListInferenceComponents",  # a host's components: their copies may go to 0
+    "sagemaker:DescribeInferenceComponent",
+    "sagemaker:UpdateInferenceComponentRuntimeConfig",
     "sagemaker:CreateEndpoint",
     "sagemaker:UpdateEndpointWeightsAndCapacities",
     "application-autoscaling:RegisterScalableTarget",

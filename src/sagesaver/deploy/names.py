@@ -25,6 +25,14 @@ SCAN_SCHEDULE = "IdleScanSchedule"
 IDLE_SCAN = "IdleScanFunction"
 SCHEDULE_TICK = "ScheduleTickFunction"
 
+# The organisation stack (deploy/organisation.py): its state machine, the role that runs it,
+# its log group, the bucket of each run's documents, the schedule that starts it.
+STATE_MACHINE = "OrganisationStateMachine"
+STATE_MACHINE_ROLE = "OrganisationStateMachineRole"
+STATE_MACHINE_LOGS = "OrganisationStateMachineLogGroup"
+RUN_BUCKET = "RunBucket"
+RUN_SCHEDULE = "OrganisationRunSchedule"
+
 Json = dict[str, Any]
 
 

@@ -366,8 +366,9 @@ def _ledger_setting(policy: Policy) -> Any:
     return _sub(f"dynamodb://${{{TABLE}}}")
 
 
-def _environment(policy: Policy, text: str) -> Json:
-    """The functions' environment; raises when it could exceed Lambda's 4 KB."""
+def _environment(policy: Policy, text: str, extra_bytes: int = 0) -> Json:
+    """The functions' environment; raises when it could exceed Lambda's 4 KB (with
+    ``extra_bytes`` for the variables a caller adds: the organisation stack's)."""
     regions: Any = ",".join(policy.regions) if policy.regions else _ref("AWS::Region")
     variables: Json = {
         "SAGESAVER_POLICY": _sub(text),
@@ -383,6 +384,7 @@ def _environment(policy: Policy, text: str) -> Json:
         + len("dynamodb://")
         + TABLE_NAME_MAX
         + (len(regions) if isinstance(regions, str) else REGION_MAX)
+        + extra_bytes
     )
     if size > ENV_LIMIT_BYTES:
         raise InputError(
@@ -403,7 +405,12 @@ def _function_resources(
     architecture: str,
     runtime: str,
     options: StackOptions,
+    *,
+    role: str | None = None,
 ) -> dict[str, Json]:
+    """The function, its log group and its role; with ``role`` (the logical id of a role the
+    caller builds, as the organisation stack does), that role and no dead-letter queue (a
+    function only ever invoked synchronously)."""
     regions = policy.regions or ["${AWS::Region}"]
     code: Json = {"S3Bucket": code_bucket, "S3Key": code_key}
     if options.code_version is not None:
@@ -418,14 +425,16 @@ def _function_resources(
         "MemorySize": spec.memory_mb,
         "Timeout": spec.timeout_s,
         "DeadLetterConfig": {"TargetArn": _arn_of(DEAD_LETTERS)},
-        "Role": _arn_of(_role_id(function)),
+        "Role": _arn_of(role or _role_id(function)),
         "Environment": environment,
     }
+    if role is not None:
+        del properties["DeadLetterConfig"]
     if options.signing is not None:
         properties["CodeSigningConfigArn"] = options.signing
     if options.reserved_concurrency is not None:
         properties["ReservedConcurrentExecutions"] = options.reserved_concurrency
-    return {
+    resources: dict[str, Json] = {
         _log_group_id(function): {
             "Type": "AWS::Logs::LogGroup",
             # Named after the function: a retained group would block re-creating the stack.
@@ -436,13 +445,15 @@ def _function_resources(
                 "RetentionInDays": LOG_RETENTION_DAYS,
             },
         },
-        _role_id(function): _role(
+    }
+    if role is None:
+        resources[_role_id(function)] = _role(
             service_principal("lambda"),
             f"sagesaver-{spec.name}",
             _function_statements(function, spec, policy, regions),
-        ),
-        function: {"Type": "AWS::Lambda::Function", "Properties": properties},
-    }
+        )
+    resources[function] = {"Type": "AWS::Lambda::Function", "Properties": properties}
+    return resources
 
 
 def _topic_key() -> Json:

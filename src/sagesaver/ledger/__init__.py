@@ -14,7 +14,7 @@ from sagesaver.core.records import (
     Lease,
     Outcome,
 )
-from sagesaver.ledger.base import Ledger
+from sagesaver.ledger.base import Ledger, RunSummary
 from sagesaver.ledger.open import default_ledger_path, open_ledger
 from sagesaver.ledger.sqlite import SqliteLedger
 
@@ -30,6 +30,7 @@ __all__ = [
     "Lease",
     "Ledger",
     "Outcome",
+    "RunSummary",
     "SqliteLedger",
     "default_ledger_path",
     "open_ledger",

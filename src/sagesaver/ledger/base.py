@@ -7,11 +7,25 @@ Nothing here talks to AWS.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sagesaver.core.records import Announced, Backup, Entry, Lease
 from sagesaver.core.sealing import Kept, Opened
+
+# How many run summaries :meth:`Ledger.run_summaries` returns unless told.
+RUN_SUMMARIES = 10
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The summary an organisation run left (:func:`~sagesaver.pipelines.organisation.
+    summary_document`): per account, region and kind, its idle cost, acts and errors."""
+
+    run_id: str
+    at: datetime
+    document: dict[str, Any]
 
 
 class Ledger(Protocol):
@@ -126,4 +140,15 @@ class Ledger(Protocol):
     def drop_backup(self, backup_id: str) -> None:
         """Forget a backup taken for a deletion that did not happen (its resource is still
         there); nothing when there is none of that id."""
+        ...
+
+    def record_run_summary(self, run_id: str, at: datetime, document: dict[str, Any]) -> None:
+        """Keep the summary ``document`` of run ``run_id``, made at ``at`` (the run's clock);
+        the same run recorded again at the same moment replaces it."""
+        ...
+
+    def run_summaries(
+        self, since: datetime | None = None, limit: int = RUN_SUMMARIES
+    ) -> list[RunSummary]:
+        """The newest ``limit`` run summaries made at or after ``since``, newest first."""
         ...

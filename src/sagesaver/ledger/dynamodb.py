@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import zlib
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
@@ -38,10 +39,12 @@ from sagesaver.core.sealing import (
     sealed_unopened,
 )
 from sagesaver.ledger import CLAIMED, DONE, OPEN_STATES, RELEASED, Backup, Entry, Lease
+from sagesaver.ledger.base import RUN_SUMMARIES, RunSummary
 
 ENTRY_PK = "entry"
 BACKUP_PK = "backup"
 LEASE_PK = "lease"
+SUMMARY_PK = "run-summary"
 
 
 def create_table(aws: Aws, region: str, table: str) -> None:
@@ -435,6 +438,85 @@ class DynamoLedger:
                 self.client.delete_item(
                     TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]}
                 )
+
+    def record_run_summary(self, run_id: str, at: datetime, document: dict[str, Any]) -> None:
+        """Keep a run's summary: its JSON compressed (zlib), in parts of at most
+        :data:`CACHE_PART_BYTES` (a DynamoDB item is at most 400 KB, counting a binary value's
+        raw bytes: docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html
+        and CapacityUnitCalculations.html). The head (``run-summary``, sorted by time) holds
+        the first part and is written last, so no reader meets a head without its parts; the
+        other parts sit under ``run-summary#RUN``, each marked with the write it belongs to."""
+        data = zlib.compress(json.dumps(document, sort_keys=True).encode("utf-8"), 9)
+        size = CACHE_PART_BYTES
+        chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        write = uuid.uuid4().hex
+        for i in range(1, len(chunks)):
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": f"{SUMMARY_PK}#{run_id}"},
+                    "sk": {"S": f"part#{i:04d}"},
+                    "write": {"S": write},
+                    "data": {"B": chunks[i]},
+                },
+            )
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": SUMMARY_PK},
+                "sk": {"S": f"{stamp(at)}#{run_id}"},
+                "run_id": {"S": run_id},
+                "at": {"S": stamp(at)},
+                "write": {"S": write},
+                "parts": {"N": str(len(chunks))},
+                "data": {"B": chunks[0]},
+            },
+        )
+
+    def run_summaries(
+        self, since: datetime | None = None, limit: int = RUN_SUMMARIES
+    ) -> list[RunSummary]:
+        """The newest run summaries, newest first (a query backwards in time). One whose
+        parts were being rewritten while it was read is left out."""
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": SUMMARY_PK}}
+        if since is not None:
+            condition += " AND sk >= :since"
+            values[":since"] = {"S": stamp(since)}
+        found: list[RunSummary] = []
+        start: dict[str, Any] | None = None
+        while len(found) < limit:
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                ConsistentRead=True,
+                Limit=limit - len(found),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            for head in page["Items"]:
+                summary = self._run_summary(head)
+                if summary is not None:
+                    found.append(summary)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found[: max(0, limit)]
+
+    def _run_summary(self, head: dict[str, Any]) -> RunSummary | None:
+        """The summary a head item starts (None: its parts belong to another write)."""
+        run_id, write = head["run_id"]["S"], head["write"]["S"]
+        chunks = [head["data"]["B"]]
+        if int(head["parts"]["N"]) > 1:
+            parts = {item["sk"]["S"]: item for item in self._query(f"{SUMMARY_PK}#{run_id}")}
+            for i in range(1, int(head["parts"]["N"])):
+                part = parts.get(f"part#{i:04d}")
+                if part is None or part["write"]["S"] != write:
+                    return None
+                chunks.append(part["data"]["B"])
+        document = json.loads(zlib.decompress(b"".join(chunks)).decode("utf-8"))
+        return RunSummary(run_id, datetime.fromisoformat(head["at"]["S"]), document)
 
 
 CACHE_PART_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the keys

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sagesaver.core.errors import InputError
 from sagesaver.core.formats import stamp, utc_iso
@@ -28,6 +29,7 @@ from sagesaver.core.records import (
 )
 from sagesaver.core.sealing import Kept, Opened, open_plain, seal_plain
 from sagesaver.files import create_private
+from sagesaver.ledger.base import RUN_SUMMARIES, RunSummary
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schedule_runs (
@@ -95,6 +97,12 @@ CREATE TABLE IF NOT EXISTS announcements (
     message_ids TEXT NOT NULL,
     PRIMARY KEY (key, deadline)
 );
+CREATE TABLE IF NOT EXISTS run_summaries (
+    run_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_summaries_at ON run_summaries (at);
 """
 
 
@@ -462,3 +470,32 @@ class SqliteLedger:
         """Forget a backup taken for a deletion that did not happen."""
         with self._connect() as db:
             db.execute("DELETE FROM backups WHERE id = ?", (backup_id,))
+
+    def record_run_summary(self, run_id: str, at: datetime, document: dict[str, Any]) -> None:
+        """Keep a run's summary (replacing an earlier one of the same run)."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO run_summaries (run_id, at, document) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id) DO UPDATE SET at = excluded.at,"
+                " document = excluded.document",
+                (run_id, stamp(at), json.dumps(document, sort_keys=True)),
+            )
+
+    def run_summaries(
+        self, since: datetime | None = None, limit: int = RUN_SUMMARIES
+    ) -> list[RunSummary]:
+        """The newest run summaries, newest first."""
+        params: list[str | int]
+        where, params = "", [max(0, limit)]
+        if since is not None:
+            where, params = " WHERE at >= ?", [stamp(since), *params]
+        with self._connect() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if "run_summaries" not in tables:  # a ledger of an earlier version, read-only
+                return []
+            rows = db.execute(
+                f"SELECT run_id, at, document FROM run_summaries{where}"
+                " ORDER BY at DESC, run_id DESC LIMIT ?",
+                params,
+            ).fetchall()
+        return [RunSummary(r[0], datetime.fromisoformat(r[1]), json.loads(r[2])) for r in rows]

@@ -138,3 +138,37 @@ def run_lanes(policy: Policy) -> list[Lane]:
         for spec in ACTING.values()
         if spec.act is not None and spec.rules(policy)[0]
     ]
+
+
+def acting_problem(
+    policy: Policy,
+    apply: bool,
+    ledger: str | None,
+    ledger_setting: str = "--ledger",
+    apply_setting: str = "--apply",
+) -> str | None:
+    """Why a run under ``policy`` with ``apply`` cannot go ahead, or None. Every entry point
+    (the CLI, the Lambda functions, the organisation stack) asks this one question before it
+    scans: a run that applies tells people first, so it needs ``notify.sns_topic_arn`` or
+    ``notify.channels``; one that acts (deletes, releases) also needs a ledger (``ledger``:
+    its location, None when unset) for its intents and backups."""
+    if not apply:
+        return None
+    acting = [
+        what
+        for what, on in (
+            ("endpoints.action 'delete'", policy.endpoints.action == "delete"),
+            ("jobs.warm_pools.action 'release'", policy.jobs.warm_pools.action == "release"),
+            ("studio_apps.action 'delete'", policy.studio_apps.action == "delete"),
+        )
+        if on
+    ]
+    doing = " and ".join(acting) or f"action '{policy.endpoints.action}'"
+    if acting and ledger is None:
+        return f"{doing} needs {ledger_setting} (e.g. dynamodb://TABLE)"
+    if not policy.notify.can_announce:
+        return (
+            f"{apply_setting} with {doing} needs notify.sns_topic_arn or notify.channels in the "
+            "policy (people are told before anything is deleted)"
+        )
+    return None

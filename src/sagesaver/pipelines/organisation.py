@@ -33,13 +33,14 @@ from pydantic import TypeAdapter
 from sagesaver.aws.endpoint_configs import ConfigMemory
 from sagesaver.aws.errors import AWS_ERRORS, scan_error
 from sagesaver.aws.session import Aws
+from sagesaver.core.formats import iso
 from sagesaver.core.grace import EnforcementPlan, Stage, Step
 from sagesaver.core.model import Decision, ScanError, ScanResult
 from sagesaver.core.partitions import partition_of, role_arn
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
 from sagesaver.ledger import Ledger, Outcome
-from sagesaver.ledger.errors import LEDGER_ERRORS
+from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
 from sagesaver.pipelines.enforce import (
     EnforcementRun,
     Prepared,
@@ -101,13 +102,20 @@ def step_results_from_document(data: Any) -> list[StepResult]:
 
 
 def _result(plans: Sequence[ItemPlan], now: datetime, sessions: dict[str, Any]) -> ScanResult:
-    """One scan result of every item's findings (regions in first-seen order)."""
+    """One scan result of every item's findings (regions in first-seen order). An error met
+    alike by several items (an account whose role cannot be assumed fails each of its
+    regions' items the same way) is kept once."""
     regions = list(dict.fromkeys(plan.region for plan in plans))
     total = ScanResult(generated_at=now, regions=regions, sessions=dict(sessions))
     for plan in plans:
         total.decisions.extend(plan.decisions)
-        total.errors.extend(plan.errors)
+    total.errors = _once(e for plan in plans for e in plan.errors)
     return total
+
+
+def _once(errors: Iterable[ScanError]) -> list[ScanError]:
+    """``errors`` with each one kept once, in order."""
+    return list(dict.fromkeys(errors))
 
 
 def _prepared(plans: Sequence[ItemPlan], policy: Policy) -> Prepared:
@@ -348,7 +356,7 @@ def summary_document(
             entry["acted"] += 1
         elif step.status is Outcome.FAILED:
             entry["failed"] += 1
-    every_error = [*errors, *(e for plan in plans for e in plan.errors)]
+    every_error = _once([*errors, *(e for plan in plans for e in plan.errors)])
     by_place: dict[tuple[str, str], int] = {}
     for error in every_error:
         place = (error.account or "-", error.region)
@@ -369,11 +377,13 @@ def summary_document(
 
 @dataclass
 class OrganisationRun:
-    """A run over many accounts as one result: every finding and error, and every step."""
+    """A run over many accounts as one result: every finding and error, and every step; and
+    its summary (:func:`summary_document`, as the stack's ``summarise`` writes it)."""
 
     result: ScanResult
     done: EnforcementRun
     plans: list[ItemPlan]
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def run_organisation(
@@ -435,12 +445,19 @@ def run_organisation(
             for acts, act_errors in pool.map(act, told.act_items):
                 steps += acts
                 errors += act_errors
+    summary = summary_document(plans, steps, errors, [])
+    summary.update(run_id=run_id, generated_at=iso(now), applied=apply)
     if apply and ledger is not None:
         mark_seen_if_complete(ledger, policy, plans, [], now)
+        try:  # what `report` draws the organisation from; a failure is the run's error
+            ledger.record_run_summary(run_id, now, summary)
+        except LEDGER_ERRORS as exc:
+            errors.append(ledger_error(exc, ledger.location, "the run's summary"))
     result = _result(sorted(plans, key=lambda p: (p.account, p.region)), now, dict(sessions))
     result.regions = list(regions)
     result.errors.extend(errors)
-    return OrganisationRun(result, EnforcementRun(_in_plan_order(steps), told.notified), plans)
+    done = EnforcementRun(_in_plan_order(steps), told.notified)
+    return OrganisationRun(result, done, plans, summary)
 
 
 def _in_plan_order(steps: Sequence[StepResult]) -> list[StepResult]:

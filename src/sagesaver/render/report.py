@@ -55,6 +55,11 @@ from sagesaver.render.report_data import (
     top_idle,
     with_unknown,
 )
+from sagesaver.render.report_organisation import (
+    SummaryRecord,
+    organisation_html,
+    organisation_markdown,
+)
 from sagesaver.render.scan import instances_text
 
 # Day, _Ids, headline, idle_cost_by, nice_ticks, savings_by_day, tick_decimals and time_chart
@@ -279,12 +284,13 @@ def render_html(
     backtest: dict[str, Any] | None = None,
     owner_tag: str = "owner",
     seen: Mapping[str, datetime] | None = None,
+    organisation: SummaryRecord | None = None,
 ) -> str:
     """One self-contained HTML5 document: totals, charts, top idle resources, savings, in the
-    scan's currency."""
+    scan's currency; with ``organisation`` (the ledger's newest run summary), its section."""
     token = _CURRENCY.set(report_currency(scan, entries))
     try:
-        return _render_html(scan, entries, now, backtest, owner_tag, seen)
+        return _render_html(scan, entries, now, backtest, owner_tag, seen, organisation)
     finally:
         _CURRENCY.reset(token)
 
@@ -296,6 +302,7 @@ def _render_html(
     backtest: dict[str, Any] | None,
     owner_tag: str,
     seen: Mapping[str, datetime] | None = None,
+    organisation: SummaryRecord | None = None,
 ) -> str:
     ids = _Ids()
     code = _code()
@@ -374,6 +381,8 @@ def _render_html(
         _parked_table(entries, now, seen),
         "</section>",
     ]
+    if organisation is not None:
+        out.append(organisation_html(organisation))
     if backtest is not None:
         out.append(_backtest(backtest))
     out.append("</main></body></html>\n")
@@ -396,11 +405,13 @@ def render_markdown(
     backtest: dict[str, Any] | None = None,
     owner_tag: str = "owner",
     seen: Mapping[str, datetime] | None = None,
+    organisation: SummaryRecord | None = None,
 ) -> str:
-    """A compact Markdown digest: totals, the top idle resources, and what was saved."""
+    """A compact Markdown digest: totals, the top idle resources, and what was saved; with
+    ``organisation`` (the ledger's newest run summary), its section."""
     token = _CURRENCY.set(report_currency(scan, entries))
     try:
-        return _render_markdown(scan, entries, now, backtest, owner_tag, seen)
+        return _render_markdown(scan, entries, now, backtest, owner_tag, seen, organisation)
     finally:
         _CURRENCY.reset(token)
 
@@ -412,6 +423,7 @@ def _render_markdown(
     backtest: dict[str, Any] | None,
     owner_tag: str,
     seen: Mapping[str, datetime] | None = None,
+    organisation: SummaryRecord | None = None,
 ) -> str:
     h = headline(scan, entries, now, seen)
     no_price = h["idle_hourly_cost"] is None
@@ -492,6 +504,7 @@ def _render_markdown(
             f"{r.hours:,.1f} | {_own(r.saved, r.currency)} |"
             for r in parked
         ]
+    lines += organisation_markdown(organisation)
     if backtest is not None and isinstance(backtest.get("totals"), dict):
         lines += ["", "### Backtest", ""]
         for key, value in backtest["totals"].items():
