@@ -48,7 +48,13 @@ def backups_command(
     ledger = open_ledger_or_fail(
         ledger_path, read_only=True, policy=policy, profile=profile, verbose=verbose
     )
-    found = ledger.backups(name)
+    from sagesaver.pipelines.parking_scale import is_snapshot
+
+    # A scaled park's snapshot (``<endpoint>:scaled``: counts and bounds to put back) is no
+    # backup, and restore never picks it: left out, counted.
+    everything = ledger.backups(name)
+    found = [b for b in everything if not is_snapshot(b)]
+    snapshots = len(everything) - len(found)
     # A backup is of a deletion once the ledger records that deletion; until then (a run
     # stopped between the backup and the delete) it is pending: the next run confirms it or
     # forgets it.
@@ -72,7 +78,8 @@ def backups_command(
         for b in found
     ]
     if output is Output.json:
-        sys.stdout.write(json.dumps({"backups": rows}, indent=2) + "\n")
+        listed = {"backups": rows, "scaling_snapshots_left_out": snapshots}
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
         return
     if output is Output.csv:
         sys.stdout.write(report.rows_to_csv(rows))
@@ -88,6 +95,13 @@ def backups_command(
             f"environment {row['environment']}"
             + (f", expires {row['expires']}" if row["expires"] else "")
             + ("" if row["deletion"] == "recorded" else "  (its deletion is not confirmed yet)"),
+            markup=False,
+        )
+    if snapshots:
+        console.print(
+            f"{plural(snapshots, 'scaling snapshot')} of endpoints parked by a schedule (their "
+            "instances or copies at 0) not listed: no backup, restore never uses one; "
+            "sagesaver schedule show lists the parked endpoints.",
             markup=False,
         )
 

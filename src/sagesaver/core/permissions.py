@@ -89,6 +89,9 @@ ENFORCE: tuple[str, ...] = (
 PARK_ENDPOINTS: tuple[str, ...] = (
     "sagemaker:ListEndpoints",
     "sagemaker:ListInferenceComponents",
+    # a host whose instances may go to 0 is parked by its components' copies
+    "sagemaker:DescribeInferenceComponent",
+    "sagemaker:UpdateInferenceComponentRuntimeConfig",
     *(a for a in ENFORCE if a != "sagemaker:DeleteEndpointConfig"),
     "sagemaker:CreateEndpoint",
     "sagemaker:UpdateEndpointWeightsAndCapacities",
@@ -233,6 +236,7 @@ SAGEMAKER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "sagemaker:CreateEndpointConfig": ("endpoint-config",),
     "sagemaker:CreateEndpoint": ("endpoint", "endpoint-config"),
     "sagemaker:UpdateEndpointWeightsAndCapacities": ("endpoint",),
+    "sagemaker:UpdateInferenceComponentRuntimeConfig": ("inference-component",),
     "sagemaker:DescribeNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
     "sagemaker:CreateNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
     "sagemaker:UpdateNotebookInstanceLifecycleConfig": ("notebook-instance-lifecycle-config",),
@@ -321,6 +325,8 @@ class GuardedActs:
     protect_tag: Callable[[Policy], str]
     excludes: Callable[[Policy], Sequence[str]] | None
     name_arn: Callable[[str], str]
+    # A second protect tag the code refuses too (a park: the schedules' protect tag).
+    also_protect: Callable[[Policy], str] | None = None
 
 
 # Each kind's acts and the guard its code applies before them (core/rules, pipelines/acts):
@@ -353,14 +359,30 @@ GUARDED: dict[str, GuardedActs] = {
         lambda p: p.jobs.warm_pools.exclude,
         lambda name: f"training-job/{name}",
     ),
-    # Not a capability of its own: what schedule's parking of endpoints adds (PARK_ENDPOINTS).
+    # Not capabilities of their own: what schedule's parking of endpoints adds
+    # (PARK_ENDPOINTS), refused by the park's guard on the endpoints' protect tag and the
+    # schedules' one (core/rules/parking.protected): the deletion, the instances taken to 0,
+    # and an inference component's copies (its own tags: :data:`PARK_LEFT_TO_CODE`). Both
+    # actions take the resource's aws:ResourceTag (resource types endpoint and
+    # inference-component:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
     "park-endpoints": GuardedActs(
         "ParkedEndpoints",
-        ("sagemaker:DeleteEndpoint",),
+        ("sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"),
         "endpoint",
         lambda p: p.endpoints.protect_tag,
         None,
         lambda name: f"endpoint/{name}",
+        lambda p: p.schedule_protect_tag,
+    ),
+    "park-components": GuardedActs(
+        "ParkedComponents",
+        ("sagemaker:UpdateInferenceComponentRuntimeConfig",),
+        "inference-component",
+        lambda p: p.endpoints.protect_tag,
+        None,
+        lambda name: f"inference-component/{name}",
+        lambda p: p.schedule_protect_tag,
     ),
     "schedule": GuardedActs(
         "ScheduledNotebooks",
@@ -395,6 +417,8 @@ class Deny:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: dict[str, Any] | None = None
+    # ``resources`` written as they are (another service's, or "*"), not SageMaker ARN ends.
+    literal: bool = False
 
     def statement(self, arns: Callable[[Sequence[str]], Any]) -> dict[str, Any]:
         """The statement, its resources made ARNs by ``arns`` (per region, partition)."""
@@ -402,7 +426,7 @@ class Deny:
             "Sid": self.sid,
             "Effect": "Deny",
             "Action": sorted(self.actions),
-            "Resource": arns(self.resources),
+            "Resource": list(self.resources) if self.literal else arns(self.resources),
         }
         if self.condition:
             statement["Condition"] = self.condition
@@ -461,10 +485,22 @@ def guard_denies(
                 protected_condition(guarded.protect_tag(policy)),
             )
         )
+        also = guarded.also_protect(policy) if guarded.also_protect else None
+        if also is not None and also != guarded.protect_tag(policy):
+            denies.append(
+                Deny(
+                    f"DenyScheduleProtected{guarded.sid}",
+                    acts,
+                    (f"{guarded.resource_type}/*",),
+                    protected_condition(also),
+                )
+            )
         names, _ = iam_name_patterns(guarded.excludes(policy) if guarded.excludes else ())
         if names:
             arns = tuple(guarded.name_arn(n) for n in names)
             denies.append(Deny(f"DenyExcluded{guarded.sid}", acts, arns))
+    if "park-endpoints" in chosen and PARK_TARGETS in granted:
+        denies += _protected_targets(policy)
     tagging = tuple(
         a for a in TAGGING if a in granted and (a != "sagemaker:AddTags" or "restore" not in chosen)
     )
@@ -479,6 +515,39 @@ def guard_denies(
             )
         )
     return denies
+
+
+PARK_TARGETS = "application-autoscaling:RegisterScalableTarget"
+# What the park's Deny statements cannot hold: the code reads the endpoint's tags, IAM the
+# acted-on resource's own.
+PARK_LEFT_TO_CODE = (
+    "schedule: sagemaker:UpdateInferenceComponentRuntimeConfig is denied on an inference "
+    "component carrying a protect tag itself; a component of a protected endpoint without "
+    "one is refused by SageSaver alone",
+    "schedule: application-autoscaling:RegisterScalableTarget is denied on a scalable target "
+    "carrying a protect tag itself (its endpoint's tags are not its own); on any other, "
+    "SageSaver alone refuses a protected endpoint's",
+)
+
+
+def _protected_targets(policy: Policy) -> list[Deny]:
+    """The park's ``RegisterScalableTarget`` refused on a scalable target carrying a protect
+    tag: the action acts on ``scalable-target`` resources, whose ``aws:ResourceTag`` is the
+    target's own tags
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsapplicationautoscaling.html,
+    https://docs.aws.amazon.com/autoscaling/application/userguide/resource-tagging-support.html).
+    Any resource: the condition alone says which."""
+    keys = sorted({policy.endpoints.protect_tag, policy.schedule_protect_tag})
+    return [
+        Deny(
+            f"DenyProtectedScalableTargets{index}",
+            (PARK_TARGETS,),
+            ("*",),
+            protected_condition(key),
+            literal=True,
+        )
+        for index, key in enumerate(keys, 1)
+    ]
 
 
 def left_to_code(capabilities: Iterable[str], policy: Policy | None = None) -> list[str]:
@@ -499,6 +568,8 @@ def left_to_code(capabilities: Iterable[str], policy: Policy | None = None) -> l
             "notebooks.exclude only narrows what a scan reports: schedules and lifecycle "
             "install do not read it, and no Deny claims it"
         )
+    if "schedule" in chosen and parks_endpoints(policy):
+        lines += PARK_LEFT_TO_CODE
     if "enforce" in chosen and policy.endpoints.delete_config:
         lines.append(
             "enforce: DeleteEndpointConfig is not conditioned: SageSaver deletes the "
@@ -565,7 +636,7 @@ def scoped_document(
     guarded = list(capabilities)
     if "schedule" in capabilities and parks_endpoints(policy):
         actions.update(PARK_ENDPOINTS)
-        guarded.append("park-endpoints")
+        guarded += ["park-endpoints", "park-components"]
         tags = None  # a schedule selects the endpoints it parks by its own keys, in code
     regions = sorted(set(regions)) or ["*"]
     statements: list[dict[str, Any]] = []

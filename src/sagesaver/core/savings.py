@@ -18,7 +18,9 @@ from datetime import datetime
 
 from sagesaver.core.records import Entry
 
-# "park": an endpoint a schedule backed up and deleted at its stop; "unpark": brought back.
+# "park": an endpoint a schedule backed up and deleted at its stop, or kept with its instances
+# (or its inference components' copies, the instances released) at 0; either way it bills
+# nothing until "unpark" brought it back. A host that would keep instances is never parked.
 OFF_ACTIONS = frozenset({"stop", "delete", "release", "park"})
 # "recreated": a run found one of its name created after SageSaver's act (by a person or a
 # pipeline, not by SageSaver's restore): billing again from its creation.

@@ -34,6 +34,7 @@ from sagesaver.core.guard import Guarded, Verdict, guard_endpoint, traffic_windo
 from sagesaver.core.model import Resource
 from sagesaver.core.policy import Policy
 from sagesaver.core.records import Announced, Outcome
+from sagesaver.core.rules.parking import PARK, parked
 from sagesaver.core.sealing import Kept
 from sagesaver.ledger import (
     BACKED_UP,
@@ -263,6 +264,46 @@ class OtherGuard:
     action: str
 
 
+def parked_by_schedule(ledger: Ledger, endpoint: Resource) -> str:
+    """Why the idle rule may not delete ``endpoint`` now: a schedule parked it (the ledger's
+    newest carried-out ``park`` of its name, not yet followed by its ``unpark``: its instances
+    or copies at 0, on their way there or back, or the endpoint restored and not yet recorded
+    back), or a park of it is under way (an open park lease); "" when neither. A name reused
+    while parked stays refused too until the schedule settles it: keeping is the safe side."""
+    key = (endpoint.account, endpoint.region, endpoint.name)
+    found = parked(ledger.entries()).get(key)
+    if found is not None:
+        return (
+            f"parked by schedule {found.schedule} since {minute(found.entry.at)}: its schedule "
+            "brings it back, and an idle deletion would lose the park (not deleted)"
+        )
+    for lease in ledger.open_leases():
+        subject = lease.subject
+        named = (subject.get("account"), subject.get("region"), subject.get("name"))
+        if subject.get("action") == PARK and named == key:
+            schedule = subject.get("rule", "").removeprefix("schedule:") or "?"
+            return f"schedule {schedule} is parking it (a park under way): not deleted"
+    return ""
+
+
+def _not_parked(check: Check) -> Check:
+    """``check`` after the ledger says the endpoint is not parked by a schedule (an unreadable
+    ledger keeps it too); a parked one is kept, nothing read of AWS, nothing tagged."""
+
+    def guarded(
+        aws: Aws, endpoint: Resource, ctx: RunContext
+    ) -> tuple[Guarded, dict[str, Any], dict[str, str]]:
+        try:
+            why = parked_by_schedule(ctx.ledger, endpoint)
+        except LEDGER_ERRORS as exc:
+            why = f"the ledger could not be read to see whether a schedule parked it ({exc})"
+        if why:
+            return Guarded(Verdict.KEEP, why), {}, {}
+        return check(aws, endpoint, ctx)
+
+    return guarded
+
+
 def act_on_endpoint(
     aws: Aws, step: Step, ctx: RunContext, other: OtherGuard | None = None
 ) -> tuple[str, Outcome, str | None]:
@@ -270,7 +311,8 @@ def act_on_endpoint(
     the lease. The guard (:mod:`sagesaver.core.guard`, or ``other``'s) runs before anything is
     written, and again immediately before ``DeleteEndpoint``, after the backup was read: a
     protect tag, a later deadline, traffic or a redeployment that lands while the run works is
-    seen."""
+    seen. The idle rule's guard first reads the ledger: an endpoint a schedule parked (or is
+    parking) is kept, whatever AWS says of it now (:func:`parked_by_schedule`)."""
     endpoint = step.decision.resource
     rules = ctx.policy.endpoints
     check: Check
@@ -278,7 +320,8 @@ def act_on_endpoint(
         announced = ctx.ledger.announcements([announcement_key(endpoint)]).get(
             announcement_key(endpoint)
         )
-        check = lambda aws, endpoint, ctx: _guard(aws, endpoint, ctx, announced)  # noqa: E731
+        # An endpoint a schedule parked is never the idle rule's, whatever it reads now.
+        check = _not_parked(lambda aws, endpoint, ctx: _guard(aws, endpoint, ctx, announced))
     else:
         check = other.check
     delete_config = rules.delete_config and other is None

@@ -37,7 +37,7 @@ from sagesaver.core.guard import Guarded, Verdict
 from sagesaver.core.model import Action, Decision, Resource, ScanError
 from sagesaver.core.policy import Policy
 from sagesaver.core.pricing import Pricer
-from sagesaver.core.records import DONE, Entry, Outcome
+from sagesaver.core.records import DONE, Backup, Entry, Outcome
 from sagesaver.core.rules.endpoints import endpoint_quote
 from sagesaver.core.rules.parking import (
     PARK,
@@ -61,6 +61,7 @@ from sagesaver.core.rules.parking import (
 from sagesaver.core.sealing import BackupRefused
 from sagesaver.ledger import Ledger
 from sagesaver.ledger.errors import LEDGER_ERRORS, ledger_error
+from sagesaver.pipelines import parking_scale
 from sagesaver.pipelines.acts import (
     LEASE,
     LeaseLost,
@@ -232,9 +233,10 @@ def _priced(run: _Run, resource: Resource) -> tuple[Resource, float | None]:
 
 
 def _check(
-    policy: Policy, quiet_minutes: int, config_parked: str | None
+    policy: Policy, quiet_minutes: int, config_parked: str | None, components: bool = True
 ) -> Callable[[Aws, Resource, RunContext], tuple[Guarded, dict[str, Any], dict[str, str]]]:
-    """The park's last-moment guard: everything read again at the moment it runs."""
+    """The park's last-moment guard: everything read again at the moment it runs (with
+    ``components``, for a deletion: no inference component hosted)."""
 
     def check(
         aws: Aws, endpoint: Resource, ctx: RunContext
@@ -251,7 +253,7 @@ def _check(
             str(described.get("EndpointConfigName", "")),
             config_parked,
         )
-        if verdict.act:
+        if verdict.act and components:
             verdict = _no_components(aws, endpoint) or verdict
         return verdict, described, observed.tags
 
@@ -285,10 +287,26 @@ def _parked_config(run: _Run, entries: list[Entry], resource: Resource) -> str |
     backup_id = last_park_backup(entries, resource.account, run.region, resource.name)
     if backup_id is None or run.ledger is None:
         return None
-    for backup in run.ledger.backups(resource.name, run.region):
-        if backup.id == backup_id:
-            return str(backup.document.get("endpoint", {}).get("EndpointConfigName", "")) or None
+    backup = _find_backup(run.ledger, resource.name, run.region, backup_id)
+    if backup is None:
+        return None
+    return str(backup.document.get("endpoint", {}).get("EndpointConfigName", "")) or None
+
+
+def _find_backup(ledger: Ledger, name: str, region: str, backup_id: str | None) -> Backup | None:
+    """A park's backup, or its scaling snapshot (kept under its own name)."""
+    for under in (name, parking_scale.snapshot_name(name)):
+        for backup in ledger.backups(under, region):
+            if backup.id == backup_id:
+                return backup
     return None
+
+
+DRY_PARK = (
+    "dry run: after a fresh check, its instances would go to 0 where AWS allows it (an "
+    "asynchronous endpoint, a host of inference components that scales to zero); otherwise it "
+    "would be backed up and deleted"
+)
 
 
 def _park(run: _Run, park: PlannedPark, entries: list[Entry], errors: list[ScanError]) -> ParkRow:
@@ -310,7 +328,7 @@ def _park(run: _Run, park: PlannedPark, entries: list[Entry], errors: list[ScanE
         )
 
     if not run.apply:
-        return row(False, "dry run: it would be backed up and deleted after a fresh check")
+        return row(False, DRY_PARK)
     ledger = run.ledger
     if ledger is None:  # park_endpoints refuses to apply without one
         raise ValueError("a park without a ledger")
@@ -341,8 +359,25 @@ def _park(run: _Run, park: PlannedPark, entries: list[Entry], errors: list[ScanE
     )
     ctx = RunContext(run.run_id, run.at, policy, ledger, run.clock)
     quiet = run.policy.schedules[park.schedule].quiet_minutes
-    other = OtherGuard(_check(run.policy, quiet, config_parked), PARK)
     try:
+        means = _means(run, described)
+        if means.kind == parking_scale.KEEP:
+            return row(False, f"kept up: {means.why}")
+        fallback = means.why
+        if means.kind in (parking_scale.INSTANCES, parking_scale.COPIES):
+            check = _check(run.policy, quiet, config_parked, components=False)
+            scaled = parking_scale.park_scaled(run.aws, step, ctx, means, check)
+            if scaled.status is Outcome.DONE:
+                return row(True, scaled.outcome, backup=scaled.snapshot)
+            if scaled.refused is None or means.kind == parking_scale.COPIES:
+                failed = scaled.status is Outcome.FAILED
+                if failed:
+                    errors.append(
+                        ScanError(run.region, "park", scaled.outcome, resource.name, "ParkRefused")
+                    )
+                return row(False, scaled.outcome, scaled.outcome if failed else None)
+            fallback = f"its instances could not go to 0: {scaled.refused}"
+        other = OtherGuard(_check(run.policy, quiet, config_parked), PARK)
         outcome, status, backup_id = act_on_endpoint(run.aws, step, ctx, other)
     except UnreadableMetrics as exc:
         return row(False, f"not parked: its traffic could not be read ({exc})")
@@ -356,12 +391,19 @@ def _park(run: _Run, park: PlannedPark, entries: list[Entry], errors: list[ScanE
         error = ledger_error(exc, ledger.location, "the park's intent", resource.name)
         errors.append(error)
         return row(False, f"failed: {error.message}", error.message)
+    why = f" ({fallback})" if fallback else ""
     if status is Outcome.DONE:
-        return row(True, f"parked: {outcome}", backup=backup_id)
+        return row(True, f"parked: {outcome}{why}", backup=backup_id)
     if status is Outcome.UNCONFIRMED:  # the next run confirms it from AWS, or parks it then
         errors.append(ScanError(run.region, "park", outcome, resource.name, "ParkUnconfirmed"))
         return row(False, outcome, outcome)
     return row(False, outcome.replace("skipped: ", "kept up: ", 1))
+
+
+def _means(run: _Run, described: Resource) -> parking_scale.Means:
+    """How the endpoint is parked: its DescribeEndpoint read once more for the choice."""
+    answer = dict(run.aws.sagemaker(run.region).describe_endpoint(EndpointName=described.name))
+    return parking_scale.choose_means(run.aws, described, answer)
 
 
 # --- unpark -------------------------------------------------------------------------------------
@@ -421,7 +463,7 @@ def _unpark(run: _Run, unpark: PlannedUnpark, errors: list[ScanError]) -> ParkRo
         return row(False, f"not back: {message}", message)
 
     try:
-        backup = next((b for b in ledger.backups(name, run.region) if b.id == item.backup_id), None)
+        backup = _find_backup(ledger, name, run.region, item.backup_id)
     except LEDGER_ERRORS as exc:
         error = ledger_error(exc, ledger.location, "the park's backup", name)
         errors.append(error)
@@ -432,6 +474,8 @@ def _unpark(run: _Run, unpark: PlannedUnpark, errors: list[ScanError]) -> ParkRo
     wait = min(MAX_WAIT_MINUTES, max(1.0, float(spec.lead_minutes)))
     if run.wait_minutes is not None:
         wait = run.wait_minutes
+    if parking_scale.is_snapshot(backup):
+        return _scaled_back(run, item, unpark, backup, wait, row, failed)
     try:
         restored = restore_backup(run.aws, ledger, backup, True, run.at, run.clock, wait)
     except BackupRefused as exc:
@@ -465,6 +509,46 @@ def _unpark(run: _Run, unpark: PlannedUnpark, errors: list[ScanError]) -> ParkRo
     return row(True, outcome)
 
 
+def _scaled_back(
+    run: _Run,
+    item: Parked,
+    unpark: PlannedUnpark,
+    backup: Backup,
+    wait: float,
+    row: Callable[..., ParkRow],
+    failed: Callable[..., ParkRow],
+) -> ParkRow:
+    """Unpark a scaled park: its snapshot put back, waited for; recorded once all is back."""
+    ledger, name = run.ledger, item.entry.resource
+    if ledger is None:  # park_endpoints refuses to apply without one
+        raise ValueError("an unpark without a ledger")
+    try:
+        back = parking_scale.unpark_scaled(
+            run.aws, ledger, backup, wait, protected=lambda found: protected(run.policy, found)
+        )
+    except BackupRefused as exc:
+        return failed(str(exc), code="BackupRefused")
+    except LEDGER_ERRORS as exc:
+        return failed(ledger_error(exc, ledger.location, "the park's snapshot").message)
+    except AWS_ERRORS as exc:
+        return failed(scan_error(exc, run.region, "unpark", name).message)
+    if back.state == "failed":
+        return failed(back.message)
+    if back.state == "coming":
+        return row(False, back.message)
+    outcome = back.message
+    try:
+        ledger.record(_unpark_entry(item, run.clock(), unpark.reason, outcome, Outcome.DONE))
+    except LEDGER_ERRORS as exc:
+        outcome += f"; not in the ledger: {exc}: the next run records it"
+        return row(False, outcome)
+    keep = run.policy.backups.keep_days
+    if keep is not None:  # back: its snapshot may now expire
+        with contextlib.suppress(*LEDGER_ERRORS):
+            ledger.keep_backup_until(backup.id, run.at + timedelta(days=keep))
+    return row(True, outcome)
+
+
 # --- a park a run left half-done -------------------------------------------------------------
 
 
@@ -479,6 +563,12 @@ def _recover(run: _Run, ledger: Ledger, total: ParkingRun) -> None:
             continue
         ctx = RunContext(run.run_id, run.at, run.policy, ledger, run.clock)
         if not ledger.take_lease(lease.key, ctx.run_id, run.at, run.at + LEASE, subject):
+            continue
+        if subject.get("kind") == parking_scale.LEASE_KIND:
+            scaled = parking_scale.resolve_scaled(ledger, lease, ctx)
+            if scaled is not None:
+                ledger.record(scaled)
+                ledger.advance_lease(lease.key, ctx.run_id, DONE, lease.backup_id)
             continue
         recorded = lease.backup_id is not None and any(
             e.backup_ref == lease.backup_id and e.action == PARK and e.carried_out
