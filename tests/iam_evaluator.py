@@ -11,6 +11,15 @@ positive one does not match it) and for sets (``ForAnyValue:``). An operator it 
 know raises: it is never taken as matching.
 (moto's ``IAMPolicy.is_action_permitted`` knows ``StringEquals`` only, ignores the others,
 and denies when an ``Allow``'s condition fails: not usable here.)
+
+A resource policy (a KMS key policy) is read by :func:`decide_for`, for one :class:`Caller`:
+a statement applies to the callers its ``Principal`` names (``*``; an ARN; a service). One
+naming an account (``arn:aws:iam::ACCOUNT:root`` or ``ACCOUNT``) lets that account's IAM
+policies grant, which are not evaluated here: it applies to the account's root only, never by
+itself to a role or user of the account. The
+caller's ARN and tags are the request's ``aws:PrincipalArn``, ``aws:PrincipalAccount`` and
+``aws:PrincipalTag/KEY`` (a role's session carries its role's tags and ARN:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html).
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ def _like(wanted: str, got: str) -> bool:
 
 
 MATCHERS: dict[str, Callable[[str, str], bool]] = {
+    "Bool": _equals_ignore_case,
     "StringEquals": _equals,
     "StringEqualsIgnoreCase": _equals_ignore_case,
     "StringLike": _like,
@@ -148,9 +158,11 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
     return got is not None and any(MATCHERS[base](w, got) for w in values)
 
 
-def _applies(statement: Mapping[str, Any], request: Request) -> bool:
-    if "NotAction" in statement or "NotResource" in statement or "Principal" in statement:
-        raise ValueError("NotAction, NotResource and Principal are not evaluated here")
+def _applies(statement: Mapping[str, Any], request: Request, *, principal: bool = False) -> bool:
+    if "NotAction" in statement or "NotResource" in statement or "NotPrincipal" in statement:
+        raise ValueError("NotAction, NotResource and NotPrincipal are not evaluated here")
+    if "Principal" in statement and not principal:
+        raise ValueError("Principal: a resource policy, evaluate it with decide_for")
     if not any(
         _wildcard(a, ignore_case=True).match(request.action) for a in _as_list(statement["Action"])
     ):
@@ -182,3 +194,66 @@ def denying_sids(document: Mapping[str, Any], request: Request) -> list[str]:
         for s in _as_list(document["Statement"])
         if s["Effect"] == "Deny" and _applies(s, request)
     ]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes a request: an IAM role (its ARN, not its session's) or user, or a service
+    (``service``: its principal, e.g. ``dynamodb.amazonaws.com``), with its tags."""
+
+    arn: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    service: str | None = None
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+    def context(self) -> dict[str, Value]:
+        """The request keys the caller sets."""
+        context: dict[str, Value] = {
+            "aws:PrincipalArn": self.arn,
+            "aws:PrincipalAccount": self.account,
+        }
+        context.update({f"aws:PrincipalTag/{k}": v for k, v in self.tags.items()})
+        return context
+
+
+_ACCOUNT_ROOT = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):root")
+
+
+def _names(principal: Any, caller: Caller) -> bool:
+    """Whether a statement's ``Principal`` names ``caller``."""
+    if principal == "*":
+        return caller.service is None
+    if not isinstance(principal, Mapping) or not set(principal) <= {"AWS", "Service"}:
+        raise ValueError(f"Principal {principal!r}: not evaluated here")
+    for value in _as_list(principal.get("Service", [])):
+        if caller.service is not None and value == caller.service:
+            return True
+    if caller.service is not None:
+        return False
+    root = _ACCOUNT_ROOT.fullmatch(caller.arn)
+    for value in _as_list(principal.get("AWS", [])):
+        if value == "*" or value == caller.arn:
+            return True
+        if re.fullmatch(r"\d{12}", value) and root is not None and root.group(1) == value:
+            return True
+        if ("*" in value or "?" in value) and value != "*":
+            raise ValueError(f"wildcard in Principal {value!r}: not allowed by AWS")
+    return False
+
+
+def decide_for(document: Mapping[str, Any], request: Request, caller: Caller) -> Decision:
+    """What the resource policy ``document`` alone decides for ``request`` made by ``caller``
+    (the caller's keys added to the request's)."""
+    called = Request(request.action, request.resource, {**caller.context(), **request.context})
+    allowed = False
+    for statement in _as_list(document["Statement"]):
+        if "Principal" not in statement:
+            raise ValueError("a resource policy's statement names its Principal")
+        if _names(statement["Principal"], caller) and _applies(statement, called, principal=True):
+            if statement["Effect"] == "Deny":
+                return "deny"
+            allowed = True
+    return "allow" if allowed else "implicit-deny"

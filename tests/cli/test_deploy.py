@@ -131,5 +131,5 @@ def test_render_pins_signs_reserves_and_names_the_ledgers_operators(cli: Cli) ->
     assert function["CodeSigningConfigArn"] == signing
     assert function["ReservedConcurrentExecutions"] == 2
     key = template["Resources"]["LedgerKey"]["Properties"]["KeyPolicy"]
-    [use] = [s for s in key["Statement"] if s["Sid"] == "SageSaverAndOperatorsUseTheLedger"]
+    [use] = [s for s in key["Statement"] if s["Sid"] == "OperatorsUseTheLedger"]
     assert operator in use["Condition"]["ArnLike"]["aws:PrincipalArn"]

@@ -195,22 +195,25 @@ def test_the_ledger_is_under_its_own_key_and_protected_from_deletion() -> None:
     # The account administers the key but cannot read with it through IAM alone.
     administer = statements["AccountAdministers"]
     assert not set(administer["Action"]) & DATA_ACTIONS
-    # Reading and writing the ledger: only through DynamoDB, only SageSaver's roles (named by
-    # the stack's prefix: naming the roles themselves would make the key wait on them) and
-    # the named operators.
-    use = statements["SageSaverAndOperatorsUseTheLedger"]
-    assert use["Principal"] == {"AWS": "*"}
-    assert {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"} <= set(use["Action"])
-    condition = use["Condition"]
-    assert condition["StringEquals"] == {
+    # Reading and writing the ledger: only through DynamoDB, only SageSaver's roles (by their
+    # stack's tag, whatever names CloudFormation gives them: naming the roles themselves would
+    # make the key wait on them) and the named operators (by ARN, in their own statement).
+    through_dynamodb = {
         "kms:CallerAccount": {"Ref": "AWS::AccountId"},
         "kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"},
     }
-    assert condition["ArnLike"] == {
-        "aws:PrincipalArn": [
-            {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*"},
-            OPERATOR,
-        ]
+    use = statements["SageSaverUsesTheLedger"]
+    assert use["Principal"] == {"AWS": "*"}
+    assert {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"} <= set(use["Action"])
+    assert use["Condition"] == {
+        "StringEquals": {**through_dynamodb, **OWN_ROLE_TAG},
+        "ArnLike": {"aws:PrincipalArn": ACCOUNT_ROLES},
+    }
+    operators = statements["OperatorsUseTheLedger"]
+    assert operators["Principal"] == {"AWS": "*"} and operators["Action"] == use["Action"]
+    assert operators["Condition"] == {
+        "StringEquals": through_dynamodb,
+        "ArnLike": {"aws:PrincipalArn": [OPERATOR]},
     }
     grant = statements["DynamoDBHoldsItsGrant"]
     assert grant["Action"] == ["kms:CreateGrant", "kms:DescribeKey"]
@@ -226,6 +229,9 @@ def test_a_policy_with_its_own_ledger_table_gets_no_key() -> None:
 # --- issue 29: backups sealed under the ledger's key, and expiring -------------------------
 
 DELETING = "endpoints: {action: delete}\n"
+# How the key recognises SageSaver's roles: the account's roles tagged with the stack's name.
+OWN_ROLE_TAG = {"aws:PrincipalTag/sagesaver:stack": {"Ref": "AWS::StackName"}}
+ACCOUNT_ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}
 SEALING_CONTEXT = {
     "StringEquals": {"kms:CallerAccount": {"Ref": "AWS::AccountId"}},
     # Directly, the key seals and opens only SageSaver's backups (never DynamoDB's own data
@@ -238,22 +244,45 @@ SEALING_CONTEXT = {
 def test_the_key_seals_backups_directly_and_only_operators_open_them() -> None:
     template = render(StackOptions(operators=(OPERATOR,)), SCHEDULED + DELETING)
     statements = key_statements(template)
-    roles = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*"}
-    seal = statements["SageSaverAndOperatorsSealBackups"]
+    own = {"ArnLike": {"aws:PrincipalArn": ACCOUNT_ROLES}}
+    seal = statements["SageSaverSealsBackups"]
     assert seal["Action"] == ["kms:Encrypt"] and seal["Principal"] == {"AWS": "*"}
     assert seal["Condition"] == {
         **SEALING_CONTEXT,
-        "ArnLike": {"aws:PrincipalArn": [roles, OPERATOR]},
+        "StringEquals": {"kms:CallerAccount": {"Ref": "AWS::AccountId"}, **OWN_ROLE_TAG},
+        **own,
     }
+    by_arn = {**SEALING_CONTEXT, "ArnLike": {"aws:PrincipalArn": [OPERATOR]}}
+    assert statements["OperatorsSealBackups"]["Action"] == ["kms:Encrypt"]
+    assert statements["OperatorsSealBackups"]["Condition"] == by_arn
     # The functions never restore: only the operators may decrypt a backup.
     open_ = statements["OperatorsOpenBackups"]
     assert open_["Action"] == ["kms:Decrypt"]
-    assert open_["Condition"] == {**SEALING_CONTEXT, "ArnLike": {"aws:PrincipalArn": [OPERATOR]}}
-    describe = statements["SageSaverAndOperatorsDescribeTheKey"]
+    assert open_["Condition"] == by_arn
+    assert [s["Sid"] for s in statements.values() if "kms:Decrypt" in s["Action"]] == [
+        "SageSaverUsesTheLedger",  # through DynamoDB only
+        "OperatorsUseTheLedger",
+        "OperatorsOpenBackups",
+    ]
+    describe = statements["SageSaverDescribesTheKey"]
     assert describe["Action"] == ["kms:DescribeKey"]
-    assert describe["Condition"]["ArnLike"] == {"aws:PrincipalArn": [roles, OPERATOR]}
-    # Without operators nobody may open a backup directly.
-    assert "OperatorsOpenBackups" not in key_statements(render(text=SCHEDULED + DELETING))
+    assert describe["Condition"]["ArnLike"] == own["ArnLike"]
+    assert describe["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        **OWN_ROLE_TAG,
+    }
+    assert statements["OperatorsDescribeTheKey"]["Condition"]["ArnLike"] == {
+        "aws:PrincipalArn": [OPERATOR]
+    }
+    # Without operators nobody may open a backup directly, and no statement names anyone.
+    alone = key_statements(render(text=SCHEDULED + DELETING))
+    assert "OperatorsOpenBackups" not in alone
+    assert not [
+        s
+        for s in alone.values()
+        if "aws:PrincipalArn" in s.get("Condition", {}).get("ArnLike", {})
+        and s["Condition"]["ArnLike"]["aws:PrincipalArn"] != ACCOUNT_ROLES
+    ]
 
 
 def test_the_deleting_function_may_seal_with_the_ledger_key_and_never_open() -> None:

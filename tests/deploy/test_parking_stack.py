@@ -90,16 +90,22 @@ def test_only_the_schedule_function_of_a_parking_stack_may_open_backups() -> Non
     def openers(template: dict[str, Any]) -> list[Any]:
         key = template["Resources"][LEDGER_KEY]["Properties"]["KeyPolicy"]["Statement"]
         return [
-            s["Condition"]["ArnLike"]["aws:PrincipalArn"]
+            (s["Condition"]["StringEquals"], s["Condition"]["ArnLike"]["aws:PrincipalArn"])
             for s in key
             if "kms:Decrypt" in s["Action"] and "Null" in s["Condition"]  # a backup, directly
         ]
 
-    [tick] = openers(render(PARKING))
-    assert tick == {
-        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-"
-        f"{SCHEDULE_TICK}Role-*"
+    # Recognised by its role's tags (the stack's name and the function), not by the name
+    # CloudFormation generates for the role (shortened for a long stack name).
+    [(tags, arn)] = openers(render(PARKING))
+    assert tags == {
+        "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        "aws:PrincipalTag/sagesaver:stack": {"Ref": "AWS::StackName"},
+        "aws:PrincipalTag/sagesaver:function": SCHEDULE_TICK,
     }
+    assert arn == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}
+    role = render(PARKING)["Resources"][f"{SCHEDULE_TICK}Role"]["Properties"]
+    assert {"Key": "sagesaver:function", "Value": SCHEDULE_TICK} in role["Tags"]
     assert openers(render(NOT_PARKING)) == []
 
     def ledger_decrypt(function: str) -> list[dict[str, Any]]:
@@ -121,3 +127,33 @@ def test_the_parking_stack_passes_cfn_lint(tmp_path: Path, region: str) -> None:
     path.write_text(json.dumps(render(PARKING, region)))
     matches = lint_file(path, ManualArgs(regions=[region]))
     assert [f"{m.rule.id} {m.message} {m.path}" for m in matches] == []
+
+
+def test_the_schedule_function_is_refused_by_iam_what_the_park_guard_refuses() -> None:
+    """The deployed role carries the park's Deny statements, as `permissions -c schedule`
+    prints them: the instances taken to 0 and an inference component's copies are refused on
+    either protect tag (the endpoints' and the schedules'), the deletion too."""
+    policy = parse_policy(PARKING, "p.yaml")
+    template = render(PARKING)
+    denies = [s for s in statements(template, SCHEDULE_TICK) if s["Effect"] == "Deny"]
+    for action in (
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+        "sagemaker:UpdateInferenceComponentRuntimeConfig",
+    ):
+        refusing = [s for s in denies if action in s["Action"]]
+        keys = {
+            key
+            for s in refusing
+            for test in s["Condition"].values()
+            for key in (test if isinstance(test, dict) else {})
+        }
+        assert {
+            f"aws:ResourceTag/{policy.endpoints.protect_tag}",
+            f"aws:ResourceTag/{policy.schedule_protect_tag}",
+        } <= keys, (action, refusing)
+    # not parking: no park guard (nothing to refuse)
+    quiet = [s for s in statements(render(NOT_PARKING), SCHEDULE_TICK) if s["Effect"] == "Deny"]
+    assert not [
+        s for s in quiet if "sagemaker:UpdateInferenceComponentRuntimeConfig" in s["Action"]
+    ]

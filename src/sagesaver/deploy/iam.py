@@ -358,7 +358,10 @@ def _function_statements(
         add(sid, channel_reads.get(service, []), arns)
     # What the function's code refuses, refused by IAM too (protect tag, exclude).
     actions = spec.actions_for(policy)
-    for deny in guard_denies(spec.capabilities_for(policy), actions, policy):
+    guarded = spec.capabilities_for(policy)
+    if spec.parking and _parks(policy):  # the park's guards, as `permissions -c schedule` has
+        guarded += ("park-endpoints", "park-components")
+    for deny in guard_denies(guarded, actions, policy):
         statements.append(deny.statement(lambda ends: _sagemaker_resources(ends, regions)))
     return statements
 
@@ -389,7 +392,22 @@ def _sagemaker_resources(ends: Sequence[str], regions: Sequence[str]) -> list[Js
     ]
 
 
-def _role(service: str, policy_name: str, statements: list[Json]) -> Json:
+# Every role the stacks create carries these tags: the ledger key recognises SageSaver's roles
+# by them (``aws:PrincipalTag``), never by the names CloudFormation generates, which it
+# shortens for long stack names (see :func:`sagesaver.deploy.resources._ledger_key`).
+STACK_TAG = "sagesaver:stack"
+FUNCTION_TAG = "sagesaver:function"
+
+
+def _role(
+    service: str, policy_name: str, statements: list[Json], *, serves: str | None = None
+) -> Json:
+    """A role ``service`` assumes, with ``statements`` as its inline policy, tagged with its
+    stack (:data:`STACK_TAG`) and, for a function's role, the logical id of the function or
+    functions (space-separated) it ``serves`` (:data:`FUNCTION_TAG`)."""
+    tags = [{"Key": STACK_TAG, "Value": _ref("AWS::StackName")}]
+    if serves is not None:
+        tags.append({"Key": FUNCTION_TAG, "Value": serves})
     trust: Json = {
         "Effect": "Allow",
         "Principal": {"Service": service},
@@ -407,6 +425,7 @@ def _role(service: str, policy_name: str, statements: list[Json]) -> Json:
                     "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
                 }
             ],
+            "Tags": tags,
         },
     }
 

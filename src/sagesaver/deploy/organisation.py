@@ -520,8 +520,12 @@ def organisation_template(
         resources[TABLE] = _ledger_table()
     resources.update(_run_bucket())
     for role in ROLE_GRANTS:
+        served = [FUNCTION_IDS[step] for step, owner in FUNCTION_ROLES.items() if owner == role]
         resources[role] = _role(
-            service_principal("lambda"), f"sagesaver-{role}", _role_statements(role, policy)
+            service_principal("lambda"),
+            f"sagesaver-{role}",
+            _role_statements(role, policy),
+            serves=" ".join(served),
         )
     for step, handler in HANDLERS.items():
         spec = FunctionSpec(

@@ -19,7 +19,14 @@ from sagesaver.core.policy import Policy
 from sagesaver.core.records import EXPIRES_ATTRIBUTE, TABLE_KEYS
 from sagesaver.core.rules.schedules import tick_invocations
 from sagesaver.core.sealing import CONTEXT_BACKUP, CONTEXT_PREFIX
-from sagesaver.deploy.iam import TOPIC_KEY_ACTIONS, FunctionSpec, _function_statements, _role
+from sagesaver.deploy.iam import (
+    FUNCTION_TAG,
+    STACK_TAG,
+    TOPIC_KEY_ACTIONS,
+    FunctionSpec,
+    _function_statements,
+    _role,
+)
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
@@ -232,45 +239,96 @@ def _ledger_key(operators: tuple[str, ...], parks: bool = False) -> Json:
     endpoints from (their models' containers and environments): only SageSaver's roles and
     the named ``operators`` may use the key, and only through DynamoDB in this account.
 
-    The roles are matched by the stack's name prefix (``aws:PrincipalArn``), not named: a
-    key policy naming the roles would make the key, hence the table, wait on roles whose
-    policies name the table."""
+    SageSaver's roles are recognised by their tag ``sagesaver:stack`` (the stack's name,
+    ``aws:PrincipalTag``; :func:`_own_roles`), not by their names: a key policy naming the roles
+    would make the key, hence the table, wait on roles whose policies name the table, and the
+    names CloudFormation generates for them (``<stack>-<logical id>-<suffix>``, at most 64
+    characters) are shortened, stack name included, when the stack's name is long. The
+    operators keep their own statements, by ARN (``aws:PrincipalArn``)."""
     through_dynamodb = {
         "kms:CallerAccount": _ref("AWS::AccountId"),
         "kms:ViaService": _sub("dynamodb.${AWS::Region}.${AWS::URLSuffix}"),
     }
-    roles = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*")
+    use: list[Json] = [
+        _key_allow(
+            "SageSaverUsesTheLedger",
+            list(KEY_USE_ACTIONS),
+            _conditions({"StringEquals": through_dynamodb}, _own_roles()),
+        )
+    ]
+    if operators:
+        use.append(
+            _key_allow(
+                "OperatorsUseTheLedger",
+                list(KEY_USE_ACTIONS),
+                {"StringEquals": through_dynamodb, "ArnLike": {"aws:PrincipalArn": [*operators]}},
+            )
+        )
     return _kms_key(
         "SageSaver: the ledger table's key (backups of deleted endpoints)",
         # The key of a retained table: deleting it would make the backups unreadable.
         "Retain",
         list(KEY_ADMIN_ACTIONS),
         [
-            {
-                "Sid": "SageSaverAndOperatorsUseTheLedger",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": list(KEY_USE_ACTIONS),
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": through_dynamodb,
-                    "ArnLike": {"aws:PrincipalArn": [roles, *operators]},
-                },
-            },
-            *_sealing_statements(roles, operators, parks),
-            {
-                "Sid": "DynamoDBHoldsItsGrant",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": ["kms:CreateGrant", "kms:DescribeKey"],
-                "Resource": "*",
-                "Condition": {
+            *use,
+            *_sealing_statements(operators, parks),
+            _key_allow(
+                "DynamoDBHoldsItsGrant",
+                ["kms:CreateGrant", "kms:DescribeKey"],
+                {
                     "StringEquals": through_dynamodb,
                     "Bool": {"kms:GrantIsForAWSResource": "true"},
                 },
-            },
+            ),
         ],
     )
+
+
+def _own_roles(function: str | None = None) -> Json:
+    """The condition that recognises the stack's own roles (of ``function``, when given) by
+    their tags (:func:`sagesaver.deploy.iam._role`), whatever names CloudFormation gave them.
+
+    A Lambda function's requests carry its role's tags as ``aws:PrincipalTag/KEY``: a role
+    session's principal tags are the tags attached to the role, plus session tags, which the
+    Lambda service passes none of (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+    id_session-tags.html; https://docs.aws.amazon.com/IAM/latest/UserGuide/
+    reference_policies_condition-keys.html#condition-keys-principaltag), and KMS key policies
+    evaluate every global condition key (https://docs.aws.amazon.com/kms/latest/developerguide/
+    conditions-aws.html). ``aws:PrincipalArn`` (a role's ARN for its sessions) keeps it to the
+    account's roles: an IAM user tagged alike is not one of SageSaver's. Whoever may tag a role
+    of the account with ``sagesaver:stack`` (``iam:TagRole``, or a session tag where a role's
+    trust allows ``sts:TagSession``) can lend it the key, as creating a role named after the
+    stack could before: keep those permissions, or the ``sagesaver:`` tag keys, guarded."""
+    tags: Json = {f"aws:PrincipalTag/{STACK_TAG}": _ref("AWS::StackName")}
+    if function is not None:
+        tags[f"aws:PrincipalTag/{FUNCTION_TAG}"] = function
+    return {
+        "StringEquals": tags,
+        "ArnLike": {
+            "aws:PrincipalArn": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")
+        },
+    }
+
+
+def _conditions(*blocks: Json) -> Json:
+    """One ``Condition`` of ``blocks`` (all must hold), their keys merged per operator."""
+    merged: Json = {}
+    for block in blocks:
+        for operator, keys in block.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
+
+
+def _key_allow(sid: str, actions: list[str], condition: Json) -> Json:
+    """A key policy statement that lets any principal for which ``condition`` holds."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": actions,
+        "Resource": "*",
+        "Condition": condition,
+    }
 
 
 def _kms_key(description: str, keep: str, administer: Any, statements: list[Json]) -> Json:
@@ -301,60 +359,49 @@ def _kms_key(description: str, keep: str, administer: Any, statements: list[Json
     }
 
 
-def _sealing_statements(roles: Json, operators: tuple[str, ...], parks: bool) -> list[Json]:
+def _sealing_statements(operators: tuple[str, ...], parks: bool) -> list[Json]:
     """The key used directly, not through DynamoDB: each backup's envelope
     (:mod:`sagesaver.core.sealing`). SageSaver's roles and the operators seal (``Encrypt``),
     only the operators open (``Decrypt``: restore), each only with a backup's encryption
     context (its ``sagesaver-backup`` key present, no key but SageSaver's: never DynamoDB's
     own data keys); both may describe the key. When a schedule parks endpoints (``parks``),
-    the schedule function opens backups too: it restores the endpoints it parked (matched by
-    the name CloudFormation gives its role, ``STACK-ScheduleTickFunctionRole-*``); the idle
-    scan never opens one."""
-    account = {"kms:CallerAccount": _ref("AWS::AccountId")}
-    context = {
-        "StringEquals": account,
-        "Null": {f"kms:EncryptionContext:{CONTEXT_BACKUP}": "false"},
-        "ForAllValues:StringLike": {"kms:EncryptionContextKeys": f"{CONTEXT_PREFIX}*"},
-    }
-    everyone = {"aws:PrincipalArn": [roles, *operators]}
-
-    def allow(sid: str, action: str, condition: Json) -> Json:
-        return {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Principal": {"AWS": "*"},
-            "Action": [action],
-            "Resource": "*",
-            "Condition": condition,
-        }
-
+    the schedule function opens backups too: it restores the endpoints it parked (its role is
+    recognised by its tags, ``sagesaver:function`` = ``ScheduleTickFunction``); the idle scan
+    never opens one."""
+    account = {"StringEquals": {"kms:CallerAccount": _ref("AWS::AccountId")}}
+    context = _conditions(
+        account,
+        {
+            "Null": {f"kms:EncryptionContext:{CONTEXT_BACKUP}": "false"},
+            "ForAllValues:StringLike": {"kms:EncryptionContextKeys": f"{CONTEXT_PREFIX}*"},
+        },
+    )
+    named = {"ArnLike": {"aws:PrincipalArn": [*operators]}}
     statements = [
-        allow("SageSaverAndOperatorsSealBackups", "kms:Encrypt", {**context, "ArnLike": everyone})
+        _key_allow("SageSaverSealsBackups", ["kms:Encrypt"], _conditions(context, _own_roles()))
     ]
     if operators:
-        only = {"aws:PrincipalArn": list(operators)}
-        statements.append(
-            allow("OperatorsOpenBackups", "kms:Decrypt", {**context, "ArnLike": only})
-        )
+        statements += [
+            _key_allow("OperatorsSealBackups", ["kms:Encrypt"], _conditions(context, named)),
+            _key_allow("OperatorsOpenBackups", ["kms:Decrypt"], _conditions(context, named)),
+        ]
     if parks:
-        tick = _sub(
-            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-"
-            f"{SCHEDULE_TICK}Role-*"
-        )
         statements.append(
-            allow(
+            _key_allow(
                 "ScheduleTickOpensParkedBackups",
-                "kms:Decrypt",
-                {**context, "ArnLike": {"aws:PrincipalArn": tick}},
+                ["kms:Decrypt"],
+                _conditions(context, _own_roles(SCHEDULE_TICK)),
             )
         )
     statements.append(
-        allow(
-            "SageSaverAndOperatorsDescribeTheKey",
-            "kms:DescribeKey",
-            {"StringEquals": account, "ArnLike": everyone},
+        _key_allow(
+            "SageSaverDescribesTheKey", ["kms:DescribeKey"], _conditions(account, _own_roles())
         )
     )
+    if operators:
+        statements.append(
+            _key_allow("OperatorsDescribeTheKey", ["kms:DescribeKey"], _conditions(account, named))
+        )
     return statements
 
 
@@ -451,6 +498,7 @@ def _function_resources(
             service_principal("lambda"),
             f"sagesaver-{spec.name}",
             _function_statements(function, spec, policy, regions),
+            serves=function,
         )
     resources[function] = {"Type": "AWS::Lambda::Function", "Properties": properties}
     return resources
