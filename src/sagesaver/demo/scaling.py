@@ -18,32 +18,16 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from sagesaver.demo.wire import Answer, Environ, error_answer, json_answer
+from sagesaver.demo.wire import Answer, BehaviourRequest, error_answer, json_answer
 
 COPIES_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 Components = dict[tuple[str, str], dict[str, dict[str, Any]]]
 
 
-class ScalingRequest(Protocol):
-    """What a scaling behaviour needs of a request (``behaviours.Request`` has it)."""
-
-    operation: str
-    environ: Environ
-
-    @property
-    def region(self) -> str: ...
-
-    @property
-    def account(self) -> str: ...
-
-    def params(self) -> dict[str, Any]: ...
-
-    def forward(self) -> Answer: ...
-
-    def sagemaker(self, operation: str, params: dict[str, Any]) -> Answer: ...
+ScalingRequest = BehaviourRequest
 
 
 @dataclass

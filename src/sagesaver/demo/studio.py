@@ -21,33 +21,17 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from sagesaver.core.partitions import arn, partition_of
-from sagesaver.demo.wire import Answer, Environ, error_answer, json_answer
+from sagesaver.demo.wire import Answer, BehaviourRequest, error_answer, json_answer
 
 MIN_IDLE, MAX_IDLE = 60, 525_600
 _PAGE = 100
 _APP_KEYS = ("JupyterLabAppSettings", "CodeEditorAppSettings")
 
 
-class StudioRequest(Protocol):
-    """What a Studio behaviour needs of a request (``behaviours.Request`` has it)."""
-
-    operation: str
-    environ: Environ
-
-    @property
-    def region(self) -> str: ...
-
-    @property
-    def account(self) -> str: ...
-
-    def params(self) -> dict[str, Any]: ...
-
-    def forward(self) -> Answer: ...
-
-    def sagemaker(self, operation: str, params: dict[str, Any]) -> Answer: ...
+StudioRequest = BehaviourRequest
 
 
 @dataclass

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 Environ = dict[str, Any]
@@ -211,3 +211,23 @@ def error_answer(environ: Environ, code: str, message: str, status: int = 400) -
     """An error in the protocol of the request in ``environ``."""
     content_type, body = error_body(environ, Fault(status, code, message))
     return Answer(status, [("Content-Type", content_type), ("x-amzn-ErrorType", code)], body)
+
+
+class BehaviourRequest(Protocol):
+    """What a behaviour module (``studio``, ``scaling``) needs of a request; the simulator's
+    ``behaviours.Request`` has it."""
+
+    operation: str
+    environ: Environ
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+    def forward(self) -> Answer: ...
+
+    def sagemaker(self, operation: str, params: dict[str, Any]) -> Answer: ...

@@ -69,7 +69,6 @@ from sagesaver.deploy.member import ORG_ID_RE
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
-    LEDGER_KEY,
     RUN_BUCKET,
     RUN_SCHEDULE,
     SCHEDULER_ROLE,
@@ -82,7 +81,6 @@ from sagesaver.deploy.names import (
     Json,
     _arn_of,
     _log_group_id,
-    _logical,
     _ref,
     _sub,
 )
@@ -94,11 +92,9 @@ from sagesaver.deploy.resources import (
     _dead_letters_alarm,
     _environment,
     _function_resources,
-    _ledger_key,
-    _ledger_table,
     _schedule,
-    _topic_key,
     check_options,
+    messaging_and_ledger,
 )
 from sagesaver.deploy.state_machine import (
     DEFAULT_MAX_CONCURRENCY,
@@ -499,25 +495,7 @@ def organisation_template(
     check_options(options, partition, region)
     environment = _shared_environment(policy, policy_text(policy))
 
-    resources: dict[str, Json] = {
-        TOPIC_KEY: _topic_key(),
-        DEAD_LETTERS: {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
-        },
-        TOPIC: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {"DisplayName": "SageSaver", "KmsMasterKeyId": _ref(TOPIC_KEY)},
-        },
-    }
-    for address in addresses:
-        resources[_logical("EmailSubscription", address.lower())] = {
-            "Type": "AWS::SNS::Subscription",
-            "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
-        }
-    if policy.ledger_table is None:
-        resources[LEDGER_KEY] = _ledger_key(options.operators)
-        resources[TABLE] = _ledger_table()
+    resources = messaging_and_ledger(addresses, policy, options.operators)
     resources.update(_run_bucket())
     for role in ROLE_GRANTS:
         served = [FUNCTION_IDS[step] for step, owner in FUNCTION_ROLES.items() if owner == role]

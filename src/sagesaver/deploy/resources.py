@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ from sagesaver.deploy.names import (
     SCHEDULER_ROLE,
     TABLE,
     TOPIC,
+    TOPIC_KEY,
     Json,
     _arn_of,
     _log_group_id,
@@ -653,4 +655,33 @@ def _rules_instead_of_scheduler(
             },
         },
     }
+    return resources
+
+
+def messaging_and_ledger(
+    addresses: Sequence[str], policy: Policy, operators: tuple[str, ...], parks: bool = False
+) -> dict[str, Json]:
+    """What every SageSaver stack holds besides its functions: the topic under its own key,
+    one e-mail subscription per address, the dead-letter queue, and (unless the policy names
+    a team's table) the ledger table under its key (``parks``: the schedule function opens
+    the backups it parked)."""
+    resources: dict[str, Json] = {
+        TOPIC_KEY: _topic_key(),
+        DEAD_LETTERS: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
+        },
+        TOPIC: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"DisplayName": "SageSaver", "KmsMasterKeyId": _ref(TOPIC_KEY)},
+        },
+    }
+    for address in addresses:
+        resources[_logical("EmailSubscription", address.lower())] = {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
+        }
+    if policy.ledger_table is None:
+        resources[LEDGER_KEY] = _ledger_key(operators, parks)
+        resources[TABLE] = _ledger_table()
     return resources

@@ -83,17 +83,14 @@ from sagesaver.deploy.iam import (
 from sagesaver.deploy.names import (
     DEAD_LETTERS,
     IDLE_SCAN,
-    LEDGER_KEY,
     LIFECYCLE,
     SCAN_SCHEDULE,
     SCHEDULE_TICK,
     SCHEDULER_ROLE,
     TABLE,
     TOPIC,
-    TOPIC_KEY,
     Json,
     _arn_of,
-    _logical,
     _ref,
 )
 from sagesaver.deploy.package import RUNTIME as PACKAGE_RUNTIME
@@ -104,14 +101,12 @@ from sagesaver.deploy.resources import (
     _environment,
     _errors_alarm,
     _function_resources,
-    _ledger_key,
-    _ledger_table,
     _rules_instead_of_scheduler,
     _schedule,
     _throttles_alarm,
     _tick_schedules,
-    _topic_key,
     check_options,
+    messaging_and_ledger,
 )
 
 # The IAM names and logical ids live in iam.py and names.py: re-exported for the tests that
@@ -254,26 +249,8 @@ def render_template(
     environment = _environment(policy, text)
     functions = [IDLE_SCAN] + ([SCHEDULE_TICK] if policy.schedules else [])
 
-    resources: dict[str, Json] = {
-        TOPIC_KEY: _topic_key(),
-        DEAD_LETTERS: {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
-        },
-        TOPIC: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {"DisplayName": "SageSaver", "KmsMasterKeyId": _ref(TOPIC_KEY)},
-        },
-    }
-    for address in addresses:
-        resources[_logical("EmailSubscription", address.lower())] = {
-            "Type": "AWS::SNS::Subscription",
-            "Properties": {"TopicArn": _ref(TOPIC), "Protocol": "email", "Endpoint": address},
-        }
-    if policy.ledger_table is None:
-        parks = any(spec.targets("endpoints") for spec in policy.schedules.values())
-        resources[LEDGER_KEY] = _ledger_key(options.operators, parks)
-        resources[TABLE] = _ledger_table()
+    parks = any(spec.targets("endpoints") for spec in policy.schedules.values())
+    resources = messaging_and_ledger(addresses, policy, options.operators, parks)
     if LIFECYCLE_TYPE not in missing:
         resources[LIFECYCLE] = {
             "Type": LIFECYCLE_TYPE,
